@@ -1,0 +1,117 @@
+/**
+ * Installs or upgrades capture for the synced tables: registers them in ahenk_tables, (re)creates
+ * their triggers when missing or out of date (drizzle-kit table rebuilds drop them), and logs rows
+ * that existed before capture so they sync too. Idempotent; when nothing changed it only reads.
+ */
+import { createHash } from 'node:crypto';
+import type { Database } from 'better-sqlite3';
+import { DatabaseError } from '../errors.ts';
+import { resolverName } from '../merge/resolvers.ts';
+import type { SyncedTableMeta } from '../schema/synced-table.ts';
+import { liveColumnsOf, primaryKeyOf, tableExists } from './metadata.ts';
+import { OP, quoteIdent } from './sql.ts';
+import { allColumnsMask, captureTriggerSql, NEXT_SEQ_SQL, triggerNames, type CaptureTarget } from './triggers.ts';
+
+export interface CaptureInstallReport {
+  /** Tables whose triggers were created or re-created. */
+  installed: string[];
+  /** Rows logged because they existed before capture covered them. */
+  backfilled: number;
+}
+
+export function installCapture(raw: Database, tables: readonly SyncedTableMeta[]): CaptureInstallReport {
+  const report: CaptureInstallReport = { installed: [], backfilled: 0 };
+  raw.transaction(() => {
+    for (const meta of tables) installOne(raw, meta, report);
+  }).immediate();
+  return report;
+}
+
+/** Re-checks every table already registered in this database (what the daemon and CLI do). */
+export function refreshCapture(raw: Database): CaptureInstallReport {
+  const rows = raw.prepare('SELECT name, pk_column AS pkColumn, columns, resolvers FROM ahenk_tables').all() as {
+    name: string;
+    pkColumn: string;
+    columns: string;
+    resolvers: string;
+  }[];
+  const metas: SyncedTableMeta[] = rows
+    .filter((row) => tableExists(raw, row.name))
+    .map((row) => ({
+      name: row.name,
+      pkColumn: row.pkColumn,
+      columns: liveColumnsOf(raw, row.name).filter((c) => c !== row.pkColumn),
+      resolvers: JSON.parse(row.resolvers) as Record<string, string> as SyncedTableMeta['resolvers'],
+    }));
+  return installCapture(raw, metas);
+}
+
+function installOne(raw: Database, meta: SyncedTableMeta, report: CaptureInstallReport): void {
+  if (!tableExists(raw, meta.name)) {
+    throw new DatabaseError(`synced table "${meta.name}" does not exist in the database; apply your migrations first`);
+  }
+  const pk = primaryKeyOf(raw, meta.name);
+  if (pk.length !== 1 || pk[0] !== meta.pkColumn) {
+    throw new DatabaseError(`table "${meta.name}" has primary key (${pk.join(', ')}) in the database, but the schema says "${meta.pkColumn}"`);
+  }
+  const live = liveColumnsOf(raw, meta.name).filter((c) => c !== meta.pkColumn);
+  const resolvers = Object.fromEntries(Object.entries(meta.resolvers).map(([c, spec]) => [c, resolverName(spec)]));
+
+  const existing = raw.prepare('SELECT id, columns, trigger_hash AS hash FROM ahenk_tables WHERE name = ?').safeIntegers(false).get(meta.name) as
+    | { id: number; columns: string; hash: string }
+    | undefined;
+  // Bits are append-only: a column keeps its bit after it is dropped, new columns get new bits.
+  const known = existing ? (JSON.parse(existing.columns) as string[]) : [];
+  const columns = [...known, ...live.filter((c) => !known.includes(c))];
+  if (columns.length > 62) throw new DatabaseError(`table "${meta.name}" has had more than 62 synced columns; masks cannot hold them`);
+
+  const id = existing?.id ?? nextTableId(raw);
+  const target: CaptureTarget = { id, name: meta.name, pkColumn: meta.pkColumn, columns, liveColumns: live };
+  const statements = captureTriggerSql(target);
+  const hash = createHash('sha256').update(statements.join('\n')).digest('hex');
+  const triggersPresent = countTriggers(raw, meta.name) === statements.length;
+
+  raw
+    .prepare(
+      `INSERT INTO ahenk_tables (id, name, pk_column, columns, resolvers, trigger_hash) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET columns = excluded.columns, resolvers = excluded.resolvers, trigger_hash = excluded.trigger_hash
+       WHERE columns IS NOT excluded.columns OR resolvers IS NOT excluded.resolvers OR trigger_hash IS NOT excluded.trigger_hash`,
+    )
+    .run(id, meta.name, meta.pkColumn, JSON.stringify(columns), JSON.stringify(resolvers), hash);
+
+  if (existing && existing.hash === hash && triggersPresent) return;
+  for (const name of Object.values(triggerNames(meta.name))) raw.exec(`DROP TRIGGER IF EXISTS ${quoteIdent(name)}`);
+  for (const sql of statements) raw.exec(sql);
+  report.installed.push(meta.name);
+  report.backfilled += backfill(raw, target);
+}
+
+function nextTableId(raw: Database): number {
+  const row = raw.prepare('SELECT coalesce(max(id), 0) + 1 AS id FROM ahenk_tables').safeIntegers(false).get() as { id: number };
+  return row.id;
+}
+
+function countTriggers(raw: Database, table: string): number {
+  const names = Object.values(triggerNames(table));
+  const row = raw
+    .prepare(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?, ?, ?)`)
+    .safeIntegers(false)
+    .get(table, ...names) as { n: number };
+  return row.n;
+}
+
+/** Logs rows that no oplog entry covers (data from before capture, or written while triggers were missing). */
+function backfill(raw: Database, target: CaptureTarget): number {
+  const pk = quoteIdent(target.pkColumn);
+  const missing = raw
+    .prepare(
+      `SELECT t.${pk} AS pk FROM ${quoteIdent(target.name)} AS t
+       WHERE NOT EXISTS (SELECT 1 FROM ahenk_oplog o WHERE o.tbl = ? AND o.pk = t.${pk})`,
+    )
+    .pluck()
+    .all(target.id) as string[];
+  const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.insert}, 1, ?)`);
+  const mask = allColumnsMask(target);
+  for (const key of missing) insert.run(target.id, String(key), mask);
+  return missing.length;
+}

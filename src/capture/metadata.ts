@@ -1,0 +1,75 @@
+/**
+ * Capture metadata as the database holds it (ahenk_tables), so any process can export and merge
+ * a file whose TypeScript schema it never saw. Cached per connection until the schema changes.
+ */
+import type { Database } from 'better-sqlite3';
+import { DatabaseError } from '../errors.ts';
+import type { CaptureTarget } from './triggers.ts';
+import { quoteIdent } from './sql.ts';
+
+export interface CapturedTable extends CaptureTarget {
+  /** column name -> resolver name ('lww' when absent). */
+  resolvers: Readonly<Record<string, string>>;
+}
+
+export interface CaptureCatalog {
+  byName: ReadonlyMap<string, CapturedTable>;
+  byId: ReadonlyMap<number, CapturedTable>;
+}
+
+const cache = new WeakMap<Database, { schemaVersion: number; dataVersion: number; catalog: CaptureCatalog }>();
+
+export function loadCatalog(raw: Database): CaptureCatalog {
+  const schemaVersion = Number(raw.pragma('schema_version', { simple: true }));
+  const dataVersion = Number(raw.pragma('data_version', { simple: true }));
+  const cached = cache.get(raw);
+  if (cached && cached.schemaVersion === schemaVersion && cached.dataVersion === dataVersion) return cached.catalog;
+
+  const rows = raw
+    .prepare('SELECT id, name, pk_column AS pkColumn, columns, resolvers FROM ahenk_tables ORDER BY id')
+    .safeIntegers(false)
+    .all() as { id: number; name: string; pkColumn: string; columns: string; resolvers: string }[];
+  const byName = new Map<string, CapturedTable>();
+  const byId = new Map<number, CapturedTable>();
+  for (const row of rows) {
+    const columns = parseJson<string[]>(row.columns, `ahenk_tables.columns of ${row.name}`);
+    const table: CapturedTable = {
+      id: row.id,
+      name: row.name,
+      pkColumn: row.pkColumn,
+      columns,
+      liveColumns: liveColumnsOf(raw, row.name).filter((c) => c !== row.pkColumn),
+      resolvers: parseJson<Record<string, string>>(row.resolvers, `ahenk_tables.resolvers of ${row.name}`),
+    };
+    byName.set(table.name, table);
+    byId.set(table.id, table);
+  }
+  const catalog = { byName, byId };
+  cache.set(raw, { schemaVersion, dataVersion, catalog });
+  return catalog;
+}
+
+/** Column names the table has now, or [] if it does not exist. */
+export function liveColumnsOf(raw: Database, table: string): string[] {
+  const info = raw.prepare(`SELECT name FROM pragma_table_info(?)`).all(table) as { name: string }[];
+  return info.map((c) => c.name);
+}
+
+export function tableExists(raw: Database, table: string): boolean {
+  return raw.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table) !== undefined;
+}
+
+export function primaryKeyOf(raw: Database, table: string): string[] {
+  const info = raw.prepare(`SELECT name, pk FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk`).all(table) as { name: string }[];
+  return info.map((c) => c.name);
+}
+
+function parseJson<T>(text: string, what: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (cause) {
+    throw new DatabaseError(`${what} is not valid JSON`, { cause });
+  }
+}
+
+export { quoteIdent };

@@ -1,0 +1,78 @@
+/**
+ * Capture triggers: plain SQL, so a write from any connection (another process, the sqlite3
+ * shell, drizzle studio) is logged. Each trigger appends exactly one row to ahenk_oplog per
+ * change; its seq is the HLC stamp, advanced inside SQL from the log and the received-clock row,
+ * so stamps are monotonic across processes and restarts even when the wall clock steps back.
+ */
+import { SQL_WALL_PACKED } from '../clock/timestamp.ts';
+import { OP, quoteIdent } from './sql.ts';
+
+export interface CaptureTarget {
+  /** ahenk_tables.id */
+  id: number;
+  name: string;
+  pkColumn: string;
+  /** Column names in bit order (bit i is 1 << i); may include columns the table no longer has. */
+  columns: readonly string[];
+  /** Columns the table has now (a subset of `columns`). */
+  liveColumns: readonly string[];
+}
+
+/** The next local stamp: above the wall clock, every logged stamp and every received stamp. */
+export const NEXT_SEQ_SQL = `max(${SQL_WALL_PACKED}, coalesce((SELECT max(seq) FROM ahenk_oplog), 0) + 1, coalesce((SELECT hlc FROM ahenk_clock WHERE id = 0), 0) + 1)`;
+
+/** No capture while merge applies remote changes inside its own transaction. */
+const NOT_APPLYING = 'NOT EXISTS (SELECT 1 FROM ahenk_apply_guard)';
+
+export function triggerNames(table: string): { insert: string; update: string; updateKey: string; delete: string } {
+  return {
+    insert: `ahenk_${table}_insert`,
+    update: `ahenk_${table}_update`,
+    updateKey: `ahenk_${table}_update_key`,
+    delete: `ahenk_${table}_delete`,
+  };
+}
+
+export function allColumnsMask(target: CaptureTarget): bigint {
+  return target.liveColumns.reduce((mask, column) => mask | bitOf(target, column), 0n);
+}
+
+export function bitOf(target: CaptureTarget, column: string): bigint {
+  const index = target.columns.indexOf(column);
+  if (index < 0) throw new Error(`column ${column} has no capture bit`);
+  return 1n << BigInt(index);
+}
+
+/** CREATE TRIGGER statements for one synced table, in a stable text form (hashed to detect drift). */
+export function captureTriggerSql(target: CaptureTarget): string[] {
+  const table = quoteIdent(target.name);
+  const names = triggerNames(target.name);
+  const pk = quoteIdent(target.pkColumn);
+  const rowCl = (ref: 'NEW' | 'OLD') =>
+    `(SELECT max(cl) FROM ahenk_oplog WHERE tbl = ${target.id} AND pk = ${ref}.${pk})`;
+  const append = (ref: 'NEW' | 'OLD', op: number, cl: string, cols: string) =>
+    `INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols) VALUES (${NEXT_SEQ_SQL}, ${target.id}, ${ref}.${pk}, ${op}, ${cl}, ${cols});`;
+  // Insert: causal length up to the next odd number (alive); delete: up to the next even one.
+  const insertCl = `(coalesce(${rowCl('NEW')}, 0) | 1)`;
+  const deleteCl = (ref: 'NEW' | 'OLD') => `((coalesce(${rowCl(ref)}, 1) | 1) + 1)`;
+  const all = allColumnsMask(target).toString();
+
+  // IS NOT alone treats 1 and 1.0 as equal; typeof() keeps a change of storage class visible.
+  const changed = (column: string) => {
+    const c = quoteIdent(column);
+    return `(OLD.${c} IS NOT NEW.${c} OR typeof(OLD.${c}) IS NOT typeof(NEW.${c}))`;
+  };
+  const anyChanged = target.liveColumns.length > 0 ? target.liveColumns.map(changed).join(' OR ') : '0';
+  const changedMask =
+    target.liveColumns.length > 0
+      ? target.liveColumns.map((column) => `(CASE WHEN ${changed(column)} THEN ${bitOf(target, column)} ELSE 0 END)`).join(' | ')
+      : '0';
+
+  return [
+    `CREATE TRIGGER ${quoteIdent(names.insert)} AFTER INSERT ON ${table} WHEN ${NOT_APPLYING} BEGIN ${append('NEW', OP.insert, insertCl, all)} END`,
+    `CREATE TRIGGER ${quoteIdent(names.update)} AFTER UPDATE ON ${table} WHEN ${NOT_APPLYING} AND OLD.${pk} IS NEW.${pk} AND (${anyChanged}) BEGIN ${append('NEW', OP.update, `coalesce(${rowCl('NEW')}, 1)`, changedMask)} END`,
+    // A changed primary key is a different row: the old one is deleted, the new one inserted.
+    `CREATE TRIGGER ${quoteIdent(names.updateKey)} AFTER UPDATE ON ${table} WHEN ${NOT_APPLYING} AND OLD.${pk} IS NOT NEW.${pk} BEGIN ${append('OLD', OP.delete, deleteCl('OLD'), '0')} ${append('NEW', OP.insert, insertCl, all)} END`,
+    `CREATE TRIGGER ${quoteIdent(names.delete)} AFTER DELETE ON ${table} WHEN ${NOT_APPLYING} BEGIN ${append('OLD', OP.delete, deleteCl('OLD'), '0')} END`,
+  ];
+}

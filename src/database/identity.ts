@@ -1,0 +1,53 @@
+/**
+ * This device's identity: an Ed25519 key made on first open and kept in ahenk_meta. Its libp2p
+ * PeerId string is the device id that stamps every local write, so the key a peer proves over
+ * Noise and the id in the oplog are the same thing.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import type { Database } from 'better-sqlite3';
+import { privateKeyFromRaw } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import type { PrivateKey } from '@libp2p/interface';
+import { DatabaseError } from '../errors.ts';
+
+const KEY = 'device_private_key';
+const ID = 'device_id';
+
+export interface DeviceIdentity {
+  deviceId: string;
+  privateKey: PrivateKey;
+}
+
+/** Creates the identity if this database has none; call inside a write transaction. */
+export function ensureIdentity(raw: Database): DeviceIdentity {
+  const stored = readIdentity(raw);
+  if (stored) return stored;
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const jwk = privateKey.export({ format: 'jwk' });
+  if (!jwk.d || !jwk.x) throw new DatabaseError('could not export the new Ed25519 key');
+  const rawKey = Buffer.concat([Buffer.from(jwk.d, 'base64url'), Buffer.from(jwk.x, 'base64url')]);
+  const key = privateKeyFromRaw(new Uint8Array(rawKey));
+  const deviceId = peerIdFromPrivateKey(key).toString();
+  const put = raw.prepare('INSERT INTO ahenk_meta (key, value) VALUES (?, ?)');
+  put.run(KEY, rawKey.toString('base64'));
+  put.run(ID, deviceId);
+  raw.prepare('INSERT INTO ahenk_sites (id, device) VALUES (0, ?)').run(deviceId);
+  return { deviceId, privateKey: key };
+}
+
+export function readIdentity(raw: Database): DeviceIdentity | undefined {
+  const get = raw.prepare('SELECT value FROM ahenk_meta WHERE key = ?').pluck();
+  const key = get.get(KEY) as string | undefined;
+  const deviceId = get.get(ID) as string | undefined;
+  if (key === undefined || deviceId === undefined) return undefined;
+  const privateKey = privateKeyFromRaw(new Uint8Array(Buffer.from(key, 'base64')));
+  if (peerIdFromPrivateKey(privateKey).toString() !== deviceId) throw new DatabaseError('ahenk_meta: device id does not match the stored key');
+  return { deviceId, privateKey };
+}
+
+/** The device id of an initialized database. */
+export function getDeviceId(raw: Database): string {
+  const id = raw.prepare('SELECT value FROM ahenk_meta WHERE key = ?').pluck().get(ID) as string | undefined;
+  if (id === undefined) throw new DatabaseError('this database has no device identity; open it with initializeDatabase');
+  return id;
+}

@@ -1,0 +1,77 @@
+/**
+ * Every error Ahenk raises on purpose is an `AhenkError` with a stable `code`, so callers can
+ * branch on `error.code` (or `instanceof`) instead of parsing messages.
+ */
+export class AhenkError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AhenkError';
+    this.code = code;
+  }
+}
+
+/** A synced table definition breaks a rule of `defineSyncedTable`; raised at definition time. */
+export class SchemaError extends AhenkError {
+  readonly table: string;
+  readonly column: string | undefined;
+
+  constructor(table: string, column: string | undefined, message: string) {
+    super('SCHEMA_INVALID', message);
+    this.name = 'SchemaError';
+    this.table = table;
+    this.column = column;
+  }
+}
+
+/** A remote or hand-built oplog entry is malformed: `merge` rejects the whole batch. */
+export class InvalidEntryError extends AhenkError {
+  readonly index: number;
+
+  constructor(index: number, message: string) {
+    super('ENTRY_INVALID', `oplog entry #${index}: ${message}`);
+    this.name = 'InvalidEntryError';
+    this.index = index;
+  }
+}
+
+/** A cursor passed to `getOplogEntriesSince` is not one this library produced. */
+export class InvalidCursorError extends AhenkError {
+  constructor(message: string) {
+    super('CURSOR_INVALID', message);
+    this.name = 'InvalidCursorError';
+  }
+}
+
+/** A column declares a resolver this process does not know (custom resolvers are code). */
+export class ResolverError extends AhenkError {
+  constructor(message: string) {
+    super('RESOLVER_UNKNOWN', message);
+    this.name = 'ResolverError';
+  }
+}
+
+/** The database file was written by a newer Ahenk, or its system tables are damaged. */
+export class DatabaseError extends AhenkError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DATABASE_INVALID', message, options);
+    this.name = 'DatabaseError';
+  }
+}
+
+/** Account and device errors keep the seed's messages; `code` tells them apart. */
+export class AuthError extends AhenkError {
+  constructor(code: AuthErrorCode, message: string) {
+    super(code, message);
+    this.name = 'AuthError';
+  }
+}
+
+export type AuthErrorCode =
+  | 'USERNAME_TAKEN'
+  | 'EMAIL_TAKEN'
+  | 'INVALID_CREDENTIALS'
+  | 'USER_NOT_FOUND'
+  | 'DEVICE_TYPE_EMPTY'
+  | 'INVALID_INPUT';

@@ -1,0 +1,53 @@
+// Public API of ahenk: re-exports only, by explicit name.
+export {
+  AhenkError,
+  AuthError,
+  DatabaseError,
+  InvalidCursorError,
+  InvalidEntryError,
+  ResolverError,
+  SchemaError,
+} from './errors.ts';
+export {
+  defineSyncedTable,
+  getSyncedTableMeta,
+  isSyncedTable,
+  MAX_SYNCED_COLUMNS,
+  type SyncedTableMeta,
+  type SyncedTableOptions,
+} from './schema/synced-table.ts';
+export {
+  ClockDriftError,
+  compareHlc,
+  DEFAULT_MAX_DRIFT_MS,
+  formatHlc,
+  HybridLogicalClock,
+  parseHlc,
+  type HybridLogicalClockOptions,
+  type PackedHlc,
+} from './clock/index.ts';
+export { installCapture, refreshCapture, type CaptureInstallReport } from './capture/install.ts';
+export {
+  initializeDatabase,
+  migrateDatabase,
+  type AhenkDatabase,
+  type InitializeOptions,
+  type MigrateOptions,
+} from './database/initialize.ts';
+export { getDeviceId } from './database/identity.ts';
+export type { DatabaseHandle } from './database/handle.ts';
+export { getOplogEntriesSince, type ExportOptions, type OplogExport } from './merge/export.ts';
+export { merge, retryQuarantined, type MergeOptions, type MergeResult, type QuarantinedEntry } from './merge/merge.ts';
+export { countQuarantined, type QuarantineReason } from './merge/quarantine.ts';
+export { ENTRY_LIMITS, type OplogEntry, type OpType } from './merge/entry.ts';
+export {
+  checkResolver,
+  max,
+  min,
+  union,
+  type BuiltinResolverName,
+  type Resolver,
+  type ResolverCheck,
+  type ResolverSpec,
+} from './merge/resolvers.ts';
+export type { SqlValue } from './merge/values.ts';

@@ -1,0 +1,20 @@
+/**
+ * The register order of the CRDT: a write is identified by the row's causal length when it was
+ * made, its HLC stamp and its device. Higher causal length wins first (a re-insert overrides the
+ * incarnation before it), then the stamp, then the device id, so every device picks the same winner.
+ */
+export interface CellClock {
+  cl: bigint;
+  hlc: bigint;
+  device: string;
+}
+
+export function compareCellClocks(a: CellClock, b: CellClock): number {
+  if (a.cl !== b.cl) return a.cl < b.cl ? -1 : 1;
+  if (a.hlc !== b.hlc) return a.hlc < b.hlc ? -1 : 1;
+  return a.device < b.device ? -1 : a.device > b.device ? 1 : 0;
+}
+
+export function clockKey(c: CellClock): string {
+  return `${c.cl}:${c.hlc}:${c.device}`;
+}

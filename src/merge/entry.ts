@@ -1,0 +1,83 @@
+/**
+ * Oplog entries: the unit of exchange between devices. Plain serialisable data (superjson keeps
+ * bigint and Uint8Array), validated field by field before anything touches the database.
+ */
+import { InvalidEntryError } from '../errors.ts';
+import { isHlcString } from '../clock/timestamp.ts';
+import { isSqlValue, type SqlValue } from './values.ts';
+
+export type OpType = 'insert' | 'update' | 'delete';
+
+export interface OplogEntry {
+  /** Synced table name. */
+  table: string;
+  /** Primary key of the row (synced tables have a single text key). */
+  pk: string;
+  op: OpType;
+  /** HLC stamp of the write, 16 lower-case hex digits (sorts as text). */
+  hlc: string;
+  /** Device that made the write. */
+  device: string;
+  /** Causal length of the row after the write: odd means the row exists, even that it is deleted. */
+  cl: number;
+  /** Column values the write set; empty for a delete. */
+  values: Record<string, SqlValue>;
+}
+
+/** Bounds on what a peer may send: checked before use, so a hostile entry cannot exhaust memory. */
+export const ENTRY_LIMITS = {
+  identifierLength: 256,
+  pkLength: 4096,
+  deviceLength: 256,
+  columns: 62,
+  /** Largest text or blob value, in bytes (SQLite's own default limit is 1e9). */
+  valueBytes: 64 * 1024 * 1024,
+} as const;
+
+const OPS: ReadonlySet<string> = new Set(['insert', 'update', 'delete']);
+
+/** Throws InvalidEntryError naming the entry index and the field that is wrong. */
+export function validateEntry(value: unknown, index: number): OplogEntry {
+  const fail = (why: string): never => {
+    throw new InvalidEntryError(index, why);
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('not an object');
+  const e = value as Record<string, unknown>;
+  if (typeof e.table !== 'string' || e.table.length === 0 || e.table.length > ENTRY_LIMITS.identifierLength) fail('table must be a non-empty string of at most 256 characters');
+  if (typeof e.pk !== 'string' || e.pk.length > ENTRY_LIMITS.pkLength) fail('pk must be a string of at most 4096 characters');
+  if (typeof e.op !== 'string' || !OPS.has(e.op)) fail(`op must be insert, update or delete, not ${describe(e.op)}`);
+  if (!isHlcString(e.hlc)) fail(`hlc must be 16 lower-case hex digits, not ${describe(e.hlc)}`);
+  if (typeof e.device !== 'string' || e.device.length === 0 || e.device.length > ENTRY_LIMITS.deviceLength) fail('device must be a non-empty string of at most 256 characters');
+  if (typeof e.cl !== 'number' || !Number.isSafeInteger(e.cl) || e.cl < 1) fail(`cl must be a positive integer, not ${describe(e.cl)}`);
+  const cl = e.cl as number;
+  if (e.op === 'delete' ? cl % 2 !== 0 : cl % 2 !== 1) fail(`cl ${cl} contradicts op ${String(e.op)} (odd means alive, even deleted)`);
+  if (typeof e.values !== 'object' || e.values === null || Array.isArray(e.values)) fail('values must be an object');
+  const values = e.values as Record<string, unknown>;
+  const keys = Object.keys(values);
+  if (keys.length > ENTRY_LIMITS.columns) fail(`values has ${keys.length} columns; at most ${ENTRY_LIMITS.columns}`);
+  if (e.op === 'delete' && keys.length > 0) fail('a delete carries no values');
+  for (const key of keys) {
+    if (key.length === 0 || key.length > ENTRY_LIMITS.identifierLength) fail('a column name is empty or too long');
+    const v = values[key];
+    if (!isSqlValue(v)) fail(`value of column "${key.slice(0, 64)}" is not a SQLite value (${describe(v)})`);
+    if ((typeof v === 'string' && v.length * 3 > ENTRY_LIMITS.valueBytes && Buffer.byteLength(v) > ENTRY_LIMITS.valueBytes) || (v instanceof Uint8Array && v.byteLength > ENTRY_LIMITS.valueBytes)) {
+      fail(`value of column "${key.slice(0, 64)}" is larger than ${ENTRY_LIMITS.valueBytes} bytes`);
+    }
+  }
+  return {
+    table: e.table as string,
+    pk: e.pk as string,
+    op: e.op as OpType,
+    hlc: e.hlc as string,
+    device: e.device as string,
+    cl,
+    values: values as Record<string, SqlValue>,
+  };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 40));
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
+  return Array.isArray(value) ? 'an array' : typeof value;
+}

@@ -1,0 +1,43 @@
+/** Device ids are long strings; the oplog stores a small per-database integer (site) instead. */
+import type { Database } from 'better-sqlite3';
+import { DatabaseError } from '../errors.ts';
+
+export const LOCAL_SITE = 0;
+
+export class SiteTable {
+  private readonly byId = new Map<number, string>();
+  private readonly byDevice = new Map<string, number>();
+
+  constructor(private readonly raw: Database) {
+    const rows = raw.prepare('SELECT id, device FROM ahenk_sites').safeIntegers(false).all() as { id: number; device: string }[];
+    for (const row of rows) this.remember(row.id, row.device);
+    if (!this.byId.has(LOCAL_SITE)) throw new DatabaseError('this database has no device identity (ahenk_sites row 0); open it with initializeDatabase');
+  }
+
+  get localDevice(): string {
+    return this.byId.get(LOCAL_SITE)!;
+  }
+
+  device(site: number): string {
+    const device = this.byId.get(site);
+    if (device === undefined) throw new DatabaseError(`oplog refers to unknown site ${site}`);
+    return device;
+  }
+
+  /** The site id of a device, registering it on first sight (call inside a write transaction). */
+  siteOf(device: string): number {
+    const known = this.byDevice.get(device);
+    if (known !== undefined) return known;
+    const row = this.raw
+      .prepare('INSERT INTO ahenk_sites (id, device) VALUES ((SELECT max(id) + 1 FROM ahenk_sites), ?) RETURNING id')
+      .safeIntegers(false)
+      .get(device) as { id: number };
+    this.remember(row.id, device);
+    return row.id;
+  }
+
+  private remember(id: number, device: string): void {
+    this.byId.set(id, device);
+    this.byDevice.set(device, id);
+  }
+}

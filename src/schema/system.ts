@@ -1,0 +1,111 @@
+/**
+ * Ahenk's own tables. drizzle-kit turns this file into `migrations/` (see drizzle.config.ts);
+ * `initializeDatabase` applies them with a migrations table of its own, so an app's drizzle
+ * migrations and ours never share bookkeeping.
+ */
+import { sql } from 'drizzle-orm';
+import { check, index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+/** Key/value facts about this database: schema version, this device's identity. */
+export const ahenkMeta = sqliteTable('ahenk_meta', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+});
+
+/** Devices that wrote entries this database holds; id 0 is always this device. */
+export const ahenkSites = sqliteTable('ahenk_sites', {
+  id: integer('id').primaryKey(),
+  device: text('device').notNull().unique(),
+});
+
+/**
+ * Capture metadata for each synced table, so a process that never saw the TypeScript schema
+ * (the daemon, the CLI) can still export and merge it. `columns` is a JSON array in bit order:
+ * a column keeps its bit forever, so oplog masks stay meaningful across migrations.
+ */
+export const ahenkTables = sqliteTable('ahenk_tables', {
+  id: integer('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  pkColumn: text('pk_column').notNull(),
+  columns: text('columns').notNull(),
+  resolvers: text('resolvers').notNull().default('{}'),
+  triggerHash: text('trigger_hash').notNull(),
+});
+
+/**
+ * The operation log. `seq` is local order and, for this device's own writes, the HLC stamp
+ * itself (hlc is NULL then); entries merged from peers keep their own hlc and site.
+ * `cl` is the row's causal length after the operation; `cols` a bitmask of the columns set.
+ */
+export const ahenkOplog = sqliteTable(
+  'ahenk_oplog',
+  {
+    seq: integer('seq').primaryKey(),
+    hlc: integer('hlc'),
+    site: integer('site').notNull().default(0),
+    tbl: integer('tbl').notNull(),
+    pk: text('pk').notNull(),
+    op: integer('op').notNull(),
+    cl: integer('cl').notNull(),
+    cols: integer('cols').notNull().default(0),
+  },
+  (t) => [index('ahenk_oplog_row').on(t.tbl, t.pk)],
+);
+
+/** Highest HLC received from peers; triggers stamp above it, so receive() holds across processes. */
+export const ahenkClock = sqliteTable(
+  'ahenk_clock',
+  {
+    id: integer('id').primaryKey(),
+    hlc: integer('hlc').notNull(),
+  },
+  (t) => [check('ahenk_clock_single_row', sql`${t.id} = 0`)],
+);
+
+/** Holds a row only inside merge's own transaction: triggers skip capture while it exists. */
+export const ahenkApplyGuard = sqliteTable('ahenk_apply_guard', {
+  id: integer('id').primaryKey(),
+});
+
+/** Entries that could not be applied yet (unknown table/column, clock too far ahead). */
+export const ahenkQuarantine = sqliteTable('ahenk_quarantine', {
+  id: integer('id').primaryKey(),
+  tableName: text('table_name').notNull(),
+  reason: text('reason').notNull(),
+  entry: text('entry').notNull(),
+  receivedAt: integer('received_at').notNull(),
+});
+
+export const ahenkUsers = sqliteTable('ahenk_users', {
+  id: text('id').primaryKey(),
+  userName: text('user_name').notNull().unique(),
+  email: text('email').notNull().unique(),
+  passwordHash: text('password_hash').notNull(),
+  createdAt: integer('created_at').notNull(),
+});
+
+export const ahenkDevices = sqliteTable('ahenk_devices', {
+  id: text('id').primaryKey(),
+  userId: text('user_id')
+    .notNull()
+    .references(() => ahenkUsers.id),
+  deviceType: text('device_type').notNull(),
+  pushToken: text('push_token'),
+  peerId: text('peer_id').unique(),
+  createdAt: integer('created_at').notNull(),
+  revokedAt: integer('revoked_at'),
+});
+
+/** Peers this device knows how to reach, with when it last saw and last synced them. */
+export const ahenkPeers = sqliteTable('ahenk_peers', {
+  peerId: text('peer_id').primaryKey(),
+  addresses: text('addresses').notNull().default('[]'),
+  lastSeen: integer('last_seen'),
+  lastSync: integer('last_sync'),
+});
+
+/** Sync progress per peer: how far we have received from it (its cursor). */
+export const ahenkCursors = sqliteTable('ahenk_cursors', {
+  peerId: text('peer_id').primaryKey(),
+  received: text('received').notNull().default('0'),
+});
