@@ -51,3 +51,4 @@ export {
   type ResolverSpec,
 } from './merge/resolvers.ts';
 export type { SqlValue } from './merge/values.ts';
+export { buildOplogEntry, localApply, type BuildOplogEntryOptions } from './merge/manual.ts';

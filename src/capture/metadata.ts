@@ -10,6 +10,8 @@ import { quoteIdent } from './sql.ts';
 export interface CapturedTable extends CaptureTarget {
   /** column name -> resolver name ('lww' when absent). */
   resolvers: Readonly<Record<string, string>>;
+  /** Columns declared NOT NULL: a NULL for them from a peer is a bad entry, not a default. */
+  notNull: ReadonlySet<string>;
 }
 
 export interface CaptureCatalog {
@@ -40,6 +42,7 @@ export function loadCatalog(raw: Database): CaptureCatalog {
       columns,
       liveColumns: liveColumnsOf(raw, row.name).filter((c) => c !== row.pkColumn),
       resolvers: parseJson<Record<string, string>>(row.resolvers, `ahenk_tables.resolvers of ${row.name}`),
+      notNull: new Set((raw.prepare('SELECT name FROM pragma_table_info(?) WHERE "notnull"').pluck().all(row.name) as string[])),
     };
     byName.set(table.name, table);
     byId.set(table.id, table);

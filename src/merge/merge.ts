@@ -86,6 +86,8 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
       hold(index, { ...entry, values: later }, 'unknown-column', `columns ${unknown.map((c) => `"${c}"`).join(', ')} of "${entry.table}" are not here (yet)`);
       applicable = { ...entry, values: Object.fromEntries(Object.entries(entry.values).filter(([c]) => !unknown.includes(c))) };
     }
+    const nulled = Object.keys(applicable.values).find((c) => applicable.values[c] === null && table.notNull.has(c));
+    if (nulled !== undefined) throw new InvalidEntryError(index, `column "${entry.table}"."${nulled}" is NOT NULL here but the entry sets it to NULL`);
     const unresolved = Object.keys(applicable.values).find((c) => !ctx.resolverKnown(table, c));
     if (unresolved !== undefined) {
       return hold(index, applicable, 'unknown-resolver', `column "${entry.table}"."${unresolved}" uses resolver "${table.resolvers[unresolved]}", which this process does not have`);
@@ -98,7 +100,16 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
   });
 
   for (const row of rows.values()) {
-    const changed = ctx.applyRow(row.table, row.pk, row.entries.map((e) => e.entry));
+    let changed: boolean;
+    try {
+      changed = ctx.applyRow(row.table, row.pk, row.entries.map((e) => e.entry));
+    } catch (error) {
+      // A constraint of the app's table (CHECK, STRICT types) refused the values: the entry is bad.
+      if (error instanceof Error && error.name === 'SqliteError') {
+        throw new InvalidEntryError(row.entries[0]!.index, `table "${row.table.name}" refused row "${row.pk.slice(0, 64)}": ${error.message}`);
+      }
+      throw error;
+    }
     if (changed) result.applied += row.entries.length;
     else result.unchanged += row.entries.length;
   }

@@ -1,5 +1,12 @@
 import { blob, integer, real, text } from 'drizzle-orm/sqlite-core';
-import { defineSyncedTable } from '../../src/index.ts';
+import { compareSqlValues } from '../../src/merge/values.ts';
+import { defineSyncedTable, type Resolver } from '../../src/index.ts';
+
+/** A custom resolver as an app would write one: the larger value wins. */
+export const largest: Resolver = {
+  name: 'test-largest',
+  resolve: (local, remote) => (compareSqlValues(remote, local) > 0 ? remote : local),
+};
 
 export const todos = defineSyncedTable('todos', {
   id: text('id').primaryKey(),
@@ -18,7 +25,7 @@ export const counters = defineSyncedTable(
     note: text('note'),
   },
   undefined,
-  { resolvers: { high: 'max', tags: 'union' } },
+  { resolvers: { high: largest, tags: 'union' } },
 );
 
 export const schema = { todos, counters };

@@ -1,0 +1,216 @@
+/**
+ * The foundation benchmark: what capture, export and merge cost against the same work on an
+ * identical plain table (same columns, same pragmas, same kind of connection), on the same run.
+ * Every figure is synced/plain; each run starts from fresh database files.
+ */
+import { statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { getOplogEntriesSince, merge, type OplogEntry } from '../src/index.ts';
+import { makeRows, shuffledIndices, type BenchRow } from './data.ts';
+import { discard, freshPath, openPlain, openSynced, pragmasOf } from './databases.ts';
+import type { PhaseResult, SuiteResult } from './report.ts';
+import { PLAIN_TABLE, statementsSql, SYNCED_TABLE } from './schema.ts';
+import { timeMs, yieldToEventLoop } from './util.ts';
+
+export interface FoundationConfig {
+  rows: number;
+  runs: number;
+  /** Scratch directory; the caller deletes it. */
+  dir: string;
+  log: (line: string) => void;
+}
+
+type PhaseKey = 'insert' | 'update' | 'delete' | 'insertOther' | 'export' | 'merge' | 'size';
+
+const PHASES: Record<PhaseKey, Omit<PhaseResult, 'plain' | 'synced'>> = {
+  insert: { phase: 'insert', unit: 'ms', goal: 2.5, reference: '14.8x' },
+  update: { phase: 'update (one column)', unit: 'ms', goal: 2.5, reference: '4.4x' },
+  delete: { phase: 'delete', unit: 'ms', goal: 2.5, reference: '-' },
+  insertOther: { phase: 'insert, second connection without Ahenk', unit: 'ms', reference: '-' },
+  export: { phase: 'export all changes vs SELECT *', unit: 'ms', goal: 3, reference: '~20x' },
+  merge: { phase: 'merge into empty db vs upsert', unit: 'ms', goal: 3, reference: '10.5x' },
+  size: { phase: 'size after insert+update, VACUUMed (MiB)', unit: 'bytes', goal: 2, reference: '2.6x' },
+};
+
+type Samples = Record<PhaseKey, { plain: number[]; synced: number[] }>;
+/** Times one phase on both sides, in the run's order, and records the pair. */
+type Pair = (key: PhaseKey, plain: () => number, synced: () => number) => void;
+
+export async function runFoundation(config: FoundationConfig): Promise<SuiteResult> {
+  const { rows, runs, dir, log } = config;
+  // The warm-up run compiles the JS paths (export and merge are mostly JS) and fills the page
+  // cache; its figures are dropped.
+  log(`foundation: warm-up run (${rows} rows)`);
+  await oneRun(dir, rows, -1, emptySamples(), log);
+  const samples = emptySamples();
+  for (let run = 0; run < runs; run++) await oneRun(dir, rows, run, samples, log);
+
+  const phases = (Object.keys(PHASES) as PhaseKey[]).map((key) => ({ ...PHASES[key], ...samples[key] }));
+  return {
+    title: `foundation: ${rows} rows, median of ${runs} run${runs === 1 ? '' : 's'}`,
+    phases,
+    notes: [
+      'ratio = median synced / median plain; in brackets the lowest and highest ratio of a single run.',
+      'table: text UUIDv7 key, text, integer, integer, real; file databases in WAL mode; plain and synced tables in separate files, each phase on fresh files.',
+      "insert/update/delete: prepared statements on Ahenk's connection (db.$client) vs a plain connection with the same pragmas, one transaction per phase; updates and deletes visit the rows in a random order.",
+      'second connection: `new Database(path)` with default pragmas into the synced table vs the same into the plain table.',
+      `export: getOplogEntriesSince(db) from zero after insert+update vs \`SELECT * FROM ${PLAIN_TABLE}\` .all(); merge: merge(db2, entries) into an empty synced database vs INSERT ... ON CONFLICT DO UPDATE of the final rows into an empty plain table.`,
+      'size: main database file after insert+update, written by VACUUM INTO (a vacuumed, checkpointed copy; the live files stay as they were for the delete phase).',
+    ],
+  };
+}
+
+function emptySamples(): Samples {
+  const s = {} as Samples;
+  for (const key of Object.keys(PHASES) as PhaseKey[]) s[key] = { plain: [], synced: [] };
+  return s;
+}
+
+async function oneRun(dir: string, n: number, run: number, samples: Samples, log: (line: string) => void): Promise<void> {
+  const seed = 0x5eed + run;
+  const rows = makeRows(n, seed);
+  const updateOrder = shuffledIndices(n, seed * 7 + 1);
+  const deleteOrder = shuffledIndices(n, seed * 7 + 2);
+  // Alternating who goes first keeps a drift of the machine (thermal, page cache) out of the ratio.
+  const plainFirst = run % 2 === 0;
+  const measured: string[] = [];
+  const pair: Pair = (key, plain, synced) => {
+    let p: number;
+    let s: number;
+    if (plainFirst) {
+      p = plain();
+      s = synced();
+    } else {
+      s = synced();
+      p = plain();
+    }
+    samples[key].plain.push(p);
+    samples[key].synced.push(s);
+    measured.push(`${key} ${(s / p).toFixed(2)}x`);
+  };
+
+  const syncedPath = freshPath(dir, 'synced');
+  const plainPath = freshPath(dir, 'plain');
+  const db = openSynced(syncedPath);
+  const raw = db.$client;
+  const pragmas = pragmasOf(raw);
+  const plain = openPlain(plainPath, pragmas);
+  try {
+    const s = prepare(raw, SYNCED_TABLE);
+    const p = prepare(plain, PLAIN_TABLE);
+
+    pair('insert', () => timeMs(() => insertAll(plain, p.insert, rows)), () => timeMs(() => insertAll(raw, s.insert, rows)));
+    await yieldToEventLoop();
+
+    const updateAll = (conn: Database.Database, stmt: Database.Statement) =>
+      conn.transaction(() => {
+        for (const i of updateOrder) stmt.run(rows[i]![2] + 1, rows[i]![0]);
+      })();
+    pair('update', () => timeMs(() => updateAll(plain, p.update)), () => timeMs(() => updateAll(raw, s.update)));
+    expectSameContent(raw, SYNCED_TABLE, plain, PLAIN_TABLE, 'after update');
+    await yieldToEventLoop();
+
+    let entries: OplogEntry[] = [];
+    pair(
+      'export',
+      () => timeMs(() => void p.selectAll.all()),
+      () => timeMs(() => void (entries = getOplogEntriesSince(db).entries)),
+    );
+    if (entries.length < n) throw new Error(`export returned ${entries.length} entries for ${n} rows`);
+    await yieldToEventLoop();
+
+    const finalRows = p.selectAll.raw(true).all() as BenchRow[];
+    p.selectAll.raw(false);
+    const db2Path = freshPath(dir, 'merged');
+    const plain2Path = freshPath(dir, 'upserted');
+    const db2 = openSynced(db2Path);
+    const plain2 = openPlain(plain2Path, pragmas);
+    try {
+      const upsert = plain2.prepare(statementsSql(PLAIN_TABLE).upsert);
+      pair(
+        'merge',
+        () => timeMs(() => insertAll(plain2, upsert, finalRows)),
+        () => timeMs(() => void merge(db2, entries)),
+      );
+      expectSameContent(db2.$client, SYNCED_TABLE, plain2, PLAIN_TABLE, 'after merge');
+      expectSameContent(db2.$client, SYNCED_TABLE, plain, PLAIN_TABLE, 'merged vs source');
+    } finally {
+      discard([db2Path, plain2Path], db2.$client, plain2);
+    }
+    entries = [];
+    await yieldToEventLoop();
+
+    pair('size', () => vacuumedSize(plain, `${plainPath}.vacuumed`), () => vacuumedSize(raw, `${syncedPath}.vacuumed`));
+    await yieldToEventLoop();
+
+    const deleteAll = (conn: Database.Database, stmt: Database.Statement) =>
+      conn.transaction(() => {
+        for (const i of deleteOrder) stmt.run(rows[i]![0]);
+      })();
+    pair('delete', () => timeMs(() => deleteAll(plain, p.delete)), () => timeMs(() => deleteAll(raw, s.delete)));
+    expectSameContent(raw, SYNCED_TABLE, plain, PLAIN_TABLE, 'after delete');
+  } finally {
+    discard([syncedPath, plainPath], raw, plain);
+  }
+  await yieldToEventLoop();
+
+  secondConnectionInsert(dir, rows, pair);
+
+  log(`foundation: ${run < 0 ? 'warm-up' : `run ${run + 1}`}: ${measured.join(', ')}`);
+}
+
+/** Inserts through a connection that never loaded Ahenk: the triggers still capture every row. */
+function secondConnectionInsert(dir: string, rows: readonly BenchRow[], pair: Pair): void {
+  const syncedPath = freshPath(dir, 'synced-other');
+  const plainPath = freshPath(dir, 'plain-other');
+  const db = openSynced(syncedPath);
+  const plainOwner = openPlain(plainPath, pragmasOf(db.$client));
+  const syncedOther = new Database(syncedPath);
+  const plainOther = new Database(plainPath);
+  try {
+    const s = prepare(syncedOther, SYNCED_TABLE);
+    const p = prepare(plainOther, PLAIN_TABLE);
+    pair('insertOther', () => timeMs(() => insertAll(plainOther, p.insert, rows)), () => timeMs(() => insertAll(syncedOther, s.insert, rows)));
+    const logged = db.$client.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get() as number;
+    if (logged !== rows.length) throw new Error(`second connection: ${logged} oplog rows for ${rows.length} inserts`);
+  } finally {
+    discard([syncedPath, plainPath], syncedOther, plainOther, db.$client, plainOwner);
+  }
+}
+
+function prepare(conn: Database.Database, table: string) {
+  const sql = statementsSql(table);
+  return {
+    insert: conn.prepare(sql.insert),
+    update: conn.prepare(sql.update),
+    delete: conn.prepare(sql.delete),
+    selectAll: conn.prepare(sql.selectAll),
+  };
+}
+
+function insertAll(conn: Database.Database, stmt: Database.Statement, rows: readonly BenchRow[]): void {
+  conn.transaction(() => {
+    for (const r of rows) stmt.run(r[0], r[1], r[2], r[3], r[4]);
+  })();
+}
+
+function vacuumedSize(conn: Database.Database, target: string): number {
+  conn.prepare('VACUUM INTO ?').run(target);
+  const size = statSync(target).size;
+  discard([target]);
+  return size;
+}
+
+/** Both tables must hold the same rows, or the figures compare different work. */
+function expectSameContent(a: Database.Database, tableA: string, b: Database.Database, tableB: string, when: string): void {
+  const digest = (conn: Database.Database, table: string) =>
+    JSON.stringify(
+      conn
+        .prepare(`SELECT count(*), total(qty), total(rank), total(price), total(length(name)), min(id), max(id), typeof(max(qty)), typeof(max(price)) FROM "${table}"`)
+        .raw(true)
+        .get(),
+    );
+  const da = digest(a, tableA);
+  const db = digest(b, tableB);
+  if (da !== db) throw new Error(`${when}: ${tableA} ${da} differs from ${tableB} ${db}`);
+}

@@ -1,0 +1,48 @@
+/**
+ * `npm run bench [suite...]`: prints machine facts and one markdown table per suite. Sizes come
+ * from AHENK_BENCH_ROWS (default 100000) and AHENK_BENCH_RUNS (default 5), so
+ * `AHENK_BENCH_ROWS=2000 AHENK_BENCH_RUNS=1 npm run bench` is a quick smoke run.
+ */
+import { runFoundation } from './foundation.ts';
+import { renderSuite, type SuiteResult } from './report.ts';
+import { benchDir, envInt, machineInfo } from './util.ts';
+
+interface SuiteConfig {
+  rows: number;
+  runs: number;
+  dir: string;
+  log: (line: string) => void;
+}
+
+const SUITES: Record<string, (config: SuiteConfig) => Promise<SuiteResult>> = {
+  foundation: runFoundation,
+};
+
+async function main(): Promise<void> {
+  const rows = envInt('AHENK_BENCH_ROWS', 100_000);
+  const runs = envInt('AHENK_BENCH_RUNS', 5);
+  const wanted = process.argv.slice(2);
+  const unknown = wanted.filter((name) => !(name in SUITES));
+  if (unknown.length > 0) throw new Error(`unknown suite ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`);
+  const names = wanted.length > 0 ? wanted : Object.keys(SUITES);
+
+  console.log('# Ahenk benchmarks\n');
+  for (const [key, value] of machineInfo()) console.log(`- ${key}: ${value}`);
+  console.log(`- rows per phase: ${rows} (AHENK_BENCH_ROWS), runs: ${runs} (AHENK_BENCH_RUNS)\n`);
+
+  // Progress goes to stderr, so stdout is only the report.
+  const log = (line: string) => console.error(line);
+  const dir = benchDir();
+  try {
+    for (const name of names) {
+      const started = performance.now();
+      const result = await SUITES[name]!({ rows, runs, dir: dir.path, log });
+      log(`${name}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      console.log(`${renderSuite(result)}\n`);
+    }
+  } finally {
+    dir.remove();
+  }
+}
+
+await main();

@@ -1,0 +1,128 @@
+/**
+ * The device list: which devices belong to a user, and which libp2p keys may sync. A device
+ * added by the app (addDeviceToUser) has no peer id and never authorizes anything; a device
+ * recorded by pairing (authorizeDevice) carries the peer id it proved, until it is revoked.
+ */
+import { peerIdFromString } from '@libp2p/peer-id';
+import { and, asc, eq, isNull } from 'drizzle-orm';
+import type { DatabaseHandle } from '../database/handle.ts';
+import { AuthError } from '../errors.ts';
+import { ahenkDevices } from '../schema/system.ts';
+import { requireUser } from './accounts.ts';
+import { authDb, uniqueViolation } from './db.ts';
+import { uuidv7 } from './ids.ts';
+import { AUTH_LIMITS, normalizeDeviceType, normalizePushToken, requireString } from './validate.ts';
+
+export interface Device {
+  /** UUIDv7. */
+  id: string;
+  userId: string;
+  /** Trimmed label such as 'phone' or 'laptop'. */
+  deviceType: string;
+  pushToken: string | null;
+  /** The libp2p PeerId string this device proved at pairing; null for a device the app added. */
+  peerId: string | null;
+  /** Unix milliseconds. */
+  createdAt: number;
+  /** Unix milliseconds; a revoked device stays listed but is never authorized again. */
+  revokedAt: number | null;
+}
+
+export interface AuthorizeDeviceInput {
+  userId: string;
+  /** A libp2p PeerId string (base58btc or CID form); stored in its canonical form. */
+  peerId: string;
+  deviceType: string;
+}
+
+/**
+ * Adds a device to a user's list. Throws AuthError 'Device type cannot be empty'
+ * (DEVICE_TYPE_EMPTY) for a blank type and 'User not found' (USER_NOT_FOUND) for an unknown user.
+ */
+export async function addDeviceToUser(db: DatabaseHandle, userId: string, deviceType: string, pushToken?: string | null): Promise<Device> {
+  const type = normalizeDeviceType(deviceType);
+  const token = normalizePushToken(pushToken);
+  requireUser(db, userId);
+  return insertDevice(db, { userId, deviceType: type, pushToken: token, peerId: null });
+}
+
+/** Every device of a user, revoked ones included, oldest first; 'User not found' for an unknown user. */
+export function getUserDevices(db: DatabaseHandle, userId: string): Device[] {
+  requireUser(db, userId);
+  // UUIDv7 ids break createdAt ties in creation order, the same on every device.
+  return authDb(db).select().from(ahenkDevices).where(eq(ahenkDevices.userId, userId)).orderBy(asc(ahenkDevices.createdAt), asc(ahenkDevices.id)).all();
+}
+
+/**
+ * Records a device that proved the key behind `peerId` (pairing calls this). Idempotent for a
+ * peer already authorized for the same user. A revoked peer id stays revoked: a revoked device
+ * pairs again with a new key. Throws INVALID_INPUT for a malformed peer id, a peer id that
+ * belongs to another user or was revoked; DEVICE_TYPE_EMPTY; USER_NOT_FOUND.
+ */
+export function authorizeDevice(db: DatabaseHandle, input: AuthorizeDeviceInput): Device {
+  if (typeof input !== 'object' || input === null) throw new AuthError('INVALID_INPUT', 'authorizeDevice expects { userId, peerId, deviceType }');
+  const peerId = canonicalPeerId(input.peerId);
+  if (peerId === undefined) throw new AuthError('INVALID_INPUT', 'Peer id is not a valid libp2p peer id');
+  const type = normalizeDeviceType(input.deviceType);
+  const user = requireUser(db, input.userId);
+  const existing = authDb(db).select().from(ahenkDevices).where(eq(ahenkDevices.peerId, peerId)).get();
+  if (existing !== undefined) return alreadyKnown(existing, user.id);
+  return insertDevice(db, { userId: user.id, deviceType: type, pushToken: null, peerId });
+}
+
+/**
+ * Marks a device revoked (idempotent: a second revoke keeps the first time). Its peer id stops
+ * being authorized at once; live sessions are the sync layer's to close. Throws INVALID_INPUT
+ * 'Device not found' for an unknown id.
+ */
+export function revokeDevice(db: DatabaseHandle, deviceId: string, now: number = Date.now()): Device {
+  const id = requireString(deviceId, 'Device id');
+  const orm = authDb(db);
+  orm.update(ahenkDevices).set({ revokedAt: now }).where(and(eq(ahenkDevices.id, id), isNull(ahenkDevices.revokedAt))).run();
+  const device = orm.select().from(ahenkDevices).where(eq(ahenkDevices.id, id)).get();
+  if (device === undefined) throw new AuthError('INVALID_INPUT', 'Device not found');
+  return device;
+}
+
+/** True only for a well-formed peer id on the device list and not revoked. Never throws for bad input. */
+export function isAuthorizedPeer(db: DatabaseHandle, peerId: string): boolean {
+  const canonical = canonicalPeerId(peerId);
+  if (canonical === undefined) return false;
+  const row = authDb(db)
+    .select({ id: ahenkDevices.id })
+    .from(ahenkDevices)
+    .where(and(eq(ahenkDevices.peerId, canonical), isNull(ahenkDevices.revokedAt)))
+    .get();
+  return row !== undefined;
+}
+
+/** The base58btc form libp2p prints, or undefined when the string is not a peer id. */
+function canonicalPeerId(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length === 0 || value.length > AUTH_LIMITS.peerId) return undefined;
+  try {
+    return peerIdFromString(value).toString();
+  } catch {
+    return undefined;
+  }
+}
+
+function alreadyKnown(device: Device, userId: string): Device {
+  if (device.userId !== userId) throw new AuthError('INVALID_INPUT', 'Peer id is already registered to another user');
+  if (device.revokedAt !== null) throw new AuthError('INVALID_INPUT', 'Peer id was revoked; pair again with a new key');
+  return device;
+}
+
+function insertDevice(db: DatabaseHandle, fields: Pick<Device, 'userId' | 'deviceType' | 'pushToken' | 'peerId'>): Device {
+  const device: Device = { id: uuidv7(), ...fields, createdAt: Date.now(), revokedAt: null };
+  try {
+    authDb(db).insert(ahenkDevices).values(device).run();
+  } catch (error) {
+    // Another connection authorized the same key between our check and this insert.
+    if (uniqueViolation(error) === 'ahenk_devices.peer_id' && device.peerId !== null) {
+      const winner = authDb(db).select().from(ahenkDevices).where(eq(ahenkDevices.peerId, device.peerId)).get();
+      if (winner !== undefined) return alreadyKnown(winner, device.userId);
+    }
+    throw error;
+  }
+  return device;
+}

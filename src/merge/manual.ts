@@ -1,0 +1,67 @@
+/**
+ * The seed's manual path, for apps that change synced rows without going through SQL writes the
+ * triggers see: build an entry, then apply it locally through the same merge rules.
+ */
+import { formatHlc } from '../clock/timestamp.ts';
+import { HybridLogicalClock } from '../clock/hybrid-logical-clock.ts';
+import { loadCatalog } from '../capture/metadata.ts';
+import { NEXT_SEQ_SQL } from '../capture/triggers.ts';
+import { InvalidEntryError } from '../errors.ts';
+import { clientOf, type DatabaseHandle } from '../database/handle.ts';
+import { getDeviceId } from '../database/identity.ts';
+import { validateEntry, type OplogEntry, type OpType } from './entry.ts';
+import { applyEntries, type MergeResult } from './merge.ts';
+import type { SqlValue } from './values.ts';
+
+const processClock = new HybridLogicalClock();
+
+export interface BuildOplogEntryOptions {
+  /** Column of `data` that holds the row's key. @default 'id' */
+  pkColumn?: string;
+  /** Clock to stamp with. @default a process-wide HybridLogicalClock */
+  clock?: HybridLogicalClock;
+}
+
+/** An entry for one write: `data` holds the key column and, for insert/update, the values set. */
+export function buildOplogEntry(
+  deviceId: string,
+  table: string,
+  opType: OpType,
+  data: Record<string, SqlValue>,
+  options: BuildOplogEntryOptions = {},
+): OplogEntry {
+  const pkColumn = options.pkColumn ?? 'id';
+  const pk = data[pkColumn];
+  if (typeof pk !== 'string') throw new InvalidEntryError(0, `data.${pkColumn} must hold the row's text key`);
+  const values = Object.fromEntries(Object.entries(data).filter(([column]) => column !== pkColumn));
+  const entry = {
+    table,
+    pk,
+    op: opType,
+    hlc: formatHlc((options.clock ?? processClock).now()),
+    device: deviceId,
+    cl: opType === 'delete' ? 2 : 1,
+    values: opType === 'delete' ? {} : values,
+  };
+  return validateEntry(entry, 0);
+}
+
+/**
+ * Applies one entry. An entry of this device is a local write: it is re-stamped above
+ * everything the database has seen and its causal length follows the row's (an insert revives a
+ * deleted row), exactly as a trigger would log it. Any other device's entry is merged as is.
+ */
+export function localApply(db: DatabaseHandle, entry: OplogEntry): MergeResult {
+  const raw = clientOf(db);
+  const valid = validateEntry(entry, 0);
+  return raw.transaction(() => {
+    if (valid.device !== getDeviceId(raw)) return applyEntries(raw, [valid], {});
+    const table = loadCatalog(raw).byName.get(valid.table);
+    const rowCl = table
+      ? ((raw.prepare('SELECT max(cl) FROM ahenk_oplog WHERE tbl = ? AND pk = ?').pluck().safeIntegers(false).get(table.id, valid.pk) as number | null) ?? 0)
+      : 0;
+    const cl = valid.op === 'delete' ? (rowCl | 1) + 1 : valid.op === 'insert' ? rowCl | 1 : Math.max(rowCl, 1);
+    const stamp = raw.prepare(`SELECT ${NEXT_SEQ_SQL}`).pluck().safeIntegers(true).get() as bigint;
+    return applyEntries(raw, [{ ...valid, cl, hlc: formatHlc(stamp) }], {});
+  }).immediate();
+}

@@ -1,0 +1,34 @@
+/** Listen on every interface, any free port: a device on a LAN must be reachable by its peers. */
+export const DEFAULT_LISTEN_ADDRESSES: readonly string[] = ['/ip4/0.0.0.0/tcp/0'];
+
+/** First retry of a lost known peer comes quickly: most drops are a restart or a Wi-Fi blip. */
+export const RECONNECT_INITIAL_DELAY_MS = 1_000;
+/** A peer that stays away is tried about once a minute, cheap enough to run for days. */
+export const RECONNECT_MAX_DELAY_MS = 60_000;
+export const RECONNECT_BACKOFF_FACTOR = 2;
+/** ±20% spread so that devices that lost each other at once do not retry in lockstep. */
+export const RECONNECT_JITTER = 0.2;
+
+/** A dial on a LAN or loopback answers in well under a second; ten covers slow Wi-Fi and relays. */
+export const DIAL_TIMEOUT_MS = 10_000;
+
+/**
+ * The read side pauses the yamux stream when this many bytes wait unread, so a slow database
+ * throttles the sender instead of growing our buffer (the remote stops once its window is spent).
+ */
+export const READ_HIGH_WATER_BYTES = 1 << 20;
+export const READ_LOW_WATER_BYTES = 256 << 10;
+/**
+ * While paused, yamux may still deliver up to the remote's current send window (at most 16 MiB
+ * by default); libp2p resets a stream whose paused buffer exceeds its limit (4 MiB by default),
+ * so the limit is raised above the largest window.
+ */
+export const STREAM_MAX_READ_BUFFER_BYTES = 32 << 20;
+
+/** Addresses kept per known peer: enough for v4/v6 and a couple of networks, not a history. */
+export const MAX_ADDRESSES_PER_PEER = 16;
+
+/** mDNS query interval: discovery in a second or two without flooding the link. */
+export const MDNS_INTERVAL_MS = 1_000;
+/** Namespaces Ahenk nodes on a LAN announce under, so unrelated libp2p apps are not dialled. */
+export const MDNS_SERVICE_TAG = '_ahenk._udp.local';

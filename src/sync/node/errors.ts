@@ -1,0 +1,43 @@
+import { AhenkError } from '../../errors.ts';
+
+/** A `P2PConfig` value is unusable; raised by `createSyncNode` before anything starts. */
+export class NodeConfigError extends AhenkError {
+  constructor(message: string) {
+    super('NODE_CONFIG_INVALID', message);
+    this.name = 'NodeConfigError';
+  }
+}
+
+/**
+ * `enableMdns` was asked for on a machine whose interfaces are not an isolated test link.
+ * mDNS multicasts on every interface and @libp2p/mdns cannot be limited to one, so Ahenk refuses
+ * unless the caller says the network is theirs to announce on (`mdnsInterfaceCheck: false`).
+ */
+export class MdnsUnsafeError extends AhenkError {
+  readonly interfaces: readonly string[];
+
+  constructor(message: string, interfaces: readonly string[]) {
+    super('MDNS_UNSAFE_NETWORK', message);
+    this.name = 'MdnsUnsafeError';
+    this.interfaces = interfaces;
+  }
+}
+
+/** A peer that is not on this user's device list (or was revoked) tried to sync. */
+export class UnauthorizedPeerError extends AhenkError {
+  readonly peerId: string;
+
+  constructor(peerId: string) {
+    super('PEER_UNAUTHORIZED', `peer ${peerId} is not an authorized device of this user`);
+    this.name = 'UnauthorizedPeerError';
+    this.peerId = peerId;
+  }
+}
+
+/** The node was stopped (or never started) when an operation needed it running. */
+export class NodeStoppedError extends AhenkError {
+  constructor(message = 'the sync node is stopped') {
+    super('NODE_STOPPED', message);
+    this.name = 'NodeStoppedError';
+  }
+}

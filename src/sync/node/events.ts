@@ -1,0 +1,126 @@
+/**
+ * The events a sync node emits, and a small typed emitter for them. Node's EventEmitter throws
+ * when 'error' has no listener; a sync node reports failures of one peer without taking the
+ * app down, so listeners are optional here.
+ */
+
+export interface PeerConnectEvent {
+  peerId: string;
+  /** On this user's device list and not revoked: only such peers sync. */
+  authorized: boolean;
+  /** The remote address of the connection that was just opened. */
+  address: string;
+}
+
+export interface PeerDisconnectEvent {
+  peerId: string;
+}
+
+export interface PeerDiscoveryEvent {
+  peerId: string;
+  addresses: string[];
+  authorized: boolean;
+}
+
+export interface SyncStartEvent {
+  peerId: string;
+  /** 'local' when this node opened the sync stream. */
+  initiator: 'local' | 'remote';
+}
+
+export interface SyncProgressEvent {
+  peerId: string;
+  direction: 'send' | 'receive';
+  /** Entries and bytes so far in this direction of this session. */
+  entries: number;
+  bytes: number;
+  /** How many entries this direction will carry in the catch-up, when the sender knows. */
+  totalEntries?: number;
+}
+
+export interface SyncCompleteEvent {
+  peerId: string;
+  sent: number;
+  received: number;
+  bytesSent: number;
+  bytesReceived: number;
+  durationMs: number;
+}
+
+export interface SyncErrorEvent {
+  error: Error;
+  /** The peer the failure concerns, when it concerns one. */
+  peerId?: string;
+}
+
+export interface SyncNodeEvents {
+  'peer:connect': PeerConnectEvent;
+  'peer:disconnect': PeerDisconnectEvent;
+  'peer:discovery': PeerDiscoveryEvent;
+  'sync:start': SyncStartEvent;
+  'sync:progress': SyncProgressEvent;
+  'sync:complete': SyncCompleteEvent;
+  error: SyncErrorEvent;
+}
+
+export type SyncNodeEventName = keyof SyncNodeEvents;
+export type SyncNodeListener<K extends SyncNodeEventName> = (event: SyncNodeEvents[K]) => void;
+
+export class SyncNodeEmitter {
+  readonly #listeners = new Map<SyncNodeEventName, Set<(event: never) => void>>();
+
+  /** Adds a listener; the returned function removes it. */
+  on<K extends SyncNodeEventName>(name: K, listener: SyncNodeListener<K>): () => void {
+    let set = this.#listeners.get(name);
+    if (set === undefined) this.#listeners.set(name, (set = new Set()));
+    set.add(listener);
+    return () => this.off(name, listener);
+  }
+
+  off<K extends SyncNodeEventName>(name: K, listener: SyncNodeListener<K>): void {
+    this.#listeners.get(name)?.delete(listener);
+  }
+
+  /** The next event of that name that passes `filter`; rejects when `signal` aborts. */
+  once<K extends SyncNodeEventName>(
+    name: K,
+    options: { filter?: (event: SyncNodeEvents[K]) => boolean; signal?: AbortSignal } = {},
+  ): Promise<SyncNodeEvents[K]> {
+    return new Promise((resolve, reject) => {
+      const { signal, filter } = options;
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = (): void => {
+        off();
+        reject(signal?.reason);
+      };
+      const off = this.on(name, (event) => {
+        if (filter && !filter(event)) return;
+        off();
+        signal?.removeEventListener('abort', onAbort);
+        resolve(event);
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  listenerCount(name: SyncNodeEventName): number {
+    return this.#listeners.get(name)?.size ?? 0;
+  }
+
+  /** Calls every listener; a listener that throws is reported as an 'error' event, not rethrown. */
+  emit<K extends SyncNodeEventName>(name: K, event: SyncNodeEvents[K]): void {
+    const set = this.#listeners.get(name);
+    if (set === undefined) return;
+    for (const listener of [...set]) {
+      try {
+        (listener as SyncNodeListener<K>)(event);
+      } catch (error) {
+        if (name !== 'error') this.emit('error', { error: error instanceof Error ? error : new Error(String(error)) });
+      }
+    }
+  }
+
+  removeAllListeners(): void {
+    this.#listeners.clear();
+  }
+}

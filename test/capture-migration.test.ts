@@ -1,0 +1,238 @@
+/**
+ * Capture survives the app's own drizzle-kit migrations: an added column, a table rebuild
+ * (drizzle-kit's `__new_x`, drop, rename, which drops the triggers) and a new synced table, applied
+ * with `migrateDatabase` or with drizzle's own `migrate()` followed by a re-open. Changes a device
+ * cannot take yet wait in quarantine until the migration that adds their column or table runs.
+ */
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { triggerNames } from '../src/capture/triggers.ts';
+import {
+  countQuarantined,
+  getOplogEntriesSince,
+  initializeDatabase,
+  merge,
+  migrateDatabase,
+  type AhenkDatabase,
+  type OplogEntry,
+} from '../src/index.ts';
+import { dump, tempDir } from './helpers/db.ts';
+import { generateAppMigrations, type AppMigrations, type Version } from './fixtures/migrations/generate.ts';
+
+type Device = AhenkDatabase<Record<string, unknown>> & { path: string };
+
+const TABLES: Record<Version, string[]> = { 1: ['todos'], 2: ['todos'], 3: ['todos'], 4: ['todos', 'notes'] };
+
+let app: AppMigrations;
+beforeAll(async () => {
+  app = await generateAppMigrations();
+});
+afterAll(() => app?.cleanup());
+
+const opened: Database.Database[] = [];
+afterEach(() => {
+  for (const raw of opened.splice(0)) if (raw.open) raw.close();
+});
+
+/** An Ahenk device at `version`; with `migrate`, initializeDatabase runs the app's migrations too. */
+function open(path: string, version: Version, { migrate = true } = {}): Device {
+  const db = initializeDatabase<Record<string, unknown>>(path, {
+    schema: app.schema[version],
+    ...(migrate ? { migrationsFolder: app.folder[version] } : {}),
+  });
+  opened.push(db.$client);
+  return Object.assign(db, { path });
+}
+
+/** Writes through a connection that never loaded Ahenk: only the triggers can see them. */
+function plainWrite(path: string, sql: string): void {
+  const raw = new Database(path);
+  try {
+    raw.exec(sql);
+  } finally {
+    raw.close();
+  }
+}
+
+/** What the app would do without Ahenk: drizzle's own migrator on its own connection. */
+function drizzleMigrate(path: string, version: Version): string[] {
+  const raw = new Database(path);
+  try {
+    migrate(drizzle(raw), { migrationsFolder: app.folder[version] });
+    return triggersOn(raw, 'todos');
+  } finally {
+    raw.close();
+  }
+}
+
+function triggersOn(raw: Database.Database, table: string): string[] {
+  return raw.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? ORDER BY name`).pluck().all(table) as string[];
+}
+
+function expectCaptureInstalled(db: Device, version: Version): void {
+  for (const table of TABLES[version]) {
+    expect(triggersOn(db.$client, table), `triggers on ${table} at v${version}`).toEqual(Object.values(triggerNames(table)).sort());
+  }
+}
+
+function oplogSize(db: Device): number {
+  return db.$client.prepare('SELECT count(*) FROM ahenk_oplog').pluck().safeIntegers(false).get() as number;
+}
+
+function newEntries(db: Device, since: string): Pick<OplogEntry, 'table' | 'pk' | 'op' | 'values'>[] {
+  return getOplogEntriesSince(db, since).entries.map(({ table, pk, op, values }) => ({ table, pk, op, values }));
+}
+
+function expectSameData(a: Device, b: Device, version: Version): void {
+  for (const table of TABLES[version]) expect(dump(b, table), `${table} at v${version}`).toEqual(dump(a, table));
+}
+
+describe('capture across drizzle-kit migrations', () => {
+  it('drizzle-kit produced the migrations this file claims to test', () => {
+    expect(app.sql[2]).toMatch(/ALTER TABLE `todos` ADD `priority`/);
+    expect(app.sql[3]).toMatch(/CREATE TABLE `__new_todos`[\s\S]*DROP TABLE `todos`[\s\S]*ALTER TABLE `__new_todos` RENAME TO `todos`/);
+    expect(app.sql[4]).toMatch(/CREATE TABLE `notes`/);
+  });
+
+  it('keeps capturing through add column, table rebuild and a new table, via migrateDatabase and via re-open', () => {
+    const dir = tempDir();
+    // A runs migrateDatabase; B runs drizzle's own migrate() and is re-opened by initializeDatabase.
+    const a = open(join(dir, 'a.db'), 1);
+    let b = open(join(dir, 'b.db'), 1);
+    let fromA: string | undefined;
+    let fromB: string | undefined;
+    const exchange = (version: Version) => {
+      const outA = getOplogEntriesSince(a, fromA);
+      expect(merge(b, outA.entries).quarantined).toEqual([]);
+      fromA = outA.cursor;
+      const outB = getOplogEntriesSince(b, fromB);
+      expect(merge(a, outB.entries).quarantined).toEqual([]);
+      fromB = outB.cursor;
+      expectSameData(a, b, version);
+    };
+
+    // v1
+    expectCaptureInstalled(a, 1);
+    expectCaptureInstalled(b, 1);
+    plainWrite(a.path, `INSERT INTO todos (id, title, done) VALUES ('a1', 'milk', 0), ('a2', 'bread', 1)`);
+    plainWrite(b.path, `INSERT INTO todos (id, title) VALUES ('b1', 'eggs')`);
+    expect(newEntries(a, '0').map((e) => e.pk)).toEqual(['a1', 'a2']);
+    exchange(1);
+
+    // Re-open B the way an app does after running drizzle's migrate() itself.
+    const reopenB = (version: Version, betweenMigrateAndOpen?: () => void) => {
+      b.$client.close();
+      const left = drizzleMigrate(b.path, version);
+      betweenMigrateAndOpen?.();
+      b = open(b.path, version, { migrate: false });
+      return left;
+    };
+    // A migration must not log anything on its own: same entries before and after, nothing backfilled.
+    const migrateBoth = (version: Version, expectInstalled: string[], gapWrite?: string) => {
+      const exportA = getOplogEntriesSince(a);
+      const sizeA = oplogSize(a);
+      expect(migrateDatabase(a, { migrationsFolder: app.folder[version], schema: app.schema[version] })).toEqual({ installed: expectInstalled, backfilled: 0 });
+      expect(oplogSize(a)).toBe(sizeA);
+      expect(getOplogEntriesSince(a)).toEqual(exportA);
+      expectCaptureInstalled(a, version);
+
+      const exportB = getOplogEntriesSince(b);
+      const sizeB = oplogSize(b);
+      const left = reopenB(version, gapWrite === undefined ? undefined : () => plainWrite(b.path, gapWrite));
+      const expectedB = getOplogEntriesSince(b);
+      expect(expectedB.entries.slice(0, exportB.entries.length)).toEqual(exportB.entries);
+      expect(oplogSize(b)).toBe(sizeB + (gapWrite === undefined ? 0 : 1));
+      expectCaptureInstalled(b, version);
+      return { left, cursorA: getOplogEntriesSince(a).cursor, cursorB: exportB.cursor };
+    };
+
+    // v2: ALTER TABLE ADD COLUMN keeps the old triggers, which do not know the new column.
+    let step = migrateBoth(2, ['todos']);
+    expect(step.left).toHaveLength(4);
+    plainWrite(a.path, `INSERT INTO todos (id, title, priority) VALUES ('a3', 'tea', 7); UPDATE todos SET priority = 3 WHERE id = 'a1'`);
+    plainWrite(b.path, `UPDATE todos SET priority = 2 WHERE id = 'a2'`);
+    expect(newEntries(a, step.cursorA)).toEqual([
+      { table: 'todos', pk: 'a3', op: 'insert', values: { title: 'tea', done: 0n, priority: 7n } },
+      { table: 'todos', pk: 'a1', op: 'update', values: { priority: 3n } },
+    ]);
+    expect(newEntries(b, step.cursorB)).toEqual([{ table: 'todos', pk: 'a2', op: 'update', values: { priority: 2n } }]);
+    exchange(2);
+    expect(dump(b, 'todos').map((r) => (r as { priority: bigint }).priority)).toEqual([3n, 2n, 7n, 0n]);
+
+    // v3: the rebuild drops every trigger on todos; rows written while they were gone are backfilled.
+    step = migrateBoth(3, ['todos'], `INSERT INTO todos (id, title) VALUES ('b-gap', 'written between migrate and open')`);
+    expect(step.left).toEqual([]);
+    expect(newEntries(b, step.cursorB)).toEqual([
+      { table: 'todos', pk: 'b-gap', op: 'insert', values: { title: 'written between migrate and open', done: 0n, priority: 0n } },
+    ]);
+    plainWrite(a.path, `UPDATE todos SET title = NULL WHERE id = 'a2'; INSERT INTO todos (id, title) VALUES ('a4', NULL); DELETE FROM todos WHERE id = 'b1'`);
+    plainWrite(b.path, `UPDATE todos SET done = 1 WHERE id = 'a3'`);
+    expect(newEntries(a, step.cursorA)).toEqual([
+      { table: 'todos', pk: 'a2', op: 'update', values: { title: null } },
+      { table: 'todos', pk: 'a4', op: 'insert', values: { title: null, done: 0n, priority: 0n } },
+      { table: 'todos', pk: 'b1', op: 'delete', values: {} },
+    ]);
+    exchange(3);
+
+    // v4: a new synced table gets capture on migrate and on re-open.
+    step = migrateBoth(4, ['notes']);
+    plainWrite(a.path, `INSERT INTO notes (id, body) VALUES ('n1', 'hello')`);
+    plainWrite(b.path, `INSERT INTO notes (id, body) VALUES ('n2', 'world'); UPDATE todos SET priority = 9 WHERE id = 'a4'`);
+    expect(newEntries(a, step.cursorA)).toEqual([{ table: 'notes', pk: 'n1', op: 'insert', values: { body: 'hello' } }]);
+    exchange(4);
+    expect(dump(a, 'notes')).toHaveLength(2);
+
+    // A device that starts at v4 and takes everything from both converges too.
+    const c = open(join(dir, 'c.db'), 4);
+    expect(merge(c, getOplogEntriesSince(a).entries).quarantined).toEqual([]);
+    expect(merge(c, getOplogEntriesSince(b).entries).quarantined).toEqual([]);
+    expectSameData(a, c, 4);
+    expect(dump(c, 'todos')).toHaveLength(5);
+  });
+
+  it('quarantines a newer column and a newer table, and applies them when the migration runs', () => {
+    const dir = tempDir();
+    const a = open(join(dir, 'a.db'), 2);
+    const b = open(join(dir, 'b.db'), 1);
+
+    plainWrite(a.path, `INSERT INTO todos (id, title, priority) VALUES ('q1', 'soon', 5)`);
+    let out = getOplogEntriesSince(a);
+    let result = merge(b, out.entries);
+    expect(result.quarantined).toMatchObject([{ table: 'todos', pk: 'q1', reason: 'unknown-column' }]);
+    expect(b.$client.prepare(`SELECT title FROM todos WHERE id = 'q1'`).pluck().get()).toBe('soon');
+    plainWrite(a.path, `UPDATE todos SET title = 'later', priority = 6 WHERE id = 'q1'`);
+    out = getOplogEntriesSince(a, out.cursor);
+    result = merge(b, out.entries);
+    expect(result.quarantined).toHaveLength(1);
+    expect(b.$client.prepare(`SELECT title FROM todos WHERE id = 'q1'`).pluck().get()).toBe('later');
+    expect(countQuarantined(b)).toBe(2);
+
+    // B migrates to v2: the held values apply, the later write winning.
+    migrateDatabase(b, { migrationsFolder: app.folder[2], schema: app.schema[2] });
+    expect(countQuarantined(b)).toBe(0);
+    expectSameData(a, b, 2);
+    expect(b.$client.prepare(`SELECT priority FROM todos WHERE id = 'q1'`).pluck().get()).toBe(6);
+
+    // What B applied from quarantine is in its log: a third device learns it from B alone.
+    const c = open(join(dir, 'c.db'), 2);
+    expect(merge(c, getOplogEntriesSince(b).entries).quarantined).toEqual([]);
+    expectSameData(a, c, 2);
+
+    // A whole table B does not have yet: held until B's re-open after drizzle's migrate().
+    migrateDatabase(a, { migrationsFolder: app.folder[4], schema: app.schema[4] });
+    plainWrite(a.path, `INSERT INTO notes (id, body) VALUES ('n1', 'hello'); UPDATE todos SET priority = 8 WHERE id = 'q1'`);
+    result = merge(b, getOplogEntriesSince(a, out.cursor).entries);
+    expect(result.quarantined).toMatchObject([{ table: 'notes', pk: 'n1', reason: 'unknown-table' }]);
+    expect(result.applied).toBe(1);
+    expect(countQuarantined(b)).toBe(1);
+    b.$client.close();
+    drizzleMigrate(b.path, 4);
+    const b4 = open(b.path, 4, { migrate: false });
+    expect(countQuarantined(b4)).toBe(0);
+    expectSameData(a, b4, 4);
+    expect(dump(b4, 'notes')).toHaveLength(1);
+  });
+});

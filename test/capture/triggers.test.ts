@@ -1,0 +1,141 @@
+import Database from 'better-sqlite3';
+import { eq } from 'drizzle-orm';
+import { describe, expect, it } from 'vitest';
+import { getDeviceId, getOplogEntriesSince, initializeDatabase, merge, parseHlc } from '../../src/index.ts';
+import { hlcCounter, hlcMs, packHlc } from '../../src/clock/index.ts';
+import { triggerNames } from '../../src/capture/triggers.ts';
+import { dump, openDevice } from '../helpers/db.ts';
+import { schema, todos } from '../helpers/schema.ts';
+
+type LogRow = { seq: bigint; hlc: bigint | null; site: bigint; tbl: bigint; pk: string; op: bigint; cl: bigint; cols: bigint };
+const log = (db: { $client: Database.Database }) =>
+  db.$client.prepare('SELECT * FROM ahenk_oplog ORDER BY seq').safeIntegers(true).all() as LogRow[];
+
+describe('capture triggers', () => {
+  it('captures writes from a plain connection that never loaded Ahenk, with HLC stamps', () => {
+    const a = openDevice('a');
+    const before = Date.now();
+    const plain = new Database(a.path);
+    plain.prepare(`INSERT INTO todos (id, title, done) VALUES ('p1', 'from the shell', 1)`).run();
+    plain.prepare(`UPDATE todos SET title = 'edited' WHERE id = 'p1'`).run();
+    plain.close();
+    const rows = log(a);
+    expect(rows.map((r) => [r.pk, Number(r.op), Number(r.cl), r.site])).toEqual([
+      ['p1', 1, 1, 0n],
+      ['p1', 2, 1, 0n],
+    ]);
+    const stamp = hlcMs(rows[0]!.seq);
+    expect(stamp).toBeGreaterThanOrEqual(before - 5);
+    expect(stamp).toBeLessThanOrEqual(Date.now() + 5);
+    expect(rows[1]!.seq > rows[0]!.seq).toBe(true);
+    const { entries } = getOplogEntriesSince(a);
+    expect(entries).toHaveLength(2);
+    expect(entries[0]).toMatchObject({ pk: 'p1', op: 'insert', device: getDeviceId(a.$client), values: { done: 1n, score: null, data: null } });
+    expect(entries[1]).toMatchObject({ pk: 'p1', op: 'update', values: { title: 'edited' } });
+  });
+
+  it('logs only the columns an update changed, including a change of storage class', () => {
+    const a = openDevice('a');
+    a.insert(todos).values({ id: 't', title: 'x', done: 0, score: 1 }).run();
+    a.update(todos).set({ done: 1 }).where(eq(todos.id, 't')).run();
+    a.update(todos).set({ done: 1 }).where(eq(todos.id, 't')).run(); // no change: no entry
+    a.$client.prepare(`UPDATE todos SET score = 1 WHERE id = 't'`).run(); // REAL 1.0 -> REAL 1.0: no change
+    a.$client.prepare(`UPDATE todos SET score = 'one' WHERE id = 't'`).run();
+    a.$client.prepare(`UPDATE todos SET data = x'01', title = 'x' WHERE id = 't'`).run();
+    const { entries } = getOplogEntriesSince(a);
+    expect(entries.map((e) => [e.op, Object.keys(e.values)])).toEqual([
+      ['insert', ['title']],
+      ['update', ['done']],
+      ['update', ['score']],
+      ['update', ['data']],
+    ]);
+    expect(log(a)).toHaveLength(4);
+  });
+
+  it('tracks causal length through delete and re-insert, and treats a key change as delete + insert', () => {
+    const a = openDevice('a');
+    a.insert(todos).values({ id: 'k', title: 'one' }).run();
+    a.delete(todos).where(eq(todos.id, 'k')).run();
+    a.insert(todos).values({ id: 'k', title: 'two' }).run();
+    a.update(todos).set({ id: 'k2' }).where(eq(todos.id, 'k')).run();
+    expect(log(a).map((r) => [r.pk, Number(r.op), Number(r.cl)])).toEqual([
+      ['k', 1, 1],
+      ['k', 3, 2],
+      ['k', 1, 3],
+      ['k', 3, 4],
+      ['k2', 1, 1],
+    ]);
+    const { entries } = getOplogEntriesSince(a);
+    expect(entries.map((e) => [e.pk, e.op, e.cl])).toEqual([
+      ['k', 'delete', 4],
+      ['k2', 'insert', 1],
+    ]);
+  });
+
+  it('does not capture what merge applies, and stamps later local writes above what it received', () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    const future = packHlc(Date.now() + 60_000, 5);
+    b.insert(todos).values({ id: 'r', title: 'remote' }).run();
+    const entries = getOplogEntriesSince(b).entries.map((e) => ({ ...e, hlc: future.toString(16).padStart(16, '0') }));
+    merge(a, entries);
+    const afterMerge = log(a);
+    expect(afterMerge).toHaveLength(1);
+    expect(afterMerge[0]!.site).not.toBe(0n);
+    // A plain connection's write must still be stamped after the received clock.
+    const plain = new Database(a.path);
+    plain.prepare(`UPDATE todos SET title = 'local' WHERE id = 'r'`).run();
+    plain.close();
+    const last = log(a).at(-1)!;
+    expect(last.site).toBe(0n);
+    expect(last.seq > future).toBe(true);
+    merge(b, getOplogEntriesSince(a).entries);
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+  });
+
+  it('keeps stamps monotonic when the wall clock is behind the log, and overflows the counter into ms', () => {
+    const a = openDevice('a');
+    // A log written when the clock read 10 minutes ahead (then stepped back).
+    const ahead = packHlc(Date.now() + 600_000, 65_534);
+    a.$client.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols) VALUES (?, 1, 'old', 1, 1, 0)`).run(ahead);
+    const plain = new Database(a.path);
+    const insert = plain.prepare(`INSERT INTO todos (id) VALUES (?)`);
+    for (const id of ['x1', 'x2', 'x3']) insert.run(id);
+    plain.close();
+    const stamps = log(a).slice(1).map((r) => r.seq);
+    expect(stamps[0]).toBe(ahead + 1n);
+    expect(hlcCounter(stamps[0]!)).toBe(65_535);
+    expect(hlcMs(stamps[1]!)).toBe(hlcMs(ahead) + 1);
+    expect(hlcCounter(stamps[1]!)).toBe(0);
+    expect(stamps[2]).toBe(stamps[1]! + 1n);
+  });
+
+  it('logs rows that existed before capture was installed, once', () => {
+    const a = openDevice('a');
+    const path = a.path;
+    a.$client.close();
+    const plain = new Database(path);
+    plain.exec(`DROP TRIGGER ${triggerNames('todos').insert}`);
+    plain.prepare(`INSERT INTO todos (id, title) VALUES ('old1', 'before'), ('old2', 'before')`).run();
+    plain.close();
+    const again = initializeDatabase(path, { schema });
+    expect(log(again).map((r) => r.pk)).toEqual(['old1', 'old2']);
+    again.$client.close();
+    const third = initializeDatabase(path, { schema });
+    expect(log(third)).toHaveLength(2);
+    const names = third.$client.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name`).pluck().all();
+    expect(names).toEqual(expect.arrayContaining(Object.values(triggerNames('todos'))));
+    third.$client.close();
+  });
+
+  it('keeps the device identity across opens', () => {
+    const a = openDevice('a');
+    const id = getDeviceId(a.$client);
+    expect(id).toMatch(/^12D3KooW/);
+    a.$client.close();
+    const again = initializeDatabase(a.path, { schema });
+    expect(getDeviceId(again.$client)).toBe(id);
+    again.$client.close();
+    expect(parseHlc('0000000000000001')).toBe(1n);
+  });
+});

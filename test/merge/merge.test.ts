@@ -1,0 +1,265 @@
+import Database from 'better-sqlite3';
+import superjson from 'superjson';
+import { eq } from 'drizzle-orm';
+import { integer, text } from 'drizzle-orm/sqlite-core';
+import { describe, expect, it } from 'vitest';
+import {
+  buildOplogEntry,
+  countQuarantined,
+  defineSyncedTable,
+  migrateDatabase,
+  getDeviceId,
+  getOplogEntriesSince,
+  InvalidCursorError,
+  InvalidEntryError,
+  localApply,
+  merge,
+  type OplogEntry,
+} from '../../src/index.ts';
+import { formatHlc, packHlc } from '../../src/clock/index.ts';
+import { dump, openDevice } from '../helpers/db.ts';
+import { counters, todos } from '../helpers/schema.ts';
+
+const T0 = Date.UTC(2026, 10, 1);
+const entry = (over: Partial<OplogEntry>): OplogEntry => ({
+  table: 'todos',
+  pk: 'r1',
+  op: 'update',
+  hlc: formatHlc(packHlc(T0, 0)),
+  device: 'device-x',
+  cl: 1,
+  values: {},
+  ...over,
+});
+const at = (ms: number, counter = 0) => formatHlc(packHlc(T0 + ms, counter));
+const row = (db: { $client: Database.Database }, id: string) =>
+  db.$client.prepare('SELECT * FROM todos WHERE id = ?').safeIntegers(true).get(id) as Record<string, unknown> | undefined;
+
+describe('merge', () => {
+  it('applies per-cell last-write-wins by HLC, then device id', () => {
+    const a = openDevice('a');
+    merge(a, [entry({ op: 'insert', values: { title: 'first', done: 0n } , hlc: at(0) })]);
+    merge(a, [
+      entry({ values: { title: 'later' }, hlc: at(10) }),
+      entry({ values: { title: 'earlier' }, hlc: at(5) }),
+      entry({ values: { done: 1n }, hlc: at(10), device: 'device-a' }),
+      entry({ values: { done: 2n }, hlc: at(10), device: 'device-b' }),
+    ]);
+    expect(row(a, 'r1')).toMatchObject({ title: 'later', done: 2n });
+    // The same entries in another order give the same row.
+    const b = openDevice('b');
+    merge(b, [
+      entry({ values: { done: 2n }, hlc: at(10), device: 'device-b' }),
+      entry({ values: { title: 'earlier' }, hlc: at(5) }),
+      entry({ op: 'insert', values: { title: 'first', done: 0n }, hlc: at(0) }),
+    ]);
+    merge(b, [entry({ values: { done: 1n }, hlc: at(10), device: 'device-a' }), entry({ values: { title: 'later' }, hlc: at(10) })]);
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+  });
+
+  it('creates a row from a column change it has not seen, other columns at their defaults', () => {
+    const a = openDevice('a');
+    const result = merge(a, [entry({ pk: 'new', values: { score: 2.5 } })]);
+    expect(result.applied).toBe(1);
+    expect(row(a, 'new')).toMatchObject({ id: 'new', title: '', done: 0n, score: 2.5, data: null });
+  });
+
+  it('lets a delete win over a concurrent update, and a re-insert win over the delete', () => {
+    const a = openDevice('a');
+    merge(a, [entry({ op: 'insert', values: { title: 'v1' }, hlc: at(0) })]);
+    merge(a, [entry({ op: 'delete', cl: 2, hlc: at(5) }), entry({ values: { title: 'concurrent edit' }, cl: 1, hlc: at(9) })]);
+    expect(row(a, 'r1')).toBeUndefined();
+    merge(a, [entry({ values: { title: 'late edit' }, cl: 1, hlc: at(50) })]);
+    expect(row(a, 'r1')).toBeUndefined();
+    merge(a, [entry({ op: 'insert', cl: 3, values: { title: 'reborn' }, hlc: at(20) })]);
+    expect(row(a, 'r1')).toMatchObject({ title: 'reborn', done: 0n });
+    // An update from the old incarnation does not override the new one, whatever its stamp.
+    merge(a, [entry({ values: { title: 'stale' }, cl: 1, hlc: at(99) })]);
+    expect(row(a, 'r1')).toMatchObject({ title: 'reborn' });
+    expect(getOplogEntriesSince(a).entries.filter((e) => e.pk === 'r1').map((e) => [e.op, e.cl])).toEqual([['insert', 3]]);
+  });
+
+  it('resets columns of an older incarnation when a newer one arrives partially', () => {
+    const a = openDevice('a');
+    merge(a, [entry({ op: 'insert', values: { title: 'old', done: 1n }, hlc: at(0) })]);
+    merge(a, [entry({ values: { title: 'new life' }, cl: 3, hlc: at(30) })]);
+    expect(row(a, 'r1')).toMatchObject({ title: 'new life', done: 0n });
+  });
+
+  it('is idempotent: a duplicate changes nothing and logs nothing', () => {
+    const a = openDevice('a');
+    const batch = [entry({ op: 'insert', values: { title: 'x' } })];
+    expect(merge(a, batch).applied).toBe(1);
+    const logged = a.$client.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get();
+    expect(merge(a, batch)).toMatchObject({ applied: 0, unchanged: 1 });
+    expect(a.$client.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get()).toBe(logged);
+  });
+
+  it('joins resolver columns (max, union) whatever the stamps', () => {
+    const a = openDevice('a');
+    const c = (over: Partial<OplogEntry>) => entry({ table: 'counters', pk: 'c1', ...over });
+    merge(a, [c({ op: 'insert', values: { high: 10n, tags: '["a"]', note: 'n1' }, hlc: at(0) })]);
+    merge(a, [c({ values: { high: 3n, tags: '["b"]', note: 'n2' }, hlc: at(50) })]);
+    merge(a, [c({ values: { high: 7n, tags: '["a","c"]' }, hlc: at(90) })]);
+    const got = a.$client.prepare('SELECT high, tags, note FROM counters').safeIntegers(true).get();
+    expect(got).toEqual({ high: 10n, tags: '["a","b","c"]', note: 'n2' });
+  });
+
+  it('round-trips every storage class exactly', () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    const values = [null, 0n, -1n, 2n ** 62n + 1n, -(2n ** 63n), 2n ** 63n - 1n, 1.5, 1.0, -0.25, 1e300, 'text', 'ünïcødé 🚀', '', new Uint8Array([0, 255, 1]), new Uint8Array([])];
+    const insert = a.$client.prepare('INSERT INTO todos (id, data) VALUES (?, ?)');
+    values.forEach((v, i) => insert.run(`v${i}`, v instanceof Uint8Array ? Buffer.from(v) : v));
+    const wire = superjson.parse<OplogEntry[]>(superjson.stringify(getOplogEntriesSince(a).entries));
+    merge(b, wire);
+    const typed = (db: typeof a) => db.$client.prepare('SELECT id, data, typeof(data) AS t FROM todos ORDER BY id').safeIntegers(true).all();
+    expect(typed(b)).toEqual(typed(a));
+    expect((typed(b) as { t: string }[]).map((r) => r.t)).toContain('integer');
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+  });
+
+  it('quarantines entries for unknown tables and columns instead of dropping them', () => {
+    const a = openDevice('a');
+    const result = merge(a, [
+      entry({ table: 'future_table', values: { x: 1n } }),
+      entry({ op: 'insert', values: { title: 'known', color: 'red' } }),
+    ]);
+    expect(result.quarantined.map((q) => q.reason)).toEqual(['unknown-table', 'unknown-column']);
+    expect(row(a, 'r1')).toMatchObject({ title: 'known' });
+    expect(countQuarantined(a)).toBe(2);
+  });
+
+  it('quarantines and reports entries stamped beyond the drift bound', () => {
+    const a = openDevice('a');
+    const now = () => T0;
+    const result = merge(a, [entry({ op: 'insert', values: { title: 'from the future' }, hlc: at(10 * 60_000) })], { now });
+    expect(result.quarantined).toMatchObject([{ reason: 'clock-drift' }]);
+    expect(result.errors[0]?.code).toBe('CLOCK_DRIFT');
+    expect(row(a, 'r1')).toBeUndefined();
+    expect(countQuarantined(a)).toBe(1);
+    expect(a.$client.prepare('SELECT hlc FROM ahenk_clock').pluck().get()).toBe(0);
+  });
+
+  describe('rejects bad input with a typed error and leaves the database byte-for-byte unchanged', () => {
+    const bad: [string, unknown][] = [
+      ['not an object', 42],
+      ['unknown op', { ...entry({}), op: 'upsert' }],
+      ['bad hlc', { ...entry({}), hlc: 'yesterday' }],
+      ['hlc with upper-case hex', { ...entry({}), hlc: '0000000000ABCDEF' }],
+      ['negative causal length', { ...entry({}), cl: -1 }],
+      ['cl contradicting op', { ...entry({ op: 'delete' }), cl: 1 }],
+      ['values of a wrong type', { ...entry({}), values: { title: { nested: true } } }],
+      ['boolean value', { ...entry({}), values: { done: true } }],
+      ['NaN value', { ...entry({}), values: { score: Number.NaN } }],
+      ['integer beyond 64 bits', { ...entry({}), values: { done: 2n ** 64n } }],
+      ['a delete with values', { ...entry({ op: 'delete', cl: 2 }), values: { title: 'x' } }],
+      ['empty device', { ...entry({}), device: '' }],
+      ['pk not a string', { ...entry({}), pk: 7 }],
+      ['values an array', { ...entry({}), values: ['x'] }],
+    ];
+    for (const [name, value] of bad) {
+      it(name, () => {
+        const a = openDevice('a');
+        a.insert(todos).values({ id: 'keep', title: 'me' }).run();
+        const before = a.$client.serialize();
+        let error: unknown;
+        try {
+          merge(a, [entry({ op: 'insert', pk: 'ok', values: { title: 'valid first' } }), value]);
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toBeInstanceOf(InvalidEntryError);
+        expect((error as InvalidEntryError).code).toBe('ENTRY_INVALID');
+        expect((error as InvalidEntryError).index).toBe(1);
+        expect(Buffer.compare(a.$client.serialize(), before)).toBe(0);
+      });
+    }
+
+    it('NULL for a NOT NULL column, and values a CHECK constraint refuses, roll the batch back', () => {
+      const a = openDevice('a');
+      a.$client.exec(`CREATE TABLE checked (id text PRIMARY KEY NOT NULL, n integer CHECK (n >= 0))`);
+      const checked = defineSyncedTable('checked', { id: text('id').primaryKey(), n: integer('n') });
+      migrateDatabase(a, { schema: { checked } });
+      const before = a.$client.serialize();
+      for (const bad of [entry({ pk: 'bad', values: { title: null } }), entry({ table: 'checked', pk: 'c', values: { n: -1n } })]) {
+        let error: unknown;
+        try {
+          merge(a, [entry({ op: 'insert', pk: 'ok', values: { title: 'x' } }), bad]);
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toBeInstanceOf(InvalidEntryError);
+        expect((error as InvalidEntryError).index).toBe(1);
+        expect(Buffer.compare(a.$client.serialize(), before)).toBe(0);
+      }
+    });
+
+    it('a cursor it did not produce', () => {
+      const a = openDevice('a');
+      for (const cursor of ['abc', '-1', '1.5', '99999999999999999999', ' 1']) {
+        expect(() => getOplogEntriesSince(a, cursor)).toThrow(InvalidCursorError);
+      }
+    });
+  });
+});
+
+describe('getOplogEntriesSince', () => {
+  it('returns only what is newer than the cursor, and nothing when nothing changed', () => {
+    const a = openDevice('a');
+    a.insert(todos).values({ id: 'a1', title: 'one' }).run();
+    const first = getOplogEntriesSince(a);
+    expect(first.entries).toHaveLength(1);
+    expect(getOplogEntriesSince(a, first.cursor)).toEqual({ entries: [], cursor: first.cursor });
+    a.update(todos).set({ title: 'two' }).where(eq(todos.id, 'a1')).run();
+    a.insert(todos).values({ id: 'a2' }).run();
+    const second = getOplogEntriesSince(a, first.cursor);
+    expect(second.entries.map((e) => [e.pk, e.op, Object.keys(e.values)])).toEqual([
+      ['a1', 'update', ['title']],
+      ['a2', 'insert', ['title', 'done', 'score', 'data']],
+    ]);
+  });
+
+  it('pages with a limit and resumes exactly after each page', () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    for (let i = 0; i < 25; i++) a.insert(todos).values({ id: `p${String(i).padStart(2, '0')}`, title: `t${i}` }).run();
+    let cursor: string | undefined;
+    let pages = 0;
+    for (;;) {
+      const page = getOplogEntriesSince(a, cursor, { limit: 10 });
+      if (page.entries.length === 0) break;
+      expect(page.entries.length).toBeLessThanOrEqual(10);
+      merge(b, page.entries);
+      cursor = page.cursor;
+      pages++;
+    }
+    expect(pages).toBe(3);
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+  });
+});
+
+describe('buildOplogEntry and localApply', () => {
+  it('apply a local write through the merge rules and log it for export', () => {
+    const a = openDevice('a');
+    const me = getDeviceId(a.$client);
+    localApply(a, buildOplogEntry(me, 'todos', 'insert', { id: 'm1', title: 'manual', done: 1n }));
+    expect(row(a, 'm1')).toMatchObject({ title: 'manual', done: 1n });
+    localApply(a, buildOplogEntry(me, 'todos', 'delete', { id: 'm1' }));
+    expect(row(a, 'm1')).toBeUndefined();
+    localApply(a, buildOplogEntry(me, 'todos', 'insert', { id: 'm1', title: 'again' }));
+    expect(row(a, 'm1')).toMatchObject({ title: 'again' });
+    const exported = getOplogEntriesSince(a).entries;
+    expect(exported).toMatchObject([{ pk: 'm1', op: 'insert', cl: 3, device: me }]);
+    const b = openDevice('b');
+    merge(b, exported);
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+  });
+
+  it('validates what it builds', () => {
+    expect(() => buildOplogEntry('dev', 'todos', 'insert', { title: 'no key' })).toThrow(InvalidEntryError);
+    expect(() => buildOplogEntry('dev', 'todos', 'update', { id: 'x', bad: true as never })).toThrow(InvalidEntryError);
+    expect(buildOplogEntry('dev', 'counters', 'update', { key: 'k', high: 1n }, { pkColumn: 'key' })).toMatchObject({ pk: 'k', values: { high: 1n } });
+    expect(counters).toBeDefined();
+  });
+});
