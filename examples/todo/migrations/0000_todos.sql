@@ -1,0 +1,5 @@
+CREATE TABLE `todos` (
+	`id` text PRIMARY KEY NOT NULL,
+	`title` text DEFAULT '' NOT NULL,
+	`done` integer DEFAULT false NOT NULL
+);
