@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 
 const RAND_BITS = 74n; // rand_a (12) + rand_b (62)
 const RAND_MAX = (1n << RAND_BITS) - 1n;
+/** A clock step back larger than this is a reset, not jitter: follow it rather than stay in the future. */
+const MAX_BACKSTEP_MS = 10_000;
 
 let lastMs = -1;
 let lastRand = 0n;
@@ -13,13 +15,13 @@ let lastRand = 0n;
 /**
  * A new UUIDv7 string. Within one process ids are strictly increasing (RFC 9562 §6.2 method 2,
  * with a random increment): two ids made in the same millisecond, or after the wall clock stepped
- * back, still sort in the order they were made.
+ * back by up to 10 s, still sort in the order they were made.
  */
 export function uuidv7(nowMs: number = Date.now()): string {
   let ms = Math.max(Math.floor(nowMs), 0);
   if (!Number.isFinite(ms) || ms >= 2 ** 48) throw new RangeError(`uuidv7: time ${nowMs} does not fit in 48 bits`);
   let rand: bigint;
-  if (ms <= lastMs) {
+  if (ms <= lastMs && ms > lastMs - MAX_BACKSTEP_MS) {
     ms = lastMs;
     // A random step (1..2^32) keeps the next id unguessable from the previous one.
     rand = lastRand + 1n + BigInt(randomBytes(4).readUInt32BE(0));
