@@ -5,6 +5,7 @@ CREATE TABLE `ahenk_apply_guard` (
 CREATE TABLE `ahenk_clock` (
 	`id` integer PRIMARY KEY NOT NULL,
 	`hlc` integer NOT NULL,
+	`folded` integer DEFAULT 0 NOT NULL,
 	CONSTRAINT "ahenk_clock_single_row" CHECK("ahenk_clock"."id" = 0)
 );
 --> statement-breakpoint
@@ -38,10 +39,11 @@ CREATE TABLE `ahenk_oplog` (
 	`pk` text NOT NULL,
 	`op` integer NOT NULL,
 	`cl` integer NOT NULL,
-	`cols` integer DEFAULT 0 NOT NULL
+	`cols` integer DEFAULT 0 NOT NULL,
+	`ix` integer
 );
 --> statement-breakpoint
-CREATE INDEX `ahenk_oplog_row` ON `ahenk_oplog` (`tbl`,`pk`);--> statement-breakpoint
+CREATE INDEX `ahenk_oplog_row` ON `ahenk_oplog` (`tbl`,`pk`) WHERE "ahenk_oplog"."ix" = 1;--> statement-breakpoint
 CREATE TABLE `ahenk_peers` (
 	`peer_id` text PRIMARY KEY NOT NULL,
 	`addresses` text DEFAULT '[]' NOT NULL,

@@ -74,4 +74,7 @@ export type AuthErrorCode =
   | 'INVALID_CREDENTIALS'
   | 'USER_NOT_FOUND'
   | 'DEVICE_TYPE_EMPTY'
+  | 'DEVICE_NOT_FOUND'
+  | 'PEER_ID_TAKEN'
+  | 'PEER_ID_REVOKED'
   | 'INVALID_INPUT';

@@ -52,3 +52,17 @@ export {
 } from './merge/resolvers.ts';
 export type { SqlValue } from './merge/values.ts';
 export { buildOplogEntry, localApply, type BuildOplogEntryOptions } from './merge/manual.ts';
+export {
+  addDeviceToUser,
+  AUTH_LIMITS,
+  authorizeDevice,
+  getUserDevices,
+  isAuthorizedPeer,
+  loginUser,
+  PASSWORD_HASH_OPTIONS,
+  registerUser,
+  revokeDevice,
+  type AuthorizeDeviceInput,
+  type Device,
+  type User,
+} from './auth/index.ts';

@@ -56,7 +56,7 @@ export function getUserDevices(db: DatabaseHandle, userId: string): Device[] {
 /**
  * Records a device that proved the key behind `peerId` (pairing calls this). Idempotent for a
  * peer already authorized for the same user. A revoked peer id stays revoked: a revoked device
- * pairs again with a new key. Throws INVALID_INPUT for a malformed peer id, a peer id that
+ * pairs again with a new key. Throws INVALID_INPUT for a malformed peer id, PEER_ID_TAKEN or PEER_ID_REVOKED for a peer id that
  * belongs to another user or was revoked; DEVICE_TYPE_EMPTY; USER_NOT_FOUND.
  */
 export function authorizeDevice(db: DatabaseHandle, input: AuthorizeDeviceInput): Device {
@@ -72,7 +72,7 @@ export function authorizeDevice(db: DatabaseHandle, input: AuthorizeDeviceInput)
 
 /**
  * Marks a device revoked (idempotent: a second revoke keeps the first time). Its peer id stops
- * being authorized at once; live sessions are the sync layer's to close. Throws INVALID_INPUT
+ * being authorized at once; live sessions are the sync layer's to close. Throws DEVICE_NOT_FOUND
  * 'Device not found' for an unknown id.
  */
 export function revokeDevice(db: DatabaseHandle, deviceId: string, now: number = Date.now()): Device {
@@ -80,7 +80,7 @@ export function revokeDevice(db: DatabaseHandle, deviceId: string, now: number =
   const orm = authDb(db);
   orm.update(ahenkDevices).set({ revokedAt: now }).where(and(eq(ahenkDevices.id, id), isNull(ahenkDevices.revokedAt))).run();
   const device = orm.select().from(ahenkDevices).where(eq(ahenkDevices.id, id)).get();
-  if (device === undefined) throw new AuthError('INVALID_INPUT', 'Device not found');
+  if (device === undefined) throw new AuthError('DEVICE_NOT_FOUND', 'Device not found');
   return device;
 }
 
@@ -107,8 +107,8 @@ function canonicalPeerId(value: unknown): string | undefined {
 }
 
 function alreadyKnown(device: Device, userId: string): Device {
-  if (device.userId !== userId) throw new AuthError('INVALID_INPUT', 'Peer id is already registered to another user');
-  if (device.revokedAt !== null) throw new AuthError('INVALID_INPUT', 'Peer id was revoked; pair again with a new key');
+  if (device.userId !== userId) throw new AuthError('PEER_ID_TAKEN', 'Peer id is already registered to another user');
+  if (device.revokedAt !== null) throw new AuthError('PEER_ID_REVOKED', 'Peer id was revoked; pair again with a new key');
   return device;
 }
 

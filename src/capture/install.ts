@@ -10,7 +10,8 @@ import { resolverName } from '../merge/resolvers.ts';
 import type { SyncedTableMeta } from '../schema/synced-table.ts';
 import { liveColumnsOf, primaryKeyOf, tableExists } from './metadata.ts';
 import { OP, quoteIdent } from './sql.ts';
-import { allColumnsMask, captureTriggerSql, NEXT_SEQ_SQL, triggerNames, type CaptureTarget } from './triggers.ts';
+import { foldOplog } from './fold.ts';
+import { allColumnsMask, captureTriggerSql, INDEXED, NEXT_SEQ_SQL, triggerNames, type CaptureTarget } from './triggers.ts';
 
 export interface CaptureInstallReport {
   /** Tables whose triggers were created or re-created. */
@@ -102,15 +103,16 @@ function countTriggers(raw: Database, table: string): number {
 
 /** Logs rows that no oplog entry covers (data from before capture, or written while triggers were missing). */
 function backfill(raw: Database, target: CaptureTarget): number {
+  foldOplog(raw);
   const pk = quoteIdent(target.pkColumn);
   const missing = raw
     .prepare(
       `SELECT t.${pk} AS pk FROM ${quoteIdent(target.name)} AS t
-       WHERE NOT EXISTS (SELECT 1 FROM ahenk_oplog o WHERE o.tbl = ? AND o.pk = t.${pk})`,
+       WHERE NOT EXISTS (SELECT 1 FROM ahenk_oplog o WHERE o.tbl = ? AND o.pk = t.${pk} AND o.${INDEXED})`,
     )
     .pluck()
     .all(target.id) as string[];
-  const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.insert}, 1, ?)`);
+  const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.insert}, 1, ?, 1)`);
   const mask = allColumnsMask(target);
   for (const key of missing) insert.run(target.id, String(key), mask);
   return missing.length;

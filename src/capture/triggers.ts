@@ -3,6 +3,10 @@
  * shell, drizzle studio) is logged. Each trigger appends exactly one row to ahenk_oplog per
  * change; its seq is the HLC stamp, advanced inside SQL from the log and the received-clock row,
  * so stamps are monotonic across processes and restarts even when the wall clock steps back.
+ *
+ * Inserts and updates are appended unindexed (ix NULL): the row's causal length only ever changes
+ * through entries that are indexed at once (deletes here, everything merge logs), so it can be read
+ * from the partial (tbl, pk) index without indexing every write.
  */
 import { SQL_WALL_PACKED } from '../clock/timestamp.ts';
 import { OP, quoteIdent } from './sql.ts';
@@ -20,6 +24,9 @@ export interface CaptureTarget {
 
 /** The next local stamp: above the wall clock, every logged stamp and every received stamp. */
 export const NEXT_SEQ_SQL = `max(${SQL_WALL_PACKED}, coalesce((SELECT max(seq) FROM ahenk_oplog), 0) + 1, coalesce((SELECT hlc FROM ahenk_clock WHERE id = 0), 0) + 1)`;
+
+/** The condition of the partial index ahenk_oplog_row (the planner matches it literally). */
+export const INDEXED = 'ix = 1';
 
 /** No capture while merge applies remote changes inside its own transaction. */
 const NOT_APPLYING = 'NOT EXISTS (SELECT 1 FROM ahenk_apply_guard)';
@@ -48,13 +55,12 @@ export function captureTriggerSql(target: CaptureTarget): string[] {
   const table = quoteIdent(target.name);
   const names = triggerNames(target.name);
   const pk = quoteIdent(target.pkColumn);
-  const rowCl = (ref: 'NEW' | 'OLD') =>
-    `(SELECT max(cl) FROM ahenk_oplog WHERE tbl = ${target.id} AND pk = ${ref}.${pk})`;
-  const append = (ref: 'NEW' | 'OLD', op: number, cl: string, cols: string) =>
-    `INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols) VALUES (${NEXT_SEQ_SQL}, ${target.id}, ${ref}.${pk}, ${op}, ${cl}, ${cols});`;
-  // Insert: causal length up to the next odd number (alive); delete: up to the next even one.
-  const insertCl = `(coalesce(${rowCl('NEW')}, 0) | 1)`;
-  const deleteCl = (ref: 'NEW' | 'OLD') => `((coalesce(${rowCl(ref)}, 1) | 1) + 1)`;
+  const rowCl = (ref: 'NEW' | 'OLD') => `(SELECT max(cl) FROM ahenk_oplog WHERE tbl = ${target.id} AND pk = ${ref}.${pk} AND ${INDEXED})`;
+  const append = (ref: 'NEW' | 'OLD', op: number, cl: string, cols: string, ix: 'NULL' | '1') =>
+    `INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ${target.id}, ${ref}.${pk}, ${op}, ${cl}, ${cols}, ${ix});`;
+  // Alive is the next odd causal length at or above the indexed ones; deleted the even one after it.
+  const aliveCl = (ref: 'NEW' | 'OLD') => `(coalesce(${rowCl(ref)}, 0) | 1)`;
+  const deleteCl = (ref: 'NEW' | 'OLD') => `(${aliveCl(ref)} + 1)`;
   const all = allColumnsMask(target).toString();
 
   // IS NOT alone treats 1 and 1.0 as equal; typeof() keeps a change of storage class visible.
@@ -69,10 +75,10 @@ export function captureTriggerSql(target: CaptureTarget): string[] {
       : '0';
 
   return [
-    `CREATE TRIGGER ${quoteIdent(names.insert)} AFTER INSERT ON ${table} WHEN ${NOT_APPLYING} BEGIN ${append('NEW', OP.insert, insertCl, all)} END`,
-    `CREATE TRIGGER ${quoteIdent(names.update)} AFTER UPDATE ON ${table} WHEN ${NOT_APPLYING} AND OLD.${pk} IS NEW.${pk} AND (${anyChanged}) BEGIN ${append('NEW', OP.update, `coalesce(${rowCl('NEW')}, 1)`, changedMask)} END`,
+    `CREATE TRIGGER ${quoteIdent(names.insert)} AFTER INSERT ON ${table} WHEN ${NOT_APPLYING} BEGIN ${append('NEW', OP.insert, aliveCl('NEW'), all, 'NULL')} END`,
+    `CREATE TRIGGER ${quoteIdent(names.update)} AFTER UPDATE ON ${table} WHEN ${NOT_APPLYING} AND OLD.${pk} IS NEW.${pk} AND (${anyChanged}) BEGIN ${append('NEW', OP.update, aliveCl('NEW'), changedMask, 'NULL')} END`,
     // A changed primary key is a different row: the old one is deleted, the new one inserted.
-    `CREATE TRIGGER ${quoteIdent(names.updateKey)} AFTER UPDATE ON ${table} WHEN ${NOT_APPLYING} AND OLD.${pk} IS NOT NEW.${pk} BEGIN ${append('OLD', OP.delete, deleteCl('OLD'), '0')} ${append('NEW', OP.insert, insertCl, all)} END`,
-    `CREATE TRIGGER ${quoteIdent(names.delete)} AFTER DELETE ON ${table} WHEN ${NOT_APPLYING} BEGIN ${append('OLD', OP.delete, deleteCl('OLD'), '0')} END`,
+    `CREATE TRIGGER ${quoteIdent(names.updateKey)} AFTER UPDATE ON ${table} WHEN ${NOT_APPLYING} AND OLD.${pk} IS NOT NEW.${pk} BEGIN ${append('OLD', OP.delete, deleteCl('OLD'), '0', '1')} ${append('NEW', OP.insert, aliveCl('NEW'), all, 'NULL')} END`,
+    `CREATE TRIGGER ${quoteIdent(names.delete)} AFTER DELETE ON ${table} WHEN ${NOT_APPLYING} BEGIN ${append('OLD', OP.delete, deleteCl('OLD'), '0', '1')} END`,
   ];
 }

@@ -5,7 +5,8 @@
 import { formatHlc } from '../clock/timestamp.ts';
 import { HybridLogicalClock } from '../clock/hybrid-logical-clock.ts';
 import { loadCatalog } from '../capture/metadata.ts';
-import { NEXT_SEQ_SQL } from '../capture/triggers.ts';
+import { foldOplog } from '../capture/fold.ts';
+import { INDEXED, NEXT_SEQ_SQL } from '../capture/triggers.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
 import { getDeviceId } from '../database/identity.ts';
@@ -56,9 +57,10 @@ export function localApply(db: DatabaseHandle, entry: OplogEntry): MergeResult {
   const valid = validateEntry(entry, 0);
   return raw.transaction(() => {
     if (valid.device !== getDeviceId(raw)) return applyEntries(raw, [valid], {});
+    foldOplog(raw);
     const table = loadCatalog(raw).byName.get(valid.table);
     const rowCl = table
-      ? ((raw.prepare('SELECT max(cl) FROM ahenk_oplog WHERE tbl = ? AND pk = ?').pluck().safeIntegers(false).get(table.id, valid.pk) as number | null) ?? 0)
+      ? ((raw.prepare(`SELECT max(cl) FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${INDEXED}`).pluck().safeIntegers(false).get(table.id, valid.pk) as number | null) ?? 0)
       : 0;
     const cl = valid.op === 'delete' ? (rowCl | 1) + 1 : valid.op === 'insert' ? rowCl | 1 : Math.max(rowCl, 1);
     const stamp = raw.prepare(`SELECT ${NEXT_SEQ_SQL}`).pluck().safeIntegers(true).get() as bigint;

@@ -9,7 +9,9 @@ import { hlcMs, packHlc, parseHlc } from '../clock/timestamp.ts';
 import { DEFAULT_MAX_DRIFT_MS } from '../clock/hybrid-logical-clock.ts';
 import { ClockDriftError } from '../clock/errors.ts';
 import { loadCatalog, type CapturedTable } from '../capture/metadata.ts';
+import { foldOplog } from '../capture/fold.ts';
 import { OP, quoteIdent } from '../capture/sql.ts';
+import { INDEXED } from '../capture/triggers.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
 import { clockKey, compareCellClocks, type CellClock } from './cell-clock.ts';
@@ -59,6 +61,7 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
   if (entries.length === 0) return result;
   const now = options.now ?? Date.now;
   const maxDriftMs = options.maxDriftMs ?? DEFAULT_MAX_DRIFT_MS;
+  foldOplog(raw);
   const ctx = new MergeContext(raw, now());
   const hold = (index: number, entry: OplogEntry, reason: QuarantineReason, message: string) => {
     quarantine(raw, entry, reason, message);
@@ -219,7 +222,7 @@ class MergeContext {
   }
 
   private localState(table: CapturedTable, pk: string): { cl: bigint; cells: Map<string, CellClock> } {
-    const history = this.stmt('SELECT seq, hlc, site, cl, cols FROM ahenk_oplog WHERE tbl = ? AND pk = ?')
+    const history = this.stmt(`SELECT seq, hlc, site, cl, cols FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${INDEXED}`)
       .raw(true)
       .safeIntegers(true)
       .all(table.id, pk) as [bigint, bigint | null, bigint, bigint, bigint][];
@@ -243,7 +246,7 @@ class MergeContext {
 
   private appendLog(table: CapturedTable, pk: string, op: number, clock: CellClock, mask: bigint): void {
     this.seq += 1n;
-    this.stmt('INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+    this.stmt('INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, ix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)').run(
       this.seq,
       clock.hlc,
       this.sites.siteOf(clock.device),

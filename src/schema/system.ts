@@ -36,6 +36,10 @@ export const ahenkTables = sqliteTable('ahenk_tables', {
  * The operation log. `seq` is local order and, for this device's own writes, the HLC stamp
  * itself (hlc is NULL then); entries merged from peers keep their own hlc and site.
  * `cl` is the row's causal length after the operation; `cols` a bitmask of the columns set.
+ * `ix` = 1 puts an entry in the (tbl, pk) index. Local inserts and updates are logged with ix NULL,
+ * so a write costs one append and no index insert; merge indexes them in bulk ("folds") before it
+ * needs to look rows up. Deletes and merged entries are indexed at once: causal lengths are
+ * derived from indexed entries alone.
  */
 export const ahenkOplog = sqliteTable(
   'ahenk_oplog',
@@ -48,16 +52,21 @@ export const ahenkOplog = sqliteTable(
     op: integer('op').notNull(),
     cl: integer('cl').notNull(),
     cols: integer('cols').notNull().default(0),
+    ix: integer('ix'),
   },
-  (t) => [index('ahenk_oplog_row').on(t.tbl, t.pk)],
+  (t) => [index('ahenk_oplog_row').on(t.tbl, t.pk).where(sql`${t.ix} = 1`)],
 );
 
-/** Highest HLC received from peers; triggers stamp above it, so receive() holds across processes. */
+/**
+ * One row. `hlc`: highest stamp received from peers; triggers stamp above it, so receive() holds
+ * across processes. `folded`: every oplog entry up to this seq is in the (tbl, pk) index.
+ */
 export const ahenkClock = sqliteTable(
   'ahenk_clock',
   {
     id: integer('id').primaryKey(),
     hlc: integer('hlc').notNull(),
+    folded: integer('folded').notNull().default(0),
   },
   (t) => [check('ahenk_clock_single_row', sql`${t.id} = 0`)],
 );

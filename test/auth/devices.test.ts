@@ -94,7 +94,7 @@ describe('authorizeDevice / revokeDevice / isAuthorizedPeer', () => {
     const device = authorizeDevice(db, { userId: user.id, peerId, deviceType: 'phone' });
     revokeDevice(db, device.id);
     expect(authError(() => authorizeDevice(db, { userId: user.id, peerId, deviceType: 'phone' }))).toMatchObject({
-      code: 'INVALID_INPUT',
+      code: 'PEER_ID_REVOKED',
       message: 'Peer id was revoked; pair again with a new key',
     });
     expect(isAuthorizedPeer(db, peerId)).toBe(false);
@@ -107,7 +107,7 @@ describe('authorizeDevice / revokeDevice / isAuthorizedPeer', () => {
     const first = authorizeDevice(db, { userId: user.id, peerId, deviceType: 'phone' });
     expect(authorizeDevice(db, { userId: user.id, peerId, deviceType: 'phone' })).toEqual(first);
     expect(authError(() => authorizeDevice(db, { userId: alice.id, peerId, deviceType: 'phone' }))).toMatchObject({
-      code: 'INVALID_INPUT',
+      code: 'PEER_ID_TAKEN',
       message: 'Peer id is already registered to another user',
     });
     expect(getUserDevices(db, user.id)).toHaveLength(1);
@@ -127,7 +127,7 @@ describe('authorizeDevice / revokeDevice / isAuthorizedPeer', () => {
     }
     expect(authError(() => authorizeDevice(db, { userId: 'nobody', peerId, deviceType: 'phone' }))).toMatchObject({ code: 'USER_NOT_FOUND' });
     expect(authError(() => authorizeDevice(db, { userId: user.id, peerId, deviceType: ' ' }))).toMatchObject({ code: 'DEVICE_TYPE_EMPTY' });
-    expect(authError(() => revokeDevice(db, 'no-such-device'))).toMatchObject({ code: 'INVALID_INPUT', message: 'Device not found' });
+    expect(authError(() => revokeDevice(db, 'no-such-device'))).toMatchObject({ code: 'DEVICE_NOT_FOUND', message: 'Device not found' });
     expect(getUserDevices(db, user.id)).toEqual([]);
   });
 
