@@ -8,10 +8,10 @@ import type { Database } from 'better-sqlite3';
 import { DatabaseError } from '../errors.ts';
 import { resolverName } from '../merge/resolvers.ts';
 import type { SyncedTableMeta } from '../schema/synced-table.ts';
-import { liveColumnsOf, primaryKeyOf, tableExists } from './metadata.ts';
+import { invalidateCatalog, liveColumnsOf, primaryKeyOf, tableExists } from './metadata.ts';
 import { OP, quoteIdent } from './sql.ts';
 import { foldOplog } from './fold.ts';
-import { allColumnsMask, captureTriggerSql, INDEXED, NEXT_SEQ_SQL, triggerNames, type CaptureTarget } from './triggers.ts';
+import { ALL_COLUMNS, captureTriggerSql, INDEXED, NEXT_SEQ_SQL, triggerNames, type CaptureTarget } from './triggers.ts';
 
 export interface CaptureInstallReport {
   /** Tables whose triggers were created or re-created. */
@@ -25,6 +25,8 @@ export function installCapture(raw: Database, tables: readonly SyncedTableMeta[]
   raw.transaction(() => {
     for (const meta of tables) installOne(raw, meta, report);
   }).immediate();
+  // This connection's own writes to ahenk_tables move neither schema_version nor data_version.
+  invalidateCatalog(raw);
   return report;
 }
 
@@ -113,7 +115,6 @@ function backfill(raw: Database, target: CaptureTarget): number {
     .pluck()
     .all(target.id) as string[];
   const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.insert}, 1, ?, 1)`);
-  const mask = allColumnsMask(target);
-  for (const key of missing) insert.run(target.id, String(key), mask);
+  for (const key of missing) insert.run(target.id, String(key), ALL_COLUMNS);
   return missing.length;
 }

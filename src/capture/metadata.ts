@@ -4,7 +4,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { DatabaseError } from '../errors.ts';
-import type { CaptureTarget } from './triggers.ts';
+import { triggerNames, type CaptureTarget } from './triggers.ts';
 import { quoteIdent } from './sql.ts';
 
 export interface CapturedTable extends CaptureTarget {
@@ -17,6 +17,11 @@ export interface CapturedTable extends CaptureTarget {
 export interface CaptureCatalog {
   byName: ReadonlyMap<string, CapturedTable>;
   byId: ReadonlyMap<number, CapturedTable>;
+  /**
+   * Another connection changed a synced table (added a column, rebuilt it) and capture has not been
+   * re-installed yet: callers that write run refreshCapture first.
+   */
+  stale: boolean;
 }
 
 const cache = new WeakMap<Database, { schemaVersion: number; dataVersion: number; catalog: CaptureCatalog }>();
@@ -33,23 +38,32 @@ export function loadCatalog(raw: Database): CaptureCatalog {
     .all() as { id: number; name: string; pkColumn: string; columns: string; resolvers: string }[];
   const byName = new Map<string, CapturedTable>();
   const byId = new Map<number, CapturedTable>();
+  const triggers = new Set(raw.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).pluck().all() as string[]);
+  let stale = false;
   for (const row of rows) {
     const columns = parseJson<string[]>(row.columns, `ahenk_tables.columns of ${row.name}`);
+    const live = liveColumnsOf(raw, row.name).filter((c) => c !== row.pkColumn);
+    if (live.some((c) => !columns.includes(c)) || !Object.values(triggerNames(row.name)).every((t) => triggers.has(t))) stale = true;
     const table: CapturedTable = {
       id: row.id,
       name: row.name,
       pkColumn: row.pkColumn,
       columns,
-      liveColumns: liveColumnsOf(raw, row.name).filter((c) => c !== row.pkColumn),
+      // A column without a capture bit yet is treated as unknown until capture is refreshed.
+      liveColumns: live.filter((c) => columns.includes(c)),
       resolvers: parseJson<Record<string, string>>(row.resolvers, `ahenk_tables.resolvers of ${row.name}`),
       notNull: new Set((raw.prepare('SELECT name FROM pragma_table_info(?) WHERE "notnull"').pluck().all(row.name) as string[])),
     };
     byName.set(table.name, table);
     byId.set(table.id, table);
   }
-  const catalog = { byName, byId };
+  const catalog = { byName, byId, stale };
   cache.set(raw, { schemaVersion, dataVersion, catalog });
   return catalog;
+}
+
+export function invalidateCatalog(raw: Database): void {
+  cache.delete(raw);
 }
 
 /** Column names the table has now, or [] if it does not exist. */

@@ -40,9 +40,11 @@ export function triggerNames(table: string): { insert: string; update: string; u
   };
 }
 
-export function allColumnsMask(target: CaptureTarget): bigint {
-  return target.liveColumns.reduce((mask, column) => mask | bitOf(target, column), 0n);
-}
+/**
+ * An insert sets every column, including columns added to the table after it was logged (their
+ * value is then the default, the same on every device): so its mask is all ones, not a list.
+ */
+export const ALL_COLUMNS = -1n;
 
 export function bitOf(target: CaptureTarget, column: string): bigint {
   const index = target.columns.indexOf(column);
@@ -61,7 +63,7 @@ export function captureTriggerSql(target: CaptureTarget): string[] {
   // Alive is the next odd causal length at or above the indexed ones; deleted the even one after it.
   const aliveCl = (ref: 'NEW' | 'OLD') => `(coalesce(${rowCl(ref)}, 0) | 1)`;
   const deleteCl = (ref: 'NEW' | 'OLD') => `(${aliveCl(ref)} + 1)`;
-  const all = allColumnsMask(target).toString();
+  const all = ALL_COLUMNS.toString();
 
   // IS NOT alone treats 1 and 1.0 as equal; typeof() keeps a change of storage class visible.
   const changed = (column: string) => {

@@ -6,6 +6,7 @@
 import type { Database } from 'better-sqlite3';
 import { formatHlc } from '../clock/timestamp.ts';
 import { InvalidCursorError } from '../errors.ts';
+import { refreshCapture } from '../capture/install.ts';
 import { loadCatalog, type CapturedTable } from '../capture/metadata.ts';
 import { OP, OP_NAMES, quoteIdent } from '../capture/sql.ts';
 import type { OplogEntry } from './entry.ts';
@@ -28,6 +29,7 @@ export interface ExportOptions {
 export function getOplogEntriesSince(db: DatabaseHandle, since?: string, options: ExportOptions = {}): OplogExport {
   const raw = clientOf(db);
   const from = parseCursor(since);
+  if (loadCatalog(raw).stale) refreshCapture(raw);
   return raw.transaction(() => exportFrom(raw, from, options.limit))();
 }
 

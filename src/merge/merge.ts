@@ -10,6 +10,7 @@ import { DEFAULT_MAX_DRIFT_MS } from '../clock/hybrid-logical-clock.ts';
 import { ClockDriftError } from '../clock/errors.ts';
 import { loadCatalog, type CapturedTable } from '../capture/metadata.ts';
 import { foldOplog } from '../capture/fold.ts';
+import { refreshCapture } from '../capture/install.ts';
 import { OP, quoteIdent } from '../capture/sql.ts';
 import { INDEXED } from '../capture/triggers.ts';
 import { InvalidEntryError } from '../errors.ts';
@@ -61,6 +62,7 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
   if (entries.length === 0) return result;
   const now = options.now ?? Date.now;
   const maxDriftMs = options.maxDriftMs ?? DEFAULT_MAX_DRIFT_MS;
+  if (loadCatalog(raw).stale) refreshCapture(raw);
   foldOplog(raw);
   const ctx = new MergeContext(raw, now());
   const hold = (index: number, entry: OplogEntry, reason: QuarantineReason, message: string) => {
