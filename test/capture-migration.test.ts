@@ -5,96 +5,38 @@
  * cannot take yet wait in quarantine until the migration that adds their column or table runs.
  */
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { triggerNames } from '../src/capture/triggers.ts';
+import { integer, text } from 'drizzle-orm/sqlite-core';
+import { describe, expect, it } from 'vitest';
 import {
   countQuarantined,
+  defineSyncedTable,
   getOplogEntriesSince,
   initializeDatabase,
   merge,
   migrateDatabase,
   type AhenkDatabase,
-  type OplogEntry,
 } from '../src/index.ts';
 import { dump, tempDir } from './helpers/db.ts';
-import { generateAppMigrations, type AppMigrations, type Version } from './fixtures/migrations/generate.ts';
+import {
+  app,
+  drizzleMigrate,
+  expectCaptureInstalled,
+  expectSameData,
+  newEntries,
+  oplogSize,
+  openDevice as open,
+  plainWrite,
+  useAppMigrations,
+} from './fixtures/migrations/devices.ts';
+import type { Version } from './fixtures/migrations/generate.ts';
 
-type Device = AhenkDatabase<Record<string, unknown>> & { path: string };
-
-const TABLES: Record<Version, string[]> = { 1: ['todos'], 2: ['todos'], 3: ['todos'], 4: ['todos', 'notes'] };
-
-let app: AppMigrations;
-beforeAll(async () => {
-  app = await generateAppMigrations();
-});
-afterAll(() => app?.cleanup());
-
-const opened: Database.Database[] = [];
-afterEach(() => {
-  for (const raw of opened.splice(0)) if (raw.open) raw.close();
-});
-
-/** An Ahenk device at `version`; with `migrate`, initializeDatabase runs the app's migrations too. */
-function open(path: string, version: Version, { migrate = true } = {}): Device {
-  const db = initializeDatabase<Record<string, unknown>>(path, {
-    schema: app.schema[version],
-    ...(migrate ? { migrationsFolder: app.folder[version] } : {}),
-  });
-  opened.push(db.$client);
-  return Object.assign(db, { path });
-}
-
-/** Writes through a connection that never loaded Ahenk: only the triggers can see them. */
-function plainWrite(path: string, sql: string): void {
-  const raw = new Database(path);
-  try {
-    raw.exec(sql);
-  } finally {
-    raw.close();
-  }
-}
-
-/** What the app would do without Ahenk: drizzle's own migrator on its own connection. */
-function drizzleMigrate(path: string, version: Version): string[] {
-  const raw = new Database(path);
-  try {
-    migrate(drizzle(raw), { migrationsFolder: app.folder[version] });
-    return triggersOn(raw, 'todos');
-  } finally {
-    raw.close();
-  }
-}
-
-function triggersOn(raw: Database.Database, table: string): string[] {
-  return raw.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? ORDER BY name`).pluck().all(table) as string[];
-}
-
-function expectCaptureInstalled(db: Device, version: Version): void {
-  for (const table of TABLES[version]) {
-    expect(triggersOn(db.$client, table), `triggers on ${table} at v${version}`).toEqual(Object.values(triggerNames(table)).sort());
-  }
-}
-
-function oplogSize(db: Device): number {
-  return db.$client.prepare('SELECT count(*) FROM ahenk_oplog').pluck().safeIntegers(false).get() as number;
-}
-
-function newEntries(db: Device, since: string): Pick<OplogEntry, 'table' | 'pk' | 'op' | 'values'>[] {
-  return getOplogEntriesSince(db, since).entries.map(({ table, pk, op, values }) => ({ table, pk, op, values }));
-}
-
-function expectSameData(a: Device, b: Device, version: Version): void {
-  for (const table of TABLES[version]) expect(dump(b, table), `${table} at v${version}`).toEqual(dump(a, table));
-}
+useAppMigrations();
 
 describe('capture across drizzle-kit migrations', () => {
   it('drizzle-kit produced the migrations this file claims to test', () => {
-    expect(app.sql[2]).toMatch(/ALTER TABLE `todos` ADD `priority`/);
-    expect(app.sql[3]).toMatch(/CREATE TABLE `__new_todos`[\s\S]*DROP TABLE `todos`[\s\S]*ALTER TABLE `__new_todos` RENAME TO `todos`/);
-    expect(app.sql[4]).toMatch(/CREATE TABLE `notes`/);
+    expect(app().sql[2]).toMatch(/ALTER TABLE `todos` ADD `priority`/);
+    expect(app().sql[3]).toMatch(/CREATE TABLE `__new_todos`[\s\S]*DROP TABLE `todos`[\s\S]*ALTER TABLE `__new_todos` RENAME TO `todos`/);
+    expect(app().sql[4]).toMatch(/CREATE TABLE `notes`/);
   });
 
   it('keeps capturing through add column, table rebuild and a new table, via migrateDatabase and via re-open', () => {
@@ -130,20 +72,21 @@ describe('capture across drizzle-kit migrations', () => {
       b = open(b.path, version, { migrate: false });
       return left;
     };
-    // A migration must not log anything on its own: same entries before and after, nothing backfilled.
+    // A migration logs nothing on its own: the same entries (stamps, devices) before and after, nothing
+    // backfilled; an old insert also carries a column added since, at its default.
     const migrateBoth = (version: Version, expectInstalled: string[], gapWrite?: string) => {
       const exportA = getOplogEntriesSince(a);
       const sizeA = oplogSize(a);
-      expect(migrateDatabase(a, { migrationsFolder: app.folder[version], schema: app.schema[version] })).toEqual({ installed: expectInstalled, backfilled: 0 });
+      expect(migrateDatabase(a, { migrationsFolder: app().folder[version], schema: app().schema[version] })).toEqual({ installed: expectInstalled, backfilled: 0 });
       expect(oplogSize(a)).toBe(sizeA);
-      expect(getOplogEntriesSince(a)).toEqual(exportA);
+      expect(getOplogEntriesSince(a)).toMatchObject(exportA);
       expectCaptureInstalled(a, version);
 
       const exportB = getOplogEntriesSince(b);
       const sizeB = oplogSize(b);
       const left = reopenB(version, gapWrite === undefined ? undefined : () => plainWrite(b.path, gapWrite));
       const expectedB = getOplogEntriesSince(b);
-      expect(expectedB.entries.slice(0, exportB.entries.length)).toEqual(exportB.entries);
+      expect(expectedB.entries.slice(0, exportB.entries.length)).toMatchObject(exportB.entries);
       expect(oplogSize(b)).toBe(sizeB + (gapWrite === undefined ? 0 : 1));
       expectCaptureInstalled(b, version);
       return { left, cursorA: getOplogEntriesSince(a).cursor, cursorB: exportB.cursor };
@@ -211,7 +154,7 @@ describe('capture across drizzle-kit migrations', () => {
     expect(countQuarantined(b)).toBe(2);
 
     // B migrates to v2: the held values apply, the later write winning.
-    migrateDatabase(b, { migrationsFolder: app.folder[2], schema: app.schema[2] });
+    migrateDatabase(b, { migrationsFolder: app().folder[2], schema: app().schema[2] });
     expect(countQuarantined(b)).toBe(0);
     expectSameData(a, b, 2);
     expect(b.$client.prepare(`SELECT priority FROM todos WHERE id = 'q1'`).pluck().get()).toBe(6);
@@ -222,7 +165,7 @@ describe('capture across drizzle-kit migrations', () => {
     expectSameData(a, c, 2);
 
     // A whole table B does not have yet: held until B's re-open after drizzle's migrate().
-    migrateDatabase(a, { migrationsFolder: app.folder[4], schema: app.schema[4] });
+    migrateDatabase(a, { migrationsFolder: app().folder[4], schema: app().schema[4] });
     plainWrite(a.path, `INSERT INTO notes (id, body) VALUES ('n1', 'hello'); UPDATE todos SET priority = 8 WHERE id = 'q1'`);
     result = merge(b, getOplogEntriesSince(a, out.cursor).entries);
     expect(result.quarantined).toMatchObject([{ table: 'notes', pk: 'n1', reason: 'unknown-table' }]);
@@ -234,5 +177,94 @@ describe('capture across drizzle-kit migrations', () => {
     expect(countQuarantined(b4)).toBe(0);
     expectSameData(a, b4, 4);
     expect(dump(b4, 'notes')).toHaveLength(1);
+  });
+
+  // Each of these failed before the core fix it names; kept as regression tests.
+  describe('gaps found by these tests', () => {
+    it('a row another connection inserts between migrate() (ADD COLUMN) and the re-open keeps its new column', () => {
+      // Fixed by insert entries covering all columns: the stale trigger logged only the old ones.
+      const dir = tempDir();
+      const a = open(join(dir, 'a.db'), 1);
+      a.$client.close();
+      drizzleMigrate(a.path, 2);
+      plainWrite(a.path, `INSERT INTO todos (id, title, priority) VALUES ('g1', 'gap', 5)`);
+      const reopened = open(a.path, 2, { migrate: false });
+      const c = open(join(dir, 'c.db'), 2);
+      merge(c, getOplogEntriesSince(reopened).entries);
+      expectSameData(reopened, c, 2);
+    });
+
+    it('merge on an open handle after another connection added a column keeps the cell clock', () => {
+      // Fixed by treating a column without a capture bit as unknown until capture is refreshed.
+      const dir = tempDir();
+      const a = open(join(dir, 'a.db'), 2);
+      plainWrite(a.path, `INSERT INTO todos (id, title, priority) VALUES ('m1', 'x', 5)`);
+      const b = open(join(dir, 'b.db'), 1);
+      drizzleMigrate(b.path, 2);
+      merge(b, getOplogEntriesSince(a).entries);
+      migrateDatabase(b, { schema: app().schema[2] });
+      const c = open(join(dir, 'c.db'), 2);
+      merge(c, getOplogEntriesSince(b).entries);
+      expectSameData(a, c, 2);
+    });
+
+    it('a resolver changed by a new schema version is used by merge on the same open handle', () => {
+      // Fixed by invalidating the catalog after install: this connection's own writes move neither
+      // schema_version nor data_version.
+      const a = open(join(tempDir(), 'a.db'), 1);
+      a.$client.exec(`INSERT INTO todos (id, done) VALUES ('r', 5)`);
+      getOplogEntriesSince(a);
+      const todos = defineSyncedTable(
+        'todos',
+        { id: text('id').primaryKey(), title: text('title').notNull().default(''), done: integer('done').notNull().default(0) },
+        undefined,
+        { resolvers: { done: 'min' } },
+      );
+      migrateDatabase(a, { schema: { todos } });
+      const later = (BigInt(Date.now() + 1000) << 16n).toString(16).padStart(16, '0');
+      merge(a, [{ table: 'todos', pk: 'r', op: 'update', hlc: later, device: 'other', cl: 1, values: { done: 9n } }]);
+      expect(a.$client.prepare(`SELECT done FROM todos`).pluck().get()).toBe(5);
+    });
+
+    it('a row whose only synced column was renamed still reaches a new device', () => {
+      // Fixed by insert entries covering all columns: the old one's bit alone left nothing to export.
+      const dir = tempDir();
+      const before = { todos: defineSyncedTable('todos', { id: text('id').primaryKey(), title: text('title') }) };
+      const after = { todos: defineSyncedTable('todos', { id: text('id').primaryKey(), name: text('name') }) };
+      const [a, c] = ['a', 'c'].map((name) => {
+        const db = initializeDatabase(join(dir, `${name}.db`));
+        db.$client.exec(`CREATE TABLE todos (id text PRIMARY KEY NOT NULL, title text)`);
+        migrateDatabase(db, { schema: before });
+        return db;
+      }) as [AhenkDatabase, AhenkDatabase];
+      a.$client.exec(`INSERT INTO todos VALUES ('r1', 'milk')`);
+      for (const db of [a, c]) {
+        db.$client.exec(`ALTER TABLE todos RENAME COLUMN title TO name`);
+        migrateDatabase(db, { schema: after });
+      }
+      merge(c, getOplogEntriesSince(a).entries);
+      const rows = [a, c].map((db) => dump(db, 'todos'));
+      for (const db of [a, c]) db.$client.close();
+      expect(rows[0]).toHaveLength(1);
+      expect(rows[1]).toEqual(rows[0]);
+    });
+
+    it.fails('KNOWN GAP: an update another connection makes between migrate() (ADD COLUMN) and the re-open reaches a synced peer', () => {
+      // The stale update trigger compares only the old columns, so the change is never logged; a peer
+      // that already has the row keeps the default. See docs/migrations.md.
+      const dir = tempDir();
+      const a = open(join(dir, 'a.db'), 1);
+      const b = open(join(dir, 'b.db'), 1);
+      plainWrite(a.path, `INSERT INTO todos (id, title) VALUES ('r1', 'milk')`);
+      const first = getOplogEntriesSince(a);
+      merge(b, first.entries);
+      a.$client.close();
+      drizzleMigrate(a.path, 2);
+      plainWrite(a.path, `UPDATE todos SET priority = 5 WHERE id = 'r1'`);
+      const reopened = open(a.path, 2, { migrate: false });
+      migrateDatabase(b, { migrationsFolder: app().folder[2], schema: app().schema[2] });
+      merge(b, getOplogEntriesSince(reopened, first.cursor).entries);
+      expectSameData(reopened, b, 2);
+    });
   });
 });
