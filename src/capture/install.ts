@@ -11,7 +11,7 @@ import type { SyncedTableMeta } from '../schema/synced-table.ts';
 import { invalidateCatalog, liveColumnsOf, primaryKeyOf, tableExists } from './metadata.ts';
 import { OP, quoteIdent } from './sql.ts';
 import { foldOplog } from './fold.ts';
-import { ALL_COLUMNS, captureTriggerSql, INDEXED, NEXT_SEQ_SQL, triggerNames, type CaptureTarget } from './triggers.ts';
+import { ALL_COLUMNS, bitOf, captureTriggerSql, INDEXED, NEXT_SEQ_SQL, triggerNames, type CaptureTarget } from './triggers.ts';
 
 export interface CaptureInstallReport {
   /** Tables whose triggers were created or re-created. */
@@ -87,6 +87,24 @@ function installOne(raw: Database, meta: SyncedTableMeta, report: CaptureInstall
   for (const sql of statements) raw.exec(sql);
   report.installed.push(meta.name);
   report.backfilled += backfill(raw, target);
+  if (existing) report.backfilled += backfillAddedColumns(raw, target, live.filter((c) => !known.includes(c)));
+}
+
+/**
+ * A column just registered can only hold a value other than its default if something wrote it while
+ * the triggers did not know it yet (another connection, between the migration and this install):
+ * those cells are logged now, with a fresh stamp, as the update they were.
+ */
+function backfillAddedColumns(raw: Database, target: CaptureTarget, added: readonly string[]): number {
+  if (added.length === 0) return 0;
+  const defaults = new Map((raw.prepare('SELECT name, dflt_value AS d FROM pragma_table_info(?)').all(target.name) as { name: string; d: string | null }[]).map((r) => [r.name, r.d]));
+  const pk = quoteIdent(target.pkColumn);
+  const mask = added.map((c) => `(CASE WHEN t.${quoteIdent(c)} IS NOT (${defaults.get(c) ?? 'NULL'}) THEN ${bitOf(target, c)} ELSE 0 END)`).join(' | ');
+  const rows = raw.prepare(`SELECT pk, mask FROM (SELECT t.${pk} AS pk, ${mask} AS mask FROM ${quoteIdent(target.name)} AS t) WHERE mask != 0`).safeIntegers(true).all() as { pk: string; mask: bigint }[];
+  const clOf = raw.prepare(`SELECT coalesce(max(cl), 0) | 1 FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${INDEXED}`).pluck().safeIntegers(true);
+  const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.update}, ?, ?, 1)`);
+  for (const row of rows) insert.run(target.id, String(row.pk), clOf.get(target.id, String(row.pk)), row.mask);
+  return rows.length;
 }
 
 function nextTableId(raw: Database): number {
