@@ -28,7 +28,9 @@ export {
 } from './clock/index.ts';
 export { installCapture, refreshCapture, type CaptureInstallReport } from './capture/install.ts';
 export {
+  getSchemaVersion,
   initializeDatabase,
+  KNOWN_SCHEMA_VERSION,
   migrateDatabase,
   type AhenkDatabase,
   type InitializeOptions,

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { installCapture, refreshCapture, type CaptureInstallReport } from '../capture/install.ts';
 import { DatabaseError } from '../errors.ts';
 import { retryQuarantined } from '../merge/merge.ts';
@@ -43,6 +44,7 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
     // Trigger-heavy statements keep a statement journal; in memory it costs about half as much.
     raw.pragma('temp_store = MEMORY');
     const db = (options.schema ? drizzle(raw, { schema: options.schema }) : drizzle(raw)) as AhenkDatabase<TSchema>;
+    refuseNewerSchema(raw);
     migrate(db, { migrationsFolder: SYSTEM_MIGRATIONS_FOLDER, migrationsTable: SYSTEM_MIGRATIONS_TABLE });
     raw.transaction(() => {
       ensureIdentity(raw);
@@ -54,6 +56,25 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
     raw.close();
     if (error instanceof Error && error.name.endsWith('Error') && 'code' in error) throw error;
     throw new DatabaseError(`initializeDatabase(${JSON.stringify(path)}): ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Ahenk's schema version: how many of its own migrations this database has applied. */
+export function getSchemaVersion(db: DatabaseHandle): number {
+  const raw = clientOf(db);
+  const exists = raw.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(SYSTEM_MIGRATIONS_TABLE);
+  if (!exists) return 0;
+  return raw.prepare(`SELECT count(*) FROM ${SYSTEM_MIGRATIONS_TABLE}`).pluck().safeIntegers(false).get() as number;
+}
+
+/** The schema version this code brings (its migrations folder). */
+export const KNOWN_SCHEMA_VERSION = readMigrationFiles({ migrationsFolder: SYSTEM_MIGRATIONS_FOLDER }).length;
+
+/** drizzle's migrator silently skips a database that is ahead of it: say so instead. */
+function refuseNewerSchema(raw: Database.Database): void {
+  const version = getSchemaVersion(raw);
+  if (version > KNOWN_SCHEMA_VERSION) {
+    throw new DatabaseError(`this database has Ahenk schema version ${version}, newer than this Ahenk's ${KNOWN_SCHEMA_VERSION}; upgrade Ahenk`);
   }
 }
 
