@@ -32,3 +32,6 @@ export const MAX_ADDRESSES_PER_PEER = 16;
 export const MDNS_INTERVAL_MS = 1_000;
 /** Namespaces Ahenk nodes on a LAN announce under, so unrelated libp2p apps are not dialled. */
 export const MDNS_SERVICE_TAG = '_ahenk._udp.local';
+
+/** How soon a revoked device loses its running session; the check is one indexed lookup per session. */
+export const AUTHORIZATION_RECHECK_MS = 1_000;

@@ -1,0 +1,17 @@
+// The libp2p sync node: createSyncNode and its config, events and errors.
+export { createSwarm, createSyncNode, SyncNode, type ConnectedPeer } from './node.ts';
+export type { P2PConfig } from './config.ts';
+export { MdnsUnsafeError, NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
+export type {
+  PeerConnectEvent,
+  PeerDisconnectEvent,
+  PeerDiscoveryEvent,
+  SyncCompleteEvent,
+  SyncErrorEvent,
+  SyncNodeEventName,
+  SyncNodeEvents,
+  SyncNodeListener,
+  SyncProgressEvent,
+  SyncStartEvent,
+} from './events.ts';
+export type { KnownPeer } from './peer-store.ts';

@@ -1,0 +1,62 @@
+/**
+ * The libp2p 3 node under a sync node: TCP, Noise, Yamux, identify, ping, the circuit-relay-v2
+ * transport; mDNS only when asked (after the safety check); DCUtR and AutoNAT only when relay
+ * servers are configured, since they exist to get past NATs.
+ */
+import './polyfill.ts';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { autoNAT } from '@libp2p/autonat';
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2';
+import { dcutr } from '@libp2p/dcutr';
+import { identify } from '@libp2p/identify';
+import { FaultTolerance, type Libp2p, type PrivateKey } from '@libp2p/interface';
+import { mdns } from '@libp2p/mdns';
+import { ping } from '@libp2p/ping';
+import { tcp } from '@libp2p/tcp';
+import { createLibp2p, type Libp2pOptions } from 'libp2p';
+import type { ResolvedConfig } from './config.ts';
+
+export async function startLibp2p(privateKey: PrivateKey, config: ResolvedConfig): Promise<Libp2p> {
+  const relayed = config.relayServers.length > 0;
+  const services: NonNullable<Libp2pOptions['services']> = { identify: identify(), ping: ping() };
+  if (relayed) {
+    services['dcutr'] = dcutr();
+    services['autoNAT'] = autoNAT();
+  }
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = [];
+  if (config.enableMdns) {
+    peerDiscovery.push(mdns({ interval: config.mdnsIntervalMs, serviceTag: config.mdnsServiceTag }));
+  }
+  return createLibp2p({
+    privateKey,
+    addresses: {
+      // Listening on `<relay>/p2p-circuit` is how libp2p 3 asks a relay for a reservation.
+      listen: [...config.listenAddresses, ...config.relayServers.map((relay) => relay.encapsulate('/p2p-circuit'))].map(String),
+    },
+    transports: [tcp(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    services,
+    // An unreachable relay must not keep the node from listening on its own addresses; the node
+    // checks afterwards that those are bound.
+    ...(relayed ? { transportManager: { faultTolerance: FaultTolerance.NO_FATAL } } : {}),
+  });
+}
+
+/**
+ * libp2p's address manager debounces a peer-store update for 1 s on every 'transport:close',
+ * which stop() itself triggers, and never cancels it: a stopped node would hold the event loop
+ * for a second. Cancel it when the shape is the one we know; otherwise leave it be.
+ */
+export function cancelLibp2pShutdownTimers(node: Libp2p): void {
+  const components: unknown = (node as { components?: unknown }).components;
+  if (typeof components !== 'object' || components === null) return;
+  const manager: unknown = (components as { addressManager?: unknown }).addressManager;
+  if (typeof manager !== 'object' || manager === null) return;
+  const update = (manager as { _updatePeerStoreAddresses?: unknown })._updatePeerStoreAddresses;
+  if (typeof update !== 'function') return;
+  const stop: unknown = (update as { stop?: unknown }).stop;
+  if (typeof stop === 'function') stop.call(update);
+}

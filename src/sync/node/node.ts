@@ -1,0 +1,375 @@
+/**
+ * createSyncNode: a started libp2p node that keeps this database in sync with the user's other
+ * devices. It is an adapter: the session (what moves, in which order, how it resumes) knows
+ * nothing of libp2p; this file decides whom to connect to, when to sync, and when to give up.
+ */
+import './polyfill.ts';
+import type { Connection, IdentifyResult, Libp2p, PeerId, PeerInfo } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import type { Database } from 'better-sqlite3';
+import { isAuthorizedPeer } from '../../auth/devices.ts';
+import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
+import { readIdentity } from '../../database/identity.ts';
+import { BackoffTimers } from './backoff.ts';
+import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts';
+import { AUTHORIZATION_RECHECK_MS, DIAL_TIMEOUT_MS } from './constants.ts';
+import { NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
+import { SyncNodeEmitter, type SyncCompleteEvent } from './events.ts';
+import { cancelLibp2pShutdownTimers, startLibp2p } from './libp2p.ts';
+import { assertIsolatedNetwork } from './mdns-guard.ts';
+import { listKnownPeers, rememberPeer, type KnownPeer } from './peer-store.ts';
+import { SYNC_PROTOCOL } from '../protocol/index.ts';
+import { SyncSessions } from './sessions.ts';
+
+export interface ConnectedPeer {
+  peerId: string;
+  /** Remote addresses of the open connections. */
+  addresses: string[];
+  authorized: boolean;
+  /** A sync session with this peer is running. */
+  syncing: boolean;
+}
+
+/** Starts a sync node for `db`; resolves once it listens. Stop it with `stop()`. */
+export async function createSyncNode(db: DatabaseHandle, config: P2PConfig = {}): Promise<SyncNode> {
+  const resolved = resolveConfig(config);
+  const raw = clientOf(db);
+  const identity = readIdentity(raw);
+  if (identity === undefined) throw new NodeConfigError('this database has no device identity; open it with initializeDatabase first');
+  if (resolved.enableMdns && resolved.mdnsInterfaceCheck) await assertIsolatedNetwork();
+  const libp2p = await startLibp2p(identity.privateKey, resolved);
+  const node = new SyncNode(db, raw, libp2p, resolved);
+  try {
+    await node.start();
+  } catch (error) {
+    await node.stop();
+    throw error;
+  }
+  return node;
+}
+
+/** The same function under the name the Rust seed used. */
+export const createSwarm = createSyncNode;
+
+export class SyncNode extends SyncNodeEmitter {
+  /** This device's id: the PeerId of the key stored in the database, the same after restarts. */
+  readonly peerId: string;
+  /** The underlying libp2p node, for diagnostics; the sync node owns its lifecycle. */
+  readonly libp2p: Libp2p;
+  readonly #raw: Database;
+  readonly #config: ResolvedConfig;
+  readonly #sessions: SyncSessions;
+  readonly #retries: BackoffTimers;
+  readonly #stop = new AbortController();
+  readonly #intervals: NodeJS.Timeout[] = [];
+  readonly #detach: (() => void)[] = [];
+  #stopped: Promise<void> | undefined;
+
+  /** Use createSyncNode. */
+  constructor(db: DatabaseHandle, raw: Database, libp2p: Libp2p, config: ResolvedConfig) {
+    super();
+    this.peerId = libp2p.peerId.toString();
+    this.libp2p = libp2p;
+    this.#raw = raw;
+    this.#config = config;
+    this.#retries = new BackoffTimers({ initialDelayMs: config.reconnectInitialDelayMs, maxDelayMs: config.reconnectMaxDelayMs });
+    this.#sessions = new SyncSessions({
+      db,
+      raw,
+      localPeerId: this.peerId,
+      libp2p,
+      config,
+      events: this,
+      isAuthorized: (peerId) => this.isAuthorized(peerId),
+      sessionEnded: (peerId, error) => this.#sessionEnded(peerId, error),
+    });
+  }
+
+  /** Registers the protocol and listeners and dials known peers; called by createSyncNode. */
+  async start(): Promise<void> {
+    const signal = this.#stop.signal;
+    await this.libp2p.handle(SYNC_PROTOCOL, (stream, connection) => this.#sessions.accept(stream, connection, signal));
+    this.#listen('peer:connect', (event) => this.#onPeerConnect(event.detail));
+    this.#listen('peer:disconnect', (event) => this.#onPeerDisconnect(event.detail));
+    this.#listen('connection:open', (event) => this.#onConnectionOpen(event.detail));
+    this.#listen('peer:identify', (event) => this.#onIdentify(event.detail));
+    this.#listen('peer:discovery', (event) => this.#onDiscovery(event.detail));
+    const ownListen = this.libp2p.getMultiaddrs().filter((a) => !a.toString().includes('/p2p-circuit'));
+    if (ownListen.length === 0) throw new NodeConfigError(`could not listen on ${this.#config.listenAddresses.join(', ')}`);
+    this.#every(AUTHORIZATION_RECHECK_MS, () => this.#dropRevokedPeers());
+    if (!this.#config.live && this.#config.syncIntervalMs > 0) this.#every(this.#config.syncIntervalMs, () => this.#syncConnected(false));
+    for (const target of this.#dialTargets()) this.#dialWithRetry(target);
+  }
+
+  getMultiaddrs(): string[] {
+    return this.libp2p.getMultiaddrs().map(String);
+  }
+
+  /** Peers with an open connection, authorized or not. */
+  peers(): ConnectedPeer[] {
+    return this.libp2p.getPeers().map((id) => {
+      const peerId = id.toString();
+      return {
+        peerId,
+        addresses: this.libp2p.getConnections(id).map((c) => c.remoteAddr.toString()),
+        authorized: this.isAuthorized(peerId),
+        syncing: this.#sessions.has(peerId),
+      };
+    });
+  }
+
+  /** Peers remembered in ahenk_peers (addresses, last seen, last synced). */
+  knownPeers(): KnownPeer[] {
+    return listKnownPeers(this.#raw);
+  }
+
+  isAuthorized(peerId: string): boolean {
+    return peerId !== this.peerId && isAuthorizedPeer(this.#raw, peerId);
+  }
+
+  /** Connects to `address` (a multiaddr string); resolves with the remote PeerId. Sync starts by itself if it is authorized. */
+  async dial(address: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+    this.#assertRunning();
+    const target = multiaddr(address);
+    const signals = [this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])];
+    const connection = await this.libp2p.dial(target, { signal: AbortSignal.any(signals) });
+    return connection.remotePeer.toString();
+  }
+
+  /**
+   * Makes sure every connected authorized peer has a session (this side opens one where none
+   * runs), waits until each has caught up, and resolves with their catch-up results (sessions
+   * that failed are left out and reported as 'error' events). Known peers that are not connected
+   * are dialled in the background.
+   */
+  async syncNow(): Promise<SyncCompleteEvent[]> {
+    this.#assertRunning();
+    for (const target of this.#dialTargets()) if (target.peerId === undefined || !this.#isConnected(target.peerId)) this.#dialWithRetry(target);
+    const results = await Promise.all(this.#syncConnected(true));
+    return results.filter((r): r is SyncCompleteEvent => r !== undefined);
+  }
+
+  /** Aborts every session, stops libp2p and cancels every timer; safe to call more than once. */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#shutdown();
+    return this.#stopped;
+  }
+
+  async #shutdown(): Promise<void> {
+    const reason = new NodeStoppedError();
+    this.#stop.abort(reason);
+    this.#retries.clear();
+    for (const interval of this.#intervals) clearInterval(interval);
+    for (const detach of this.#detach) detach();
+    await this.#sessions.stopAll(reason);
+    await this.libp2p.stop();
+    cancelLibp2pShutdownTimers(this.libp2p);
+  }
+
+  #assertRunning(): void {
+    if (this.#stop.signal.aborted) throw new NodeStoppedError();
+  }
+
+  #listen<K extends 'peer:connect' | 'peer:disconnect' | 'connection:open' | 'peer:identify' | 'peer:discovery'>(
+    name: K,
+    handler: (event: CustomEvent<LibpEventDetail<K>>) => void,
+  ): void {
+    const listener = (event: CustomEvent<LibpEventDetail<K>>): void => {
+      if (this.#stop.signal.aborted) return;
+      try {
+        handler(event);
+      } catch (error) {
+        this.emit('error', { error: error instanceof Error ? error : new Error(String(error)) });
+      }
+    };
+    this.libp2p.addEventListener(name, listener as never);
+    this.#detach.push(() => this.libp2p.removeEventListener(name, listener as never));
+  }
+
+  #every(ms: number, task: () => void): void {
+    const interval = setInterval(task, ms);
+    // The node's sockets keep the process alive while it runs; its housekeeping need not.
+    interval.unref();
+    this.#intervals.push(interval);
+  }
+
+  #onPeerConnect(id: PeerId): void {
+    const peerId = id.toString();
+    const connection = this.libp2p.getConnections(id)[0];
+    const authorized = this.isAuthorized(peerId);
+    if (authorized) {
+      this.#retries.reset(`peer:${peerId}`);
+      if (connection?.direction === 'outbound') rememberPeer(this.#raw, peerId, [stripPeer(connection.remoteAddr, peerId)]);
+      else rememberPeer(this.#raw, peerId, []);
+    }
+    this.#config.log(`connected to ${peerId}${authorized ? '' : ' (not on the device list: no sync)'}`);
+    this.emit('peer:connect', { peerId, authorized, address: connection?.remoteAddr.toString() ?? '' });
+  }
+
+  #onConnectionOpen(connection: Connection): void {
+    const peerId = connection.remotePeer.toString();
+    // Sync runs over direct connections; a limited relayed one waits for DCUtR to upgrade it.
+    if (connection.limits !== undefined || !this.isAuthorized(peerId)) return;
+    if (this.#sessions.isOpener(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
+  }
+
+  #onPeerDisconnect(id: PeerId): void {
+    const peerId = id.toString();
+    this.#config.log(`disconnected from ${peerId}`);
+    void this.#sessions.abort(peerId, new Error(`peer ${peerId} disconnected`));
+    this.emit('peer:disconnect', { peerId });
+    if (this.isAuthorized(peerId)) this.#dialWithRetry({ key: `peer:${peerId}`, peerId, addresses: [] }, true);
+  }
+
+  #onIdentify(result: IdentifyResult): void {
+    const peerId = result.peerId.toString();
+    if (!this.isAuthorized(peerId)) return;
+    const addresses = result.listenAddrs.filter((a) => !isUnspecified(a)).map((a) => stripPeer(a, peerId));
+    rememberPeer(this.#raw, peerId, addresses);
+    const direct = addresses.filter((a) => !a.includes('/p2p-circuit'));
+    if (direct.length > 0 && this.libp2p.getConnections(result.peerId).every((c) => c.limits !== undefined)) {
+      // Reached only through a relay, where sync does not run: try its own addresses, which works
+      // whenever the peer is reachable directly (same LAN, public address). DCUtR covers NATs.
+      this.#config.log(`${peerId} is connected through a relay only; dialling it directly`);
+      const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]);
+      void this.libp2p.dial(direct.map((a) => multiaddr(withPeer(a, peerId))), { signal, force: true }).catch((error: unknown) => {
+        this.#config.log(`direct dial to ${peerId} failed (${(error as Error).message}); waiting for DCUtR`);
+      });
+    }
+  }
+
+  #onDiscovery(info: PeerInfo): void {
+    const peerId = info.id.toString();
+    if (peerId === this.peerId) return;
+    const authorized = this.isAuthorized(peerId);
+    const addresses = info.multiaddrs.map(String);
+    this.emit('peer:discovery', { peerId, addresses, authorized });
+    if (!authorized || this.#isConnected(peerId)) return;
+    this.#config.log(`discovered ${peerId}; dialling`);
+    void this.libp2p.dial(info.id, { signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) }).catch((error: unknown) => {
+      this.#config.log(`dial to discovered ${peerId} failed: ${(error as Error).message}`);
+    });
+  }
+
+  #sessionEnded(peerId: string, error: Error | undefined): void {
+    if (this.#stop.signal.aborted || error === undefined || !this.#isConnected(peerId) || !this.#sessions.isOpener(peerId)) return;
+    // A session that failed while the connection stays up (a protocol error, a stream reset on
+    // one of two connections) is opened again after a backoff rather than at once, in a loop.
+    this.#retries.schedule(`session:${peerId}`, () => {
+      if (this.#isConnected(peerId) && this.isAuthorized(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
+    });
+  }
+
+  /** Starts a session with every connected authorized peer that has none; returns their catch-ups. */
+  #syncConnected(force: boolean): Promise<SyncCompleteEvent | undefined>[] {
+    const catchUps: Promise<SyncCompleteEvent | undefined>[] = [];
+    for (const id of this.libp2p.getPeers()) {
+      const peerId = id.toString();
+      if (!this.isAuthorized(peerId)) continue;
+      const running = this.#sessions.caughtUp(peerId);
+      if (running !== undefined) catchUps.push(running);
+      else if (force || this.#sessions.isOpener(peerId)) catchUps.push(this.#sessions.open(peerId, this.#stop.signal));
+    }
+    return catchUps;
+  }
+
+  #dropRevokedPeers(): void {
+    for (const peerId of this.#sessions.peers()) {
+      if (this.isAuthorized(peerId)) continue;
+      this.#config.log(`${peerId} is no longer on the device list; closing its session`);
+      void this.#sessions.abort(peerId, new UnauthorizedPeerError(peerId), true);
+      void this.libp2p.hangUp(peerIdFromString(peerId)).catch(() => {});
+    }
+  }
+
+  /** Bootstrap addresses from the config, then every authorized peer remembered in ahenk_peers. */
+  #dialTargets(): DialTarget[] {
+    const targets = new Map<string, DialTarget>();
+    for (const address of this.#config.bootstrapPeers) {
+      const peerId = address.getComponents().findLast((c) => c.name === 'p2p')?.value;
+      const key = peerId === undefined ? `addr:${address.toString()}` : `peer:${peerId}`;
+      const target = targets.get(key) ?? { key, peerId, addresses: [] };
+      target.addresses.push(address);
+      targets.set(key, target);
+    }
+    for (const known of listKnownPeers(this.#raw)) {
+      if (known.peerId === this.peerId || !this.isAuthorized(known.peerId)) continue;
+      const key = `peer:${known.peerId}`;
+      const target = targets.get(key) ?? { key, peerId: known.peerId, addresses: [] };
+      for (const address of known.addresses) {
+        try {
+          target.addresses.push(multiaddr(address));
+        } catch {
+          // An unparsable stored address is skipped; the others may still work.
+        }
+      }
+      if (target.addresses.length > 0) targets.set(key, target);
+    }
+    return [...targets.values()];
+  }
+
+  /** Dials a target now (or after the backoff when `later`), retrying while it fails and the node runs. */
+  #dialWithRetry(target: DialTarget, later = false): void {
+    if (!this.#config.reconnect && later) return;
+    const attempt = (): void => {
+      if (this.#stop.signal.aborted || (target.peerId !== undefined && this.#isConnected(target.peerId))) return;
+      void this.#dialTarget(target).then(
+        () => this.#retries.reset(target.key),
+        (error: unknown) => {
+          if (this.#stop.signal.aborted) return;
+          const delay = this.#config.reconnect ? this.#retries.schedule(target.key, attempt) : undefined;
+          this.#config.log(`dial ${target.key} failed (${(error as Error).message})${delay === undefined ? '' : `; retry in ${delay} ms`}`);
+        },
+      );
+    };
+    if (later) this.#retries.schedule(target.key, attempt);
+    else attempt();
+  }
+
+  async #dialTarget(target: DialTarget): Promise<void> {
+    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]);
+    if (target.peerId === undefined) {
+      await this.libp2p.dial(target.addresses, { signal });
+      return;
+    }
+    const id = peerIdFromString(target.peerId);
+    const stored = listKnownPeers(this.#raw).find((p) => p.peerId === target.peerId)?.addresses ?? [];
+    const addresses = [...target.addresses.map(String), ...stored].map((a) => withPeer(a, target.peerId!));
+    if (addresses.length > 0) await this.libp2p.peerStore.merge(id, { multiaddrs: [...new Set(addresses)].map((a) => multiaddr(a)) });
+    await this.libp2p.dial(id, { signal });
+  }
+
+  #isConnected(peerId: string): boolean {
+    return this.libp2p.getConnections(peerIdFromString(peerId)).length > 0;
+  }
+}
+
+interface DialTarget {
+  key: string;
+  peerId: string | undefined;
+  addresses: Multiaddr[];
+}
+
+type LibpEventDetail<K extends string> = K extends 'peer:connect' | 'peer:disconnect'
+  ? PeerId
+  : K extends 'connection:open'
+    ? Connection
+    : K extends 'peer:identify'
+      ? IdentifyResult
+      : PeerInfo;
+
+function stripPeer(address: Multiaddr, peerId: string): string {
+  const text = address.toString();
+  const suffix = `/p2p/${peerId}`;
+  return text.endsWith(suffix) ? text.slice(0, -suffix.length) : text;
+}
+
+function withPeer(address: string, peerId: string): string {
+  return address.endsWith(`/p2p/${peerId}`) ? address : `${address}/p2p/${peerId}`;
+}
+
+function isUnspecified(address: Multiaddr): boolean {
+  const text = address.toString();
+  return text.startsWith('/ip4/0.0.0.0/') || text.startsWith('/ip6/::/');
+}

@@ -1,0 +1,112 @@
+/**
+ * Real mDNS discovery: two devices, each in its own network namespace joined by a veth pair, find
+ * each other with no address given and sync a row each way. mDNS runs only inside the test's
+ * namespaces (the node script would refuse anywhere else); the namespaces are always deleted.
+ */
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { isDeepStrictEqual } from 'node:util';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { getDeviceId } from '../../src/database/identity.ts';
+import { dump, openDevice } from '../helpers/db.ts';
+import { todos } from '../helpers/schema.ts';
+import { authorizePeers, waitFor } from './fixtures.ts';
+import { createNamespacePair, namespaceUnavailableReason, type NamespacePair } from './netns.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('./sync-node-script.ts', import.meta.url));
+const skipReason = namespaceUnavailableReason();
+if (skipReason !== undefined) console.warn(`test/net/mdns.test.ts skipped: ${skipReason}`);
+
+interface ScriptEvent {
+  event: string;
+  [field: string]: unknown;
+}
+
+interface Child {
+  process: ChildProcessWithoutNullStreams;
+  events: ScriptEvent[];
+  stderr: string[];
+  exited: Promise<number | null>;
+}
+
+function run(pair: NamespacePair, index: 0 | 1, options: Record<string, unknown>): Child {
+  const child = pair.spawn(index, process.execPath, ['--import', 'tsx', SCRIPT, JSON.stringify(options)], ROOT);
+  const events: ScriptEvent[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    try {
+      events.push(JSON.parse(line) as ScriptEvent);
+    } catch {
+      events.push({ event: 'unparsed', line });
+    }
+  });
+  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { process: child, events, stderr, exited };
+}
+
+const has = (child: Child, event: string): boolean => child.events.some((e) => e.event === event);
+
+let pair: NamespacePair | undefined;
+afterAll(() => pair?.remove());
+
+describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
+  it('two devices discover each other on a veth link and sync a row each way', { timeout: 60_000 }, async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    const idA = getDeviceId(a.$client);
+    const idB = getDeviceId(b.$client);
+    await authorizePeers(a, [idB]);
+    await authorizePeers(b, [idA]);
+    a.insert(todos).values({ id: 'from-a', title: 'written in namespace A' }).run();
+    b.insert(todos).values({ id: 'from-b', title: 'written in namespace B' }).run();
+    a.$client.close();
+    b.$client.close();
+
+    pair = createNamespacePair();
+    const children: Child[] = [];
+    try {
+      const expectRows = ['from-a', 'from-b'];
+      children.push(run(pair, 0, { dbPath: a.path, ip: pair.addresses[0], expectRows }));
+      children.push(run(pair, 1, { dbPath: b.path, ip: pair.addresses[1], expectRows }));
+      const [ca, cb] = children as [Child, Child];
+      const report = (): string => children.map((c, i) => `child ${i}: ${JSON.stringify(c.events)}\n${c.stderr.join('\n')}`).join('\n');
+
+      await waitFor(() => has(ca, 'converged') && has(cb, 'converged'), 30_000, `both devices to converge\n${report()}`);
+
+      // Each found the other by mDNS, at its veth address: nobody was told where to dial.
+      const found = (c: Child, peerId: string) => c.events.find((e) => e.event === 'peer:discovery' && e['peerId'] === peerId);
+      expect(found(ca, idB), report()).toMatchObject({ authorized: true });
+      expect(found(cb, idA), report()).toMatchObject({ authorized: true });
+      expect(String((found(ca, idB)?.['addresses'] as string[]).join(' '))).toContain(`/ip4/${pair.addresses[1]}/tcp/`);
+      expect(ca.events.find((e) => e.event === 'started')).toMatchObject({ peerId: idA });
+      expect(children.flatMap((c) => c.events.filter((e) => e.event === 'error')), report()).toEqual([]);
+
+      for (const child of children) child.process.stdin.write('stop\n');
+      const codes = await Promise.race([
+        Promise.all(children.map((c) => c.exited)),
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref()),
+      ]);
+      // The scripts only end by themselves once stop() left no socket or timer behind.
+      expect(codes, report()).toEqual([0, 0]);
+      for (const child of children) expect(has(child, 'stopped'), report()).toBe(true);
+    } finally {
+      for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL');
+      pair.remove();
+    }
+
+    const ra = new Database(a.path);
+    const rb = new Database(b.path);
+    try {
+      const rowsA = dump({ $client: ra }, 'todos');
+      expect(rowsA).toHaveLength(2);
+      expect(isDeepStrictEqual(rowsA, dump({ $client: rb }, 'todos'))).toBe(true);
+    } finally {
+      ra.close();
+      rb.close();
+    }
+  });
+});

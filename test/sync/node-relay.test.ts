@@ -1,0 +1,57 @@
+/**
+ * relayServers: the node holds a circuit-relay-v2 reservation on each configured relay and is
+ * reachable through it. The relay here is a plain libp2p relay server on 127.0.0.1.
+ */
+import '../../src/sync/node/polyfill.ts';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2';
+import { identify } from '@libp2p/identify';
+import { tcp } from '@libp2p/tcp';
+import { createLibp2p } from 'libp2p';
+import { afterEach, describe, expect, it } from 'vitest';
+import { getDeviceId } from '../../src/database/identity.ts';
+import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
+import { openDevice } from '../helpers/db.ts';
+import { todos } from '../helpers/schema.ts';
+import { authorizePeers, waitFor } from '../net/fixtures.ts';
+
+const stops: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(stops.splice(0).map((stop) => stop()));
+});
+
+describe('relayServers', () => {
+  it('reserves a slot on the relay, is reachable through it, and syncs once connected directly', async () => {
+    const relay = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { identify: identify(), relay: circuitRelayServer() },
+    });
+    stops.push(async () => {
+      await relay.stop();
+    });
+    const a = openDevice('a');
+    const b = openDevice('b');
+    await authorizePeers(a, [getDeviceId(b.$client)]);
+    await authorizePeers(b, [getDeviceId(a.$client)]);
+    a.insert(todos).values({ id: 'r1', title: 'via relay' }).run();
+
+    const na: SyncNode = await createSyncNode(a, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], relayServers: [relay.getMultiaddrs()[0]!.toString()] });
+    stops.push(() => na.stop());
+    await waitFor(() => na.getMultiaddrs().some((m) => m.includes('/p2p-circuit')), 10_000, 'a relay reservation');
+    const circuit = na.getMultiaddrs().find((m) => m.includes('/p2p-circuit'))!;
+    expect(circuit).toContain(`/p2p/${relay.peerId.toString()}/p2p-circuit/p2p/${na.peerId}`);
+
+    const nb: SyncNode = await createSyncNode(b, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], relayServers: [relay.getMultiaddrs()[0]!.toString()] });
+    stops.push(() => nb.stop());
+    expect(await nb.dial(circuit)).toBe(na.peerId);
+    const [relayed] = nb.libp2p.getConnections(na.libp2p.peerId);
+    expect(relayed?.limits).toBeDefined();
+    // Sync does not run over the limited relayed connection; the nodes connect directly and sync.
+    await waitFor(() => b.$client.prepare("SELECT count(*) FROM todos WHERE id = 'r1'").pluck().get() === 1, 20_000, 'the row to arrive');
+    expect(nb.libp2p.getConnections(na.libp2p.peerId).some((c) => c.limits === undefined && !c.remoteAddr.toString().includes('/p2p-circuit'))).toBe(true);
+  });
+});
