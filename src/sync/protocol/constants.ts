@@ -1,0 +1,66 @@
+/**
+ * Protocol ids, versions and limits of `/ahenk/sync`. Each number says why it is that number;
+ * docs/protocol.md lists them in the wire format tables.
+ */
+import { ENTRY_LIMITS } from '../../merge/entry.ts';
+
+/** The libp2p protocol id; the major version in it changes only with PROTOCOL_MAJOR. */
+export const SYNC_PROTOCOL = '/ahenk/sync/1.0.0';
+
+/** Peers with a different major cannot talk: the hello layout after the version is major-specific. */
+export const PROTOCOL_MAJOR = 1;
+
+/** A newer minor only adds: message types we do not know and trailing fields are ignored. */
+export const PROTOCOL_MINOR = 0;
+
+/**
+ * Largest frame payload accepted. One entry with one column of the largest value merge accepts
+ * (ENTRY_LIMITS.valueBytes) plus room for its key, names and stamps must fit, or that entry could
+ * never travel; anything bigger is refused before it is buffered.
+ */
+export const MAX_FRAME_BYTES = ENTRY_LIMITS.valueBytes + 64 * 1024;
+
+/** A batch frame is cut once its body passes this size: big enough to amortise per-frame costs, small enough to keep a window of frames cheap in memory. */
+export const TARGET_BATCH_BYTES = 1024 * 1024;
+
+/** Entries exported per window (getOplogEntriesSince limit): about 1 MiB of typical rows per round. */
+export const DEFAULT_BATCH_SIZE = 1000;
+
+/** Upper bound on `batchSize`: a window is held in memory while it is encoded. */
+export const MAX_BATCH_SIZE = 100_000;
+
+/** Entries in one decoded batch: bounds the array a hostile frame can make us allocate. */
+export const MAX_BATCH_ENTRIES = 1_000_000;
+
+/** Unacknowledged batches a receiver lets a sender have in flight: keeps the pipe full over one round trip without buffering the database. */
+export const DEFAULT_WINDOW = 4;
+
+/** Largest window a peer may grant; a hello asking more is malformed. */
+export const MAX_WINDOW = 64;
+
+/** Cursors are opaque strings of the sender's log; the core's are decimal numbers (<= 19 digits). */
+export const MAX_CURSOR_BYTES = 64;
+
+/** Device ids are PeerId strings (about 52 characters); the oplog allows up to this many. */
+export const MAX_DEVICE_ID_BYTES = ENTRY_LIMITS.deviceLength;
+
+/** Error codes are short identifiers such as PROTOCOL_VERSION. */
+export const MAX_ERROR_CODE_BYTES = 64;
+
+/** Enough for a sentence naming what was wrong; longer messages are cut, never refused. */
+export const MAX_ERROR_MESSAGE_BYTES = 1024;
+
+/** Schema versions count migrations; anything larger is garbage. */
+export const MAX_SCHEMA_VERSION = 2 ** 31 - 1;
+
+/** A peer that opened the stream must say hello promptly; a silent one holds a stream for nothing. */
+export const HELLO_TIMEOUT_MS = 10_000;
+
+/** Stopping a live session waits this long for the peer's acks and DONE before resetting the stream. */
+export const STOP_TIMEOUT_MS = 2_000;
+
+/** After a finished session or a refused peer, how long we wait for the peer to close its side. */
+export const LINGER_TIMEOUT_MS = 1_000;
+
+/** Fallback poll of the oplog in live mode; a file watch usually reacts sooner. 5 ms keeps the median write-to-visible latency well under 20 ms at a few microseconds per poll. */
+export const LIVE_POLL_INTERVAL_MS = 5;

@@ -1,0 +1,81 @@
+/**
+ * Errors of the sync protocol. Every refusal of a peer's frame is a ProtocolError with a code,
+ * and the same code travels to the peer in the ERROR message, so both sides log the same reason.
+ */
+import { AhenkError } from '../../errors.ts';
+
+export type ProtocolErrorCode =
+  /** A frame does not decode: bad varint, truncated field, unknown tag, value out of bounds. */
+  | 'PROTOCOL_MALFORMED'
+  /** A frame is larger than MAX_FRAME_BYTES. */
+  | 'PROTOCOL_FRAME_TOO_LARGE'
+  /** The peer speaks another major version. */
+  | 'PROTOCOL_VERSION'
+  /** A well-formed message arrived where the protocol does not allow it. */
+  | 'PROTOCOL_UNEXPECTED_MESSAGE'
+  /** The hello names another device than the one the transport authenticated (or ourselves). */
+  | 'PROTOCOL_PEER_MISMATCH'
+  /** Merge refused the entries of a batch; nothing of the batch was applied. */
+  | 'PROTOCOL_ENTRY_REJECTED'
+  /** The peer sent an ERROR message. */
+  | 'PROTOCOL_REMOTE_ERROR'
+  /** The peer closed the stream before the session was complete. */
+  | 'PROTOCOL_CLOSED'
+  /** The peer did not say hello (or finish stopping) in time. */
+  | 'PROTOCOL_TIMEOUT'
+  /** Something failed on this side (the database, most likely); the peer is told and may retry later. */
+  | 'PROTOCOL_INTERNAL';
+
+export class ProtocolError extends AhenkError {
+  declare readonly code: ProtocolErrorCode;
+
+  constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'ProtocolError';
+  }
+}
+
+/** The peer's hello carries a major version this build cannot speak. */
+export class UnsupportedVersionError extends ProtocolError {
+  readonly remoteMajor: number;
+  readonly remoteMinor: number;
+
+  constructor(remoteMajor: number, remoteMinor: number, localMajor: number, localMinor: number) {
+    super(
+      'PROTOCOL_VERSION',
+      `peer speaks ahenk sync protocol ${remoteMajor}.${remoteMinor} but this device speaks ${localMajor}.${localMinor}; ` +
+        `major versions must match: upgrade Ahenk on ${remoteMajor > localMajor ? 'this' : 'the other'} device`,
+    );
+    this.name = 'UnsupportedVersionError';
+    this.remoteMajor = remoteMajor;
+    this.remoteMinor = remoteMinor;
+  }
+}
+
+/** A frame's length prefix (or a whole in-memory frame) is over the limit; nothing of it was buffered. */
+export class FrameTooLargeError extends ProtocolError {
+  readonly size: number;
+  readonly limit: number;
+
+  constructor(size: number, limit: number) {
+    super('PROTOCOL_FRAME_TOO_LARGE', `frame of ${size} bytes is larger than the limit of ${limit} bytes`);
+    this.name = 'FrameTooLargeError';
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** The peer reported an error and ended the session; `remoteCode` is its code. */
+export class RemoteError extends ProtocolError {
+  readonly remoteCode: string;
+
+  constructor(remoteCode: string, message: string) {
+    super('PROTOCOL_REMOTE_ERROR', `peer reported ${remoteCode}: ${message}`);
+    this.name = 'RemoteError';
+    this.remoteCode = remoteCode;
+  }
+}
+
+export function malformed(message: string): ProtocolError {
+  return new ProtocolError('PROTOCOL_MALFORMED', message);
+}

@@ -1,0 +1,263 @@
+/**
+ * The messages of `/ahenk/sync` and their binary layout (docs/protocol.md has the tables). A frame
+ * is one message: a type byte, then the fields in order. Decoding checks every field's type and
+ * bound; trailing bytes and unknown types are accepted only from a peer with a newer minor.
+ */
+import type { OplogEntry } from '../../merge/entry.ts';
+import {
+  MAX_BATCH_ENTRIES,
+  MAX_CURSOR_BYTES,
+  MAX_DEVICE_ID_BYTES,
+  MAX_ERROR_CODE_BYTES,
+  MAX_ERROR_MESSAGE_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_SCHEMA_VERSION,
+  MAX_WINDOW,
+  PROTOCOL_MAJOR,
+  PROTOCOL_MINOR,
+  TARGET_BATCH_BYTES,
+} from './constants.ts';
+import { EntryEncoder, entrySizeBound, readEntries, splitEntry } from './entries.ts';
+import { FrameTooLargeError, malformed, UnsupportedVersionError } from './errors.ts';
+import { WireReader, WireWriter } from './wire.ts';
+
+export const MESSAGE_TYPE = { hello: 0x01, have: 0x02, batch: 0x03, ack: 0x04, caughtUp: 0x05, done: 0x06, error: 0x7f } as const;
+
+/** HELLO flag bits. */
+export const HELLO_FLAG = { live: 1 } as const;
+const KNOWN_HELLO_FLAGS = HELLO_FLAG.live;
+
+export interface HelloMessage {
+  type: 'hello';
+  major: number;
+  minor: number;
+  /** Rows in __ahenk_migrations of the sender: informational, entries are checked by merge anyway. */
+  schemaVersion: number;
+  deviceId: string;
+  /** The sender keeps pushing new writes after catch-up. */
+  live: boolean;
+  /** Unacknowledged batches the sender of this hello accepts from its peer. */
+  window: number;
+}
+export interface HaveMessage {
+  type: 'have';
+  /** The receiver's cursor into the sender's log; empty means "nothing yet". */
+  cursor: string;
+}
+export interface BatchMessage {
+  type: 'batch';
+  /** 1, 2, 3, ... within a session and direction. */
+  batch: number;
+  /** The sender's cursor once this batch is applied; empty when it does not move. */
+  cursor: string;
+  /** Sender's estimate of entries still to come before it is caught up. */
+  remaining: number;
+  entries: OplogEntry[];
+}
+export interface AckMessage {
+  type: 'ack';
+  /** Every batch up to this one is applied and its cursor stored. */
+  batch: number;
+}
+export interface CaughtUpMessage {
+  type: 'caught-up';
+}
+export interface DoneMessage {
+  type: 'done';
+}
+export interface ErrorMessage {
+  type: 'error';
+  code: string;
+  message: string;
+}
+/** A message type added by a newer minor; the session skips it. */
+export interface UnknownMessage {
+  type: 'unknown';
+  code: number;
+}
+export type SyncMessage = HelloMessage | HaveMessage | BatchMessage | AckMessage | CaughtUpMessage | DoneMessage | ErrorMessage | UnknownMessage;
+
+export interface DecodeOptions {
+  /** The peer announced a newer minor: tolerate unknown message types and trailing fields. */
+  extensions?: boolean;
+}
+
+export function encodeMessage(message: Exclude<SyncMessage, UnknownMessage>): Uint8Array {
+  const w = new WireWriter(message.type === 'batch' ? 4096 : 64);
+  switch (message.type) {
+    case 'hello':
+      w.u8(MESSAGE_TYPE.hello);
+      w.varint(message.major);
+      w.varint(message.minor);
+      w.varint(message.schemaVersion);
+      w.string(message.deviceId);
+      w.varint(message.live ? HELLO_FLAG.live : 0);
+      w.varint(message.window);
+      break;
+    case 'have':
+      w.u8(MESSAGE_TYPE.have);
+      w.string(message.cursor);
+      break;
+    case 'batch': {
+      writeBatchHeader(w, message.batch, message.cursor, message.remaining, message.entries.length);
+      const encoder = new EntryEncoder(w);
+      for (const entry of message.entries) encoder.write(entry);
+      break;
+    }
+    case 'ack':
+      w.u8(MESSAGE_TYPE.ack);
+      w.varint(message.batch);
+      break;
+    case 'caught-up':
+      w.u8(MESSAGE_TYPE.caughtUp);
+      break;
+    case 'done':
+      w.u8(MESSAGE_TYPE.done);
+      break;
+    case 'error':
+      w.u8(MESSAGE_TYPE.error);
+      w.string(truncateUtf8(message.code, MAX_ERROR_CODE_BYTES));
+      w.string(truncateUtf8(message.message, MAX_ERROR_MESSAGE_BYTES));
+      break;
+  }
+  return w.finish().slice();
+}
+
+function writeBatchHeader(w: WireWriter, batch: number, cursor: string, remaining: number, count: number): void {
+  w.u8(MESSAGE_TYPE.batch);
+  w.varint(batch);
+  w.string(cursor);
+  w.varint(remaining);
+  w.varint(count);
+}
+
+export interface BatchFrame {
+  frame: Uint8Array;
+  batch: number;
+  entries: number;
+}
+
+/**
+ * Encodes one exported window as one or more BATCH frames numbered from `firstBatch`. A frame is
+ * cut once its body passes `targetBytes`, or before an entry that would push it past the frame
+ * limit; only the last frame carries the window's cursor, so a cut inside a window resends it.
+ */
+export function encodeBatchFrames(
+  entries: readonly OplogEntry[],
+  header: { firstBatch: number; cursor: string; remaining: number },
+  limits: { targetBytes?: number; maxFrameBytes?: number } = {},
+): BatchFrame[] {
+  const target = limits.targetBytes ?? TARGET_BATCH_BYTES;
+  const budget = (limits.maxFrameBytes ?? MAX_FRAME_BYTES) - 128;
+  const frames: BatchFrame[] = [];
+  let body = new WireWriter(Math.min(target, 64 * 1024));
+  let encoder = new EntryEncoder(body);
+  let bodyBound = 0;
+  let left = entries.length;
+  const cut = (last: boolean): void => {
+    const w = new WireWriter(body.length + 64);
+    const batch = header.firstBatch + frames.length;
+    writeBatchHeader(w, batch, last ? header.cursor : '', header.remaining + (last ? 0 : left), encoder.count);
+    const out = new Uint8Array(w.length + body.length);
+    out.set(w.finish());
+    out.set(body.finish(), w.length);
+    frames.push({ frame: out, batch, entries: encoder.count });
+    body = new WireWriter(Math.min(target, 64 * 1024));
+    encoder = new EntryEncoder(body);
+    bodyBound = 0;
+  };
+  for (const entry of entries) {
+    const bound = entrySizeBound(entry);
+    const parts = bound > budget ? splitEntry(entry, budget) : [entry];
+    for (const part of parts) {
+      const partBound = parts.length === 1 ? bound : entrySizeBound(part);
+      if (encoder.count > 0 && (body.length >= target || bodyBound + partBound > budget)) cut(false);
+      encoder.write(part);
+      bodyBound += partBound;
+    }
+    left--;
+  }
+  cut(true);
+  return frames;
+}
+
+export function decodeMessage(frame: Uint8Array, options: DecodeOptions = {}): SyncMessage {
+  if (frame.byteLength > MAX_FRAME_BYTES) throw new FrameTooLargeError(frame.byteLength, MAX_FRAME_BYTES);
+  const r = new WireReader(frame);
+  const type = r.u8('message type');
+  const extensions = options.extensions === true;
+  const end = (what: string): void => {
+    if (!extensions) r.end(what);
+  };
+  switch (type) {
+    case MESSAGE_TYPE.hello: {
+      // Frozen for every major: type, major, minor. The rest is this major's layout.
+      const major = r.varint('protocol major', 0xffff);
+      const minor = r.varint('protocol minor', 0xffff);
+      if (major !== PROTOCOL_MAJOR) throw new UnsupportedVersionError(major, minor, PROTOCOL_MAJOR, PROTOCOL_MINOR);
+      const newer = minor > PROTOCOL_MINOR;
+      const schemaVersion = r.varint('schema version', MAX_SCHEMA_VERSION);
+      const deviceId = r.string('device id', MAX_DEVICE_ID_BYTES);
+      if (deviceId.length === 0) throw malformed('device id is empty');
+      const flags = r.varint('hello flags');
+      if (!newer && (flags & ~KNOWN_HELLO_FLAGS) !== 0) throw malformed(`unknown hello flags ${flags}`);
+      const window = r.varint('window', MAX_WINDOW);
+      if (window < 1) throw malformed('window must be at least 1');
+      if (!newer) r.end('hello');
+      return { type: 'hello', major, minor, schemaVersion, deviceId, live: (flags & HELLO_FLAG.live) !== 0, window };
+    }
+    case MESSAGE_TYPE.have: {
+      const cursor = readCursor(r, 'cursor');
+      end('have');
+      return { type: 'have', cursor };
+    }
+    case MESSAGE_TYPE.batch: {
+      const batch = r.varint('batch number');
+      if (batch < 1) throw malformed('batch numbers start at 1');
+      const cursor = readCursor(r, 'batch cursor');
+      const remaining = r.varint('remaining');
+      // Every entry takes at least 7 bytes, so the count cannot promise more than the frame holds.
+      const count = r.varint('entry count', Math.min(MAX_BATCH_ENTRIES, Math.floor(r.remaining / 7)));
+      const entries = readEntries(r, count);
+      end('batch');
+      return { type: 'batch', batch, cursor, remaining, entries };
+    }
+    case MESSAGE_TYPE.ack: {
+      const batch = r.varint('acknowledged batch');
+      if (batch < 1) throw malformed('batch numbers start at 1');
+      end('ack');
+      return { type: 'ack', batch };
+    }
+    case MESSAGE_TYPE.caughtUp:
+      end('caught-up');
+      return { type: 'caught-up' };
+    case MESSAGE_TYPE.done:
+      end('done');
+      return { type: 'done' };
+    case MESSAGE_TYPE.error: {
+      // Frozen for every major, and read leniently, so any version can tell any other why it stops.
+      const code = r.string('error code', MAX_ERROR_CODE_BYTES);
+      const message = r.string('error message', MAX_ERROR_MESSAGE_BYTES);
+      return { type: 'error', code, message };
+    }
+    default:
+      if (extensions) return { type: 'unknown', code: type };
+      throw malformed(`unknown message type 0x${type.toString(16).padStart(2, '0')}`);
+  }
+}
+
+function readCursor(r: WireReader, what: string): string {
+  const cursor = r.string(what, MAX_CURSOR_BYTES);
+  if (!/^[\x21-\x7e]*$/.test(cursor)) throw malformed(`${what} has characters outside printable ASCII`);
+  return cursor;
+}
+
+/** Cuts a string to at most `maxBytes` of UTF-8 without splitting a character. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes) return text;
+  let out = text.slice(0, maxBytes);
+  while (Buffer.byteLength(out) > maxBytes) out = out.slice(0, -1);
+  // A lone high surrogate left at the end would encode as U+FFFD (3 bytes); drop it.
+  if (/[\ud800-\udbff]$/.test(out)) out = out.slice(0, -1);
+  return out;
+}

@@ -1,0 +1,146 @@
+/**
+ * The sending half of a session: exports the log in windows from the cursor the peer holds, keeps
+ * at most `window` batches unacknowledged, and does not echo back what it just merged from this
+ * same peer (the peer has it: it sent it).
+ */
+import { getOplogEntriesSince, parseCursor } from '../../merge/export.ts';
+import { InvalidCursorError } from '../../errors.ts';
+import { encodeBatchFrames, encodeMessage } from '../protocol/messages.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import type { SessionStore } from './store.ts';
+
+/**
+ * Ranges (start, end] of our log appended by merging this peer's batches. Merges append at the end
+ * of the log, so ranges arrive in order and adjacent ones coalesce.
+ */
+export class EchoRanges {
+  private readonly ranges: { start: bigint; end: bigint }[] = [];
+
+  add(start: bigint, end: bigint): void {
+    const last = this.ranges.at(-1);
+    if (last && last.end >= start) last.end = end > last.end ? end : last.end;
+    else this.ranges.push({ start, end });
+  }
+
+  /** The first range ending after `pos`, forgetting those before it. */
+  next(pos: bigint): { start: bigint; end: bigint } | undefined {
+    while (this.ranges.length > 0 && this.ranges[0]!.end <= pos) this.ranges.shift();
+    return this.ranges[0];
+  }
+}
+
+export interface SenderHooks {
+  /** Queues a frame on the outbox. */
+  push(frame: Uint8Array): void;
+  /** True once the session stops sending new data (live stop, failure). */
+  stopping(): boolean;
+  /** Waits until an ack arrives or the session stops. */
+  acked(): Promise<void>;
+  onBatch(entries: number, frameBytes: number, remaining: number): void;
+}
+
+export class Sender {
+  readonly echo = new EchoRanges();
+  /** Number of the last batch queued. */
+  lastBatch = 0;
+  /** Highest batch the peer acknowledged. */
+  lastAcked = 0;
+  /** Most batches unacknowledged at once during the session (observability, tests). */
+  peakInFlight = 0;
+  window = 1;
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly batchSize: number,
+    private readonly hooks: SenderHooks,
+  ) {}
+
+  get inFlight(): number {
+    return this.lastBatch - this.lastAcked;
+  }
+
+  onAck(batch: number): void {
+    if (batch <= this.lastAcked || batch > this.lastBatch) {
+      throw new ProtocolError('PROTOCOL_UNEXPECTED_MESSAGE', `ack of batch ${batch}, but batches ${this.lastAcked + 1}..${this.lastBatch} are the ones in flight`);
+    }
+    this.lastAcked = batch;
+  }
+
+  /** Validates the cursor a peer says it holds for our log. */
+  static parse(cursor: string): bigint {
+    try {
+      return parseCursor(cursor);
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new ProtocolError('PROTOCOL_MALFORMED', `peer holds an invalid cursor for our log: ${error.message}`);
+      throw error;
+    }
+  }
+
+  /**
+   * Sends every window from `from` until the log is exhausted (or the session stops); returns the
+   * position reached. Nothing beyond one window is exported while the peer's window is full.
+   */
+  async drain(from: bigint): Promise<bigint> {
+    let pos = from;
+    let backlog = this.store.rowsAfter(pos);
+    let unsentCursor: string | undefined;
+    for (;;) {
+      while (this.inFlight >= this.window && !this.hooks.stopping()) await this.hooks.acked();
+      if (this.hooks.stopping()) return pos;
+      let limit = this.batchSize;
+      const echo = this.echo.next(pos);
+      if (echo !== undefined) {
+        const own = pos >= echo.start ? 0 : this.store.rowsBetween(pos, echo.start, this.batchSize);
+        if (own === 0) {
+          backlog -= this.store.rowsBetween(pos, echo.end, Number.MAX_SAFE_INTEGER);
+          pos = echo.end;
+          unsentCursor = pos.toString();
+          continue;
+        }
+        limit = own;
+      }
+      const window = getOplogEntriesSince(this.store.raw, pos.toString(), { limit });
+      const next = parseCursor(window.cursor);
+      if (window.entries.length === 0) {
+        if (next === pos) break;
+        // Every row of the window was superseded by a later one: move on, tell the peer later.
+        backlog -= this.store.rowsBetween(pos, next, limit);
+        pos = next;
+        unsentCursor = window.cursor;
+        continue;
+      }
+      backlog -= this.store.rowsBetween(pos, next, limit);
+      const remaining = Math.max(0, backlog);
+      const frames = encodeBatchFrames(window.entries, { firstBatch: this.lastBatch + 1, cursor: window.cursor, remaining });
+      for (const { frame, entries } of frames) {
+        // A window cut into several frames may find the peer's window full half way: wait, even
+        // when stopping, or the peer would get a window without its cursor and resend it next time.
+        while (this.inFlight >= this.window) await this.hooks.acked();
+        this.queue(frame);
+        this.hooks.onBatch(entries, frame.byteLength, remaining);
+      }
+      pos = next;
+      unsentCursor = undefined;
+    }
+    if (unsentCursor !== undefined) {
+      while (this.inFlight >= this.window && !this.hooks.stopping()) await this.hooks.acked();
+      // Stopping with a full window: the peer resends a little next time rather than us overrunning it.
+      if (this.inFlight >= this.window) return pos;
+      const frame = encodeMessage({ type: 'batch', batch: this.lastBatch + 1, cursor: unsentCursor, remaining: 0, entries: [] });
+      this.queue(frame);
+      this.hooks.onBatch(0, frame.byteLength, 0);
+    }
+    return pos;
+  }
+
+  /** Resolves once every queued batch is acknowledged (or the session stops). */
+  async allAcked(): Promise<void> {
+    while (this.inFlight > 0) await this.hooks.acked();
+  }
+
+  private queue(frame: Uint8Array): void {
+    this.lastBatch++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+    this.hooks.push(frame);
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * runSyncSession: one sync session between two databases over a FrameChannel. Both peers run the
+ * same code. Each says hello, tells the other how far it has applied its log (HAVE), and then the
+ * two directions run at once: the sender streams windows of its log, the receiver merges each
+ * batch and stores the sender's cursor in one transaction and acknowledges it. With `live`, the
+ * sender keeps pushing new writes after catch-up until the session is stopped.
+ */
+import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
+import { DEFAULT_BATCH_SIZE, DEFAULT_WINDOW, HELLO_TIMEOUT_MS, LINGER_TIMEOUT_MS, MAX_BATCH_SIZE, MAX_DEVICE_ID_BYTES, MAX_WINDOW, PROTOCOL_MAJOR, PROTOCOL_MINOR, STOP_TIMEOUT_MS } from '../protocol/constants.ts';
+import { ProtocolError, RemoteError } from '../protocol/errors.ts';
+import { framedSize } from '../protocol/framing.ts';
+import { encodeMessage } from '../protocol/messages.ts';
+import type { FrameChannel } from './channel.ts';
+import { Outbox } from './outbox.ts';
+import { Sender } from './sender.ts';
+import { SessionStore } from './store.ts';
+import { SessionReceiver } from './receiver.ts';
+import { Latch, Notifier, settleWithin } from './signals.ts';
+import { OplogWatcher } from './watcher.ts';
+
+export interface SyncSessionOptions {
+  /** This database's device id (its PeerId string); sent in hello. */
+  localDeviceId: string;
+  /** The peer id the transport authenticated; a hello naming another device is refused. */
+  expectedRemoteDeviceId?: string;
+  /** Aborting stops the session: a live session finishes gracefully and resolves, a catch-up session rejects with the reason. */
+  signal?: AbortSignal;
+  /** Log rows exported per window. @default DEFAULT_BATCH_SIZE */
+  batchSize?: number;
+  /** After catch-up, keep pushing new local writes until aborted or the peer ends. @default false */
+  live?: boolean;
+  /** Batches the peer may have unacknowledged towards us. @default DEFAULT_WINDOW */
+  window?: number;
+  /** Live mode's fallback poll of the log. @default LIVE_POLL_INTERVAL_MS */
+  pollIntervalMs?: number;
+  onProgress?(progress: SyncProgress): void;
+  /** Called once when both directions have caught up (the whole backlog is applied on both sides). */
+  onCaughtUp?(result: SyncSessionResult): void;
+  log?(message: string): void;
+}
+
+export interface SyncProgress {
+  direction: 'send' | 'receive';
+  /** Entries so far in this direction. */
+  entries: number;
+  /** Wire bytes so far in this direction (frames with their length prefixes). */
+  bytes: number;
+  /** Estimate of the entries this catch-up will have moved (an upper bound: superseded rows are skipped). */
+  totalEntries?: number;
+}
+
+export interface SyncSessionResult {
+  /** Entries we sent in batches. */
+  sent: number;
+  /** Entries we received and applied (merged, including those that changed nothing). */
+  received: number;
+  bytesSent: number;
+  bytesReceived: number;
+  remoteDeviceId: string;
+}
+
+export async function runSyncSession(db: DatabaseHandle, channel: FrameChannel, options: SyncSessionOptions): Promise<SyncSessionResult> {
+  if (typeof options.localDeviceId !== 'string' || options.localDeviceId.length === 0 || Buffer.byteLength(options.localDeviceId) > MAX_DEVICE_ID_BYTES) {
+    throw new TypeError('runSyncSession: localDeviceId must be a non-empty device id');
+  }
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) throw new RangeError(`runSyncSession: batchSize must be an integer in 1..${MAX_BATCH_SIZE}`);
+  const window = options.window ?? DEFAULT_WINDOW;
+  if (!Number.isInteger(window) || window < 1 || window > MAX_WINDOW) throw new RangeError(`runSyncSession: window must be an integer in 1..${MAX_WINDOW}`);
+  return new SyncSession(clientOf(db), channel, options, batchSize, window).run();
+}
+
+/** How a failure is ended: tell the peer (our verdict), close (the peer's verdict), or reset (the transport is gone). */
+type Ending = 'tell' | 'close' | 'reset';
+
+class SyncSession {
+  private readonly store: SessionStore;
+  private readonly outbox: Outbox;
+  private readonly sender: Sender;
+  private readonly receiver: SessionReceiver;
+  private readonly watcher: OplogWatcher;
+  /** Aborted when the session ends, whichever way: cancels every wait and pending send. */
+  private readonly ended = new AbortController();
+  /** Aborted when a live session is asked to stop: the sender stops taking new windows. */
+  private readonly stopRequested = new AbortController();
+  private readonly acks = new Notifier();
+  private readonly failed = new Latch<never>();
+  private failure: { error: unknown; ending: Ending } | undefined;
+  private finished = false;
+  private userStopped = false;
+  private caughtUpSent = false;
+  private caughtUpReported = false;
+  private queuedBytes = 0;
+  private sent = 0;
+
+  constructor(
+    raw: ReturnType<typeof clientOf>,
+    private readonly channel: FrameChannel,
+    private readonly options: SyncSessionOptions,
+    batchSize: number,
+    private readonly window: number,
+  ) {
+    this.store = new SessionStore(raw);
+    this.watcher = OplogWatcher.of(raw, options.pollIntervalMs);
+    this.outbox = new Outbox(channel, this.ended.signal, (error) => this.fail(error, 'reset'));
+    this.sender = new Sender(this.store, batchSize, {
+      push: (frame) => this.push(frame),
+      stopping: () => this.stopRequested.signal.aborted || this.ended.signal.aborted,
+      acked: () => this.acks.wait(this.ended.signal),
+      onBatch: (entries, frameBytes, remaining) => {
+        this.sent += entries;
+        this.progress({ direction: 'send', entries: this.sent, bytes: this.queuedBytes, totalEntries: this.sent + remaining });
+      },
+    });
+    this.receiver = new SessionReceiver(this.store, this.sender, options, {
+      localDeviceId: options.localDeviceId,
+      onHello: () => this.push(encodeMessage({ type: 'have', cursor: this.store.loadCursor(this.receiver.remoteId) })),
+      onAck: () => this.acks.notify(),
+      ack: (batch) => this.outbox.ack(batch),
+      onApplied: (appended) => {
+        if (appended) this.watcher.poke();
+        this.progress({ direction: 'receive', entries: this.receiver.received, bytes: this.receiver.bytesReceived, totalEntries: this.receiver.received + this.receiver.remoteRemaining });
+      },
+      onCaughtUp: () => this.reportCaughtUp(),
+      onDone: () => {
+        // The peer is leaving: a live session has nobody to push to any more.
+        if (options.live === true && !this.stopRequested.signal.aborted) this.stopRequested.abort();
+      },
+    });
+  }
+
+  async run(): Promise<SyncSessionResult> {
+    const userSignal = this.options.signal;
+    const onUserAbort = (): void => this.onUserAbort();
+    userSignal?.addEventListener('abort', onUserAbort, { once: true });
+    const helloTimer = setTimeout(() => {
+      if (!this.receiver.helloReceived) this.fail(new ProtocolError('PROTOCOL_TIMEOUT', `no hello within ${HELLO_TIMEOUT_MS} ms`), 'tell');
+    }, HELLO_TIMEOUT_MS);
+    let stopTimer: NodeJS.Timeout | undefined;
+    this.stopRequested.signal.addEventListener('abort', () => {
+      stopTimer = setTimeout(() => this.fail(new ProtocolError('PROTOCOL_TIMEOUT', `peer did not finish within ${STOP_TIMEOUT_MS} ms of stopping`), 'reset'), STOP_TIMEOUT_MS);
+    });
+    const reading = this.receiver.read(this.channel.frames(), () => this.failure !== undefined || this.finished);
+    reading.catch((error: unknown) => this.fail(error, error instanceof ProtocolError ? 'tell' : 'reset'));
+    const sending = this.sendLoop();
+    sending.catch((error: unknown) => this.fail(error, error instanceof ProtocolError ? 'tell' : 'reset'));
+    try {
+      this.push(encodeMessage({ type: 'hello', major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, schemaVersion: this.store.schemaVersion(), deviceId: this.options.localDeviceId, live: this.options.live === true, window: this.window }));
+      if (userSignal?.aborted) this.onUserAbort();
+      await Promise.race([Promise.all([sending, this.receiver.done.promise]), this.failed.promise]);
+      await Promise.race([this.outbox.flushed(), this.failed.promise]);
+      this.finished = true;
+      this.log(`session with ${this.receiver.remoteId} complete: sent ${this.sent}, received ${this.receiver.received} entries`);
+      if (!(await settleWithin(this.channel.close(), LINGER_TIMEOUT_MS)) || !(await settleWithin(reading, LINGER_TIMEOUT_MS))) {
+        this.channel.abort(new Error('peer did not close the stream'));
+      }
+      return this.snapshot();
+    } catch (thrown) {
+      const { error, ending } = this.failure ?? { error: thrown, ending: 'reset' as Ending };
+      this.finished = true;
+      const stoppedByTimeout = this.userStopped && error instanceof ProtocolError && error.code === 'PROTOCOL_TIMEOUT';
+      this.ended.abort(error);
+      await this.end(error, ending, reading);
+      if (stoppedByTimeout) return this.snapshot();
+      throw error;
+    } finally {
+      this.finished = true;
+      clearTimeout(helloTimer);
+      clearTimeout(stopTimer);
+      userSignal?.removeEventListener('abort', onUserAbort);
+      if (!this.ended.signal.aborted) this.ended.abort(new Error('session ended'));
+    }
+  }
+
+  private async sendLoop(): Promise<void> {
+    const cursor = await this.receiver.have.wait(this.ended.signal);
+    let pos = Sender.parse(cursor);
+    this.sender.window = this.receiver.remoteWindow;
+    pos = await this.sender.drain(pos);
+    if (!this.stopRequested.signal.aborted) {
+      this.push(encodeMessage({ type: 'caught-up' }));
+      this.caughtUpSent = true;
+      this.reportCaughtUp();
+      if (this.options.live === true) {
+        while (!this.stopRequested.signal.aborted) {
+          try {
+            await this.watcher.waitBeyond(pos, AbortSignal.any([this.stopRequested.signal, this.ended.signal]));
+          } catch (error) {
+            if (this.stopRequested.signal.aborted && !this.ended.signal.aborted) break;
+            throw error;
+          }
+          pos = await this.sender.drain(pos);
+        }
+      } else {
+        // What the peer's catch-up made us merge is echo (skipped); anything else new goes out now.
+        await this.receiver.caughtUp.wait(AbortSignal.any([this.stopRequested.signal, this.ended.signal])).catch(() => undefined);
+        this.ended.signal.throwIfAborted();
+        pos = await this.sender.drain(pos);
+      }
+    }
+    this.push(encodeMessage({ type: 'done' }));
+    await this.sender.allAcked();
+  }
+
+  private onUserAbort(): void {
+    if (this.finished) return;
+    const reason: unknown = this.options.signal?.reason;
+    if (this.options.live !== true || !this.receiver.helloReceived) return this.fail(reason, 'reset');
+    this.userStopped = true;
+    this.log('stopping live session');
+    if (!this.stopRequested.signal.aborted) this.stopRequested.abort();
+  }
+
+  private push(frame: Uint8Array): void {
+    this.queuedBytes += framedSize(frame.byteLength);
+    this.outbox.push(frame).catch(() => undefined);
+  }
+
+  private fail(error: unknown, ending: Ending): void {
+    if (this.failure !== undefined || this.finished) return;
+    this.failure = { error, ending: error instanceof RemoteError ? 'close' : ending };
+    this.failed.reject(error);
+  }
+
+  private async end(error: unknown, ending: Ending, reading: Promise<void>): Promise<void> {
+    const reason = error instanceof Error ? error : new Error(String(error));
+    if (ending === 'reset') {
+      if (!(this.userStopped && error instanceof ProtocolError)) this.log(`session ${this.receiver.remoteId ? `with ${this.receiver.remoteId} ` : ''}failed: ${reason.message}`);
+      this.channel.abort(reason);
+      return;
+    }
+    if (ending === 'tell') {
+      const code = error instanceof ProtocolError ? error.code : 'PROTOCOL_INTERNAL';
+      this.log(`refusing peer${this.receiver.remoteId ? ` ${this.receiver.remoteId}` : ''}: ${code}: ${reason.message}`);
+      this.outbox.clear(reason);
+      const frame = encodeMessage({ type: 'error', code, message: reason.message });
+      await settleWithin(this.channel.send(frame, AbortSignal.timeout(LINGER_TIMEOUT_MS)), LINGER_TIMEOUT_MS);
+    } else {
+      this.log(reason.message);
+    }
+    // Let the peer read our last frames and close its side, then make sure the stream is gone.
+    const closed = await settleWithin(this.channel.close(), LINGER_TIMEOUT_MS);
+    if (!closed || !(await settleWithin(reading, LINGER_TIMEOUT_MS))) this.channel.abort(reason);
+  }
+
+  private reportCaughtUp(): void {
+    if (this.caughtUpReported || !this.caughtUpSent || !this.receiver.caughtUp.settled) return;
+    this.caughtUpReported = true;
+    this.log(`caught up with ${this.receiver.remoteId}`);
+    this.safely(() => this.options.onCaughtUp?.(this.snapshot()));
+  }
+
+  private progress(progress: SyncProgress): void {
+    this.safely(() => this.options.onProgress?.(progress));
+  }
+
+  private snapshot(): SyncSessionResult {
+    return {
+      sent: this.sent,
+      received: this.receiver.received,
+      bytesSent: this.outbox.bytesSent,
+      bytesReceived: this.receiver.bytesReceived,
+      remoteDeviceId: this.receiver.remoteId,
+    };
+  }
+
+  private log(message: string): void {
+    this.safely(() => this.options.log?.(message));
+  }
+
+  /** A throwing callback of the app must not break the protocol. */
+  private safely(callback: () => void): void {
+    try {
+      callback();
+    } catch {
+      // Ignored on purpose: progress and log callbacks are observers.
+    }
+  }
+}

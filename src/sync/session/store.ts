@@ -1,0 +1,82 @@
+/**
+ * What a session reads and writes in the database besides the log: the per-peer cursor
+ * (ahenk_cursors) and the batch apply, which merges and advances the cursor in one transaction.
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import { InvalidEntryError } from '../../errors.ts';
+import { SYSTEM_MIGRATIONS_TABLE } from '../../database/initialize.ts';
+import type { OplogEntry } from '../../merge/entry.ts';
+import { merge, type MergeResult } from '../../merge/merge.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+
+export interface AppliedBatch {
+  merge: MergeResult | undefined;
+  /** The log rows this apply appended are (before, after] in seq order. */
+  before: bigint;
+  after: bigint;
+}
+
+export class SessionStore {
+  private readonly maxSeqStmt: Statement;
+  private readonly loadCursorStmt: Statement;
+  private readonly saveCursorStmt: Statement;
+  private readonly countStmt: Statement;
+  private readonly countAfterStmt: Statement;
+
+  constructor(readonly raw: Database) {
+    this.maxSeqStmt = raw.prepare('SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true);
+    this.loadCursorStmt = raw.prepare('SELECT received FROM ahenk_cursors WHERE peer_id = ?').pluck();
+    this.saveCursorStmt = raw.prepare('INSERT INTO ahenk_cursors (peer_id, received) VALUES (?, ?) ON CONFLICT (peer_id) DO UPDATE SET received = excluded.received');
+    this.countStmt = raw.prepare('SELECT count(*) FROM (SELECT 1 FROM ahenk_oplog WHERE seq > ? AND seq <= ? LIMIT ?)').pluck().safeIntegers(false);
+    this.countAfterStmt = raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq > ?').pluck().safeIntegers(false);
+  }
+
+  maxSeq(): bigint {
+    return (this.maxSeqStmt.get() as bigint | null) ?? 0n;
+  }
+
+  /** Log rows in (from, to], counting at most `cap` (the count is O(result)). */
+  rowsBetween(from: bigint, to: bigint, cap: number): number {
+    if (to <= from) return 0;
+    return this.countStmt.get(from, to, cap) as number;
+  }
+
+  rowsAfter(from: bigint): number {
+    return this.countAfterStmt.get(from) as number;
+  }
+
+  /** The cursor into `peerId`'s log that this database has applied; '' when none. */
+  loadCursor(peerId: string): string {
+    return (this.loadCursorStmt.get(peerId) as string | undefined) ?? '';
+  }
+
+  /** Rows in the system migrations table: the Ahenk schema version announced in hello. */
+  schemaVersion(): number {
+    try {
+      return this.raw.prepare(`SELECT count(*) FROM "${SYSTEM_MIGRATIONS_TABLE}"`).pluck().safeIntegers(false).get() as number;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Merges a batch and stores the peer's cursor in one write transaction (merge's own transaction
+   * nests as a savepoint): after a cut, the cursor says exactly what is applied.
+   */
+  applyBatch(peerId: string, entries: readonly OplogEntry[], cursor: string): AppliedBatch {
+    try {
+      return this.raw
+        .transaction((): AppliedBatch => {
+          const before = this.maxSeq();
+          const result = entries.length > 0 ? merge(this.raw, entries) : undefined;
+          const after = this.maxSeq();
+          if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
+          return { merge: result, before, after };
+        })
+        .immediate();
+    } catch (error) {
+      if (error instanceof InvalidEntryError) throw new ProtocolError('PROTOCOL_ENTRY_REJECTED', `batch refused, nothing applied: ${error.message}`, { cause: error });
+      throw error;
+    }
+  }
+}

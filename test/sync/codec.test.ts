@@ -1,0 +1,231 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { OplogEntry, SqlValue } from '../../src/index.ts';
+import {
+  decodeMessage,
+  encodeBatchFrames,
+  encodeFrame,
+  encodeMessage,
+  FrameDecoder,
+  FrameTooLargeError,
+  MAX_FRAME_BYTES,
+  MESSAGE_TYPE,
+  ProtocolError,
+  UnsupportedVersionError,
+  type BatchMessage,
+} from '../../src/sync/protocol/index.ts';
+
+const name = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 });
+const value: fc.Arbitrary<SqlValue> = fc.oneof(
+  fc.constant(null),
+  fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+  fc.constantFrom(2n ** 53n + 1n, -(2n ** 63n), 2n ** 63n - 1n, 0n),
+  fc.double({ noNaN: true }),
+  fc.constantFrom(-0, Infinity, -Infinity, 5e-324, 0.1),
+  fc.string({ unit: 'grapheme', maxLength: 40 }),
+  fc.string({ unit: 'grapheme-ascii', maxLength: 200 }),
+  fc.uint8Array({ maxLength: 64 }),
+);
+const device = fc.constantFrom('12D3KooWAlice', '12D3KooWBob', '12D3KooWCarol', 'dé vice ✓');
+const entry: fc.Arbitrary<OplogEntry> = fc
+  .record({
+    table: fc.constantFrom('todos', 'counters', 'ταμπλό', '__proto__'),
+    pk: fc.string({ unit: 'grapheme', maxLength: 40 }),
+    op: fc.constantFrom('insert', 'update', 'delete') as fc.Arbitrary<OplogEntry['op']>,
+    hlc: fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }).map((h) => h.toString(16).padStart(16, '0')),
+    device,
+    cl: fc.integer({ min: 0, max: 2 ** 40 }),
+    values: fc.dictionary(fc.oneof(name, fc.constant('__proto__')), value, { maxKeys: 8 }),
+  })
+  .map((e) => ({ ...e, cl: e.op === 'delete' ? e.cl * 2 + 2 : e.cl * 2 + 1, values: e.op === 'delete' ? {} : e.values }));
+
+/** Value equality that tells 0 from -0 and 1n from 1.0, as SQLite's storage classes do. */
+function sameEntries(actual: readonly OplogEntry[], expected: readonly OplogEntry[]): void {
+  expect(actual.length).toBe(expected.length);
+  actual.forEach((a, i) => {
+    const e = expected[i]!;
+    expect({ ...a, values: undefined }).toEqual({ ...e, values: undefined });
+    expect(Object.keys(a.values)).toEqual(Object.keys(e.values));
+    for (const key of Object.keys(e.values)) {
+      const x = a.values[key]!;
+      const y = e.values[key]!;
+      expect(typeof x).toBe(typeof y);
+      if (y instanceof Uint8Array) expect([...(x as Uint8Array)]).toEqual([...y]);
+      else expect(Object.is(x, y)).toBe(true);
+    }
+  });
+}
+
+function batch(entries: OplogEntry[], extra: Partial<BatchMessage> = {}): Uint8Array {
+  return encodeMessage({ type: 'batch', batch: 1, cursor: '42', remaining: 7, entries, ...extra });
+}
+
+describe('entry codec', () => {
+  it('round-trips every storage class exactly (property)', () => {
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 30 }), (entries) => {
+        const decoded = decodeMessage(batch(entries));
+        expect(decoded.type).toBe('batch');
+        sameEntries((decoded as BatchMessage).entries, entries);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps -0.0, integers beyond 2^53 and a "__proto__" column as they are', () => {
+    const e: OplogEntry = { table: 't', pk: 'p', op: 'update', hlc: '0000000000000001', device: 'd', cl: 1, values: JSON.parse('{"__proto__": 1}') };
+    Object.defineProperty(e.values, '__proto__', { value: 2n ** 62n + 1n, enumerable: true });
+    e.values.z = -0;
+    const out = (decodeMessage(batch([e])) as BatchMessage).entries[0]!;
+    expect(Object.getPrototypeOf(out.values)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(out.values, '__proto__')?.value).toBe(2n ** 62n + 1n);
+    expect(Object.is(out.values.z, -0)).toBe(true);
+  });
+
+  it('splits a window into frames by size and only the last one carries the cursor', () => {
+    const entries: OplogEntry[] = Array.from({ length: 100 }, (_, i) => ({ table: 'todos', pk: `row-${i}`, op: 'insert', hlc: (1000 + i).toString(16).padStart(16, '0'), device: 'd', cl: 1, values: { title: 'x'.repeat(1000) } }));
+    const frames = encodeBatchFrames(entries, { firstBatch: 5, cursor: '99', remaining: 3 }, { targetBytes: 10_000 });
+    expect(frames.length).toBeGreaterThan(5);
+    const decoded = frames.map((f) => decodeMessage(f.frame) as BatchMessage);
+    expect(decoded.map((d) => d.batch)).toEqual(frames.map((_, i) => 5 + i));
+    expect(decoded.slice(0, -1).every((d) => d.cursor === '')).toBe(true);
+    expect(decoded.at(-1)!.cursor).toBe('99');
+    expect(decoded.at(-1)!.remaining).toBe(3);
+    expect(decoded[0]!.remaining).toBe(3 + 100 - decoded[0]!.entries.length);
+    sameEntries(decoded.flatMap((d) => d.entries), entries);
+  });
+
+  it('splits an entry larger than a frame by columns', () => {
+    const e: OplogEntry = { table: 'todos', pk: 'big', op: 'update', hlc: '0000000000000010', device: 'd', cl: 1, values: { a: 'a'.repeat(3000), b: 'b'.repeat(3000), c: 1n } };
+    const frames = encodeBatchFrames([e], { firstBatch: 1, cursor: '1', remaining: 0 }, { targetBytes: 1000, maxFrameBytes: 4000 });
+    expect(frames.length).toBeGreaterThan(1);
+    for (const f of frames) expect(f.frame.byteLength).toBeLessThanOrEqual(4000);
+    const parts = frames.flatMap((f) => (decodeMessage(f.frame) as BatchMessage).entries);
+    expect(Object.assign({}, ...parts.map((p) => p.values))).toEqual(e.values);
+    expect(parts.every((p) => p.hlc === e.hlc && p.cl === e.cl && p.pk === 'big')).toBe(true);
+  });
+
+  it('costs at most 2x the raw size of the values per changed cell on typical rows', () => {
+    // 4 columns: a 24-character title, a small integer, a REAL and a 16-byte blob (raw: 24 + 8 + 8 + 16).
+    const entries: OplogEntry[] = Array.from({ length: 1000 }, (_, i) => ({
+      table: 'todos',
+      pk: `0190a1b2-c3d4-7e5f-8a9b-${i.toString().padStart(12, '0')}`,
+      op: 'insert',
+      hlc: (0x0190a1b2c3d40000n + BigInt(i)).toString(16).padStart(16, '0'),
+      device: '12D3KooWNftxNKFSUDqjVSWduRPL2TE9V3tomBBtq7KZHK8t1SMz',
+      cl: 1,
+      values: { title: `buy milk and bread ${i.toString().padStart(5, '0')}`, done: BigInt(i % 2), score: i / 7, data: new Uint8Array(16).fill(i % 256) },
+    }));
+    const raw = entries.reduce((sum, e) => sum + e.pk.length + 24 + 8 + 8 + 16, 0);
+    const wire = encodeBatchFrames(entries, { firstBatch: 1, cursor: '1000', remaining: 0 }).reduce((sum, f) => sum + f.frame.byteLength, 0);
+    expect(wire / raw).toBeLessThanOrEqual(2);
+    console.log(`codec: ${(wire / (entries.length * 4)).toFixed(1)} wire bytes per cell, ${(wire / raw).toFixed(2)}x the raw values (key included)`);
+  });
+});
+
+describe('message validation', () => {
+  const good: OplogEntry = { table: 'todos', pk: 'a', op: 'insert', hlc: '0000000000000001', device: 'd', cl: 1, values: { title: 'x' } };
+
+  const refuse = (frame: Uint8Array, pattern: RegExp): void => {
+    let error: unknown;
+    try {
+      decodeMessage(frame);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect((error as ProtocolError).code).toBe('PROTOCOL_MALFORMED');
+    expect((error as Error).message).toMatch(pattern);
+  };
+
+  it('refuses truncated, padded and nonsensical frames with a reason', () => {
+    const full = batch([good]);
+    for (let cut = 1; cut < full.byteLength; cut++) expect(() => decodeMessage(full.subarray(0, cut))).toThrow(ProtocolError);
+    refuse(new Uint8Array([...full, 0]), /unexpected bytes after batch/);
+    refuse(new Uint8Array([0x42]), /unknown message type 0x42/);
+    refuse(new Uint8Array([MESSAGE_TYPE.ack, 0]), /start at 1/);
+    refuse(new Uint8Array([MESSAGE_TYPE.ack, 0x80, 0x00]), /not minimal/);
+    refuse(new Uint8Array([MESSAGE_TYPE.ack, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), /longer than 8 bytes/);
+    refuse(new Uint8Array([MESSAGE_TYPE.have, 3, 0x41, 0x20, 0x42]), /printable ASCII/);
+    refuse(new Uint8Array([MESSAGE_TYPE.have, 100, 0x31]), /at most 64|only 1 left/);
+    // An entry count that promises more than the frame holds is refused before any allocation.
+    refuse(new Uint8Array([MESSAGE_TYPE.batch, 1, 0, 0, 0xff, 0xff, 0xff, 0x7f]), /entry count/);
+  });
+
+  it('refuses bad entry fields: unknown tags, NaN, invalid UTF-8, duplicate columns, dangling dictionary refs', () => {
+    const frame = batch([{ ...good, values: { title: 'x', done: 1n } }]);
+    const at = (needle: number[], from = 0): number => {
+      for (let i = from; i < frame.length; i++) if (needle.every((b, j) => frame[i + j] === b)) return i;
+      throw new Error('needle not found');
+    };
+    const edit = (index: number, bytes: number[]): Uint8Array => {
+      const copy = frame.slice();
+      copy.set(bytes, index);
+      return copy;
+    };
+    const doneTag = at([0x04, 0x64, 0x6f, 0x6e, 0x65]) + 5; // column "done", then its tag
+    refuse(edit(doneTag, [9]), /unknown value tag 9/);
+    const titleValue = at([0x03, 0x01, 0x78]); // text tag, length 1, "x"
+    refuse(edit(titleValue + 2, [0xff]), /not valid UTF-8/);
+    refuse(edit(doneTag - 6, [1]), /appears twice/); // second column name -> reference to the first
+    refuse(edit(doneTag - 6, [5]), /column name is 5; at most 1/);
+    const nan = encodeMessage({ type: 'batch', batch: 1, cursor: '', remaining: 0, entries: [{ ...good, values: { score: 1.5 } }] });
+    const view = new DataView(nan.buffer, nan.byteOffset);
+    view.setFloat64(nan.byteLength - 8, Number.NaN, true);
+    refuse(nan, /NaN/);
+  });
+
+  it('refuses a hello of another major with a message naming both versions, and accepts a newer minor', () => {
+    const hello = encodeMessage({ type: 'hello', major: 2, minor: 3, schemaVersion: 1, deviceId: 'x', live: false, window: 4 });
+    expect(() => decodeMessage(hello)).toThrow(UnsupportedVersionError);
+    expect(() => decodeMessage(hello)).toThrow(/2\.3.*1\.0/);
+    const newer = encodeMessage({ type: 'hello', major: 1, minor: 9, schemaVersion: 1, deviceId: 'x', live: true, window: 4 });
+    const extended = new Uint8Array([...newer, 0x01, 0x02, 0x03]);
+    expect(decodeMessage(extended)).toMatchObject({ type: 'hello', minor: 9, live: true });
+    expect(() => decodeMessage(new Uint8Array([0x20, 1]))).toThrow(/unknown message type/);
+    expect(decodeMessage(new Uint8Array([0x20, 1]), { extensions: true })).toEqual({ type: 'unknown', code: 0x20 });
+  });
+
+  it('keeps an error message readable and bounded', () => {
+    const frame = encodeMessage({ type: 'error', code: 'PROTOCOL_VERSION', message: 'é'.repeat(5000) });
+    const decoded = decodeMessage(frame);
+    expect(decoded.type).toBe('error');
+    expect(Buffer.byteLength((decoded as { message: string }).message)).toBeLessThanOrEqual(1024);
+  });
+});
+
+describe('framing', () => {
+  it('reassembles frames from any chunking (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 300 }), { maxLength: 10 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1 }), (payloads, cuts) => {
+        const stream = Buffer.concat(payloads.map((p) => encodeFrame(p)));
+        const decoder = new FrameDecoder();
+        const out: Uint8Array[] = [];
+        let offset = 0;
+        for (let i = 0; offset < stream.length; i++) {
+          const size = cuts[i % cuts.length]!;
+          out.push(...decoder.push(stream.subarray(offset, offset + size)));
+          offset += size;
+        }
+        decoder.finish();
+        expect(out.map((f) => [...f])).toEqual(payloads.map((p) => [...p]));
+      }),
+    );
+  });
+
+  it('refuses an oversized length prefix before buffering the frame', () => {
+    const decoder = new FrameDecoder();
+    const huge = new Uint8Array([0x80, 0x80, 0x80, 0x40]); // 2^27 = 128 MiB
+    expect(() => decoder.push(huge)).toThrow(FrameTooLargeError);
+    expect(() => new FrameDecoder(1000).push(new Uint8Array([0xe9, 0x07]))).toThrow(/1001 bytes is larger than the limit of 1000/);
+    expect(() => new FrameDecoder().push(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x01]))).toThrow(FrameTooLargeError);
+    expect(MAX_FRAME_BYTES).toBeGreaterThan(64 * 1024 * 1024);
+  });
+
+  it('refuses a stream that ends inside a frame, and empty frames', () => {
+    const decoder = new FrameDecoder();
+    expect(decoder.push(new Uint8Array([5, 1, 2]))).toEqual([]);
+    expect(() => decoder.finish()).toThrow(/ended inside a frame/);
+    expect(() => new FrameDecoder().push(new Uint8Array([0]))).toThrow(/empty frame/);
+  });
+});

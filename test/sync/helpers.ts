@@ -1,0 +1,60 @@
+/** Shared helpers of the sync session tests: devices, sessions over memory pairs, frame spies. */
+import { getDeviceId } from '../../src/index.ts';
+import { createMemoryChannelPair, runSyncSession, type FrameChannel, type SyncSessionOptions, type SyncSessionResult } from '../../src/sync/session/index.ts';
+import { decodeMessage, type SyncMessage } from '../../src/sync/protocol/index.ts';
+import { openDevice } from '../helpers/db.ts';
+import { todos } from '../helpers/schema.ts';
+
+export type Device = ReturnType<typeof openDevice>;
+
+export function idOf(db: Device): string {
+  return getDeviceId(db.$client);
+}
+
+export function addTodos(db: Device, prefix: string, count: number, extra: Partial<typeof todos.$inferInsert> = {}): void {
+  db.$client.transaction(() => {
+    for (let i = 0; i < count; i++) db.insert(todos).values({ id: `${prefix}-${i}`, title: `${prefix} ${i}`, done: 0, ...extra }).run();
+  })();
+}
+
+export interface PairRun {
+  a: SyncSessionResult;
+  b: SyncSessionResult;
+  logs: { a: string[]; b: string[] };
+}
+
+/** Runs one session between two devices over a memory pair; both sessions must finish. */
+export async function syncPair(a: Device, b: Device, options: Partial<SyncSessionOptions> & { wrap?: (c: FrameChannel, side: 'a' | 'b') => FrameChannel } = {}): Promise<PairRun> {
+  const [ca, cb] = createMemoryChannelPair();
+  const logs = { a: [] as string[], b: [] as string[] };
+  const { wrap, ...rest } = options;
+  const [ra, rb] = await Promise.all([
+    runSyncSession(a, wrap ? wrap(ca, 'a') : ca, { ...rest, localDeviceId: idOf(a), expectedRemoteDeviceId: idOf(b), log: (m) => logs.a.push(m) }),
+    runSyncSession(b, wrap ? wrap(cb, 'b') : cb, { ...rest, localDeviceId: idOf(b), expectedRemoteDeviceId: idOf(a), log: (m) => logs.b.push(m) }),
+  ]);
+  return { a: ra, b: rb, logs };
+}
+
+/** Wraps a channel to see every message it sends and receives. */
+export function spy(channel: FrameChannel, seen: { sent: SyncMessage[]; received: SyncMessage[] }): FrameChannel {
+  return {
+    send: (frame, signal) => {
+      seen.sent.push(decodeMessage(frame));
+      return channel.send(frame, signal);
+    },
+    frames: () => ({
+      async *[Symbol.asyncIterator]() {
+        for await (const frame of channel.frames()) {
+          seen.received.push(decodeMessage(frame));
+          yield frame;
+        }
+      },
+    }),
+    close: () => channel.close(),
+    abort: (reason) => channel.abort(reason),
+  };
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
