@@ -54,4 +54,14 @@ describe('relayServers', () => {
     await waitFor(() => b.$client.prepare("SELECT count(*) FROM todos WHERE id = 'r1'").pluck().get() === 1, 20_000, 'the row to arrive');
     expect(nb.libp2p.getConnections(na.libp2p.peerId).some((c) => c.limits === undefined && !c.remoteAddr.toString().includes('/p2p-circuit'))).toBe(true);
   });
+
+  it('starts without the relay when the relay cannot be reached', async () => {
+    const db = openDevice();
+    const missing = `/ip4/127.0.0.1/tcp/1/p2p/${getDeviceId(openDevice('other').$client)}`;
+    const started = performance.now();
+    const node = await createSyncNode(db, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], relayServers: [missing] });
+    stops.push(() => node.stop());
+    expect(performance.now() - started).toBeLessThan(8_000);
+    expect(node.getMultiaddrs()).toEqual([expect.stringMatching(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)]);
+  });
 });

@@ -64,6 +64,10 @@ describe('createSyncNode on 127.0.0.1', () => {
     expect(progress.at(-1)).toBe(2);
     expect(ids(a)).toEqual(['t1', 't2', 't3']);
     expect(same(a, b)).toBe(true);
+    // B dialled A, so A learns where B listens only from identify; both are remembered.
+    const listenB = nb.getMultiaddrs()[0]!.replace(`/p2p/${idB}`, '');
+    await waitFor(() => na.knownPeers().some((p) => p.peerId === idB && p.addresses.includes(listenB)), 5_000, 'A to remember B');
+    expect(nb.knownPeers()).toEqual([expect.objectContaining({ peerId: idA, addresses: [na.getMultiaddrs()[0]!.replace(`/p2p/${idA}`, '')] })]);
 
     // Live: a write on A reaches B without anyone calling anything.
     a.insert(todos).values({ id: 't4', title: 'live' }).run();

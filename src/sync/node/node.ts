@@ -11,15 +11,15 @@ import type { Database } from 'better-sqlite3';
 import { isAuthorizedPeer } from '../../auth/devices.ts';
 import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
 import { readIdentity } from '../../database/identity.ts';
-import { BackoffTimers } from './backoff.ts';
+import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts';
 import { AUTHORIZATION_RECHECK_MS, DIAL_TIMEOUT_MS } from './constants.ts';
+import { PeerDialer, stripPeer, withPeer } from './dialer.ts';
 import { NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
 import { SyncNodeEmitter, type SyncCompleteEvent } from './events.ts';
 import { cancelLibp2pShutdownTimers, startLibp2p } from './libp2p.ts';
 import { assertIsolatedNetwork } from './mdns-guard.ts';
 import { listKnownPeers, rememberPeer, type KnownPeer } from './peer-store.ts';
-import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { SyncSessions } from './sessions.ts';
 
 export interface ConnectedPeer {
@@ -60,7 +60,7 @@ export class SyncNode extends SyncNodeEmitter {
   readonly #raw: Database;
   readonly #config: ResolvedConfig;
   readonly #sessions: SyncSessions;
-  readonly #retries: BackoffTimers;
+  readonly #dialer: PeerDialer;
   readonly #stop = new AbortController();
   readonly #intervals: NodeJS.Timeout[] = [];
   readonly #detach: (() => void)[] = [];
@@ -73,7 +73,7 @@ export class SyncNode extends SyncNodeEmitter {
     this.libp2p = libp2p;
     this.#raw = raw;
     this.#config = config;
-    this.#retries = new BackoffTimers({ initialDelayMs: config.reconnectInitialDelayMs, maxDelayMs: config.reconnectMaxDelayMs });
+    this.#dialer = new PeerDialer({ libp2p, raw, config, localPeerId: this.peerId, stopSignal: this.#stop.signal, isAuthorized: (peerId) => this.isAuthorized(peerId) });
     this.#sessions = new SyncSessions({
       db,
       raw,
@@ -99,7 +99,7 @@ export class SyncNode extends SyncNodeEmitter {
     if (ownListen.length === 0) throw new NodeConfigError(`could not listen on ${this.#config.listenAddresses.join(', ')}`);
     this.#every(AUTHORIZATION_RECHECK_MS, () => this.#dropRevokedPeers());
     if (!this.#config.live && this.#config.syncIntervalMs > 0) this.#every(this.#config.syncIntervalMs, () => this.#syncConnected(false));
-    for (const target of this.#dialTargets()) this.#dialWithRetry(target);
+    this.#dialer.dialAll();
   }
 
   getMultiaddrs(): string[] {
@@ -145,7 +145,7 @@ export class SyncNode extends SyncNodeEmitter {
    */
   async syncNow(): Promise<SyncCompleteEvent[]> {
     this.#assertRunning();
-    for (const target of this.#dialTargets()) if (target.peerId === undefined || !this.#isConnected(target.peerId)) this.#dialWithRetry(target);
+    this.#dialer.dialAll();
     const results = await Promise.all(this.#syncConnected(true));
     return results.filter((r): r is SyncCompleteEvent => r !== undefined);
   }
@@ -159,7 +159,7 @@ export class SyncNode extends SyncNodeEmitter {
   async #shutdown(): Promise<void> {
     const reason = new NodeStoppedError();
     this.#stop.abort(reason);
-    this.#retries.clear();
+    this.#dialer.clear();
     for (const interval of this.#intervals) clearInterval(interval);
     for (const detach of this.#detach) detach();
     await this.#sessions.stopAll(reason);
@@ -199,7 +199,7 @@ export class SyncNode extends SyncNodeEmitter {
     const connection = this.libp2p.getConnections(id)[0];
     const authorized = this.isAuthorized(peerId);
     if (authorized) {
-      this.#retries.reset(`peer:${peerId}`);
+      this.#dialer.connected(peerId);
       if (connection?.direction === 'outbound') rememberPeer(this.#raw, peerId, [stripPeer(connection.remoteAddr, peerId)]);
       else rememberPeer(this.#raw, peerId, []);
     }
@@ -219,7 +219,7 @@ export class SyncNode extends SyncNodeEmitter {
     this.#config.log(`disconnected from ${peerId}`);
     void this.#sessions.abort(peerId, new Error(`peer ${peerId} disconnected`));
     this.emit('peer:disconnect', { peerId });
-    if (this.isAuthorized(peerId)) this.#dialWithRetry({ key: `peer:${peerId}`, peerId, addresses: [] }, true);
+    if (this.isAuthorized(peerId)) this.#dialer.reconnect(peerId);
   }
 
   #onIdentify(result: IdentifyResult): void {
@@ -256,7 +256,7 @@ export class SyncNode extends SyncNodeEmitter {
     if (this.#stop.signal.aborted || error === undefined || !this.#isConnected(peerId) || !this.#sessions.isOpener(peerId)) return;
     // A session that failed while the connection stays up (a protocol error, a stream reset on
     // one of two connections) is opened again after a backoff rather than at once, in a loop.
-    this.#retries.schedule(`session:${peerId}`, () => {
+    this.#dialer.retries.schedule(`session:${peerId}`, () => {
       if (this.#isConnected(peerId) && this.isAuthorized(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
     });
   }
@@ -283,72 +283,9 @@ export class SyncNode extends SyncNodeEmitter {
     }
   }
 
-  /** Bootstrap addresses from the config, then every authorized peer remembered in ahenk_peers. */
-  #dialTargets(): DialTarget[] {
-    const targets = new Map<string, DialTarget>();
-    for (const address of this.#config.bootstrapPeers) {
-      const peerId = address.getComponents().findLast((c) => c.name === 'p2p')?.value;
-      const key = peerId === undefined ? `addr:${address.toString()}` : `peer:${peerId}`;
-      const target = targets.get(key) ?? { key, peerId, addresses: [] };
-      target.addresses.push(address);
-      targets.set(key, target);
-    }
-    for (const known of listKnownPeers(this.#raw)) {
-      if (known.peerId === this.peerId || !this.isAuthorized(known.peerId)) continue;
-      const key = `peer:${known.peerId}`;
-      const target = targets.get(key) ?? { key, peerId: known.peerId, addresses: [] };
-      for (const address of known.addresses) {
-        try {
-          target.addresses.push(multiaddr(address));
-        } catch {
-          // An unparsable stored address is skipped; the others may still work.
-        }
-      }
-      if (target.addresses.length > 0) targets.set(key, target);
-    }
-    return [...targets.values()];
-  }
-
-  /** Dials a target now (or after the backoff when `later`), retrying while it fails and the node runs. */
-  #dialWithRetry(target: DialTarget, later = false): void {
-    if (!this.#config.reconnect && later) return;
-    const attempt = (): void => {
-      if (this.#stop.signal.aborted || (target.peerId !== undefined && this.#isConnected(target.peerId))) return;
-      void this.#dialTarget(target).then(
-        () => this.#retries.reset(target.key),
-        (error: unknown) => {
-          if (this.#stop.signal.aborted) return;
-          const delay = this.#config.reconnect ? this.#retries.schedule(target.key, attempt) : undefined;
-          this.#config.log(`dial ${target.key} failed (${(error as Error).message})${delay === undefined ? '' : `; retry in ${delay} ms`}`);
-        },
-      );
-    };
-    if (later) this.#retries.schedule(target.key, attempt);
-    else attempt();
-  }
-
-  async #dialTarget(target: DialTarget): Promise<void> {
-    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]);
-    if (target.peerId === undefined) {
-      await this.libp2p.dial(target.addresses, { signal });
-      return;
-    }
-    const id = peerIdFromString(target.peerId);
-    const stored = listKnownPeers(this.#raw).find((p) => p.peerId === target.peerId)?.addresses ?? [];
-    const addresses = [...target.addresses.map(String), ...stored].map((a) => withPeer(a, target.peerId!));
-    if (addresses.length > 0) await this.libp2p.peerStore.merge(id, { multiaddrs: [...new Set(addresses)].map((a) => multiaddr(a)) });
-    await this.libp2p.dial(id, { signal });
-  }
-
   #isConnected(peerId: string): boolean {
-    return this.libp2p.getConnections(peerIdFromString(peerId)).length > 0;
+    return this.#dialer.isConnected(peerId);
   }
-}
-
-interface DialTarget {
-  key: string;
-  peerId: string | undefined;
-  addresses: Multiaddr[];
 }
 
 type LibpEventDetail<K extends string> = K extends 'peer:connect' | 'peer:disconnect'
@@ -358,16 +295,6 @@ type LibpEventDetail<K extends string> = K extends 'peer:connect' | 'peer:discon
     : K extends 'peer:identify'
       ? IdentifyResult
       : PeerInfo;
-
-function stripPeer(address: Multiaddr, peerId: string): string {
-  const text = address.toString();
-  const suffix = `/p2p/${peerId}`;
-  return text.endsWith(suffix) ? text.slice(0, -suffix.length) : text;
-}
-
-function withPeer(address: string, peerId: string): string {
-  return address.endsWith(`/p2p/${peerId}`) ? address : `${address}/p2p/${peerId}`;
-}
 
 function isUnspecified(address: Multiaddr): boolean {
   const text = address.toString();

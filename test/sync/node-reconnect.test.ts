@@ -1,0 +1,60 @@
+/**
+ * Reconnecting: a lost connection to a known device is dialled again with backoff, and the
+ * backoff itself grows, caps, and is cancelled by clear().
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { getDeviceId } from '../../src/database/identity.ts';
+import { BackoffTimers } from '../../src/sync/node/backoff.ts';
+import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
+import { openDevice } from '../helpers/db.ts';
+import { todos } from '../helpers/schema.ts';
+import { authorizePeers, waitFor } from '../net/fixtures.ts';
+
+const nodes: SyncNode[] = [];
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
+});
+
+describe('reconnect', () => {
+  it('dials a known device again after the connection drops, and syncs what was written meanwhile', async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    await authorizePeers(a, [getDeviceId(b.$client)]);
+    await authorizePeers(b, [getDeviceId(a.$client)]);
+    const config = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnectInitialDelayMs: 50 };
+    const na = await createSyncNode(a, config);
+    const nb = await createSyncNode(b, config);
+    nodes.push(na, nb);
+    const first = nb.once('sync:complete');
+    await nb.dial(na.getMultiaddrs()[0]!);
+    await first;
+
+    const reconnected = na.once('peer:connect', { filter: (e) => e.peerId === nb.peerId, signal: AbortSignal.timeout(10_000) });
+    await na.libp2p.hangUp(nb.libp2p.peerId);
+    a.insert(todos).values({ id: 'meanwhile', title: 'written while apart' }).run();
+    await reconnected;
+    await waitFor(() => b.$client.prepare("SELECT count(*) FROM todos WHERE id = 'meanwhile'").pluck().get() === 1, 10_000, 'the row written while apart');
+  });
+
+  it('backs off exponentially up to the cap, and clear() cancels what is pending', () => {
+    vi.useFakeTimers();
+    const timers = new BackoffTimers({ initialDelayMs: 100, maxDelayMs: 1_000, random: () => 0.5 });
+    const delays: (number | undefined)[] = [];
+    let runs = 0;
+    for (let i = 0; i < 6; i++) {
+      delays.push(timers.schedule('peer', () => runs++));
+      vi.runOnlyPendingTimers();
+    }
+    expect(delays).toEqual([100, 200, 400, 800, 1_000, 1_000]);
+    expect(runs).toBe(6);
+    timers.reset('peer');
+    expect(timers.schedule('peer', () => runs++)).toBe(100);
+    expect(timers.schedule('peer', () => runs++)).toBeUndefined(); // one pending retry per key
+    timers.clear();
+    expect(timers.pending).toBe(0);
+    expect(timers.schedule('other', () => runs++)).toBeUndefined(); // closed for good
+    vi.runAllTimers();
+    expect(runs).toBe(6);
+  });
+});
