@@ -126,6 +126,15 @@ describe('refusing bad peers', () => {
     await expect(session).rejects.toMatchObject({ code: 'PROTOCOL_PEER_MISMATCH' });
   });
 
+  it('fails a session whose peer closes the stream before it is done', async () => {
+    const db = openDevice('a');
+    const [ours, theirs] = createMemoryChannelPair();
+    const session = runSyncSession(db, ours, { localDeviceId: idOf(db) });
+    await theirs.send(hello());
+    await theirs.close();
+    await expect(session).rejects.toMatchObject({ name: 'ProtocolError', code: 'PROTOCOL_CLOSED', message: 'peer closed the stream before it was done' });
+  });
+
   it('reports the error a peer sends and stops', async () => {
     const { error, log } = await refuse([hello(), encodeMessage({ type: 'error', code: 'PROTOCOL_INTERNAL', message: 'disk full' })]);
     expect(error).toBeInstanceOf(RemoteError);

@@ -104,6 +104,30 @@ describe('sync session over a memory pair', () => {
     expect(dump(a, 'todos')).toEqual(dump(b, 'todos'));
   });
 
+  it('tells the peer when its own database fails, and the next session picks up', async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    addTodos(a, 'a', 50);
+    b.$client.pragma('busy_timeout = 50');
+    // Another process holds the write lock on B's file.
+    const locker = new Database(b.path);
+    locker.exec('BEGIN IMMEDIATE');
+    const logs: string[] = [];
+    const [ca, cb] = createMemoryChannelPair();
+    const results = await Promise.allSettled([
+      runSyncSession(a, ca, { localDeviceId: idOf(a), log: (m) => logs.push(`a: ${m}`) }),
+      runSyncSession(b, cb, { localDeviceId: idOf(b), log: (m) => logs.push(`b: ${m}`) }),
+    ]);
+    locker.exec('ROLLBACK');
+    locker.close();
+    expect(results[0]).toMatchObject({ status: 'rejected', reason: { name: 'RemoteError', remoteCode: 'PROTOCOL_INTERNAL' } });
+    expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'SQLITE_BUSY' } });
+    expect(logs.some((m) => m.startsWith(`b: refusing peer ${idOf(a)}: PROTOCOL_INTERNAL: database is locked`))).toBe(true);
+    const again = await syncPair(a, b);
+    expect(again.b.received).toBe(50);
+    expect(dump(a, 'todos')).toEqual(dump(b, 'todos'));
+  });
+
   it('rejects a catch-up session aborted by its caller and leaves the peer failed, not hanging', async () => {
     const a = openDevice('a');
     const b = openDevice('b');

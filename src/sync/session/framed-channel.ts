@@ -42,7 +42,8 @@ export function createFramedChannel(bytes: ByteChannel, options: FramedChannelOp
       await bytes.write(out, signal);
     } else {
       await bytes.write(prefix, signal);
-      await bytes.write(frame, signal);
+      // Once the prefix is out the payload must follow, or the stream is corrupt: no signal here.
+      await bytes.write(frame);
     }
   };
 

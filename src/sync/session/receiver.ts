@@ -58,9 +58,21 @@ export class SessionReceiver {
     return this.remote?.window ?? 1;
   }
 
-  /** Reads until the peer closes. `ignoring()` turns true once the session has ended: frames are then drained and dropped. */
+  /**
+   * Reads until the peer closes. `ignoring()` turns true once the session has ended: frames are
+   * then drained and dropped. A failure of the transport itself comes out as a TransportFailure.
+   */
   async read(frames: AsyncIterable<Uint8Array>, ignoring: () => boolean): Promise<void> {
-    for await (const frame of frames) {
+    const iterator = frames[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        throw new TransportFailure(error);
+      }
+      if (next.done === true) break;
+      const frame = next.value;
       if (ignoring()) continue;
       this.bytesReceived += framedSize(frame.byteLength);
       if (frame.byteLength > MAX_FRAME_BYTES) throw new FrameTooLargeError(frame.byteLength, MAX_FRAME_BYTES);
@@ -139,6 +151,14 @@ export class SessionReceiver {
     } catch {
       // The log is an observer.
     }
+  }
+}
+
+/** The channel failed (reset, or bytes that do not frame): `cause` is what it threw. */
+export class TransportFailure extends Error {
+  constructor(readonly cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = 'TransportFailure';
   }
 }
 

@@ -14,7 +14,7 @@ import type { FrameChannel } from './channel.ts';
 import { Outbox } from './outbox.ts';
 import { Sender } from './sender.ts';
 import { SessionStore } from './store.ts';
-import { SessionReceiver } from './receiver.ts';
+import { SessionReceiver, TransportFailure } from './receiver.ts';
 import { Latch, Notifier, settleWithin } from './signals.ts';
 import { OplogWatcher } from './watcher.ts';
 
@@ -141,9 +141,13 @@ class SyncSession {
       stopTimer = setTimeout(() => this.fail(new ProtocolError('PROTOCOL_TIMEOUT', `peer did not finish within ${STOP_TIMEOUT_MS} ms of stopping`), 'reset'), STOP_TIMEOUT_MS);
     });
     const reading = this.receiver.read(this.channel.frames(), () => this.failure !== undefined || this.finished);
-    reading.catch((error: unknown) => this.fail(error, error instanceof ProtocolError ? 'tell' : 'reset'));
+    // A frame we refuse, or a local failure (the database), is told to the peer; a broken transport is reset.
+    reading.catch((error: unknown) => {
+      if (!(error instanceof TransportFailure)) return this.fail(error, 'tell');
+      this.fail(error.cause, error.cause instanceof ProtocolError ? 'tell' : 'reset');
+    });
     const sending = this.sendLoop();
-    sending.catch((error: unknown) => this.fail(error, error instanceof ProtocolError ? 'tell' : 'reset'));
+    sending.catch((error: unknown) => this.fail(error, 'tell'));
     try {
       this.push(encodeMessage({ type: 'hello', major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, schemaVersion: this.store.schemaVersion(), deviceId: this.options.localDeviceId, live: this.options.live === true, window: this.window }));
       if (userSignal?.aborted) this.onUserAbort();
