@@ -261,12 +261,12 @@ export class SyncNode extends SyncNodeEmitter {
     });
   }
 
-  /** Starts a session with every connected authorized peer that has none; returns their catch-ups. */
+  /** Starts a session with every directly connected authorized peer that has none; returns their catch-ups. */
   #syncConnected(force: boolean): Promise<SyncCompleteEvent | undefined>[] {
     const catchUps: Promise<SyncCompleteEvent | undefined>[] = [];
     for (const id of this.libp2p.getPeers()) {
       const peerId = id.toString();
-      if (!this.isAuthorized(peerId)) continue;
+      if (!this.isAuthorized(peerId) || this.libp2p.getConnections(id).every((c) => c.limits !== undefined)) continue;
       const running = this.#sessions.caughtUp(peerId);
       if (running !== undefined) catchUps.push(running);
       else if (force || this.#sessions.isOpener(peerId)) catchUps.push(this.#sessions.open(peerId, this.#stop.signal));
