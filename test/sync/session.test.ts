@@ -228,6 +228,28 @@ describe('live push', () => {
     expect(logs.filter((m) => m.includes('complete'))).toHaveLength(2);
   });
 
+  it('stopping a live session before it caught up ends both sides, and the next session resumes', async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    addTodos(a, 'a', 2000);
+    const controller = new AbortController();
+    const [ca, cb] = createMemoryChannelPair();
+    const sa = runSyncSession(a, ca, {
+      localDeviceId: idOf(a),
+      live: true,
+      batchSize: 50,
+      signal: controller.signal,
+      onProgress: (p) => p.direction === 'send' && p.entries === 300 && controller.abort(),
+    });
+    const sb = runSyncSession(b, cb, { localDeviceId: idOf(b), batchSize: 50 });
+    const [ra, rb] = await Promise.all([sa, sb]);
+    expect(ra.sent).toBeLessThan(2000);
+    expect(rb.received).toBe(ra.sent);
+    const next = await syncPair(a, b, { batchSize: 50 });
+    expect(next.a.sent).toBe(2000 - rb.received);
+    expect(dump(a, 'todos')).toEqual(dump(b, 'todos'));
+  });
+
   it('ends a live session when a catch-up peer is done', async () => {
     const a = openDevice('a');
     const b = openDevice('b');

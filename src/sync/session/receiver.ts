@@ -103,7 +103,7 @@ export class SessionReceiver {
         this.remoteRemaining = 0;
         return this.hooks.onCaughtUp();
       case 'done':
-        if (!this.caughtUp.settled) throw unexpected('done before caught-up');
+        // A live peer stopped before it caught up may say DONE without CAUGHT_UP.
         if (this.done.settled) throw unexpected('a second done');
         this.done.resolve();
         return this.hooks.onDone();
@@ -133,7 +133,7 @@ export class SessionReceiver {
     this.expectedBatch++;
     const applied = this.store.applyBatch(this.remoteId, batch.entries, batch.cursor);
     const appended = applied.after > applied.before;
-    if (appended) this.sender.echo.add(applied.before, applied.after);
+    if (appended && applied.onlyMerged) this.sender.echo.add(applied.before, applied.after);
     const merged = applied.merge;
     if (merged && merged.quarantined.length > 0) {
       const reasons = [...new Set(merged.quarantined.map((q) => q.reason))].join(', ');

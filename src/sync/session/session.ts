@@ -15,7 +15,7 @@ import { Outbox } from './outbox.ts';
 import { Sender } from './sender.ts';
 import { SessionStore } from './store.ts';
 import { SessionReceiver, TransportFailure } from './receiver.ts';
-import { Latch, Notifier, settleWithin } from './signals.ts';
+import { Latch, Notifier, settleWithin, untilAborted } from './signals.ts';
 import { OplogWatcher } from './watcher.ts';
 
 export interface SyncSessionOptions {
@@ -197,7 +197,8 @@ class SyncSession {
         }
       } else {
         // What the peer's catch-up made us merge is echo (skipped); anything else new goes out now.
-        await this.receiver.caughtUp.wait(AbortSignal.any([this.stopRequested.signal, this.ended.signal])).catch(() => undefined);
+        const peerQuiet = Promise.race([this.receiver.caughtUp.promise, this.receiver.done.promise]);
+        await untilAborted(peerQuiet, AbortSignal.any([this.stopRequested.signal, this.ended.signal])).catch(() => undefined);
         this.ended.signal.throwIfAborted();
         pos = await this.sender.drain(pos);
       }

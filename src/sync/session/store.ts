@@ -14,6 +14,12 @@ export interface AppliedBatch {
   /** The log rows this apply appended are (before, after] in seq order. */
   before: bigint;
   after: bigint;
+  /**
+   * Every appended row is a merged entry (merge stamps its rows with the entry's hlc; only capture
+   * triggers log a NULL hlc). False if something else logged local writes inside the apply, such as
+   * a capture refresh: those rows are news to the peer and must not be skipped as echo.
+   */
+  onlyMerged: boolean;
 }
 
 export class SessionStore {
@@ -22,6 +28,7 @@ export class SessionStore {
   private readonly saveCursorStmt: Statement;
   private readonly countStmt: Statement;
   private readonly countAfterStmt: Statement;
+  private readonly localRowsStmt: Statement;
 
   constructor(readonly raw: Database) {
     this.maxSeqStmt = raw.prepare('SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true);
@@ -29,6 +36,7 @@ export class SessionStore {
     this.saveCursorStmt = raw.prepare('INSERT INTO ahenk_cursors (peer_id, received) VALUES (?, ?) ON CONFLICT (peer_id) DO UPDATE SET received = excluded.received');
     this.countStmt = raw.prepare('SELECT count(*) FROM (SELECT 1 FROM ahenk_oplog WHERE seq > ? AND seq <= ? LIMIT ?)').pluck().safeIntegers(false);
     this.countAfterStmt = raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq > ?').pluck().safeIntegers(false);
+    this.localRowsStmt = raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq > ? AND seq <= ? AND hlc IS NULL').pluck().safeIntegers(false);
   }
 
   maxSeq(): bigint {
@@ -70,8 +78,9 @@ export class SessionStore {
           const before = this.maxSeq();
           const result = entries.length > 0 ? merge(this.raw, entries) : undefined;
           const after = this.maxSeq();
+          const onlyMerged = after === before || (this.localRowsStmt.get(before, after) as number) === 0;
           if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
-          return { merge: result, before, after };
+          return { merge: result, before, after, onlyMerged };
         })
         .immediate();
     } catch (error) {
