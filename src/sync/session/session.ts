@@ -83,6 +83,8 @@ class SyncSession {
   private readonly ended = new AbortController();
   /** Aborted when a live session is asked to stop: the sender stops taking new windows. */
   private readonly stopRequested = new AbortController();
+  /** Either of the two: made once, as AbortSignal.any() per wait would pile up listeners in a long live session. */
+  private readonly stopOrEnd = AbortSignal.any([this.stopRequested.signal, this.ended.signal]);
   private readonly acks = new Notifier();
   private readonly failed = new Latch<never>();
   private failure: { error: unknown; ending: Ending } | undefined;
@@ -188,7 +190,7 @@ class SyncSession {
       if (this.options.live === true) {
         while (!this.stopRequested.signal.aborted) {
           try {
-            await this.watcher.waitBeyond(pos, AbortSignal.any([this.stopRequested.signal, this.ended.signal]));
+            await this.watcher.waitBeyond(pos, this.stopOrEnd);
           } catch (error) {
             if (this.stopRequested.signal.aborted && !this.ended.signal.aborted) break;
             throw error;
@@ -198,7 +200,7 @@ class SyncSession {
       } else {
         // What the peer's catch-up made us merge is echo (skipped); anything else new goes out now.
         const peerQuiet = Promise.race([this.receiver.caughtUp.promise, this.receiver.done.promise]);
-        await untilAborted(peerQuiet, AbortSignal.any([this.stopRequested.signal, this.ended.signal])).catch(() => undefined);
+        await untilAborted(peerQuiet, this.stopOrEnd).catch(() => undefined);
         this.ended.signal.throwIfAborted();
         pos = await this.sender.drain(pos);
       }
