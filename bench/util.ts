@@ -2,6 +2,7 @@
  * Shared bench plumbing: configuration from the environment, timing, temp dirs, formatting.
  * Benchmarks print figures; they assert only what would make a figure meaningless.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, cpus, platform, release, tmpdir, totalmem } from 'node:os';
@@ -103,6 +104,16 @@ export function machineInfo(): [string, string][] {
     ['cpu', `${cpu[0]?.model.trim() ?? 'unknown'} x${cpu.length}`],
     ['os', `${platform()} ${release()} ${arch()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`],
     ['temp dir', tmpdir()],
+    ['ahenk', sourceRevision()],
     ['gc between phases', gc ? 'yes' : 'no (could not expose gc)'],
   ];
+}
+
+/** Which code was measured: the commit, and whether src/ had uncommitted changes. */
+function sourceRevision(): string {
+  const git = (...args: string[]) => spawnSync('git', args, { cwd: new URL('..', import.meta.url), encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (head.status !== 0) return 'unknown (not a git checkout)';
+  const dirty = git('status', '--porcelain', '--', 'src', 'migrations').stdout.trim() !== '';
+  return `git ${head.stdout.trim()}${dirty ? ' + uncommitted changes in src/ or migrations/' : ''}`;
 }
