@@ -4,13 +4,13 @@
  * row, so the log stores clocks, not copies of the data.
  */
 import type { Database } from 'better-sqlite3';
-import { formatHlc } from '../clock/timestamp.ts';
 import { InvalidCursorError } from '../errors.ts';
 import { refreshCapture } from '../capture/install.ts';
 import { loadCatalog, type CapturedTable } from '../capture/metadata.ts';
 import { OP, OP_NAMES, quoteIdent } from '../capture/sql.ts';
 import type { OplogEntry } from './entry.ts';
 import { SiteTable } from './sites.ts';
+import { cachedStatement } from './statements.ts';
 import { fromSqlite, type SqlValue } from './values.ts';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
 
@@ -41,57 +41,74 @@ export function parseCursor(cursor: string | undefined): bigint {
   return value;
 }
 
-type Row = [seq: bigint, hlc: bigint | null, site: bigint, op: bigint, cl: bigint, cols: bigint, pk: string, ...values: unknown[]];
-
 function exportFrom(raw: Database, from: bigint, limit: number | undefined): OplogExport {
   const catalog = loadCatalog(raw);
   const sites = new SiteTable(raw);
   // With a limit, export a seq window [from, to] so the cursor can resume exactly after it.
   let to: bigint | undefined;
   if (limit !== undefined) {
-    const row = raw.prepare('SELECT seq FROM ahenk_oplog WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?').pluck().safeIntegers(true).get(from, Math.max(0, limit - 1)) as bigint | undefined;
+    const row = cachedStatement(raw, 'SELECT seq FROM ahenk_oplog WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?').pluck().safeIntegers(true).get(from, Math.max(0, limit - 1)) as bigint | undefined;
     to = row;
   }
-  const maxSeq = (raw.prepare('SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint | null) ?? 0n;
+  const maxSeq = (cachedStatement(raw, 'SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint | null) ?? 0n;
   const upTo = to ?? maxSeq;
-  const out: { seq: bigint; entry: OplogEntry }[] = [];
+  const out: { seq: string; entry: OplogEntry }[] = [];
   for (const table of catalog.byId.values()) exportTable(raw, table, sites, from, upTo, out);
+  // Fixed-width hex: text order is seq order.
   out.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
   const cursor = upTo > from ? upTo : from;
   return { entries: out.map((o) => o.entry), cursor: cursor.toString() };
 }
 
-function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from: bigint, upTo: bigint, out: { seq: bigint; entry: OplogEntry }[]): void {
+/** A surviving log entry before its values are read: masks split in two 31-bit halves, stamps as hex. */
+interface Survivor {
+  seq: string;
+  hlc: string;
+  site: number;
+  op: number;
+  cl: number;
+  pk: string;
+  lo: number;
+  hi: number;
+}
+
+const LOW_BITS = 31;
+/** Keys per value query; json_each keeps the statement text fixed. */
+const VALUE_CHUNK = 1000;
+/** From this many rows wanted, reading the whole table can beat looking each one up. */
+const WHOLE_TABLE_MIN_KEYS = 5000;
+
+function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from: bigint, upTo: bigint, out: { seq: string; entry: OplogEntry }[]): void {
   const live = table.liveColumns;
-  const liveBits = live.map((c) => 1n << BigInt(table.columns.indexOf(c)));
-  const liveMask = liveBits.reduce((m, b) => m | b, 0n);
-  const t = quoteIdent(table.name);
-  const select = live.map((c) => `t.${quoteIdent(c)}`);
-  const stmt = raw
-    .prepare(
-      `SELECT o.seq, o.hlc, o.site, o.op, o.cl, o.cols, o.pk, t.${quoteIdent(table.pkColumn)}${select.map((s) => `, ${s}`).join('')}
-       FROM ahenk_oplog AS o LEFT JOIN ${t} AS t ON t.${quoteIdent(table.pkColumn)} = o.pk
-       WHERE o.tbl = ? AND o.seq > ? AND o.seq <= ? ORDER BY o.seq DESC`,
-    )
+  const bits = live.map((c) => table.columns.indexOf(c));
+  let liveLo = 0;
+  let liveHi = 0;
+  for (const bit of bits) {
+    if (bit < LOW_BITS) liveLo |= 1 << bit;
+    else liveHi |= 1 << (bit - LOW_BITS);
+  }
+  // Stamps come out as the hex text entries carry and masks as two small halves, so the scan
+  // allocates no BigInts; only the values (read once per row below) need exact 64-bit integers.
+  const scan = cachedStatement(
+    raw,
+    `SELECT printf('%016x', seq), printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647, pk
+     FROM ahenk_oplog WHERE tbl = ? AND seq > ? AND seq <= ? ORDER BY seq DESC`,
+  )
     .raw(true)
-    .safeIntegers(true);
+    .safeIntegers(false);
 
   // Newest first: the first entry seen for a row fixes its causal length; older entries only
   // contribute columns nothing newer has covered.
-  const rows = new Map<string, { cl: bigint; covered: bigint; done: boolean }>();
-  for (const r of stmt.iterate(table.id, from, upTo) as IterableIterator<Row>) {
-    const [seq, hlc, site, op, cl, cols, pk] = r;
-    let state = rows.get(pk);
+  const states = new Map<string, { cl: number; lo: number; hi: number; done: boolean }>();
+  const survivors: Survivor[] = [];
+  const needed = new Set<string>();
+  for (const [seq, hlc, site, op, cl, lo, hi, pk] of scan.all(table.id, from, upTo) as [string, string, number, number, number, number, number, string][]) {
+    let state = states.get(pk);
     if (!state) {
-      state = { cl, covered: 0n, done: false };
-      rows.set(pk, state);
-      if (op === BigInt(OP.delete)) {
-        out.push({ seq, entry: makeEntry(table, pk, 'delete', seq, hlc, site, cl, {}, sites) });
-        state.done = true;
-        continue;
-      }
-      if (r[7] === null) {
-        // Logged as alive but the row is gone: it was deleted while capture was not installed.
+      state = { cl, lo: 0, hi: 0, done: false };
+      states.set(pk, state);
+      if (op === OP.delete) {
+        survivors.push({ seq, hlc, site, op, cl, pk, lo: 0, hi: 0 });
         state.done = true;
         continue;
       }
@@ -101,29 +118,58 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
       state.done = true;
       continue;
     }
-    const fresh = cols & liveMask & ~state.covered;
-    state.covered |= cols;
-    if ((state.covered & liveMask) === liveMask) state.done = true;
+    const freshLo = lo & liveLo & ~state.lo;
+    const freshHi = hi & liveHi & ~state.hi;
+    state.lo |= lo;
+    state.hi |= hi;
+    if ((state.lo & liveLo) === liveLo && (state.hi & liveHi) === liveHi) state.done = true;
     // An insert of a row with no columns besides its key still has to travel.
-    if (fresh === 0n && !(op === BigInt(OP.insert) && liveMask === 0n)) continue;
-    const values: Record<string, SqlValue> = {};
-    for (let i = 0; i < live.length; i++) {
-      if ((fresh & liveBits[i]!) !== 0n) values[live[i]!] = fromSqlite(r[8 + i]);
+    if (freshLo === 0 && freshHi === 0 && !(op === OP.insert && live.length === 0)) continue;
+    survivors.push({ seq, hlc, site, op, cl, pk, lo: freshLo, hi: freshHi });
+    needed.add(pk);
+  }
+
+  const values = readValues(raw, table, needed);
+  for (const s of survivors) {
+    if (s.op === OP.delete) {
+      out.push({ seq: s.seq, entry: makeEntry(table, s, 'delete', {}, sites) });
+      continue;
     }
-    out.push({ seq, entry: makeEntry(table, pk, OP_NAMES[Number(op)]!, seq, hlc, site, cl, values, sites) });
+    const row = values.get(s.pk);
+    // Logged as alive but the row is gone: it was deleted while capture was not installed.
+    if (!row) continue;
+    const picked: Record<string, SqlValue> = {};
+    for (let i = 0; i < live.length; i++) {
+      const bit = bits[i]!;
+      const set = bit < LOW_BITS ? s.lo & (1 << bit) : s.hi & (1 << (bit - LOW_BITS));
+      if (set !== 0) picked[live[i]!] = fromSqlite(row[i + 1]);
+    }
+    out.push({ seq: s.seq, entry: makeEntry(table, s, OP_NAMES[s.op]!, picked, sites) });
   }
 }
 
-function makeEntry(
-  table: CapturedTable,
-  pk: string,
-  op: OplogEntry['op'],
-  seq: bigint,
-  hlc: bigint | null,
-  site: bigint,
-  cl: bigint,
-  values: Record<string, SqlValue>,
-  sites: SiteTable,
-): OplogEntry {
-  return { table: table.name, pk, op, hlc: formatHlc(hlc ?? seq), device: sites.device(Number(site)), cl: Number(cl), values };
+/**
+ * The live values of the given rows, in liveColumns order, keyed by primary key: looked up by key,
+ * or, when most of the table is wanted (an initial sync), read in one pass over the table.
+ */
+function readValues(raw: Database, table: CapturedTable, pks: ReadonlySet<string>): Map<string, unknown[]> {
+  const rows = new Map<string, unknown[]>();
+  if (pks.size === 0) return rows;
+  const pk = quoteIdent(table.pkColumn);
+  const select = `SELECT ${pk}${table.liveColumns.map((c) => `, ${quoteIdent(c)}`).join('')} FROM ${quoteIdent(table.name)}`;
+  const keep = (row: unknown[]) => rows.set(row[0] as string, row);
+  if (pks.size >= WHOLE_TABLE_MIN_KEYS && pks.size * 2 >= (cachedStatement(raw, `SELECT count(*) FROM ${quoteIdent(table.name)}`).pluck().safeIntegers(false).get() as number)) {
+    for (const row of cachedStatement(raw, select).raw(true).safeIntegers(true).all() as unknown[][]) if (pks.has(row[0] as string)) keep(row);
+    return rows;
+  }
+  const query = cachedStatement(raw, `${select} WHERE ${pk} IN (SELECT value FROM json_each(?))`).raw(true).safeIntegers(true);
+  const keys = [...pks];
+  for (let start = 0; start < keys.length; start += VALUE_CHUNK) {
+    for (const row of query.all(JSON.stringify(keys.slice(start, start + VALUE_CHUNK))) as unknown[][]) keep(row);
+  }
+  return rows;
+}
+
+function makeEntry(table: CapturedTable, s: Survivor, op: OplogEntry['op'], values: Record<string, SqlValue>, sites: SiteTable): OplogEntry {
+  return { table: table.name, pk: s.pk, op, hlc: s.hlc, device: sites.device(s.site), cl: s.cl, values };
 }

@@ -1,0 +1,171 @@
+/**
+ * The per-row part of merge: given the entries a batch holds for one row and the row's local
+ * history, decide what wins, write the app table and log the winners. Histories are loaded for a
+ * whole batch at once, so an initial sync into an empty database costs one query per table chunk
+ * instead of one per row.
+ */
+import type { Database } from 'better-sqlite3';
+import { packHlc } from '../clock/timestamp.ts';
+import type { CapturedTable } from '../capture/metadata.ts';
+import { OP, quoteIdent } from '../capture/sql.ts';
+import { INDEXED } from '../capture/triggers.ts';
+import { clockKey, compareCellClocks, type CellClock } from './cell-clock.ts';
+import type { OplogEntry } from './entry.ts';
+import { lookupResolver, type Resolver } from './resolvers.ts';
+import { SiteTable } from './sites.ts';
+import { cachedStatement } from './statements.ts';
+import { fromSqlite, sqlValuesEqual, type SqlValue } from './values.ts';
+
+/** An entry of the batch with its parsed stamp. */
+export interface Incoming {
+  index: number;
+  entry: OplogEntry;
+  clock: CellClock;
+}
+
+interface LocalRow {
+  cl: bigint;
+  cells: Map<string, CellClock>;
+}
+
+const EMPTY: LocalRow = { cl: 0n, cells: new Map() };
+/** Keys per history query: json_each keeps the statement text fixed whatever the batch size. */
+const HISTORY_CHUNK = 500;
+
+export class RowMerger {
+  private readonly sites: SiteTable;
+  private seq: bigint;
+
+  constructor(
+    private readonly raw: Database,
+    wallMs: number,
+    private readonly custom: ReadonlyMap<string, Resolver>,
+  ) {
+    this.sites = new SiteTable(raw);
+    const maxSeq = (cachedStatement(raw, 'SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint | null) ?? 0n;
+    const received = cachedStatement(raw, 'SELECT hlc FROM ahenk_clock WHERE id = 0').pluck().safeIntegers(true).get() as bigint;
+    // Logged merge entries take local seqs after everything logged or received so far.
+    this.seq = [packHlc(wallMs, 0), maxSeq + 1n, received + 1n].reduce((a, b) => (b > a ? b : a)) - 1n;
+  }
+
+  /** Local causal length and cell clocks of the given rows of one table (absent rows: none). */
+  loadHistories(table: CapturedTable, pks: readonly string[]): Map<string, LocalRow> {
+    const histories = new Map<string, LocalRow>();
+    const query = cachedStatement(
+      this.raw,
+      `SELECT pk, seq, hlc, site, cl, cols FROM ahenk_oplog WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND ${INDEXED}`,
+    )
+      .raw(true)
+      .safeIntegers(true);
+    for (let start = 0; start < pks.length; start += HISTORY_CHUNK) {
+      const chunk = JSON.stringify(pks.slice(start, start + HISTORY_CHUNK));
+      for (const [pk, seq, hlc, site, cl, cols] of query.iterate(table.id, chunk) as IterableIterator<[string, bigint, bigint | null, bigint, bigint, bigint]>) {
+        let row = histories.get(pk);
+        if (!row) histories.set(pk, (row = { cl: 0n, cells: new Map() }));
+        if (cl > row.cl) row.cl = cl;
+        if (cols === 0n) continue;
+        const clock: CellClock = { cl, hlc: hlc ?? seq, device: this.sites.device(Number(site)) };
+        for (let i = 0; i < table.columns.length; i++) {
+          if ((cols & (1n << BigInt(i))) === 0n) continue;
+          const column = table.columns[i]!;
+          const held = row.cells.get(column);
+          if (!held || compareCellClocks(clock, held) > 0) row.cells.set(column, clock);
+        }
+      }
+    }
+    // Cells written in an earlier incarnation of a row no longer count.
+    for (const row of histories.values()) for (const [column, clock] of row.cells) if (clock.cl !== row.cl) row.cells.delete(column);
+    return histories;
+  }
+
+  /** Returns whether the row (or its metadata) changed. */
+  applyRow(table: CapturedTable, pk: string, incoming: readonly Incoming[], local: LocalRow = EMPTY): boolean {
+    let newCl = local.cl;
+    for (const e of incoming) if (e.clock.cl > newCl) newCl = e.clock.cl;
+    const current = incoming.filter((e) => e.clock.cl === newCl);
+    const latest = () => current.map((e) => e.clock).reduce((a, b) => (compareCellClocks(b, a) > 0 ? b : a));
+
+    if (newCl % 2n === 0n) {
+      if (newCl === local.cl) return false;
+      cachedStatement(this.raw, `DELETE FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).run(pk);
+      this.appendLog(table, pk, OP.delete, latest(), 0n);
+      return true;
+    }
+
+    const reborn = newCl > local.cl;
+    const winners = new Map<string, { value: SqlValue; clock: CellClock }>();
+    let liveRow: Record<string, unknown> | undefined;
+    const liveValue = (column: string): SqlValue => {
+      liveRow ??= cachedStatement(this.raw, `SELECT * FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`)
+        .safeIntegers(true)
+        .get(pk) as Record<string, unknown> | undefined;
+      return fromSqlite(liveRow?.[column] ?? null);
+    };
+    for (const { entry, clock } of current) {
+      for (const column in entry.values) {
+        const value = entry.values[column]!;
+        const won = winners.get(column);
+        const held = won?.clock ?? (reborn ? undefined : local.cells.get(column));
+        const resolverName = table.resolvers[column];
+        const resolver = resolverName === undefined ? undefined : lookupResolver(resolverName, this.custom);
+        if (!held) {
+          winners.set(column, { value, clock });
+        } else if (resolver) {
+          const mine = won ? won.value : liveValue(column);
+          const joined = resolver.resolve(mine, value);
+          const later = compareCellClocks(clock, held) > 0 ? clock : held;
+          if (!sqlValuesEqual(joined, mine) || later !== held) winners.set(column, { value: joined, clock: later });
+        } else if (compareCellClocks(clock, held) > 0) {
+          winners.set(column, { value, clock });
+        }
+      }
+    }
+    if (!reborn && winners.size === 0) return false;
+    this.writeRow(table, pk, winners, reborn);
+
+    const groups = new Map<string, { clock: CellClock; mask: bigint }>();
+    for (const [column, { clock }] of winners) {
+      const key = clockKey(clock);
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { clock, mask: 0n }));
+      group.mask |= 1n << BigInt(table.columns.indexOf(column));
+    }
+    if (reborn && groups.size === 0) groups.set('', { clock: latest(), mask: 0n });
+    for (const { clock, mask } of groups.values()) this.appendLog(table, pk, reborn ? OP.insert : OP.update, clock, mask);
+    return true;
+  }
+
+  private writeRow(table: CapturedTable, pk: string, winners: Map<string, { value: SqlValue }>, reborn: boolean): void {
+    const columns = [...winners.keys()];
+    const names = [quoteIdent(table.pkColumn), ...columns.map(quoteIdent)];
+    const args: unknown[] = [pk];
+    for (const column of columns) args.push(bindable(winners.get(column)!.value));
+    const target = `${quoteIdent(table.name)} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`;
+    if (reborn) {
+      // A new incarnation starts from the defaults: REPLACE drops whatever the old one held.
+      cachedStatement(this.raw, `INSERT OR REPLACE INTO ${target}`).run(...args);
+    } else {
+      const set = columns.map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`).join(', ');
+      cachedStatement(this.raw, `INSERT INTO ${target} ON CONFLICT (${quoteIdent(table.pkColumn)}) DO UPDATE SET ${set}`).run(...args);
+    }
+  }
+
+  private appendLog(table: CapturedTable, pk: string, op: number, clock: CellClock, mask: bigint): void {
+    this.seq += 1n;
+    cachedStatement(this.raw, 'INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, ix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)').run(
+      this.seq,
+      clock.hlc,
+      this.sites.siteOf(clock.device),
+      table.id,
+      pk,
+      op,
+      clock.cl,
+      mask,
+    );
+  }
+}
+
+/** better-sqlite3 wants Buffers for blobs; numbers bind as REAL and bigints as INTEGER, as in the entry. */
+function bindable(value: SqlValue): unknown {
+  return value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : value;
+}
