@@ -1,0 +1,29 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import * as ahenk from '../src/index.ts';
+import * as schemaEntry from '../src/schema/index.ts';
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+
+describe('README', () => {
+  it('imports only names the package exports', () => {
+    const imports = [...readme.matchAll(/import \{([^}]+)\} from '(ahenk(?:\/schema)?)'/g)];
+    expect(imports.length).toBeGreaterThanOrEqual(3);
+    for (const [, names, from] of imports) {
+      const module: Record<string, unknown> = from === 'ahenk' ? ahenk : schemaEntry;
+      for (const name of names!.split(',').map((n) => n.trim()).filter(Boolean)) expect(module, `${name} from ${from}`).toHaveProperty(name);
+    }
+  });
+
+  it('names in the API table are exported', () => {
+    const table = readme.slice(readme.indexOf('## API'), readme.indexOf('## Layout'));
+    const names = [...table.matchAll(/^\| `([A-Za-z]+)[(`]/gm)].map((m) => m[1]!);
+    expect(names.length).toBeGreaterThan(8);
+    for (const name of names) expect(ahenk, name).toHaveProperty(name);
+  });
+
+  it('gives the two set-up commands', () => {
+    expect(readme).toContain('npm ci && npm run demo');
+    expect(readme).toContain('npm ci && npm test');
+  });
+});
