@@ -14,7 +14,3 @@ export function compareCellClocks(a: CellClock, b: CellClock): number {
   if (a.hlc !== b.hlc) return a.hlc < b.hlc ? -1 : 1;
   return a.device < b.device ? -1 : a.device > b.device ? 1 : 0;
 }
-
-export function clockKey(c: CellClock): string {
-  return `${c.cl}:${c.hlc}:${c.device}`;
-}

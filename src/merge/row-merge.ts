@@ -4,12 +4,12 @@
  * whole batch at once, so an initial sync into an empty database costs one query per table chunk
  * instead of one per row.
  */
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import { packHlc } from '../clock/timestamp.ts';
 import type { CapturedTable } from '../capture/metadata.ts';
 import { OP, quoteIdent } from '../capture/sql.ts';
 import { INDEXED } from '../capture/triggers.ts';
-import { clockKey, compareCellClocks, type CellClock } from './cell-clock.ts';
+import { compareCellClocks, type CellClock } from './cell-clock.ts';
 import type { OplogEntry } from './entry.ts';
 import { lookupResolver, type Resolver } from './resolvers.ts';
 import { SiteTable } from './sites.ts';
@@ -35,6 +35,9 @@ const HISTORY_CHUNK = 500;
 export class RowMerger {
   private readonly sites: SiteTable;
   private seq: bigint;
+  private readonly logInsert: Statement;
+  /** App-table write statements by table and column set, for this call. */
+  private readonly writes = new Map<CapturedTable, Map<string, Statement>>();
 
   constructor(
     private readonly raw: Database,
@@ -42,6 +45,7 @@ export class RowMerger {
     private readonly custom: ReadonlyMap<string, Resolver>,
   ) {
     this.sites = new SiteTable(raw);
+    this.logInsert = cachedStatement(raw, 'INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, ix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)');
     const maxSeq = (cachedStatement(raw, 'SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint | null) ?? 0n;
     const received = cachedStatement(raw, 'SELECT hlc FROM ahenk_clock WHERE id = 0').pluck().safeIntegers(true).get() as bigint;
     // Logged merge entries take local seqs after everything logged or received so far.
@@ -123,36 +127,47 @@ export class RowMerger {
     if (!reborn && winners.size === 0) return false;
     this.writeRow(table, pk, winners, reborn);
 
-    const groups = new Map<string, { clock: CellClock; mask: bigint }>();
+    // Winners from one entry share its clock object, so grouping by identity needs no key strings.
+    const groups = new Map<CellClock, bigint>();
     for (const [column, { clock }] of winners) {
-      const key = clockKey(clock);
-      let group = groups.get(key);
-      if (!group) groups.set(key, (group = { clock, mask: 0n }));
-      group.mask |= 1n << BigInt(table.columns.indexOf(column));
+      groups.set(clock, (groups.get(clock) ?? 0n) | (1n << BigInt(table.columns.indexOf(column))));
     }
-    if (reborn && groups.size === 0) groups.set('', { clock: latest(), mask: 0n });
-    for (const { clock, mask } of groups.values()) this.appendLog(table, pk, reborn ? OP.insert : OP.update, clock, mask);
+    if (reborn && groups.size === 0) groups.set(latest(), 0n);
+    for (const [clock, mask] of groups) this.appendLog(table, pk, reborn ? OP.insert : OP.update, clock, mask);
     return true;
   }
 
   private writeRow(table: CapturedTable, pk: string, winners: Map<string, { value: SqlValue }>, reborn: boolean): void {
-    const columns = [...winners.keys()];
-    const names = [quoteIdent(table.pkColumn), ...columns.map(quoteIdent)];
     const args: unknown[] = [pk];
-    for (const column of columns) args.push(bindable(winners.get(column)!.value));
+    let key = reborn ? 'r' : 'u';
+    for (const [column, { value }] of winners) {
+      key += `\u0000${column}`;
+      args.push(bindable(value));
+    }
+    this.writeStatement(table, key, [...winners.keys()], reborn).run(...args);
+  }
+
+  private writeStatement(table: CapturedTable, key: string, columns: readonly string[], reborn: boolean): Statement {
+    let cache = this.writes.get(table);
+    if (!cache) this.writes.set(table, (cache = new Map()));
+    let statement = cache.get(key);
+    if (statement) return statement;
+    const names = [quoteIdent(table.pkColumn), ...columns.map(quoteIdent)];
     const target = `${quoteIdent(table.name)} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`;
     if (reborn) {
       // A new incarnation starts from the defaults: REPLACE drops whatever the old one held.
-      cachedStatement(this.raw, `INSERT OR REPLACE INTO ${target}`).run(...args);
+      statement = cachedStatement(this.raw, `INSERT OR REPLACE INTO ${target}`);
     } else {
       const set = columns.map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`).join(', ');
-      cachedStatement(this.raw, `INSERT INTO ${target} ON CONFLICT (${quoteIdent(table.pkColumn)}) DO UPDATE SET ${set}`).run(...args);
+      statement = cachedStatement(this.raw, `INSERT INTO ${target} ON CONFLICT (${quoteIdent(table.pkColumn)}) DO UPDATE SET ${set}`);
     }
+    cache.set(key, statement);
+    return statement;
   }
 
   private appendLog(table: CapturedTable, pk: string, op: number, clock: CellClock, mask: bigint): void {
     this.seq += 1n;
-    cachedStatement(this.raw, 'INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, ix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)').run(
+    this.logInsert.run(
       this.seq,
       clock.hlc,
       this.sites.siteOf(clock.device),
