@@ -33,11 +33,13 @@ export const min: Resolver = {
 
 /**
  * Set union of JSON arrays stored as text. The result is sorted and de-duplicated, so it does not
- * depend on arrival order. A value that is not a JSON array of scalars counts as one element.
+ * depend on arrival order. A value that is not a JSON array counts as one element; NULL is "no set
+ * yet". It is a join on what it produces (sorted JSON arrays and NULL).
  */
 export const union: Resolver = {
   name: 'union',
   resolve: (local, remote) => {
+    if (local === null && remote === null) return null;
     const items = new Map<string, unknown>();
     for (const value of [local, remote]) {
       for (const item of asSetItems(value)) items.set(JSON.stringify(item), item);
