@@ -16,6 +16,7 @@ interface SuiteConfig {
 
 const SUITES: Record<string, (config: SuiteConfig) => Promise<SuiteResult>> = {
   foundation: runFoundation,
+  sync: async (config) => (await import('./sync.ts')).runSync(config),
 };
 
 async function main(): Promise<void> {
