@@ -86,25 +86,19 @@ export class RowMerger {
   applyRow(table: CapturedTable, pk: string, incoming: readonly Incoming[], local: LocalRow = EMPTY): boolean {
     let newCl = local.cl;
     for (const e of incoming) if (e.clock.cl > newCl) newCl = e.clock.cl;
-    const current = incoming.filter((e) => e.clock.cl === newCl);
-    const latest = () => current.map((e) => e.clock).reduce((a, b) => (compareCellClocks(b, a) > 0 ? b : a));
+    const current = incoming.length === 1 ? incoming : incoming.filter((e) => e.clock.cl === newCl);
 
     if (newCl % 2n === 0n) {
       if (newCl === local.cl) return false;
       cachedStatement(this.raw, `DELETE FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).run(pk);
-      this.appendLog(table, pk, OP.delete, latest(), 0n);
+      this.appendLog(table, pk, OP.delete, latestClock(current), 0n);
       return true;
     }
-
     const reborn = newCl > local.cl;
+    if (reborn && this.applyNewRow(table, pk, current)) return true;
+
     const winners = new Map<string, { value: SqlValue; clock: CellClock }>();
     let liveRow: Record<string, unknown> | undefined;
-    const liveValue = (column: string): SqlValue => {
-      liveRow ??= cachedStatement(this.raw, `SELECT * FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`)
-        .safeIntegers(true)
-        .get(pk) as Record<string, unknown> | undefined;
-      return fromSqlite(liveRow?.[column] ?? null);
-    };
     for (const { entry, clock } of current) {
       for (const column in entry.values) {
         const value = entry.values[column]!;
@@ -115,7 +109,8 @@ export class RowMerger {
         if (!held) {
           winners.set(column, { value, clock });
         } else if (resolver) {
-          const mine = won ? won.value : liveValue(column);
+          liveRow ??= won ? undefined : this.readRow(table, pk);
+          const mine = won ? won.value : fromSqlite(liveRow?.[column] ?? null);
           const joined = resolver.resolve(mine, value);
           const later = compareCellClocks(clock, held) > 0 ? clock : held;
           if (!sqlValuesEqual(joined, mine) || later !== held) winners.set(column, { value: joined, clock: later });
@@ -129,12 +124,43 @@ export class RowMerger {
 
     // Winners from one entry share its clock object, so grouping by identity needs no key strings.
     const groups = new Map<CellClock, bigint>();
-    for (const [column, { clock }] of winners) {
-      groups.set(clock, (groups.get(clock) ?? 0n) | (1n << BigInt(table.columns.indexOf(column))));
-    }
-    if (reborn && groups.size === 0) groups.set(latest(), 0n);
+    for (const [column, { clock }] of winners) groups.set(clock, (groups.get(clock) ?? 0n) | columnBit(table, column));
+    if (reborn && groups.size === 0) groups.set(latestClock(current), 0n);
     for (const [clock, mask] of groups) this.appendLog(table, pk, reborn ? OP.insert : OP.update, clock, mask);
     return true;
+  }
+
+  /**
+   * The common case of an initial sync: a row this device has never seen, whose entries set
+   * disjoint columns (what an export produces). Every value wins; no register comparison needed.
+   * Returns false (and writes nothing) when the entries overlap, for the general path to decide.
+   */
+  private applyNewRow(table: CapturedTable, pk: string, current: readonly Incoming[]): boolean {
+    const winners = new Map<string, { value: SqlValue }>();
+    for (const { entry } of current) {
+      for (const column in entry.values) {
+        if (winners.has(column)) return false;
+        winners.set(column, { value: entry.values[column]! });
+      }
+    }
+    this.writeRow(table, pk, winners, true);
+    let logged = false;
+    for (const { entry, clock } of current) {
+      let mask = 0n;
+      for (const column in entry.values) mask |= columnBit(table, column);
+      if (mask === 0n) continue;
+      this.appendLog(table, pk, OP.insert, clock, mask);
+      logged = true;
+    }
+    // The row's causal length must be on record even when no entry set a column.
+    if (!logged) this.appendLog(table, pk, OP.insert, latestClock(current), 0n);
+    return true;
+  }
+
+  private readRow(table: CapturedTable, pk: string): Record<string, unknown> | undefined {
+    return cachedStatement(this.raw, `SELECT * FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).safeIntegers(true).get(pk) as
+      | Record<string, unknown>
+      | undefined;
   }
 
   private writeRow(table: CapturedTable, pk: string, winners: Map<string, { value: SqlValue }>, reborn: boolean): void {
@@ -178,6 +204,20 @@ export class RowMerger {
       mask,
     );
   }
+}
+
+function latestClock(entries: readonly Incoming[]): CellClock {
+  let latest = entries[0]!.clock;
+  for (const { clock } of entries) if (compareCellClocks(clock, latest) > 0) latest = clock;
+  return latest;
+}
+
+const bitCache = new WeakMap<CapturedTable, Map<string, bigint>>();
+
+function columnBit(table: CapturedTable, column: string): bigint {
+  let bits = bitCache.get(table);
+  if (!bits) bitCache.set(table, (bits = new Map(table.columns.map((c, i) => [c, 1n << BigInt(i)]))));
+  return bits.get(column)!;
 }
 
 /** better-sqlite3 wants Buffers for blobs; numbers bind as REAL and bigints as INTEGER, as in the entry. */
