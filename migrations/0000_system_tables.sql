@@ -43,7 +43,7 @@ CREATE TABLE `ahenk_oplog` (
 	`ix` integer
 );
 --> statement-breakpoint
-CREATE INDEX `ahenk_oplog_row` ON `ahenk_oplog` (`tbl`,`pk`) WHERE "ahenk_oplog"."ix" = 1;--> statement-breakpoint
+CREATE INDEX `ahenk_oplog_row` ON `ahenk_oplog` (`tbl`,`pk`,`cl`) WHERE "ahenk_oplog"."ix" = 1;--> statement-breakpoint
 CREATE TABLE `ahenk_peers` (
 	`peer_id` text PRIMARY KEY NOT NULL,
 	`addresses` text DEFAULT '[]' NOT NULL,

@@ -54,7 +54,7 @@ export const ahenkOplog = sqliteTable(
     cols: integer('cols').notNull().default(0),
     ix: integer('ix'),
   },
-  (t) => [index('ahenk_oplog_row').on(t.tbl, t.pk).where(sql`${t.ix} = 1`)],
+  (t) => [index('ahenk_oplog_row').on(t.tbl, t.pk, t.cl).where(sql`${t.ix} = 1`)],
 );
 
 /**
