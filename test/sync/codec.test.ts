@@ -30,7 +30,13 @@ const device = fc.constantFrom('12D3KooWAlice', '12D3KooWBob', '12D3KooWCarol', 
 const entry: fc.Arbitrary<OplogEntry> = fc
   .record({
     table: fc.constantFrom('todos', 'counters', 'ταμπλό', '__proto__'),
-    pk: fc.string({ unit: 'grapheme', maxLength: 40 }),
+    // Canonical UUIDs travel as 16 bytes, near-misses (upper case, no hyphens) as strings.
+    pk: fc.oneof(
+      fc.string({ unit: 'grapheme', maxLength: 40 }),
+      fc.uuid(),
+      fc.uuid().map((u) => u.toUpperCase()),
+      fc.uuid().map((u) => u.replaceAll('-', '')),
+    ),
     op: fc.constantFrom('insert', 'update', 'delete') as fc.Arbitrary<OplogEntry['op']>,
     hlc: fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }).map((h) => h.toString(16).padStart(16, '0')),
     device,
@@ -70,6 +76,18 @@ describe('entry codec', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('sends a canonical UUID key as 16 bytes and anything else as the exact string', () => {
+    const uuid = '0190a1b2-c3d4-7e5f-8a9b-00000000002a';
+    const one = (pk: string): OplogEntry => ({ table: 't', pk, op: 'update', hlc: '0000000000000001', device: 'd', cl: 1, values: {} });
+    const size = (pk: string) => batch([one(pk)]).byteLength;
+    // size('') holds a one-byte length prefix: the UUID form drops it and adds 16 bytes.
+    expect(size(uuid)).toBe(size('') - 1 + 16);
+    for (const pk of [uuid, uuid.toUpperCase(), uuid.replaceAll('-', ''), `${uuid} `]) {
+      expect((decodeMessage(batch([one(pk)])) as BatchMessage).entries[0]!.pk).toBe(pk);
+    }
+    expect(size(uuid.toUpperCase())).toBe(size('') + 36);
   });
 
   it('keeps -0.0, integers beyond 2^53 and a "__proto__" column as they are', () => {

@@ -25,6 +25,15 @@ const MAX_INT64 = (1n << 63n) - 1n;
 const MIN_INT64 = -(1n << 63n);
 const MAX_PACKED_HLC = (1n << 63n) - 1n;
 
+/** Bit of the op byte saying the key follows as a 16-byte UUID rather than a string. */
+export const UUID_KEY_FLAG = 0x80;
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Only the exact lower-case hyphenated form: anything else must come back byte for byte as sent. */
+export function isCanonicalUuid(value: string): boolean {
+  return value.length === 36 && CANONICAL_UUID.test(value);
+}
+
 /** Writes entries with per-frame dictionaries; one encoder per frame. */
 export class EntryEncoder {
   private readonly tables = new Map<string, number>();
@@ -37,9 +46,12 @@ export class EntryEncoder {
 
   write(entry: OplogEntry): void {
     const w = this.writer;
-    w.u8(OP_CODE[entry.op]);
+    // Keys that are canonical UUIDs (what most apps use) travel as 16 bytes instead of 37.
+    const uuidKey = isCanonicalUuid(entry.pk);
+    w.u8(OP_CODE[entry.op] | (uuidKey ? UUID_KEY_FLAG : 0));
     this.ref(this.tables, entry.table);
-    w.string(entry.pk);
+    if (uuidKey) w.uuid(entry.pk);
+    else w.string(entry.pk);
     const hlc = BigInt(`0x${entry.hlc}`);
     w.zigzag(hlc - this.previousHlc);
     this.previousHlc = hlc;
@@ -133,10 +145,10 @@ export function readEntries(r: WireReader, count: number): OplogEntry[] {
   for (let i = 0; i < count; i++) {
     const what = `entry #${i}`;
     const head = r.u8(`${what} op`);
-    const op = OP_NAME[head];
+    const op = OP_NAME[head & ~UUID_KEY_FLAG];
     if (op === undefined) throw malformed(`${what}: unknown op code ${head}`);
     const table = readRef(r, tables, `${what} table name`, WIRE_LIMITS.identifierBytes);
-    const pk = r.string(`${what} pk`, WIRE_LIMITS.pkBytes);
+    const pk = head & UUID_KEY_FLAG ? r.uuid(`${what} pk`) : r.string(`${what} pk`, WIRE_LIMITS.pkBytes);
     const hlc = previousHlc + r.zigzag(`${what} hlc`);
     if (hlc < 0n || hlc > MAX_PACKED_HLC) throw malformed(`${what}: hlc out of range`);
     previousHlc = hlc;

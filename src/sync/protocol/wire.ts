@@ -34,6 +34,13 @@ export class WireWriter {
     this.buffer[this.length++] = value;
   }
 
+  /** A canonical lower-case UUID string as its 16 bytes (the caller checked it with isCanonicalUuid). */
+  uuid(value: string): void {
+    this.ensure(16);
+    const hex = value.replaceAll('-', '');
+    for (let i = 0; i < 16; i++) this.buffer[this.length++] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  }
+
   /** Unsigned varint of a safe integer. */
   varint(value: number): void {
     this.ensure(8);
@@ -189,6 +196,14 @@ export class WireReader {
     const value = this.view.getFloat64(this.offset, true);
     this.offset += 8;
     return value;
+  }
+
+  /** 16 bytes read back as the canonical lower-case UUID string. */
+  uuid(what: string): string {
+    if (this.remaining < 16) throw malformed(`frame ends inside ${what}`);
+    const hex = this.buffer.toString('hex', this.offset, this.offset + 16);
+    this.offset += 16;
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
   /** A length-prefixed byte string, copied out so it does not pin the frame in memory. */
