@@ -15,7 +15,7 @@ export {
   MAX_SYNCED_COLUMNS,
   type SyncedTableMeta,
   type SyncedTableOptions,
-} from './schema/synced-table.ts';
+} from './schema/index.ts';
 export {
   ClockDriftError,
   compareHlc,
