@@ -128,11 +128,20 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
 /** The entry restricted to columns this table has now; the rest is handed to `later`. */
 function withKnownColumns(table: CapturedTable, entry: OplogEntry, later: (entry: OplogEntry, columns: string[]) => void): OplogEntry {
   let unknown: string[] | undefined;
-  for (const column in entry.values) if (!table.liveColumns.includes(column)) (unknown ??= []).push(column);
+  const live = liveSetOf(table);
+  for (const column in entry.values) if (!live.has(column)) (unknown ??= []).push(column);
   if (!unknown) return entry;
   const missing = unknown;
   later({ ...entry, values: Object.fromEntries(missing.map((c) => [c, entry.values[c]!])) }, missing);
   return { ...entry, values: Object.fromEntries(Object.entries(entry.values).filter(([c]) => !missing.includes(c))) };
+}
+
+const liveSets = new WeakMap<CapturedTable, ReadonlySet<string>>();
+
+function liveSetOf(table: CapturedTable): ReadonlySet<string> {
+  let set = liveSets.get(table);
+  if (!set) liveSets.set(table, (set = new Set(table.liveColumns)));
+  return set;
 }
 
 function resolverKnown(name: string, custom: ReadonlyMap<string, Resolver>): boolean {

@@ -36,8 +36,8 @@ export class RowMerger {
   private readonly sites: SiteTable;
   private seq: bigint;
   private readonly logInsert: Statement;
-  /** App-table write statements by table and column set, for this call. */
-  private readonly writes = new Map<CapturedTable, Map<string, Statement>>();
+  /** App-table write statements by table and column mask, for this call. */
+  private readonly writes = new Map<CapturedTable, { replace: Map<bigint, Statement>; upsert: Map<bigint, Statement> }>();
 
   constructor(
     private readonly raw: Database,
@@ -136,14 +136,19 @@ export class RowMerger {
    * Returns false (and writes nothing) when the entries overlap, for the general path to decide.
    */
   private applyNewRow(table: CapturedTable, pk: string, current: readonly Incoming[]): boolean {
-    const winners = new Map<string, { value: SqlValue }>();
+    let union = 0n;
     for (const { entry } of current) {
-      for (const column in entry.values) {
-        if (winners.has(column)) return false;
-        winners.set(column, { value: entry.values[column]! });
-      }
+      let mask = 0n;
+      for (const column in entry.values) mask |= columnBit(table, column);
+      if ((mask & union) !== 0n) return false;
+      union |= mask;
     }
-    this.writeRow(table, pk, winners, true);
+    const args: unknown[] = [pk];
+    for (const column of columnsOf(table, union)) {
+      const holder = current.length === 1 ? current[0]! : current.find((e) => column in e.entry.values)!;
+      args.push(bindable(holder.entry.values[column]!));
+    }
+    this.writeStatement(table, union, true).run(...args);
     let logged = false;
     for (const { entry, clock } of current) {
       let mask = 0n;
@@ -164,20 +169,21 @@ export class RowMerger {
   }
 
   private writeRow(table: CapturedTable, pk: string, winners: Map<string, { value: SqlValue }>, reborn: boolean): void {
+    let mask = 0n;
+    for (const column of winners.keys()) mask |= columnBit(table, column);
     const args: unknown[] = [pk];
-    let key = reborn ? 'r' : 'u';
-    for (const [column, { value }] of winners) {
-      key += `\u0000${column}`;
-      args.push(bindable(value));
-    }
-    this.writeStatement(table, key, [...winners.keys()], reborn).run(...args);
+    for (const column of columnsOf(table, mask)) args.push(bindable(winners.get(column)!.value));
+    this.writeStatement(table, mask, reborn).run(...args);
   }
 
-  private writeStatement(table: CapturedTable, key: string, columns: readonly string[], reborn: boolean): Statement {
+  /** The write for a set of columns (bound in bit order), cached by its mask for this call. */
+  private writeStatement(table: CapturedTable, mask: bigint, reborn: boolean): Statement {
     let cache = this.writes.get(table);
-    if (!cache) this.writes.set(table, (cache = new Map()));
-    let statement = cache.get(key);
+    if (!cache) this.writes.set(table, (cache = { replace: new Map(), upsert: new Map() }));
+    const byMask = reborn ? cache.replace : cache.upsert;
+    let statement = byMask.get(mask);
     if (statement) return statement;
+    const columns = columnsOf(table, mask);
     const names = [quoteIdent(table.pkColumn), ...columns.map(quoteIdent)];
     const target = `${quoteIdent(table.name)} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`;
     if (reborn) {
@@ -187,7 +193,7 @@ export class RowMerger {
       const set = columns.map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`).join(', ');
       statement = cachedStatement(this.raw, `INSERT INTO ${target} ON CONFLICT (${quoteIdent(table.pkColumn)}) DO UPDATE SET ${set}`);
     }
-    cache.set(key, statement);
+    byMask.set(mask, statement);
     return statement;
   }
 
@@ -213,6 +219,16 @@ function latestClock(entries: readonly Incoming[]): CellClock {
 }
 
 const bitCache = new WeakMap<CapturedTable, Map<string, bigint>>();
+const maskColumns = new WeakMap<CapturedTable, Map<bigint, string[]>>();
+
+/** The columns of a mask, in bit order (the order write statements bind them). */
+function columnsOf(table: CapturedTable, mask: bigint): string[] {
+  let cache = maskColumns.get(table);
+  if (!cache) maskColumns.set(table, (cache = new Map()));
+  let columns = cache.get(mask);
+  if (!columns) cache.set(mask, (columns = table.columns.filter((_, i) => (mask & (1n << BigInt(i))) !== 0n)));
+  return columns;
+}
 
 function columnBit(table: CapturedTable, column: string): bigint {
   let bits = bitCache.get(table);
