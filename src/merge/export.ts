@@ -52,10 +52,16 @@ function exportFrom(raw: Database, from: bigint, limit: number | undefined): Opl
   }
   const maxSeq = (cachedStatement(raw, 'SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint | null) ?? 0n;
   const upTo = to ?? maxSeq;
-  const out: { seq: string; entry: OplogEntry }[] = [];
-  for (const table of catalog.byId.values()) exportTable(raw, table, sites, from, upTo, out);
+  // Each table's entries come out newest first; one table only needs reversing, several a sort.
+  const perTable: { seq: string; entry: OplogEntry }[][] = [];
+  for (const table of catalog.byId.values()) {
+    const entries: { seq: string; entry: OplogEntry }[] = [];
+    exportTable(raw, table, sites, from, upTo, entries);
+    if (entries.length > 0) perTable.push(entries);
+  }
+  const out = perTable.length === 1 ? perTable[0]!.reverse() : perTable.flat();
   // Fixed-width hex: text order is seq order.
-  out.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+  if (perTable.length > 1) out.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
   const cursor = upTo > from ? upTo : from;
   return { entries: out.map((o) => o.entry), cursor: cursor.toString() };
 }
