@@ -109,7 +109,7 @@ class SyncSession {
       push: (frame) => this.push(frame),
       stopping: () => this.stopRequested.signal.aborted || this.ended.signal.aborted,
       acked: () => this.acks.wait(this.ended.signal),
-      onBatch: (entries, frameBytes, remaining) => {
+      onBatch: (entries, _frameBytes, remaining) => {
         this.sent += entries;
         this.progress({ direction: 'send', entries: this.sent, bytes: this.queuedBytes, totalEntries: this.sent + remaining });
       },
