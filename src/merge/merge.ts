@@ -120,6 +120,7 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
       else result.unchanged += incoming.length;
     }
   }
+  merger.flush();
   if (maxSeen > 0n) cachedStatement(raw, 'UPDATE ahenk_clock SET hlc = ? WHERE id = 0 AND hlc < ?').run(maxSeen, maxSeen);
   cachedStatement(raw, 'DELETE FROM ahenk_apply_guard').run();
   return result;

@@ -29,13 +29,17 @@ interface LocalRow {
 }
 
 const EMPTY: LocalRow = { cl: 0n, cells: new Map() };
+/** Log rows per INSERT statement (8 parameters each; SQLite allows 32766 per statement). */
+const LOG_BATCH = 64;
+const LOG_COLUMNS = 8;
 /** Keys per history query: json_each keeps the statement text fixed whatever the batch size. */
 const HISTORY_CHUNK = 500;
 
 export class RowMerger {
   private readonly sites: SiteTable;
   private seq: bigint;
-  private readonly logInsert: Statement;
+  /** Log rows not written yet: one statement per LOG_BATCH rows costs less than one per row. */
+  private readonly pendingLog: unknown[] = [];
   /** App-table write statements by table and column mask, for this call. */
   private readonly writes = new Map<CapturedTable, { replace: Map<bigint, Statement>; upsert: Map<bigint, Statement> }>();
 
@@ -45,7 +49,6 @@ export class RowMerger {
     private readonly custom: ReadonlyMap<string, Resolver>,
   ) {
     this.sites = new SiteTable(raw);
-    this.logInsert = cachedStatement(raw, 'INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, ix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)');
     const maxSeq = (cachedStatement(raw, 'SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint | null) ?? 0n;
     const received = cachedStatement(raw, 'SELECT hlc FROM ahenk_clock WHERE id = 0').pluck().safeIntegers(true).get() as bigint;
     // Logged merge entries take local seqs after everything logged or received so far.
@@ -197,18 +200,21 @@ export class RowMerger {
     return statement;
   }
 
+  /** Queues a log row; rows go in by LOG_BATCH per statement (see flush). */
   private appendLog(table: CapturedTable, pk: string, op: number, clock: CellClock, mask: bigint): void {
     this.seq += 1n;
-    this.logInsert.run(
-      this.seq,
-      clock.hlc,
-      this.sites.siteOf(clock.device),
-      table.id,
-      pk,
-      op,
-      clock.cl,
-      mask,
+    this.pendingLog.push(this.seq, clock.hlc, this.sites.siteOf(clock.device), table.id, pk, op, clock.cl, mask);
+    if (this.pendingLog.length === LOG_BATCH * LOG_COLUMNS) this.flush();
+  }
+
+  /** Writes the queued log rows; call before anything reads the log or the transaction ends. */
+  flush(): void {
+    const rows = this.pendingLog.length / LOG_COLUMNS;
+    if (rows === 0) return;
+    cachedStatement(this.raw, `INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, ix) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, 1)').join(', ')}`).run(
+      ...this.pendingLog,
     );
+    this.pendingLog.length = 0;
   }
 }
 
