@@ -92,7 +92,7 @@ function runScenario(steps: Step[]): void {
 
 describe('convergence (property)', () => {
   it('three devices with random writes and random, partial, duplicated exchanges end identical', () => {
-    fc.assert(fc.property(fc.array(step, { minLength: 5, maxLength: 40 }), runScenario), { numRuns: 60 });
+    fc.assert(fc.property(fc.array(step, { minLength: 5, maxLength: 40 }), runScenario), { numRuns: Number(process.env.AHENK_PROPERTY_RUNS ?? 60) });
   });
 
   it('converges on a concurrent delete, edit and re-insert of the same row', () => {
