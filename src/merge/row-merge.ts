@@ -9,6 +9,7 @@ import { packHlc } from '../clock/timestamp.ts';
 import type { CapturedTable } from '../capture/metadata.ts';
 import { OP, quoteIdent } from '../capture/sql.ts';
 import { INDEXED } from '../capture/triggers.ts';
+import { InvalidEntryError } from '../errors.ts';
 import { compareCellClocks, type CellClock } from './cell-clock.ts';
 import type { OplogEntry } from './entry.ts';
 import { lookupResolver, type Resolver } from './resolvers.ts';
@@ -29,6 +30,15 @@ interface LocalRow {
 }
 
 const EMPTY: LocalRow = { cl: 0n, cells: new Map() };
+/** New app rows per INSERT statement (at most 63 parameters each). */
+const ROW_BATCH = 64;
+
+interface PendingRows {
+  table: CapturedTable;
+  mask: bigint;
+  rows: { index: number; pk: string; args: unknown[] }[];
+}
+
 /** Log rows per INSERT statement (8 parameters each; SQLite allows 32766 per statement). */
 const LOG_BATCH = 64;
 const LOG_COLUMNS = 8;
@@ -38,6 +48,7 @@ const HISTORY_CHUNK = 500;
 export class RowMerger {
   private readonly sites: SiteTable;
   private seq: bigint;
+  private readonly pendingRows = new Map<Statement, PendingRows>();
   /** Log rows not written yet: one statement per LOG_BATCH rows costs less than one per row. */
   private readonly pendingLog: unknown[] = [];
   /** App-table write statements by table and column mask, for this call. */
@@ -151,7 +162,7 @@ export class RowMerger {
       const holder = current.length === 1 ? current[0]! : current.find((e) => column in e.entry.values)!;
       args.push(bindable(holder.entry.values[column]!));
     }
-    this.writeStatement(table, union, true).run(...args);
+    this.queueNewRow(table, union, current[0]!.index, pk, args);
     let logged = false;
     for (const { entry, clock } of current) {
       let mask = 0n;
@@ -200,6 +211,38 @@ export class RowMerger {
     return statement;
   }
 
+  /** New rows are written by ROW_BATCH per statement, grouped by the columns they set. */
+  private queueNewRow(table: CapturedTable, mask: bigint, index: number, pk: string, args: unknown[]): void {
+    const single = this.writeStatement(table, mask, true);
+    let group = this.pendingRows.get(single);
+    if (!group) this.pendingRows.set(single, (group = { table, mask, rows: [] }));
+    group.rows.push({ index, pk, args });
+    if (group.rows.length === ROW_BATCH) this.flushRows(single, group);
+  }
+
+  private flushRows(single: Statement, group: PendingRows): void {
+    const { table, mask, rows } = group;
+    if (rows.length === 0) return;
+    const names = [quoteIdent(table.pkColumn), ...columnsOf(table, mask).map(quoteIdent)];
+    const tuple = `(${names.map(() => '?').join(', ')})`;
+    const many = cachedStatement(this.raw, `INSERT OR REPLACE INTO ${quoteIdent(table.name)} (${names.join(', ')}) VALUES ${Array(rows.length).fill(tuple).join(', ')}`);
+    try {
+      many.run(...rows.flatMap((row) => row.args));
+    } catch (error) {
+      if (!(error instanceof Error && error.name === 'SqliteError')) throw error;
+      // The failed statement left nothing behind; replay row by row to name the entry at fault.
+      for (const row of rows) {
+        try {
+          single.run(...row.args);
+        } catch (rowError) {
+          throw new InvalidEntryError(row.index, `table "${table.name}" refused row "${row.pk.slice(0, 64)}": ${(rowError as Error).message}`);
+        }
+      }
+      throw error;
+    }
+    rows.length = 0;
+  }
+
   /** Queues a log row; rows go in by LOG_BATCH per statement (see flush). */
   private appendLog(table: CapturedTable, pk: string, op: number, clock: CellClock, mask: bigint): void {
     this.seq += 1n;
@@ -207,8 +250,9 @@ export class RowMerger {
     if (this.pendingLog.length === LOG_BATCH * LOG_COLUMNS) this.flush();
   }
 
-  /** Writes the queued log rows; call before anything reads the log or the transaction ends. */
+  /** Writes queued rows and log rows; call before anything reads them or the transaction ends. */
   flush(): void {
+    for (const [single, group] of this.pendingRows) this.flushRows(single, group);
     const rows = this.pendingLog.length / LOG_COLUMNS;
     if (rows === 0) return;
     cachedStatement(this.raw, `INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, ix) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, 1)').join(', ')}`).run(

@@ -195,6 +195,27 @@ describe('merge', () => {
       }
     });
 
+    it('names the entry at fault inside a batch of new rows written together', () => {
+      const a = openDevice('a');
+      a.$client.exec(`CREATE TABLE checked (id text PRIMARY KEY NOT NULL, n integer CHECK (n >= 0))`);
+      const checked = defineSyncedTable('checked', { id: text('id').primaryKey(), n: integer('n') });
+      migrateDatabase(a, { schema: { checked } });
+      const before = a.$client.serialize();
+      const batch = Array.from({ length: 150 }, (_, i) => entry({ table: 'checked', pk: `c${i}`, op: 'insert', values: { n: i === 70 ? -1n : BigInt(i) } }));
+      let error: unknown;
+      try {
+        merge(a, batch);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(InvalidEntryError);
+      expect((error as InvalidEntryError).index).toBe(70);
+      expect((error as InvalidEntryError).message).toMatch(/refused row "c70"/);
+      expect(Buffer.compare(a.$client.serialize(), before)).toBe(0);
+      merge(a, batch.filter((_, i) => i !== 70));
+      expect(a.$client.prepare('SELECT count(*) FROM checked').pluck().get()).toBe(149);
+    });
+
     it('a cursor it did not produce', () => {
       const a = openDevice('a');
       for (const cursor of ['abc', '-1', '1.5', '99999999999999999999', ' 1']) {
