@@ -121,7 +121,9 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
     }
   }
   merger.flush();
-  if (maxSeen > 0n) cachedStatement(raw, 'UPDATE ahenk_clock SET hlc = ? WHERE id = 0 AND hlc < ?').run(maxSeen, maxSeen);
+  // Everything merge logged is indexed already, so the fold watermark can move past it: the next
+  // fold then scans only what triggers logged meanwhile.
+  cachedStatement(raw, 'UPDATE ahenk_clock SET hlc = max(hlc, ?), folded = (SELECT coalesce(max(seq), 0) FROM ahenk_oplog) WHERE id = 0').run(maxSeen);
   cachedStatement(raw, 'DELETE FROM ahenk_apply_guard').run();
   return result;
 }
