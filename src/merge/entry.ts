@@ -38,30 +38,27 @@ const OPS: ReadonlySet<string> = new Set(['insert', 'update', 'delete']);
 
 /** Throws InvalidEntryError naming the entry index and the field that is wrong. */
 export function validateEntry(value: unknown, index: number): OplogEntry {
-  const fail = (why: string): never => {
-    throw new InvalidEntryError(index, why);
-  };
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('not an object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return failEntry(index, 'not an object');
   const e = value as Record<string, unknown>;
-  if (typeof e.table !== 'string' || e.table.length === 0 || e.table.length > ENTRY_LIMITS.identifierLength) fail('table must be a non-empty string of at most 256 characters');
-  if (typeof e.pk !== 'string' || e.pk.length > ENTRY_LIMITS.pkLength) fail('pk must be a string of at most 4096 characters');
-  if (typeof e.op !== 'string' || !OPS.has(e.op)) fail(`op must be insert, update or delete, not ${describe(e.op)}`);
-  if (!isHlcString(e.hlc)) fail(`hlc must be 16 lower-case hex digits, not ${describe(e.hlc)}`);
-  if (typeof e.device !== 'string' || e.device.length === 0 || e.device.length > ENTRY_LIMITS.deviceLength) fail('device must be a non-empty string of at most 256 characters');
-  if (typeof e.cl !== 'number' || !Number.isSafeInteger(e.cl) || e.cl < 1) fail(`cl must be a positive integer, not ${describe(e.cl)}`);
+  if (typeof e.table !== 'string' || e.table.length === 0 || e.table.length > ENTRY_LIMITS.identifierLength) failEntry(index, 'table must be a non-empty string of at most 256 characters');
+  if (typeof e.pk !== 'string' || e.pk.length > ENTRY_LIMITS.pkLength) failEntry(index, 'pk must be a string of at most 4096 characters');
+  if (typeof e.op !== 'string' || !OPS.has(e.op)) failEntry(index, `op must be insert, update or delete, not ${describe(e.op)}`);
+  if (!isHlcString(e.hlc)) failEntry(index, `hlc must be 16 lower-case hex digits, not ${describe(e.hlc)}`);
+  if (typeof e.device !== 'string' || e.device.length === 0 || e.device.length > ENTRY_LIMITS.deviceLength) failEntry(index, 'device must be a non-empty string of at most 256 characters');
+  if (typeof e.cl !== 'number' || !Number.isSafeInteger(e.cl) || e.cl < 1) failEntry(index, `cl must be a positive integer, not ${describe(e.cl)}`);
   const cl = e.cl as number;
-  if (e.op === 'delete' ? cl % 2 !== 0 : cl % 2 !== 1) fail(`cl ${cl} contradicts op ${String(e.op)} (odd means alive, even deleted)`);
-  if (typeof e.values !== 'object' || e.values === null || Array.isArray(e.values)) fail('values must be an object');
+  if (e.op === 'delete' ? cl % 2 !== 0 : cl % 2 !== 1) failEntry(index, `cl ${cl} contradicts op ${String(e.op)} (odd means alive, even deleted)`);
+  if (typeof e.values !== 'object' || e.values === null || Array.isArray(e.values)) failEntry(index, 'values must be an object');
   const values = e.values as Record<string, unknown>;
   const keys = Object.keys(values);
-  if (keys.length > ENTRY_LIMITS.columns) fail(`values has ${keys.length} columns; at most ${ENTRY_LIMITS.columns}`);
-  if (e.op === 'delete' && keys.length > 0) fail('a delete carries no values');
+  if (keys.length > ENTRY_LIMITS.columns) failEntry(index, `values has ${keys.length} columns; at most ${ENTRY_LIMITS.columns}`);
+  if (e.op === 'delete' && keys.length > 0) failEntry(index, 'a delete carries no values');
   for (const key of keys) {
-    if (key.length === 0 || key.length > ENTRY_LIMITS.identifierLength) fail('a column name is empty or too long');
+    if (key.length === 0 || key.length > ENTRY_LIMITS.identifierLength) failEntry(index, 'a column name is empty or too long');
     const v = values[key];
-    if (!isSqlValue(v)) fail(`value of column "${key.slice(0, 64)}" is not a SQLite value (${describe(v)})`);
+    if (!isSqlValue(v)) failEntry(index, `value of column "${key.slice(0, 64)}" is not a SQLite value (${describe(v)})`);
     if ((typeof v === 'string' && v.length * 3 > ENTRY_LIMITS.valueBytes && Buffer.byteLength(v) > ENTRY_LIMITS.valueBytes) || (v instanceof Uint8Array && v.byteLength > ENTRY_LIMITS.valueBytes)) {
-      fail(`value of column "${key.slice(0, 64)}" is larger than ${ENTRY_LIMITS.valueBytes} bytes`);
+      failEntry(index, `value of column "${key.slice(0, 64)}" is larger than ${ENTRY_LIMITS.valueBytes} bytes`);
     }
   }
   return {
@@ -73,6 +70,10 @@ export function validateEntry(value: unknown, index: number): OplogEntry {
     cl,
     values: values as Record<string, SqlValue>,
   };
+}
+
+function failEntry(index: number, why: string): never {
+  throw new InvalidEntryError(index, why);
 }
 
 function describe(value: unknown): string {

@@ -81,10 +81,14 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
       result.errors.push(error);
       return hold(index, entry, 'clock-drift', error.message);
     }
-    const applicable = withKnownColumns(table, entry, (later, columns) =>
+    const unknown = unknownColumns(table, entry);
+    let applicable = entry;
+    if (unknown) {
       // Known columns apply now, the rest waits for the migration that adds them.
-      hold(index, later, 'unknown-column', `columns ${columns.map((c) => `"${c}"`).join(', ')} of "${entry.table}" are not here (yet)`),
-    );
+      const later = { ...entry, values: Object.fromEntries(unknown.map((c) => [c, entry.values[c]!])) };
+      hold(index, later, 'unknown-column', `columns ${unknown.map((c) => `"${c}"`).join(', ')} of "${entry.table}" are not here (yet)`);
+      applicable = { ...entry, values: Object.fromEntries(Object.entries(entry.values).filter(([c]) => !unknown.includes(c))) };
+    }
     for (const column in applicable.values) {
       if (applicable.values[column] === null && table.notNull.has(column)) {
         throw new InvalidEntryError(index, `column "${entry.table}"."${column}" is NOT NULL here but the entry sets it to NULL`);
@@ -128,15 +132,12 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
   return result;
 }
 
-/** The entry restricted to columns this table has now; the rest is handed to `later`. */
-function withKnownColumns(table: CapturedTable, entry: OplogEntry, later: (entry: OplogEntry, columns: string[]) => void): OplogEntry {
+/** Columns of the entry this table does not have (yet), or undefined when it has them all. */
+function unknownColumns(table: CapturedTable, entry: OplogEntry): string[] | undefined {
   let unknown: string[] | undefined;
   const live = liveSetOf(table);
   for (const column in entry.values) if (!live.has(column)) (unknown ??= []).push(column);
-  if (!unknown) return entry;
-  const missing = unknown;
-  later({ ...entry, values: Object.fromEntries(missing.map((c) => [c, entry.values[c]!])) }, missing);
-  return { ...entry, values: Object.fromEntries(Object.entries(entry.values).filter(([c]) => !missing.includes(c))) };
+  return unknown;
 }
 
 const liveSets = new WeakMap<CapturedTable, ReadonlySet<string>>();
