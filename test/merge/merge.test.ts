@@ -32,6 +32,14 @@ const entry = (over: Partial<OplogEntry>): OplogEntry => ({
   ...over,
 });
 const at = (ms: number, counter = 0) => formatHlc(packHlc(T0 + ms, counter));
+/** A device whose synced table `checked` has a CHECK constraint merge values can violate. */
+function deviceWithCheckedTable() {
+  const a = openDevice('a');
+  a.$client.exec(`CREATE TABLE checked (id text PRIMARY KEY NOT NULL, n integer CHECK (n >= 0))`);
+  const checked = defineSyncedTable('checked', { id: text('id').primaryKey(), n: integer('n') });
+  migrateDatabase(a, { schema: { checked } });
+  return a;
+}
 const row = (db: { $client: Database.Database }, id: string) =>
   db.$client.prepare('SELECT * FROM todos WHERE id = ?').safeIntegers(true).get(id) as Record<string, unknown> | undefined;
 
@@ -177,10 +185,7 @@ describe('merge', () => {
     }
 
     it('NULL for a NOT NULL column, and values a CHECK constraint refuses, roll the batch back', () => {
-      const a = openDevice('a');
-      a.$client.exec(`CREATE TABLE checked (id text PRIMARY KEY NOT NULL, n integer CHECK (n >= 0))`);
-      const checked = defineSyncedTable('checked', { id: text('id').primaryKey(), n: integer('n') });
-      migrateDatabase(a, { schema: { checked } });
+      const a = deviceWithCheckedTable();
       const before = a.$client.serialize();
       for (const bad of [entry({ pk: 'bad', values: { title: null } }), entry({ table: 'checked', pk: 'c', values: { n: -1n } })]) {
         let error: unknown;
@@ -196,10 +201,7 @@ describe('merge', () => {
     });
 
     it('names the entry at fault inside a batch of new rows written together', () => {
-      const a = openDevice('a');
-      a.$client.exec(`CREATE TABLE checked (id text PRIMARY KEY NOT NULL, n integer CHECK (n >= 0))`);
-      const checked = defineSyncedTable('checked', { id: text('id').primaryKey(), n: integer('n') });
-      migrateDatabase(a, { schema: { checked } });
+      const a = deviceWithCheckedTable();
       const before = a.$client.serialize();
       const batch = Array.from({ length: 150 }, (_, i) => entry({ table: 'checked', pk: `c${i}`, op: 'insert', values: { n: i === 70 ? -1n : BigInt(i) } }));
       let error: unknown;
