@@ -15,7 +15,7 @@ import { fromSqlite, type SqlValue } from './values.ts';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
 
 export interface OplogExport {
-  /** In an order that is safe to apply (the order this database logged them). */
+  /** In an order that is safe to apply: each row's entries in the order this database logged them, table by table. */
   entries: OplogEntry[];
   /** Pass back as `since` to get only what is newer. Opaque. */
   cursor: string;
@@ -52,23 +52,20 @@ function exportFrom(raw: Database, from: bigint, limit: number | undefined): Opl
   }
   const maxSeq = (cachedStatement(raw, 'SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint | null) ?? 0n;
   const upTo = to ?? maxSeq;
-  // Each table's entries come out newest first; one table only needs reversing, several a sort.
-  const perTable: { seq: string; entry: OplogEntry }[][] = [];
+  // Entries of a row stay in log order; rows of different tables are independent, so the tables
+  // can simply follow one another (each table's scan runs newest first, hence the reverse).
+  const entries: OplogEntry[] = [];
   for (const table of catalog.byId.values()) {
-    const entries: { seq: string; entry: OplogEntry }[] = [];
-    exportTable(raw, table, sites, from, upTo, entries);
-    if (entries.length > 0) perTable.push(entries);
+    const own: OplogEntry[] = [];
+    exportTable(raw, table, sites, from, upTo, own);
+    for (let i = own.length - 1; i >= 0; i--) entries.push(own[i]!);
   }
-  const out = perTable.length === 1 ? perTable[0]!.reverse() : perTable.flat();
-  // Fixed-width hex: text order is seq order.
-  if (perTable.length > 1) out.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
   const cursor = upTo > from ? upTo : from;
-  return { entries: out.map((o) => o.entry), cursor: cursor.toString() };
+  return { entries, cursor: cursor.toString() };
 }
 
 /** A surviving log entry before its values are read: masks split in two 31-bit halves, stamps as hex. */
 interface Survivor {
-  seq: string;
   hlc: string;
   site: number;
   op: number;
@@ -84,7 +81,7 @@ const VALUE_CHUNK = 1000;
 /** From this many rows wanted, reading the whole table can beat looking each one up. */
 const WHOLE_TABLE_MIN_KEYS = 5000;
 
-function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from: bigint, upTo: bigint, out: { seq: string; entry: OplogEntry }[]): void {
+function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from: bigint, upTo: bigint, out: OplogEntry[]): void {
   const live = table.liveColumns;
   const bits = live.map((c) => table.columns.indexOf(c));
   let liveLo = 0;
@@ -97,7 +94,7 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
   // allocates no BigInts; only the values (read once per row below) need exact 64-bit integers.
   const scan = cachedStatement(
     raw,
-    `SELECT printf('%016x', seq), printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647, pk
+    `SELECT printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647, pk
      FROM ahenk_oplog WHERE tbl = ? AND seq > ? AND seq <= ? ORDER BY seq DESC`,
   )
     .raw(true)
@@ -108,13 +105,13 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
   const states = new Map<string, { cl: number; lo: number; hi: number; done: boolean }>();
   const survivors: Survivor[] = [];
   const needed = new Set<string>();
-  for (const [seq, hlc, site, op, cl, lo, hi, pk] of scan.all(table.id, from, upTo) as [string, string, number, number, number, number, number, string][]) {
+  for (const [hlc, site, op, cl, lo, hi, pk] of scan.all(table.id, from, upTo) as [string, number, number, number, number, number, string][]) {
     let state = states.get(pk);
     if (!state) {
       state = { cl, lo: 0, hi: 0, done: false };
       states.set(pk, state);
       if (op === OP.delete) {
-        survivors.push({ seq, hlc, site, op, cl, pk, lo: 0, hi: 0 });
+        survivors.push({ hlc, site, op, cl, pk, lo: 0, hi: 0 });
         state.done = true;
         continue;
       }
@@ -131,14 +128,14 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
     if ((state.lo & liveLo) === liveLo && (state.hi & liveHi) === liveHi) state.done = true;
     // An insert of a row with no columns besides its key still has to travel.
     if (freshLo === 0 && freshHi === 0 && !(op === OP.insert && live.length === 0)) continue;
-    survivors.push({ seq, hlc, site, op, cl, pk, lo: freshLo, hi: freshHi });
+    survivors.push({ hlc, site, op, cl, pk, lo: freshLo, hi: freshHi });
     needed.add(pk);
   }
 
   const values = readValues(raw, table, needed);
   for (const s of survivors) {
     if (s.op === OP.delete) {
-      out.push({ seq: s.seq, entry: makeEntry(table, s, 'delete', {}, sites) });
+      out.push(makeEntry(table, s, 'delete', {}, sites));
       continue;
     }
     const row = values.get(s.pk);
@@ -150,7 +147,7 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
       const set = bit < LOW_BITS ? s.lo & (1 << bit) : s.hi & (1 << (bit - LOW_BITS));
       if (set !== 0) picked[live[i]!] = fromSqlite(row[i + 1]);
     }
-    out.push({ seq: s.seq, entry: makeEntry(table, s, OP_NAMES[s.op]!, picked, sites) });
+    out.push(makeEntry(table, s, OP_NAMES[s.op]!, picked, sites));
   }
 }
 
