@@ -14,7 +14,7 @@ import { refreshCapture } from '../capture/install.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
 import { validateEntry, type OplogEntry } from './entry.ts';
-import { applyQuarantined, quarantine, type QuarantineReason } from './quarantine.ts';
+import { quarantine, takeQuarantined, type QuarantineReason } from './quarantine.ts';
 import { customResolversOf } from './registry.ts';
 import { lookupResolver, type Resolver } from './resolvers.ts';
 import { RowMerger, type Incoming } from './row-merge.ts';
@@ -159,5 +159,7 @@ function resolverKnown(name: string, custom: ReadonlyMap<string, Resolver>): boo
 
 /** Retries quarantined entries (after a migration added their table or column, or time caught up). */
 export function retryQuarantined(db: DatabaseHandle, options: MergeOptions = {}): MergeResult {
-  return applyQuarantined(db, applyEntries, options);
+  const raw = clientOf(db);
+  // Entries that still cannot apply go straight back to quarantine.
+  return raw.transaction(() => applyEntries(raw, takeQuarantined(raw), options)).immediate();
 }

@@ -6,7 +6,6 @@ import type { Database } from 'better-sqlite3';
 import superjson from 'superjson';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
 import { validateEntry, type OplogEntry } from './entry.ts';
-import type { MergeOptions, MergeResult } from './merge.ts';
 
 export type QuarantineReason = 'unknown-table' | 'unknown-column' | 'unknown-resolver' | 'clock-drift';
 
@@ -20,17 +19,9 @@ export function countQuarantined(db: DatabaseHandle): number {
   return clientOf(db).prepare('SELECT count(*) FROM ahenk_quarantine').pluck().safeIntegers(false).get() as number;
 }
 
-/** Retries every quarantined entry; those that still cannot apply go back to quarantine. */
-export function applyQuarantined(
-  db: DatabaseHandle,
-  apply: (raw: Database, entries: OplogEntry[], options: MergeOptions) => MergeResult,
-  options: MergeOptions = {},
-): MergeResult {
-  const raw = clientOf(db);
-  return raw.transaction(() => {
-    const rows = raw.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').pluck().all() as string[];
-    raw.prepare('DELETE FROM ahenk_quarantine').run();
-    const entries = rows.map((text, i) => validateEntry(superjson.parse(text), i));
-    return apply(raw, entries, options);
-  }).immediate();
+/** Removes and returns every quarantined entry; the caller applies them in the same transaction. */
+export function takeQuarantined(raw: Database): OplogEntry[] {
+  const rows = raw.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').pluck().all() as string[];
+  raw.prepare('DELETE FROM ahenk_quarantine').run();
+  return rows.map((text, i) => validateEntry(superjson.parse(text), i));
 }

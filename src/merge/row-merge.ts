@@ -151,11 +151,13 @@ export class RowMerger {
    */
   private applyNewRow(table: CapturedTable, pk: string, current: readonly Incoming[]): boolean {
     let union = 0n;
+    const masks: bigint[] = [];
     for (const { entry } of current) {
       let mask = 0n;
       for (const column in entry.values) mask |= columnBit(table, column);
       if ((mask & union) !== 0n) return false;
       union |= mask;
+      masks.push(mask);
     }
     const args: unknown[] = [pk];
     for (const column of columnsOf(table, union)) {
@@ -164,11 +166,9 @@ export class RowMerger {
     }
     this.queueNewRow(table, union, current[0]!.index, pk, args);
     let logged = false;
-    for (const { entry, clock } of current) {
-      let mask = 0n;
-      for (const column in entry.values) mask |= columnBit(table, column);
-      if (mask === 0n) continue;
-      this.appendLog(table, pk, OP.insert, clock, mask);
+    for (const [i, { clock }] of current.entries()) {
+      if (masks[i] === 0n) continue;
+      this.appendLog(table, pk, OP.insert, clock, masks[i]!);
       logged = true;
     }
     // The row's causal length must be on record even when no entry set a column.

@@ -16,10 +16,6 @@ export class SiteTable {
     if (!this.byId.has(LOCAL_SITE)) throw new DatabaseError('this database has no device identity (ahenk_sites row 0); open it with initializeDatabase');
   }
 
-  get localDevice(): string {
-    return this.byId.get(LOCAL_SITE)!;
-  }
-
   device(site: number): string {
     const device = this.byId.get(site);
     if (device === undefined) throw new DatabaseError(`oplog refers to unknown site ${site}`);

@@ -25,15 +25,6 @@ export function fromSqlite(value: unknown): SqlValue {
   return value as SqlValue;
 }
 
-/** Storage class of a value, as SQLite's typeof() names it. */
-export function storageClass(value: SqlValue): 'null' | 'integer' | 'real' | 'text' | 'blob' {
-  if (value === null) return 'null';
-  if (typeof value === 'bigint') return 'integer';
-  if (typeof value === 'number') return 'real';
-  if (typeof value === 'string') return 'text';
-  return 'blob';
-}
-
 /** SQLite's cross-class order (NULL < numbers < text < blob), then the natural order within. */
 export function compareSqlValues(a: SqlValue, b: SqlValue): number {
   const rank = (v: SqlValue) => (v === null ? 0 : typeof v === 'bigint' || typeof v === 'number' ? 1 : typeof v === 'string' ? 2 : 3);

@@ -32,6 +32,16 @@ const entry = (over: Partial<OplogEntry>): OplogEntry => ({
   ...over,
 });
 const at = (ms: number, counter = 0) => formatHlc(packHlc(T0 + ms, counter));
+/** What `fn` throws (undefined if it returns). */
+function caught(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
 /** A device whose synced table `checked` has a CHECK constraint merge values can violate. */
 function deviceWithCheckedTable() {
   const a = openDevice('a');
@@ -171,12 +181,7 @@ describe('merge', () => {
         const a = openDevice('a');
         a.insert(todos).values({ id: 'keep', title: 'me' }).run();
         const before = a.$client.serialize();
-        let error: unknown;
-        try {
-          merge(a, [entry({ op: 'insert', pk: 'ok', values: { title: 'valid first' } }), value]);
-        } catch (e) {
-          error = e;
-        }
+        const error = caught(() => merge(a, [entry({ op: 'insert', pk: 'ok', values: { title: 'valid first' } }), value]));
         expect(error).toBeInstanceOf(InvalidEntryError);
         expect((error as InvalidEntryError).code).toBe('ENTRY_INVALID');
         expect((error as InvalidEntryError).index).toBe(1);
@@ -188,12 +193,7 @@ describe('merge', () => {
       const a = deviceWithCheckedTable();
       const before = a.$client.serialize();
       for (const bad of [entry({ pk: 'bad', values: { title: null } }), entry({ table: 'checked', pk: 'c', values: { n: -1n } })]) {
-        let error: unknown;
-        try {
-          merge(a, [entry({ op: 'insert', pk: 'ok', values: { title: 'x' } }), bad]);
-        } catch (e) {
-          error = e;
-        }
+        const error = caught(() => merge(a, [entry({ op: 'insert', pk: 'ok', values: { title: 'x' } }), bad]));
         expect(error).toBeInstanceOf(InvalidEntryError);
         expect((error as InvalidEntryError).index).toBe(1);
         expect(Buffer.compare(a.$client.serialize(), before)).toBe(0);
@@ -204,12 +204,7 @@ describe('merge', () => {
       const a = deviceWithCheckedTable();
       const before = a.$client.serialize();
       const batch = Array.from({ length: 150 }, (_, i) => entry({ table: 'checked', pk: `c${i}`, op: 'insert', values: { n: i === 70 ? -1n : BigInt(i) } }));
-      let error: unknown;
-      try {
-        merge(a, batch);
-      } catch (e) {
-        error = e;
-      }
+      const error = caught(() => merge(a, batch));
       expect(error).toBeInstanceOf(InvalidEntryError);
       expect((error as InvalidEntryError).index).toBe(70);
       expect((error as InvalidEntryError).message).toMatch(/refused row "c70"/);
@@ -241,6 +236,27 @@ describe('getOplogEntriesSince', () => {
       ['a1', 'update', ['title']],
       ['a2', 'insert', ['title', 'done', 'score', 'data']],
     ]);
+  });
+
+  it('reads values right whether it looks rows up by key or passes over the whole table', () => {
+    // From 5000 wanted rows, at least half the table, export reads the table in one pass.
+    const a = openDevice('a');
+    const b = openDevice('b');
+    const insert = a.$client.prepare('INSERT INTO todos (id, title, done) VALUES (?, ?, ?)');
+    a.$client.transaction(() => {
+      for (let i = 0; i < 12_000; i++) insert.run(`r${String(i).padStart(5, '0')}`, `t${i}`, BigInt(i % 3));
+    })();
+    a.$client.prepare(`DELETE FROM todos WHERE id < 'r00200'`).run();
+    const first = getOplogEntriesSince(a); // 11800 wanted of 11800: one pass
+    merge(b, first.entries);
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+    a.$client.prepare(`UPDATE todos SET title = title || '!' WHERE id < 'r06000'`).run(); // 5800 of 11800: by key
+    const second = getOplogEntriesSince(a, first.cursor);
+    expect(second.entries).toHaveLength(5800);
+    merge(b, second.entries);
+    a.$client.prepare(`UPDATE todos SET done = 7 WHERE id >= 'r05000'`).run(); // 7000 of 11800: one pass
+    merge(b, getOplogEntriesSince(a, second.cursor).entries);
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
   });
 
   it('pages with a limit and resumes exactly after each page', () => {

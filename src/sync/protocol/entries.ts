@@ -4,6 +4,7 @@
  * stamps are deltas from the previous entry, and every value carries a storage-class tag, so
  * INTEGER/REAL/TEXT/BLOB/NULL come out exactly as they went in.
  */
+import { MAX_PACKED } from '../../clock/timestamp.ts';
 import { ENTRY_LIMITS, type OplogEntry, type OpType } from '../../merge/entry.ts';
 import type { SqlValue } from '../../merge/values.ts';
 import { malformed } from './errors.ts';
@@ -23,7 +24,6 @@ export const WIRE_LIMITS = {
 
 const MAX_INT64 = (1n << 63n) - 1n;
 const MIN_INT64 = -(1n << 63n);
-const MAX_PACKED_HLC = (1n << 63n) - 1n;
 
 /** Bit of the op byte saying the key follows as a 16-byte UUID rather than a string. */
 export const UUID_KEY_FLAG = 0x80;
@@ -150,7 +150,7 @@ export function readEntries(r: WireReader, count: number): OplogEntry[] {
     const table = readRef(r, tables, `${what} table name`, WIRE_LIMITS.identifierBytes);
     const pk = head & UUID_KEY_FLAG ? r.uuid(`${what} pk`) : r.string(`${what} pk`, WIRE_LIMITS.pkBytes);
     const hlc = previousHlc + r.zigzag(`${what} hlc`);
-    if (hlc < 0n || hlc > MAX_PACKED_HLC) throw malformed(`${what}: hlc out of range`);
+    if (hlc < 0n || hlc > MAX_PACKED) throw malformed(`${what}: hlc out of range`);
     previousHlc = hlc;
     const device = readRef(r, devices, `${what} device`, WIRE_LIMITS.deviceBytes);
     const cl = r.varint(`${what} causal length`);
