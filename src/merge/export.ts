@@ -64,22 +64,44 @@ function exportFrom(raw: Database, from: bigint, limit: number | undefined): Opl
   return { entries, cursor: cursor.toString() };
 }
 
-/** A surviving log entry before its values are read: masks split in two 31-bit halves, stamps as hex. */
-interface Survivor {
-  hlc: string;
-  site: number;
-  op: number;
-  cl: number;
-  pk: string;
-  lo: number;
-  hi: number;
-}
+/** A scanned log row: stamp as hex, site, op, causal length, the mask's two 31-bit halves, key. */
+type LogRow = [hlc: string, site: number, op: number, cl: number, lo: number, hi: number, pk: string];
 
 const LOW_BITS = 31;
 /** Keys per value query; json_each keeps the statement text fixed. */
 const VALUE_CHUNK = 1000;
 /** From this many rows wanted, reading the whole table can beat looking each one up. */
 const WHOLE_TABLE_MIN_KEYS = 5000;
+
+/**
+ * What the newest-first scan knows of one row so far, kept in parallel arrays indexed by a slot
+ * per row (an initial sync visits every row of the table: no object per row, little garbage).
+ */
+class RowStates {
+  readonly slots = new Map<string, number>();
+  cl: number[] = [];
+  lo: number[] = [];
+  hi: number[] = [];
+  done: boolean[] = [];
+  /** An entry of the row survives, so its values must be read. */
+  wanted: boolean[] = [];
+  /** Live values of the row (liveColumns order after the key), once read. */
+  values: (unknown[] | undefined)[] = [];
+  /** Keys of the wanted rows. */
+  readonly needed: string[] = [];
+
+  add(pk: string, cl: number): number {
+    const slot = this.cl.length;
+    this.slots.set(pk, slot);
+    this.cl.push(cl);
+    this.lo.push(0);
+    this.hi.push(0);
+    this.done.push(false);
+    this.wanted.push(false);
+    this.values.push(undefined);
+    return slot;
+  }
+}
 
 function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from: bigint, upTo: bigint, out: OplogEntry[]): void {
   const live = table.liveColumns;
@@ -101,78 +123,91 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
     .safeIntegers(false);
 
   // Newest first: the first entry seen for a row fixes its causal length; older entries only
-  // contribute columns nothing newer has covered.
-  const states = new Map<string, { cl: number; lo: number; hi: number; done: boolean }>();
-  const survivors: Survivor[] = [];
-  const needed = new Set<string>();
-  for (const [hlc, site, op, cl, lo, hi, pk] of scan.all(table.id, from, upTo) as [string, number, number, number, number, number, string][]) {
-    let state = states.get(pk);
-    if (!state) {
-      state = { cl, lo: 0, hi: 0, done: false };
-      states.set(pk, state);
+  // contribute columns nothing newer has covered. A survivor keeps its scanned row, with the
+  // mask narrowed to the columns it still contributes.
+  const states = new RowStates();
+  const survivors: LogRow[] = [];
+  const survivorSlots: number[] = [];
+  for (const row of scan.iterate(table.id, from, upTo) as IterableIterator<LogRow>) {
+    const [, , op, cl, lo, hi, pk] = row;
+    let slot = states.slots.get(pk);
+    if (slot === undefined) {
+      slot = states.add(pk, cl);
       if (op === OP.delete) {
-        survivors.push({ hlc, site, op, cl, pk, lo: 0, hi: 0 });
-        state.done = true;
+        row[4] = row[5] = 0;
+        survivors.push(row);
+        survivorSlots.push(slot);
+        states.done[slot] = true;
         continue;
       }
     }
-    if (state.done) continue;
-    if (cl < state.cl) {
-      state.done = true;
+    if (states.done[slot]) continue;
+    if (cl < states.cl[slot]!) {
+      states.done[slot] = true;
       continue;
     }
-    const freshLo = lo & liveLo & ~state.lo;
-    const freshHi = hi & liveHi & ~state.hi;
-    state.lo |= lo;
-    state.hi |= hi;
-    if ((state.lo & liveLo) === liveLo && (state.hi & liveHi) === liveHi) state.done = true;
+    const seenLo = states.lo[slot]!;
+    const seenHi = states.hi[slot]!;
+    const freshLo = lo & liveLo & ~seenLo;
+    const freshHi = hi & liveHi & ~seenHi;
+    const allLo = (states.lo[slot] = seenLo | lo);
+    const allHi = (states.hi[slot] = seenHi | hi);
+    if ((allLo & liveLo) === liveLo && (allHi & liveHi) === liveHi) states.done[slot] = true;
     // An insert of a row with no columns besides its key still has to travel.
     if (freshLo === 0 && freshHi === 0 && !(op === OP.insert && live.length === 0)) continue;
-    survivors.push({ hlc, site, op, cl, pk, lo: freshLo, hi: freshHi });
-    needed.add(pk);
+    if (!states.wanted[slot]) {
+      states.wanted[slot] = true;
+      states.needed.push(pk);
+    }
+    row[4] = freshLo;
+    row[5] = freshHi;
+    survivors.push(row);
+    survivorSlots.push(slot);
   }
 
-  const values = readValues(raw, table, needed);
-  for (const s of survivors) {
-    if (s.op === OP.delete) {
-      out.push(makeEntry(table, s, 'delete', {}, sites));
+  readValues(raw, table, states);
+  for (let s = 0; s < survivors.length; s++) {
+    const [hlc, site, op, cl, lo, hi, pk] = survivors[s]!;
+    if (op === OP.delete) {
+      out.push(makeEntry(table, pk, 'delete', hlc, site, cl, {}, sites));
       continue;
     }
-    const row = values.get(s.pk);
+    const row = states.values[survivorSlots[s]!];
     // Logged as alive but the row is gone: it was deleted while capture was not installed.
     if (!row) continue;
     const picked: Record<string, SqlValue> = {};
     for (let i = 0; i < live.length; i++) {
       const bit = bits[i]!;
-      const set = bit < LOW_BITS ? s.lo & (1 << bit) : s.hi & (1 << (bit - LOW_BITS));
+      const set = bit < LOW_BITS ? lo & (1 << bit) : hi & (1 << (bit - LOW_BITS));
       if (set !== 0) picked[live[i]!] = fromSqlite(row[i + 1]);
     }
-    out.push(makeEntry(table, s, OP_NAMES[s.op]!, picked, sites));
+    out.push(makeEntry(table, pk, OP_NAMES[op]!, hlc, site, cl, picked, sites));
   }
 }
 
 /**
- * The live values of the given rows, in liveColumns order, keyed by primary key: looked up by key,
- * or, when most of the table is wanted (an initial sync), read in one pass over the table.
+ * Reads the live values of the needed rows into their slots, in liveColumns order after the key:
+ * looked up by key, or, when most of the table is wanted (an initial sync), in one pass over it.
  */
-function readValues(raw: Database, table: CapturedTable, pks: ReadonlySet<string>): Map<string, unknown[]> {
-  const rows = new Map<string, unknown[]>();
-  if (pks.size === 0) return rows;
+function readValues(raw: Database, table: CapturedTable, states: RowStates): void {
+  const keys = states.needed;
+  if (keys.length === 0) return;
   const pk = quoteIdent(table.pkColumn);
   const select = `SELECT ${pk}${table.liveColumns.map((c) => `, ${quoteIdent(c)}`).join('')} FROM ${quoteIdent(table.name)}`;
-  const keep = (row: unknown[]) => rows.set(row[0] as string, row);
-  if (pks.size >= WHOLE_TABLE_MIN_KEYS && pks.size * 2 >= (cachedStatement(raw, `SELECT count(*) FROM ${quoteIdent(table.name)}`).pluck().safeIntegers(false).get() as number)) {
-    for (const row of cachedStatement(raw, select).raw(true).safeIntegers(true).all() as unknown[][]) if (pks.has(row[0] as string)) keep(row);
-    return rows;
+  const keep = (row: unknown[]) => {
+    const slot = states.slots.get(row[0] as string);
+    if (slot !== undefined && states.wanted[slot]) states.values[slot] = row;
+  };
+  if (keys.length >= WHOLE_TABLE_MIN_KEYS && keys.length * 2 >= (cachedStatement(raw, `SELECT count(*) FROM ${quoteIdent(table.name)}`).pluck().safeIntegers(false).get() as number)) {
+    for (const row of cachedStatement(raw, select).raw(true).safeIntegers(true).all() as unknown[][]) keep(row);
+    return;
   }
   const query = cachedStatement(raw, `${select} WHERE ${pk} IN (SELECT value FROM json_each(?))`).raw(true).safeIntegers(true);
-  const keys = [...pks];
   for (let start = 0; start < keys.length; start += VALUE_CHUNK) {
     for (const row of query.all(JSON.stringify(keys.slice(start, start + VALUE_CHUNK))) as unknown[][]) keep(row);
   }
-  return rows;
 }
 
-function makeEntry(table: CapturedTable, s: Survivor, op: OplogEntry['op'], values: Record<string, SqlValue>, sites: SiteTable): OplogEntry {
-  return { table: table.name, pk: s.pk, op, hlc: s.hlc, device: sites.device(s.site), cl: s.cl, values };
+function makeEntry(table: CapturedTable, pk: string, op: OplogEntry['op'], hlc: string, site: number, cl: number, values: Record<string, SqlValue>, sites: SiteTable): OplogEntry {
+  return { table: table.name, pk, op, hlc, device: sites.device(site), cl, values };
 }
