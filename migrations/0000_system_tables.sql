@@ -40,7 +40,8 @@ CREATE TABLE `ahenk_oplog` (
 	`op` integer NOT NULL,
 	`cl` integer NOT NULL,
 	`cols` integer DEFAULT 0 NOT NULL,
-	`ix` integer
+	`ix` integer,
+	`more` blob
 );
 --> statement-breakpoint
 CREATE INDEX `ahenk_oplog_row` ON `ahenk_oplog` (`tbl`,`pk`,`cl`) WHERE "ahenk_oplog"."ix" = 1;--> statement-breakpoint

@@ -10,6 +10,7 @@ import { loadCatalog, type CapturedTable } from '../capture/metadata.ts';
 import { OP, OP_NAMES, quoteIdent } from '../capture/sql.ts';
 import type { OplogEntry } from './entry.ts';
 import { SiteTable } from './sites.ts';
+import { forEachClockGroup } from './clock-groups.ts';
 import { cachedStatement } from './statements.ts';
 import { fromSqlite, type SqlValue } from './values.ts';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
@@ -64,8 +65,10 @@ function exportFrom(raw: Database, from: bigint, limit: number | undefined): Opl
   return { entries, cursor: cursor.toString() };
 }
 
-/** A scanned log row: stamp as hex, site, op, causal length, the mask's two 31-bit halves, key. */
+/** A scanned log row (or one clock group of it): stamp as hex, site, op, causal length, the mask's two 31-bit halves, key. */
 type LogRow = [hlc: string, site: number, op: number, cl: number, lo: number, hi: number, pk: string];
+/** As scanned: a row with extra clock groups also has them, encoded, in an eighth field. */
+type ScannedRow = [...LogRow, more: Buffer | null];
 
 const LOW_BITS = 31;
 /** Keys per value query; json_each keeps the statement text fixed. */
@@ -116,7 +119,7 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
   // allocates no BigInts; only the values (read once per row below) need exact 64-bit integers.
   const scan = cachedStatement(
     raw,
-    `SELECT printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647, pk
+    `SELECT printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647, pk, more
      FROM ahenk_oplog WHERE tbl = ? AND seq > ? AND seq <= ? ORDER BY seq DESC`,
   )
     .raw(true)
@@ -128,7 +131,7 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
   const states = new RowStates();
   const survivors: LogRow[] = [];
   const survivorSlots: number[] = [];
-  for (const row of scan.iterate(table.id, from, upTo) as IterableIterator<LogRow>) {
+  const visit = (row: LogRow): void => {
     const [, , op, cl, lo, hi, pk] = row;
     let slot = states.slots.get(pk);
     if (slot === undefined) {
@@ -138,13 +141,13 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
         survivors.push(row);
         survivorSlots.push(slot);
         states.done[slot] = true;
-        continue;
+        return;
       }
     }
-    if (states.done[slot]) continue;
+    if (states.done[slot]) return;
     if (cl < states.cl[slot]!) {
       states.done[slot] = true;
-      continue;
+      return;
     }
     const seenLo = states.lo[slot]!;
     const seenHi = states.hi[slot]!;
@@ -154,7 +157,7 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
     const allHi = (states.hi[slot] = seenHi | hi);
     if ((allLo & liveLo) === liveLo && (allHi & liveHi) === liveHi) states.done[slot] = true;
     // An insert of a row with no columns besides its key still has to travel.
-    if (freshLo === 0 && freshHi === 0 && !(op === OP.insert && live.length === 0)) continue;
+    if (freshLo === 0 && freshHi === 0 && !(op === OP.insert && live.length === 0)) return;
     if (!states.wanted[slot]) {
       states.wanted[slot] = true;
       states.needed.push(pk);
@@ -163,6 +166,12 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
     row[5] = freshHi;
     survivors.push(row);
     survivorSlots.push(slot);
+  };
+  for (const row of scan.iterate(table.id, from, upTo) as IterableIterator<ScannedRow>) {
+    const more = row.pop() as Buffer | null;
+    visit(row as unknown as LogRow);
+    // The groups of one log row share its causal length and op, and cover disjoint columns.
+    if (more) forEachClockGroup(more, (hlc, site, lo, hi) => visit([hlc, site, row[2], row[3], lo, hi, row[6]]));
   }
 
   readValues(raw, table, states);

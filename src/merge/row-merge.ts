@@ -11,6 +11,7 @@ import { OP, quoteIdent } from '../capture/sql.ts';
 import { INDEXED } from '../capture/triggers.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { compareCellClocks, type CellClock } from './cell-clock.ts';
+import { decodeClockGroups, encodeClockGroups } from './clock-groups.ts';
 import type { OplogEntry } from './entry.ts';
 import { lookupResolver, type Resolver } from './resolvers.ts';
 import { SiteTable } from './sites.ts';
@@ -39,9 +40,15 @@ interface PendingRows {
   rows: { index: number; pk: string; args: unknown[] }[];
 }
 
-/** Log rows per INSERT statement (8 parameters each; SQLite allows 32766 per statement). */
+/** Log rows per INSERT statement (9 parameters each; SQLite allows 32766 per statement). */
 const LOG_BATCH = 64;
-const LOG_COLUMNS = 8;
+const LOG_COLUMNS = 9;
+
+/** Cells of a row that one write stamped. */
+interface Stamped {
+  clock: CellClock;
+  mask: bigint;
+}
 /** Keys per history query: json_each keeps the statement text fixed whatever the batch size. */
 const HISTORY_CHUNK = 500;
 
@@ -71,29 +78,34 @@ export class RowMerger {
     const histories = new Map<string, LocalRow>();
     const query = cachedStatement(
       this.raw,
-      `SELECT pk, seq, hlc, site, cl, cols FROM ahenk_oplog WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND ${INDEXED}`,
+      `SELECT pk, seq, hlc, site, cl, cols, more FROM ahenk_oplog WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND ${INDEXED}`,
     )
       .raw(true)
       .safeIntegers(true);
     for (let start = 0; start < pks.length; start += HISTORY_CHUNK) {
       const chunk = JSON.stringify(pks.slice(start, start + HISTORY_CHUNK));
-      for (const [pk, seq, hlc, site, cl, cols] of query.iterate(table.id, chunk) as IterableIterator<[string, bigint, bigint | null, bigint, bigint, bigint]>) {
+      for (const [pk, seq, hlc, site, cl, cols, more] of query.iterate(table.id, chunk) as IterableIterator<[string, bigint, bigint | null, bigint, bigint, bigint, Buffer | null]>) {
         let row = histories.get(pk);
         if (!row) histories.set(pk, (row = { cl: 0n, cells: new Map() }));
         if (cl > row.cl) row.cl = cl;
-        if (cols === 0n) continue;
-        const clock: CellClock = { cl, hlc: hlc ?? seq, device: this.sites.device(Number(site)) };
-        for (let i = 0; i < table.columns.length; i++) {
-          if ((cols & (1n << BigInt(i))) === 0n) continue;
-          const column = table.columns[i]!;
-          const held = row.cells.get(column);
-          if (!held || compareCellClocks(clock, held) > 0) row.cells.set(column, clock);
-        }
+        this.holdCells(table, row, { cl, hlc: hlc ?? seq, device: this.sites.device(Number(site)) }, cols);
+        if (more) for (const group of decodeClockGroups(more)) this.holdCells(table, row, { cl, hlc: group.hlc, device: this.sites.device(group.site) }, group.mask);
       }
     }
     // Cells written in an earlier incarnation of a row no longer count.
     for (const row of histories.values()) for (const [column, clock] of row.cells) if (clock.cl !== row.cl) row.cells.delete(column);
     return histories;
+  }
+
+  /** Records the clock for the cells of the mask where it beats what the row holds. */
+  private holdCells(table: CapturedTable, row: LocalRow, clock: CellClock, mask: bigint): void {
+    if (mask === 0n) return;
+    for (let i = 0; i < table.columns.length; i++) {
+      if ((mask & (1n << BigInt(i))) === 0n) continue;
+      const column = table.columns[i]!;
+      const held = row.cells.get(column);
+      if (!held || compareCellClocks(clock, held) > 0) row.cells.set(column, clock);
+    }
   }
 
   /** Returns whether the row (or its metadata) changed. */
@@ -105,7 +117,7 @@ export class RowMerger {
     if (newCl % 2n === 0n) {
       if (newCl === local.cl) return false;
       cachedStatement(this.raw, `DELETE FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).run(pk);
-      this.appendLog(table, pk, OP.delete, latestClock(current), 0n);
+      this.appendLog(table, pk, OP.delete, [{ clock: latestClock(current), mask: 0n }]);
       return true;
     }
     const reborn = newCl > local.cl;
@@ -140,7 +152,7 @@ export class RowMerger {
     const groups = new Map<CellClock, bigint>();
     for (const [column, { clock }] of winners) groups.set(clock, (groups.get(clock) ?? 0n) | columnBit(table, column));
     if (reborn && groups.size === 0) groups.set(latestClock(current), 0n);
-    for (const [clock, mask] of groups) this.appendLog(table, pk, reborn ? OP.insert : OP.update, clock, mask);
+    this.appendLog(table, pk, reborn ? OP.insert : OP.update, Array.from(groups, ([clock, mask]) => ({ clock, mask })));
     return true;
   }
 
@@ -165,14 +177,11 @@ export class RowMerger {
       args.push(bindable(holder.entry.values[column]!));
     }
     this.queueNewRow(table, union, current[0]!.index, pk, args);
-    let logged = false;
-    for (const [i, { clock }] of current.entries()) {
-      if (masks[i] === 0n) continue;
-      this.appendLog(table, pk, OP.insert, clock, masks[i]!);
-      logged = true;
-    }
+    const groups: Stamped[] = [];
+    for (let i = 0; i < current.length; i++) if (masks[i] !== 0n) groups.push({ clock: current[i]!.clock, mask: masks[i]! });
     // The row's causal length must be on record even when no entry set a column.
-    if (!logged) this.appendLog(table, pk, OP.insert, latestClock(current), 0n);
+    if (groups.length === 0) groups.push({ clock: latestClock(current), mask: 0n });
+    this.appendLog(table, pk, OP.insert, groups);
     return true;
   }
 
@@ -243,10 +252,15 @@ export class RowMerger {
     rows.length = 0;
   }
 
-  /** Queues a log row; rows go in by LOG_BATCH per statement (see flush). */
-  private appendLog(table: CapturedTable, pk: string, op: number, clock: CellClock, mask: bigint): void {
+  /**
+   * Queues the one log row of a merged row: its first group in the row's own columns, the others
+   * in `more` (the groups share the causal length). Rows go in by LOG_BATCH per statement.
+   */
+  private appendLog(table: CapturedTable, pk: string, op: number, groups: readonly Stamped[]): void {
     this.seq += 1n;
-    this.pendingLog.push(this.seq, clock.hlc, this.sites.siteOf(clock.device), table.id, pk, op, clock.cl, mask);
+    const [{ clock, mask }, ...others] = groups as [Stamped, ...Stamped[]];
+    const more = others.length === 0 ? null : encodeClockGroups(others.map((g) => ({ hlc: g.clock.hlc, site: this.sites.siteOf(g.clock.device), mask: g.mask })));
+    this.pendingLog.push(this.seq, clock.hlc, this.sites.siteOf(clock.device), table.id, pk, op, clock.cl, mask, more);
     if (this.pendingLog.length === LOG_BATCH * LOG_COLUMNS) this.flush();
   }
 
@@ -255,7 +269,7 @@ export class RowMerger {
     for (const [single, group] of this.pendingRows) this.flushRows(single, group);
     const rows = this.pendingLog.length / LOG_COLUMNS;
     if (rows === 0) return;
-    cachedStatement(this.raw, `INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, ix) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, 1)').join(', ')}`).run(
+    cachedStatement(this.raw, `INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, more, ix) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, 1)').join(', ')}`).run(
       ...this.pendingLog,
     );
     this.pendingLog.length = 0;

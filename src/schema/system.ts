@@ -4,7 +4,7 @@
  * migrations and ours never share bookkeeping.
  */
 import { sql } from 'drizzle-orm';
-import { check, index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { blob, check, index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 /** Key/value facts about this database: schema version, this device's identity. */
 export const ahenkMeta = sqliteTable('ahenk_meta', {
@@ -40,6 +40,8 @@ export const ahenkTables = sqliteTable('ahenk_tables', {
  * so a write costs one append and no index insert; merge indexes them in bulk ("folds") before it
  * needs to look rows up. Deletes and merged entries are indexed at once: causal lengths are
  * derived from indexed entries alone.
+ * `more` holds further clock groups of a row that merge logged (src/merge/clock-groups.ts): the
+ * cells a peer's row brings in with several stamps take one log row, not one per stamp.
  */
 export const ahenkOplog = sqliteTable(
   'ahenk_oplog',
@@ -53,6 +55,7 @@ export const ahenkOplog = sqliteTable(
     cl: integer('cl').notNull(),
     cols: integer('cols').notNull().default(0),
     ix: integer('ix'),
+    more: blob('more'),
   },
   (t) => [index('ahenk_oplog_row').on(t.tbl, t.pk, t.cl).where(sql`${t.ix} = 1`)],
 );

@@ -104,6 +104,36 @@ describe('merge', () => {
     expect(row(a, 'r1')).toMatchObject({ title: 'new life', done: 0n });
   });
 
+  it('logs a row whose cells carry several stamps once, and keeps every stamp', () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    merge(a, [
+      entry({ op: 'insert', values: { title: 'one', done: 0n }, hlc: at(0), device: 'device-x' }),
+      entry({ values: { done: 1n }, hlc: at(10), device: 'device-y' }),
+    ]);
+    const logged = a.$client.prepare("SELECT count(*) AS n, max(more IS NOT NULL) AS grouped FROM ahenk_oplog WHERE pk = 'r1'").get();
+    expect(logged).toEqual({ n: 1, grouped: 1 });
+
+    // The export gives each stamp back with the cells it wrote...
+    const exported = getOplogEntriesSince(a).entries.map((e) => [e.hlc, e.device, e.values]);
+    expect(exported).toEqual(
+      expect.arrayContaining([
+        [at(0), 'device-x', { title: 'one' }],
+        [at(10), 'device-y', { done: 1n }],
+      ]),
+    );
+    expect(exported).toHaveLength(2);
+    // ...and merge compares against each: a write between the two stamps beats title, not done.
+    merge(a, [entry({ values: { title: 'two', done: 0n }, hlc: at(5), device: 'device-z' })]);
+    expect(row(a, 'r1')).toMatchObject({ title: 'two', done: 1n });
+
+    // A second hop keeps them too.
+    merge(b, getOplogEntriesSince(a).entries);
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+    merge(b, [entry({ values: { done: 7n }, hlc: at(9), device: 'device-z' })]);
+    expect(row(b, 'r1')).toMatchObject({ done: 1n });
+  });
+
   it('is idempotent: a duplicate changes nothing and logs nothing', () => {
     const a = openDevice('a');
     const batch = [entry({ op: 'insert', values: { title: 'x' } })];

@@ -1,0 +1,57 @@
+/**
+ * Extra clock groups of a log row. A row that merge writes can hold cells stamped by several
+ * writes (an insert and a later update, cells from two devices); its first group lives in the
+ * row's own (hlc, site, cols) columns and the others in `more`, so one log row (and one index
+ * entry) records the row whatever the number of stamps. Groups of one row share its causal
+ * length and op, and their masks are disjoint. Triggers never write `more`.
+ *
+ * Encoding: GROUP_BYTES per group, big-endian: stamp (u64), site (u32), column mask (u64).
+ */
+import { DatabaseError } from '../errors.ts';
+
+export const GROUP_BYTES = 20;
+
+export interface ClockGroup {
+  hlc: bigint;
+  site: number;
+  mask: bigint;
+}
+
+export function encodeClockGroups(groups: readonly ClockGroup[]): Buffer {
+  const out = Buffer.allocUnsafe(groups.length * GROUP_BYTES);
+  let at = 0;
+  for (const { hlc, site, mask } of groups) {
+    out.writeBigUInt64BE(hlc, at);
+    out.writeUInt32BE(site, at + 8);
+    out.writeBigUInt64BE(mask, at + 12);
+    at += GROUP_BYTES;
+  }
+  return out;
+}
+
+export function decodeClockGroups(more: Uint8Array): ClockGroup[] {
+  const bytes = asBuffer(more);
+  const groups: ClockGroup[] = [];
+  for (let at = 0; at < bytes.length; at += GROUP_BYTES) {
+    groups.push({ hlc: bytes.readBigUInt64BE(at), site: bytes.readUInt32BE(at + 8), mask: bytes.readBigUInt64BE(at + 12) });
+  }
+  return groups;
+}
+
+/**
+ * The export's view of the groups, without BigInts: the stamp as the 16 hex digits entries carry
+ * and the mask split in two 31-bit halves (bits 0-30 and 31-61).
+ */
+export function forEachClockGroup(more: Uint8Array, visit: (hlc: string, site: number, lo: number, hi: number) => void): void {
+  const bytes = asBuffer(more);
+  for (let at = 0; at < bytes.length; at += GROUP_BYTES) {
+    const upper = bytes.readUInt32BE(at + 12);
+    const lower = bytes.readUInt32BE(at + 16);
+    visit(bytes.toString('hex', at, at + 8), bytes.readUInt32BE(at + 8), lower & 0x7fffffff, ((upper << 1) | (lower >>> 31)) & 0x7fffffff);
+  }
+}
+
+function asBuffer(more: Uint8Array): Buffer {
+  if (more.length % GROUP_BYTES !== 0) throw new DatabaseError(`oplog clock groups of ${more.length} bytes are corrupt (not a multiple of ${GROUP_BYTES})`);
+  return Buffer.isBuffer(more) ? more : Buffer.from(more.buffer, more.byteOffset, more.byteLength);
+}
