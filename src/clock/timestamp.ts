@@ -43,6 +43,11 @@ export function parseHlc(text: string): PackedHlc {
   return BigInt(`0x${text}`);
 }
 
+/** The milliseconds of a valid HLC string, without a BigInt: its first 12 hex digits. */
+export function hlcTextMs(text: string): number {
+  return parseInt(text.slice(0, 12), 16);
+}
+
 /**
  * The same wall time as SQLite computes it inside triggers (no custom function is available to
  * other connections): Unix milliseconds, shifted into the packed layout.

@@ -4,7 +4,8 @@
  * incarnation before it), then the stamp, then the device id, so every device picks the same winner.
  */
 export interface CellClock {
-  cl: bigint;
+  /** Causal length: small, validated as a safe integer. */
+  cl: number;
   hlc: bigint;
   device: string;
 }

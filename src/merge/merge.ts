@@ -5,7 +5,7 @@
  * does not have yet, or stamped too far in the future, are quarantined, never dropped.
  */
 import type { Database } from 'better-sqlite3';
-import { hlcMs, parseHlc } from '../clock/timestamp.ts';
+import { hlcTextMs, parseHlc } from '../clock/timestamp.ts';
 import { DEFAULT_MAX_DRIFT_MS } from '../clock/hybrid-logical-clock.ts';
 import { ClockDriftError } from '../clock/errors.ts';
 import { loadCatalog, type CapturedTable } from '../capture/metadata.ts';
@@ -71,40 +71,30 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
   cachedStatement(raw, 'INSERT INTO ahenk_apply_guard (id) VALUES (1)').run();
   const byTable = new Map<CapturedTable, Map<string, Incoming[]>>();
   let maxSeen = 0n;
-  entries.forEach((entry, index) => {
+  for (let index = 0; index < entries.length; index++) {
+    const entry = entries[index]!;
     const table = catalog.byName.get(entry.table);
-    if (!table) return hold(index, entry, 'unknown-table', `table "${entry.table}" is not synced here (yet)`);
-    const stamp = parseHlc(entry.hlc);
-    const aheadMs = hlcMs(stamp) - wallMs;
+    if (!table) {
+      hold(index, entry, 'unknown-table', `table "${entry.table}" is not synced here (yet)`);
+      continue;
+    }
+    const aheadMs = hlcTextMs(entry.hlc) - wallMs;
     if (aheadMs > maxDriftMs) {
       const error = new ClockDriftError(entry.hlc, aheadMs, maxDriftMs);
       result.errors.push(error);
-      return hold(index, entry, 'clock-drift', error.message);
+      hold(index, entry, 'clock-drift', error.message);
+      continue;
     }
-    const unknown = unknownColumns(table, entry);
-    let applicable = entry;
-    if (unknown) {
-      // Known columns apply now, the rest waits for the migration that adds them.
-      const later = { ...entry, values: Object.fromEntries(unknown.map((c) => [c, entry.values[c]!])) };
-      hold(index, later, 'unknown-column', `columns ${unknown.map((c) => `"${c}"`).join(', ')} of "${entry.table}" are not here (yet)`);
-      applicable = { ...entry, values: Object.fromEntries(Object.entries(entry.values).filter(([c]) => !unknown.includes(c))) };
-    }
-    for (const column in applicable.values) {
-      if (applicable.values[column] === null && table.notNull.has(column)) {
-        throw new InvalidEntryError(index, `column "${entry.table}"."${column}" is NOT NULL here but the entry sets it to NULL`);
-      }
-      const resolver = table.resolvers[column];
-      if (resolver !== undefined && !resolverKnown(resolver, custom)) {
-        return hold(index, applicable, 'unknown-resolver', `column "${entry.table}"."${column}" uses resolver "${resolver}", which this process does not have`);
-      }
-    }
+    const applicable = applicablePart(table, entry, index, custom, hold);
+    if (!applicable) continue;
+    const stamp = parseHlc(entry.hlc);
     if (stamp > maxSeen) maxSeen = stamp;
     let rows = byTable.get(table);
     if (!rows) byTable.set(table, (rows = new Map()));
     let row = rows.get(entry.pk);
     if (!row) rows.set(entry.pk, (row = []));
-    row.push({ index, entry: applicable, clock: { cl: BigInt(entry.cl), hlc: stamp, device: entry.device } });
-  });
+    row.push({ index, entry: applicable, cl: entry.cl, hlc: stamp, device: entry.device });
+  }
 
   const merger = new RowMerger(raw, wallMs, custom);
   for (const [table, rows] of byTable) {
@@ -132,12 +122,35 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
   return result;
 }
 
-/** Columns of the entry this table does not have (yet), or undefined when it has them all. */
-function unknownColumns(table: CapturedTable, entry: OplogEntry): string[] | undefined {
-  let unknown: string[] | undefined;
+type Hold = (index: number, entry: OplogEntry, reason: QuarantineReason, message: string) => void;
+
+/**
+ * The part of an entry that can apply now: columns this table does not have (yet) are split off
+ * and quarantined; an entry for a column whose resolver this process lacks is quarantined whole
+ * (undefined). Throws for NULL into a NOT NULL column.
+ */
+function applicablePart(table: CapturedTable, entry: OplogEntry, index: number, custom: ReadonlyMap<string, Resolver>, hold: Hold): OplogEntry | undefined {
   const live = liveSetOf(table);
+  let unknown: string[] | undefined;
   for (const column in entry.values) if (!live.has(column)) (unknown ??= []).push(column);
-  return unknown;
+  let applicable = entry;
+  if (unknown) {
+    // Known columns apply now, the rest waits for the migration that adds them.
+    const later = { ...entry, values: Object.fromEntries(unknown.map((c) => [c, entry.values[c]!])) };
+    hold(index, later, 'unknown-column', `columns ${unknown.map((c) => `"${c}"`).join(', ')} of "${entry.table}" are not here (yet)`);
+    applicable = { ...entry, values: Object.fromEntries(Object.entries(entry.values).filter(([c]) => !unknown.includes(c))) };
+  }
+  for (const column in applicable.values) {
+    if (applicable.values[column] === null && table.notNull.has(column)) {
+      throw new InvalidEntryError(index, `column "${entry.table}"."${column}" is NOT NULL here but the entry sets it to NULL`);
+    }
+    const resolver = table.resolvers[column];
+    if (resolver !== undefined && !resolverKnown(resolver, custom)) {
+      hold(index, applicable, 'unknown-resolver', `column "${entry.table}"."${column}" uses resolver "${resolver}", which this process does not have`);
+      return undefined;
+    }
+  }
+  return applicable;
 }
 
 const liveSets = new WeakMap<CapturedTable, ReadonlySet<string>>();

@@ -11,26 +11,25 @@ import { OP, quoteIdent } from '../capture/sql.ts';
 import { INDEXED } from '../capture/triggers.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { compareCellClocks, type CellClock } from './cell-clock.ts';
-import { decodeClockGroups, encodeClockGroups } from './clock-groups.ts';
+import { decodeClockGroups, encodeClockGroups, type ClockGroup } from './clock-groups.ts';
 import type { OplogEntry } from './entry.ts';
 import { lookupResolver, type Resolver } from './resolvers.ts';
 import { SiteTable } from './sites.ts';
 import { cachedStatement } from './statements.ts';
 import { fromSqlite, sqlValuesEqual, type SqlValue } from './values.ts';
 
-/** An entry of the batch with its parsed stamp. */
-export interface Incoming {
+/** An entry of the batch; it is also the clock of the cells it writes (no second object per entry). */
+export interface Incoming extends CellClock {
   index: number;
   entry: OplogEntry;
-  clock: CellClock;
 }
 
 interface LocalRow {
-  cl: bigint;
+  cl: number;
   cells: Map<string, CellClock>;
 }
 
-const EMPTY: LocalRow = { cl: 0n, cells: new Map() };
+const EMPTY: LocalRow = { cl: 0, cells: new Map() };
 /** New app rows per INSERT statement (at most 63 parameters each). */
 const ROW_BATCH = 64;
 
@@ -84,9 +83,10 @@ export class RowMerger {
       .safeIntegers(true);
     for (let start = 0; start < pks.length; start += HISTORY_CHUNK) {
       const chunk = JSON.stringify(pks.slice(start, start + HISTORY_CHUNK));
-      for (const [pk, seq, hlc, site, cl, cols, more] of query.iterate(table.id, chunk) as IterableIterator<[string, bigint, bigint | null, bigint, bigint, bigint, Buffer | null]>) {
+      for (const [pk, seq, hlc, site, bigCl, cols, more] of query.iterate(table.id, chunk) as IterableIterator<[string, bigint, bigint | null, bigint, bigint, bigint, Buffer | null]>) {
+        const cl = Number(bigCl);
         let row = histories.get(pk);
-        if (!row) histories.set(pk, (row = { cl: 0n, cells: new Map() }));
+        if (!row) histories.set(pk, (row = { cl: 0, cells: new Map() }));
         if (cl > row.cl) row.cl = cl;
         this.holdCells(table, row, { cl, hlc: hlc ?? seq, device: this.sites.device(Number(site)) }, cols);
         if (more) for (const group of decodeClockGroups(more)) this.holdCells(table, row, { cl, hlc: group.hlc, device: this.sites.device(group.site) }, group.mask);
@@ -111,10 +111,10 @@ export class RowMerger {
   /** Returns whether the row (or its metadata) changed. */
   applyRow(table: CapturedTable, pk: string, incoming: readonly Incoming[], local: LocalRow = EMPTY): boolean {
     let newCl = local.cl;
-    for (const e of incoming) if (e.clock.cl > newCl) newCl = e.clock.cl;
-    const current = incoming.length === 1 ? incoming : incoming.filter((e) => e.clock.cl === newCl);
+    for (const e of incoming) if (e.cl > newCl) newCl = e.cl;
+    const current = incoming.length === 1 ? incoming : incoming.filter((e) => e.cl === newCl);
 
-    if (newCl % 2n === 0n) {
+    if (newCl % 2 === 0) {
       if (newCl === local.cl) return false;
       cachedStatement(this.raw, `DELETE FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).run(pk);
       this.appendLog(table, pk, OP.delete, [{ clock: latestClock(current), mask: 0n }]);
@@ -125,7 +125,8 @@ export class RowMerger {
 
     const winners = new Map<string, { value: SqlValue; clock: CellClock }>();
     let liveRow: Record<string, unknown> | undefined;
-    for (const { entry, clock } of current) {
+    for (const clock of current) {
+      const { entry } = clock;
       for (const column in entry.values) {
         const value = entry.values[column]!;
         const won = winners.get(column);
@@ -178,7 +179,7 @@ export class RowMerger {
     }
     this.queueNewRow(table, union, current[0]!.index, pk, args);
     const groups: Stamped[] = [];
-    for (let i = 0; i < current.length; i++) if (masks[i] !== 0n) groups.push({ clock: current[i]!.clock, mask: masks[i]! });
+    for (let i = 0; i < current.length; i++) if (masks[i] !== 0n) groups.push({ clock: current[i]!, mask: masks[i]! });
     // The row's causal length must be on record even when no entry set a column.
     if (groups.length === 0) groups.push({ clock: latestClock(current), mask: 0n });
     this.appendLog(table, pk, OP.insert, groups);
@@ -258,8 +259,13 @@ export class RowMerger {
    */
   private appendLog(table: CapturedTable, pk: string, op: number, groups: readonly Stamped[]): void {
     this.seq += 1n;
-    const [{ clock, mask }, ...others] = groups as [Stamped, ...Stamped[]];
-    const more = others.length === 0 ? null : encodeClockGroups(others.map((g) => ({ hlc: g.clock.hlc, site: this.sites.siteOf(g.clock.device), mask: g.mask })));
+    const { clock, mask } = groups[0]!;
+    let more: Buffer | null = null;
+    if (groups.length > 1) {
+      const extra: ClockGroup[] = [];
+      for (let i = 1; i < groups.length; i++) extra.push({ hlc: groups[i]!.clock.hlc, site: this.sites.siteOf(groups[i]!.clock.device), mask: groups[i]!.mask });
+      more = encodeClockGroups(extra);
+    }
     this.pendingLog.push(this.seq, clock.hlc, this.sites.siteOf(clock.device), table.id, pk, op, clock.cl, mask, more);
     if (this.pendingLog.length === LOG_BATCH * LOG_COLUMNS) this.flush();
   }
@@ -277,8 +283,8 @@ export class RowMerger {
 }
 
 function latestClock(entries: readonly Incoming[]): CellClock {
-  let latest = entries[0]!.clock;
-  for (const { clock } of entries) if (compareCellClocks(clock, latest) > 0) latest = clock;
+  let latest: CellClock = entries[0]!;
+  for (const clock of entries) if (compareCellClocks(clock, latest) > 0) latest = clock;
   return latest;
 }
 
