@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
@@ -32,6 +33,39 @@ describe('capture triggers', () => {
     expect(entries).toHaveLength(2);
     expect(entries[0]).toMatchObject({ pk: 'p1', op: 'insert', device: getDeviceId(a.$client), values: { done: 1n, score: null, data: null } });
     expect(entries[1]).toMatchObject({ pk: 'p1', op: 'update', values: { title: 'edited' } });
+  });
+
+  // The sqlite3 shell is another SQLite build (Debian's, often older than better-sqlite3's): the
+  // triggers must only use SQL it has.
+  const shell = spawnSync('sqlite3', ['-version'], { encoding: 'utf8' });
+  const shellReason = shell.status === 0 ? undefined : 'the sqlite3 shell is not installed (apt-get install sqlite3)';
+  if (shellReason) console.warn(`skipping the sqlite3 shell capture test: ${shellReason}`);
+  it.skipIf(shellReason !== undefined)('captures writes made with the sqlite3 shell, stamped after what the log holds', () => {
+    const a = openDevice('a');
+    a.insert(todos).values({ id: 'first', title: 'from the app' }).run();
+    const script = [
+      `INSERT INTO todos (id, title, done) VALUES ('s1', 'from the shell', 1);`,
+      `UPDATE todos SET title = 'edited in the shell' WHERE id = 's1';`,
+      `DELETE FROM todos WHERE id = 'first';`,
+    ].join('\n');
+    const run = spawnSync('sqlite3', [a.path], { input: script, encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const rows = log(a);
+    expect(rows.map((r) => [r.pk, Number(r.op), Number(r.cl)])).toEqual([
+      ['first', 1, 1],
+      ['s1', 1, 1],
+      ['s1', 2, 1],
+      ['first', 3, 2],
+    ]);
+    for (let i = 1; i < rows.length; i++) expect(rows[i]!.seq > rows[i - 1]!.seq).toBe(true);
+    expect(hlcMs(rows.at(-1)!.seq)).toBeLessThanOrEqual(Date.now() + 5);
+    const { entries } = getOplogEntriesSince(a);
+    expect(entries.filter((e) => e.pk === 's1').map((e) => [e.op, e.values])).toEqual([
+      ['insert', { done: 1n, score: null, data: null }],
+      ['update', { title: 'edited in the shell' }],
+    ]);
+    expect(entries.filter((e) => e.pk === 'first').map((e) => [e.op, e.cl])).toEqual([['delete', 2]]);
   });
 
   it('logs only the columns an update changed, including a change of storage class', () => {
