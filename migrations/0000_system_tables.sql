@@ -6,6 +6,7 @@ CREATE TABLE `ahenk_clock` (
 	`id` integer PRIMARY KEY NOT NULL,
 	`hlc` integer NOT NULL,
 	`folded` integer DEFAULT 0 NOT NULL,
+	`compacted` integer DEFAULT 0 NOT NULL,
 	CONSTRAINT "ahenk_clock_single_row" CHECK("ahenk_clock"."id" = 0)
 );
 --> statement-breakpoint

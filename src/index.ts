@@ -27,6 +27,7 @@ export {
   type PackedHlc,
 } from './clock/index.ts';
 export { installCapture, refreshCapture, type CaptureInstallReport } from './capture/install.ts';
+export { compactOplog, type CompactionOptions, type CompactionReport } from './capture/compact.ts';
 export {
   getSchemaVersion,
   initializeDatabase,

@@ -10,7 +10,7 @@ import { loadCatalog, type CapturedTable } from '../capture/metadata.ts';
 import { OP, OP_NAMES, quoteIdent } from '../capture/sql.ts';
 import type { OplogEntry } from './entry.ts';
 import { SiteTable } from './sites.ts';
-import { forEachClockGroup } from './clock-groups.ts';
+import { forEachClockGroup } from '../capture/clock-groups.ts';
 import { cachedStatement } from './statements.ts';
 import { fromSqlite, type SqlValue } from './values.ts';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';

@@ -11,7 +11,7 @@ import { OP, quoteIdent } from '../capture/sql.ts';
 import { INDEXED } from '../capture/triggers.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { compareCellClocks, type CellClock } from './cell-clock.ts';
-import { decodeClockGroups, encodeClockGroups, type ClockGroup } from './clock-groups.ts';
+import { decodeClockGroups, encodeClockGroups, type ClockGroup } from '../capture/clock-groups.ts';
 import type { OplogEntry } from './entry.ts';
 import { lookupResolver, type Resolver } from './resolvers.ts';
 import { SiteTable } from './sites.ts';

@@ -63,6 +63,7 @@ export const ahenkOplog = sqliteTable(
 /**
  * One row. `hlc`: highest stamp received from peers; triggers stamp above it, so receive() holds
  * across processes. `folded`: every oplog entry up to this seq is in the (tbl, pk) index.
+ * `compacted`: compactOplog has dropped the superseded entries of every row written up to this seq.
  */
 export const ahenkClock = sqliteTable(
   'ahenk_clock',
@@ -70,6 +71,7 @@ export const ahenkClock = sqliteTable(
     id: integer('id').primaryKey(),
     hlc: integer('hlc').notNull(),
     folded: integer('folded').notNull().default(0),
+    compacted: integer('compacted').notNull().default(0),
   },
   (t) => [check('ahenk_clock_single_row', sql`${t.id} = 0`)],
 );

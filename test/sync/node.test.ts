@@ -127,6 +127,23 @@ describe('createSyncNode on 127.0.0.1', () => {
     expect(ids(b)).toEqual(['one', 'two']);
   });
 
+  it('compacts the oplog on its interval, and the peer still converges', async () => {
+    const [a, b] = await pairOfDevices();
+    a.insert(todos).values({ id: 'busy', title: 'v0' }).run();
+    for (let i = 1; i <= 20; i++) a.update(todos).set({ title: `v${i}` }).where(eq(todos.id, 'busy')).run();
+    const logRows = () => a.$client.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get() as number;
+    expect(logRows()).toBe(21);
+    const messages: string[] = [];
+    await start(a, { compactIntervalMs: 50, log: (m) => messages.push(m) });
+    // Superseded title updates go; the insert (its other cells) and the last title stay.
+    await waitFor(() => logRows() === 2, 5_000, 'compaction');
+    expect(messages.some((m) => m.includes('dropped 19 superseded entries'))).toBe(true);
+    const nb = await start(b);
+    await nb.dial(nodes[0]!.getMultiaddrs()[0]!);
+    await waitFor(() => same(a, b), 10_000, 'convergence');
+    expect(b.select().from(todos).where(eq(todos.id, 'busy')).get()?.title).toBe('v20');
+  });
+
   it('createSwarm is the same function', () => {
     expect(createSwarm).toBe(createSyncNode);
   });

@@ -3,7 +3,7 @@
  * is optional; `resolveConfig` fills the defaults and rejects values that cannot work.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import { DEFAULT_LISTEN_ADDRESSES, MDNS_INTERVAL_MS, MDNS_SERVICE_TAG, RECONNECT_INITIAL_DELAY_MS, RECONNECT_MAX_DELAY_MS } from './constants.ts';
+import { COMPACT_INTERVAL_MS, DEFAULT_LISTEN_ADDRESSES, MDNS_INTERVAL_MS, MDNS_SERVICE_TAG, RECONNECT_INITIAL_DELAY_MS, RECONNECT_MAX_DELAY_MS } from './constants.ts';
 import { NodeConfigError } from './errors.ts';
 
 export interface P2PConfig {
@@ -53,6 +53,11 @@ export interface P2PConfig {
    * `syncNow()`). @default 0
    */
   syncIntervalMs?: number;
+  /**
+   * How often to drop superseded oplog entries (compactOplog), in milliseconds; 0 never.
+   * @default 600000 (10 minutes)
+   */
+  compactIntervalMs?: number;
   /** Entries per batch the session sends; the session's default when absent. */
   batchSize?: number;
   /** Dial known peers again after a disconnect or failed dial, with exponential backoff. @default true */
@@ -75,6 +80,7 @@ export interface ResolvedConfig {
   relayServers: Multiaddr[];
   live: boolean;
   syncIntervalMs: number;
+  compactIntervalMs: number;
   batchSize: number | undefined;
   reconnect: boolean;
   reconnectInitialDelayMs: number;
@@ -102,6 +108,7 @@ export function resolveConfig(config: P2PConfig = {}): ResolvedConfig {
     relayServers: relays,
     live: config.live ?? true,
     syncIntervalMs: nonNegative('syncIntervalMs', config.syncIntervalMs ?? 0),
+    compactIntervalMs: nonNegative('compactIntervalMs', config.compactIntervalMs ?? COMPACT_INTERVAL_MS),
     batchSize: config.batchSize === undefined ? undefined : positive('batchSize', config.batchSize),
     reconnect: config.reconnect ?? true,
     reconnectInitialDelayMs: positive('reconnectInitialDelayMs', config.reconnectInitialDelayMs ?? RECONNECT_INITIAL_DELAY_MS),

@@ -35,3 +35,9 @@ export const MDNS_SERVICE_TAG = '_ahenk._udp.local';
 
 /** How soon a revoked device loses its running session; the check is one indexed lookup per session. */
 export const AUTHORIZATION_RECHECK_MS = 1_000;
+
+/**
+ * Log compaction examines only rows written since the last run, so every ten minutes keeps a busy
+ * log bounded without holding the write lock for long.
+ */
+export const COMPACT_INTERVAL_MS = 600_000;

@@ -9,6 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { Database } from 'better-sqlite3';
 import { isAuthorizedPeer } from '../../auth/devices.ts';
+import { compactOplog } from '../../capture/compact.ts';
 import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
 import { readIdentity } from '../../database/identity.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
@@ -99,6 +100,7 @@ export class SyncNode extends SyncNodeEmitter {
     if (ownListen.length === 0) throw new NodeConfigError(`could not listen on ${this.#config.listenAddresses.join(', ')}`);
     this.#every(AUTHORIZATION_RECHECK_MS, () => this.#dropRevokedPeers());
     if (!this.#config.live && this.#config.syncIntervalMs > 0) this.#every(this.#config.syncIntervalMs, () => this.#syncConnected(false));
+    if (this.#config.compactIntervalMs > 0) this.#every(this.#config.compactIntervalMs, () => this.#compact());
     this.#dialer.dialAll();
   }
 
@@ -185,6 +187,16 @@ export class SyncNode extends SyncNodeEmitter {
     };
     this.libp2p.addEventListener(name, listener as never);
     this.#detach.push(() => this.libp2p.removeEventListener(name, listener as never));
+  }
+
+  /** Drops superseded log entries; a failure (a busy database) is reported and tried again next time. */
+  #compact(): void {
+    try {
+      const { rows, removed } = compactOplog(this.#raw);
+      if (removed > 0) this.#config.log(`compacted the oplog: dropped ${removed} superseded entries of ${rows} rows`);
+    } catch (error) {
+      this.emit('error', { error: error instanceof Error ? error : new Error(String(error)) });
+    }
   }
 
   #every(ms: number, task: () => void): void {

@@ -1,0 +1,118 @@
+/**
+ * Log compaction: drops the oplog entries no export and no merge can need any more, so the log of
+ * a row that is updated over and over stays bounded by its number of columns, not its history.
+ *
+ * An entry of a row is superseded when
+ * - the row has a higher causal length (a delete or re-insert ended the incarnation it belongs to), or
+ * - it is not the row's newest entry and every column it set was set again by a newer entry of the
+ *   same incarnation. Within one incarnation, log order is register order for every cell (triggers
+ *   stamp above everything logged or received; merge logs only winners), so "newer in the log"
+ *   means "wins". An insert's all-columns mask also covers columns added later, so only another
+ *   all-columns entry supersedes it. A row with several clock groups goes only when all of them do.
+ *
+ * Export skips superseded entries anyway and merge never compares against them, so dropping them
+ * changes no export (from any cursor) and no merge decision; the row's newest entry, which carries
+ * its causal length, always stays. Incremental: only rows written since the last compaction are
+ * examined.
+ */
+import type { Database } from 'better-sqlite3';
+import { clientOf, type DatabaseHandle } from '../database/handle.ts';
+import { decodeClockGroups } from './clock-groups.ts';
+import { foldOplog } from './fold.ts';
+import { INDEXED } from './triggers.ts';
+
+export interface CompactionOptions {
+  /** Examine every row, not only those written since the last compaction. @default false */
+  full?: boolean;
+}
+
+export interface CompactionReport {
+  /** Rows (table, key) whose entries were examined. */
+  rows: number;
+  /** Log entries dropped. */
+  removed: number;
+}
+
+/** Keys per lookup and seqs per delete: json_each keeps the statement texts fixed. */
+const CHUNK = 500;
+
+export function compactOplog(db: DatabaseHandle, options: CompactionOptions = {}): CompactionReport {
+  const raw = clientOf(db);
+  return raw.transaction(() => compactIn(raw, options.full === true)).immediate();
+}
+
+function compactIn(raw: Database, full: boolean): CompactionReport {
+  foldOplog(raw);
+  const since = full ? 0n : (raw.prepare('SELECT compacted FROM ahenk_clock WHERE id = 0').pluck().safeIntegers(true).get() as bigint);
+  const top = (raw.prepare('SELECT coalesce(max(seq), 0) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint) ?? 0n;
+  const touched = new Map<number, string[]>();
+  for (const [tbl, pk] of raw.prepare('SELECT DISTINCT tbl, pk FROM ahenk_oplog WHERE seq > ?').raw(true).safeIntegers(false).iterate(since) as IterableIterator<[number, string]>) {
+    let keys = touched.get(tbl);
+    if (!keys) touched.set(tbl, (keys = []));
+    keys.push(pk);
+  }
+  const entriesOf = raw
+    .prepare(`SELECT pk, seq, cl, cols, more FROM ahenk_oplog WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND ${INDEXED} ORDER BY pk, seq DESC`)
+    .raw(true)
+    .safeIntegers(true);
+  const drop = raw.prepare('DELETE FROM ahenk_oplog WHERE seq IN (SELECT value FROM json_each(?))');
+  let rows = 0;
+  let removed = 0;
+  const dead: bigint[] = [];
+  const flush = () => {
+    for (let start = 0; start < dead.length; start += CHUNK) removed += drop.run(`[${dead.slice(start, start + CHUNK).join(',')}]`).changes;
+    dead.length = 0;
+  };
+  for (const [tbl, keys] of touched) {
+    rows += keys.length;
+    for (let start = 0; start < keys.length; start += CHUNK) {
+      let current: string | undefined;
+      let history: LogEntry[] = [];
+      for (const [pk, seq, cl, cols, more] of entriesOf.iterate(tbl, JSON.stringify(keys.slice(start, start + CHUNK))) as IterableIterator<[string, bigint, bigint, bigint, Buffer | null]>) {
+        if (pk !== current) {
+          supersededIn(history, dead);
+          history = [];
+          current = pk;
+        }
+        history.push({ seq, cl, mask: more ? maskWithGroups(cols, more) : cols });
+      }
+      supersededIn(history, dead);
+      if (dead.length >= CHUNK) flush();
+    }
+  }
+  flush();
+  raw.prepare('UPDATE ahenk_clock SET compacted = ? WHERE id = 0').run(top);
+  return { rows, removed };
+}
+
+interface LogEntry {
+  seq: bigint;
+  cl: bigint;
+  /** Columns the entry set, all its clock groups together (-1: every column, present and future). */
+  mask: bigint;
+}
+
+/** Adds to `dead` the superseded entries of one row, given newest first. */
+function supersededIn(history: readonly LogEntry[], dead: bigint[]): void {
+  if (history.length < 2) return;
+  let rowCl = 0n;
+  for (const entry of history) if (entry.cl > rowCl) rowCl = entry.cl;
+  let covered = 0n;
+  let newest = true;
+  for (const entry of history) {
+    if (entry.cl < rowCl) {
+      dead.push(entry.seq);
+      continue;
+    }
+    // With -1 for "all columns", mask & ~covered is 0 only when covered is all ones too.
+    if (!newest && (entry.mask & ~covered) === 0n) dead.push(entry.seq);
+    covered |= entry.mask;
+    newest = false;
+  }
+}
+
+function maskWithGroups(cols: bigint, more: Buffer): bigint {
+  let mask = cols;
+  for (const group of decodeClockGroups(more)) mask |= group.mask;
+  return mask;
+}

@@ -1,0 +1,103 @@
+import { eq } from 'drizzle-orm';
+import { describe, expect, it } from 'vitest';
+import { compactOplog, getOplogEntriesSince, merge, type OplogEntry } from '../../src/index.ts';
+import { formatHlc, packHlc } from '../../src/clock/index.ts';
+import { seededRandom } from '../../bench/data.ts';
+import { dump, openDevice } from '../helpers/db.ts';
+import { todos } from '../helpers/schema.ts';
+
+type Device = ReturnType<typeof openDevice>;
+const logSize = (db: Device) => db.$client.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get() as number;
+const cursors = (db: Device) => (db.$client.prepare('SELECT seq FROM ahenk_oplog ORDER BY seq').pluck().safeIntegers(true).all() as bigint[]).map(String);
+
+/** A history with every kind of write: re-updated cells, deletes, re-inserts, and rows merged from a peer with two stamps. */
+function churn(a: Device, seed: number): void {
+  const random = seededRandom(seed);
+  const key = () => `row-${Math.floor(random() * 12)}`;
+  const T0 = Date.now() - 60_000;
+  for (let step = 0; step < 300; step++) {
+    const id = key();
+    const exists = a.select().from(todos).where(eq(todos.id, id)).get() !== undefined;
+    const roll = random();
+    if (!exists) a.insert(todos).values({ id, title: `t${step}` }).run();
+    else if (roll < 0.1) a.delete(todos).where(eq(todos.id, id)).run();
+    else if (roll < 0.2) {
+      const stamp = (ms: number) => formatHlc(packHlc(T0 + step * 10 + ms, 0));
+      // A peer's row with cells at two stamps: logged as one row with two clock groups.
+      merge(a, [
+        { table: 'todos', pk: `peer-${step % 5}`, op: 'insert', hlc: stamp(0), device: 'peer', cl: 1, values: { title: 'p', score: 1.5 } },
+        { table: 'todos', pk: `peer-${step % 5}`, op: 'update', hlc: stamp(1), device: 'peer', cl: 1, values: { done: BigInt(step) } },
+      ] satisfies OplogEntry[]);
+    } else if (roll < 0.6) a.update(todos).set({ done: step }).where(eq(todos.id, id)).run();
+    else a.update(todos).set({ title: `t${step}`, score: step / 7 }).where(eq(todos.id, id)).run();
+  }
+}
+
+describe('compactOplog', () => {
+  it('drops superseded entries and changes no export, from any cursor', () => {
+    const a = openDevice('a');
+    churn(a, 7);
+    const before = logSize(a);
+    const exports = new Map(cursors(a).map((c) => [c, getOplogEntriesSince(a, c).entries]));
+    const full = getOplogEntriesSince(a).entries;
+
+    const report = compactOplog(a);
+    expect(report.removed).toBeGreaterThan(before / 2);
+    expect(logSize(a)).toBe(before - report.removed);
+    expect(getOplogEntriesSince(a).entries).toEqual(full);
+    for (const [cursor, entries] of exports) expect(getOplogEntriesSince(a, cursor).entries).toEqual(entries);
+
+    // A peer that syncs from the compacted log ends where one that synced before did.
+    const b = openDevice('b');
+    const c = openDevice('c');
+    merge(b, full);
+    merge(c, getOplogEntriesSince(a).entries);
+    expect(dump(c, 'todos')).toEqual(dump(b, 'todos'));
+    expect(dump(c, 'todos')).toEqual(dump(a, 'todos'));
+  });
+
+  it('keeps an entry while one of its cells is still its own, and each row its causal length', () => {
+    const a = openDevice('a');
+    a.insert(todos).values({ id: 'r', title: 'x' }).run();
+    for (let i = 0; i < 10; i++) a.update(todos).set({ done: i + 1 }).where(eq(todos.id, 'r')).run();
+    a.update(todos).set({ title: 'y' }).where(eq(todos.id, 'r')).run();
+    expect(compactOplog(a)).toEqual({ rows: 1, removed: 9 });
+    // The insert (its all-columns mask also stands for score and data), the last done, the title.
+    expect(getOplogEntriesSince(a).entries.map((e) => [e.op, Object.keys(e.values).sort()])).toEqual([
+      ['insert', ['data', 'score']],
+      ['update', ['done']],
+      ['update', ['title']],
+    ]);
+    // Delete and re-insert: only the new incarnation's entries stay, and triggers still count on.
+    a.delete(todos).where(eq(todos.id, 'r')).run();
+    a.insert(todos).values({ id: 'r', title: 'again' }).run();
+    compactOplog(a);
+    a.delete(todos).where(eq(todos.id, 'r')).run();
+    expect(compactOplog(a).removed).toBe(1);
+    expect(getOplogEntriesSince(a).entries.map((e) => [e.op, e.cl])).toEqual([['delete', 4]]);
+  });
+
+  it('drops a row with several clock groups only once newer entries cover all of them', () => {
+    const a = openDevice('a');
+    const at = (ms: number) => formatHlc(packHlc(Date.now() - 10_000 + ms, 0));
+    merge(a, [
+      { table: 'todos', pk: 'g', op: 'insert', hlc: at(0), device: 'peer', cl: 1, values: { title: 'p', done: 0n, score: null, data: null } },
+      { table: 'todos', pk: 'g', op: 'update', hlc: at(1), device: 'peer', cl: 1, values: { score: 2.5 } },
+    ]);
+    a.update(todos).set({ title: 'mine', done: 1, data: Buffer.from([1]) }).where(eq(todos.id, 'g')).run();
+    expect(compactOplog(a).removed).toBe(0);
+    a.update(todos).set({ score: 3.5 }).where(eq(todos.id, 'g')).run();
+    expect(compactOplog(a).removed).toBe(1);
+    expect(getOplogEntriesSince(a).entries.every((e) => e.device !== 'peer')).toBe(true);
+  });
+
+  it('examines only rows written since the last compaction unless asked for all', () => {
+    const a = openDevice('a');
+    for (const id of ['x', 'y', 'z']) a.insert(todos).values({ id }).run();
+    expect(compactOplog(a).rows).toBe(3);
+    expect(compactOplog(a)).toEqual({ rows: 0, removed: 0 });
+    a.update(todos).set({ done: 1 }).where(eq(todos.id, 'y')).run();
+    expect(compactOplog(a)).toEqual({ rows: 1, removed: 0 });
+    expect(compactOplog(a, { full: true }).rows).toBe(3);
+  });
+});
