@@ -5,7 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { getOplogEntriesSince, merge, type OplogEntry } from '../src/index.ts';
+import { compactOplog, getOplogEntriesSince, merge, type OplogEntry } from '../src/index.ts';
 // Not public API: the bench times the deferred indexing on its own (see the writeFold phase).
 import { foldOplog } from '../src/capture/fold.ts';
 import { makeRows, shuffledIndices, type BenchRow } from './data.ts';
@@ -22,7 +22,23 @@ export interface FoundationConfig {
   log: (line: string) => void;
 }
 
-type PhaseKey = 'insert' | 'update' | 'writeFold' | 'deleteUnfolded' | 'delete' | 'insertOther' | 'export' | 'merge' | 'size' | 'sizeFolded';
+type PhaseKey =
+  | 'insert'
+  | 'update'
+  | 'writeFold'
+  | 'deleteUnfolded'
+  | 'delete'
+  | 'insertOther'
+  | 'export'
+  | 'merge'
+  | 'size'
+  | 'sizeFolded'
+  | 'churnSize'
+  | 'compact'
+  | 'churnCompacted';
+
+/** Update rounds of the churn phases: every row's qty is set this many times after the insert. */
+const CHURN_ROUNDS = 5;
 
 const PHASES: Record<PhaseKey, Omit<PhaseResult, 'plain' | 'synced'>> = {
   insert: { phase: 'insert', unit: 'ms', goal: 2.5, reference: '14.8x' },
@@ -35,6 +51,9 @@ const PHASES: Record<PhaseKey, Omit<PhaseResult, 'plain' | 'synced'>> = {
   merge: { phase: 'merge into empty db vs upsert', unit: 'ms', goal: 3, reference: '10.5x' },
   size: { phase: 'size after insert+update, VACUUMed (MiB)', unit: 'bytes', goal: 2, reference: '2.6x' },
   sizeFolded: { phase: 'size as above, after the fold (MiB)', unit: 'bytes', goal: 2, reference: '2.6x' },
+  churnSize: { phase: `size after insert + ${CHURN_ROUNDS} updates of one column per row (MiB)`, unit: 'bytes', reference: '-' },
+  compact: { phase: `compactOplog after those vs the ${CHURN_ROUNDS} plain update rounds`, unit: 'ms', reference: '-' },
+  churnCompacted: { phase: 'size as above, after compactOplog (MiB)', unit: 'bytes', reference: '-' },
 };
 
 type Samples = Record<PhaseKey, { plain: number[]; synced: number[] }>;
@@ -61,6 +80,7 @@ export async function runFoundation(config: FoundationConfig): Promise<SuiteResu
       'second connection: `new Database(path)` with default pragmas into the synced table vs the same into the plain table.',
       `export: getOplogEntriesSince(db) from zero after insert+update vs \`SELECT * FROM ${PLAIN_TABLE}\` .all(); merge: merge(db2, entries) into an empty synced database vs INSERT ... ON CONFLICT DO UPDATE of the final rows into an empty plain table.`,
       'size: main database file after insert+update, written by VACUUM INTO (a vacuumed, checkpointed copy; the live files stay as they were for the delete phase).',
+      `churn: insert, then ${CHURN_ROUNDS} rounds of updating qty in every row (random order); compactOplog folds the log and drops the superseded updates, leaving the insert and the last update of each row. Its time is set against the plain side's update rounds (the writes whose log it cleans up).`,
       'deferred index fold: triggers log local inserts/updates unindexed and the next merge or open indexes them (foldOplog); the extra rows charge that work to the writes (insert+update+fold vs plain insert+update) and measure the size once the index is built. Deletes are timed both before the fold (fresh files) and after it.',
     ],
   };
@@ -167,6 +187,8 @@ async function oneRun(dir: string, n: number, run: number, samples: Samples, log
   deleteBeforeFold(dir, rows, updateOrder, deleteOrder, pair);
   await yieldToEventLoop();
   secondConnectionInsert(dir, rows, pair);
+  await yieldToEventLoop();
+  churnAndCompact(dir, rows, seed, record);
 
   log(`foundation: ${run < 0 ? 'warm-up' : `run ${run + 1}`}: ${measured.join(', ')}`);
 }
@@ -186,6 +208,39 @@ function deleteBeforeFold(dir: string, rows: readonly BenchRow[], updateOrder: U
     }
     pair('deleteUnfolded', () => timeMs(() => deleteAll(plain, p.delete, rows, deleteOrder)), () => timeMs(() => deleteAll(raw, s.delete, rows, deleteOrder)));
     expectSameContent(raw, SYNCED_TABLE, plain, PLAIN_TABLE, 'after delete before the fold');
+  } finally {
+    discard([syncedPath, plainPath], raw, plain);
+  }
+}
+
+/** Many updates of the same cells, then compaction: how far the log grows and how far it shrinks back. */
+function churnAndCompact(dir: string, rows: readonly BenchRow[], seed: number, record: (key: PhaseKey, plain: number, synced: number) => void): void {
+  const syncedPath = freshPath(dir, 'synced-churn');
+  const plainPath = freshPath(dir, 'plain-churn');
+  const db = openSynced(syncedPath);
+  const raw = db.$client;
+  const plain = openPlain(plainPath, pragmasOf(raw));
+  try {
+    const s = prepare(raw, SYNCED_TABLE);
+    const p = prepare(plain, PLAIN_TABLE);
+    insertAll(raw, s.insert, rows);
+    insertAll(plain, p.insert, rows);
+    let plainUpdates = 0;
+    for (let round = 0; round < CHURN_ROUNDS; round++) {
+      const order = shuffledIndices(rows.length, seed * 11 + round);
+      updateAll(raw, s.update, rows, order, round + 1);
+      plainUpdates += timeMs(() => updateAll(plain, p.update, rows, order, round + 1));
+    }
+    expectSameContent(raw, SYNCED_TABLE, plain, PLAIN_TABLE, 'after churn');
+    const logBefore = raw.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get() as number;
+    record('churnSize', vacuumedSize(plain, `${plainPath}.vacuumed`), vacuumedSize(raw, `${syncedPath}.vacuumed`));
+    let removed = 0;
+    record('compact', plainUpdates, timeMs(() => void (removed = compactOplog(db).removed)));
+    const expected = logBefore - rows.length * (CHURN_ROUNDS - 1);
+    if (logBefore - removed !== expected) throw new Error(`compaction left ${logBefore - removed} log rows, expected ${expected}`);
+    record('churnCompacted', vacuumedSize(plain, `${plainPath}.vacuumed`), vacuumedSize(raw, `${syncedPath}.vacuumed`));
+    const entries = getOplogEntriesSince(db).entries;
+    if (entries.length !== rows.length * 2) throw new Error(`export after compaction: ${entries.length} entries for ${rows.length} rows`);
   } finally {
     discard([syncedPath, plainPath], raw, plain);
   }
@@ -226,9 +281,9 @@ function insertAll(conn: Database.Database, stmt: Database.Statement, rows: read
   })();
 }
 
-function updateAll(conn: Database.Database, stmt: Database.Statement, rows: readonly BenchRow[], order: Uint32Array): void {
+function updateAll(conn: Database.Database, stmt: Database.Statement, rows: readonly BenchRow[], order: Uint32Array, step = 1): void {
   conn.transaction(() => {
-    for (const i of order) stmt.run(rows[i]![2] + 1, rows[i]![0]);
+    for (const i of order) stmt.run(rows[i]![2] + step, rows[i]![0]);
   })();
 }
 
