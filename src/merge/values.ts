@@ -5,11 +5,14 @@
  */
 export type SqlValue = null | bigint | number | string | Uint8Array;
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_END = 2n ** 63n;
+
 export function isSqlValue(value: unknown): value is SqlValue {
   if (value === null) return true;
   switch (typeof value) {
     case 'bigint':
-      return value >= -(2n ** 63n) && value < 2n ** 63n;
+      return value >= INT64_MIN && value < INT64_END;
     case 'number':
       return !Number.isNaN(value);
     case 'string':
