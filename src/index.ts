@@ -70,6 +70,23 @@ export {
   type User,
 } from './auth/index.ts';
 export {
+  decodePairingQr,
+  DEFAULT_PAIRING_TTL_MS,
+  PAIRING_LIMITS,
+  PairingError,
+  type PairingChallenge,
+  type PairingErrorCode,
+} from './auth/pairing/index.ts';
+export {
+  AuthorizerWorkflow,
+  NewDeviceWorkflow,
+  PAIR_PROTOCOL,
+  type AuthorizerOptions,
+  type NewDeviceOptions,
+  type PairedDevice,
+  type PairingResult,
+} from './sync/pairing/index.ts';
+export {
   createSwarm,
   createSyncNode,
   MdnsUnsafeError,

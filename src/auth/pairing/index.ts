@@ -1,0 +1,3 @@
+// The network-free half of pairing: challenges, QR text, messages, and what each side records.
+export { createPairingChallenge, decodePairingQr, DEFAULT_PAIRING_TTL_MS, encodePairingQr, PAIRING_LIMITS, verifyPairingChallenge, type PairingChallenge } from './challenge.ts';
+export { PairingError, type PairingErrorCode } from './errors.ts';

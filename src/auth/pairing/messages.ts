@@ -1,0 +1,162 @@
+/**
+ * Messages of /ahenk/pair/1.0.0, as JSON in length-prefixed frames (docs/protocol.md, "Pairing").
+ * The new device sends one request; the authorizer answers with one accept or reject. Everything
+ * read from the network is bounded and checked field by field before use.
+ */
+import { peerIdFromString } from '@libp2p/peer-id';
+import { AUTH_LIMITS, normalizeDeviceType, normalizeEmail, normalizeUserName } from '../validate.ts';
+import { PairingError, type PairingErrorCode } from './errors.ts';
+
+export const PAIRING_VERSION = 1;
+/** Largest pairing frame: an account and a few hundred devices fit with room to spare. */
+export const MAX_PAIRING_FRAME_BYTES = 256 * 1024;
+/** Devices an accept may list. */
+export const MAX_PAIRED_DEVICES = 256;
+
+export interface PairRequest {
+  type: 'request';
+  version: number;
+  nonce: string;
+  deviceType: string;
+  /** The new device's signature of responseBytes(authorizer, itself, nonce), base64url. */
+  proof: string;
+}
+
+/** The account the devices belong to, as the authorizer holds it (password as its Argon2id hash). */
+export interface PairedUser {
+  id: string;
+  userName: string;
+  email: string;
+  passwordHash: string;
+  createdAt: number;
+}
+
+/** A device on the user's list (push tokens stay on the device that registered them). */
+export interface PairedDeviceRecord {
+  id: string;
+  userId: string;
+  deviceType: string;
+  peerId: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface PairAccept {
+  type: 'accept';
+  version: number;
+  user: PairedUser;
+  devices: PairedDeviceRecord[];
+}
+
+export interface PairReject {
+  type: 'reject';
+  version: number;
+  code: PairingErrorCode;
+  message: string;
+}
+
+export function encodePairingMessage(message: PairRequest | PairAccept | PairReject): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(message));
+}
+
+export function decodePairRequest(frame: Uint8Array): PairRequest {
+  const m = parse(frame);
+  if (m.type !== 'request') throw protocol(`expected a pairing request, got ${describe(m.type)}`);
+  if (typeof m.nonce !== 'string' || m.nonce.length !== 43) throw protocol('the nonce must be 43 base64url characters');
+  if (typeof m.proof !== 'string' || m.proof.length === 0 || m.proof.length > 128) throw protocol('the proof is malformed');
+  if (typeof m.deviceType !== 'string' || m.deviceType.length > AUTH_LIMITS.deviceType * 4) throw protocol('the device type is malformed');
+  return { type: 'request', version: m.version as number, nonce: m.nonce, deviceType: m.deviceType, proof: m.proof };
+}
+
+/** The authorizer's answer: an accept, or a PairingError carrying the reject's code and message. */
+export function decodePairAnswer(frame: Uint8Array): PairAccept {
+  const m = parse(frame);
+  if (m.type === 'reject') {
+    const message = typeof m.message === 'string' ? m.message.slice(0, 256) : 'no reason given';
+    throw new PairingError(REJECT_CODES.has(m.code as PairingErrorCode) ? (m.code as PairingErrorCode) : 'REFUSED', `the authorizing device refused: ${message}`);
+  }
+  if (m.type !== 'accept') throw protocol(`expected accept or reject, got ${describe(m.type)}`);
+  const user = pairedUser(m.user);
+  if (!Array.isArray(m.devices) || m.devices.length > MAX_PAIRED_DEVICES) throw protocol(`devices must be a list of at most ${MAX_PAIRED_DEVICES}`);
+  const devices = m.devices.map((d) => pairedDevice(d, user.id));
+  return { type: 'accept', version: m.version as number, user, devices };
+}
+
+const REJECT_CODES: ReadonlySet<PairingErrorCode> = new Set(['EXPIRED', 'UNKNOWN_CHALLENGE', 'BAD_PROOF', 'REFUSED', 'PROTOCOL']);
+
+function parse(frame: Uint8Array): Record<string, unknown> {
+  if (frame.byteLength > MAX_PAIRING_FRAME_BYTES) throw protocol(`a pairing message of ${frame.byteLength} bytes is over the ${MAX_PAIRING_FRAME_BYTES}-byte limit`);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(frame));
+  } catch {
+    throw protocol('a pairing message is not UTF-8 JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw protocol('a pairing message must be a JSON object');
+  const m = value as Record<string, unknown>;
+  // Minor versions add fields; a different major version is refused.
+  if (m.version !== PAIRING_VERSION) throw protocol(`pairing version ${describe(m.version)} is not supported (this device speaks ${PAIRING_VERSION})`);
+  return m;
+}
+
+function pairedUser(value: unknown): PairedUser {
+  if (typeof value !== 'object' || value === null) throw protocol('the account is missing');
+  const u = value as Record<string, unknown>;
+  const id = recordId(u.id, 'account id');
+  const passwordHash = u.passwordHash;
+  if (typeof passwordHash !== 'string' || !passwordHash.startsWith('$argon2id$') || passwordHash.length > 512) throw protocol('the account password hash is not an Argon2id PHC string');
+  return { id, userName: checked(() => normalizeUserName(u.userName as string)), email: checked(() => normalizeEmail(u.email as string)), passwordHash, createdAt: time(u.createdAt, 'account createdAt') };
+}
+
+function pairedDevice(value: unknown, userId: string): PairedDeviceRecord {
+  if (typeof value !== 'object' || value === null) throw protocol('a device record is not an object');
+  const d = value as Record<string, unknown>;
+  if (d.userId !== userId) throw protocol('a device record belongs to another account');
+  const peerId = d.peerId === null ? null : canonicalPeerId(d.peerId);
+  return {
+    id: recordId(d.id, 'device id'),
+    userId,
+    deviceType: checked(() => normalizeDeviceType(d.deviceType as string)),
+    peerId,
+    createdAt: time(d.createdAt, 'device createdAt'),
+    revokedAt: d.revokedAt === null ? null : time(d.revokedAt, 'device revokedAt'),
+  };
+}
+
+function canonicalPeerId(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > AUTH_LIMITS.peerId) throw protocol('a device peer id is malformed');
+  try {
+    return peerIdFromString(value).toString();
+  } catch {
+    throw protocol('a device peer id is not a libp2p peer id');
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function recordId(value: unknown, what: string): string {
+  if (typeof value !== 'string' || !UUID.test(value)) throw protocol(`the ${what} is not a UUID`);
+  return value;
+}
+
+function time(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw protocol(`${what} is not a Unix time in milliseconds`);
+  return value;
+}
+
+/** Runs an auth normaliser on network input; its AuthError becomes a protocol error. */
+function checked<T>(normalise: () => T): T {
+  try {
+    return normalise();
+  } catch (error) {
+    throw protocol(`an account or device field is invalid: ${(error as Error).message}`);
+  }
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value.slice(0, 32)) : typeof value;
+}
+
+function protocol(why: string): PairingError {
+  return new PairingError('PROTOCOL', why);
+}

@@ -1,0 +1,35 @@
+/**
+ * /ahenk/pair/1.0.0 streams as frame channels, and reading the one frame each side expects with
+ * a deadline, so a peer that connects and says nothing cannot hold a pairing open.
+ */
+import type { Stream } from '@libp2p/interface';
+import { MAX_PAIRING_FRAME_BYTES } from '../../auth/pairing/messages.ts';
+import { PairingError } from '../../auth/pairing/errors.ts';
+import { byteChannelOf } from '../node/byte-stream.ts';
+import type { FrameChannel } from '../session/channel.ts';
+import { createFramedChannel } from '../session/framed-channel.ts';
+
+export const PAIR_PROTOCOL = '/ahenk/pair/1.0.0';
+/** A pairing message is small and the peer is on the same LAN or a relay: ten seconds is ample. */
+export const PAIR_MESSAGE_TIMEOUT_MS = 10_000;
+
+export function pairingChannel(stream: Stream): FrameChannel {
+  return createFramedChannel(byteChannelOf(stream), { maxFrameBytes: MAX_PAIRING_FRAME_BYTES });
+}
+
+/** The first frame of the channel; PairingError PROTOCOL when the stream ends first or time runs out. */
+export async function readOneFrame(channel: FrameChannel, signal?: AbortSignal): Promise<Uint8Array> {
+  const deadline = AbortSignal.any([AbortSignal.timeout(PAIR_MESSAGE_TIMEOUT_MS), ...(signal ? [signal] : [])]);
+  const onAbort = () => channel.abort(new PairingError('PROTOCOL', `no pairing message within ${PAIR_MESSAGE_TIMEOUT_MS} ms`));
+  deadline.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const frame of channel.frames()) return frame;
+    throw new PairingError('PROTOCOL', 'the other device closed the pairing stream without answering');
+  } catch (error) {
+    if (error instanceof PairingError) throw error;
+    if (deadline.aborted) throw new PairingError(signal?.aborted ? 'CANCELLED' : 'PROTOCOL', signal?.aborted ? 'pairing was cancelled' : `no pairing message within ${PAIR_MESSAGE_TIMEOUT_MS} ms`, { cause: error });
+    throw new PairingError('PROTOCOL', `the pairing stream failed: ${(error as Error).message}`, { cause: error });
+  } finally {
+    deadline.removeEventListener('abort', onAbort);
+  }
+}

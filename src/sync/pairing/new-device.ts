@@ -1,0 +1,92 @@
+/**
+ * NewDeviceWorkflow: the device that wants to join scans the authorizer's QR code, checks its
+ * signature and expiry, dials the authorizer (libp2p checks, in the Noise handshake, that the key
+ * answering is the one the code names), proves its own key by signing the nonce, and records the
+ * account and device list it gets back. Then it syncs with the authorizer.
+ */
+import { multiaddr } from '@multiformats/multiaddr';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { recordPairing } from '../../auth/pairing/accept.ts';
+import { decodePairingQr, responseBytes, verifyPairingChallenge } from '../../auth/pairing/challenge.ts';
+import { PairingError } from '../../auth/pairing/errors.ts';
+import { decodePairAnswer, encodePairingMessage, PAIRING_VERSION } from '../../auth/pairing/messages.ts';
+import { normalizeDeviceType } from '../../auth/validate.ts';
+import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
+import { readIdentity } from '../../database/identity.ts';
+import { DIAL_TIMEOUT_MS } from '../node/constants.ts';
+import { stripPeer, withPeer } from '../node/dialer.ts';
+import type { SyncNode } from '../node/node.ts';
+import { rememberPeer } from '../node/peer-store.ts';
+import { PAIR_PROTOCOL, pairingChannel, readOneFrame } from './channel.ts';
+
+export interface NewDeviceOptions {
+  /** How this device appears on the user's device list ('phone', 'laptop'). */
+  deviceType: string;
+  /** Wall clock in Unix ms, for the expiry check. @default Date.now */
+  now?: () => number;
+}
+
+export interface PairingResult {
+  /** The account this device joined. */
+  userId: string;
+  userName: string;
+  /** The device that authorized this one. */
+  authorizer: string;
+  /** Devices now on this device's list (this one and the authorizer included). */
+  devices: number;
+}
+
+export class NewDeviceWorkflow {
+  readonly #db: DatabaseHandle;
+  readonly #node: SyncNode;
+  readonly #deviceType: string;
+  readonly #now: () => number;
+
+  constructor(db: DatabaseHandle, node: SyncNode, options: NewDeviceOptions) {
+    this.#db = db;
+    this.#node = node;
+    this.#deviceType = normalizeDeviceType(options.deviceType);
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Pairs with the device whose QR code `qrString` is. Resolves once this device is on the user's
+   * list and knows it; a first sync with the authorizer then starts in the background. Throws
+   * PairingError (INVALID_QR, BAD_SIGNATURE, EXPIRED, REFUSED, UNKNOWN_CHALLENGE, PROTOCOL,
+   * ACCOUNT_CONFLICT, CANCELLED), or the dial's error when the authorizer cannot be reached.
+   */
+  async respondToChallenge(qrString: string, options: { signal?: AbortSignal } = {}): Promise<PairingResult> {
+    const challenge = decodePairingQr(qrString);
+    await verifyPairingChallenge(challenge, this.#now());
+    const self = this.#node.peerId;
+    if (challenge.authorizer === self) throw new PairingError('REFUSED', 'this pairing code was made by this device; scan it on the new one');
+    const identity = readIdentity(clientOf(this.#db));
+    if (identity === undefined) throw new PairingError('CANCELLED', 'this database has no device identity');
+
+    // Every address is pinned to the authorizer's id, so only that key can answer.
+    let targets: ReturnType<typeof multiaddr>[];
+    try {
+      targets = challenge.addresses.map((address) => multiaddr(withPeer(address, challenge.authorizer)));
+    } catch (error) {
+      throw new PairingError('INVALID_QR', `an address in the pairing code is not a multiaddr: ${(error as Error).message}`);
+    }
+    const signal = AbortSignal.any([AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])]);
+    const stream = await this.#node.libp2p.dialProtocol(targets, PAIR_PROTOCOL, { signal });
+    const channel = pairingChannel(stream);
+    try {
+      const proof = Buffer.from(await identity.privateKey.sign(responseBytes(challenge.authorizer, self, challenge.nonce))).toString('base64url');
+      await channel.send(encodePairingMessage({ type: 'request', version: PAIRING_VERSION, nonce: challenge.nonce, deviceType: this.#deviceType, proof }));
+      const accept = decodePairAnswer(await readOneFrame(channel, options.signal));
+      const listed = (peerId: string) => accept.devices.some((d) => d.peerId === peerId && d.revokedAt === null);
+      if (!listed(self) || !listed(challenge.authorizer)) throw new PairingError('PROTOCOL', 'the device list sent back does not hold both devices');
+      recordPairing(this.#db, accept);
+      await channel.close().catch(() => {});
+      rememberPeer(clientOf(this.#db), challenge.authorizer, challenge.addresses.map((a) => stripPeer(multiaddr(a), challenge.authorizer)));
+      void this.#node.syncNow().catch(() => {});
+      return { userId: accept.user.id, userName: accept.user.userName, authorizer: peerIdFromString(challenge.authorizer).toString(), devices: accept.devices.length };
+    } catch (error) {
+      channel.abort(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+  }
+}

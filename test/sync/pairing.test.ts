@@ -1,0 +1,174 @@
+/**
+ * Pairing on 127.0.0.1 with real libp2p nodes: a new device that scans the QR code joins the
+ * user's list on both sides and syncs; a code works once, expires, and refuses tampering, a
+ * device that cannot prove its key, and anyone who never saw it.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  AuthorizerWorkflow,
+  createSyncNode,
+  decodePairingQr,
+  getUserDevices,
+  isAuthorizedPeer,
+  loginUser,
+  NewDeviceWorkflow,
+  PAIR_PROTOCOL,
+  PairingError,
+  registerUser,
+  type SyncNode,
+} from '../../src/index.ts';
+import { encodePairingQr } from '../../src/auth/pairing/challenge.ts';
+import { encodePairingMessage } from '../../src/auth/pairing/messages.ts';
+import { pairingChannel, readOneFrame } from '../../src/sync/pairing/channel.ts';
+import { multiaddr } from '@multiformats/multiaddr';
+import { dump, openDevice } from '../helpers/db.ts';
+import { todos } from '../helpers/schema.ts';
+import { waitFor } from '../net/fixtures.ts';
+
+const nodes: SyncNode[] = [];
+const workflows: AuthorizerWorkflow[] = [];
+afterEach(async () => {
+  await Promise.all(workflows.splice(0).map((w) => w.close()));
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
+});
+
+type Device = ReturnType<typeof openDevice>;
+
+async function node(db: Device): Promise<SyncNode> {
+  const started = await createSyncNode(db, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnect: false });
+  nodes.push(started);
+  return started;
+}
+
+/** Device A with an account and a node, showing a fresh pairing code. */
+async function authorizer(options: { ttlMs?: number; now?: () => number } = {}) {
+  const a = openDevice('a');
+  const user = await registerUser(a, 'ayse', 'ayse@example.test', 'a long pass phrase');
+  const nodeA = await node(a);
+  const workflow = new AuthorizerWorkflow(a, nodeA, { userId: user.id, deviceType: 'laptop', ...options });
+  workflows.push(workflow);
+  await workflow.createChallenge();
+  return { a, user, nodeA, workflow, qr: workflow.getQrCodeString() };
+}
+
+async function caught(promise: Promise<unknown>): Promise<PairingError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(PairingError);
+  return error as PairingError;
+}
+
+describe('pairing', () => {
+  it('puts the new device on both device lists, hands over the account, and syncs', async () => {
+    const { a, user, nodeA, workflow, qr } = await authorizer();
+    a.insert(todos).values({ id: 'before-pairing', title: 'from the laptop' }).run();
+    const b = openDevice('b');
+    const nodeB = await node(b);
+    const answered = workflow.waitForResponse();
+
+    const result = await new NewDeviceWorkflow(b, nodeB, { deviceType: 'phone' }).respondToChallenge(qr);
+    expect(result).toMatchObject({ userId: user.id, userName: 'ayse', authorizer: nodeA.peerId, devices: 2 });
+    expect(await answered).toEqual({ peerId: nodeB.peerId, deviceType: 'phone', userId: user.id });
+
+    for (const [db, other] of [[a, nodeB.peerId], [b, nodeA.peerId]] as const) {
+      expect(isAuthorizedPeer(db, other)).toBe(true);
+      expect(getUserDevices(db, user.id).map((d) => [d.deviceType, d.peerId]).sort()).toEqual(
+        [['laptop', nodeA.peerId], ['phone', nodeB.peerId]].sort(),
+      );
+    }
+    // The account came along: the same password logs in on the new device.
+    expect((await loginUser(b, 'ayse@example.test', 'a long pass phrase')).id).toBe(user.id);
+    // And the devices sync from then on.
+    await waitFor(() => isDeepStrictEqual(dump(a, 'todos'), dump(b, 'todos')), 10_000, 'first sync after pairing');
+    expect(dump(b, 'todos')).toHaveLength(1);
+  });
+
+  it('lets a code be used once', async () => {
+    const { a, nodeA, workflow, qr } = await authorizer();
+    const b = openDevice('b');
+    await new NewDeviceWorkflow(b, await node(b), { deviceType: 'phone' }).respondToChallenge(qr);
+    await workflow.waitForResponse();
+    const c = openDevice('c');
+    const nodeC = await node(c);
+    const error = await caught(new NewDeviceWorkflow(c, nodeC, { deviceType: 'tablet' }).respondToChallenge(qr));
+    expect(error.code).toBe('UNKNOWN_CHALLENGE');
+    expect(isAuthorizedPeer(a, nodeC.peerId)).toBe(false);
+    expect(isAuthorizedPeer(c, nodeA.peerId)).toBe(false);
+  });
+
+  it('refuses an expired code on both sides', async () => {
+    let clock = Date.now();
+    const { a, workflow, qr } = await authorizer({ ttlMs: 60_000, now: () => clock });
+    const b = openDevice('b');
+    const nodeB = await node(b);
+    // The new device sees the expiry itself and dials nothing.
+    const late = () => Date.now() + 61_000;
+    expect((await caught(new NewDeviceWorkflow(b, nodeB, { deviceType: 'phone', now: late }).respondToChallenge(qr))).code).toBe('EXPIRED');
+    // A new device with a slow clock still meets the authorizer's own check.
+    clock += 61_000;
+    const answered = caught(workflow.waitForResponse());
+    expect((await caught(new NewDeviceWorkflow(b, nodeB, { deviceType: 'phone' }).respondToChallenge(qr))).code).toBe('EXPIRED');
+    expect((await answered).code).toBe('EXPIRED');
+    expect(isAuthorizedPeer(a, nodeB.peerId)).toBe(false);
+  });
+
+  it('refuses a code whose addresses or expiry were changed', async () => {
+    const { qr } = await authorizer();
+    const challenge = decodePairingQr(qr);
+    const b = openDevice('b');
+    const nodeB = await node(b);
+    for (const forged of [{ ...challenge, addresses: ['/ip4/127.0.0.1/tcp/1'] }, { ...challenge, expiresAt: challenge.expiresAt + 3_600_000 }]) {
+      const error = await caught(new NewDeviceWorkflow(b, nodeB, { deviceType: 'phone' }).respondToChallenge(encodePairingQr(forged)));
+      expect(error.code).toBe('BAD_SIGNATURE');
+    }
+  });
+
+  it('refuses a device that presents the nonce without proving its key, and the code is spent', async () => {
+    const { a, nodeA, workflow, qr } = await authorizer();
+    const challenge = decodePairingQr(qr);
+    const m = openDevice('mallory');
+    const nodeM = await node(m);
+    const answered = caught(workflow.waitForResponse());
+    const stream = await nodeM.libp2p.dialProtocol(multiaddr(challenge.addresses[0]!), PAIR_PROTOCOL);
+    const channel = pairingChannel(stream);
+    // A signature by some other key: Noise authenticated nodeM's key, so this proves nothing.
+    await channel.send(encodePairingMessage({ type: 'request', version: 1, nonce: challenge.nonce, deviceType: 'phone', proof: Buffer.alloc(64, 7).toString('base64url') }));
+    const reply = JSON.parse(new TextDecoder().decode(await readOneFrame(channel))) as { type: string; code: string };
+    expect(reply).toMatchObject({ type: 'reject', code: 'BAD_PROOF' });
+    expect((await answered).code).toBe('BAD_PROOF');
+    expect(isAuthorizedPeer(a, nodeM.peerId)).toBe(false);
+    // The real device comes too late: the code was spent by the failed attempt.
+    const b = openDevice('b');
+    expect((await caught(new NewDeviceWorkflow(b, await node(b), { deviceType: 'phone' }).respondToChallenge(qr))).code).toBe('UNKNOWN_CHALLENGE');
+    expect(nodeA.peers().every((p) => !p.authorized)).toBe(true);
+  });
+
+  it('answers garbage on the pairing stream with a reject and authorizes nobody', async () => {
+    const { a, qr } = await authorizer();
+    const m = openDevice('mallory');
+    const nodeM = await node(m);
+    const stream = await nodeM.libp2p.dialProtocol(multiaddr(decodePairingQr(qr).addresses[0]!), PAIR_PROTOCOL);
+    const channel = pairingChannel(stream);
+    await channel.send(new TextEncoder().encode('{"type":"request","version":1,"nonce":5}'));
+    const reply = JSON.parse(new TextDecoder().decode(await readOneFrame(channel))) as { type: string; code: string };
+    expect(reply).toMatchObject({ type: 'reject', code: 'PROTOCOL' });
+    expect(isAuthorizedPeer(a, nodeM.peerId)).toBe(false);
+  });
+
+  it('rejects malformed pairing codes with INVALID_QR before dialling', () => {
+    for (const text of ['', 'hello', 'ahenk-pair:1:!!!', `ahenk-pair:1:${Buffer.from('[1,2]').toString('base64url')}`, `ahenk-pair:1:${'A'.repeat(5000)}`, 42]) {
+      const error = (() => {
+        try {
+          decodePairingQr(text);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error, String(text).slice(0, 20)).toBeInstanceOf(PairingError);
+      expect((error as PairingError).code).toBe('INVALID_QR');
+    }
+  });
+});
