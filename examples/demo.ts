@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: two devices of one person (a laptop and a phone), each a separate process with
- * its own SQLite file, sync over libp2p on 127.0.0.1. They edit offline first, connect and
- * converge, then live edits on one appear on the other. Every process exits cleanly at the end.
+ * its own SQLite file, sync over libp2p on 127.0.0.1. Both edit offline first; the phone then joins
+ * the laptop's account by scanning its pairing code (the QR text), they converge, and live edits
+ * on one appear on the other. Every process exits cleanly at the end.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { authorizeDevice, getDeviceId, initializeDatabase, registerUser } from '../src/index.ts';
+import { initializeDatabase, registerUser } from '../src/index.ts';
 import { schema, todos } from './todo/schema.ts';
 
 type Event = { event: string; device: string; [field: string]: unknown };
@@ -68,21 +69,16 @@ class Device {
 const rowsEvent = (test: (rows: Row[]) => boolean) => (e: Event) => e.event === 'rows' && test(e.rows as Row[]);
 const format = (rows: Row[]) => rows.map((r) => `${r.done ? '[x]' : '[ ]'} ${r.title}`).join(', ');
 
-/** Prepares two device databases of one user that trust each other, with offline edits on both. */
-async function prepare(dir: string): Promise<{ laptop: string; phone: string }> {
+/** Two device databases with offline edits on both; the account exists on the laptop only. */
+async function prepare(dir: string): Promise<{ laptop: string; phone: string; userId: string }> {
   const paths = { laptop: join(dir, 'laptop.db'), phone: join(dir, 'phone.db') };
   const dbs = { laptop: initializeDatabase(paths.laptop, { schema, migrationsFolder }), phone: initializeDatabase(paths.phone, { schema, migrationsFolder }) };
-  const ids = { laptop: getDeviceId(dbs.laptop.$client), phone: getDeviceId(dbs.phone.$client) };
-  // Pairing by QR code is the real door; the demo writes the result of a pairing directly.
-  for (const [self, other] of [['laptop', 'phone'], ['phone', 'laptop']] as const) {
-    const user = await registerUser(dbs[self], 'ada', 'ada@example.com', 'correct horse battery staple');
-    authorizeDevice(dbs[self], { userId: user.id, peerId: ids[other], deviceType: other });
-  }
+  const user = await registerUser(dbs.laptop, 'ada', 'ada@example.com', 'correct horse battery staple');
   dbs.laptop.insert(todos).values([{ id: 'milk', title: 'Buy milk' }, { id: 'call', title: 'Call mum' }]).run();
   dbs.phone.insert(todos).values({ id: 'tax', title: 'File taxes' }).run();
   dbs.laptop.$client.close();
   dbs.phone.$client.close();
-  return paths;
+  return { ...paths, userId: user.id };
 }
 
 export async function runDemo(print: (line: string) => void = console.log): Promise<{ laptop: Row[]; phone: Row[]; latencyMs: number }> {
@@ -95,10 +91,20 @@ export async function runDemo(print: (line: string) => void = console.log): Prom
     const laptop = new Device('laptop', paths.laptop, [], print);
     devices.push(laptop);
     const started = await laptop.next((e) => e.event === 'started', 'started');
-    const address = (started.addresses as string[])[0]!;
-    print(`laptop listening on ${address}`);
-    const phone = new Device('phone', paths.phone, [address], print);
+    print(`laptop listening on ${(started.addresses as string[])[0]!}`);
+    const phone = new Device('phone', paths.phone, [], print);
     devices.push(phone);
+    await phone.next((e) => e.event === 'started', 'started');
+
+    // Pairing: the laptop shows a code (a QR code in an app), the phone scans it and joins.
+    laptop.send({ cmd: 'pair-show', userId: paths.userId });
+    const code = (await laptop.next((e) => e.event === 'pairing-code', 'pairing code')).qr as string;
+    print(`laptop shows a pairing code: ${code.slice(0, 32)}... (${code.length} characters, valid 2 minutes, single use)`);
+    phone.send({ cmd: 'pair-join', qr: code, deviceType: 'phone' });
+    const joined = await phone.next((e) => e.event === 'joined' || e.event === 'error', 'joined');
+    if (joined.event === 'error') throw new Error(`pairing failed: ${String(joined.message)}`);
+    await laptop.next((e) => e.event === 'paired', 'paired');
+    print(`the phone scanned it and joined ${String(joined.userName)}'s devices; both trust each other now`);
 
     const all = (rows: Row[]) => ['call', 'milk', 'tax'].every((id) => rows.some((r) => r.id === id));
     await Promise.all([laptop.next(rowsEvent(all), 'all rows'), phone.next(rowsEvent(all), 'all rows')]);
