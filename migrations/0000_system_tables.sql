@@ -17,16 +17,16 @@ CREATE TABLE `ahenk_cursors` (
 --> statement-breakpoint
 CREATE TABLE `ahenk_devices` (
 	`id` text PRIMARY KEY NOT NULL,
-	`user_id` text NOT NULL,
-	`device_type` text NOT NULL,
+	`user_id` text DEFAULT '' NOT NULL,
+	`device_type` text DEFAULT '' NOT NULL,
 	`push_token` text,
 	`peer_id` text,
-	`created_at` integer NOT NULL,
-	`revoked_at` integer,
-	FOREIGN KEY (`user_id`) REFERENCES `ahenk_users`(`id`) ON UPDATE no action ON DELETE no action
+	`created_at` integer DEFAULT 0 NOT NULL,
+	`revoked_at` integer
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `ahenk_devices_peer_id_unique` ON `ahenk_devices` (`peer_id`);--> statement-breakpoint
+CREATE INDEX `ahenk_devices_peer` ON `ahenk_devices` (`peer_id`);--> statement-breakpoint
+CREATE INDEX `ahenk_devices_user` ON `ahenk_devices` (`user_id`);--> statement-breakpoint
 CREATE TABLE `ahenk_meta` (
 	`key` text PRIMARY KEY NOT NULL,
 	`value` text NOT NULL

@@ -5,11 +5,11 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import { and, asc, eq, isNull } from 'drizzle-orm';
-import type { DatabaseHandle } from '../database/handle.ts';
+import { clientOf, type DatabaseHandle } from '../database/handle.ts';
 import { AuthError } from '../errors.ts';
 import { ahenkDevices } from '../schema/system.ts';
 import { requireUser } from './accounts.ts';
-import { authDb, uniqueViolation } from './db.ts';
+import { authDb } from './db.ts';
 import { uuidv7 } from './ids.ts';
 import { AUTH_LIMITS, normalizeDeviceType, normalizePushToken, requireString } from './validate.ts';
 
@@ -65,9 +65,19 @@ export function authorizeDevice(db: DatabaseHandle, input: AuthorizeDeviceInput)
   if (peerId === undefined) throw new AuthError('INVALID_INPUT', 'Peer id is not a valid libp2p peer id');
   const type = normalizeDeviceType(input.deviceType);
   const user = requireUser(db, input.userId);
-  const existing = authDb(db).select().from(ahenkDevices).where(eq(ahenkDevices.peerId, peerId)).get();
-  if (existing !== undefined) return alreadyKnown(existing, user.id);
-  return insertDevice(db, { userId: user.id, deviceType: type, pushToken: null, peerId });
+  const orm = authDb(db);
+  return clientOf(db)
+    .transaction(() => {
+      // The list is synced, so one key may have several records (two devices recorded it): a
+      // revoked one wins, then another user's, then any record of this user.
+      const records = orm.select().from(ahenkDevices).where(eq(ahenkDevices.peerId, peerId)).orderBy(asc(ahenkDevices.createdAt), asc(ahenkDevices.id)).all();
+      const revoked = records.find((d) => d.revokedAt !== null);
+      if (revoked !== undefined) return alreadyKnown(revoked, user.id);
+      const other = records.find((d) => d.userId !== user.id);
+      if (other !== undefined) return alreadyKnown(other, user.id);
+      return records[0] ?? insertDevice(db, { userId: user.id, deviceType: type, pushToken: null, peerId });
+    })
+    .immediate();
 }
 
 /**
@@ -88,12 +98,9 @@ export function revokeDevice(db: DatabaseHandle, deviceId: string, now: number =
 export function isAuthorizedPeer(db: DatabaseHandle, peerId: string): boolean {
   const canonical = canonicalPeerId(peerId);
   if (canonical === undefined) return false;
-  const row = authDb(db)
-    .select({ id: ahenkDevices.id })
-    .from(ahenkDevices)
-    .where(and(eq(ahenkDevices.peerId, canonical), isNull(ahenkDevices.revokedAt)))
-    .get();
-  return row !== undefined;
+  // Any revoked record of the key locks it out, whatever other records say.
+  const records = authDb(db).select({ revokedAt: ahenkDevices.revokedAt }).from(ahenkDevices).where(eq(ahenkDevices.peerId, canonical)).all();
+  return records.length > 0 && records.every((r) => r.revokedAt === null);
 }
 
 /** The base58btc form libp2p prints, or undefined when the string is not a peer id. */
@@ -114,15 +121,6 @@ function alreadyKnown(device: Device, userId: string): Device {
 
 function insertDevice(db: DatabaseHandle, fields: Pick<Device, 'userId' | 'deviceType' | 'pushToken' | 'peerId'>): Device {
   const device: Device = { id: uuidv7(), ...fields, createdAt: Date.now(), revokedAt: null };
-  try {
-    authDb(db).insert(ahenkDevices).values(device).run();
-  } catch (error) {
-    // Another connection authorized the same key between our check and this insert.
-    if (uniqueViolation(error) === 'ahenk_devices.peer_id' && device.peerId !== null) {
-      const winner = authDb(db).select().from(ahenkDevices).where(eq(ahenkDevices.peerId, device.peerId)).get();
-      if (winner !== undefined) return alreadyKnown(winner, device.userId);
-    }
-    throw error;
-  }
+  authDb(db).insert(ahenkDevices).values(device).run();
   return device;
 }

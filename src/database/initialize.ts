@@ -14,6 +14,7 @@ import { retryQuarantined } from '../merge/merge.ts';
 import { registerResolvers } from '../merge/registry.ts';
 import type { Resolver } from '../merge/resolvers.ts';
 import { syncedTablesOf } from '../schema/synced-table.ts';
+import { SYSTEM_SYNCED_TABLES } from '../schema/system.ts';
 import { clientOf, type DatabaseHandle } from './handle.ts';
 import { ensureIdentity } from './identity.ts';
 
@@ -93,7 +94,8 @@ export function migrateDatabase(db: DatabaseHandle, options: MigrateOptions = {}
   const tables = options.schema ? syncedTablesOf(options.schema) : [];
   const customResolvers = tables.flatMap((t) => Object.values(t.resolvers)).filter((r): r is Resolver => typeof r === 'object');
   registerResolvers(raw, customResolvers);
-  const report = installCapture(raw, tables);
+  // The device list syncs like an app table, so pairings and revocations reach every device.
+  const report = installCapture(raw, [...SYSTEM_SYNCED_TABLES, ...tables]);
   const rest = refreshCapture(raw);
   report.installed.push(...rest.installed);
   report.backfilled += rest.backfilled;

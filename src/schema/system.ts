@@ -5,6 +5,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { blob, check, index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import type { SyncedTableMeta } from './synced-table.ts';
 
 /** Key/value facts about this database: schema version, this device's identity. */
 export const ahenkMeta = sqliteTable('ahenk_meta', {
@@ -98,17 +99,39 @@ export const ahenkUsers = sqliteTable('ahenk_users', {
   createdAt: integer('created_at').notNull(),
 });
 
-export const ahenkDevices = sqliteTable('ahenk_devices', {
-  id: text('id').primaryKey(),
-  userId: text('user_id')
-    .notNull()
-    .references(() => ahenkUsers.id),
-  deviceType: text('device_type').notNull(),
-  pushToken: text('push_token'),
-  peerId: text('peer_id').unique(),
-  createdAt: integer('created_at').notNull(),
-  revokedAt: integer('revoked_at'),
-});
+/**
+ * The user's device list. It is itself synced between the user's devices (SYSTEM_SYNCED_TABLES),
+ * so a device paired on one reaches the others and a revocation reaches all of them. Hence the
+ * shape of a synced table: a text key, SQL defaults for every NOT NULL column (a revocation may
+ * arrive before the row it revokes), no foreign key and no unique peer_id (two devices may record
+ * the same key; a revoked record for a key wins over any other, see src/auth/devices.ts).
+ */
+export const ahenkDevices = sqliteTable(
+  'ahenk_devices',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().default(''),
+    deviceType: text('device_type').notNull().default(''),
+    pushToken: text('push_token'),
+    peerId: text('peer_id'),
+    createdAt: integer('created_at').notNull().default(0),
+    revokedAt: integer('revoked_at'),
+  },
+  (t) => [index('ahenk_devices_peer').on(t.peerId), index('ahenk_devices_user').on(t.userId)],
+);
+
+/**
+ * System tables every Ahenk database syncs besides the app's. Revocation is sticky: `max` keeps
+ * the revocation time once any device has set one.
+ */
+export const SYSTEM_SYNCED_TABLES: readonly SyncedTableMeta[] = [
+  {
+    name: 'ahenk_devices',
+    pkColumn: 'id',
+    columns: ['user_id', 'device_type', 'push_token', 'peer_id', 'created_at', 'revoked_at'],
+    resolvers: { revoked_at: 'max' },
+  },
+];
 
 /** Peers this device knows how to reach, with when it last saw and last synced them. */
 export const ahenkPeers = sqliteTable('ahenk_peers', {

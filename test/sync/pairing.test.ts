@@ -16,6 +16,7 @@ import {
   PAIR_PROTOCOL,
   PairingError,
   registerUser,
+  revokeDevice,
   type SyncNode,
 } from '../../src/index.ts';
 import { encodePairingQr } from '../../src/auth/pairing/challenge.ts';
@@ -156,6 +157,34 @@ describe('pairing', () => {
     const reply = JSON.parse(new TextDecoder().decode(await readOneFrame(channel))) as { type: string; code: string };
     expect(reply).toMatchObject({ type: 'reject', code: 'PROTOCOL' });
     expect(isAuthorizedPeer(a, nodeM.peerId)).toBe(false);
+  });
+
+  it('spreads the device list: a later pairing and a revocation reach every device', async () => {
+    const { a, user, nodeA, workflow, qr } = await authorizer();
+    const b = openDevice('b');
+    const nodeB = await node(b);
+    await new NewDeviceWorkflow(b, nodeB, { deviceType: 'phone' }).respondToChallenge(qr);
+    await workflow.waitForResponse();
+    // C pairs with A after B did: B only hears of C through the synced device list.
+    await workflow.createChallenge();
+    const c = openDevice('c');
+    const nodeC = await node(c);
+    await new NewDeviceWorkflow(c, nodeC, { deviceType: 'tablet' }).respondToChallenge(workflow.getQrCodeString());
+    await waitFor(() => isAuthorizedPeer(b, nodeC.peerId), 10_000, 'B to learn of C');
+    // So B and C sync directly.
+    c.insert(todos).values({ id: 'from-c', title: 'tablet' }).run();
+    const direct = nodeC.once('sync:complete', { filter: (e) => e.peerId === nodeB.peerId });
+    await nodeC.dial(nodeB.getMultiaddrs()[0]!);
+    await direct;
+    await waitFor(() => dump(b, 'todos').length === 1, 10_000, 'the direct sync');
+
+    // A revokes B: C learns it and drops B, without anyone telling C.
+    const phone = getUserDevices(a, user.id).find((d) => d.peerId === nodeB.peerId)!;
+    revokeDevice(a, phone.id);
+    await waitFor(() => !isAuthorizedPeer(c, nodeB.peerId), 10_000, 'C to learn of the revocation');
+    await waitFor(() => !nodeC.peers().some((p) => p.peerId === nodeB.peerId && p.syncing), 5_000, 'C to drop its session with B');
+    // B's own record of itself cannot undo it: a revoked record of a key wins over any other.
+    expect(isAuthorizedPeer(a, nodeB.peerId)).toBe(false);
   });
 
   it('rejects malformed pairing codes with INVALID_QR before dialling', () => {
