@@ -19,9 +19,10 @@ import {
   revokeDevice,
   type SyncNode,
 } from '../../src/index.ts';
-import { encodePairingQr } from '../../src/auth/pairing/challenge.ts';
+import { encodePairingQr, responseBytes } from '../../src/auth/pairing/challenge.ts';
+import { readIdentity } from '../../src/database/identity.ts';
 import { encodePairingMessage } from '../../src/auth/pairing/messages.ts';
-import { pairingChannel, readOneFrame } from '../../src/sync/pairing/channel.ts';
+import { pairingChannel } from '../../src/sync/pairing/channel.ts';
 import { multiaddr } from '@multiformats/multiaddr';
 import { dump, openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
@@ -43,7 +44,7 @@ async function node(db: Device): Promise<SyncNode> {
 }
 
 /** Device A with an account and a node, showing a fresh pairing code. */
-async function authorizer(options: { ttlMs?: number; now?: () => number } = {}) {
+async function authorizer(options: { ttlMs?: number; now?: () => number; confirm?: (d: { peerId: string; deviceType: string }) => boolean } = {}) {
   const a = openDevice('a');
   const user = await registerUser(a, 'ayse', 'ayse@example.test', 'a long pass phrase');
   const nodeA = await node(a);
@@ -137,7 +138,7 @@ describe('pairing', () => {
     const channel = pairingChannel(stream);
     // A signature by some other key: Noise authenticated nodeM's key, so this proves nothing.
     await channel.send(encodePairingMessage({ type: 'request', version: 1, nonce: challenge.nonce, deviceType: 'phone', proof: Buffer.alloc(64, 7).toString('base64url') }));
-    const reply = JSON.parse(new TextDecoder().decode(await readOneFrame(channel))) as { type: string; code: string };
+    const reply = JSON.parse(new TextDecoder().decode(await channel.next())) as { type: string; code: string };
     expect(reply).toMatchObject({ type: 'reject', code: 'BAD_PROOF' });
     expect((await answered).code).toBe('BAD_PROOF');
     expect(isAuthorizedPeer(a, nodeM.peerId)).toBe(false);
@@ -154,7 +155,7 @@ describe('pairing', () => {
     const stream = await nodeM.libp2p.dialProtocol(multiaddr(decodePairingQr(qr).addresses[0]!), PAIR_PROTOCOL);
     const channel = pairingChannel(stream);
     await channel.send(new TextEncoder().encode('{"type":"request","version":1,"nonce":5}'));
-    const reply = JSON.parse(new TextDecoder().decode(await readOneFrame(channel))) as { type: string; code: string };
+    const reply = JSON.parse(new TextDecoder().decode(await channel.next())) as { type: string; code: string };
     expect(reply).toMatchObject({ type: 'reject', code: 'PROTOCOL' });
     expect(isAuthorizedPeer(a, nodeM.peerId)).toBe(false);
   });
@@ -185,6 +186,51 @@ describe('pairing', () => {
     await waitFor(() => !nodeC.peers().some((p) => p.peerId === nodeB.peerId && p.syncing), 5_000, 'C to drop its session with B');
     // B's own record of itself cannot undo it: a revoked record of a key wins over any other.
     expect(isAuthorizedPeer(a, nodeB.peerId)).toBe(false);
+  });
+
+  it('lets the user refuse a device that proved its key, which then learns nothing', async () => {
+    const asked: string[] = [];
+    const { a, user, nodeA, qr } = await authorizer({ confirm: (d) => (asked.push(d.deviceType), false) });
+    const b = openDevice('b');
+    const nodeB = await node(b);
+    const error = await caught(new NewDeviceWorkflow(b, nodeB, { deviceType: 'unknown phone' }).respondToChallenge(qr));
+    expect(error.code).toBe('REFUSED');
+    expect(asked).toEqual(['unknown phone']);
+    expect(isAuthorizedPeer(a, nodeB.peerId)).toBe(false);
+    // Refused before the account was sent: B holds neither the user nor the authorizer.
+    expect(b.$client.prepare('SELECT count(*) FROM ahenk_users WHERE id = ?').pluck().get(user.id)).toBe(0);
+    expect(isAuthorizedPeer(b, nodeA.peerId)).toBe(false);
+  });
+
+  it('lists the new device only after it confirms: a device that drops out after the accept is not paired', async () => {
+    const { a, workflow, qr } = await authorizer();
+    const challenge = decodePairingQr(qr);
+    const b = openDevice('b');
+    const nodeB = await node(b);
+    const answered = caught(workflow.waitForResponse());
+    const stream = await nodeB.libp2p.dialProtocol(multiaddr(challenge.addresses[0]!), PAIR_PROTOCOL);
+    const channel = pairingChannel(stream);
+    const { privateKey } = readIdentity(b.$client)!;
+    const proof = Buffer.from(await privateKey.sign(responseBytes(challenge.authorizer, nodeB.peerId, challenge.nonce))).toString('base64url');
+    await channel.send(encodePairingMessage({ type: 'request', version: 1, nonce: challenge.nonce, deviceType: 'phone', proof }));
+    expect(JSON.parse(new TextDecoder().decode(await channel.next()))).toMatchObject({ type: 'accept' });
+    channel.abort(new Error('the phone crashed'));
+    expect((await answered).code).toMatch(/PROTOCOL|CANCELLED/);
+    expect(isAuthorizedPeer(a, nodeB.peerId)).toBe(false);
+  });
+
+  it('spends a code when its time runs out, whatever the clocks say, and ends with the node', async () => {
+    const frozen = Date.now();
+    const { workflow, qr } = await authorizer({ ttlMs: 150, now: () => frozen });
+    expect((await caught(workflow.waitForResponse())).code).toBe('EXPIRED');
+    const b = openDevice('b');
+    const error = await caught(new NewDeviceWorkflow(b, await node(b), { deviceType: 'phone', now: () => frozen }).respondToChallenge(qr));
+    expect(error.code).toBe('UNKNOWN_CHALLENGE');
+
+    const second = await authorizer();
+    const waiting = caught(second.workflow.waitForResponse());
+    await second.nodeA.stop();
+    expect((await waiting).code).toBe('CANCELLED');
   });
 
   it('rejects malformed pairing codes with INVALID_QR before dialling', () => {

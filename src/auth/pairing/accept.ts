@@ -1,19 +1,21 @@
 /**
  * Both ends of a pairing, without the network: the authorizer checks a request against its
- * challenge and records the new device; the new device records the account and the device list
- * the authorizer sent. Each runs in one transaction.
+ * challenge and plans its answer (planPairing), and lists the new device once it has confirmed
+ * (commitPairing); the new device records the account and the device list the authorizer sent
+ * (recordPairing). Writes run in one transaction each.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { and, eq, ne, or } from 'drizzle-orm';
 import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
-import { AuthError } from '../../errors.ts';
 import { ahenkDevices, ahenkUsers } from '../../schema/system.ts';
 import { authDb } from '../db.ts';
-import { authorizeDevice, getUserDevices } from '../devices.ts';
+import { getUserDevices } from '../devices.ts';
+import { uuidv7 } from '../ids.ts';
+import { normalizeDeviceType } from '../validate.ts';
 import { responseBytes, type PairingChallenge } from './challenge.ts';
 import { PairingError } from './errors.ts';
-import { PAIRING_VERSION, type PairAccept, type PairRequest } from './messages.ts';
+import { MAX_PAIRED_DEVICES, PAIRING_VERSION, type PairAccept, type PairedDeviceRecord, type PairRequest } from './messages.ts';
 
 export interface AnswerInput {
   challenge: PairingChallenge;
@@ -28,13 +30,23 @@ export interface AnswerInput {
   now: number;
 }
 
+/** What the authorizer will send, and the device records it adds once the new device confirms. */
+export interface PairingPlan {
+  accept: PairAccept;
+  /** Records of keys not on the list yet (the new device, and the authorizer the first time). */
+  additions: PairedDeviceRecord[];
+  /** The new device as it will be listed. */
+  device: { peerId: string; deviceType: string };
+}
+
 /**
- * Checks a request (nonce in constant time, expiry, the new device's signature) and authorizes the
- * device. Throws PairingError UNKNOWN_CHALLENGE, EXPIRED, BAD_PROOF or REFUSED; never authorizes
- * anything when it throws.
+ * Checks a request (nonce in constant time, expiry, the new device's signature, that neither key
+ * is revoked or another user's) and plans the accept. Writes nothing: the device goes on the list
+ * only in commitPairing, once the new device has confirmed it recorded the accept. Throws
+ * PairingError UNKNOWN_CHALLENGE, EXPIRED, BAD_PROOF, PROTOCOL or REFUSED.
  */
-export async function answerPairRequest(db: DatabaseHandle, input: AnswerInput): Promise<PairAccept> {
-  const { challenge, request, remotePeerId } = input;
+export async function planPairing(db: DatabaseHandle, input: AnswerInput): Promise<PairingPlan> {
+  const { challenge, request, remotePeerId, userId } = input;
   if (input.used || !nonceMatches(challenge, request.nonce)) {
     throw new PairingError('UNKNOWN_CHALLENGE', 'this pairing code is not pending here (used already, or never shown)');
   }
@@ -43,19 +55,49 @@ export async function answerPairRequest(db: DatabaseHandle, input: AnswerInput):
   if (key === undefined || !(await key.verify(responseBytes(challenge.authorizer, remotePeerId, request.nonce), Buffer.from(request.proof, 'base64url')))) {
     throw new PairingError('BAD_PROOF', 'the new device did not prove the key it connected with');
   }
-  const raw = clientOf(db);
+  let deviceType: string;
   try {
-    return raw.transaction(() => {
-      authorizeDevice(db, { userId: input.userId, peerId: challenge.authorizer, deviceType: input.selfDeviceType });
-      authorizeDevice(db, { userId: input.userId, peerId: remotePeerId, deviceType: request.deviceType });
-      const user = authDb(db).select().from(ahenkUsers).where(eq(ahenkUsers.id, input.userId)).get()!;
-      const devices = getUserDevices(db, input.userId).map(({ pushToken: _token, ...device }) => device);
-      return { type: 'accept' as const, version: PAIRING_VERSION, user, devices };
-    }).immediate();
+    deviceType = normalizeDeviceType(request.deviceType);
   } catch (error) {
-    if (error instanceof AuthError) throw new PairingError('REFUSED', error.message, { cause: error });
-    throw error;
+    throw new PairingError('PROTOCOL', `the device type is not valid: ${(error as Error).message}`, { cause: error });
   }
+  const user = authDb(db).select().from(ahenkUsers).where(eq(ahenkUsers.id, userId)).get();
+  if (user === undefined) throw new PairingError('REFUSED', 'the account to pair with is gone from this device');
+  const additions: PairedDeviceRecord[] = [];
+  for (const [peerId, type] of [[challenge.authorizer, input.selfDeviceType], [remotePeerId, deviceType]] as const) {
+    if (!listedFor(db, peerId, userId)) additions.push({ id: uuidv7(), userId, deviceType: type, peerId, createdAt: input.now, revokedAt: null });
+  }
+  const devices = [...getUserDevices(db, userId).map(({ pushToken: _token, ...device }) => device), ...additions];
+  if (devices.length > MAX_PAIRED_DEVICES) {
+    throw new PairingError('REFUSED', `the account lists ${devices.length} devices, more than the ${MAX_PAIRED_DEVICES} a pairing can carry; remove old devices first`);
+  }
+  return { accept: { type: 'accept', version: PAIRING_VERSION, user, devices }, additions, device: { peerId: remotePeerId, deviceType } };
+}
+
+/**
+ * Puts the planned devices on the list, in one transaction, checking again that no revocation or
+ * other user's record of their keys arrived meanwhile (PairingError REFUSED).
+ */
+export function commitPairing(db: DatabaseHandle, plan: PairingPlan): void {
+  const orm = authDb(db);
+  clientOf(db)
+    .transaction(() => {
+      for (const record of plan.additions) {
+        if (!listedFor(db, record.peerId!, record.userId)) orm.insert(ahenkDevices).values({ ...record, pushToken: null }).run();
+      }
+    })
+    .immediate();
+}
+
+/**
+ * Whether the key already has a live record for this user. Throws REFUSED when a record of it is
+ * revoked or belongs to another user: such a key never pairs.
+ */
+function listedFor(db: DatabaseHandle, peerId: string, userId: string): boolean {
+  const records = authDb(db).select().from(ahenkDevices).where(eq(ahenkDevices.peerId, peerId)).all();
+  if (records.some((r) => r.revokedAt !== null)) throw new PairingError('REFUSED', `device ${peerId} was revoked; it must pair again with a new key`);
+  if (records.some((r) => r.userId !== userId)) throw new PairingError('REFUSED', `device ${peerId} belongs to another account`);
+  return records.length > 0;
 }
 
 /** Whether `nonce` is the challenge's, compared in constant time. */

@@ -8,10 +8,10 @@ import { AUTH_LIMITS, normalizeDeviceType, normalizeEmail, normalizeUserName } f
 import { PairingError, type PairingErrorCode } from './errors.ts';
 
 export const PAIRING_VERSION = 1;
-/** Largest pairing frame: an account and a few hundred devices fit with room to spare. */
-export const MAX_PAIRING_FRAME_BYTES = 256 * 1024;
-/** Devices an accept may list. */
-export const MAX_PAIRED_DEVICES = 256;
+/** Largest pairing frame: an account and MAX_PAIRED_DEVICES long device records fit. */
+export const MAX_PAIRING_FRAME_BYTES = 1024 * 1024;
+/** Devices an accept may list (revoked ones included); a longer list is refused before sending. */
+export const MAX_PAIRED_DEVICES = 1024;
 
 export interface PairRequest {
   type: 'request';
@@ -48,6 +48,18 @@ export interface PairAccept {
   devices: PairedDeviceRecord[];
 }
 
+/** The new device recorded the accept; only now does the authorizer put it on the list. */
+export interface PairConfirm {
+  type: 'confirm';
+  version: number;
+}
+
+/** The authorizer put the new device on the list: pairing is complete on both sides. */
+export interface PairDone {
+  type: 'done';
+  version: number;
+}
+
 export interface PairReject {
   type: 'reject';
   version: number;
@@ -55,7 +67,7 @@ export interface PairReject {
   message: string;
 }
 
-export function encodePairingMessage(message: PairRequest | PairAccept | PairReject): Uint8Array {
+export function encodePairingMessage(message: PairRequest | PairAccept | PairConfirm | PairDone | PairReject): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(message));
 }
 
@@ -68,13 +80,22 @@ export function decodePairRequest(frame: Uint8Array): PairRequest {
   return { type: 'request', version: m.version as number, nonce: m.nonce, deviceType: m.deviceType, proof: m.proof };
 }
 
+export function decodePairConfirm(frame: Uint8Array): PairConfirm {
+  const m = parse(frame);
+  if (m.type !== 'confirm') throw protocol(`expected the new device's confirmation, got ${describe(m.type)}`);
+  return { type: 'confirm', version: m.version as number };
+}
+
+/** The authorizer's last word: done, or a PairingError carrying the reject's code and message. */
+export function decodePairDone(frame: Uint8Array): PairDone {
+  const m = rejectOr(parse(frame));
+  if (m.type !== 'done') throw protocol(`expected done or reject, got ${describe(m.type)}`);
+  return { type: 'done', version: m.version as number };
+}
+
 /** The authorizer's answer: an accept, or a PairingError carrying the reject's code and message. */
 export function decodePairAnswer(frame: Uint8Array): PairAccept {
-  const m = parse(frame);
-  if (m.type === 'reject') {
-    const message = typeof m.message === 'string' ? m.message.slice(0, 256) : 'no reason given';
-    throw new PairingError(REJECT_CODES.has(m.code as PairingErrorCode) ? (m.code as PairingErrorCode) : 'REFUSED', `the authorizing device refused: ${message}`);
-  }
+  const m = rejectOr(parse(frame));
   if (m.type !== 'accept') throw protocol(`expected accept or reject, got ${describe(m.type)}`);
   const user = pairedUser(m.user);
   if (!Array.isArray(m.devices) || m.devices.length > MAX_PAIRED_DEVICES) throw protocol(`devices must be a list of at most ${MAX_PAIRED_DEVICES}`);
@@ -83,6 +104,12 @@ export function decodePairAnswer(frame: Uint8Array): PairAccept {
 }
 
 const REJECT_CODES: ReadonlySet<PairingErrorCode> = new Set(['EXPIRED', 'UNKNOWN_CHALLENGE', 'BAD_PROOF', 'REFUSED', 'PROTOCOL']);
+
+function rejectOr(m: Record<string, unknown>): Record<string, unknown> {
+  if (m.type !== 'reject') return m;
+  const message = typeof m.message === 'string' ? m.message.slice(0, 256) : 'no reason given';
+  throw new PairingError(REJECT_CODES.has(m.code as PairingErrorCode) ? (m.code as PairingErrorCode) : 'REFUSED', `the authorizing device refused: ${message}`);
+}
 
 function parse(frame: Uint8Array): Record<string, unknown> {
   if (frame.byteLength > MAX_PAIRING_FRAME_BYTES) throw protocol(`a pairing message of ${frame.byteLength} bytes is over the ${MAX_PAIRING_FRAME_BYTES}-byte limit`);

@@ -104,6 +104,11 @@ export class SyncNode extends SyncNodeEmitter {
     this.#dialer.dialAll();
   }
 
+  /** Aborted when the node stops: work tied to the node (a pairing, a wait) ends with it. */
+  get stopSignal(): AbortSignal {
+    return this.#stop.signal;
+  }
+
   getMultiaddrs(): string[] {
     return this.libp2p.getMultiaddrs().map(String);
   }

@@ -2,18 +2,19 @@
  * AuthorizerWorkflow: the device that is already on the user's list shows a QR code and waits for
  * the new device to answer over /ahenk/pair/1.0.0. The challenge is single-use (the first correct
  * nonce claims it, before any await) and expires; the new device must also sign the nonce with the
- * key Noise authenticated. Only then is it authorized, and it receives the account and device list.
+ * key Noise authenticated, and the app may ask the user to confirm it. The new device then gets the
+ * account and device list, and goes on the list only after it confirms it recorded them.
  */
 import type { Connection, Stream } from '@libp2p/interface';
-import { answerPairRequest, nonceMatches } from '../../auth/pairing/accept.ts';
+import { commitPairing, nonceMatches, planPairing } from '../../auth/pairing/accept.ts';
 import { createPairingChallenge, DEFAULT_PAIRING_TTL_MS, encodePairingQr, PAIRING_LIMITS, type PairingChallenge } from '../../auth/pairing/challenge.ts';
 import { PairingError } from '../../auth/pairing/errors.ts';
-import { decodePairRequest, encodePairingMessage, PAIRING_VERSION, type PairRequest } from '../../auth/pairing/messages.ts';
+import { decodePairConfirm, decodePairRequest, encodePairingMessage, MAX_PAIRING_FRAME_BYTES, PAIRING_VERSION, type PairRequest } from '../../auth/pairing/messages.ts';
 import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
 import { readIdentity } from '../../database/identity.ts';
 import { requireUser } from '../../auth/accounts.ts';
 import type { SyncNode } from '../node/node.ts';
-import { PAIR_PROTOCOL, pairingChannel, readOneFrame } from './channel.ts';
+import { PAIR_PROTOCOL, pairingChannel } from './channel.ts';
 
 export interface AuthorizerOptions {
   /** The account the new device joins; it must exist in this database. */
@@ -26,6 +27,12 @@ export interface AuthorizerOptions {
   addresses?: string[];
   /** Wall clock in Unix ms. @default Date.now */
   now?: () => number;
+  /**
+   * Asked once the new device has proved its key, before it learns anything: show the user its
+   * type and id and let them refuse a device they do not recognise (someone who photographed the
+   * code). @default every device that proves its key is accepted
+   */
+  confirm?: (device: { peerId: string; deviceType: string }) => boolean | Promise<boolean>;
 }
 
 export interface PairedDevice {
@@ -40,7 +47,8 @@ const busy = new WeakSet<SyncNode>();
 export class AuthorizerWorkflow {
   readonly #db: DatabaseHandle;
   readonly #node: SyncNode;
-  readonly #options: Required<Omit<AuthorizerOptions, 'addresses'>> & { addresses: string[] | undefined };
+  readonly #options: Required<Omit<AuthorizerOptions, 'addresses' | 'confirm'>> & Pick<AuthorizerOptions, 'confirm'> & { addresses: string[] | undefined };
+  readonly #onNodeStop = () => void this.close();
   #challenge: PairingChallenge | undefined;
   #claimed = false;
   #registered = false;
@@ -56,15 +64,17 @@ export class AuthorizerWorkflow {
     this.#db = db;
     this.#node = node;
     this.#options = { userId: options.userId, ttlMs, deviceType: options.deviceType ?? 'device', now: options.now ?? Date.now, addresses: options.addresses };
+    if (options.confirm !== undefined) this.#options.confirm = options.confirm;
   }
 
   /** Makes a new challenge (any earlier one of this workflow stops being valid) and starts listening for the answer. */
   async createChallenge(): Promise<PairingChallenge> {
-    if (this.#closed) throw new PairingError('CANCELLED', 'this pairing workflow is closed');
+    if (this.#closed || this.#node.stopSignal.aborted) throw new PairingError('CANCELLED', 'this pairing workflow is closed');
     if (!this.#registered) {
       if (busy.has(this.#node)) throw new PairingError('CANCELLED', 'another pairing is already waiting on this node; close it first');
       busy.add(this.#node);
       this.#registered = true;
+      this.#node.stopSignal.addEventListener('abort', this.#onNodeStop, { once: true });
       await this.#node.libp2p.handle(PAIR_PROTOCOL, (stream, connection) => void this.#onStream(stream, connection));
     }
     const identity = readIdentity(clientOf(this.#db));
@@ -76,7 +86,11 @@ export class AuthorizerWorkflow {
     this.#claimed = false;
     this.#outcome = undefined;
     clearTimeout(this.#expiry);
-    this.#expiry = setTimeout(() => this.#finish({ error: new PairingError('EXPIRED', 'the pairing code expired before a device answered; show a new one') }), this.#options.ttlMs);
+    this.#expiry = setTimeout(() => {
+      // Spent, not only reported: a request arriving a moment later must not pair either.
+      this.#claimed = true;
+      this.#finish({ error: new PairingError('EXPIRED', 'the pairing code expired before a device answered; show a new one') });
+    }, this.#options.ttlMs);
     this.#expiry.unref();
     return this.#challenge;
   }
@@ -110,7 +124,9 @@ export class AuthorizerWorkflow {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#claimed = true;
     clearTimeout(this.#expiry);
+    this.#node.stopSignal.removeEventListener('abort', this.#onNodeStop);
     this.#finish({ error: new PairingError('CANCELLED', 'the pairing workflow was closed') });
     if (this.#registered) {
       busy.delete(this.#node);
@@ -121,33 +137,33 @@ export class AuthorizerWorkflow {
   async #onStream(stream: Stream, connection: Connection): Promise<void> {
     const channel = pairingChannel(stream);
     const remote = connection.remotePeer.toString();
-    let request: PairRequest | undefined;
+    let claimedHere = false;
     try {
-      request = decodePairRequest(await readOneFrame(channel));
+      const request: PairRequest = decodePairRequest(await channel.next(this.#node.stopSignal));
       const challenge = this.#challenge;
       if (challenge === undefined || this.#closed) throw new PairingError('UNKNOWN_CHALLENGE', 'no pairing code is being shown here');
       // Claimed before any await: of two devices presenting the nonce at once, one gets it.
       const used = this.#claimed;
-      if (nonceMatches(challenge, request.nonce)) this.#claimed = true;
-      const accept = await answerPairRequest(this.#db, {
-        challenge,
-        used,
-        request,
-        remotePeerId: remote,
-        userId: this.#options.userId,
-        selfDeviceType: this.#options.deviceType,
-        now: this.#options.now(),
-      });
-      await channel.send(encodePairingMessage(accept));
-      await channel.close();
-      const device = accept.devices.find((d) => d.peerId === remote)!;
-      this.#finish({ device: { peerId: remote, deviceType: device.deviceType, userId: this.#options.userId } });
+      if (!used && nonceMatches(challenge, request.nonce)) this.#claimed = claimedHere = true;
+      const plan = await planPairing(this.#db, { challenge, used, request, remotePeerId: remote, userId: this.#options.userId, selfDeviceType: this.#options.deviceType, now: this.#options.now() });
+      if (this.#options.confirm !== undefined && !(await this.#options.confirm(plan.device))) {
+        throw new PairingError('REFUSED', 'the user did not confirm this device');
+      }
+      const accept = encodePairingMessage(plan.accept);
+      if (accept.byteLength > MAX_PAIRING_FRAME_BYTES) throw new PairingError('REFUSED', `the account and device list take ${accept.byteLength} bytes, over the ${MAX_PAIRING_FRAME_BYTES}-byte pairing limit`);
+      await channel.send(accept);
+      decodePairConfirm(await channel.next(this.#node.stopSignal));
+      if (this.#closed) throw new PairingError('CANCELLED', 'the pairing workflow was closed');
+      commitPairing(this.#db, plan);
+      await channel.send(encodePairingMessage({ type: 'done', version: PAIRING_VERSION }));
+      await channel.close().catch(() => {});
+      this.#finish({ device: { ...plan.device, userId: this.#options.userId } });
     } catch (error) {
       const failure = error instanceof PairingError ? error : new PairingError('PROTOCOL', (error as Error).message, { cause: error });
       await channel.send(encodePairingMessage({ type: 'reject', version: PAIRING_VERSION, code: failure.code, message: failure.message })).catch(() => {});
       await channel.close().catch(() => channel.abort(failure));
       // A device that presented the right nonce and then failed has used up the code.
-      if (request !== undefined && this.#challenge !== undefined && this.#claimed && nonceMatches(this.#challenge, request.nonce)) this.#finish({ error: failure });
+      if (claimedHere) this.#finish({ error: failure });
     }
   }
 

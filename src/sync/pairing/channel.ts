@@ -13,21 +13,38 @@ export const PAIR_PROTOCOL = '/ahenk/pair/1.0.0';
 /** A pairing message is small and the peer is on the same LAN or a relay: ten seconds is ample. */
 export const PAIR_MESSAGE_TIMEOUT_MS = 10_000;
 
-export function pairingChannel(stream: Stream): FrameChannel {
-  return createFramedChannel(byteChannelOf(stream), { maxFrameBytes: MAX_PAIRING_FRAME_BYTES });
+/** A pairing stream: whole frames out, and the next frame in, one at a time, each with a deadline. */
+export interface PairingChannel {
+  send(frame: Uint8Array): Promise<void>;
+  /** The next frame; PairingError PROTOCOL when the stream ends first or time runs out, CANCELLED on `signal`. */
+  next(signal?: AbortSignal): Promise<Uint8Array>;
+  close(): Promise<void>;
+  abort(reason: Error): void;
 }
 
-/** The first frame of the channel; PairingError PROTOCOL when the stream ends first or time runs out. */
-export async function readOneFrame(channel: FrameChannel, signal?: AbortSignal): Promise<Uint8Array> {
+export function pairingChannel(stream: Stream): PairingChannel {
+  const channel: FrameChannel = createFramedChannel(byteChannelOf(stream), { maxFrameBytes: MAX_PAIRING_FRAME_BYTES });
+  const frames = channel.frames()[Symbol.asyncIterator]();
+  return {
+    send: (frame) => channel.send(frame),
+    next: (signal) => nextFrame(channel, frames, signal),
+    close: () => channel.close(),
+    abort: (reason) => channel.abort(reason),
+  };
+}
+
+async function nextFrame(channel: FrameChannel, frames: AsyncIterator<Uint8Array>, signal: AbortSignal | undefined): Promise<Uint8Array> {
   const deadline = AbortSignal.any([AbortSignal.timeout(PAIR_MESSAGE_TIMEOUT_MS), ...(signal ? [signal] : [])]);
   const onAbort = () => channel.abort(new PairingError('PROTOCOL', `no pairing message within ${PAIR_MESSAGE_TIMEOUT_MS} ms`));
   deadline.addEventListener('abort', onAbort, { once: true });
   try {
-    for await (const frame of channel.frames()) return frame;
-    throw new PairingError('PROTOCOL', 'the other device closed the pairing stream without answering');
+    const { value, done } = await frames.next();
+    if (done) throw new PairingError('PROTOCOL', 'the other device closed the pairing stream without answering');
+    return value;
   } catch (error) {
     if (error instanceof PairingError) throw error;
-    if (deadline.aborted) throw new PairingError(signal?.aborted ? 'CANCELLED' : 'PROTOCOL', signal?.aborted ? 'pairing was cancelled' : `no pairing message within ${PAIR_MESSAGE_TIMEOUT_MS} ms`, { cause: error });
+    if (signal?.aborted) throw new PairingError('CANCELLED', 'pairing was cancelled', { cause: error });
+    if (deadline.aborted) throw new PairingError('PROTOCOL', `no pairing message within ${PAIR_MESSAGE_TIMEOUT_MS} ms`, { cause: error });
     throw new PairingError('PROTOCOL', `the pairing stream failed: ${(error as Error).message}`, { cause: error });
   } finally {
     deadline.removeEventListener('abort', onAbort);

@@ -1,15 +1,18 @@
 /**
  * NewDeviceWorkflow: the device that wants to join scans the authorizer's QR code, checks its
  * signature and expiry, dials the authorizer (libp2p checks, in the Noise handshake, that the key
- * answering is the one the code names), proves its own key by signing the nonce, and records the
- * account and device list it gets back. Then it syncs with the authorizer.
+ * answering is the one the code names), proves its own key by signing the nonce, records the
+ * account and device list it gets back and confirms; the authorizer then lists it and says done.
+ * Then it syncs with the authorizer. If the authorizer never says done, pairing failed: what this
+ * device recorded lets it trust the authorizer, which still refuses it, and a new code can be
+ * used to try again.
  */
 import { multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { recordPairing } from '../../auth/pairing/accept.ts';
 import { decodePairingQr, responseBytes, verifyPairingChallenge } from '../../auth/pairing/challenge.ts';
 import { PairingError } from '../../auth/pairing/errors.ts';
-import { decodePairAnswer, encodePairingMessage, PAIRING_VERSION } from '../../auth/pairing/messages.ts';
+import { decodePairAnswer, decodePairDone, encodePairingMessage, PAIRING_VERSION } from '../../auth/pairing/messages.ts';
 import { normalizeDeviceType } from '../../auth/validate.ts';
 import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
 import { readIdentity } from '../../database/identity.ts';
@@ -17,7 +20,7 @@ import { DIAL_TIMEOUT_MS } from '../node/constants.ts';
 import { stripPeer, withPeer } from '../node/dialer.ts';
 import type { SyncNode } from '../node/node.ts';
 import { rememberPeer } from '../node/peer-store.ts';
-import { PAIR_PROTOCOL, pairingChannel, readOneFrame } from './channel.ts';
+import { PAIR_PROTOCOL, pairingChannel } from './channel.ts';
 
 export interface NewDeviceOptions {
   /** How this device appears on the user's device list ('phone', 'laptop'). */
@@ -76,10 +79,13 @@ export class NewDeviceWorkflow {
     try {
       const proof = Buffer.from(await identity.privateKey.sign(responseBytes(challenge.authorizer, self, challenge.nonce))).toString('base64url');
       await channel.send(encodePairingMessage({ type: 'request', version: PAIRING_VERSION, nonce: challenge.nonce, deviceType: this.#deviceType, proof }));
-      const accept = decodePairAnswer(await readOneFrame(channel, options.signal));
+      const accept = decodePairAnswer(await channel.next(options.signal));
       const listed = (peerId: string) => accept.devices.some((d) => d.peerId === peerId && d.revokedAt === null);
       if (!listed(self) || !listed(challenge.authorizer)) throw new PairingError('PROTOCOL', 'the device list sent back does not hold both devices');
+      // Recorded here first; the authorizer lists this device only once it hears that.
       recordPairing(this.#db, accept);
+      await channel.send(encodePairingMessage({ type: 'confirm', version: PAIRING_VERSION }));
+      decodePairDone(await channel.next(options.signal));
       await channel.close().catch(() => {});
       rememberPeer(clientOf(this.#db), challenge.authorizer, challenge.addresses.map((a) => stripPeer(multiaddr(a), challenge.authorizer)));
       void this.#node.syncNow().catch(() => {});
