@@ -1,0 +1,52 @@
+/** `ahenk init`: creates or opens a device database, and optionally registers the account on it. */
+import { registerUser } from '../../auth/accounts.ts';
+import { authorizeDevice } from '../../auth/devices.ts';
+import { getDeviceId } from '../../database/identity.ts';
+import { DB_OPTION, flag, JSON_OPTION, stringOption, withDatabase } from '../context.ts';
+import { UsageError } from '../errors.ts';
+import { writeJson, writeLine } from '../io.ts';
+import { readPassword } from '../password.ts';
+import type { CommandSpec } from '../spec.ts';
+
+export const initCommand: CommandSpec = {
+  name: 'init',
+  summary: 'create or open a device database and print its device id',
+  description:
+    'Creates the database file if it does not exist (opening an existing one only upgrades it) and prints this device\'s id. ' +
+    'With --user and --email it also registers the account and puts this device on its device list; ' +
+    'the password is read from $AHENK_PASSWORD or from stdin, never from the command line.',
+  options: [
+    DB_OPTION,
+    { flags: '--user <name>', description: 'register an account with this user name' },
+    { flags: '--email <email>', description: 'the account\'s email (with --user)' },
+    { flags: '--device-type <type>', description: 'how this device appears on the device list (with --user)', default: 'device' },
+    JSON_OPTION,
+  ],
+  run: async (context) => {
+    const userName = stringOption(context, 'user');
+    const email = stringOption(context, 'email');
+    if ((userName === undefined) !== (email === undefined)) throw new UsageError('--user and --email go together: give both to register an account, or neither');
+    // Read before the database is touched, so a missing password leaves no half-made account.
+    const password = userName === undefined ? undefined : await readPassword(context.io);
+    return withDatabase(
+      context,
+      async (db) => {
+        const deviceId = getDeviceId(db.$client);
+        let user: { id: string; userName: string; email: string } | undefined;
+        if (userName !== undefined && email !== undefined && password !== undefined) {
+          user = await registerUser(db, userName, email, password);
+          authorizeDevice(db, { userId: user.id, peerId: deviceId, deviceType: stringOption(context, 'deviceType') ?? 'device' });
+        }
+        const { stdout } = context.io;
+        if (flag(context, 'json')) {
+          writeJson(stdout, { database: db.path, deviceId, ...(user ? { user: { id: user.id, userName: user.userName, email: user.email } } : {}) });
+        } else {
+          writeLine(stdout, `Database:  ${db.path}`);
+          writeLine(stdout, `Device id: ${deviceId}`);
+          if (user) writeLine(stdout, `Registered ${user.userName} <${user.email}> (user ${user.id}); this device is on its device list.`);
+        }
+      },
+      { create: true },
+    );
+  },
+};

@@ -1,0 +1,67 @@
+/** `ahenk status`: what this database holds and whom it syncs with. */
+import type { Database } from 'better-sqlite3';
+import { countQuarantined } from '../../merge/quarantine.ts';
+import { getSchemaVersion, KNOWN_SCHEMA_VERSION } from '../../database/initialize.ts';
+import { getDeviceId } from '../../database/identity.ts';
+import { listKnownPeers } from '../../sync/node/peer-store.ts';
+import { DB_OPTION, flag, JSON_OPTION, quoteName, withDatabase } from '../context.ts';
+import { formatTime, writeJson, writeLine, writeTable } from '../io.ts';
+import type { CommandSpec } from '../spec.ts';
+
+export interface SyncedTableStatus {
+  name: string;
+  /** Rows in the table now; null when the table is registered but missing from this file. */
+  rows: number | null;
+  /** Ahenk's own synced tables (the device list) as opposed to the app's. */
+  system: boolean;
+}
+
+export const statusCommand: CommandSpec = {
+  name: 'status',
+  summary: 'show the device id, schema version, synced tables, oplog, quarantine and known peers',
+  options: [DB_OPTION, JSON_OPTION],
+  run: (context) =>
+    withDatabase(context, async (db) => {
+      const raw = db.$client;
+      const status = {
+        database: db.path,
+        deviceId: getDeviceId(raw),
+        schemaVersion: getSchemaVersion(db),
+        knownSchemaVersion: KNOWN_SCHEMA_VERSION,
+        accounts: (raw.prepare('SELECT user_name FROM ahenk_users ORDER BY created_at, id').pluck().all() as string[]),
+        tables: syncedTables(raw),
+        oplogEntries: count(raw, 'SELECT count(*) FROM ahenk_oplog'),
+        quarantined: countQuarantined(db),
+        peers: listKnownPeers(raw).map((p) => ({ peerId: p.peerId, lastSeen: p.lastSeen, lastSync: p.lastSync, addresses: p.addresses })),
+      };
+      const { stdout } = context.io;
+      if (flag(context, 'json')) return writeJson(stdout, status);
+      writeLine(stdout, `Database:       ${status.database}`);
+      writeLine(stdout, `Device id:      ${status.deviceId}`);
+      writeLine(stdout, `Schema version: ${status.schemaVersion} (this Ahenk knows ${status.knownSchemaVersion})`);
+      writeLine(stdout, `Accounts:       ${status.accounts.length === 0 ? 'none (ahenk init --user, or ahenk join)' : status.accounts.join(', ')}`);
+      writeLine(stdout, `Oplog entries:  ${status.oplogEntries}`);
+      writeLine(stdout, `Quarantined:    ${status.quarantined}`);
+      writeLine(stdout);
+      writeTable(
+        stdout,
+        ['TABLE', 'ROWS'],
+        status.tables.map((t) => [t.system ? `${t.name} (system)` : t.name, t.rows === null ? 'missing' : String(t.rows)]),
+      );
+      writeLine(stdout);
+      if (status.peers.length === 0) writeLine(stdout, 'Known peers: none yet');
+      else writeTable(stdout, ['PEER', 'LAST SEEN', 'LAST SYNC'], status.peers.map((p) => [p.peerId, formatTime(p.lastSeen), formatTime(p.lastSync)]));
+    }),
+};
+
+function syncedTables(raw: Database): SyncedTableStatus[] {
+  const names = raw.prepare('SELECT name FROM ahenk_tables ORDER BY id').pluck().all() as string[];
+  return names.map((name) => {
+    const exists = raw.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) !== undefined;
+    return { name, rows: exists ? count(raw, `SELECT count(*) FROM ${quoteName(name)}`) : null, system: name.startsWith('ahenk_') };
+  });
+}
+
+function count(raw: Database, sql: string): number {
+  return Number(raw.prepare(sql).pluck().get());
+}

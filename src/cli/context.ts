@@ -1,0 +1,82 @@
+/**
+ * Helpers every command uses: which database file, opening it, and reading typed option values
+ * out of what commander parsed.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { initializeDatabase, type AhenkDatabase } from '../database/initialize.ts';
+import { AhenkError } from '../errors.ts';
+import { CommandFailedError, UsageError } from './errors.ts';
+import type { CommandContext, OptionSpec } from './spec.ts';
+
+export const DB_OPTION: OptionSpec = { flags: '--db <path>', description: 'the device database (default: $AHENK_DB)' };
+export const JSON_OPTION: OptionSpec = { flags: '--json', description: 'print JSON instead of text' };
+
+export function stringOption(context: CommandContext, name: string): string | undefined {
+  const value = context.options[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function stringsOption(context: CommandContext, name: string): string[] {
+  const value = context.options[name];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+export function flag(context: CommandContext, name: string): boolean {
+  return context.options[name] === true;
+}
+
+/** A positive number of seconds from a flag, in milliseconds. */
+export function secondsOption(context: CommandContext, name: string, flagName: string, fallbackMs: number): number {
+  const text = stringOption(context, name);
+  if (text === undefined) return fallbackMs;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`${flagName} must be a positive number of seconds, got "${text}"`);
+  return Math.round(seconds * 1000);
+}
+
+/** The --db path (or $AHENK_DB), resolved against the working directory. */
+export function databasePath(context: CommandContext): string {
+  const given = stringOption(context, 'db') ?? context.io.env.AHENK_DB;
+  if (given === undefined || given === '') throw new UsageError('no database given: pass --db <path> or set AHENK_DB');
+  return resolve(context.io.cwd, given);
+}
+
+export interface OpenOptions {
+  /** init creates the file; every other command refuses a path with nothing there. */
+  create?: boolean;
+}
+
+export type CliDatabase = AhenkDatabase & { path: string };
+
+/** Opens the database (applying Ahenk's migrations, as any open does) and closes it after `use`. */
+export async function withDatabase<T>(context: CommandContext, use: (db: CliDatabase) => Promise<T>, options: OpenOptions = {}): Promise<T> {
+  const db = openDatabase(context, options);
+  try {
+    return await use(db);
+  } finally {
+    if (db.$client.open) db.$client.close();
+  }
+}
+
+export function openDatabase(context: CommandContext, options: OpenOptions = {}): CliDatabase {
+  const path = databasePath(context);
+  if (existsSync(path)) {
+    if (statSync(path).isDirectory()) throw new UsageError(`${path} is a directory, not a database file`);
+  } else if (!options.create) {
+    throw new UsageError(`no database at ${path}; create one with: ahenk init --db ${path}`);
+  } else if (!existsSync(dirname(path))) {
+    throw new UsageError(`cannot create ${path}: the folder ${dirname(path)} does not exist`);
+  }
+  try {
+    return Object.assign(initializeDatabase(path), { path });
+  } catch (error) {
+    if (error instanceof AhenkError) throw new CommandFailedError(`cannot open ${path}: ${error.message}`, undefined, { cause: error });
+    throw error;
+  }
+}
+
+/** One SQL identifier, quoted. */
+export function quoteName(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

@@ -1,0 +1,95 @@
+/**
+ * What start, pair and join share: the network flags, starting a sync node from them, and one
+ * output line per node event.
+ */
+import { NodeConfigError } from '../sync/node/errors.ts';
+import { createSyncNode, type SyncNode } from '../sync/node/node.ts';
+import type { P2PConfig } from '../sync/node/config.ts';
+import type { CliDatabase } from './context.ts';
+import { flag, stringsOption } from './context.ts';
+import { UsageError } from './errors.ts';
+import { writeLine, type CliIo } from './io.ts';
+import type { CommandContext, OptionSpec } from './spec.ts';
+
+export const NODE_OPTIONS: readonly OptionSpec[] = [
+  { flags: '--listen <multiaddr>', description: 'address to listen on, repeatable (default: /ip4/0.0.0.0/tcp/0)', repeatable: true },
+  { flags: '--peer <multiaddr>', description: 'a peer to dial and keep reconnecting to, repeatable', repeatable: true },
+  { flags: '--relay <multiaddr>', description: 'a circuit-relay-v2 server (ending in /p2p/<id>) to be reachable through, repeatable', repeatable: true },
+  { flags: '--mdns', description: 'find peers on the local network with mDNS (announces this device on every attached network)' },
+  { flags: '--verbose', description: 'also print the node\'s own log lines (sessions, reconnects)' },
+];
+
+/** Starts a node with the network flags; a bad address is a usage error. */
+export async function startNode(db: CliDatabase, context: CommandContext, log: EventLog): Promise<SyncNode> {
+  const listen = stringsOption(context, 'listen');
+  const config: P2PConfig = {
+    bootstrapPeers: stringsOption(context, 'peer'),
+    relayServers: stringsOption(context, 'relay'),
+    // Asked for by name on the command line: the user wants this machine seen on its LAN, which the
+    // library's isolated-network check (meant for tests) would refuse on any real machine.
+    enableMdns: flag(context, 'mdns'),
+    mdnsInterfaceCheck: false,
+  };
+  if (listen.length > 0) config.listenAddresses = listen;
+  if (flag(context, 'verbose')) config.log = (message) => log.line('log', { message }, message);
+  try {
+    return await createSyncNode(db, config);
+  } catch (error) {
+    if (error instanceof NodeConfigError) throw new UsageError(flagNames(error.message));
+    throw error;
+  }
+}
+
+const FLAG_OF_FIELD: Readonly<Record<string, string>> = { listenAddresses: '--listen', bootstrapPeers: '--peer', relayServers: '--relay' };
+
+/** The library names its config fields; the user typed flags. */
+function flagNames(message: string): string {
+  return message.replace(/^(listenAddresses|bootstrapPeers|relayServers)\b/, (field) => FLAG_OF_FIELD[field] ?? field);
+}
+
+type Fields = Record<string, string | number | boolean | null>;
+
+/** One line per event: `<ISO time> <text>`, or one JSON object per line with --json. */
+export class EventLog {
+  readonly #io: CliIo;
+  readonly #json: boolean;
+
+  constructor(io: CliIo, json: boolean) {
+    this.#io = io;
+    this.#json = json;
+  }
+
+  line(event: string, fields: Fields, text: string): void {
+    const time = new Date().toISOString();
+    if (this.#json) writeLine(this.#io.stdout, JSON.stringify({ time, event, ...fields }));
+    else writeLine(this.#io.stdout, `${time} ${text}`);
+  }
+
+  /** Logs connects, disconnects, completed catch-ups and errors of `node`; returns a function that stops logging. */
+  follow(node: SyncNode): () => void {
+    const offs = [
+      node.on('peer:connect', (e) =>
+        this.line('peer:connect', { peerId: e.peerId, authorized: e.authorized, address: e.address }, `connected ${e.peerId} ${e.authorized ? '(on the device list)' : '(not on the device list: no sync)'} ${e.address}`),
+      ),
+      node.on('peer:disconnect', (e) => this.line('peer:disconnect', { peerId: e.peerId }, `disconnected ${e.peerId}`)),
+      node.on('sync:complete', (e) =>
+        this.line(
+          'sync:complete',
+          { peerId: e.peerId, sent: e.sent, received: e.received, bytesSent: e.bytesSent, bytesReceived: e.bytesReceived, durationMs: Math.round(e.durationMs) },
+          `synced with ${e.peerId}: sent ${e.sent}, received ${e.received} entries (${e.bytesSent + e.bytesReceived} bytes, ${Math.round(e.durationMs)} ms)`,
+        ),
+      ),
+      node.on('error', (e) => this.line('error', { peerId: e.peerId ?? null, message: e.error.message }, `error${e.peerId ? ` with ${e.peerId}` : ''}: ${e.error.message}`)),
+    ];
+    return () => offs.forEach((off) => off());
+  }
+}
+
+/** Resolves when `signal` aborts (never, without one). */
+export function untilAborted(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal === undefined) return;
+    if (signal.aborted) return resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
