@@ -79,6 +79,38 @@ describe('ahenk pair / join / start', () => {
     expect(pair.stderr()).not.toMatch(/\n\s+at /);
   });
 
+  it('stops pairing on its signal (exit 130), and join fails with exit 1 when the device that showed the code is gone', async () => {
+    const dir = tempDir();
+    const laptop = appDatabase(dir, 'laptop');
+    const phone = appDatabase(dir, 'phone');
+    await cli(['init', '--db', laptop, '--user', 'ayse', '--email', 'ayse@example.test'], { env: { AHENK_PASSWORD: PASSWORD } });
+    const stop = new AbortController();
+    let code = '';
+    const pair = await cli(['pair', '--db', laptop, ...LOOPBACK], {
+      signal: stop.signal,
+      onStdout: (text) => {
+        code = /^ahenk-pair:1:\S+$/m.exec(text)?.[0] ?? code;
+        if (code) stop.abort();
+      },
+    });
+    expect(pair.code).toBe(EXIT.interrupted);
+    expect(pair.stderr).toContain('pairing cancelled');
+    const join = await cli(['join', code, '--db', phone, '--device-type', 'phone', ...LOOPBACK]);
+    expect(join.code).toBe(EXIT.failure);
+    expect(join.stderr).toMatch(/^ahenk: could not reach the device that showed the code: /);
+    expect(await devices(phone)).toEqual([]);
+  });
+
+  it('runs from any working directory as node bin/ahenk.js', async () => {
+    const dir = tempDir();
+    const help = spawnCli(['--help'], {}, dir);
+    expect(await help.exited).toBe(0);
+    expect(help.stdout()).toContain('Usage: ahenk');
+    const init = spawnCli(['init', '--db', 'here.db'], {}, dir);
+    expect(await init.exited).toBe(0);
+    expect(init.stdout()).toContain(`${dir}/here.db`);
+  });
+
   it('refuses to pair on a database without an account', async () => {
     const laptop = appDatabase(tempDir(), 'laptop');
     const pair = await cli(['pair', '--db', laptop, ...LOOPBACK]);

@@ -6,7 +6,7 @@
 import { decodePairingQr } from '../../auth/pairing/challenge.ts';
 import { NewDeviceWorkflow } from '../../sync/pairing/new-device.ts';
 import { DB_OPTION, flag, secondsOption, stringOption, withDatabase } from '../context.ts';
-import { CommandFailedError, EXIT } from '../errors.ts';
+import { CommandFailedError, EXIT, UsageError } from '../errors.ts';
 import { writeLine } from '../io.ts';
 import { EventLog, NODE_OPTIONS, startNode } from '../node.ts';
 import type { CommandSpec } from '../spec.ts';
@@ -50,7 +50,7 @@ export const joinCommand: CommandSpec = {
         const result = await workflow.respondToChallenge(code, signal ? { signal } : {}).catch((error: unknown) => {
           if (signal?.aborted) throw new CommandFailedError('pairing cancelled', EXIT.interrupted);
           const failure = pairingFailure(error);
-          if (failure instanceof CommandFailedError || failure.name === 'UsageError') throw failure;
+          if (failure instanceof CommandFailedError || failure instanceof UsageError) throw failure;
           throw new CommandFailedError(`could not reach the device that showed the code: ${failure.message}`);
         });
         writeLine(stdout, `Joined ${result.userName} (user ${result.userId}) through ${result.authorizer}; ${result.devices} devices on the list.`);
