@@ -11,5 +11,7 @@ register({ tsconfig: existsSync(tsconfig) ? tsconfig : false });
 
 const { run, processIo } = await import('../src/cli/main.ts');
 const code = await run(process.argv.slice(2), processIo());
+// Pipes are asynchronous on some platforms: let the last lines out before exiting.
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write('', resolve))));
 // A stopped libp2p node can leave a timer or socket behind; the command is done, so exit now.
 process.exit(code);

@@ -56,6 +56,8 @@ describe('ahenk init', () => {
       [['join', 'not-a-code', '--device-type', 'phone', '--db', join(dir, 'a.db')], /not a pairing code/],
       [['join', 'ahenk-pair:1:x', '--db', join(dir, 'a.db')], /required option '--device-type <type>'/],
       [['pair', '--db', join(dir, 'a.db'), '--ttl', 'soon'], /--ttl must be a positive number/],
+      [['pair', '--db', join(dir, 'a.db'), '--ttl', '700'], /--ttl must be at most 600 seconds/],
+      [['device', 'revoke', '--db', join(dir, 'a.db')], /missing required argument 'device'/],
     ];
     for (const [argv, message] of cases) {
       const result = await cli(argv);

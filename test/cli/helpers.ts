@@ -7,11 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach } from 'vitest';
-import { run, type CliIo } from '../../src/cli/main.ts';
+import { run, type CliIo, type Reader } from '../../src/cli/main.ts';
 import { initializeDatabase } from '../../src/index.ts';
 import { CREATE_TABLES, schema, todos } from '../helpers/schema.ts';
 
@@ -37,7 +37,7 @@ export interface RunResult {
 }
 
 /** Runs one command in-process. */
-export async function cli(argv: string[], options: { env?: Record<string, string>; stdin?: string; signal?: AbortSignal; cwd?: string; onStdout?: (text: string) => void } = {}): Promise<RunResult> {
+export async function cli(argv: string[], options: { env?: Record<string, string>; stdin?: string | Reader; signal?: AbortSignal; cwd?: string; onStdout?: (text: string) => void; onStderr?: (text: string) => void } = {}): Promise<RunResult> {
   let stdout = '';
   let stderr = '';
   const io: CliIo = {
@@ -47,10 +47,15 @@ export async function cli(argv: string[], options: { env?: Record<string, string
         options.onStdout?.(text);
       },
     },
-    stderr: { write: (text: string) => (stderr += text) },
+    stderr: {
+      write: (text: string) => {
+        stderr += text;
+        options.onStderr?.(text);
+      },
+    },
     env: options.env ?? {},
     cwd: options.cwd ?? process.cwd(),
-    ...(options.stdin === undefined ? {} : { stdin: Readable.from([options.stdin]) }),
+    ...(options.stdin === undefined ? {} : { stdin: typeof options.stdin === 'string' ? Readable.from([options.stdin]) : options.stdin }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   };
   const code = await run(argv, io);
@@ -81,6 +86,11 @@ export function todoTitles(path: string): Record<string, string> {
   } finally {
     raw.close();
   }
+}
+
+/** A stand-in for a terminal on stdin: what the test writes to it is what the person typed. */
+export function fakeTerminal(): PassThrough & Reader {
+  return Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => undefined });
 }
 
 export interface CliProcess {

@@ -5,7 +5,7 @@ import { getDeviceId } from '../../database/identity.ts';
 import { DB_OPTION, flag, JSON_OPTION, stringOption, withDatabase } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { writeJson, writeLine } from '../io.ts';
-import { readPassword } from '../password.ts';
+import { readPassword } from '../prompt.ts';
 import type { CommandSpec } from '../spec.ts';
 
 export const initCommand: CommandSpec = {

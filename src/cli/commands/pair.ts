@@ -10,6 +10,7 @@ import { AuthorizerWorkflow } from '../../sync/pairing/authorizer.ts';
 import { DB_OPTION, flag, secondsOption, stringOption, withDatabase } from '../context.ts';
 import { CommandFailedError, EXIT, UsageError } from '../errors.ts';
 import { writeLine } from '../io.ts';
+import { canAsk, confirm } from '../prompt.ts';
 import { EventLog, NODE_OPTIONS, startNode } from '../node.ts';
 import type { CommandSpec } from '../spec.ts';
 import { pairingFailure, recordCompletions, waitForSync } from './pairing-shared.ts';
@@ -24,12 +25,14 @@ export const pairCommand: CommandSpec = {
   summary: 'show a pairing code for a new device and wait for it to join (run on a device that has the account)',
   description:
     'Starts a node, prints a single-use pairing code (the text of the QR code) and waits until a new ' +
-    'device answers it with `ahenk join <code>`. Then waits for their first sync and exits 0.\n' +
+    'device answers it with `ahenk join <code>`; at a terminal it asks before accepting the device (--yes skips that). ' +
+    'Then waits for their first sync and exits 0.\n' +
     `Exits ${EXIT.pairing} when the code expires or the pairing is refused.`,
   options: [
     DB_OPTION,
     { flags: '--user <name|email>', description: 'the account the new device joins (default: the only account in the database)' },
     { flags: '--device-type <type>', description: 'how this device lists itself if it is not on the device list yet', default: 'device' },
+    { flags: '--yes', description: 'accept the device that answers the code without asking (asked only when stdin is a terminal)' },
     { flags: '--ttl <seconds>', description: `how long the code stays valid (default: ${DEFAULT_PAIRING_TTL_MS / 1000}, at most ${PAIRING_LIMITS.maxTtlMs / 1000})` },
     ...NODE_OPTIONS,
   ],
@@ -42,7 +45,16 @@ export const pairCommand: CommandSpec = {
       const log = new EventLog(context.io, false);
       const node = await startNode(db, context, log);
       const completed = recordCompletions(node);
-      const workflow = new AuthorizerWorkflow(db, node, { userId: user.id, deviceType: stringOption(context, 'deviceType') ?? 'device', ttlMs });
+      const unfollow = flag(context, 'verbose') ? log.follow(node) : () => {};
+      // Someone who only saw the code on this screen could answer it first: a person at the terminal
+      // gets to check the device's type and id before it learns anything.
+      const ask = canAsk(context.io) && !flag(context, 'yes');
+      const workflow = new AuthorizerWorkflow(db, node, {
+        userId: user.id,
+        deviceType: stringOption(context, 'deviceType') ?? 'device',
+        ttlMs,
+        ...(ask ? { confirm: (d: { peerId: string; deviceType: string }) => confirm(context.io, `A ${d.deviceType} (${d.peerId}) wants to join ${user.userName}. Accept?`) } : {}),
+      });
       const onSignal = () => void workflow.close();
       context.io.signal?.addEventListener('abort', onSignal, { once: true });
       try {
@@ -57,15 +69,11 @@ export const pairCommand: CommandSpec = {
           throw pairingFailure(error);
         });
         writeLine(stdout, `Paired: ${device.deviceType} ${device.peerId} joined ${user.userName}.`);
-        const unfollow = flag(context, 'verbose') ? log.follow(node) : () => {};
-        try {
-          const sync = await waitForSync(completed, device.peerId, FIRST_SYNC_TIMEOUT_MS, context.io.signal);
-          writeLine(stdout, `First sync with ${device.peerId} complete: sent ${sync.sent}, received ${sync.received} entries.`);
-          await hangUp(node, device.peerId, HANG_UP_GRACE_MS);
-        } finally {
-          unfollow();
-        }
+        const sync = await waitForSync(completed, device.peerId, FIRST_SYNC_TIMEOUT_MS, context.io.signal);
+        writeLine(stdout, `First sync with ${device.peerId} complete: sent ${sync.sent}, received ${sync.received} entries.`);
+        await hangUp(node, device.peerId, HANG_UP_GRACE_MS);
       } finally {
+        unfollow();
         context.io.signal?.removeEventListener('abort', onSignal);
         await workflow.close();
         await node.stop();
