@@ -99,9 +99,11 @@ function supersededIn(history: readonly LogEntry[], dead: bigint[]): void {
   for (const entry of history) if (entry.cl > rowCl) rowCl = entry.cl;
   let covered = 0n;
   let newest = true;
-  for (const entry of history) {
+  for (const [i, entry] of history.entries()) {
+    // The row's newest entry always stays, whatever its causal length: it may be the log's
+    // highest seq, and max(seq) must never go down (triggers stamp above it, cursors pass it).
     if (entry.cl < rowCl) {
-      dead.push(entry.seq);
+      if (i > 0) dead.push(entry.seq);
       continue;
     }
     // With -1 for "all columns", mask & ~covered is 0 only when covered is all ones too.

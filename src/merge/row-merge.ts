@@ -112,7 +112,9 @@ export class RowMerger {
   applyRow(table: CapturedTable, pk: string, incoming: readonly Incoming[], local: LocalRow = EMPTY): boolean {
     let newCl = local.cl;
     for (const e of incoming) if (e.cl > newCl) newCl = e.cl;
-    const current = incoming.length === 1 ? incoming : incoming.filter((e) => e.cl === newCl);
+    // Entries of an incarnation older than the row's are stale, whether they come alone or not.
+    const current = incoming.length === 1 && incoming[0]!.cl === newCl ? incoming : incoming.filter((e) => e.cl === newCl);
+    if (current.length === 0) return false;
 
     if (newCl % 2 === 0) {
       if (newCl === local.cl) return false;
