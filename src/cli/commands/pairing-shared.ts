@@ -32,10 +32,12 @@ export async function waitForSync(completions: Completions, peerId: string, time
   }
 }
 
-/** A pairing that did not happen: a malformed code is a usage error, anything else exits EXIT.pairing. */
+/** A pairing that did not happen: a malformed code is a usage error, an unreachable device a failure, a refusal EXIT.pairing. */
 export function pairingFailure(error: unknown): Error {
   if (!(error instanceof PairingError)) return error instanceof Error ? error : new Error(String(error));
   if (error.code === 'INVALID_QR') return new UsageError(`that is not a pairing code: ${error.message}`);
   if (error.code === 'CANCELLED') return new CommandFailedError(`pairing cancelled: ${error.message}`, EXIT.interrupted, { cause: error });
+  // Nothing was decided about the pairing: the other device was not there (a network failure).
+  if (String(error.code) === 'UNREACHABLE') return new CommandFailedError(error.message, EXIT.failure, { cause: error });
   return new CommandFailedError(`pairing failed (${error.code}): ${error.message}`, EXIT.pairing, { cause: error });
 }
