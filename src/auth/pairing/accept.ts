@@ -9,6 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { and, eq, ne, or } from 'drizzle-orm';
 import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
 import { ahenkDevices, ahenkUsers } from '../../schema/system.ts';
+import { withoutCapture } from '../../capture/guard.ts';
 import { authDb } from '../db.ts';
 import { getUserDevices } from '../devices.ts';
 import { uuidv7 } from '../ids.ts';
@@ -111,11 +112,16 @@ export function nonceMatches(challenge: PairingChallenge, nonce: string): boolea
  * On the new device: records the account and every device of the list (revocations included, and
  * kept: a revoked device never comes back through a list). Throws PairingError ACCOUNT_CONFLICT
  * when this database holds another account with the same user name or email.
+ *
+ * The device list is a synced table, but these rows are the authorizer's, not writes of this
+ * device: they are stored without capture, so they carry no stamp here and the authorizer's own
+ * log entries for them (push tokens included) win when the two first sync.
  */
 export function recordPairing(db: DatabaseHandle, accept: PairAccept): void {
   const orm = authDb(db);
-  clientOf(db)
-    .transaction(() => {
+  const raw = clientOf(db);
+  raw
+    .transaction(() => withoutCapture(raw, () => {
       const { user } = accept;
       const clash = orm
         .select({ id: ahenkUsers.id })
@@ -136,6 +142,6 @@ export function recordPairing(db: DatabaseHandle, accept: PairAccept): void {
           orm.update(ahenkDevices).set({ revokedAt: device.revokedAt }).where(eq(ahenkDevices.id, known.id)).run();
         }
       }
-    })
+    }))
     .immediate();
 }

@@ -7,6 +7,8 @@ export type PairingErrorCode =
   | 'BAD_SIGNATURE'
   /** The challenge's time ran out. */
   | 'EXPIRED'
+  /** The device that showed the code cannot be reached at any of its addresses. */
+  | 'UNREACHABLE'
   /** No pending challenge has this nonce, or it was used already. */
   | 'UNKNOWN_CHALLENGE'
   /** The new device's proof of its key does not verify. */

@@ -44,6 +44,9 @@ export interface PairedDevice {
 /** One pairing at a time per node: the protocol has one handler. */
 const busy = new WeakSet<SyncNode>();
 
+/** Request and confirm are a few hundred bytes; nobody gets to park a large frame on the authorizer. */
+const MAX_REQUEST_FRAME_BYTES = 4 * 1024;
+
 export class AuthorizerWorkflow {
   readonly #db: DatabaseHandle;
   readonly #node: SyncNode;
@@ -59,7 +62,7 @@ export class AuthorizerWorkflow {
 
   constructor(db: DatabaseHandle, node: SyncNode, options: AuthorizerOptions) {
     const ttlMs = options.ttlMs ?? DEFAULT_PAIRING_TTL_MS;
-    if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > PAIRING_LIMITS.maxTtlMs) throw new PairingError('INVALID_QR', `ttlMs must be between 1 and ${PAIRING_LIMITS.maxTtlMs}`);
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > PAIRING_LIMITS.maxTtlMs) throw new RangeError(`ttlMs must be between 1 and ${PAIRING_LIMITS.maxTtlMs}, got ${ttlMs}`);
     requireUser(db, options.userId);
     this.#db = db;
     this.#node = node;
@@ -67,20 +70,17 @@ export class AuthorizerWorkflow {
     if (options.confirm !== undefined) this.#options.confirm = options.confirm;
   }
 
-  /** Makes a new challenge (any earlier one of this workflow stops being valid) and starts listening for the answer. */
+  /**
+   * Makes a new challenge (any earlier one of this workflow stops being valid, and a pairing still
+   * in flight for it fails) and listens for the answer until one pairing finishes.
+   */
   async createChallenge(): Promise<PairingChallenge> {
     if (this.#closed || this.#node.stopSignal.aborted) throw new PairingError('CANCELLED', 'this pairing workflow is closed');
-    if (!this.#registered) {
-      if (busy.has(this.#node)) throw new PairingError('CANCELLED', 'another pairing is already waiting on this node; close it first');
-      busy.add(this.#node);
-      this.#registered = true;
-      this.#node.stopSignal.addEventListener('abort', this.#onNodeStop, { once: true });
-      await this.#node.libp2p.handle(PAIR_PROTOCOL, (stream, connection) => void this.#onStream(stream, connection));
-    }
     const identity = readIdentity(clientOf(this.#db));
-    if (identity === undefined) throw new PairingError('CANCELLED', 'this database has no device identity');
+    if (identity === undefined) throw new Error('this database has no device identity; open it with initializeDatabase');
     const addresses = this.#options.addresses ?? ownAddresses(this.#node);
-    if (addresses.length === 0) throw new PairingError('CANCELLED', 'the node has no address a new device could dial');
+    if (addresses.length === 0) throw new Error('the sync node has no address a new device could dial');
+    await this.#listen();
     const now = this.#options.now();
     this.#challenge = await createPairingChallenge(identity.privateKey, this.#node.peerId, addresses, now + this.#options.ttlMs);
     this.#claimed = false;
@@ -126,44 +126,78 @@ export class AuthorizerWorkflow {
     this.#closed = true;
     this.#claimed = true;
     clearTimeout(this.#expiry);
-    this.#node.stopSignal.removeEventListener('abort', this.#onNodeStop);
     this.#finish({ error: new PairingError('CANCELLED', 'the pairing workflow was closed') });
-    if (this.#registered) {
-      busy.delete(this.#node);
-      await this.#node.libp2p.unhandle(PAIR_PROTOCOL).catch(() => {});
-    }
+    await this.#release();
+  }
+
+  async #listen(): Promise<void> {
+    if (this.#registered) return;
+    if (busy.has(this.#node)) throw new PairingError('CANCELLED', 'another pairing is already waiting on this node; close it first');
+    busy.add(this.#node);
+    this.#registered = true;
+    this.#node.stopSignal.addEventListener('abort', this.#onNodeStop, { once: true });
+    // One stream per connection, small frames, and over relays too (a device behind NAT pairs
+    // through its relay address).
+    await this.#node.libp2p.handle(PAIR_PROTOCOL, (stream, connection) => void this.#onStream(stream, connection), { maxInboundStreams: 1, runOnLimitedConnection: true });
+  }
+
+  /** Frees the protocol and the node's pairing slot: a finished pairing does not block the next one. */
+  async #release(): Promise<void> {
+    if (!this.#registered) return;
+    this.#registered = false;
+    busy.delete(this.#node);
+    this.#node.stopSignal.removeEventListener('abort', this.#onNodeStop);
+    await this.#node.libp2p.unhandle(PAIR_PROTOCOL).catch(() => {});
   }
 
   async #onStream(stream: Stream, connection: Connection): Promise<void> {
-    const channel = pairingChannel(stream);
+    const channel = pairingChannel(stream, MAX_REQUEST_FRAME_BYTES);
     const remote = connection.remotePeer.toString();
-    let claimedHere = false;
+    let claimed: PairingChallenge | undefined;
+    let committed: PairedDevice | undefined;
+    // A pairing goes on only while its challenge is the current one and nothing was reported yet.
+    const stillPending = (challenge: PairingChallenge) => {
+      if (this.#closed) throw new PairingError('CANCELLED', 'the pairing workflow was closed');
+      if (this.#challenge !== challenge) throw new PairingError('UNKNOWN_CHALLENGE', 'a newer pairing code replaced this one');
+      if (this.#outcome?.error) throw this.#outcome.error;
+    };
     try {
       const request: PairRequest = decodePairRequest(await channel.next(this.#node.stopSignal));
       const challenge = this.#challenge;
       if (challenge === undefined || this.#closed) throw new PairingError('UNKNOWN_CHALLENGE', 'no pairing code is being shown here');
       // Claimed before any await: of two devices presenting the nonce at once, one gets it.
       const used = this.#claimed;
-      if (!used && nonceMatches(challenge, request.nonce)) this.#claimed = claimedHere = true;
+      if (!used && nonceMatches(challenge, request.nonce)) {
+        this.#claimed = true;
+        claimed = challenge;
+      }
       const plan = await planPairing(this.#db, { challenge, used, request, remotePeerId: remote, userId: this.#options.userId, selfDeviceType: this.#options.deviceType, now: this.#options.now() });
       if (this.#options.confirm !== undefined && !(await this.#options.confirm(plan.device))) {
         throw new PairingError('REFUSED', 'the user did not confirm this device');
       }
+      stillPending(challenge);
       const accept = encodePairingMessage(plan.accept);
       if (accept.byteLength > MAX_PAIRING_FRAME_BYTES) throw new PairingError('REFUSED', `the account and device list take ${accept.byteLength} bytes, over the ${MAX_PAIRING_FRAME_BYTES}-byte pairing limit`);
       await channel.send(accept);
       decodePairConfirm(await channel.next(this.#node.stopSignal));
-      if (this.#closed) throw new PairingError('CANCELLED', 'the pairing workflow was closed');
+      // Checked and committed with no await between: expiry, close or a new code cannot slip in.
+      stillPending(challenge);
       commitPairing(this.#db, plan);
+      committed = { ...plan.device, userId: this.#options.userId };
+      this.#finish({ device: committed });
       await channel.send(encodePairingMessage({ type: 'done', version: PAIRING_VERSION }));
       await channel.close().catch(() => {});
-      this.#finish({ device: { ...plan.device, userId: this.#options.userId } });
     } catch (error) {
+      // Once listed, the device is paired: a lost "done" is the new device's problem to report.
+      if (committed !== undefined) {
+        channel.abort(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
       const failure = error instanceof PairingError ? error : new PairingError('PROTOCOL', (error as Error).message, { cause: error });
       await channel.send(encodePairingMessage({ type: 'reject', version: PAIRING_VERSION, code: failure.code, message: failure.message })).catch(() => {});
       await channel.close().catch(() => channel.abort(failure));
       // A device that presented the right nonce and then failed has used up the code.
-      if (claimedHere) this.#finish({ error: failure });
+      if (claimed !== undefined && this.#challenge === claimed) this.#finish({ error: failure });
     }
   }
 
@@ -175,6 +209,7 @@ export class AuthorizerWorkflow {
       if (outcome.device) waiter.resolve(outcome.device);
       else waiter.reject(outcome.error!);
     }
+    void this.#release();
   }
 }
 

@@ -20,7 +20,7 @@ import { DIAL_TIMEOUT_MS } from '../node/constants.ts';
 import { stripPeer, withPeer } from '../node/dialer.ts';
 import type { SyncNode } from '../node/node.ts';
 import { rememberPeer } from '../node/peer-store.ts';
-import { PAIR_PROTOCOL, pairingChannel } from './channel.ts';
+import { PAIR_CONFIRM_TIMEOUT_MS, PAIR_PROTOCOL, pairingChannel } from './channel.ts';
 
 export interface NewDeviceOptions {
   /** How this device appears on the user's device list ('phone', 'laptop'). */
@@ -55,8 +55,8 @@ export class NewDeviceWorkflow {
   /**
    * Pairs with the device whose QR code `qrString` is. Resolves once this device is on the user's
    * list and knows it; a first sync with the authorizer then starts in the background. Throws
-   * PairingError (INVALID_QR, BAD_SIGNATURE, EXPIRED, REFUSED, UNKNOWN_CHALLENGE, PROTOCOL,
-   * ACCOUNT_CONFLICT, CANCELLED), or the dial's error when the authorizer cannot be reached.
+   * PairingError (INVALID_QR, BAD_SIGNATURE, EXPIRED, UNREACHABLE, REFUSED, UNKNOWN_CHALLENGE,
+   * PROTOCOL, ACCOUNT_CONFLICT, CANCELLED).
    */
   async respondToChallenge(qrString: string, options: { signal?: AbortSignal } = {}): Promise<PairingResult> {
     const challenge = decodePairingQr(qrString);
@@ -74,12 +74,20 @@ export class NewDeviceWorkflow {
       throw new PairingError('INVALID_QR', `an address in the pairing code is not a multiaddr: ${(error as Error).message}`);
     }
     const signal = AbortSignal.any([AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])]);
-    const stream = await this.#node.libp2p.dialProtocol(targets, PAIR_PROTOCOL, { signal });
+    const stream = await this.#node.libp2p.dialProtocol(targets, PAIR_PROTOCOL, { signal, runOnLimitedConnection: true }).catch((error: unknown) => {
+      // The authorizer stops listening once its code is used, expired or closed.
+      if (error instanceof Error && error.name === 'UnsupportedProtocolError') {
+        throw new PairingError('UNKNOWN_CHALLENGE', 'the other device is not showing this pairing code any more (used, expired or closed)', { cause: error });
+      }
+      if (options.signal?.aborted) throw new PairingError('CANCELLED', 'pairing was cancelled', { cause: error });
+      throw new PairingError('UNREACHABLE', `could not reach the device that showed the code: ${(error as Error).message}`, { cause: error });
+    });
     const channel = pairingChannel(stream);
     try {
       const proof = Buffer.from(await identity.privateKey.sign(responseBytes(challenge.authorizer, self, challenge.nonce))).toString('base64url');
       await channel.send(encodePairingMessage({ type: 'request', version: PAIRING_VERSION, nonce: challenge.nonce, deviceType: this.#deviceType, proof }));
-      const accept = decodePairAnswer(await channel.next(options.signal));
+      // The authorizer may be asking its user to confirm this device: wait for a person, not a packet.
+      const accept = decodePairAnswer(await channel.next(options.signal, PAIR_CONFIRM_TIMEOUT_MS));
       const listed = (peerId: string) => accept.devices.some((d) => d.peerId === peerId && d.revokedAt === null);
       if (!listed(self) || !listed(challenge.authorizer)) throw new PairingError('PROTOCOL', 'the device list sent back does not hold both devices');
       // Recorded here first; the authorizer lists this device only once it hears that.
