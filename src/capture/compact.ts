@@ -24,6 +24,11 @@ import { INDEXED } from './triggers.ts';
 export interface CompactionOptions {
   /** Examine every row, not only those written since the last compaction. @default false */
   full?: boolean;
+  /**
+   * Look at the rows of at most this many log entries past the watermark, then stop (call again
+   * to go on): keeps each run's write lock short on a large log. @default unlimited
+   */
+  maxEntries?: number;
 }
 
 export interface CompactionReport {
@@ -31,6 +36,8 @@ export interface CompactionReport {
   rows: number;
   /** Log entries dropped. */
   removed: number;
+  /** Every entry up to the end of the log has been looked at (false: call again). */
+  done: boolean;
 }
 
 /** Keys per lookup and seqs per delete: json_each keeps the statement texts fixed. */
@@ -38,15 +45,20 @@ const CHUNK = 500;
 
 export function compactOplog(db: DatabaseHandle, options: CompactionOptions = {}): CompactionReport {
   const raw = clientOf(db);
-  return raw.transaction(() => compactIn(raw, options.full === true)).immediate();
+  const { maxEntries } = options;
+  if (maxEntries !== undefined && (!Number.isSafeInteger(maxEntries) || maxEntries < 1)) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
+  return raw.transaction(() => compactIn(raw, options.full === true, maxEntries)).immediate();
 }
 
-function compactIn(raw: Database, full: boolean): CompactionReport {
+function compactIn(raw: Database, full: boolean, maxEntries: number | undefined): CompactionReport {
   foldOplog(raw);
   const since = full ? 0n : (raw.prepare('SELECT compacted FROM ahenk_clock WHERE id = 0').pluck().safeIntegers(true).get() as bigint);
-  const top = (raw.prepare('SELECT coalesce(max(seq), 0) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint) ?? 0n;
+  const last = (raw.prepare('SELECT coalesce(max(seq), 0) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint) ?? 0n;
+  const windowEnd =
+    maxEntries === undefined ? undefined : (raw.prepare('SELECT seq FROM ahenk_oplog WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?').pluck().safeIntegers(true).get(since, maxEntries - 1) as bigint | undefined);
+  const top = windowEnd ?? last;
   const touched = new Map<number, string[]>();
-  for (const [tbl, pk] of raw.prepare('SELECT DISTINCT tbl, pk FROM ahenk_oplog WHERE seq > ?').raw(true).safeIntegers(false).iterate(since) as IterableIterator<[number, string]>) {
+  for (const [tbl, pk] of raw.prepare('SELECT DISTINCT tbl, pk FROM ahenk_oplog WHERE seq > ? AND seq <= ?').raw(true).safeIntegers(false).iterate(since, top) as IterableIterator<[number, string]>) {
     let keys = touched.get(tbl);
     if (!keys) touched.set(tbl, (keys = []));
     keys.push(pk);
@@ -81,8 +93,9 @@ function compactIn(raw: Database, full: boolean): CompactionReport {
     }
   }
   flush();
-  raw.prepare('UPDATE ahenk_clock SET compacted = ? WHERE id = 0').run(top);
-  return { rows, removed };
+  // A full run re-examined old rows; the watermark never moves back.
+  raw.prepare('UPDATE ahenk_clock SET compacted = max(compacted, ?) WHERE id = 0').run(top);
+  return { rows, removed, done: top >= last };
 }
 
 interface LogEntry {

@@ -61,7 +61,7 @@ describe('compactOplog', () => {
     a.insert(todos).values({ id: 'r', title: 'x' }).run();
     for (let i = 0; i < 10; i++) a.update(todos).set({ done: i + 1 }).where(eq(todos.id, 'r')).run();
     a.update(todos).set({ title: 'y' }).where(eq(todos.id, 'r')).run();
-    expect(compactOplog(a)).toEqual({ rows: 1, removed: 9 });
+    expect(compactOplog(a)).toEqual({ rows: 1, removed: 9, done: true });
     // The insert (its all-columns mask also stands for score and data), the last done, the title.
     expect(getOplogEntriesSince(a).entries.map((e) => [e.op, Object.keys(e.values).sort()])).toEqual([
       ['insert', ['data', 'score']],
@@ -91,13 +91,31 @@ describe('compactOplog', () => {
     expect(getOplogEntriesSince(a).entries.every((e) => e.device !== 'peer')).toBe(true);
   });
 
+  it('works through a large log in slices that end where one run would', () => {
+    const whole = openDevice('whole');
+    const sliced = openDevice('sliced');
+    for (const db of [whole, sliced]) churn(db, 11);
+    const once = compactOplog(whole);
+    let removed = 0;
+    let runs = 0;
+    for (let report = { done: false }; !report.done; runs++) {
+      const slice = compactOplog(sliced, { maxEntries: 10 });
+      removed += slice.removed;
+      report = slice;
+    }
+    expect(runs).toBeGreaterThan(3);
+    expect(removed).toBe(once.removed);
+    expect(logSize(sliced)).toBe(logSize(whole));
+    expect(() => compactOplog(sliced, { maxEntries: 0 })).toThrow(RangeError);
+  });
+
   it('examines only rows written since the last compaction unless asked for all', () => {
     const a = openDevice('a');
     for (const id of ['x', 'y', 'z']) a.insert(todos).values({ id }).run();
     expect(compactOplog(a).rows).toBe(3);
-    expect(compactOplog(a)).toEqual({ rows: 0, removed: 0 });
+    expect(compactOplog(a)).toEqual({ rows: 0, removed: 0, done: true });
     a.update(todos).set({ done: 1 }).where(eq(todos.id, 'y')).run();
-    expect(compactOplog(a)).toEqual({ rows: 1, removed: 0 });
+    expect(compactOplog(a)).toEqual({ rows: 1, removed: 0, done: true });
     expect(compactOplog(a, { full: true }).rows).toBe(3);
   });
 });

@@ -41,3 +41,6 @@ export const AUTHORIZATION_RECHECK_MS = 1_000;
  * log bounded without holding the write lock for long.
  */
 export const COMPACT_INTERVAL_MS = 600_000;
+
+/** Log entries one compaction slice looks at: tens of milliseconds of write lock, then a yield. */
+export const COMPACT_SLICE_ENTRIES = 20_000;

@@ -14,7 +14,7 @@ import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
 import { readIdentity } from '../../database/identity.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts';
-import { AUTHORIZATION_RECHECK_MS, DIAL_TIMEOUT_MS } from './constants.ts';
+import { AUTHORIZATION_RECHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS } from './constants.ts';
 import { PeerDialer, stripPeer, withPeer } from './dialer.ts';
 import { NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
 import { SyncNodeEmitter, type SyncCompleteEvent } from './events.ts';
@@ -66,6 +66,7 @@ export class SyncNode extends SyncNodeEmitter {
   readonly #intervals: NodeJS.Timeout[] = [];
   readonly #detach: (() => void)[] = [];
   #stopped: Promise<void> | undefined;
+  #compacting = false;
 
   /** Use createSyncNode. */
   constructor(db: DatabaseHandle, raw: Database, libp2p: Libp2p, config: ResolvedConfig) {
@@ -194,14 +195,36 @@ export class SyncNode extends SyncNodeEmitter {
     this.#detach.push(() => this.libp2p.removeEventListener(name, listener as never));
   }
 
-  /** Drops superseded log entries; a failure (a busy database) is reported and tried again next time. */
+  /**
+   * Drops superseded log entries, a slice of the log at a time with the event loop free between
+   * slices, so a large first run neither stalls libp2p nor holds the write lock for long. A
+   * failure (a busy database) is reported and tried again at the next interval.
+   */
   #compact(): void {
-    try {
-      const { rows, removed } = compactOplog(this.#raw);
-      if (removed > 0) this.#config.log(`compacted the oplog: dropped ${removed} superseded entries of ${rows} rows`);
-    } catch (error) {
-      this.emit('error', { error: error instanceof Error ? error : new Error(String(error)) });
-    }
+    if (this.#compacting) return;
+    this.#compacting = true;
+    let rows = 0;
+    let removed = 0;
+    const step = (): void => {
+      if (this.#stop.signal.aborted) {
+        this.#compacting = false;
+        return;
+      }
+      try {
+        const report = compactOplog(this.#raw, { maxEntries: COMPACT_SLICE_ENTRIES });
+        rows += report.rows;
+        removed += report.removed;
+        if (!report.done) {
+          setImmediate(step);
+          return;
+        }
+        if (removed > 0) this.#config.log(`compacted the oplog: dropped ${removed} superseded entries of ${rows} rows`);
+      } catch (error) {
+        this.emit('error', { error: error instanceof Error ? error : new Error(String(error)) });
+      }
+      this.#compacting = false;
+    };
+    step();
   }
 
   #every(ms: number, task: () => void): void {
