@@ -8,6 +8,7 @@ import type { Database } from 'better-sqlite3';
 import { DatabaseError } from '../errors.ts';
 import { resolverName } from '../merge/resolvers.ts';
 import type { SyncedTableMeta } from '../schema/synced-table.ts';
+import { SYSTEM_TABLE_IDS } from '../schema/system.ts';
 import { invalidateCatalog, liveColumnsOf, primaryKeyOf, tableExists } from './metadata.ts';
 import { OP, quoteIdent } from './sql.ts';
 import { foldOplog } from './fold.ts';
@@ -68,7 +69,7 @@ function installOne(raw: Database, meta: SyncedTableMeta, report: CaptureInstall
   const columns = [...known, ...live.filter((c) => !known.includes(c))];
   if (columns.length > 62) throw new DatabaseError(`table "${meta.name}" has had more than 62 synced columns; masks cannot hold them`);
 
-  const id = existing?.id ?? nextTableId(raw);
+  const id = existing?.id ?? SYSTEM_TABLE_IDS[meta.name] ?? nextTableId(raw);
   const target: CaptureTarget = { id, name: meta.name, pkColumn: meta.pkColumn, columns, liveColumns: live };
   const statements = captureTriggerSql(target);
   const hash = createHash('sha256').update(statements.join('\n')).digest('hex');

@@ -121,6 +121,13 @@ export const ahenkDevices = sqliteTable(
 );
 
 /**
+ * Fixed ahenk_tables ids of the system tables. SQLite stores the integers 0 and 1 in no record
+ * bytes at all, so the device list takes 0 and the first app table still gets 1: every log row of
+ * an app with one synced table then spends nothing on its table id.
+ */
+export const SYSTEM_TABLE_IDS: Readonly<Record<string, number>> = { ahenk_devices: 0 };
+
+/**
  * System tables every Ahenk database syncs besides the app's. Revocation is sticky: `max` keeps
  * the revocation time once any device has set one.
  */

@@ -3,18 +3,13 @@
  * reachable through it. The relay here is a plain libp2p relay server on 127.0.0.1.
  */
 import '../../src/sync/node/polyfill.ts';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { circuitRelayServer } from '@libp2p/circuit-relay-v2';
-import { identify } from '@libp2p/identify';
-import { tcp } from '@libp2p/tcp';
-import { createLibp2p } from 'libp2p';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getDeviceId } from '../../src/database/identity.ts';
 import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
 import { openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import { startRelayServer } from './relay-server.ts';
 
 const stops: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -23,13 +18,7 @@ afterEach(async () => {
 
 describe('relayServers', () => {
   it('reserves a slot on the relay, is reachable through it, and syncs once connected directly', async () => {
-    const relay = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify(), relay: circuitRelayServer() },
-    });
+    const relay = await startRelayServer();
     stops.push(async () => {
       await relay.stop();
     });

@@ -3,29 +3,19 @@
  * listed, a finished pairing frees the node for the next one, a device behind NAT pairs through
  * its relay address, and the list the new device records never overwrites the authorizer's.
  */
-import '../../src/sync/node/polyfill.ts';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { circuitRelayServer } from '@libp2p/circuit-relay-v2';
-import { identify } from '@libp2p/identify';
-import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
-import { createLibp2p } from 'libp2p';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   addDeviceToUser,
   AuthorizerWorkflow,
-  createSyncNode,
   decodePairingQr,
   getOplogEntriesSince,
   getUserDevices,
   isAuthorizedPeer,
   NewDeviceWorkflow,
   PAIR_PROTOCOL,
-  PairingError,
   registerUser,
-  type P2PConfig,
-  type SyncNode,
+  type PairingError,
 } from '../../src/index.ts';
 import { responseBytes } from '../../src/auth/pairing/challenge.ts';
 import { encodePairingMessage } from '../../src/auth/pairing/messages.ts';
@@ -33,32 +23,8 @@ import { readIdentity } from '../../src/database/identity.ts';
 import { pairingChannel } from '../../src/sync/pairing/channel.ts';
 import { openDevice } from '../helpers/db.ts';
 import { waitFor } from '../net/fixtures.ts';
-
-const nodes: SyncNode[] = [];
-const workflows: AuthorizerWorkflow[] = [];
-afterEach(async () => {
-  await Promise.all(workflows.splice(0).map((w) => w.close()));
-  await Promise.all(nodes.splice(0).map((n) => n.stop()));
-});
-
-type Device = ReturnType<typeof openDevice>;
-
-async function node(db: Device, config: P2PConfig = {}): Promise<SyncNode> {
-  const started = await createSyncNode(db, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnect: false, ...config });
-  nodes.push(started);
-  return started;
-}
-
-/** Device A with an account, a node and a pairing code on show. */
-async function authorizer(options: { ttlMs?: number; addresses?: string[] } = {}, existing?: { a: Device; nodeA: SyncNode }) {
-  const a = existing?.a ?? openDevice('a');
-  const user = await registerUser(a, 'ayse', 'ayse@example.test', 'a long pass phrase');
-  const nodeA = existing?.nodeA ?? (await node(a));
-  const workflow = new AuthorizerWorkflow(a, nodeA, { userId: user.id, deviceType: 'laptop', ...options });
-  workflows.push(workflow);
-  await workflow.createChallenge();
-  return { a, user, nodeA, workflow, qr: workflow.getQrCodeString() };
-}
+import { authorizer, node } from './pairing-fixtures.ts';
+import { startRelayServer } from './relay-server.ts';
 
 async function settle<T>(promise: Promise<T>): Promise<{ value?: T; error?: unknown }> {
   return promise.then(
@@ -113,8 +79,8 @@ describe('pairing lifecycle', () => {
     await new NewDeviceWorkflow(b, await node(b), { deviceType: 'phone' }).respondToChallenge(qr);
     await workflow.waitForResponse();
     const next = new AuthorizerWorkflow(a, nodeA, { userId: user.id });
-    workflows.push(next);
     expect((await settle(next.createChallenge())).error).toBeUndefined();
+    await next.close();
     // The used code, dialled again, meets no listener and says so.
     const c = openDevice('c');
     const late = await settle(new NewDeviceWorkflow(c, await node(c), { deviceType: 'tablet' }).respondToChallenge(qr));
@@ -122,13 +88,7 @@ describe('pairing lifecycle', () => {
   });
 
   it('pairs when the code holds only the relayed address (a device behind NAT)', async () => {
-    const relay = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify(), relay: circuitRelayServer() },
-    });
+    const relay = await startRelayServer();
     try {
       const a = openDevice('a');
       const nodeA = await node(a, { relayServers: [relay.getMultiaddrs()[0]!.toString()] });
@@ -136,12 +96,11 @@ describe('pairing lifecycle', () => {
       const circuit = nodeA.getMultiaddrs().find((m) => m.includes('/p2p-circuit'))!;
       const { workflow } = await authorizer({ addresses: [circuit] }, { a, nodeA });
       const b = openDevice('b');
-      const joined = await settle(new NewDeviceWorkflow(b, await node(b), { deviceType: 'phone' }).respondToChallenge(workflow.getQrCodeString()));
+      const nodeB = await node(b);
+      const joined = await settle(new NewDeviceWorkflow(b, nodeB, { deviceType: 'phone' }).respondToChallenge(workflow.getQrCodeString()));
       expect((joined.error as Error | undefined)?.message).toBeUndefined();
-      expect(isAuthorizedPeer(a, nodes[1]!.peerId)).toBe(true);
+      expect(isAuthorizedPeer(a, nodeB.peerId)).toBe(true);
     } finally {
-      await Promise.all(workflows.splice(0).map((w) => w.close()));
-      await Promise.all(nodes.splice(0).map((n) => n.stop()));
       await relay.stop();
     }
   });
@@ -154,7 +113,6 @@ describe('the device list after pairing', () => {
     const watch = await addDeviceToUser(a, user.id, 'watch', 'apns-token-of-the-watch');
     const nodeA = await node(a);
     const workflow = new AuthorizerWorkflow(a, nodeA, { userId: user.id, deviceType: 'laptop' });
-    workflows.push(workflow);
     await workflow.createChallenge();
     const b = openDevice('b');
     const nodeB = await node(b);
@@ -167,3 +125,4 @@ describe('the device list after pairing', () => {
     expect(getUserDevices(a, user.id).find((d) => d.id === watch.id)?.pushToken).toBe('apns-token-of-the-watch');
   });
 });
+

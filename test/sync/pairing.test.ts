@@ -4,10 +4,9 @@
  * device that cannot prove its key, and anyone who never saw it.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { multiaddr } from '@multiformats/multiaddr';
+import { describe, expect, it } from 'vitest';
 import {
-  AuthorizerWorkflow,
-  createSyncNode,
   decodePairingQr,
   getUserDevices,
   isAuthorizedPeer,
@@ -15,53 +14,16 @@ import {
   NewDeviceWorkflow,
   PAIR_PROTOCOL,
   PairingError,
-  registerUser,
   revokeDevice,
-  type SyncNode,
 } from '../../src/index.ts';
 import { encodePairingQr, responseBytes } from '../../src/auth/pairing/challenge.ts';
-import { readIdentity } from '../../src/database/identity.ts';
 import { encodePairingMessage } from '../../src/auth/pairing/messages.ts';
+import { readIdentity } from '../../src/database/identity.ts';
 import { pairingChannel } from '../../src/sync/pairing/channel.ts';
-import { multiaddr } from '@multiformats/multiaddr';
 import { dump, openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import { waitFor } from '../net/fixtures.ts';
-
-const nodes: SyncNode[] = [];
-const workflows: AuthorizerWorkflow[] = [];
-afterEach(async () => {
-  await Promise.all(workflows.splice(0).map((w) => w.close()));
-  await Promise.all(nodes.splice(0).map((n) => n.stop()));
-});
-
-type Device = ReturnType<typeof openDevice>;
-
-async function node(db: Device): Promise<SyncNode> {
-  const started = await createSyncNode(db, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnect: false });
-  nodes.push(started);
-  return started;
-}
-
-/** Device A with an account and a node, showing a fresh pairing code. */
-async function authorizer(options: { ttlMs?: number; now?: () => number; confirm?: (d: { peerId: string; deviceType: string }) => boolean } = {}) {
-  const a = openDevice('a');
-  const user = await registerUser(a, 'ayse', 'ayse@example.test', 'a long pass phrase');
-  const nodeA = await node(a);
-  const workflow = new AuthorizerWorkflow(a, nodeA, { userId: user.id, deviceType: 'laptop', ...options });
-  workflows.push(workflow);
-  await workflow.createChallenge();
-  return { a, user, nodeA, workflow, qr: workflow.getQrCodeString() };
-}
-
-async function caught(promise: Promise<unknown>): Promise<PairingError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(PairingError);
-  return error as PairingError;
-}
+import { authorizer, caught, node } from './pairing-fixtures.ts';
 
 describe('pairing', () => {
   it('puts the new device on both device lists, hands over the account, and syncs', async () => {
