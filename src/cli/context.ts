@@ -3,6 +3,7 @@
  * out of what commander parsed.
  */
 import { existsSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { dirname, resolve } from 'node:path';
 import { initializeDatabase, type AhenkDatabase } from '../database/initialize.ts';
 import { AhenkError } from '../errors.ts';
@@ -26,13 +27,18 @@ export function flag(context: CommandContext, name: string): boolean {
   return context.options[name] === true;
 }
 
-/** A positive number of seconds from a flag, in milliseconds. */
-export function secondsOption(context: CommandContext, name: string, flagName: string, fallbackMs: number): number {
+/** Timers take at most 2^31 - 1 ms; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A positive number of seconds from a flag, in whole milliseconds (at least 1, at most `maxMs`). */
+export function secondsOption(context: CommandContext, name: string, flagName: string, fallbackMs: number, maxMs: number = MAX_TIMER_MS): number {
   const text = stringOption(context, name);
   if (text === undefined) return fallbackMs;
   const seconds = Number(text);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`${flagName} must be a positive number of seconds, got "${text}"`);
-  return Math.round(seconds * 1000);
+  const ms = Math.round(seconds * 1000);
+  if (!Number.isFinite(seconds) || ms < 1) throw new UsageError(`${flagName} must be a positive number of seconds (at least 0.001), got "${text}"`);
+  if (ms > maxMs) throw new UsageError(`${flagName} must be at most ${maxMs / 1000} seconds, got "${text}"`);
+  return ms;
 }
 
 /** The --db path (or $AHENK_DB), resolved against the working directory. */
@@ -68,11 +74,29 @@ export function openDatabase(context: CommandContext, options: OpenOptions = {})
   } else if (!existsSync(dirname(path))) {
     throw new UsageError(`cannot create ${path}: the folder ${dirname(path)} does not exist`);
   }
+  // Opening converts a file into an Ahenk database; only init may do that to a file it was given.
+  if (!options.create && existsSync(path) && !isAhenkDatabase(path)) {
+    throw new UsageError(`${path} is not an Ahenk database (no ahenk_meta table); to make it one, run: ahenk init --db ${path}`);
+  }
   try {
     return Object.assign(initializeDatabase(path), { path });
   } catch (error) {
     if (error instanceof AhenkError) throw new CommandFailedError(`cannot open ${path}: ${error.message}`, undefined, { cause: error });
     throw error;
+  }
+}
+
+/** Whether the file already holds Ahenk's tables (read-only look; a file SQLite cannot read is not one). */
+function isAhenkDatabase(path: string): boolean {
+  try {
+    const probe = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      return probe.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ahenk_meta'").get() !== undefined;
+    } finally {
+      probe.close();
+    }
+  } catch {
+    return false;
   }
 }
 

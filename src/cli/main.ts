@@ -53,12 +53,13 @@ function report(error: unknown, io: CliIo): number {
     return error.exitCode;
   }
   if (error instanceof AhenkError) {
-    writeLine(io.stderr, `ahenk: ${error.message} (${error.code})`);
+    writeLine(io.stderr, `ahenk: ${debug ? error.message : (error.message.split('\n')[0] ?? '')} (${error.code})`);
     if (debug) writeLine(io.stderr, error.stack ?? '');
     return EXIT.failure;
   }
   const failure = error instanceof Error ? error : new Error(String(error));
-  writeLine(io.stderr, `ahenk: ${failure.message}`);
+  // Some libraries put a whole report in the message (libp2p's listen failures do): its first line says what failed.
+  writeLine(io.stderr, `ahenk: ${debug ? failure.message : (failure.message.split('\n')[0] ?? '')}`);
   writeLine(io.stderr, debug ? (failure.stack ?? '') : '(set AHENK_DEBUG=1 for the stack trace)');
   return EXIT.failure;
 }

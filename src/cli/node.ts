@@ -7,7 +7,7 @@ import { createSyncNode, type SyncNode } from '../sync/node/node.ts';
 import type { P2PConfig } from '../sync/node/config.ts';
 import type { CliDatabase } from './context.ts';
 import { flag, stringsOption } from './context.ts';
-import { UsageError } from './errors.ts';
+import { CommandFailedError, UsageError } from './errors.ts';
 import { writeLine, type CliIo } from './io.ts';
 import type { CommandContext, OptionSpec } from './spec.ts';
 
@@ -36,6 +36,11 @@ export async function startNode(db: CliDatabase, context: CommandContext, log: E
     return await createSyncNode(db, config);
   } catch (error) {
     if (error instanceof NodeConfigError) throw new UsageError(flagNames(error.message));
+    // libp2p reports a listen failure as a page about its own config; say what the user can act on.
+    if (error instanceof Error && /listen/i.test(error.message)) {
+      const where = listen.length > 0 ? listen.join(', ') : 'the default address';
+      throw new CommandFailedError(`cannot listen on ${where}: the port may be in use or the address not on this machine (AHENK_DEBUG=1 shows libp2p's report)`, undefined, { cause: error });
+    }
     throw error;
   }
 }
@@ -47,7 +52,7 @@ function flagNames(message: string): string {
   return message.replace(/^(listenAddresses|bootstrapPeers|relayServers)\b/, (field) => FLAG_OF_FIELD[field] ?? field);
 }
 
-type Fields = Record<string, string | number | boolean | null>;
+type Fields = Record<string, string | number | boolean | null | string[]>;
 
 /** One line per event: `<ISO time> <text>`, or one JSON object per line with --json. */
 export class EventLog {

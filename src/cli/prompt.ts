@@ -11,7 +11,7 @@ export async function readPassword(io: CliIo, prompt = 'Password: '): Promise<st
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const stdin = io.stdin;
   if (stdin === undefined) throw new UsageError('no password: set AHENK_PASSWORD or pipe it on stdin');
-  const password = isTerminal(stdin) ? await readTyped(stdin, io, prompt, false) : await readAll(stdin);
+  const password = isTerminal(stdin) ? await readTyped(stdin, io, prompt, false) : await readAll(stdin, io.signal);
   if (password === '') throw new UsageError('no password: set AHENK_PASSWORD or pipe it on stdin');
   return password;
 }
@@ -32,11 +32,26 @@ function isTerminal(stdin: Reader): stdin is Reader & Required<Pick<Reader, 'set
   return stdin.isTTY === true && stdin.setRawMode !== undefined && stdin.on !== undefined && stdin.off !== undefined;
 }
 
-async function readAll(stdin: Reader): Promise<string> {
-  let text = '';
-  for await (const chunk of stdin) text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-  // One trailing newline belongs to `echo`, not to the password.
-  return text.replace(/\r?\n$/, '');
+/** Reads a pipe to its end; a signal (SIGINT/SIGTERM) stops the wait, as a pipe may never close. */
+async function readAll(stdin: Reader, signal: AbortSignal | undefined): Promise<string> {
+  const reading = (async () => {
+    let text = '';
+    for await (const chunk of stdin) text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    return text;
+  })();
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new UsageError('cancelled while reading the password', EXIT.interrupted));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    const text = await Promise.race([reading, aborted]);
+    // One trailing newline belongs to `echo`, not to the password.
+    return text.replace(/\r?\n$/, '');
+  } finally {
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 /** One line typed at the terminal, in raw mode so a password is not echoed and Ctrl-C cancels. */

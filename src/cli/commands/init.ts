@@ -1,6 +1,7 @@
 /** `ahenk init`: creates or opens a device database, and optionally registers the account on it. */
 import { registerUser } from '../../auth/accounts.ts';
 import { authorizeDevice } from '../../auth/devices.ts';
+import { normalizeDeviceType } from '../../auth/validate.ts';
 import { getDeviceId } from '../../database/identity.ts';
 import { DB_OPTION, flag, JSON_OPTION, stringOption, withDatabase } from '../context.ts';
 import { UsageError } from '../errors.ts';
@@ -26,6 +27,13 @@ export const initCommand: CommandSpec = {
     const userName = stringOption(context, 'user');
     const email = stringOption(context, 'email');
     if ((userName === undefined) !== (email === undefined)) throw new UsageError('--user and --email go together: give both to register an account, or neither');
+    // Checked before anything is written: a bad device type must not leave an account without a device.
+    let deviceType: string;
+    try {
+      deviceType = normalizeDeviceType(stringOption(context, 'deviceType') ?? 'device');
+    } catch (error) {
+      throw new UsageError(`--device-type: ${(error as Error).message}`);
+    }
     // Read before the database is touched, so a missing password leaves no half-made account.
     const password = userName === undefined ? undefined : await readPassword(context.io);
     return withDatabase(
@@ -35,7 +43,7 @@ export const initCommand: CommandSpec = {
         let user: { id: string; userName: string; email: string } | undefined;
         if (userName !== undefined && email !== undefined && password !== undefined) {
           user = await registerUser(db, userName, email, password);
-          authorizeDevice(db, { userId: user.id, peerId: deviceId, deviceType: stringOption(context, 'deviceType') ?? 'device' });
+          authorizeDevice(db, { userId: user.id, peerId: deviceId, deviceType });
         }
         const { stdout } = context.io;
         if (flag(context, 'json')) {

@@ -9,7 +9,7 @@ import { DB_OPTION, flag, secondsOption, stringOption, withDatabase } from '../c
 import { CommandFailedError, EXIT, UsageError } from '../errors.ts';
 import { writeLine } from '../io.ts';
 import { EventLog, NODE_OPTIONS, startNode } from '../node.ts';
-import type { CommandSpec } from '../spec.ts';
+import type { CommandContext, CommandSpec } from '../spec.ts';
 import { pairingFailure, recordCompletions, waitForSync } from './pairing-shared.ts';
 
 const FIRST_SYNC_TIMEOUT_MS = 60_000;
@@ -21,15 +21,17 @@ export const joinCommand: CommandSpec = {
     'Starts a node, answers the pairing code, records the account and device list, and waits until\n' +
     `the first sync with the device that showed the code has completed; then exits 0. Exits ${EXIT.pairing}\n` +
     'when the code has expired, was already used, or is refused.',
-  args: [{ name: '<code>', description: 'the pairing code printed by ahenk pair (starts with ahenk-pair:1:)' }],
+  args: [{ name: '<code>', description: 'the pairing code printed by ahenk pair (starts with ahenk-pair:1:), or - to read it from stdin' }],
   options: [
     DB_OPTION,
     { flags: '--device-type <type>', description: 'how this device appears on the device list (phone, laptop, ...)', required: true },
     { flags: '--sync-timeout <seconds>', description: `how long to wait for the first sync (default: ${FIRST_SYNC_TIMEOUT_MS / 1000})` },
     ...NODE_OPTIONS,
   ],
-  run: (context) => {
-    const code = (context.args[0] ?? '').trim();
+  run: async (context) => {
+    // `-`: the code comes on stdin, out of `ps` and shell history (it is a secret while it lasts).
+    const given = context.args[0] ?? '';
+    const code = (given === '-' ? await readCode(context) : given).trim();
     const syncTimeoutMs = secondsOption(context, 'syncTimeout', '--sync-timeout', FIRST_SYNC_TIMEOUT_MS);
     // A mistyped code fails here, before any database or socket is opened.
     let authorizer: string;
@@ -63,3 +65,17 @@ export const joinCommand: CommandSpec = {
     });
   },
 };
+
+/** The first line of stdin, bounded like a pairing code. */
+async function readCode(context: CommandContext): Promise<string> {
+  const stdin = context.io.stdin;
+  if (stdin === undefined) throw new UsageError('join -: no stdin to read the pairing code from');
+  let text = '';
+  for await (const chunk of stdin) {
+    text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    if (text.includes('\n') || text.length > 4096) break;
+  }
+  const line = text.split('\n')[0] ?? '';
+  if (line.trim() === '') throw new UsageError('join -: stdin held no pairing code');
+  return line;
+}

@@ -37,8 +37,7 @@ export const pairCommand: CommandSpec = {
     ...NODE_OPTIONS,
   ],
   run: (context) => {
-    const ttlMs = secondsOption(context, 'ttl', '--ttl', DEFAULT_PAIRING_TTL_MS);
-    if (ttlMs > PAIRING_LIMITS.maxTtlMs) throw new UsageError(`--ttl must be at most ${PAIRING_LIMITS.maxTtlMs / 1000} seconds`);
+    const ttlMs = secondsOption(context, 'ttl', '--ttl', DEFAULT_PAIRING_TTL_MS, PAIRING_LIMITS.maxTtlMs);
     return withDatabase(context, async (db) => {
       const user = findUser(db.$client, stringOption(context, 'user'));
       const { stdout } = context.io;
@@ -49,15 +48,26 @@ export const pairCommand: CommandSpec = {
       // Someone who only saw the code on this screen could answer it first: a person at the terminal
       // gets to check the device's type and id before it learns anything.
       const ask = canAsk(context.io) && !flag(context, 'yes');
-      const workflow = new AuthorizerWorkflow(db, node, {
-        userId: user.id,
-        deviceType: stringOption(context, 'deviceType') ?? 'device',
-        ttlMs,
-        ...(ask ? { confirm: (d: { peerId: string; deviceType: string }) => confirm(context.io, `A ${d.deviceType} (${d.peerId}) wants to join ${user.userName}. Accept?`) } : {}),
-      });
-      const onSignal = () => void workflow.close();
+      let workflow: AuthorizerWorkflow | undefined;
+      let cancelledAtPrompt = false;
+      const onSignal = () => void workflow?.close();
       context.io.signal?.addEventListener('abort', onSignal, { once: true });
       try {
+        workflow = new AuthorizerWorkflow(db, node, {
+          userId: user.id,
+          deviceType: stringOption(context, 'deviceType') ?? 'device',
+          ttlMs,
+          // A prompt interrupted by Ctrl-C refuses the device; the command then exits as interrupted.
+          ...(ask
+            ? {
+                confirm: (d: { peerId: string; deviceType: string }) =>
+                  confirm(context.io, `A ${d.deviceType} (${d.peerId}) wants to join ${user.userName}. Accept?`).catch(() => {
+                    cancelledAtPrompt = true;
+                    return false;
+                  }),
+              }
+            : {}),
+        });
         const challenge = await workflow.createChallenge();
         writeLine(stdout, `Pairing code for ${user.userName}, valid until ${new Date(challenge.expiresAt).toISOString()}:`);
         writeLine(stdout);
@@ -65,7 +75,7 @@ export const pairCommand: CommandSpec = {
         writeLine(stdout);
         writeLine(stdout, 'On the new device run: ahenk join <code> --device-type <type> --db <its database>');
         const device = await workflow.waitForResponse().catch((error: unknown) => {
-          if (context.io.signal?.aborted) throw new CommandFailedError('pairing cancelled', EXIT.interrupted);
+          if (context.io.signal?.aborted || cancelledAtPrompt) throw new CommandFailedError('pairing cancelled', EXIT.interrupted);
           throw pairingFailure(error);
         });
         writeLine(stdout, `Paired: ${device.deviceType} ${device.peerId} joined ${user.userName}.`);
@@ -75,7 +85,7 @@ export const pairCommand: CommandSpec = {
       } finally {
         unfollow();
         context.io.signal?.removeEventListener('abort', onSignal);
-        await workflow.close();
+        await workflow?.close();
         await node.stop();
       }
     });

@@ -1,0 +1,109 @@
+/**
+ * The `ahenk` CLI at its edges (each found in review): a bad flag leaves nothing half-made and no
+ * node running, a signal stops a command waiting on a pipe, a file that is not an Ahenk database is
+ * left alone, errors stay one line, and Ctrl-C at a prompt is a cancel.
+ */
+import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { EXIT } from '../../src/cli/main.ts';
+import { appDatabase, BIN, cli, fakeTerminal, LOOPBACK, PASSWORD, tempDir, type RunResult } from './helpers.ts';
+
+describe('CLI edges', () => {
+  it('init --user with a bad --device-type leaves no half-made account behind (a retry succeeds)', async () => {
+    const db = join(tempDir(), 'a.db');
+    const env = { AHENK_PASSWORD: PASSWORD };
+    const first = await cli(['init', '--db', db, '--user', 'ayse', '--email', 'ayse@example.test', '--device-type', ''], { env });
+    expect(first.code).not.toBe(0);
+    const retry = await cli(['init', '--db', db, '--user', 'ayse', '--email', 'ayse@example.test', '--device-type', 'laptop'], { env });
+    expect(retry.stderr).toBe('');
+    expect(retry.code).toBe(0);
+  });
+
+  it('pair --ttl below a millisecond is a usage error, and no node is left listening', async () => {
+    const laptop = appDatabase(tempDir(), 'laptop');
+    await cli(['init', '--db', laptop, '--user', 'ayse', '--email', 'ayse@example.test'], { env: { AHENK_PASSWORD: PASSWORD } });
+    const servers = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
+    const before = servers();
+    const pair = await cli(['pair', '--db', laptop, '--ttl', '0.0001', ...LOOPBACK]);
+    expect(pair.code).toBe(EXIT.usage);
+    expect(pair.stderr).toContain('--ttl');
+    expect(servers()).toBe(before);
+  });
+
+  it('a --sync-timeout longer than a timer can hold (2^31 ms) is a usage error, not an instant timeout', async () => {
+    const phone = appDatabase(tempDir(), 'phone');
+    const join = await cli(['join', 'ahenk-pair:1:x', '--db', phone, '--device-type', 'phone', '--sync-timeout', '3000000', ...LOOPBACK]);
+    expect(join.code).toBe(2);
+    expect(join.stderr).toContain('--sync-timeout must be at most');
+  });
+
+  it('SIGTERM stops init while it waits for a password on a pipe that stays open', async () => {
+    const db = join(tempDir(), 'a.db');
+    const child = spawn(process.execPath, [BIN, 'init', '--db', db, '--user', 'ayse', '--email', 'ayse@example.test'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, AHENK_PASSWORD: '' } });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      child.kill('SIGTERM');
+      const outcome = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 3000))]);
+      expect(outcome).not.toBe('still running');
+    } finally {
+      child.kill('SIGKILL');
+      child.stdin.destroy();
+      await exited;
+    }
+  });
+
+  it('status does not turn a file that is not an Ahenk database into one', async () => {
+    const path = join(tempDir(), 'other-app.db');
+    const other = new Database(path);
+    other.exec('CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT)');
+    other.close();
+    const status = await cli(['status', '--db', path]);
+    const after = new Database(path, { readonly: true });
+    const ahenkTables = after.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'ahenk_%'").pluck().get();
+    after.close();
+    expect(ahenkTables).toBe(0);
+    expect(status.code).toBe(EXIT.usage);
+  });
+
+  it('a busy --listen port is one line on stderr, with no stack trace', async () => {
+    const laptop = appDatabase(tempDir(), 'laptop');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const start = await cli(['start', '--db', laptop, '--listen', `/ip4/127.0.0.1/tcp/${port}`], { signal: AbortSignal.timeout(10_000) });
+      expect(start.code).not.toBe(0);
+      expect(start.stderr).not.toMatch(/\n\s+at /);
+      expect(start.stderr).not.toContain('faultTolerance');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('Ctrl-C at the pair confirmation prompt is a cancel (exit 130), not a pairing failure', async () => {
+    const dir = tempDir();
+    const laptop = appDatabase(dir, 'laptop');
+    const phone = appDatabase(dir, 'phone');
+    await cli(['init', '--db', laptop, '--user', 'ayse', '--email', 'ayse@example.test'], { env: { AHENK_PASSWORD: PASSWORD } });
+    const terminal = fakeTerminal();
+    let code = '';
+    let joining: Promise<RunResult> | undefined;
+    const pair = await cli(['pair', '--db', laptop, ...LOOPBACK], {
+      stdin: terminal,
+      onStdout: (text) => {
+        code = /^ahenk-pair:1:\S+$/m.exec(text)?.[0] ?? code;
+        if (code && joining === undefined) joining = cli(['join', code, '--db', phone, '--device-type', 'phone', ...LOOPBACK]);
+      },
+      onStderr: (text) => {
+        if (text.includes('Accept? [y/N]')) terminal.write('\u0003');
+      },
+    });
+    await joining;
+    expect(pair.stderr).not.toContain('PROTOCOL');
+    expect(pair.code).toBe(EXIT.interrupted);
+  });
+});
