@@ -106,4 +106,15 @@ describe('CLI edges', () => {
     expect(pair.stderr).not.toContain('PROTOCOL');
     expect(pair.code).toBe(EXIT.interrupted);
   });
+
+  it('join - takes the code from stdin, out of ps and shell history', async () => {
+    const phone = appDatabase(tempDir(), 'phone');
+    const fromStdin = await cli(['join', '-', '--db', phone, '--device-type', 'phone', ...LOOPBACK], { stdin: 'ahenk-pair:1:not-base64url-json!!\n' });
+    // The code read from stdin is the one checked: its damage is reported, before any socket opens.
+    expect(fromStdin.code).toBe(EXIT.usage);
+    expect(fromStdin.stderr).toContain('damaged');
+    const empty = await cli(['join', '-', '--db', phone, '--device-type', 'phone', ...LOOPBACK], { stdin: '\n' });
+    expect(empty.code).toBe(EXIT.usage);
+    expect(empty.stderr).toContain('stdin held no pairing code');
+  });
 });
