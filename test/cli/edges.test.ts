@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/main.ts';
-import { appDatabase, BIN, cli, fakeTerminal, LOOPBACK, PASSWORD, tempDir, type RunResult } from './helpers.ts';
+import { appDatabase, BIN, cli, LOOPBACK, pairAtTerminal, PASSWORD, tempDir } from './helpers.ts';
 
 describe('CLI edges', () => {
   it('init --user with a bad --device-type leaves no half-made account behind (a retry succeeds)', async () => {
@@ -89,20 +89,7 @@ describe('CLI edges', () => {
     const laptop = appDatabase(dir, 'laptop');
     const phone = appDatabase(dir, 'phone');
     await cli(['init', '--db', laptop, '--user', 'ayse', '--email', 'ayse@example.test'], { env: { AHENK_PASSWORD: PASSWORD } });
-    const terminal = fakeTerminal();
-    let code = '';
-    let joining: Promise<RunResult> | undefined;
-    const pair = await cli(['pair', '--db', laptop, ...LOOPBACK], {
-      stdin: terminal,
-      onStdout: (text) => {
-        code = /^ahenk-pair:1:\S+$/m.exec(text)?.[0] ?? code;
-        if (code && joining === undefined) joining = cli(['join', code, '--db', phone, '--device-type', 'phone', ...LOOPBACK]);
-      },
-      onStderr: (text) => {
-        if (text.includes('Accept? [y/N]')) terminal.write('\u0003');
-      },
-    });
-    await joining;
+    const { pair } = await pairAtTerminal(laptop, phone, '\u0003');
     expect(pair.stderr).not.toContain('PROTOCOL');
     expect(pair.code).toBe(EXIT.interrupted);
   });

@@ -149,3 +149,25 @@ export function spawnCli(args: string[], env: Record<string, string> = {}, cwd?:
     });
   return { child, stdout: () => out, stderr: () => err, line, exited };
 }
+
+/**
+ * `ahenk pair` on `laptop` with a person at a (fake) terminal, and `ahenk join` on `phone` with the
+ * code pair printed; when pair asks whether to accept the device, the person types `keys`.
+ */
+export async function pairAtTerminal(laptop: string, phone: string, keys: string): Promise<{ pair: RunResult; join: RunResult }> {
+  const terminal = fakeTerminal();
+  let code = '';
+  let joining: Promise<RunResult> | undefined;
+  const pair = await cli(['pair', '--db', laptop, ...LOOPBACK], {
+    stdin: terminal,
+    onStdout: (text) => {
+      code = /^ahenk-pair:1:\S+$/m.exec(text)?.[0] ?? code;
+      if (code && joining === undefined) joining = cli(['join', code, '--db', phone, '--device-type', 'phone', ...LOOPBACK]);
+    },
+    onStderr: (text) => {
+      if (text.includes('Accept? [y/N]')) terminal.write(keys);
+    },
+  });
+  if (joining === undefined) throw new Error(`pair printed no code: ${pair.stderr}`);
+  return { pair, join: await joining };
+}

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { EXIT } from '../../src/cli/main.ts';
-import { appDatabase, cli, fakeTerminal, LOOPBACK, PASSWORD, spawnCli, tempDir, todoTitles, type RunResult } from './helpers.ts';
+import { appDatabase, cli, LOOPBACK, pairAtTerminal, PASSWORD, spawnCli, tempDir, todoTitles } from './helpers.ts';
 
 interface ListedDevice {
   deviceType: string;
@@ -106,22 +106,9 @@ describe('ahenk pair / join / start', () => {
     const laptop = appDatabase(dir, 'laptop', { id: 'secret', title: 'not for strangers' });
     const phone = appDatabase(dir, 'phone');
     await cli(['init', '--db', laptop, '--user', 'ayse', '--email', 'ayse@example.test'], { env: { AHENK_PASSWORD: PASSWORD } });
-    const terminal = fakeTerminal();
-    let code = '';
-    let joining: Promise<RunResult> | undefined;
-    const pair = await cli(['pair', '--db', laptop, ...LOOPBACK], {
-      stdin: terminal,
-      onStdout: (text) => {
-        code = /^ahenk-pair:1:\S+$/m.exec(text)?.[0] ?? code;
-        if (code && joining === undefined) joining = cli(['join', code, '--db', phone, '--device-type', 'phone', ...LOOPBACK]);
-      },
-      onStderr: (text) => {
-        if (text.includes('wants to join ayse. Accept? [y/N]')) terminal.write('n\r');
-      },
-    });
+    const { pair, join } = await pairAtTerminal(laptop, phone, 'n\r');
     expect(pair.stderr).toMatch(/A phone \(12D3KooW\w+\) wants to join ayse/);
     expect(pair.code).toBe(EXIT.pairing);
-    const join = await joining!;
     expect(join.code).toBe(EXIT.pairing);
     expect(join.stderr).toContain('REFUSED');
     expect(await devices(laptop)).toHaveLength(1);
