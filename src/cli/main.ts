@@ -8,10 +8,12 @@ import { AhenkError } from '../errors.ts';
 import { deviceCommand } from './commands/device.ts';
 import { initCommand } from './commands/init.ts';
 import { joinCommand } from './commands/join.ts';
+import { logsCommand } from './commands/logs.ts';
 import { pairCommand } from './commands/pair.ts';
 import { peerCommand } from './commands/peer.ts';
 import { startCommand } from './commands/start.ts';
 import { statusCommand } from './commands/status.ts';
+import { stopCommand } from './commands/stop.ts';
 import { CommandFailedError, EXIT, UsageError } from './errors.ts';
 import { writeLine, type CliIo } from './io.ts';
 import { buildProgram, type CommandSpec } from './spec.ts';
@@ -25,7 +27,7 @@ export const COMMANDS: CommandSpec = {
   description:
     'Ahenk keeps the SQLite databases of one person\'s devices in sync, peer to peer. ' +
     'Every command takes the database with --db <path> (or $AHENK_DB).',
-  commands: [initCommand, statusCommand, deviceCommand, peerCommand, startCommand, pairCommand, joinCommand],
+  commands: [initCommand, statusCommand, deviceCommand, peerCommand, startCommand, stopCommand, logsCommand, pairCommand, joinCommand],
 };
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

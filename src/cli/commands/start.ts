@@ -1,31 +1,50 @@
-/** `ahenk start`: runs the sync node in the foreground until SIGINT/SIGTERM. */
+/** `ahenk start`: runs the sync node in the foreground until SIGINT/SIGTERM, or (--detach) in the background. */
 import { getDeviceId } from '../../database/identity.ts';
-import { DB_OPTION, flag, JSON_OPTION, withDatabase } from '../context.ts';
+import { databasePath, DB_OPTION, flag, JSON_OPTION, withDatabase } from '../context.ts';
 import { EventLog, NODE_OPTIONS, startNode, untilAborted } from '../node.ts';
 import type { CommandSpec } from '../spec.ts';
+import { DAEMON_ENV, daemonFiles, refuseIfDaemonRunning, removePidFile } from './daemon-files.ts';
+import { startDetached } from './detach.ts';
 
 export const startCommand: CommandSpec = {
   name: 'start',
-  summary: 'run the sync node in the foreground (Ctrl-C stops it)',
+  summary: 'run the sync node in the foreground (Ctrl-C stops it), or in the background with --detach',
   description:
     'Starts a sync node on the database and syncs with every device on the device list it can reach: ' +
     'the peers given with --peer, the peers remembered from earlier runs, and (with --mdns) the LAN. ' +
-    'Prints one line per event; SIGINT or SIGTERM stops it cleanly with exit code 0.',
-  options: [DB_OPTION, ...NODE_OPTIONS, { ...JSON_OPTION, description: 'print each event as one JSON object per line' }],
-  run: (context) =>
-    withDatabase(context, async (db) => {
-      const log = new EventLog(context.io, flag(context, 'json'));
-      const node = await startNode(db, context, log);
-      const unfollow = log.follow(node);
-      try {
-        log.line('start', { deviceId: getDeviceId(db.$client), addresses: node.getMultiaddrs() }, `started ${node.peerId}`);
-        for (const address of node.getMultiaddrs()) log.line('listen', { address }, `listening on ${address}`);
-        await untilAborted(context.io.signal);
-        log.line('stop', {}, 'stopping');
-      } finally {
-        await node.stop();
-        unfollow();
-      }
-      log.line('stopped', {}, 'stopped');
-    }),
+    'Prints one line per event; SIGINT or SIGTERM stops it cleanly with exit code 0. ' +
+    'With --detach it runs as a background daemon logging to <db>.ahenk.log (ahenk logs, ahenk stop).',
+  options: [
+    DB_OPTION,
+    ...NODE_OPTIONS,
+    { ...JSON_OPTION, description: 'print each event as one JSON object per line' },
+    { flags: '--detach', description: 'run in the background: write <db>.ahenk.pid, log to <db>.ahenk.log, print the pid and addresses, exit' },
+  ],
+  run: async (context) => {
+    if (flag(context, 'detach')) return startDetached(context);
+    const files = daemonFiles(databasePath(context));
+    // The daemon itself is the process its pid file names; anyone else would be a second node with its identity.
+    const isDaemon = context.io.env[DAEMON_ENV] === '1';
+    if (!isDaemon) refuseIfDaemonRunning(files);
+    try {
+      await withDatabase(context, async (db) => {
+        const log = new EventLog(context.io, flag(context, 'json'));
+        const node = await startNode(db, context, log);
+        const unfollow = log.follow(node);
+        try {
+          log.line('start', { deviceId: getDeviceId(db.$client), addresses: node.getMultiaddrs() }, `started ${node.peerId}`);
+          for (const address of node.getMultiaddrs()) log.line('listen', { address }, `listening on ${address}`);
+          await untilAborted(context.io.signal);
+          log.line('stop', {}, 'stopping');
+        } finally {
+          await node.stop();
+          unfollow();
+        }
+        log.line('stopped', {}, 'stopped');
+      });
+    } finally {
+      // A daemon stopped by a plain `kill` leaves no pid file behind either.
+      if (isDaemon) removePidFile(files, process.pid);
+    }
+  },
 };

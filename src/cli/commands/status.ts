@@ -7,6 +7,7 @@ import { listKnownPeers } from '../../sync/node/peer-store.ts';
 import { DB_OPTION, flag, JSON_OPTION, quoteName, withDatabase } from '../context.ts';
 import { formatTime, writeJson, writeLine, writeTable } from '../io.ts';
 import type { CommandSpec } from '../spec.ts';
+import { daemonFiles, readDaemon } from './daemon-files.ts';
 
 export interface SyncedTableStatus {
   name: string;
@@ -23,6 +24,7 @@ export const statusCommand: CommandSpec = {
   run: (context) =>
     withDatabase(context, async (db) => {
       const raw = db.$client;
+      const daemon = readDaemon(daemonFiles(db.path));
       const status = {
         database: db.path,
         deviceId: getDeviceId(raw),
@@ -33,6 +35,7 @@ export const statusCommand: CommandSpec = {
         oplogEntries: count(raw, 'SELECT count(*) FROM ahenk_oplog'),
         quarantined: countQuarantined(db),
         peers: listKnownPeers(raw).map((p) => ({ peerId: p.peerId, lastSeen: p.lastSeen, lastSync: p.lastSync, addresses: p.addresses })),
+        daemon: daemon.running ? { pid: daemon.pid } : null,
       };
       const { stdout } = context.io;
       if (flag(context, 'json')) return writeJson(stdout, status);
@@ -42,6 +45,7 @@ export const statusCommand: CommandSpec = {
       writeLine(stdout, `Accounts:       ${status.accounts.length === 0 ? 'none (ahenk init --user, or ahenk join)' : status.accounts.join(', ')}`);
       writeLine(stdout, `Oplog entries:  ${status.oplogEntries}`);
       writeLine(stdout, `Quarantined:    ${status.quarantined}`);
+      writeLine(stdout, `Daemon:         ${status.daemon === null ? 'not running' : `running (pid ${status.daemon.pid})`}`);
       writeLine(stdout);
       writeTable(
         stdout,

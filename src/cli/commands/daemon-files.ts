@@ -1,0 +1,76 @@
+/**
+ * Where a database's background daemon leaves its traces, and whether one is running. The files sit
+ * next to the database (`<db>.ahenk.pid`, `<db>.ahenk.log`), so each database has at most one
+ * daemon and any command given the same --db finds it.
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { CommandFailedError } from '../errors.ts';
+
+export interface DaemonFiles {
+  database: string;
+  pidFile: string;
+  logFile: string;
+}
+
+/** Set in the daemon's environment by `start --detach`: that process is the one the pid file names. */
+export const DAEMON_ENV = 'AHENK_DAEMON';
+
+export function daemonFiles(database: string): DaemonFiles {
+  return { database, pidFile: `${database}.ahenk.pid`, logFile: `${database}.ahenk.log` };
+}
+
+export interface DaemonState {
+  /** The pid the pid file names (undefined when there is no pid file or it holds no pid). */
+  pid: number | undefined;
+  /** That process is still running, and (where /proc says) it is an `ahenk start` on this database. */
+  running: boolean;
+}
+
+export function readDaemon(files: DaemonFiles): DaemonState {
+  let text: string;
+  try {
+    text = readFileSync(files.pidFile, 'utf8').trim();
+  } catch {
+    return { pid: undefined, running: false };
+  }
+  const pid = /^\d+$/.test(text) ? Number(text) : undefined;
+  return { pid, running: pid !== undefined && isDaemonProcess(pid, files.database) };
+}
+
+/**
+ * A pid can be reused after a daemon died without cleaning up: on Linux, the command line must still
+ * be `... start --db <database> ...`, so a stale file never makes stop signal an unrelated process.
+ * A zombie (exited, not yet reaped) has an empty command line and counts as gone.
+ */
+export function isDaemonProcess(pid: number, database: string): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (!existsSync('/proc/self/cmdline')) return true;
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args.includes('start') && args.includes(database);
+  } catch {
+    return false;
+  }
+}
+
+/** Removes the pid file if it still names `pid` (a newer daemon's file is left alone). */
+export function removePidFile(files: DaemonFiles, pid: number): void {
+  try {
+    if (readFileSync(files.pidFile, 'utf8').trim() !== String(pid)) return;
+  } catch {
+    return;
+  }
+  rmSync(files.pidFile, { force: true });
+}
+
+/** Two nodes on one database would be one device identity twice on the network. */
+export function refuseIfDaemonRunning(files: DaemonFiles): void {
+  const { pid, running } = readDaemon(files);
+  if (running) {
+    throw new CommandFailedError(`a daemon is already running for ${files.database} (pid ${pid}); stop it with: ahenk stop --db ${files.database}`);
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * `ahenk start --detach`: the same `ahenk start` as a background process whose output goes to the
+ * database's log file. Returns once the daemon has logged its start line, so the caller gets its
+ * listen addresses (or its error) rather than a pid that may die a moment later.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { databasePath, flag, stringsOption, withDatabase } from '../context.ts';
+import { CommandFailedError, EXIT } from '../errors.ts';
+import { writeJson, writeLine } from '../io.ts';
+import type { CommandContext } from '../spec.ts';
+import { DAEMON_ENV, daemonFiles, refuseIfDaemonRunning, type DaemonFiles } from './daemon-files.ts';
+
+const BIN = fileURLToPath(new URL('../../../bin/ahenk.js', import.meta.url));
+/** tsx compiles the sources and libp2p starts in about a second here; a loaded machine gets more. */
+const START_TIMEOUT_MS = 30_000;
+/** How often the log is read while waiting for the start line. */
+const POLL_MS = 50;
+
+export async function startDetached(context: CommandContext): Promise<number> {
+  const files = daemonFiles(databasePath(context));
+  refuseIfDaemonRunning(files);
+  // Check the file as a foreground start would, so a typo fails here and not in a log nobody reads.
+  await withDatabase(context, async () => undefined);
+  // Past the check, a pid file left behind names a process that is gone: replace it.
+  rmSync(files.pidFile, { force: true });
+
+  const offset = existsSync(files.logFile) ? statSync(files.logFile).size : 0;
+  const log = openSync(files.logFile, 'a', 0o600);
+  let child;
+  try {
+    child = spawn(process.execPath, [BIN, ...childArgs(context, files.database)], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      cwd: context.io.cwd,
+      env: { ...context.io.env, [DAEMON_ENV]: '1' },
+    });
+  } finally {
+    closeSync(log);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new CommandFailedError(`could not start the daemon (${process.execPath} ${BIN})`);
+  let exitCode: number | undefined;
+  child.once('exit', (code) => (exitCode = code ?? EXIT.failure));
+  child.once('error', () => (exitCode = EXIT.failure));
+  try {
+    // Exclusive create: of two `start --detach` racing past the check above, one wins the file.
+    writeFileSync(files.pidFile, `${pid}\n`, { flag: 'wx', mode: 0o644 });
+  } catch (error) {
+    child.kill('SIGTERM');
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') refuseIfDaemonRunning(files);
+    throw error;
+  }
+
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let started: Started | undefined;
+  while (started === undefined && exitCode === undefined && Date.now() < deadline) {
+    await sleep(POLL_MS);
+    started = findStart(readFrom(files.logFile, offset));
+  }
+  if (started === undefined) {
+    // The daemon failed (its error is in the log) or hangs: either way it is not running for the user.
+    if (exitCode === undefined) child.kill('SIGTERM');
+    rmSync(files.pidFile, { force: true });
+    const output = readFrom(files.logFile, offset).trimEnd();
+    if (output !== '') writeLine(context.io.stderr, output);
+    if (exitCode !== undefined) return exitCode === 0 ? EXIT.failure : exitCode;
+    throw new CommandFailedError(`the daemon did not report a start within ${START_TIMEOUT_MS / 1000} s; stopped it (log: ${files.logFile})`);
+  }
+  // The listen lines follow the start line in the same tick; one more read picks up any not yet seen.
+  await sleep(POLL_MS);
+  started = findStart(readFrom(files.logFile, offset)) ?? started;
+  child.unref();
+  report(context, files, pid, started);
+  return EXIT.ok;
+}
+
+/** The daemon runs exactly the foreground command with the flags given here. */
+function childArgs(context: CommandContext, database: string): string[] {
+  const args = ['start', '--db', database];
+  for (const name of ['listen', 'peer', 'relay']) for (const value of stringsOption(context, name)) args.push(`--${name}`, value);
+  for (const name of ['mdns', 'verbose', 'json']) if (flag(context, name)) args.push(`--${name}`);
+  return args;
+}
+
+interface Started {
+  deviceId: string | undefined;
+  addresses: string[];
+}
+
+/** The start event in either log format: text (`<time> started <id>`, `<time> listening on <addr>`) or JSON lines. */
+function findStart(text: string): Started | undefined {
+  const lines = text.split('\n');
+  lines.pop(); // the last piece is an unfinished line (or empty)
+  const at = lines.findIndex((l) => /^\S+ started \S+$/.test(l) || parseJson(l)?.event === 'start');
+  if (at < 0) return undefined;
+  const first = lines[at]!;
+  const json = parseJson(first);
+  if (json !== undefined) {
+    const addresses = Array.isArray(json.addresses) ? json.addresses.filter((a): a is string => typeof a === 'string') : [];
+    return { deviceId: typeof json.deviceId === 'string' ? json.deviceId : undefined, addresses };
+  }
+  const addresses: string[] = [];
+  for (const line of lines.slice(at + 1)) {
+    const match = /^\S+ listening on (\S+)$/.exec(line);
+    if (match === null) break;
+    addresses.push(match[1]!);
+  }
+  return { deviceId: /^\S+ started (\S+)$/.exec(first)?.[1], addresses };
+}
+
+function parseJson(line: string): Record<string, unknown> | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const value: unknown = JSON.parse(line);
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function report(context: CommandContext, files: DaemonFiles, pid: number, started: Started): void {
+  const { stdout } = context.io;
+  if (flag(context, 'json')) {
+    return writeJson(stdout, { pid, database: files.database, pidFile: files.pidFile, logFile: files.logFile, deviceId: started.deviceId ?? null, addresses: started.addresses });
+  }
+  writeLine(stdout, `Started the daemon for ${files.database} (pid ${pid}).`);
+  writeLine(stdout, `Log: ${files.logFile} (ahenk logs --db ${files.database} --follow)`);
+  for (const address of started.addresses) writeLine(stdout, `Listening on ${address}`);
+  writeLine(stdout, `Stop it with: ahenk stop --db ${files.database}`);
+}
+
+/** The log's text from byte `offset` on (what this daemon wrote, not earlier runs). */
+export function readFrom(path: string, offset: number): string {
+  let fd;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = statSync(path).size;
+    if (size <= offset) return '';
+    const buffer = Buffer.alloc(size - offset);
+    const read = readSync(fd, buffer, 0, buffer.length, offset);
+    return buffer.subarray(0, read).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,150 @@
+/**
+ * The background daemon: `start --detach` leaves a real `ahenk start` process running on a temp
+ * database (loopback only), `logs` reads its log, `stop` ends it. Commands run in-process through
+ * run() where they can (fast); the daemon is always a real process, killed after each test.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EXIT } from '../../src/cli/main.ts';
+import { cli, LOOPBACK, spawnCli, tempDir } from './helpers.ts';
+
+const databases: string[] = [];
+
+afterEach(() => {
+  for (const db of databases.splice(0)) {
+    const pid = pidIn(db);
+    if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+});
+
+async function newDatabase(): Promise<string> {
+  const db = join(tempDir(), 'a.db');
+  databases.push(db);
+  expect((await cli(['init', '--db', db])).code).toBe(0);
+  return db;
+}
+
+function pidIn(db: string): number | undefined {
+  try {
+    return Number(readFileSync(`${db}.ahenk.pid`, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    // An exited child of this process not yet reaped is a zombie: gone for our purposes.
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The pid of a process that has exited (so the pid names nothing, as in a pid file left by a crash). */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((resolve) => child.once('exit', resolve));
+  return child.pid!;
+}
+
+describe('ahenk start --detach, logs, stop', () => {
+  it('runs the node in the background until stop, refuses a second node, and prints and follows its log', async () => {
+    const db = await newDatabase();
+    const started = await cli(['start', '--detach', '--db', db, ...LOOPBACK]);
+    expect(started.stderr).toBe('');
+    expect(started.code).toBe(0);
+    const pid = pidIn(db)!;
+    expect(started.stdout).toContain(`(pid ${pid})`);
+    expect(started.stdout).toContain(`${db}.ahenk.log`);
+    expect(started.stdout).toMatch(/^Listening on \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/m);
+    expect(alive(pid)).toBe(true);
+    expect(readFileSync(`${db}.ahenk.log`, 'utf8')).toMatch(/^\S+ started 12D3KooW\S+$/m);
+
+    // A second node on the same database would be the same device twice: refused, detached or not.
+    const again = await cli(['start', '--detach', '--db', db, ...LOOPBACK]);
+    expect(again.code).toBe(EXIT.failure);
+    expect(again.stderr).toBe(`ahenk: a daemon is already running for ${db} (pid ${pid}); stop it with: ahenk stop --db ${db}\n`);
+    expect(pidIn(db)).toBe(pid);
+    expect((await cli(['start', '--db', db, ...LOOPBACK])).code).toBe(EXIT.failure);
+    expect((await cli(['status', '--db', db])).stdout).toContain(`Daemon:         running (pid ${pid})`);
+
+    const logs = await cli(['logs', '--db', db, '--lines', '1']);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toMatch(/^\S+ listening on \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+\n$/);
+
+    // Follow the log while the daemon stops: its last lines arrive, then the signal ends logs with 0.
+    const quit = new AbortController();
+    const following = cli(['logs', '--db', db, '--follow', '--lines', '0'], { signal: quit.signal, onStdout: (text) => text.includes(' stopped') && quit.abort() });
+    const stopped = await cli(['stop', '--db', db]);
+    expect(stopped).toEqual({ code: 0, stdout: `Stopped the daemon for ${db} (pid ${pid}).\n`, stderr: '' });
+    const followed = await following;
+    expect(followed.code).toBe(0);
+    expect(followed.stdout).toMatch(/^\S+ stopping\n\S+ stopped\n$/);
+
+    expect(alive(pid)).toBe(false);
+    expect(existsSync(`${db}.ahenk.pid`)).toBe(false);
+    expect((await cli(['status', '--db', db])).stdout).toContain('Daemon:         not running');
+    const none = await cli(['stop', '--db', db]);
+    expect(none.code).toBe(EXIT.failure);
+    expect(none.stderr).toBe(`ahenk: no daemon is running for ${db}\n`);
+  });
+
+  it('replaces a stale pid file, and never takes a live process that is not its daemon for one', async () => {
+    const db = await newDatabase();
+    const pidFile = `${db}.ahenk.pid`;
+    const dead = await deadPid();
+    writeFileSync(pidFile, `${dead}\n`);
+    const stop = await cli(['stop', '--db', db]);
+    expect(stop.code).toBe(EXIT.failure);
+    expect(stop.stderr).toContain(`removed a stale pid file naming pid ${dead}`);
+    expect(existsSync(pidFile)).toBe(false);
+
+    // This test's own process is alive but is no `ahenk start --db <db>`: stale as well, and not signalled.
+    writeFileSync(pidFile, `${process.pid}\n`);
+    expect((await cli(['status', '--db', db])).stdout).toContain('Daemon:         not running');
+    const started = await cli(['start', '--detach', '--db', db, ...LOOPBACK]);
+    expect(started.code).toBe(0);
+    const pid = pidIn(db)!;
+    expect(pid).not.toBe(process.pid);
+    expect(alive(pid)).toBe(true);
+    expect((await cli(['stop', '--db', db])).code).toBe(0);
+    expect(alive(pid)).toBe(false);
+  });
+
+  it('works as a real `ahenk start --detach --json` process, and a daemon that fails to start reports why', async () => {
+    const db = await newDatabase();
+    const bad = spawnCli(['start', '--detach', '--db', db, '--listen', 'localhost:80']);
+    expect(await bad.exited).toBe(EXIT.usage);
+    expect(bad.stderr()).toContain('--listen: "localhost:80" is not a valid multiaddr');
+    expect(existsSync(`${db}.ahenk.pid`)).toBe(false);
+
+    const detached = spawnCli(['start', '--detach', '--db', db, ...LOOPBACK, '--json']);
+    expect(await detached.exited).toBe(0);
+    const report = JSON.parse(detached.stdout()) as { pid: number; logFile: string; addresses: string[]; deviceId: string };
+    expect(report.pid).toBe(pidIn(db));
+    expect(alive(report.pid)).toBe(true);
+    expect(report.addresses).toEqual([expect.stringMatching(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)]);
+    // The daemon logs in the format it was asked for.
+    const lines = readFileSync(report.logFile, 'utf8').trim().split('\n').filter((l) => l.startsWith('{'));
+    expect(JSON.parse(lines[0]!)).toMatchObject({ event: 'start', deviceId: report.deviceId });
+
+    // Stopped with a plain kill, the daemon still removes its own pid file.
+    process.kill(report.pid, 'SIGTERM');
+    await expect.poll(() => existsSync(`${db}.ahenk.pid`), { timeout: 5000 }).toBe(false);
+  });
+
+  it('logs without a log file, or with a bad --lines, says so', async () => {
+    const db = await newDatabase();
+    const missing = await cli(['logs', '--db', db]);
+    expect(missing.code).toBe(EXIT.failure);
+    expect(missing.stderr).toContain(`no daemon log at ${db}.ahenk.log`);
+    writeFileSync(`${db}.ahenk.log`, Array.from({ length: 80 }, (_, i) => `line ${i + 1}`).join('\n') + '\n');
+    expect((await cli(['logs', '--db', db, '--lines', 'x'])).code).toBe(EXIT.usage);
+    const tail = await cli(['logs', '--db', db]);
+    expect(tail.stdout.split('\n').slice(0, -1)).toEqual(Array.from({ length: 50 }, (_, i) => `line ${i + 31}`));
+  });
+});
