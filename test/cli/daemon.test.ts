@@ -15,7 +15,8 @@ const databases: string[] = [];
 afterEach(() => {
   for (const db of databases.splice(0)) {
     const pid = pidIn(db);
-    if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+    // Only a process running on this test's database: a test may leave its own pid in the file.
+    if (pid !== undefined && pid !== process.pid && alive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(db)) process.kill(pid, 'SIGKILL');
   }
 });
 
@@ -135,6 +136,25 @@ describe('ahenk start --detach, logs, stop', () => {
     // Stopped with a plain kill, the daemon still removes its own pid file.
     process.kill(report.pid, 'SIGTERM');
     await expect.poll(() => existsSync(`${db}.ahenk.pid`), { timeout: 5000 }).toBe(false);
+  });
+
+  it('stop gives up after --timeout on a daemon that does not exit, and says so', async () => {
+    const db = await newDatabase();
+    // Stands in for a hung daemon: its command line names `start` and the database, and it ignores SIGTERM.
+    const hung = spawn(process.execPath, ['-e', "process.on('SIGTERM', () => console.log('ignored')); console.log('ready'); setInterval(() => {}, 1000)", 'start', db], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const exited = new Promise((resolve) => hung.once('exit', resolve));
+    try {
+      await new Promise((resolve) => hung.stdout.once('data', resolve));
+      writeFileSync(`${db}.ahenk.pid`, `${hung.pid}\n`);
+      const stop = await cli(['stop', '--db', db, '--timeout', '0.3']);
+      expect(stop.code).toBe(EXIT.failure);
+      expect(stop.stderr).toBe(`ahenk: the daemon (pid ${hung.pid}) has not exited within 0.3 s; it may still be stopping (kill -KILL ${hung.pid} forces it)\n`);
+      expect(alive(hung.pid!)).toBe(true);
+      expect(pidIn(db)).toBe(hung.pid);
+    } finally {
+      hung.kill('SIGKILL');
+      await exited;
+    }
   });
 
   it('logs without a log file, or with a bad --lines, says so', async () => {
