@@ -4,7 +4,7 @@
  * run() where they can (fast); the daemon is always a real process, killed after each test.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/main.ts';
@@ -43,6 +43,20 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Live processes whose command line names `db` (on Linux, from /proc). */
+function processesOn(db: string): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return alive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(db);
+      } catch {
+        return false;
+      }
+    });
 }
 
 /** The pid of a process that has exited (so the pid names nothing, as in a pid file left by a crash). */
@@ -136,6 +150,14 @@ describe('ahenk start --detach, logs, stop', () => {
     // Stopped with a plain kill, the daemon still removes its own pid file.
     process.kill(report.pid, 'SIGTERM');
     await expect.poll(() => existsSync(`${db}.ahenk.pid`), { timeout: 5000 }).toBe(false);
+  });
+
+  it('a signal while start --detach waits for the daemon takes the daemon down too (exit 130)', async () => {
+    const db = await newDatabase();
+    const interrupted = await cli(['start', '--detach', '--db', db, ...LOOPBACK], { signal: AbortSignal.abort() });
+    expect(interrupted.code).toBe(EXIT.interrupted);
+    expect(existsSync(`${db}.ahenk.pid`)).toBe(false);
+    await expect.poll(() => processesOn(db), { timeout: 5000 }).toEqual([]);
   });
 
   it('stop gives up after --timeout on a daemon that does not exit, and says so', async () => {

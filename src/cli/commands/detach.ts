@@ -10,7 +10,7 @@ import { databasePath, flag, stringsOption, withDatabase } from '../context.ts';
 import { CommandFailedError, EXIT } from '../errors.ts';
 import { writeJson, writeLine } from '../io.ts';
 import type { CommandContext } from '../spec.ts';
-import { DAEMON_ENV, daemonFiles, refuseIfDaemonRunning, type DaemonFiles } from './daemon-files.ts';
+import { DAEMON_ENV, daemonFiles, readDaemon, refuseIfDaemonRunning, removePidFile, type DaemonFiles } from './daemon-files.ts';
 
 const BIN = fileURLToPath(new URL('../../../bin/ahenk.js', import.meta.url));
 /** tsx compiles the sources and libp2p starts in about a second here; a loaded machine gets more. */
@@ -24,7 +24,9 @@ export async function startDetached(context: CommandContext): Promise<number> {
   // Check the file as a foreground start would, so a typo fails here and not in a log nobody reads.
   await withDatabase(context, async () => undefined);
   // Past the check, a pid file left behind names a process that is gone: replace it.
-  rmSync(files.pidFile, { force: true });
+  const stale = readDaemon(files);
+  if (stale.pid === undefined) rmSync(files.pidFile, { force: true });
+  else if (!stale.running) removePidFile(files, stale.pid);
 
   const offset = existsSync(files.logFile) ? statSync(files.logFile).size : 0;
   const log = openSync(files.logFile, 'a', 0o600);
@@ -55,14 +57,21 @@ export async function startDetached(context: CommandContext): Promise<number> {
 
   const deadline = Date.now() + START_TIMEOUT_MS;
   let started: Started | undefined;
-  while (started === undefined && exitCode === undefined && Date.now() < deadline) {
+  const { signal } = context.io;
+  while (started === undefined && exitCode === undefined && Date.now() < deadline && !signal?.aborted) {
     await sleep(POLL_MS);
     started = findStart(readFrom(files.logFile, offset));
+  }
+  if (started === undefined && signal?.aborted) {
+    // Ctrl-C while waiting: the daemon is in its own process group and did not get it; take it down too.
+    child.kill('SIGTERM');
+    removePidFile(files, pid);
+    return EXIT.interrupted;
   }
   if (started === undefined) {
     // The daemon failed (its error is in the log) or hangs: either way it is not running for the user.
     if (exitCode === undefined) child.kill('SIGTERM');
-    rmSync(files.pidFile, { force: true });
+    removePidFile(files, pid);
     const output = readFrom(files.logFile, offset).trimEnd();
     if (output !== '') writeLine(context.io.stderr, output);
     if (exitCode !== undefined) return exitCode === 0 ? EXIT.failure : exitCode;
@@ -132,7 +141,7 @@ function report(context: CommandContext, files: DaemonFiles, pid: number, starte
 }
 
 /** The log's text from byte `offset` on (what this daemon wrote, not earlier runs). */
-export function readFrom(path: string, offset: number): string {
+function readFrom(path: string, offset: number): string {
   let fd;
   try {
     fd = openSync(path, 'r');
