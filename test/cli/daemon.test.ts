@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodePairingQr } from '../../src/auth/pairing/challenge.ts';
 import { EXIT } from '../../src/cli/main.ts';
 import { cli, LOOPBACK, spawnCli, tempDir } from './helpers.ts';
 
@@ -85,6 +86,11 @@ describe('ahenk start --detach, logs, stop', () => {
     expect(again.stderr).toBe(`ahenk: a daemon is already running for ${db} (pid ${pid}); stop it with: ahenk stop --db ${db}\n`);
     expect(pidIn(db)).toBe(pid);
     expect((await cli(['start', '--db', db, ...LOOPBACK])).code).toBe(EXIT.failure);
+    // pair and join start a node too.
+    expect((await cli(['pair', '--db', db, '--yes', ...LOOPBACK])).stderr).toContain('a daemon is already running');
+    const someone = /12D3KooW\w+/.exec(started.stdout)![0];
+    const code = encodePairingQr({ authorizer: someone, addresses: ['/ip4/127.0.0.1/tcp/9'], nonce: 'A'.repeat(43), expiresAt: Date.now() + 60_000, signature: 'unchecked-before-the-daemon-check' });
+    expect((await cli(['join', code, '--db', db, '--device-type', 'phone', ...LOOPBACK])).stderr).toContain('a daemon is already running');
     expect((await cli(['status', '--db', db])).stdout).toContain(`Daemon:         running (pid ${pid})`);
 
     const logs = await cli(['logs', '--db', db, '--lines', '1']);
