@@ -26,7 +26,7 @@ export interface CompactionOptions {
   full?: boolean;
   /**
    * Look at the rows of at most this many log entries past the watermark, then stop (call again
-   * to go on): keeps each run's write lock short on a large log. @default unlimited
+   * to go on): keeps each run's write lock short on a large log. Not with `full`. @default unlimited
    */
   maxEntries?: number;
 }
@@ -47,6 +47,8 @@ export function compactOplog(db: DatabaseHandle, options: CompactionOptions = {}
   const raw = clientOf(db);
   const { maxEntries } = options;
   if (maxEntries !== undefined && (!Number.isSafeInteger(maxEntries) || maxEntries < 1)) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
+  // A full run starts from the log's first entry every time: in slices it would never get past the first.
+  if (maxEntries !== undefined && options.full === true) throw new RangeError('full and maxEntries do not go together: a full run in slices would start over at every call');
   return raw.transaction(() => compactIn(raw, options.full === true, maxEntries)).immediate();
 }
 

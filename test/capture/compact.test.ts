@@ -107,6 +107,7 @@ describe('compactOplog', () => {
     expect(removed).toBe(once.removed);
     expect(logSize(sliced)).toBe(logSize(whole));
     expect(() => compactOplog(sliced, { maxEntries: 0 })).toThrow(RangeError);
+    expect(() => compactOplog(sliced, { maxEntries: 10, full: true })).toThrow(/full and maxEntries/);
   });
 
   it('examines only rows written since the last compaction unless asked for all', () => {
