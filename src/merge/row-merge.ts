@@ -165,6 +165,39 @@ export class RowMerger {
    * Returns false (and writes nothing) when the entries overlap, for the general path to decide.
    */
   private applyNewRow(table: CapturedTable, pk: string, current: readonly Incoming[]): boolean {
+    // Masks as plain numbers while a table's columns fit in 31 bits (nearly always): no BigInt per cell.
+    if (table.columns.length > SMALL_MASK_COLUMNS) return this.applyNewWideRow(table, pk, current);
+    const bits = bitIndexOf(table);
+    let union = 0;
+    const masks: number[] = [];
+    for (const { entry } of current) {
+      let mask = 0;
+      for (const column in entry.values) mask |= 1 << bits.get(column)!;
+      if ((mask & union) !== 0) return false;
+      union |= mask;
+      masks.push(mask);
+    }
+    const unionBits = BigInt(union);
+    const args: unknown[] = [pk];
+    for (const column of columnsOf(table, unionBits)) {
+      let holder = current[0]!;
+      if (current.length > 1) {
+        const bit = 1 << bits.get(column)!;
+        for (let i = 0; i < current.length; i++) if ((masks[i]! & bit) !== 0) holder = current[i]!;
+      }
+      args.push(bindable(holder.entry.values[column]!));
+    }
+    this.queueNewRow(table, unionBits, current[0]!.index, pk, args);
+    const groups: Stamped[] = [];
+    for (let i = 0; i < current.length; i++) if (masks[i] !== 0) groups.push({ clock: current[i]!, mask: BigInt(masks[i]!) });
+    // The row's causal length must be on record even when no entry set a column.
+    if (groups.length === 0) groups.push({ clock: latestClock(current), mask: 0n });
+    this.appendLog(table, pk, OP.insert, groups);
+    return true;
+  }
+
+  /** applyNewRow for tables with more columns than a number mask holds. */
+  private applyNewWideRow(table: CapturedTable, pk: string, current: readonly Incoming[]): boolean {
     let union = 0n;
     const masks: bigint[] = [];
     for (const { entry } of current) {
@@ -182,7 +215,6 @@ export class RowMerger {
     this.queueNewRow(table, union, current[0]!.index, pk, args);
     const groups: Stamped[] = [];
     for (let i = 0; i < current.length; i++) if (masks[i] !== 0n) groups.push({ clock: current[i]!, mask: masks[i]! });
-    // The row's causal length must be on record even when no entry set a column.
     if (groups.length === 0) groups.push({ clock: latestClock(current), mask: 0n });
     this.appendLog(table, pk, OP.insert, groups);
     return true;
@@ -300,6 +332,17 @@ function columnsOf(table: CapturedTable, mask: bigint): string[] {
   let columns = cache.get(mask);
   if (!columns) cache.set(mask, (columns = table.columns.filter((_, i) => (mask & (1n << BigInt(i))) !== 0n)));
   return columns;
+}
+
+/** Columns whose bits a JS number mask holds (bit 31 would make it negative). */
+const SMALL_MASK_COLUMNS = 31;
+const bitIndexes = new WeakMap<CapturedTable, Map<string, number>>();
+
+/** A column's bit position, for number masks. */
+function bitIndexOf(table: CapturedTable): Map<string, number> {
+  let indexes = bitIndexes.get(table);
+  if (!indexes) bitIndexes.set(table, (indexes = new Map(table.columns.map((c, i) => [c, i]))));
+  return indexes;
 }
 
 function columnBit(table: CapturedTable, column: string): bigint {

@@ -134,6 +134,26 @@ describe('merge', () => {
     expect(row(b, 'r1')).toMatchObject({ done: 1n });
   });
 
+  it('merges new rows of a table wider than a 31-bit mask, each cell from the entry that set it', () => {
+    const a = openDevice('a');
+    const names = Array.from({ length: 40 }, (_, i) => `c${i}`);
+    a.$client.exec(`CREATE TABLE wide (id text PRIMARY KEY NOT NULL, ${names.map((n) => `${n} integer`).join(', ')})`);
+    const wide = defineSyncedTable('wide', { id: text('id').primaryKey(), ...Object.fromEntries(names.map((n) => [n, integer(n)])) });
+    migrateDatabase(a, { schema: { wide } });
+    const low = Object.fromEntries(names.slice(0, 35).map((n, i) => [n, BigInt(i)]));
+    merge(a, [
+      entry({ table: 'wide', pk: 'w', op: 'insert', hlc: at(0), values: low }),
+      entry({ table: 'wide', pk: 'w', hlc: at(5), values: { c38: 380n, c39: 390n } }),
+    ]);
+    const got = a.$client.prepare('SELECT * FROM wide').safeIntegers(true).get() as Record<string, unknown>;
+    expect(got).toMatchObject({ c0: 0n, c34: 34n, c35: null, c38: 380n, c39: 390n });
+    // Both stamps are kept: an export gives each back with its own cells.
+    expect(getOplogEntriesSince(a).entries.filter((e) => e.table === 'wide').map((e) => [e.hlc, Object.keys(e.values).length]).sort()).toEqual([
+      [at(0), 35],
+      [at(5), 2],
+    ]);
+  });
+
   it('is idempotent: a duplicate changes nothing and logs nothing', () => {
     const a = openDevice('a');
     const batch = [entry({ op: 'insert', values: { title: 'x' } })];
