@@ -142,27 +142,39 @@ export function readEntries(r: WireReader, count: number): OplogEntry[] {
   const devices: string[] = [];
   let previousHlc = 0n;
   const entries: OplogEntry[] = new Array<OplogEntry>(count);
-  for (let i = 0; i < count; i++) {
-    const what = `entry #${i}`;
-    const head = r.u8(`${what} op`);
-    const op = OP_NAME[head & ~UUID_KEY_FLAG];
-    if (op === undefined) throw malformed(`${what}: unknown op code ${head}`);
-    const table = readRef(r, tables, `${what} table name`, WIRE_LIMITS.identifierBytes);
-    const pk = head & UUID_KEY_FLAG ? r.uuid(`${what} pk`) : r.string(`${what} pk`, WIRE_LIMITS.pkBytes);
-    const hlc = previousHlc + r.zigzag(`${what} hlc`);
-    if (hlc < 0n || hlc > MAX_PACKED) throw malformed(`${what}: hlc out of range`);
-    previousHlc = hlc;
-    const device = readRef(r, devices, `${what} device`, WIRE_LIMITS.deviceBytes);
-    const cl = r.varint(`${what} causal length`);
-    if (cl < 1) throw malformed(`${what}: causal length must be positive`);
-    const columnCount = r.varint(`${what} column count`, ENTRY_LIMITS.columns);
-    const values: Record<string, SqlValue> = {};
-    for (let c = 0; c < columnCount; c++) {
-      const name = readRef(r, columns, `${what} column name`, WIRE_LIMITS.identifierBytes);
-      if (Object.hasOwn(values, name)) throw malformed(`${what}: column "${name.slice(0, 64)}" appears twice`);
-      defineValue(values, name, readValue(r, `${what} value of "${name.slice(0, 64)}"`));
+  // Field names for errors are built only when one is thrown (see WireReader.context).
+  let i = 0;
+  let column: string | undefined;
+  const where = () => (column === undefined ? `entry #${i}` : `entry #${i} column "${column.slice(0, 64)}"`);
+  const previous = r.context;
+  r.context = where;
+  try {
+    for (; i < count; i++) {
+      column = undefined;
+      const head = r.u8('op');
+      const op = OP_NAME[head & ~UUID_KEY_FLAG];
+      if (op === undefined) throw malformed(`${where()}: unknown op code ${head}`);
+      const table = readRef(r, tables, 'table name', WIRE_LIMITS.identifierBytes);
+      const pk = head & UUID_KEY_FLAG ? r.uuid('pk') : r.string('pk', WIRE_LIMITS.pkBytes);
+      const hlc = previousHlc + r.zigzag('hlc');
+      if (hlc < 0n || hlc > MAX_PACKED) throw malformed(`${where()}: hlc out of range`);
+      previousHlc = hlc;
+      const device = readRef(r, devices, 'device', WIRE_LIMITS.deviceBytes);
+      const cl = r.varint('causal length');
+      if (cl < 1) throw malformed(`${where()}: causal length must be positive`);
+      const columnCount = r.varint('column count', ENTRY_LIMITS.columns);
+      const values: Record<string, SqlValue> = {};
+      for (let c = 0; c < columnCount; c++) {
+        column = undefined;
+        const name = readRef(r, columns, 'column name', WIRE_LIMITS.identifierBytes);
+        column = name;
+        if (Object.hasOwn(values, name)) throw malformed(`${where()}: appears twice`);
+        defineValue(values, name, readValue(r, 'value'));
+      }
+      entries[i] = { table, pk, op, hlc: hlc.toString(16).padStart(16, '0'), device, cl, values };
     }
-    entries[i] = { table, pk, op, hlc: hlc.toString(16).padStart(16, '0'), device, cl, values };
+  } finally {
+    r.context = previous;
   }
   return entries;
 }
@@ -171,7 +183,7 @@ function readRef(r: WireReader, dictionary: string[], what: string, maxBytes: nu
   const index = r.varint(what, dictionary.length);
   if (index > 0) return dictionary[index - 1]!;
   const name = r.string(what, maxBytes);
-  if (name.length === 0) throw malformed(`${what} is empty`);
+  if (name.length === 0) throw malformed(`${described(r, what)} is empty`);
   dictionary.push(name);
   return name;
 }
@@ -183,13 +195,13 @@ function readValue(r: WireReader, what: string): SqlValue {
       return null;
     case VALUE_TAG.integer: {
       const value = r.zigzag(what);
-      if (value > MAX_INT64 || value < MIN_INT64) throw malformed(`${what}: integer beyond 64 bits`);
+      if (value > MAX_INT64 || value < MIN_INT64) throw malformed(`${described(r, what)}: integer beyond 64 bits`);
       return value;
     }
     case VALUE_TAG.real: {
       const value = r.f64(what);
       // SQLite has no NaN (it stores NULL), so no honest peer sends one.
-      if (Number.isNaN(value)) throw malformed(`${what}: NaN is not a SQLite value`);
+      if (Number.isNaN(value)) throw malformed(`${described(r, what)}: NaN is not a SQLite value`);
       return value;
     }
     case VALUE_TAG.text:
@@ -197,8 +209,13 @@ function readValue(r: WireReader, what: string): SqlValue {
     case VALUE_TAG.blob:
       return r.bytes(what, WIRE_LIMITS.valueBytes);
     default:
-      throw malformed(`${what}: unknown value tag ${tag}`);
+      throw malformed(`${described(r, what)}: unknown value tag ${tag}`);
   }
+}
+
+/** The field's name with where the reader is, for an error message. */
+function described(r: WireReader, what: string): string {
+  return r.context === undefined ? what : `${r.context()} ${what}`;
 }
 
 /** Plain assignment of "__proto__" would replace the prototype instead of adding a column. */

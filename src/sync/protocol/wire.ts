@@ -133,10 +133,20 @@ export class WireReader {
   /** The same bytes as a Buffer, for its native latin1 decoding of ASCII strings. */
   private readonly buffer: Buffer;
   offset = 0;
+  /**
+   * Where in the message the reader is (`entry #12`), prefixed to the field name of an error. A
+   * function, called only when something is wrong: a batch reads a million fields, and building
+   * their names up front would cost more than reading them.
+   */
+  context: (() => string) | undefined;
 
   constructor(private readonly data: Uint8Array) {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     this.buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  private label(what: string): string {
+    return this.context === undefined ? what : `${this.context()} ${what}`;
   }
 
   get remaining(): number {
@@ -144,7 +154,7 @@ export class WireReader {
   }
 
   u8(what: string): number {
-    if (this.offset >= this.data.byteLength) throw malformed(`frame ends before ${what}`);
+    if (this.offset >= this.data.byteLength) throw malformed(`frame ends before ${this.label(what)}`);
     return this.data[this.offset++]!;
   }
 
@@ -156,13 +166,13 @@ export class WireReader {
       const byte = this.u8(what);
       result += (byte & 0x7f) * scale;
       if (byte < 0x80) {
-        if (byte === 0 && i > 0) throw malformed(`${what}: varint is not minimal`);
-        if (result > max) throw malformed(`${what} is ${result}; at most ${max}`);
+        if (byte === 0 && i > 0) throw malformed(`${this.label(what)}: varint is not minimal`);
+        if (result > max) throw malformed(`${this.label(what)} is ${result}; at most ${max}`);
         return result;
       }
       scale *= 0x80;
     }
-    throw malformed(`${what}: varint longer than 8 bytes`);
+    throw malformed(`${this.label(what)}: varint longer than 8 bytes`);
   }
 
   /** Unsigned varint up to 2^64 - 1. */
@@ -175,7 +185,7 @@ export class WireReader {
       const byte = this.u8(what);
       low += (byte & 0x7f) * scale;
       if (byte < 0x80) {
-        if (byte === 0 && i > 0) throw malformed(`${what}: varint is not minimal`);
+        if (byte === 0 && i > 0) throw malformed(`${this.label(what)}: varint is not minimal`);
         return BigInt(low);
       }
       scale *= 0x80;
@@ -186,13 +196,13 @@ export class WireReader {
       const byte = this.u8(what);
       result |= BigInt(byte & 0x7f) << shift;
       if (byte < 0x80) {
-        if (byte === 0) throw malformed(`${what}: varint is not minimal`);
-        if (result >= 1n << 64n) throw malformed(`${what}: varint beyond 64 bits`);
+        if (byte === 0) throw malformed(`${this.label(what)}: varint is not minimal`);
+        if (result >= 1n << 64n) throw malformed(`${this.label(what)}: varint beyond 64 bits`);
         return result;
       }
       shift += 7n;
     }
-    throw malformed(`${what}: varint longer than 10 bytes`);
+    throw malformed(`${this.label(what)}: varint longer than 10 bytes`);
   }
 
   zigzag(what: string): bigint {
@@ -201,7 +211,7 @@ export class WireReader {
   }
 
   f64(what: string): number {
-    if (this.remaining < 8) throw malformed(`frame ends inside ${what}`);
+    if (this.remaining < 8) throw malformed(`frame ends inside ${this.label(what)}`);
     const value = this.view.getFloat64(this.offset, true);
     this.offset += 8;
     return value;
@@ -209,7 +219,7 @@ export class WireReader {
 
   /** 16 bytes read back as the canonical lower-case UUID string. */
   uuid(what: string): string {
-    if (this.remaining < 16) throw malformed(`frame ends inside ${what}`);
+    if (this.remaining < 16) throw malformed(`frame ends inside ${this.label(what)}`);
     // Native hex of the 16 bytes, then the hyphens: cheaper than building it digit by digit.
     const hex = this.buffer.toString('hex', this.offset, this.offset + 16);
     this.offset += 16;
@@ -242,19 +252,19 @@ export class WireReader {
     try {
       return fatalDecoder.decode(bytes.subarray(start, end));
     } catch {
-      throw malformed(`${what} is not valid UTF-8`);
+      throw malformed(`${this.label(what)} is not valid UTF-8`);
     }
   }
 
   private length(what: string, maxBytes: number): number {
-    const length = this.varint(`length of ${what}`, maxBytes);
-    if (length > this.remaining) throw malformed(`${what} claims ${length} bytes; only ${this.remaining} left in the frame`);
+    const length = this.varint(`length of ${this.label(what)}`, maxBytes);
+    if (length > this.remaining) throw malformed(`${this.label(what)} claims ${length} bytes; only ${this.remaining} left in the frame`);
     return length;
   }
 
   /** Throws unless the frame was read to its end (extensions from a newer minor are allowed by the caller). */
   end(what: string): void {
-    if (this.remaining !== 0) throw malformed(`${this.remaining} unexpected bytes after ${what}`);
+    if (this.remaining !== 0) throw malformed(`${this.remaining} unexpected bytes after ${this.label(what)}`);
   }
 }
 
