@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodePairingQr } from '../../src/auth/pairing/challenge.ts';
 import { EXIT } from '../../src/cli/main.ts';
@@ -194,5 +194,22 @@ describe('ahenk start --detach, logs, stop', () => {
     expect((await cli(['logs', '--db', db, '--lines', 'x'])).code).toBe(EXIT.usage);
     const tail = await cli(['logs', '--db', db]);
     expect(tail.stdout.split('\n').slice(0, -1)).toEqual(Array.from({ length: 50 }, (_, i) => `line ${i + 31}`));
+  });
+
+  it('a foreground start holds the database too: a second start, detached or not, is refused until it stops', async () => {
+    const db = await newDatabase();
+    const dir = dirname(db);
+    // Named relative to its own directory: the lock must still be found by the absolute path.
+    const foreground = spawnCli(['start', '--db', 'a.db', ...LOOPBACK], {}, dir);
+    await foreground.line(/listening on/);
+    expect(pidIn(db)).toBe(foreground.child.pid);
+    const detached = await cli(['start', '--detach', '--db', db, ...LOOPBACK]);
+    expect(detached.code).toBe(EXIT.failure);
+    expect(detached.stderr).toContain(`(pid ${foreground.child.pid})`);
+    expect((await cli(['start', '--db', db, ...LOOPBACK])).code).toBe(EXIT.failure);
+    // stop ends it like a daemon, and the pid file goes with it.
+    expect((await cli(['stop', '--db', db])).code).toBe(0);
+    expect(await foreground.exited).toBe(0);
+    expect(existsSync(`${db}.ahenk.pid`)).toBe(false);
   });
 });

@@ -3,7 +3,8 @@
  * next to the database (`<db>.ahenk.pid`, `<db>.ahenk.log`), so each database has at most one
  * daemon and any command given the same --db finds it.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { CommandFailedError } from '../errors.ts';
 
 export interface DaemonFiles {
@@ -51,10 +52,38 @@ export function isDaemonProcess(pid: number, database: string): boolean {
   if (!existsSync('/proc/self/cmdline')) return true;
   try {
     const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return args.includes('start') && args.includes(database);
+    if (!args.includes('start')) return false;
+    if (args.includes(database)) return true;
+    // A foreground `ahenk start` may name the database relative to its directory, or by AHENK_DB.
+    const cwd = readlinkSync(`/proc/${pid}/cwd`);
+    const fromEnv = readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .find((v) => v.startsWith('AHENK_DB='))
+      ?.slice('AHENK_DB='.length);
+    const named = [...args.map((a) => (a.startsWith('--db=') ? a.slice('--db='.length) : a)), ...(fromEnv ? [fromEnv] : [])];
+    return named.some((a) => a !== '' && resolve(cwd, a) === database);
   } catch {
     return false;
   }
+}
+
+/**
+ * Claims the pid file for a foreground `start` (the daemon's is written by `start --detach`), so a
+ * second node on the database, in the foreground or not, is refused while this one runs.
+ */
+export function claimPidFile(files: DaemonFiles, pid: number): void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(files.pidFile, `${pid}\n`, { flag: 'wx', mode: 0o644 });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      refuseIfDaemonRunning(files);
+      // Stale: its process is gone.
+      rmSync(files.pidFile, { force: true });
+    }
+  }
+  refuseIfDaemonRunning(files);
 }
 
 /** Removes the pid file if it still names `pid` (a newer daemon's file is left alone). */

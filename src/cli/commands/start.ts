@@ -3,7 +3,7 @@ import { getDeviceId } from '../../database/identity.ts';
 import { databasePath, DB_OPTION, flag, JSON_OPTION, withDatabase } from '../context.ts';
 import { EventLog, NODE_OPTIONS, startNode, untilAborted } from '../node.ts';
 import type { CommandSpec } from '../spec.ts';
-import { DAEMON_ENV, daemonFiles, refuseIfDaemonRunning, removePidFile } from './daemon-files.ts';
+import { claimPidFile, DAEMON_ENV, daemonFiles, removePidFile } from './daemon-files.ts';
 import { startDetached } from './detach.ts';
 
 export const startCommand: CommandSpec = {
@@ -25,7 +25,7 @@ export const startCommand: CommandSpec = {
     const files = daemonFiles(databasePath(context));
     // The daemon itself is the process its pid file names; anyone else would be a second node with its identity.
     const isDaemon = context.io.env[DAEMON_ENV] === '1';
-    if (!isDaemon) refuseIfDaemonRunning(files);
+    if (!isDaemon) claimPidFile(files, process.pid);
     try {
       await withDatabase(context, async (db) => {
         const log = new EventLog(context.io, flag(context, 'json'));
@@ -43,8 +43,8 @@ export const startCommand: CommandSpec = {
         log.line('stopped', {}, 'stopped');
       });
     } finally {
-      // A daemon stopped by a plain `kill` leaves no pid file behind either.
-      if (isDaemon) removePidFile(files, process.pid);
+      // Foreground or daemon (stopped by a plain `kill` too), the pid file goes with the node.
+      removePidFile(files, process.pid);
     }
   },
 };
