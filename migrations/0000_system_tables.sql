@@ -61,6 +61,11 @@ CREATE TABLE `ahenk_quarantine` (
 	`received_at` integer NOT NULL
 );
 --> statement-breakpoint
+CREATE TABLE `ahenk_revocations` (
+	`peer_id` text PRIMARY KEY NOT NULL,
+	`revoked_at` integer DEFAULT 0 NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `ahenk_sites` (
 	`id` integer PRIMARY KEY NOT NULL,
 	`device` text NOT NULL

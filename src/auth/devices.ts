@@ -7,7 +7,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { and, asc, eq, isNull } from 'drizzle-orm';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
 import { AuthError } from '../errors.ts';
-import { ahenkDevices } from '../schema/system.ts';
+import { ahenkDevices, ahenkRevocations, ahenkUsers } from '../schema/system.ts';
 import { requireUser } from './accounts.ts';
 import { authDb } from './db.ts';
 import { uuidv7 } from './ids.ts';
@@ -71,6 +71,7 @@ export function authorizeDevice(db: DatabaseHandle, input: AuthorizeDeviceInput)
       // The list is synced, so one key may have several records (two devices recorded it): a
       // revoked one wins, then another user's, then any record of this user.
       const records = orm.select().from(ahenkDevices).where(eq(ahenkDevices.peerId, peerId)).orderBy(asc(ahenkDevices.createdAt), asc(ahenkDevices.id)).all();
+      if (isRevokedPeer(db, peerId)) throw new AuthError('PEER_ID_REVOKED', 'Peer id was revoked; pair again with a new key');
       const revoked = records.find((d) => d.revokedAt !== null);
       if (revoked !== undefined) return alreadyKnown(revoked, user.id);
       const other = records.find((d) => d.userId !== user.id);
@@ -81,26 +82,45 @@ export function authorizeDevice(db: DatabaseHandle, input: AuthorizeDeviceInput)
 }
 
 /**
- * Marks a device revoked (idempotent: a second revoke keeps the first time). Its peer id stops
- * being authorized at once; live sessions are the sync layer's to close. Throws DEVICE_NOT_FOUND
- * 'Device not found' for an unknown id.
+ * Marks a device revoked (idempotent: a second revoke keeps the first time) and records its key in
+ * ahenk_revocations, which no later edit of the device list can undo. Its peer id stops being
+ * authorized at once, here and on every device the revocation syncs to; live sessions are the sync
+ * layer's to close. Throws DEVICE_NOT_FOUND 'Device not found' for an unknown id.
  */
 export function revokeDevice(db: DatabaseHandle, deviceId: string, now: number = Date.now()): Device {
   const id = requireString(deviceId, 'Device id');
   const orm = authDb(db);
-  orm.update(ahenkDevices).set({ revokedAt: now }).where(and(eq(ahenkDevices.id, id), isNull(ahenkDevices.revokedAt))).run();
-  const device = orm.select().from(ahenkDevices).where(eq(ahenkDevices.id, id)).get();
-  if (device === undefined) throw new AuthError('DEVICE_NOT_FOUND', 'Device not found');
-  return device;
+  return clientOf(db)
+    .transaction(() => {
+      orm.update(ahenkDevices).set({ revokedAt: now }).where(and(eq(ahenkDevices.id, id), isNull(ahenkDevices.revokedAt))).run();
+      const device = orm.select().from(ahenkDevices).where(eq(ahenkDevices.id, id)).get();
+      if (device === undefined) throw new AuthError('DEVICE_NOT_FOUND', 'Device not found');
+      if (device.peerId !== null) orm.insert(ahenkRevocations).values({ peerId: device.peerId, revokedAt: device.revokedAt ?? now }).onConflictDoNothing().run();
+      return device;
+    })
+    .immediate();
+}
+
+/** Whether the key was ever revoked, by any device (ahenk_revocations, or a revoked record of it). */
+export function isRevokedPeer(db: DatabaseHandle, peerId: string): boolean {
+  return authDb(db).select({ peerId: ahenkRevocations.peerId }).from(ahenkRevocations).where(eq(ahenkRevocations.peerId, peerId)).get() !== undefined;
 }
 
 /** True only for a well-formed peer id on the device list and not revoked. Never throws for bad input. */
 export function isAuthorizedPeer(db: DatabaseHandle, peerId: string): boolean {
   const canonical = canonicalPeerId(peerId);
   if (canonical === undefined) return false;
-  // Any revoked record of the key locks it out, whatever other records say.
-  const records = authDb(db).select({ revokedAt: ahenkDevices.revokedAt }).from(ahenkDevices).where(eq(ahenkDevices.peerId, canonical)).all();
-  return records.length > 0 && records.every((r) => r.revokedAt === null);
+  if (isRevokedPeer(db, canonical)) return false;
+  // Any revoked record of the key locks it out, whatever other records say; and the key must be
+  // listed under an account this database holds (a record under an unknown user id, which no
+  // getUserDevices would show, authorizes nothing).
+  const records = authDb(db)
+    .select({ revokedAt: ahenkDevices.revokedAt, user: ahenkUsers.id })
+    .from(ahenkDevices)
+    .leftJoin(ahenkUsers, eq(ahenkUsers.id, ahenkDevices.userId))
+    .where(eq(ahenkDevices.peerId, canonical))
+    .all();
+  return records.every((r) => r.revokedAt === null) && records.some((r) => r.user !== null);
 }
 
 /** The base58btc form libp2p prints, or undefined when the string is not a peer id. */

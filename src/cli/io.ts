@@ -70,7 +70,12 @@ export function writeTable(writer: Writer, headers: readonly string[], rows: rea
   for (const row of rows) writeLine(writer, line(row));
 }
 
-/** A Unix-ms time as ISO text, or '-' when there is none. */
-export function formatTime(ms: number | null | undefined): string {
-  return ms === null || ms === undefined ? '-' : new Date(ms).toISOString();
+/**
+ * A Unix-ms time as ISO text, or '-' when there is none. Synced columns hold what any of the user's
+ * devices wrote, so a value that is no time is shown as it is rather than failing the listing.
+ */
+export function formatTime(ms: unknown): string {
+  if (ms === null || ms === undefined) return '-';
+  const date = typeof ms === 'number' ? new Date(ms) : undefined;
+  return date !== undefined && Number.isFinite(date.getTime()) ? date.toISOString() : `(not a time: ${String(ms).slice(0, 40)})`;
 }

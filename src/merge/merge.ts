@@ -18,6 +18,7 @@ import { quarantine, takeQuarantined, type QuarantineReason } from './quarantine
 import { customResolversOf } from './registry.ts';
 import { lookupResolver, type Resolver } from './resolvers.ts';
 import { RowMerger, type Incoming } from './row-merge.ts';
+import { APPEND_ONLY_TABLES } from '../schema/system.ts';
 import { cachedStatement } from './statements.ts';
 
 export interface MergeOptions {
@@ -76,6 +77,11 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
     const table = catalog.byName.get(entry.table);
     if (!table) {
       hold(index, entry, 'unknown-table', `table "${entry.table}" is not synced here (yet)`);
+      continue;
+    }
+    // The device list and revocations only grow: a delete or re-insert from a peer is ignored.
+    if (entry.cl !== 1 && APPEND_ONLY_TABLES.has(table.name)) {
+      result.unchanged += 1;
       continue;
     }
     const aheadMs = hlcTextMs(entry.hlc) - wallMs;

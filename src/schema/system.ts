@@ -121,11 +121,28 @@ export const ahenkDevices = sqliteTable(
 );
 
 /**
+ * Revoked device keys, by key. A revocation names the key itself, not a device record, so no edit
+ * of the device list (a record deleted, re-inserted, or pointed at another key) can undo it; rows
+ * are only ever added (merge ignores deletes and re-inserts of this table, see APPEND_ONLY_TABLES).
+ */
+export const ahenkRevocations = sqliteTable('ahenk_revocations', {
+  peerId: text('peer_id').primaryKey(),
+  revokedAt: integer('revoked_at').notNull().default(0),
+});
+
+/**
  * Fixed ahenk_tables ids of the system tables. SQLite stores the integers 0 and 1 in no record
  * bytes at all, so the device list takes 0 and the first app table still gets 1: every log row of
- * an app with one synced table then spends nothing on its table id.
+ * an app with one synced table then spends nothing on its table id. Revocations are rare: -1.
  */
-export const SYSTEM_TABLE_IDS: Readonly<Record<string, number>> = { ahenk_devices: 0 };
+export const SYSTEM_TABLE_IDS: Readonly<Record<string, number>> = { ahenk_devices: 0, ahenk_revocations: -1 };
+
+/**
+ * System tables whose rows are never deleted or re-inserted: merge ignores a peer's delete or
+ * re-insert (a causal length other than 1) of them, so a revoked device cannot reset a row to
+ * undo its revocation. Ahenk's own API never deletes these rows.
+ */
+export const APPEND_ONLY_TABLES: ReadonlySet<string> = new Set(['ahenk_devices', 'ahenk_revocations']);
 
 /**
  * System tables every Ahenk database syncs besides the app's. Revocation is sticky: `max` keeps
@@ -138,6 +155,7 @@ export const SYSTEM_SYNCED_TABLES: readonly SyncedTableMeta[] = [
     columns: ['user_id', 'device_type', 'push_token', 'peer_id', 'created_at', 'revoked_at'],
     resolvers: { revoked_at: 'max' },
   },
+  { name: 'ahenk_revocations', pkColumn: 'peer_id', columns: ['revoked_at'], resolvers: { revoked_at: 'max' } },
 ];
 
 /** Peers this device knows how to reach, with when it last saw and last synced them. */

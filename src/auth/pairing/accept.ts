@@ -8,10 +8,10 @@ import { timingSafeEqual } from 'node:crypto';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { and, eq, ne, or } from 'drizzle-orm';
 import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
-import { ahenkDevices, ahenkUsers } from '../../schema/system.ts';
+import { ahenkDevices, ahenkRevocations, ahenkUsers } from '../../schema/system.ts';
 import { withoutCapture } from '../../capture/guard.ts';
 import { authDb } from '../db.ts';
-import { getUserDevices } from '../devices.ts';
+import { getUserDevices, isRevokedPeer } from '../devices.ts';
 import { uuidv7 } from '../ids.ts';
 import { normalizeDeviceType } from '../validate.ts';
 import { responseBytes, type PairingChallenge } from './challenge.ts';
@@ -96,7 +96,7 @@ export function commitPairing(db: DatabaseHandle, plan: PairingPlan): void {
  */
 function listedFor(db: DatabaseHandle, peerId: string, userId: string): boolean {
   const records = authDb(db).select().from(ahenkDevices).where(eq(ahenkDevices.peerId, peerId)).all();
-  if (records.some((r) => r.revokedAt !== null)) throw new PairingError('REFUSED', `device ${peerId} was revoked; it must pair again with a new key`);
+  if (isRevokedPeer(db, peerId) || records.some((r) => r.revokedAt !== null)) throw new PairingError('REFUSED', `device ${peerId} was revoked; it must pair again with a new key`);
   if (records.some((r) => r.userId !== userId)) throw new PairingError('REFUSED', `device ${peerId} belongs to another account`);
   return records.length > 0;
 }
@@ -141,6 +141,8 @@ export function recordPairing(db: DatabaseHandle, accept: PairAccept): void {
         } else if (device.revokedAt !== null && known.revokedAt === null && known.userId === device.userId) {
           orm.update(ahenkDevices).set({ revokedAt: device.revokedAt }).where(eq(ahenkDevices.id, known.id)).run();
         }
+        // Locked out here at once; the authorizer's own revocation entries follow with the first sync.
+        if (device.revokedAt !== null && device.peerId !== null) orm.insert(ahenkRevocations).values({ peerId: device.peerId, revokedAt: device.revokedAt }).onConflictDoNothing().run();
       }
     }))
     .immediate();
