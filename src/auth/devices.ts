@@ -124,7 +124,7 @@ export function isAuthorizedPeer(db: DatabaseHandle, peerId: string): boolean {
 }
 
 /** The base58btc form libp2p prints, or undefined when the string is not a peer id. */
-function canonicalPeerId(value: unknown): string | undefined {
+export function canonicalPeerId(value: unknown): string | undefined {
   if (typeof value !== 'string' || value.length === 0 || value.length > AUTH_LIMITS.peerId) return undefined;
   try {
     return peerIdFromString(value).toString();

@@ -11,6 +11,7 @@ import { ClockDriftError } from '../clock/errors.ts';
 import { loadCatalog, type CapturedTable } from '../capture/metadata.ts';
 import { foldOplog } from '../capture/fold.ts';
 import { refreshCapture } from '../capture/install.ts';
+import { withoutCapture } from '../capture/guard.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
 import { validateEntry, type OplogEntry } from './entry.ts';
@@ -69,7 +70,6 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
     result.quarantined.push({ index, table: entry.table, pk: entry.pk, reason, message });
   };
 
-  cachedStatement(raw, 'INSERT INTO ahenk_apply_guard (id) VALUES (1)').run();
   const byTable = new Map<CapturedTable, Map<string, Incoming[]>>();
   let maxSeen = 0n;
   for (let index = 0; index < entries.length; index++) {
@@ -103,28 +103,30 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
   }
 
   const merger = new RowMerger(raw, wallMs, custom);
-  for (const [table, rows] of byTable) {
-    const histories = merger.loadHistories(table, [...rows.keys()]);
-    for (const [pk, incoming] of rows) {
-      let changed: boolean;
-      try {
-        changed = merger.applyRow(table, pk, incoming, histories.get(pk));
-      } catch (error) {
-        // A constraint of the app's table (CHECK, STRICT types) refused the values: the entry is bad.
-        if (error instanceof Error && error.name === 'SqliteError') {
-          throw new InvalidEntryError(incoming[0]!.index, `table "${table.name}" refused row "${pk.slice(0, 64)}": ${error.message}`);
+  // What merge writes is logged by merge itself, with the peer's stamps: the triggers stand aside.
+  withoutCapture(raw, () => {
+    for (const [table, rows] of byTable) {
+      const histories = merger.loadHistories(table, [...rows.keys()]);
+      for (const [pk, incoming] of rows) {
+        let changed: boolean;
+        try {
+          changed = merger.applyRow(table, pk, incoming, histories.get(pk));
+        } catch (error) {
+          // A constraint of the app's table (CHECK, STRICT types) refused the values: the entry is bad.
+          if (error instanceof Error && error.name === 'SqliteError') {
+            throw new InvalidEntryError(incoming[0]!.index, `table "${table.name}" refused row "${pk.slice(0, 64)}": ${error.message}`);
+          }
+          throw error;
         }
-        throw error;
+        if (changed) result.applied += incoming.length;
+        else result.unchanged += incoming.length;
       }
-      if (changed) result.applied += incoming.length;
-      else result.unchanged += incoming.length;
     }
-  }
-  merger.flush();
+    merger.flush();
+  });
   // Everything merge logged is indexed already, so the fold watermark can move past it: the next
   // fold then scans only what triggers logged meanwhile.
   cachedStatement(raw, 'UPDATE ahenk_clock SET hlc = max(hlc, ?), folded = (SELECT coalesce(max(seq), 0) FROM ahenk_oplog) WHERE id = 0').run(maxSeen);
-  cachedStatement(raw, 'DELETE FROM ahenk_apply_guard').run();
   return result;
 }
 

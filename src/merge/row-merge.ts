@@ -162,11 +162,13 @@ export class RowMerger {
   /**
    * The common case of an initial sync: a row this device has never seen, whose entries set
    * disjoint columns (what an export produces). Every value wins; no register comparison needed.
-   * Returns false (and writes nothing) when the entries overlap, for the general path to decide.
+   * Returns false (and writes nothing) when the entries overlap or the table is wider than a number
+   * mask, for the general path to decide.
    */
   private applyNewRow(table: CapturedTable, pk: string, current: readonly Incoming[]): boolean {
-    // Masks as plain numbers while a table's columns fit in 31 bits (nearly always): no BigInt per cell.
-    if (table.columns.length > SMALL_MASK_COLUMNS) return this.applyNewWideRow(table, pk, current);
+    // Masks as plain numbers while a table's columns fit in 31 bits (nearly always): no BigInt per
+    // cell. A wider table takes the general path, which handles new rows too.
+    if (table.columns.length > SMALL_MASK_COLUMNS) return false;
     const bits = bitIndexOf(table);
     let union = 0;
     const masks: number[] = [];
@@ -191,30 +193,6 @@ export class RowMerger {
     const groups: Stamped[] = [];
     for (let i = 0; i < current.length; i++) if (masks[i] !== 0) groups.push({ clock: current[i]!, mask: BigInt(masks[i]!) });
     // The row's causal length must be on record even when no entry set a column.
-    if (groups.length === 0) groups.push({ clock: latestClock(current), mask: 0n });
-    this.appendLog(table, pk, OP.insert, groups);
-    return true;
-  }
-
-  /** applyNewRow for tables with more columns than a number mask holds. */
-  private applyNewWideRow(table: CapturedTable, pk: string, current: readonly Incoming[]): boolean {
-    let union = 0n;
-    const masks: bigint[] = [];
-    for (const { entry } of current) {
-      let mask = 0n;
-      for (const column in entry.values) mask |= columnBit(table, column);
-      if ((mask & union) !== 0n) return false;
-      union |= mask;
-      masks.push(mask);
-    }
-    const args: unknown[] = [pk];
-    for (const column of columnsOf(table, union)) {
-      const holder = current.length === 1 ? current[0]! : current.find((e) => column in e.entry.values)!;
-      args.push(bindable(holder.entry.values[column]!));
-    }
-    this.queueNewRow(table, union, current[0]!.index, pk, args);
-    const groups: Stamped[] = [];
-    for (let i = 0; i < current.length; i++) if (masks[i] !== 0n) groups.push({ clock: current[i]!, mask: masks[i]! });
     if (groups.length === 0) groups.push({ clock: latestClock(current), mask: 0n });
     this.appendLog(table, pk, OP.insert, groups);
     return true;

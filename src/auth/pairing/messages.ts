@@ -3,7 +3,7 @@
  * The new device sends one request; the authorizer answers with one accept or reject. Everything
  * read from the network is bounded and checked field by field before use.
  */
-import { peerIdFromString } from '@libp2p/peer-id';
+import { canonicalPeerId } from '../devices.ts';
 import { AUTH_LIMITS, normalizeDeviceType, normalizeEmail, normalizeUserName } from '../validate.ts';
 import { PairingError, type PairingErrorCode } from './errors.ts';
 
@@ -140,6 +140,7 @@ function pairedDevice(value: unknown, userId: string): PairedDeviceRecord {
   const d = value as Record<string, unknown>;
   if (d.userId !== userId) throw protocol('a device record belongs to another account');
   const peerId = d.peerId === null ? null : canonicalPeerId(d.peerId);
+  if (peerId === undefined) throw protocol('a device peer id is not a libp2p peer id');
   return {
     id: recordId(d.id, 'device id'),
     userId,
@@ -148,15 +149,6 @@ function pairedDevice(value: unknown, userId: string): PairedDeviceRecord {
     createdAt: time(d.createdAt, 'device createdAt'),
     revokedAt: d.revokedAt === null ? null : time(d.revokedAt, 'device revokedAt'),
   };
-}
-
-function canonicalPeerId(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > AUTH_LIMITS.peerId) throw protocol('a device peer id is malformed');
-  try {
-    return peerIdFromString(value).toString();
-  } catch {
-    throw protocol('a device peer id is not a libp2p peer id');
-  }
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
