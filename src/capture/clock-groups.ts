@@ -12,28 +12,41 @@ import { DatabaseError } from '../errors.ts';
 export const GROUP_BYTES = 20;
 
 export interface ClockGroup {
-  hlc: bigint;
+  /** The stamp as entries carry it: 16 lower-case hex digits. */
+  hlc: string;
   site: number;
   mask: bigint;
 }
 
+const LOW_32 = 0xffffffffn;
+
 export function encodeClockGroups(groups: readonly ClockGroup[]): Buffer {
   const out = Buffer.allocUnsafe(groups.length * GROUP_BYTES);
-  let at = 0;
-  for (const { hlc, site, mask } of groups) {
-    out.writeBigUInt64BE(hlc, at);
-    out.writeUInt32BE(site, at + 8);
-    out.writeBigUInt64BE(mask, at + 12);
-    at += GROUP_BYTES;
+  for (let i = 0; i < groups.length; i++) {
+    const { hlc, site, mask } = groups[i]!;
+    writeClockGroup(out, i * GROUP_BYTES, hlc, site, Number(mask >> 32n), Number(mask & LOW_32));
   }
   return out;
+}
+
+/**
+ * Writes one group at `at`: the stamp straight from its hex text (no BigInt), the mask as its upper
+ * and lower 32 bits (merge's number masks pass 0 and the mask).
+ */
+export function writeClockGroup(out: Buffer, at: number, hlc: string, site: number, maskHigh: number, maskLow: number): void {
+  // Two 8-digit halves parse exactly as numbers; Buffer.write(hex) costs more for 8 bytes.
+  out.writeUInt32BE(parseInt(hlc.slice(0, 8), 16), at);
+  out.writeUInt32BE(parseInt(hlc.slice(8, 16), 16), at + 4);
+  out.writeUInt32BE(site, at + 8);
+  out.writeUInt32BE(maskHigh >>> 0, at + 12);
+  out.writeUInt32BE(maskLow >>> 0, at + 16);
 }
 
 export function decodeClockGroups(more: Uint8Array): ClockGroup[] {
   const bytes = asBuffer(more);
   const groups: ClockGroup[] = [];
   for (let at = 0; at < bytes.length; at += GROUP_BYTES) {
-    groups.push({ hlc: bytes.readBigUInt64BE(at), site: bytes.readUInt32BE(at + 8), mask: bytes.readBigUInt64BE(at + 12) });
+    groups.push({ hlc: bytes.toString('hex', at, at + 8), site: bytes.readUInt32BE(at + 8), mask: bytes.readBigUInt64BE(at + 12) });
   }
   return groups;
 }

@@ -6,7 +6,8 @@
 export interface CellClock {
   /** Causal length: small, validated as a safe integer. */
   cl: number;
-  hlc: bigint;
+  /** The HLC stamp as 16 lower-case hex digits: fixed width, so text order is numeric order. */
+  hlc: string;
   device: string;
 }
 

@@ -38,38 +38,43 @@ const OPS: ReadonlySet<string> = new Set(['insert', 'update', 'delete']);
 
 /** Throws InvalidEntryError naming the entry index and the field that is wrong. */
 export function validateEntry(value: unknown, index: number): OplogEntry {
+  const { index: _, mask: __, ...entry } = validateIndexedEntry(value, index);
+  return entry;
+}
+
+/** Merge's working copy of an entry: one object per entry, with what merge learns of it. */
+export interface IndexedEntry extends OplogEntry {
+  /** Position in the batch passed to merge. */
+  index: number;
+  /** The columns of `values` as a number mask (bit i = the table's column i); -1 until merge has it. */
+  mask: number;
+}
+
+/** validateEntry for merge. Each field is read once, so what was checked is what is used. */
+export function validateIndexedEntry(value: unknown, index: number): IndexedEntry {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return failEntry(index, 'not an object');
-  const e = value as Record<string, unknown>;
-  if (typeof e.table !== 'string' || e.table.length === 0 || e.table.length > ENTRY_LIMITS.identifierLength) failEntry(index, 'table must be a non-empty string of at most 256 characters');
-  if (typeof e.pk !== 'string' || e.pk.length > ENTRY_LIMITS.pkLength) failEntry(index, 'pk must be a string of at most 4096 characters');
-  if (typeof e.op !== 'string' || !OPS.has(e.op)) failEntry(index, `op must be insert, update or delete, not ${describe(e.op)}`);
-  if (!isHlcString(e.hlc)) failEntry(index, `hlc must be 16 lower-case hex digits, not ${describe(e.hlc)}`);
-  if (typeof e.device !== 'string' || e.device.length === 0 || e.device.length > ENTRY_LIMITS.deviceLength) failEntry(index, 'device must be a non-empty string of at most 256 characters');
-  if (typeof e.cl !== 'number' || !Number.isSafeInteger(e.cl) || e.cl < 1) failEntry(index, `cl must be a positive integer, not ${describe(e.cl)}`);
-  const cl = e.cl as number;
-  if (e.op === 'delete' ? cl % 2 !== 0 : cl % 2 !== 1) failEntry(index, `cl ${cl} contradicts op ${String(e.op)} (odd means alive, even deleted)`);
-  if (typeof e.values !== 'object' || e.values === null || Array.isArray(e.values)) failEntry(index, 'values must be an object');
-  const values = e.values as Record<string, unknown>;
-  const keys = Object.keys(values);
+  const { table, pk, op, hlc, device, cl, values } = value as Record<string, unknown>;
+  if (typeof table !== 'string' || table.length === 0 || table.length > ENTRY_LIMITS.identifierLength) failEntry(index, 'table must be a non-empty string of at most 256 characters');
+  if (typeof pk !== 'string' || pk.length > ENTRY_LIMITS.pkLength) failEntry(index, 'pk must be a string of at most 4096 characters');
+  if (typeof op !== 'string' || !OPS.has(op)) failEntry(index, `op must be insert, update or delete, not ${describe(op)}`);
+  if (!isHlcString(hlc)) failEntry(index, `hlc must be 16 lower-case hex digits, not ${describe(hlc)}`);
+  if (typeof device !== 'string' || device.length === 0 || device.length > ENTRY_LIMITS.deviceLength) failEntry(index, 'device must be a non-empty string of at most 256 characters');
+  if (typeof cl !== 'number' || !Number.isSafeInteger(cl) || cl < 1) failEntry(index, `cl must be a positive integer, not ${describe(cl)}`);
+  if (op === 'delete' ? cl % 2 !== 0 : cl % 2 !== 1) failEntry(index, `cl ${cl} contradicts op ${op} (odd means alive, even deleted)`);
+  if (typeof values !== 'object' || values === null || Array.isArray(values)) failEntry(index, 'values must be an object');
+  const cells = values as Record<string, unknown>;
+  const keys = Object.keys(cells);
   if (keys.length > ENTRY_LIMITS.columns) failEntry(index, `values has ${keys.length} columns; at most ${ENTRY_LIMITS.columns}`);
-  if (e.op === 'delete' && keys.length > 0) failEntry(index, 'a delete carries no values');
+  if (op === 'delete' && keys.length > 0) failEntry(index, 'a delete carries no values');
   for (const key of keys) {
     if (key.length === 0 || key.length > ENTRY_LIMITS.identifierLength) failEntry(index, 'a column name is empty or too long');
-    const v = values[key];
+    const v = cells[key];
     if (!isSqlValue(v)) failEntry(index, `value of column "${key.slice(0, 64)}" is not a SQLite value (${describe(v)})`);
     if ((typeof v === 'string' && v.length * 3 > ENTRY_LIMITS.valueBytes && Buffer.byteLength(v) > ENTRY_LIMITS.valueBytes) || (v instanceof Uint8Array && v.byteLength > ENTRY_LIMITS.valueBytes)) {
       failEntry(index, `value of column "${key.slice(0, 64)}" is larger than ${ENTRY_LIMITS.valueBytes} bytes`);
     }
   }
-  return {
-    table: e.table as string,
-    pk: e.pk as string,
-    op: e.op as OpType,
-    hlc: e.hlc as string,
-    device: e.device as string,
-    cl,
-    values: values as Record<string, SqlValue>,
-  };
+  return { table: table as string, pk: pk as string, op: op as OpType, hlc: hlc as string, device: device as string, cl: cl as number, values: cells as Record<string, SqlValue>, index, mask: -1 };
 }
 
 function failEntry(index: number, why: string): never {

@@ -53,14 +53,10 @@ function exportFrom(raw: Database, from: bigint, limit: number | undefined): Opl
   }
   const maxSeq = (cachedStatement(raw, 'SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint | null) ?? 0n;
   const upTo = to ?? maxSeq;
-  // Entries of a row stay in log order; rows of different tables are independent, so the tables
-  // can simply follow one another (each table's scan runs newest first, hence the reverse).
+  // Entries of a row stay in log order; rows (of one table or of different tables) are
+  // independent, so the tables simply follow one another.
   const entries: OplogEntry[] = [];
-  for (const table of catalog.byId.values()) {
-    const own: OplogEntry[] = [];
-    exportTable(raw, table, sites, from, upTo, own);
-    for (let i = own.length - 1; i >= 0; i--) entries.push(own[i]!);
-  }
+  for (const table of catalog.byId.values()) exportTable(raw, table, sites, from, upTo, entries);
   const cursor = upTo > from ? upTo : from;
   return { entries, cursor: cursor.toString() };
 }
@@ -175,7 +171,7 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
   }
 
   readValues(raw, table, states);
-  for (let s = 0; s < survivors.length; s++) {
+  for (const s of rowByRow(survivorSlots, states.cl.length)) {
     const [hlc, site, op, cl, lo, hi, pk] = survivors[s]!;
     if (op === OP.delete) {
       out.push(makeEntry(table, pk, 'delete', hlc, site, cl, {}, sites));
@@ -192,6 +188,32 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
     }
     out.push(makeEntry(table, pk, OP_NAMES[op]!, hlc, site, cl, picked, sites));
   }
+}
+
+/**
+ * The survivors' order of output: each row's entries together and oldest first (merge then finds a
+ * row's entries side by side), rows in the order of their oldest entry, so rows come in the order
+ * they were written (for time-ordered keys, key order: the receiver's inserts stay sequential).
+ * `slots` is in scan order (newest first); a counting sort by the row's rank.
+ */
+function rowByRow(slots: readonly number[], slotCount: number): Int32Array {
+  const rank = new Int32Array(slotCount).fill(-1);
+  const start = new Int32Array(slotCount);
+  let rows = 0;
+  for (let s = slots.length - 1; s >= 0; s--) {
+    const slot = slots[s]!;
+    if (rank[slot]! < 0) rank[slot] = rows++;
+    start[rank[slot]!]! += 1;
+  }
+  let at = 0;
+  for (let r = 0; r < rows; r++) {
+    const count = start[r]!;
+    start[r] = at;
+    at += count;
+  }
+  const order = new Int32Array(slots.length);
+  for (let s = slots.length - 1; s >= 0; s--) order[start[rank[slots[s]!]!]!++] = s;
+  return order;
 }
 
 /**

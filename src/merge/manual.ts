@@ -56,7 +56,7 @@ export function localApply(db: DatabaseHandle, entry: OplogEntry): MergeResult {
   const raw = clientOf(db);
   const valid = validateEntry(entry, 0);
   return raw.transaction(() => {
-    if (valid.device !== getDeviceId(raw)) return applyEntries(raw, [valid], {});
+    if (valid.device !== getDeviceId(raw)) return applyEntries(raw, [{ ...valid, index: 0, mask: -1 }], {});
     foldOplog(raw);
     const table = loadCatalog(raw).byName.get(valid.table);
     const rowCl = table
@@ -64,6 +64,6 @@ export function localApply(db: DatabaseHandle, entry: OplogEntry): MergeResult {
       : 0;
     const cl = valid.op === 'delete' ? (rowCl | 1) + 1 : valid.op === 'insert' ? rowCl | 1 : Math.max(rowCl, 1);
     const stamp = raw.prepare(`SELECT ${NEXT_SEQ_SQL}`).pluck().safeIntegers(true).get() as bigint;
-    return applyEntries(raw, [{ ...valid, cl, hlc: formatHlc(stamp) }], {});
+    return applyEntries(raw, [{ ...valid, cl, hlc: formatHlc(stamp), index: 0, mask: -1 }], {});
   }).immediate();
 }

@@ -5,7 +5,7 @@
  * does not have yet, or stamped too far in the future, are quarantined, never dropped.
  */
 import type { Database } from 'better-sqlite3';
-import { hlcTextMs, parseHlc } from '../clock/timestamp.ts';
+import { formatHlc, hlcTextMs, MAX_COUNTER, MAX_MS, packHlc, parseHlc } from '../clock/timestamp.ts';
 import { DEFAULT_MAX_DRIFT_MS } from '../clock/hybrid-logical-clock.ts';
 import { ClockDriftError } from '../clock/errors.ts';
 import { loadCatalog, type CapturedTable } from '../capture/metadata.ts';
@@ -14,11 +14,12 @@ import { refreshCapture } from '../capture/install.ts';
 import { withoutCapture } from '../capture/guard.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
-import { validateEntry, type OplogEntry } from './entry.ts';
+import { validateIndexedEntry, type OplogEntry } from './entry.ts';
 import { quarantine, takeQuarantined, type QuarantineReason } from './quarantine.ts';
 import { customResolversOf } from './registry.ts';
 import { lookupResolver, type Resolver } from './resolvers.ts';
 import { RowMerger, type Incoming } from './row-merge.ts';
+import { shapeOf } from './shape.ts';
 import { APPEND_ONLY_TABLES } from '../schema/system.ts';
 import { cachedStatement } from './statements.ts';
 
@@ -51,12 +52,12 @@ export interface MergeResult {
 export function merge(db: DatabaseHandle, entries: readonly unknown[], options: MergeOptions = {}): MergeResult {
   const raw = clientOf(db);
   if (!Array.isArray(entries)) throw new InvalidEntryError(-1, 'merge expects an array of entries');
-  const valid = entries.map((entry, index) => validateEntry(entry, index));
+  const valid = entries.map((entry, index) => validateIndexedEntry(entry, index));
   return raw.transaction(() => applyEntries(raw, valid, options)).immediate();
 }
 
 /** Applies validated entries; the caller owns the transaction. */
-export function applyEntries(raw: Database, entries: readonly OplogEntry[], options: MergeOptions): MergeResult {
+export function applyEntries(raw: Database, entries: readonly Incoming[], options: MergeOptions): MergeResult {
   const result: MergeResult = { applied: 0, unchanged: 0, quarantined: [], errors: [] };
   if (entries.length === 0) return result;
   const wallMs = Math.floor((options.now ?? Date.now)());
@@ -71,10 +72,19 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
   };
 
   const byTable = new Map<CapturedTable, Map<string, Incoming[]>>();
-  let maxSeen = 0n;
+  // Stamps are fixed-width hex, so text order is time order: the drift check and the highest stamp
+  // seen compare text, with no number or BigInt per entry.
+  const horizon = driftHorizon(wallMs, maxDriftMs);
+  let maxSeen = '';
+  // Export hands out each table's entries together (and often a row's too): the last lookup is
+  // reused while the table and key stay the same.
+  let lastTable: CapturedTable | undefined;
+  let rows: Map<string, Incoming[]> | undefined;
+  let lastPk: string | undefined;
+  let row: Incoming[] | undefined;
   for (let index = 0; index < entries.length; index++) {
     const entry = entries[index]!;
-    const table = catalog.byName.get(entry.table);
+    const table = lastTable !== undefined && lastTable.name === entry.table ? lastTable : catalog.byName.get(entry.table);
     if (!table) {
       hold(index, entry, 'unknown-table', `table "${entry.table}" is not synced here (yet)`);
       continue;
@@ -84,22 +94,27 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
       result.unchanged += 1;
       continue;
     }
-    const aheadMs = hlcTextMs(entry.hlc) - wallMs;
-    if (aheadMs > maxDriftMs) {
-      const error = new ClockDriftError(entry.hlc, aheadMs, maxDriftMs);
+    if (entry.hlc > horizon) {
+      const error = new ClockDriftError(entry.hlc, hlcTextMs(entry.hlc) - wallMs, maxDriftMs);
       result.errors.push(error);
       hold(index, entry, 'clock-drift', error.message);
       continue;
     }
     const applicable = applicablePart(table, entry, index, custom, hold);
     if (!applicable) continue;
-    const stamp = parseHlc(entry.hlc);
-    if (stamp > maxSeen) maxSeen = stamp;
-    let rows = byTable.get(table);
-    if (!rows) byTable.set(table, (rows = new Map()));
-    let row = rows.get(entry.pk);
-    if (!row) rows.set(entry.pk, (row = []));
-    row.push({ index, entry: applicable, cl: entry.cl, hlc: stamp, device: entry.device });
+    if (entry.hlc > maxSeen) maxSeen = entry.hlc;
+    if (table !== lastTable) {
+      rows = byTable.get(table);
+      if (!rows) byTable.set(table, (rows = new Map()));
+      lastTable = table;
+      lastPk = undefined;
+    }
+    if (entry.pk !== lastPk) {
+      row = rows!.get(entry.pk);
+      if (!row) rows!.set(entry.pk, (row = []));
+      lastPk = entry.pk;
+    }
+    row!.push(applicable);
   }
 
   const merger = new RowMerger(raw, wallMs, custom);
@@ -126,8 +141,19 @@ export function applyEntries(raw: Database, entries: readonly OplogEntry[], opti
   });
   // Everything merge logged is indexed already, so the fold watermark can move past it: the next
   // fold then scans only what triggers logged meanwhile.
-  cachedStatement(raw, 'UPDATE ahenk_clock SET hlc = max(hlc, ?), folded = (SELECT coalesce(max(seq), 0) FROM ahenk_oplog) WHERE id = 0').run(maxSeen);
+  cachedStatement(raw, 'UPDATE ahenk_clock SET hlc = max(hlc, ?), folded = (SELECT coalesce(max(seq), 0) FROM ahenk_oplog) WHERE id = 0').run(maxSeen === '' ? 0n : parseHlc(maxSeen));
   return result;
+}
+
+/**
+ * The highest stamp text within maxDriftMs of the wall clock: a stamp above it is too far ahead.
+ * '' when every stamp is (a negative allowance), '8' (above every valid stamp) when none can be.
+ */
+function driftHorizon(wallMs: number, maxDriftMs: number): string {
+  const limit = Math.floor(wallMs + maxDriftMs);
+  if (!(limit >= 0)) return '';
+  if (limit > MAX_MS) return '8';
+  return formatHlc(packHlc(limit, MAX_COUNTER));
 }
 
 type Hold = (index: number, entry: OplogEntry, reason: QuarantineReason, message: string) => void;
@@ -135,12 +161,17 @@ type Hold = (index: number, entry: OplogEntry, reason: QuarantineReason, message
 /**
  * The part of an entry that can apply now: columns this table does not have (yet) are split off
  * and quarantined; an entry for a column whose resolver this process lacks is quarantined whole
- * (undefined). Throws for NULL into a NOT NULL column.
+ * (undefined). Throws for NULL into a NOT NULL column. Sets the applicable part's mask.
  */
-function applicablePart(table: CapturedTable, entry: OplogEntry, index: number, custom: ReadonlyMap<string, Resolver>, hold: Hold): OplogEntry | undefined {
-  const live = liveSetOf(table);
+function applicablePart(table: CapturedTable, entry: Incoming, index: number, custom: ReadonlyMap<string, Resolver>, hold: Hold): Incoming | undefined {
+  const shape = shapeOf(table);
   let unknown: string[] | undefined;
-  for (const column in entry.values) if (!live.has(column)) (unknown ??= []).push(column);
+  let mask = 0;
+  for (const column in entry.values) {
+    const bit = shape.bits.get(column);
+    if (bit === undefined) (unknown ??= []).push(column);
+    else mask |= bit;
+  }
   let applicable = entry;
   if (unknown) {
     // Known columns apply now, the rest waits for the migration that adds them.
@@ -148,8 +179,9 @@ function applicablePart(table: CapturedTable, entry: OplogEntry, index: number, 
     hold(index, later, 'unknown-column', `columns ${unknown.map((c) => `"${c}"`).join(', ')} of "${entry.table}" are not here (yet)`);
     applicable = { ...entry, values: Object.fromEntries(Object.entries(entry.values).filter(([c]) => !unknown.includes(c))) };
   }
+  applicable.mask = shape.small ? mask : -1;
   // Most tables have neither NOT NULL columns nor resolvers: nothing more to check per value.
-  if (table.notNull.size === 0 && !hasResolvers(table)) return applicable;
+  if (shape.plain) return applicable;
   for (const column in applicable.values) {
     if (applicable.values[column] === null && table.notNull.has(column)) {
       throw new InvalidEntryError(index, `column "${entry.table}"."${column}" is NOT NULL here but the entry sets it to NULL`);
@@ -161,19 +193,6 @@ function applicablePart(table: CapturedTable, entry: OplogEntry, index: number, 
     }
   }
   return applicable;
-}
-
-function hasResolvers(table: CapturedTable): boolean {
-  for (const _ in table.resolvers) return true;
-  return false;
-}
-
-const liveSets = new WeakMap<CapturedTable, ReadonlySet<string>>();
-
-function liveSetOf(table: CapturedTable): ReadonlySet<string> {
-  let set = liveSets.get(table);
-  if (!set) liveSets.set(table, (set = new Set(table.liveColumns)));
-  return set;
 }
 
 function resolverKnown(name: string, custom: ReadonlyMap<string, Resolver>): boolean {

@@ -5,14 +5,16 @@
 import type { Database } from 'better-sqlite3';
 import superjson from 'superjson';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
-import { validateEntry, type OplogEntry } from './entry.ts';
+import { validateIndexedEntry, type IndexedEntry, type OplogEntry } from './entry.ts';
 
 export type QuarantineReason = 'unknown-table' | 'unknown-column' | 'unknown-resolver' | 'clock-drift';
 
 export function quarantine(raw: Database, entry: OplogEntry, reason: QuarantineReason, message: string): void {
+  // Only the entry's own fields: merge's working copies carry more.
+  const { table, pk, op, hlc, device, cl, values } = entry;
   raw
     .prepare('INSERT INTO ahenk_quarantine (table_name, reason, entry, received_at) VALUES (?, ?, ?, ?)')
-    .run(entry.table, `${reason}: ${message}`, superjson.stringify(entry), Date.now());
+    .run(entry.table, `${reason}: ${message}`, superjson.stringify({ table, pk, op, hlc, device, cl, values }), Date.now());
 }
 
 export function countQuarantined(db: DatabaseHandle): number {
@@ -20,8 +22,8 @@ export function countQuarantined(db: DatabaseHandle): number {
 }
 
 /** Removes and returns every quarantined entry; the caller applies them in the same transaction. */
-export function takeQuarantined(raw: Database): OplogEntry[] {
+export function takeQuarantined(raw: Database): IndexedEntry[] {
   const rows = raw.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').pluck().all() as string[];
   raw.prepare('DELETE FROM ahenk_quarantine').run();
-  return rows.map((text, i) => validateEntry(superjson.parse(text), i));
+  return rows.map((text, i) => validateIndexedEntry(superjson.parse(text), i));
 }

@@ -11,18 +11,19 @@ import { OP, quoteIdent } from '../capture/sql.ts';
 import { INDEXED } from '../capture/triggers.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { compareCellClocks, type CellClock } from './cell-clock.ts';
-import { decodeClockGroups, encodeClockGroups, type ClockGroup } from '../capture/clock-groups.ts';
-import type { OplogEntry } from './entry.ts';
+import { decodeClockGroups, encodeClockGroups, GROUP_BYTES, writeClockGroup, type ClockGroup } from '../capture/clock-groups.ts';
+import type { IndexedEntry } from './entry.ts';
 import { lookupResolver, type Resolver } from './resolvers.ts';
 import { SiteTable } from './sites.ts';
+import { shapeOf } from './shape.ts';
 import { cachedStatement } from './statements.ts';
 import { fromSqlite, sqlValuesEqual, type SqlValue } from './values.ts';
 
-/** An entry of the batch; it is also the clock of the cells it writes (no second object per entry). */
-export interface Incoming extends CellClock {
-  index: number;
-  entry: OplogEntry;
-}
+/**
+ * A validated entry of the batch. It is also the clock of the cells it writes (an entry has cl,
+ * hlc and device): no second object per entry. Its mask is set for tables of up to 31 columns.
+ */
+export interface Incoming extends IndexedEntry, CellClock {}
 
 interface LocalRow {
   cl: number;
@@ -33,10 +34,18 @@ const EMPTY: LocalRow = { cl: 0, cells: new Map() };
 /** New app rows per INSERT statement (at most 63 parameters each). */
 const ROW_BATCH = 64;
 
-interface PendingRows {
+/** New rows of one table that set the same columns, waiting for one multi-row INSERT. */
+interface NewRows {
   table: CapturedTable;
   mask: bigint;
-  rows: { index: number; pk: string; args: unknown[] }[];
+  /** The mask's columns in bit order. */
+  columns: readonly string[];
+  /** Values bound per row: the key, then the columns. */
+  width: number;
+  /** The rows' bound values, back to back. */
+  args: unknown[];
+  /** Batch index of each row's first entry, to name it if the table refuses the row. */
+  indexes: number[];
 }
 
 /** Log rows per INSERT statement (9 parameters each; SQLite allows 32766 per statement). */
@@ -54,7 +63,8 @@ const HISTORY_CHUNK = 500;
 export class RowMerger {
   private readonly sites: SiteTable;
   private seq: bigint;
-  private readonly pendingRows = new Map<Statement, PendingRows>();
+  /** New rows not written yet, by table and number mask: one statement per ROW_BATCH rows. */
+  private readonly newRows = new Map<CapturedTable, Map<number, NewRows>>();
   /** Log rows not written yet: one statement per LOG_BATCH rows costs less than one per row. */
   private readonly pendingLog: unknown[] = [];
   /** App-table write statements by table and column mask, for this call. */
@@ -77,18 +87,18 @@ export class RowMerger {
     const histories = new Map<string, LocalRow>();
     const query = cachedStatement(
       this.raw,
-      `SELECT pk, seq, hlc, site, cl, cols, more FROM ahenk_oplog WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND ${INDEXED}`,
+      `SELECT pk, printf('%016x', coalesce(hlc, seq)), site, cl, cols, more FROM ahenk_oplog WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND ${INDEXED}`,
     )
       .raw(true)
       .safeIntegers(true);
     for (let start = 0; start < pks.length; start += HISTORY_CHUNK) {
       const chunk = JSON.stringify(pks.slice(start, start + HISTORY_CHUNK));
-      for (const [pk, seq, hlc, site, bigCl, cols, more] of query.iterate(table.id, chunk) as IterableIterator<[string, bigint, bigint | null, bigint, bigint, bigint, Buffer | null]>) {
+      for (const [pk, hlc, site, bigCl, cols, more] of query.iterate(table.id, chunk) as IterableIterator<[string, string, bigint, bigint, bigint, Buffer | null]>) {
         const cl = Number(bigCl);
         let row = histories.get(pk);
         if (!row) histories.set(pk, (row = { cl: 0, cells: new Map() }));
         if (cl > row.cl) row.cl = cl;
-        this.holdCells(table, row, { cl, hlc: hlc ?? seq, device: this.sites.device(Number(site)) }, cols);
+        this.holdCells(table, row, { cl, hlc, device: this.sites.device(Number(site)) }, cols);
         if (more) for (const group of decodeClockGroups(more)) this.holdCells(table, row, { cl, hlc: group.hlc, device: this.sites.device(group.site) }, group.mask);
       }
     }
@@ -113,7 +123,13 @@ export class RowMerger {
     let newCl = local.cl;
     for (const e of incoming) if (e.cl > newCl) newCl = e.cl;
     // Entries of an incarnation older than the row's are stale, whether they come alone or not.
-    const current = incoming.length === 1 && incoming[0]!.cl === newCl ? incoming : incoming.filter((e) => e.cl === newCl);
+    let current = incoming;
+    for (const e of incoming) {
+      if (e.cl !== newCl) {
+        current = incoming.filter((other) => other.cl === newCl);
+        break;
+      }
+    }
     if (current.length === 0) return false;
 
     if (newCl % 2 === 0) {
@@ -128,9 +144,8 @@ export class RowMerger {
     const winners = new Map<string, { value: SqlValue; clock: CellClock }>();
     let liveRow: Record<string, unknown> | undefined;
     for (const clock of current) {
-      const { entry } = clock;
-      for (const column in entry.values) {
-        const value = entry.values[column]!;
+      for (const column in clock.values) {
+        const value = clock.values[column]!;
         const won = winners.get(column);
         const held = won?.clock ?? (reborn ? undefined : local.cells.get(column));
         const resolverName = table.resolvers[column];
@@ -168,34 +183,80 @@ export class RowMerger {
   private applyNewRow(table: CapturedTable, pk: string, current: readonly Incoming[]): boolean {
     // Masks as plain numbers while a table's columns fit in 31 bits (nearly always): no BigInt per
     // cell. A wider table takes the general path, which handles new rows too.
-    if (table.columns.length > SMALL_MASK_COLUMNS) return false;
-    const bits = bitIndexOf(table);
+    const shape = shapeOf(table);
+    if (!shape.small) return false;
     let union = 0;
     const masks: number[] = [];
-    for (const { entry } of current) {
-      let mask = 0;
-      for (const column in entry.values) mask |= 1 << bits.get(column)!;
+    for (let i = 0; i < current.length; i++) {
+      const mask = current[i]!.mask;
       if ((mask & union) !== 0) return false;
       union |= mask;
       masks.push(mask);
     }
-    const unionBits = BigInt(union);
-    const args: unknown[] = [pk];
-    for (const column of columnsOf(table, unionBits)) {
-      let holder = current[0]!;
-      if (current.length > 1) {
-        const bit = 1 << bits.get(column)!;
-        for (let i = 0; i < current.length; i++) if ((masks[i]! & bit) !== 0) holder = current[i]!;
+    const pending = this.pendingNewRows(table, union);
+    const args = pending.args;
+    args.push(pk);
+    if (current.length === 1) {
+      const values = current[0]!.values;
+      for (const column of pending.columns) args.push(bindable(values[column]!));
+    } else {
+      for (let c = 0; c < pending.columns.length; c++) {
+        const column = pending.columns[c]!;
+        const bit = shape.bits.get(column)!;
+        let holder = 0;
+        while ((masks[holder]! & bit) === 0) holder++;
+        args.push(bindable(current[holder]!.values[column]!));
       }
-      args.push(bindable(holder.entry.values[column]!));
     }
-    this.queueNewRow(table, unionBits, current[0]!.index, pk, args);
-    const groups: Stamped[] = [];
-    for (let i = 0; i < current.length; i++) if (masks[i] !== 0) groups.push({ clock: current[i]!, mask: BigInt(masks[i]!) });
-    // The row's causal length must be on record even when no entry set a column.
-    if (groups.length === 0) groups.push({ clock: latestClock(current), mask: 0n });
-    this.appendLog(table, pk, OP.insert, groups);
+    pending.indexes.push(current[0]!.index);
+    if (pending.indexes.length === ROW_BATCH) this.flushRows(pending);
+    this.logNewRow(table, pk, current, masks);
     return true;
+  }
+
+  /** The pending INSERT for new rows of one table that set exactly the columns of `mask`. */
+  private pendingNewRows(table: CapturedTable, mask: number): NewRows {
+    let pending = this.newRows.get(table);
+    if (!pending) this.newRows.set(table, (pending = new Map()));
+    let rows = pending.get(mask);
+    if (!rows) {
+      const bigMask = BigInt(mask);
+      const columns = columnsOf(table, bigMask);
+      pending.set(mask, (rows = { table, mask: bigMask, columns, width: columns.length + 1, args: [], indexes: [] }));
+    }
+    return rows;
+  }
+
+  /**
+   * The log row of a new row from number masks: the first entry that set columns goes in the row's
+   * own columns, the others in `more`, written straight from their hex stamps.
+   */
+  private logNewRow(table: CapturedTable, pk: string, current: readonly Incoming[], masks: readonly number[]): void {
+    let first = -1;
+    let extra = 0;
+    for (let i = 0; i < masks.length; i++) {
+      if (masks[i] === 0) continue;
+      if (first < 0) first = i;
+      else extra++;
+    }
+    // The row's causal length must be on record even when no entry set a column.
+    if (first < 0) {
+      this.appendLog(table, pk, OP.insert, [{ clock: latestClock(current), mask: 0n }]);
+      return;
+    }
+    let more: Buffer | null = null;
+    if (extra > 0) {
+      more = Buffer.allocUnsafe(extra * GROUP_BYTES);
+      let at = 0;
+      for (let i = first + 1; i < masks.length; i++) {
+        if (masks[i] === 0) continue;
+        const clock = current[i]!;
+        writeClockGroup(more, at, clock.hlc, this.sites.siteOf(clock.device), 0, masks[i]!);
+        at += GROUP_BYTES;
+      }
+    }
+    const clock = current[first]!;
+    this.queueLog(clock.hlc, this.sites.siteOf(clock.device), table.id, pk, OP.insert, clock.cl, masks[first]!, more);
   }
 
   private readRow(table: CapturedTable, pk: string): Record<string, unknown> | undefined {
@@ -233,36 +294,29 @@ export class RowMerger {
     return statement;
   }
 
-  /** New rows are written by ROW_BATCH per statement, grouped by the columns they set. */
-  private queueNewRow(table: CapturedTable, mask: bigint, index: number, pk: string, args: unknown[]): void {
-    const single = this.writeStatement(table, mask, true);
-    let group = this.pendingRows.get(single);
-    if (!group) this.pendingRows.set(single, (group = { table, mask, rows: [] }));
-    group.rows.push({ index, pk, args });
-    if (group.rows.length === ROW_BATCH) this.flushRows(single, group);
-  }
-
-  private flushRows(single: Statement, group: PendingRows): void {
-    const { table, mask, rows } = group;
-    if (rows.length === 0) return;
+  private flushRows(group: NewRows): void {
+    const { table, mask, width, args, indexes } = group;
+    if (indexes.length === 0) return;
     const names = [quoteIdent(table.pkColumn), ...columnsOf(table, mask).map(quoteIdent)];
     const tuple = `(${names.map(() => '?').join(', ')})`;
-    const many = cachedStatement(this.raw, `INSERT OR REPLACE INTO ${quoteIdent(table.name)} (${names.join(', ')}) VALUES ${Array(rows.length).fill(tuple).join(', ')}`);
+    const many = cachedStatement(this.raw, `INSERT OR REPLACE INTO ${quoteIdent(table.name)} (${names.join(', ')}) VALUES ${Array(indexes.length).fill(tuple).join(', ')}`);
     try {
-      many.run(...rows.flatMap((row) => row.args));
+      many.run(...args);
     } catch (error) {
       if (!(error instanceof Error && error.name === 'SqliteError')) throw error;
       // The failed statement left nothing behind; replay row by row to name the entry at fault.
-      for (const row of rows) {
+      const single = this.writeStatement(table, mask, true);
+      for (let row = 0; row < indexes.length; row++) {
         try {
-          single.run(...row.args);
+          single.run(...args.slice(row * width, (row + 1) * width));
         } catch (rowError) {
-          throw new InvalidEntryError(row.index, `table "${table.name}" refused row "${row.pk.slice(0, 64)}": ${(rowError as Error).message}`);
+          throw new InvalidEntryError(indexes[row]!, `table "${table.name}" refused row "${String(args[row * width]).slice(0, 64)}": ${(rowError as Error).message}`);
         }
       }
       throw error;
     }
-    rows.length = 0;
+    args.length = 0;
+    indexes.length = 0;
   }
 
   /**
@@ -270,7 +324,6 @@ export class RowMerger {
    * in `more` (the groups share the causal length). Rows go in by LOG_BATCH per statement.
    */
   private appendLog(table: CapturedTable, pk: string, op: number, groups: readonly Stamped[]): void {
-    this.seq += 1n;
     const { clock, mask } = groups[0]!;
     let more: Buffer | null = null;
     if (groups.length > 1) {
@@ -278,13 +331,22 @@ export class RowMerger {
       for (let i = 1; i < groups.length; i++) extra.push({ hlc: groups[i]!.clock.hlc, site: this.sites.siteOf(groups[i]!.clock.device), mask: groups[i]!.mask });
       more = encodeClockGroups(extra);
     }
-    this.pendingLog.push(this.seq, clock.hlc, this.sites.siteOf(clock.device), table.id, pk, op, clock.cl, mask, more);
-    if (this.pendingLog.length === LOG_BATCH * LOG_COLUMNS) this.flush();
+    this.queueLog(clock.hlc, this.sites.siteOf(clock.device), table.id, pk, op, clock.cl, mask, more);
+  }
+
+  private queueLog(hlc: string, site: number, tbl: number, pk: string, op: number, cl: number, mask: bigint | number, more: Buffer | null): void {
+    this.seq += 1n;
+    this.pendingLog.push(this.seq, BigInt(`0x${hlc}`), site, tbl, pk, op, cl, mask, more);
+    if (this.pendingLog.length === LOG_BATCH * LOG_COLUMNS) this.flushLog();
   }
 
   /** Writes queued rows and log rows; call before anything reads them or the transaction ends. */
   flush(): void {
-    for (const [single, group] of this.pendingRows) this.flushRows(single, group);
+    for (const groups of this.newRows.values()) for (const group of groups.values()) this.flushRows(group);
+    this.flushLog();
+  }
+
+  private flushLog(): void {
     const rows = this.pendingLog.length / LOG_COLUMNS;
     if (rows === 0) return;
     cachedStatement(this.raw, `INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, more, ix) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, 1)').join(', ')}`).run(
@@ -310,17 +372,6 @@ function columnsOf(table: CapturedTable, mask: bigint): string[] {
   let columns = cache.get(mask);
   if (!columns) cache.set(mask, (columns = table.columns.filter((_, i) => (mask & (1n << BigInt(i))) !== 0n)));
   return columns;
-}
-
-/** Columns whose bits a JS number mask holds (bit 31 would make it negative). */
-const SMALL_MASK_COLUMNS = 31;
-const bitIndexes = new WeakMap<CapturedTable, Map<string, number>>();
-
-/** A column's bit position, for number masks. */
-function bitIndexOf(table: CapturedTable): Map<string, number> {
-  let indexes = bitIndexes.get(table);
-  if (!indexes) bitIndexes.set(table, (indexes = new Map(table.columns.map((c, i) => [c, i]))));
-  return indexes;
 }
 
 function columnBit(table: CapturedTable, column: string): bigint {
