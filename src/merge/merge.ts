@@ -19,6 +19,7 @@ import { quarantine, takeQuarantined, type QuarantineReason } from './quarantine
 import { customResolversOf } from './registry.ts';
 import { lookupResolver, type Resolver } from './resolvers.ts';
 import { RowMerger, type Incoming } from './row-merge.ts';
+import { RowGroups } from './row-groups.ts';
 import { shapeOf } from './shape.ts';
 import { APPEND_ONLY_TABLES } from '../schema/system.ts';
 import { cachedStatement } from './statements.ts';
@@ -71,17 +72,14 @@ export function applyEntries(raw: Database, entries: readonly Incoming[], option
     result.quarantined.push({ index, table: entry.table, pk: entry.pk, reason, message });
   };
 
-  const byTable = new Map<CapturedTable, Map<string, Incoming[]>>();
+  const byTable = new Map<CapturedTable, RowGroups>();
   // Stamps are fixed-width hex, so text order is time order: the drift check and the highest stamp
   // seen compare text, with no number or BigInt per entry.
   const horizon = driftHorizon(wallMs, maxDriftMs);
   let maxSeen = '';
-  // Export hands out each table's entries together (and often a row's too): the last lookup is
-  // reused while the table and key stay the same.
+  // Export hands out each table's entries together: the last table's groups are reused.
   let lastTable: CapturedTable | undefined;
-  let rows: Map<string, Incoming[]> | undefined;
-  let lastPk: string | undefined;
-  let row: Incoming[] | undefined;
+  let rows: RowGroups | undefined;
   for (let index = 0; index < entries.length; index++) {
     const entry = entries[index]!;
     const table = lastTable !== undefined && lastTable.name === entry.table ? lastTable : catalog.byName.get(entry.table);
@@ -105,24 +103,20 @@ export function applyEntries(raw: Database, entries: readonly Incoming[], option
     if (entry.hlc > maxSeen) maxSeen = entry.hlc;
     if (table !== lastTable) {
       rows = byTable.get(table);
-      if (!rows) byTable.set(table, (rows = new Map()));
+      if (!rows) byTable.set(table, (rows = new RowGroups()));
       lastTable = table;
-      lastPk = undefined;
     }
-    if (entry.pk !== lastPk) {
-      row = rows!.get(entry.pk);
-      if (!row) rows!.set(entry.pk, (row = []));
-      lastPk = entry.pk;
-    }
-    row!.push(applicable);
+    rows!.add(entry.pk, applicable);
   }
 
   const merger = new RowMerger(raw, wallMs, custom);
   // What merge writes is logged by merge itself, with the peer's stamps: the triggers stand aside.
   withoutCapture(raw, () => {
-    for (const [table, rows] of byTable) {
-      const histories = merger.loadHistories(table, [...rows.keys()]);
-      for (const [pk, incoming] of rows) {
+    for (const [table, { keys, groups }] of byTable) {
+      const histories = merger.loadHistories(table, keys);
+      for (let row = 0; row < keys.length; row++) {
+        const pk = keys[row]!;
+        const incoming = groups[row]!;
         let changed: boolean;
         try {
           changed = merger.applyRow(table, pk, incoming, histories.get(pk));
