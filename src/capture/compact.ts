@@ -19,7 +19,7 @@ import type { Database } from 'better-sqlite3';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
 import { decodeClockGroups } from './clock-groups.ts';
 import { foldOplog } from './fold.ts';
-import { INDEXED } from './triggers.ts';
+import { overBothIndexes } from './log-index.ts';
 
 export interface CompactionOptions {
   /** Examine every row, not only those written since the last compaction. @default false */
@@ -66,7 +66,7 @@ function compactIn(raw: Database, full: boolean, maxEntries: number | undefined)
     keys.push(pk);
   }
   const entriesOf = raw
-    .prepare(`SELECT pk, seq, cl, cols, more FROM ahenk_oplog WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND ${INDEXED} ORDER BY pk, seq DESC`)
+    .prepare(`${overBothIndexes('SELECT pk, seq, cl, cols, more FROM ahenk_oplog', 'tbl = ? AND pk IN (SELECT value FROM json_each(?))')} ORDER BY pk, seq DESC`)
     .raw(true)
     .safeIntegers(true);
   const drop = raw.prepare('DELETE FROM ahenk_oplog WHERE seq IN (SELECT value FROM json_each(?))');
@@ -82,7 +82,8 @@ function compactIn(raw: Database, full: boolean, maxEntries: number | undefined)
     for (let start = 0; start < keys.length; start += CHUNK) {
       let current: string | undefined;
       let history: LogEntry[] = [];
-      for (const [pk, seq, cl, cols, more] of entriesOf.iterate(tbl, JSON.stringify(keys.slice(start, start + CHUNK))) as IterableIterator<[string, bigint, bigint, bigint, Buffer | null]>) {
+      const chunk = JSON.stringify(keys.slice(start, start + CHUNK));
+      for (const [pk, seq, cl, cols, more] of entriesOf.iterate(tbl, chunk, tbl, chunk) as IterableIterator<[string, bigint, bigint, bigint, Buffer | null]>) {
         if (pk !== current) {
           supersededIn(history, dead);
           history = [];

@@ -12,7 +12,8 @@ import { SYSTEM_TABLE_IDS } from '../schema/system.ts';
 import { invalidateCatalog, liveColumnsOf, primaryKeyOf, tableExists } from './metadata.ts';
 import { OP, quoteIdent } from './sql.ts';
 import { foldOplog } from './fold.ts';
-import { ALL_COLUMNS, bitOf, captureTriggerSql, INDEXED, NEXT_SEQ_SQL, triggerNames, type CaptureTarget } from './triggers.ts';
+import { ALL_COLUMNS, bitOf, captureTriggerSql, NEXT_SEQ_SQL, triggerNames, type CaptureTarget } from './triggers.ts';
+import { CL_INDEXED, HISTORY_INDEXED, ixOf, ixOfCl } from './log-index.ts';
 
 export interface CaptureInstallReport {
   /** Tables whose triggers were created or re-created. */
@@ -102,9 +103,12 @@ function backfillAddedColumns(raw: Database, target: CaptureTarget, added: reado
   const pk = quoteIdent(target.pkColumn);
   const mask = added.map((c) => `(CASE WHEN t.${quoteIdent(c)} IS NOT (${defaults.get(c) ?? 'NULL'}) THEN ${bitOf(target, c)} ELSE 0 END)`).join(' | ');
   const rows = raw.prepare(`SELECT pk, mask FROM (SELECT t.${pk} AS pk, ${mask} AS mask FROM ${quoteIdent(target.name)} AS t) WHERE mask != 0`).safeIntegers(true).all() as { pk: string; mask: bigint }[];
-  const clOf = raw.prepare(`SELECT coalesce(max(cl), 0) | 1 FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${INDEXED}`).pluck().safeIntegers(true);
-  const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.update}, ?, ?, 1)`);
-  for (const row of rows) insert.run(target.id, String(row.pk), clOf.get(target.id, String(row.pk)), row.mask);
+  const clOf = raw.prepare(`SELECT coalesce(max(cl), 0) | 1 FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${CL_INDEXED}`).pluck().safeIntegers(true);
+  const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.update}, ?, ?, ?)`);
+  for (const row of rows) {
+    const cl = clOf.get(target.id, String(row.pk)) as bigint;
+    insert.run(target.id, String(row.pk), cl, row.mask, ixOfCl(Number(cl)));
+  }
   return rows.length;
 }
 
@@ -129,11 +133,12 @@ function backfill(raw: Database, target: CaptureTarget): number {
   const missing = raw
     .prepare(
       `SELECT t.${pk} AS pk FROM ${quoteIdent(target.name)} AS t
-       WHERE NOT EXISTS (SELECT 1 FROM ahenk_oplog o WHERE o.tbl = ? AND o.pk = t.${pk} AND o.${INDEXED})`,
+       WHERE NOT EXISTS (SELECT 1 FROM ahenk_oplog o WHERE o.tbl = ? AND o.pk = t.${pk} AND o.${CL_INDEXED})
+         AND NOT EXISTS (SELECT 1 FROM ahenk_oplog o WHERE o.tbl = ? AND o.pk = t.${pk} AND o.${HISTORY_INDEXED})`,
     )
     .pluck()
-    .all(target.id) as string[];
-  const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.insert}, 1, ?, 1)`);
+    .all(target.id, target.id) as string[];
+  const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.insert}, 1, ?, ${ixOf('1')})`);
   for (const key of missing) insert.run(target.id, String(key), ALL_COLUMNS);
   return missing.length;
 }

@@ -4,11 +4,12 @@
  * change; its seq is the HLC stamp, advanced inside SQL from the log and the received-clock row,
  * so stamps are monotonic across processes and restarts even when the wall clock steps back.
  *
- * Inserts and updates are appended unindexed (ix NULL): the row's causal length only ever changes
- * through entries that are indexed at once (deletes here, everything merge logs), so it can be read
- * from the partial (tbl, pk) index without indexing every write.
+ * Inserts and updates are appended unindexed (ix NULL): the row's causal length only ever rises
+ * through entries indexed at once (deletes here, merged entries above causal length 1), so it can be
+ * read from the partial index of those (log-index.ts) without indexing every write.
  */
 import { SQL_WALL_PACKED } from '../clock/timestamp.ts';
+import { CL_INDEXED } from './log-index.ts';
 import { OP, quoteIdent } from './sql.ts';
 
 export interface CaptureTarget {
@@ -24,9 +25,6 @@ export interface CaptureTarget {
 
 /** The next local stamp: above the wall clock, every logged stamp and every received stamp. */
 export const NEXT_SEQ_SQL = `max(${SQL_WALL_PACKED}, coalesce((SELECT max(seq) FROM ahenk_oplog), 0) + 1, coalesce((SELECT hlc FROM ahenk_clock WHERE id = 0), 0) + 1)`;
-
-/** The condition of the partial index ahenk_oplog_row (the planner matches it literally). */
-export const INDEXED = 'ix = 1';
 
 /** No capture while merge applies remote changes inside its own transaction. */
 const NOT_APPLYING = 'NOT EXISTS (SELECT 1 FROM ahenk_apply_guard)';
@@ -57,7 +55,7 @@ export function captureTriggerSql(target: CaptureTarget): string[] {
   const table = quoteIdent(target.name);
   const names = triggerNames(target.name);
   const pk = quoteIdent(target.pkColumn);
-  const rowCl = (ref: 'NEW' | 'OLD') => `(SELECT max(cl) FROM ahenk_oplog WHERE tbl = ${target.id} AND pk = ${ref}.${pk} AND ${INDEXED})`;
+  const rowCl = (ref: 'NEW' | 'OLD') => `(SELECT max(cl) FROM ahenk_oplog WHERE tbl = ${target.id} AND pk = ${ref}.${pk} AND ${CL_INDEXED})`;
   const append = (ref: 'NEW' | 'OLD', op: number, cl: string, cols: string, ix: 'NULL' | '1') =>
     `INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ${target.id}, ${ref}.${pk}, ${op}, ${cl}, ${cols}, ${ix});`;
   // Alive is the next odd causal length at or above the indexed ones; deleted the even one after it.

@@ -6,7 +6,8 @@ import { formatHlc } from '../clock/timestamp.ts';
 import { HybridLogicalClock } from '../clock/hybrid-logical-clock.ts';
 import { loadCatalog } from '../capture/metadata.ts';
 import { foldOplog } from '../capture/fold.ts';
-import { INDEXED, NEXT_SEQ_SQL } from '../capture/triggers.ts';
+import { NEXT_SEQ_SQL } from '../capture/triggers.ts';
+import { CL_INDEXED } from '../capture/log-index.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { clientOf, type DatabaseHandle } from '../database/handle.ts';
 import { getDeviceId } from '../database/identity.ts';
@@ -60,7 +61,7 @@ export function localApply(db: DatabaseHandle, entry: OplogEntry): MergeResult {
     foldOplog(raw);
     const table = loadCatalog(raw).byName.get(valid.table);
     const rowCl = table
-      ? ((raw.prepare(`SELECT max(cl) FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${INDEXED}`).pluck().safeIntegers(false).get(table.id, valid.pk) as number | null) ?? 0)
+      ? ((raw.prepare(`SELECT max(cl) FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${CL_INDEXED}`).pluck().safeIntegers(false).get(table.id, valid.pk) as number | null) ?? 0)
       : 0;
     const cl = valid.op === 'delete' ? (rowCl | 1) + 1 : valid.op === 'insert' ? rowCl | 1 : Math.max(rowCl, 1);
     const stamp = raw.prepare(`SELECT ${NEXT_SEQ_SQL}`).pluck().safeIntegers(true).get() as bigint;

@@ -8,7 +8,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { packHlc } from '../clock/timestamp.ts';
 import type { CapturedTable } from '../capture/metadata.ts';
 import { OP, quoteIdent } from '../capture/sql.ts';
-import { INDEXED } from '../capture/triggers.ts';
+import { ixOfCl, overBothIndexes } from '../capture/log-index.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { compareCellClocks, type CellClock } from './cell-clock.ts';
 import { decodeClockGroups, encodeClockGroups, GROUP_BYTES, writeClockGroup, type ClockGroup } from '../capture/clock-groups.ts';
@@ -48,9 +48,9 @@ interface NewRows {
   indexes: number[];
 }
 
-/** Log rows per INSERT statement (9 parameters each; SQLite allows 32766 per statement). */
+/** Log rows per INSERT statement (10 parameters each; SQLite allows 32766 per statement). */
 const LOG_BATCH = 64;
-const LOG_COLUMNS = 9;
+const LOG_COLUMNS = 10;
 
 /** Cells of a row that one write stamped. */
 interface Stamped {
@@ -87,13 +87,13 @@ export class RowMerger {
     const histories = new Map<string, LocalRow>();
     const query = cachedStatement(
       this.raw,
-      `SELECT pk, printf('%016x', coalesce(hlc, seq)), site, cl, cols, more FROM ahenk_oplog WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND ${INDEXED}`,
+      overBothIndexes("SELECT pk, printf('%016x', coalesce(hlc, seq)), site, cl, cols, more FROM ahenk_oplog", 'tbl = ? AND pk IN (SELECT value FROM json_each(?))'),
     )
       .raw(true)
       .safeIntegers(true);
     for (let start = 0; start < pks.length; start += HISTORY_CHUNK) {
       const chunk = JSON.stringify(pks.slice(start, start + HISTORY_CHUNK));
-      for (const [pk, hlc, site, bigCl, cols, more] of query.iterate(table.id, chunk) as IterableIterator<[string, string, bigint, bigint, bigint, Buffer | null]>) {
+      for (const [pk, hlc, site, bigCl, cols, more] of query.iterate(table.id, chunk, table.id, chunk) as IterableIterator<[string, string, bigint, bigint, bigint, Buffer | null]>) {
         const cl = Number(bigCl);
         let row = histories.get(pk);
         if (!row) histories.set(pk, (row = { cl: 0, cells: new Map() }));
@@ -186,12 +186,10 @@ export class RowMerger {
     const shape = shapeOf(table);
     if (!shape.small) return false;
     let union = 0;
-    const masks: number[] = [];
     for (let i = 0; i < current.length; i++) {
       const mask = current[i]!.mask;
       if ((mask & union) !== 0) return false;
       union |= mask;
-      masks.push(mask);
     }
     const pending = this.pendingNewRows(table, union);
     const args = pending.args;
@@ -204,13 +202,13 @@ export class RowMerger {
         const column = pending.columns[c]!;
         const bit = shape.bits.get(column)!;
         let holder = 0;
-        while ((masks[holder]! & bit) === 0) holder++;
+        while ((current[holder]!.mask & bit) === 0) holder++;
         args.push(bindable(current[holder]!.values[column]!));
       }
     }
     pending.indexes.push(current[0]!.index);
     if (pending.indexes.length === ROW_BATCH) this.flushRows(pending);
-    this.logNewRow(table, pk, current, masks);
+    this.logNewRow(table, pk, current);
     return true;
   }
 
@@ -231,11 +229,11 @@ export class RowMerger {
    * The log row of a new row from number masks: the first entry that set columns goes in the row's
    * own columns, the others in `more`, written straight from their hex stamps.
    */
-  private logNewRow(table: CapturedTable, pk: string, current: readonly Incoming[], masks: readonly number[]): void {
+  private logNewRow(table: CapturedTable, pk: string, current: readonly Incoming[]): void {
     let first = -1;
     let extra = 0;
-    for (let i = 0; i < masks.length; i++) {
-      if (masks[i] === 0) continue;
+    for (let i = 0; i < current.length; i++) {
+      if (current[i]!.mask === 0) continue;
       if (first < 0) first = i;
       else extra++;
     }
@@ -248,15 +246,15 @@ export class RowMerger {
     if (extra > 0) {
       more = Buffer.allocUnsafe(extra * GROUP_BYTES);
       let at = 0;
-      for (let i = first + 1; i < masks.length; i++) {
-        if (masks[i] === 0) continue;
+      for (let i = first + 1; i < current.length; i++) {
         const clock = current[i]!;
-        writeClockGroup(more, at, clock.hlc, this.sites.siteOf(clock.device), 0, masks[i]!);
+        if (clock.mask === 0) continue;
+        writeClockGroup(more, at, clock.hlc, this.sites.siteOf(clock.device), 0, clock.mask);
         at += GROUP_BYTES;
       }
     }
     const clock = current[first]!;
-    this.queueLog(clock.hlc, this.sites.siteOf(clock.device), table.id, pk, OP.insert, clock.cl, masks[first]!, more);
+    this.queueLog(clock.hlc, this.sites.siteOf(clock.device), table.id, pk, OP.insert, clock.cl, clock.mask, more);
   }
 
   private readRow(table: CapturedTable, pk: string): Record<string, unknown> | undefined {
@@ -336,7 +334,7 @@ export class RowMerger {
 
   private queueLog(hlc: string, site: number, tbl: number, pk: string, op: number, cl: number, mask: bigint | number, more: Buffer | null): void {
     this.seq += 1n;
-    this.pendingLog.push(this.seq, BigInt(`0x${hlc}`), site, tbl, pk, op, cl, mask, more);
+    this.pendingLog.push(this.seq, BigInt(`0x${hlc}`), site, tbl, pk, op, cl, mask, more, ixOfCl(cl));
     if (this.pendingLog.length === LOG_BATCH * LOG_COLUMNS) this.flushLog();
   }
 
@@ -349,7 +347,7 @@ export class RowMerger {
   private flushLog(): void {
     const rows = this.pendingLog.length / LOG_COLUMNS;
     if (rows === 0) return;
-    cachedStatement(this.raw, `INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, more, ix) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, 1)').join(', ')}`).run(
+    cachedStatement(this.raw, `INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, more, ix) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`).run(
       ...this.pendingLog,
     );
     this.pendingLog.length = 0;

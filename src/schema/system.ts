@@ -37,10 +37,12 @@ export const ahenkTables = sqliteTable('ahenk_tables', {
  * The operation log. `seq` is local order and, for this device's own writes, the HLC stamp
  * itself (hlc is NULL then); entries merged from peers keep their own hlc and site.
  * `cl` is the row's causal length after the operation; `cols` a bitmask of the columns set.
- * `ix` = 1 puts an entry in the (tbl, pk) index. Local inserts and updates are logged with ix NULL,
- * so a write costs one append and no index insert; merge indexes them in bulk ("folds") before it
- * needs to look rows up. Deletes and merged entries are indexed at once: causal lengths are
- * derived from indexed entries alone.
+ * `ix` puts an entry in one of two (tbl, pk) indexes. Local inserts and updates are logged with ix
+ * NULL, so a write costs one append and no index insert; merge indexes them in bulk ("folds")
+ * before it needs to look rows up. ix = 1 (ahenk_oplog_row) holds every entry whose causal length
+ * is above 1: deletes (indexed at once) and entries of re-inserted rows. A row's causal length is
+ * the highest there, or 1 when it has none, so triggers look it up in an index that only rows
+ * ever deleted are in. ix = 0 (ahenk_oplog_history) holds the rest, for merge's history lookups.
  * `more` holds further clock groups of a row that merge logged (src/merge/clock-groups.ts): the
  * cells a peer's row brings in with several stamps take one log row, not one per stamp.
  */
@@ -58,12 +60,12 @@ export const ahenkOplog = sqliteTable(
     ix: integer('ix'),
     more: blob('more'),
   },
-  (t) => [index('ahenk_oplog_row').on(t.tbl, t.pk, t.cl).where(sql`${t.ix} = 1`)],
+  (t) => [index('ahenk_oplog_row').on(t.tbl, t.pk, t.cl).where(sql`${t.ix} = 1`), index('ahenk_oplog_history').on(t.tbl, t.pk).where(sql`${t.ix} = 0`)],
 );
 
 /**
  * One row. `hlc`: highest stamp received from peers; triggers stamp above it, so receive() holds
- * across processes. `folded`: every oplog entry up to this seq is in the (tbl, pk) index.
+ * across processes. `folded`: every oplog entry up to this seq is in one of the (tbl, pk) indexes.
  * `compacted`: compactOplog has dropped the superseded entries of every row written up to this seq.
  */
 export const ahenkClock = sqliteTable(

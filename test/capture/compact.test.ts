@@ -120,3 +120,37 @@ describe('compactOplog', () => {
     expect(compactOplog(a, { full: true }).rows).toBe(3);
   });
 });
+
+describe('the causal-length index', () => {
+  const indexed = (db: Device) => db.$client.prepare('SELECT pk, cl FROM ahenk_oplog WHERE ix = 1 ORDER BY seq').raw(true).all();
+  const lastEntry = (db: Device, pk: string) => getOplogEntriesSince(db).entries.filter((e) => e.pk === pk).at(-1);
+
+  it('holds only entries above causal length 1, folded or merged, so rows never deleted stay out of it', () => {
+    const a = openDevice('a');
+    a.insert(todos).values([{ id: 'kept', title: 'k' }, { id: 'gone', title: 'g' }]).run();
+    a.update(todos).set({ done: 1 }).where(eq(todos.id, 'kept')).run();
+    merge(a, [{ table: 'todos', pk: 'peer', op: 'insert', hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer', cl: 1, values: { title: 'p' } }]);
+    a.delete(todos).where(eq(todos.id, 'gone')).run();
+    a.insert(todos).values({ id: 'gone', title: 'back' }).run();
+    compactOplog(a, { full: true });
+    expect(indexed(a)).toEqual([['gone', 3]]);
+  });
+
+  it('keeps a re-inserted row\'s causal length after compaction drops the delete before it', () => {
+    const a = openDevice('a');
+    a.insert(todos).values({ id: 'r', title: 'first' }).run();
+    a.delete(todos).where(eq(todos.id, 'r')).run();
+    a.insert(todos).values({ id: 'r', title: 'second' }).run();
+    // Folds the re-insert (causal length 3) and drops the insert and the delete it superseded.
+    expect(compactOplog(a, { full: true }).removed).toBe(2);
+    a.delete(todos).where(eq(todos.id, 'r')).run();
+    expect(lastEntry(a, 'r')).toMatchObject({ op: 'delete', cl: 4 });
+    a.insert(todos).values({ id: 'r', title: 'third' }).run();
+    expect(lastEntry(a, 'r')).toMatchObject({ op: 'insert', cl: 5, values: { title: 'third' } });
+
+    // A peer that saw every step ends with the same row.
+    const b = openDevice('b');
+    merge(b, getOplogEntriesSince(a).entries);
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+  });
+});

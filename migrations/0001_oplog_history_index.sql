@@ -1,0 +1,1 @@
+CREATE INDEX `ahenk_oplog_history` ON `ahenk_oplog` (`tbl`,`pk`) WHERE "ahenk_oplog"."ix" = 0;
