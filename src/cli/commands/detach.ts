@@ -13,7 +13,7 @@ import type { CommandContext } from '../spec.ts';
 import { DAEMON_ENV, daemonFiles, readDaemon, refuseIfDaemonRunning, removePidFile, type DaemonFiles } from './daemon-files.ts';
 
 const BIN = fileURLToPath(new URL('../../../bin/ahenk.js', import.meta.url));
-/** tsx compiles the sources and libp2p starts in about a second here; a loaded machine gets more. */
+/** libp2p starts in about a second here (plus tsx compiling the sources in a checkout); a loaded machine gets more. */
 const START_TIMEOUT_MS = 30_000;
 /** How often the log is read while waiting for the start line. */
 const POLL_MS = 50;
