@@ -63,10 +63,12 @@ function exportFrom(raw: Database, from: bigint, limit: number | undefined): Opl
 
 /** A scanned log row (or one clock group of it): stamp as hex, site, op, causal length, the mask's two 31-bit halves, key. */
 type LogRow = [hlc: string, site: number, op: number, cl: number, lo: number, hi: number, pk: string];
-/** As scanned: a row with extra clock groups also has them, encoded, in an eighth field. */
-type ScannedRow = [...LogRow, more: Buffer | null];
+/** As scanned: the row's extra clock groups follow in an eighth field, as hex ('' when none). */
+type ScannedRow = [...LogRow, more: string];
 
 const LOW_BITS = 31;
+/** Log rows per scanned chunk (one JSON text of about 80 bytes a row). */
+const SCAN_CHUNK = 20_000;
 /** Keys per value query; json_each keeps the statement text fixed. */
 const VALUE_CHUNK = 1000;
 /** From this many rows wanted, reading the whole table can beat looking each one up. */
@@ -113,13 +115,13 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
   }
   // Stamps come out as the hex text entries carry and masks as two small halves, so the scan
   // allocates no BigInts; only the values (read once per row below) need exact 64-bit integers.
-  const scan = cachedStatement(
-    raw,
-    `SELECT printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647, pk, more
-     FROM ahenk_oplog WHERE tbl = ? AND seq > ? AND seq <= ? ORDER BY seq DESC`,
-  )
-    .raw(true)
-    .safeIntegers(false);
+  // Each chunk of log rows comes as one JSON array: one JSON.parse costs far less than a
+  // better-sqlite3 row per log row. The subquery's ORDER BY with LIMIT is not flattened, so the
+  // aggregate takes the rows newest first (test/merge/export-scan.test.ts holds it to that).
+  const columns = `printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647, pk, hex(more)`;
+  const window = `SELECT seq, hlc, site, op, cl, cols, pk, more FROM ahenk_oplog WHERE tbl = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ${SCAN_CHUNK}`;
+  const scanChunk = cachedStatement(raw, `SELECT json_group_array(json_array(${columns})) FROM (${window})`).pluck();
+  const chunkEnd = cachedStatement(raw, `SELECT min(seq) FROM (${window})`).pluck().safeIntegers(true);
 
   // Newest first: the first entry seen for a row fixes its causal length; older entries only
   // contribute columns nothing newer has covered. A survivor keeps its scanned row, with the
@@ -163,11 +165,16 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
     survivors.push(row);
     survivorSlots.push(slot);
   };
-  for (const row of scan.iterate(table.id, from, upTo) as IterableIterator<ScannedRow>) {
-    const more = row.pop() as Buffer | null;
-    visit(row as unknown as LogRow);
-    // The groups of one log row share its causal length and op, and cover disjoint columns.
-    if (more) forEachClockGroup(more, (hlc, site, lo, hi) => visit([hlc, site, row[2], row[3], lo, hi, row[6]]));
+  for (let top = upTo; ; ) {
+    const rows = JSON.parse(scanChunk.get(table.id, from, top) as string) as ScannedRow[];
+    for (const row of rows) {
+      const more = row.pop() as string;
+      visit(row as unknown as LogRow);
+      // The groups of one log row share its causal length and op, and cover disjoint columns.
+      if (more !== '') forEachClockGroup(Buffer.from(more, 'hex'), (hlc, site, lo, hi) => visit([hlc, site, row[2], row[3], lo, hi, row[6]]));
+    }
+    if (rows.length < SCAN_CHUNK) break;
+    top = (chunkEnd.get(table.id, from, top) as bigint) - 1n;
   }
 
   readValues(raw, table, states);
