@@ -132,6 +132,7 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
   const visit = (row: LogRow): void => {
     const [, , op, cl, lo, hi, pk] = row;
     let slot = states.slots.get(pk);
+    const newest = slot === undefined;
     if (slot === undefined) {
       slot = states.add(pk, cl);
       if (op === OP.delete) {
@@ -154,8 +155,9 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
     const allLo = (states.lo[slot] = seenLo | lo);
     const allHi = (states.hi[slot] = seenHi | hi);
     if ((allLo & liveLo) === liveLo && (allHi & liveHi) === liveHi) states.done[slot] = true;
-    // An insert of a row with no columns besides its key still has to travel.
-    if (freshLo === 0 && freshHi === 0 && !(op === OP.insert && live.length === 0)) return;
+    // The row's newest entry travels even when it sets no column (a row created with its key
+    // alone, or with columns all dropped since): it carries the row's existence and causal length.
+    if (freshLo === 0 && freshHi === 0 && !newest) return;
     if (!states.wanted[slot]) {
       states.wanted[slot] = true;
       states.needed.push(pk);

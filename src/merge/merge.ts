@@ -141,11 +141,15 @@ export function applyEntries(raw: Database, entries: readonly Incoming[], option
 
 /**
  * The highest stamp text within maxDriftMs of the wall clock: a stamp above it is too far ahead.
- * '' when every stamp is (a negative allowance), '8' (above every valid stamp) when none can be.
+ * A stamp's milliseconds are whole, so the allowance counts in whole milliseconds (floored on its
+ * own: added to the wall clock first, a fraction could round across an integer). '' when every
+ * stamp is too far ahead, '8' (above every valid stamp) when none is, as for a NaN allowance,
+ * which no difference exceeds.
  */
 function driftHorizon(wallMs: number, maxDriftMs: number): string {
-  const limit = Math.floor(wallMs + maxDriftMs);
-  if (!(limit >= 0)) return '';
+  if (Number.isNaN(maxDriftMs)) return '8';
+  const limit = wallMs + Math.floor(maxDriftMs);
+  if (limit < 0) return '';
   if (limit > MAX_MS) return '8';
   return formatHlc(packHlc(limit, MAX_COUNTER));
 }

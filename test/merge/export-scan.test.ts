@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { getOplogEntriesSince, merge, type OplogEntry } from '../../src/index.ts';
+import { buildOplogEntry, getDeviceId, getOplogEntriesSince, localApply, merge, type OplogEntry } from '../../src/index.ts';
+import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { dump, openDevice } from '../helpers/db.ts';
 
 /** More log rows than one scan chunk (20,000) holds, so rows' entries fall in different chunks. */
 const ROWS = 15_000;
 
-describe('export of a log larger than one scan chunk', () => {
+describe('export', () => {
   it('gives each row the entries it would give from one chunk, and a peer converges from it whole or in windows', () => {
     const a = openDevice('a');
     const raw = a.$client;
@@ -70,5 +71,19 @@ describe('export of a log larger than one scan chunk', () => {
     const b = openDevice('b');
     merge(b, entries);
     expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+  });
+
+  it('sends a row that exists only by its key (no column set), and a peer relays it', () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    const c = openDevice('c');
+    localApply(a, buildOplogEntry(getDeviceId(a.$client), 'todos', 'insert', { id: 'bare' }));
+    merge(b, [{ table: 'todos', pk: 'from-peer', op: 'update', hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer', cl: 1, values: {} }]);
+    merge(b, getOplogEntriesSince(a).entries);
+    expect(dump(b, 'todos').map((row) => (row as { id: string }).id)).toEqual(['bare', 'from-peer']);
+    merge(c, getOplogEntriesSince(b).entries);
+    expect(dump(c, 'todos')).toEqual(dump(b, 'todos'));
+    // Sent again, the bare entries change nothing.
+    expect(merge(c, getOplogEntriesSince(b).entries).applied).toBe(0);
   });
 });
