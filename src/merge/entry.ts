@@ -62,8 +62,11 @@ export function validateIndexedEntry(value: unknown, index: number): IndexedEntr
   if (typeof cl !== 'number' || !Number.isSafeInteger(cl) || cl < 1) failEntry(index, `cl must be a positive integer, not ${describe(cl)}`);
   if (op === 'delete' ? cl % 2 !== 0 : cl % 2 !== 1) failEntry(index, `cl ${cl} contradicts op ${op} (odd means alive, even deleted)`);
   if (typeof values !== 'object' || values === null || Array.isArray(values)) failEntry(index, 'values must be an object');
-  const cells = values as Record<string, unknown>;
-  const keys = Object.keys(cells);
+  const keys = Object.keys(values);
+  // Merge reads values with for...in, which also walks a prototype's enumerable keys: an object
+  // with a prototype of its own is copied to its own keys, so only checked values are used.
+  const proto = Object.getPrototypeOf(values) as unknown;
+  const cells = (proto === Object.prototype || proto === null ? values : Object.fromEntries(keys.map((key) => [key, (values as Record<string, unknown>)[key]]))) as Record<string, unknown>;
   if (keys.length > ENTRY_LIMITS.columns) failEntry(index, `values has ${keys.length} columns; at most ${ENTRY_LIMITS.columns}`);
   if (op === 'delete' && keys.length > 0) failEntry(index, 'a delete carries no values');
   for (const key of keys) {

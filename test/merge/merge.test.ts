@@ -352,3 +352,14 @@ describe('buildOplogEntry and localApply', () => {
     expect(counters).toBeDefined();
   });
 });
+
+describe('values with a prototype of their own', () => {
+  it('uses only the entry\'s own, checked values: an enumerable inherited key is neither validated nor applied', () => {
+    const db = openDevice('proto');
+    const inherited = Object.create({ done: 'not an integer', score: { not: 'a value' } }) as Record<string, unknown>;
+    inherited.title = 'own';
+    const entry = { table: 'todos', pk: 'p1', op: 'insert', hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer', cl: 1, values: inherited };
+    merge(db, [entry]);
+    expect(db.$client.prepare('SELECT title, done, score FROM todos WHERE id = ?').get('p1')).toEqual({ title: 'own', done: 0, score: null });
+  });
+});
