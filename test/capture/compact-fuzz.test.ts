@@ -14,19 +14,10 @@ import { compactOplog, getOplogEntriesSince, initializeDatabase, merge, retryQua
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { seededRandom } from '../../bench/data.ts';
 import { dump, openDevice, tempDir } from '../helpers/db.ts';
-import { counters, schema } from '../helpers/schema.ts';
-import { blob, integer, real, text } from 'drizzle-orm/sqlite-core';
-import { defineSyncedTable } from '../../src/index.ts';
+import { canonical } from '../helpers/entries.ts';
+import { counters, schema, todosWithExtra } from '../helpers/schema.ts';
 
-const todos2 = defineSyncedTable('todos', {
-  id: text('id').primaryKey(),
-  title: text('title').notNull().default(''),
-  done: integer('done').notNull().default(0),
-  score: real('score'),
-  data: blob('data'),
-  extra: text('extra'),
-});
-const schema2 = { todos: todos2, counters };
+const schema2 = { todos: todosWithExtra, counters };
 
 type Db = ReturnType<typeof initializeDatabase<typeof schema>>;
 
@@ -47,18 +38,6 @@ const COUNTER_COLS = ['high', 'tags', 'note'] as const;
 function state(db: Db) {
   const cls = db.$client.prepare('SELECT tbl, pk, max(cl) AS cl FROM ahenk_oplog GROUP BY tbl, pk ORDER BY tbl, pk').safeIntegers(true).all();
   return { todos: dump(db, 'todos'), counters: dump(db, 'counters'), cls, quarantine: db.$client.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').pluck().all() };
-}
-
-/** Entries with one stamp for one row joined (a row logged as two groups with equal clocks exports as two entries). */
-function canonical(entries: OplogEntry[]): OplogEntry[] {
-  const joined = new Map<string, OplogEntry>();
-  for (const e of entries) {
-    const k = JSON.stringify([e.table, e.pk, e.op, e.hlc, e.device, e.cl]);
-    const had = joined.get(k);
-    if (had) had.values = { ...had.values, ...e.values };
-    else joined.set(k, { ...e, values: { ...e.values } });
-  }
-  return [...joined.values()].sort((x, y) => (JSON.stringify([x.table, x.pk, x.hlc]) < JSON.stringify([y.table, y.pk, y.hlc]) ? -1 : 1));
 }
 
 function run(seed: number, steps: number) {

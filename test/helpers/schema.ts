@@ -30,6 +30,16 @@ export const counters = defineSyncedTable(
 
 export const schema = { todos, counters };
 
+/** `todos` after a migration that added a nullable `extra` column. */
+export const todosWithExtra = defineSyncedTable('todos', {
+  id: text('id').primaryKey(),
+  title: text('title').notNull().default(''),
+  done: integer('done').notNull().default(0),
+  score: real('score'),
+  data: blob('data'),
+  extra: text('extra'),
+});
+
 export const CREATE_TABLES = `
 CREATE TABLE IF NOT EXISTS todos (id text PRIMARY KEY NOT NULL, title text DEFAULT '' NOT NULL, done integer DEFAULT 0 NOT NULL, score real, data blob);
 CREATE TABLE IF NOT EXISTS counters (id text PRIMARY KEY NOT NULL, high integer, tags text, note text);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { eq } from 'drizzle-orm';
 import fc from 'fast-check';
-import { blob, integer, real, text } from 'drizzle-orm/sqlite-core';
+import { integer, text } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
 import {
   buildOplogEntry,
@@ -28,7 +28,8 @@ import { RowGroups } from '../../src/merge/row-groups.ts';
 import { foldOplog } from '../../src/capture/fold.ts';
 import { seededRandom } from '../../bench/data.ts';
 import { dump, openDevice, tempDir } from '../helpers/db.ts';
-import { schema as helperSchema, todos } from '../helpers/schema.ts';
+import { canonical } from '../helpers/entries.ts';
+import { schema as helperSchema, todos, todosWithExtra } from '../helpers/schema.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Databases with tables that exercise the mask code: 40 columns (no number masks), 31 (the widest
@@ -292,18 +293,6 @@ function triplets(): { r: Dev; x: Dev; l: Dev; t0: number } {
 }
 
 const rowCls = (db: Dev) => db.$client.prepare('SELECT tbl, pk, max(cl) AS cl FROM ahenk_oplog GROUP BY tbl, pk ORDER BY tbl, pk').safeIntegers(true).all();
-
-/** Entries that share one stamp joined, sorted: compaction may split one logged row's groups. */
-function canonical(entries: readonly OplogEntry[]): OplogEntry[] {
-  const joined = new Map<string, OplogEntry>();
-  for (const e of entries) {
-    const k = JSON.stringify([e.table, e.pk, e.op, e.hlc, e.device, e.cl]);
-    const had = joined.get(k);
-    if (had) had.values = { ...had.values, ...e.values };
-    else joined.set(k, { ...e, values: { ...e.values } });
-  }
-  return [...joined.values()].sort((x, y) => (JSON.stringify([x.table, x.pk, x.hlc, x.device]) < JSON.stringify([y.table, y.pk, y.hlc, y.device]) ? -1 : 1));
-}
 
 function causalRun(seed: number, steps: number): void {
   const { r, x, l, t0 } = triplets();
@@ -674,15 +663,6 @@ describe('export order', () => {
 
 // ---------------------------------------------------------------------------------------------
 describe('install backfills with the split indexes', () => {
-  const todosExtra = defineSyncedTable('todos', {
-    id: text('id').primaryKey(),
-    title: text('title').notNull().default(''),
-    done: integer('done').notNull().default(0),
-    score: real('score'),
-    data: blob('data'),
-    extra: text('extra'),
-  });
-
   it('logs a column added behind capture\'s back at the row\'s causal length, also after compaction dropped the delete', () => {
     try {
       const dir = tempDir();
@@ -698,7 +678,7 @@ describe('install backfills with the split indexes', () => {
       // Written before capture knows the column: the triggers do not log it.
       a.$client.exec(`UPDATE todos SET extra = 'e-' || id`);
       a.$client.close();
-      const again = initializeDatabase(a.path, { schema: { todos: todosExtra } });
+      const again = initializeDatabase(a.path, { schema: { todos: todosWithExtra } });
       opened.push(again as unknown as Db);
       const extraEntries = getOplogEntriesSince(again).entries.filter((e) => 'extra' in e.values && e.op === 'update');
       expect(extraEntries.map((e) => [e.pk, e.cl, e.values]).sort()).toEqual([
@@ -707,7 +687,7 @@ describe('install backfills with the split indexes', () => {
       ]);
       checkSplitIndex(again as unknown as Db);
       b.$client.close();
-      const b2 = initializeDatabase(b.path, { schema: { todos: todosExtra } });
+      const b2 = initializeDatabase(b.path, { schema: { todos: todosWithExtra } });
       opened.push(b2 as unknown as Db);
       merge(b2, getOplogEntriesSince(again).entries);
       expect(dump(b2, 'todos')).toEqual(dump(again, 'todos'));
