@@ -13,7 +13,7 @@ import { invalidateCatalog, liveColumnsOf, primaryKeyOf, tableExists } from './m
 import { OP, quoteIdent } from './sql.ts';
 import { foldOplog } from './fold.ts';
 import { ALL_COLUMNS, bitOf, captureTriggerSql, NEXT_SEQ_SQL, triggerNames, type CaptureTarget } from './triggers.ts';
-import { CL_INDEXED, HISTORY_INDEXED, ixOf, ixOfCl } from './log-index.ts';
+import { CL_INDEXED, HISTORY_INDEXED, ixOfCl } from './log-index.ts';
 
 export interface CaptureInstallReport {
   /** Tables whose triggers were created or re-created. */
@@ -138,7 +138,7 @@ function backfill(raw: Database, target: CaptureTarget): number {
     )
     .pluck()
     .all(target.id, target.id) as string[];
-  const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.insert}, 1, ?, ${ixOf('1')})`);
+  const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.insert}, 1, ?, ${ixOfCl(1)})`);
   for (const key of missing) insert.run(target.id, String(key), ALL_COLUMNS);
   return missing.length;
 }

@@ -120,8 +120,8 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
   // aggregate takes the rows newest first (test/merge/export-scan.test.ts holds it to that).
   const columns = `printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647, pk, hex(more)`;
   const window = `SELECT seq, hlc, site, op, cl, cols, pk, more FROM ahenk_oplog WHERE tbl = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ${SCAN_CHUNK}`;
-  const scanChunk = cachedStatement(raw, `SELECT json_group_array(json_array(${columns})) FROM (${window})`).pluck();
-  const chunkEnd = cachedStatement(raw, `SELECT min(seq) FROM (${window})`).pluck().safeIntegers(true);
+  // The chunk's lowest seq comes with it: the next chunk ends just below.
+  const scanChunk = cachedStatement(raw, `SELECT json_group_array(json_array(${columns})), min(seq) FROM (${window})`).raw(true).safeIntegers(true);
 
   // Newest first: the first entry seen for a row fixes its causal length; older entries only
   // contribute columns nothing newer has covered. A survivor keeps its scanned row, with the
@@ -168,7 +168,8 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
     survivorSlots.push(slot);
   };
   for (let top = upTo; ; ) {
-    const rows = JSON.parse(scanChunk.get(table.id, from, top) as string) as ScannedRow[];
+    const [json, lowest] = scanChunk.get(table.id, from, top) as [string, bigint | null];
+    const rows = JSON.parse(json) as ScannedRow[];
     for (const row of rows) {
       const more = row.pop() as string;
       visit(row as unknown as LogRow);
@@ -176,7 +177,7 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
       if (more !== '') forEachClockGroup(Buffer.from(more, 'hex'), (hlc, site, lo, hi) => visit([hlc, site, row[2], row[3], lo, hi, row[6]]));
     }
     if (rows.length < SCAN_CHUNK) break;
-    top = (chunkEnd.get(table.id, from, top) as bigint) - 1n;
+    top = lowest! - 1n;
   }
 
   readValues(raw, table, states);

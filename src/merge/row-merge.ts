@@ -293,9 +293,9 @@ export class RowMerger {
   }
 
   private flushRows(group: NewRows): void {
-    const { table, mask, width, args, indexes } = group;
+    const { table, mask, columns, width, args, indexes } = group;
     if (indexes.length === 0) return;
-    const names = [quoteIdent(table.pkColumn), ...columnsOf(table, mask).map(quoteIdent)];
+    const names = [quoteIdent(table.pkColumn), ...columns.map(quoteIdent)];
     const tuple = `(${names.map(() => '?').join(', ')})`;
     const many = cachedStatement(this.raw, `INSERT OR REPLACE INTO ${quoteIdent(table.name)} (${names.join(', ')}) VALUES ${Array(indexes.length).fill(tuple).join(', ')}`);
     try {
