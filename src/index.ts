@@ -38,7 +38,8 @@ export {
   type MigrateOptions,
 } from './database/initialize.ts';
 export { getDeviceId } from './database/identity.ts';
-export type { DatabaseHandle } from './database/handle.ts';
+export type { DatabaseHandle } from './sqlite/index.ts';
+export { SqliteConnection, type AdapterName, type SqliteStatement, type SqlRow, type SqlRunResult, type StatementOptions } from './sqlite/index.ts';
 export { getOplogEntriesSince, type ExportOptions, type OplogExport } from './merge/export.ts';
 export { merge, retryQuarantined, type MergeOptions, type MergeResult, type QuarantinedEntry } from './merge/merge.ts';
 export { countQuarantined, type QuarantineReason } from './merge/quarantine.ts';

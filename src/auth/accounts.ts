@@ -4,7 +4,7 @@
  * 'Invalid credentials', after the same amount of hashing work.
  */
 import { eq } from 'drizzle-orm';
-import type { DatabaseHandle } from '../database/handle.ts';
+import type { DatabaseHandle } from '../sqlite/index.ts';
 import { AuthError } from '../errors.ts';
 import { ahenkUsers } from '../schema/system.ts';
 import { authDb, uniqueViolation } from './db.ts';

@@ -1,19 +1,12 @@
-import type { Database } from 'better-sqlite3';
-import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
-import { clientOf, type DatabaseHandle } from '../database/handle.ts';
+import { ConnectionSlot, connectionOf, drizzleOverPort, type DatabaseHandle, type PortDatabase } from '../sqlite/index.ts';
 
 // The caller's Drizzle instance may carry the app's schema; auth queries need none, and one
 // schema-less instance per connection is enough.
-const cache = new WeakMap<Database, BetterSQLite3Database>();
+const authSlot = new ConnectionSlot<PortDatabase>('auth drizzle database');
 
-export function authDb(handle: DatabaseHandle): BetterSQLite3Database {
-  const raw = clientOf(handle);
-  let db = cache.get(raw);
-  if (db === undefined) {
-    db = drizzle(raw);
-    cache.set(raw, db);
-  }
-  return db;
+export function authDb(handle: DatabaseHandle): PortDatabase {
+  const raw = connectionOf(handle);
+  return raw.slot(authSlot, () => drizzleOverPort(raw));
 }
 
 /** The column a UNIQUE constraint failure names ('ahenk_users.email'), however deep Drizzle wrapped it. */

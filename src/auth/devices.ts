@@ -5,7 +5,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import { and, asc, eq, isNull } from 'drizzle-orm';
-import { clientOf, type DatabaseHandle } from '../database/handle.ts';
+import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { AuthError } from '../errors.ts';
 import { ahenkDevices, ahenkRevocations, ahenkUsers } from '../schema/system.ts';
 import { requireUser } from './accounts.ts';
@@ -66,7 +66,7 @@ export function authorizeDevice(db: DatabaseHandle, input: AuthorizeDeviceInput)
   const type = normalizeDeviceType(input.deviceType);
   const user = requireUser(db, input.userId);
   const orm = authDb(db);
-  return clientOf(db)
+  return connectionOf(db)
     .transaction(() => {
       // The list is synced, so one key may have several records (two devices recorded it): a
       // revoked one wins, then another user's, then any record of this user.
@@ -77,8 +77,7 @@ export function authorizeDevice(db: DatabaseHandle, input: AuthorizeDeviceInput)
       const other = records.find((d) => d.userId !== user.id);
       if (other !== undefined) return alreadyKnown(other, user.id);
       return records[0] ?? insertDevice(db, { userId: user.id, deviceType: type, pushToken: null, peerId });
-    })
-    .immediate();
+    });
 }
 
 /**
@@ -90,15 +89,14 @@ export function authorizeDevice(db: DatabaseHandle, input: AuthorizeDeviceInput)
 export function revokeDevice(db: DatabaseHandle, deviceId: string, now: number = Date.now()): Device {
   const id = requireString(deviceId, 'Device id');
   const orm = authDb(db);
-  return clientOf(db)
+  return connectionOf(db)
     .transaction(() => {
       orm.update(ahenkDevices).set({ revokedAt: now }).where(and(eq(ahenkDevices.id, id), isNull(ahenkDevices.revokedAt))).run();
       const device = orm.select().from(ahenkDevices).where(eq(ahenkDevices.id, id)).get();
       if (device === undefined) throw new AuthError('DEVICE_NOT_FOUND', 'Device not found');
       if (device.peerId !== null) orm.insert(ahenkRevocations).values({ peerId: device.peerId, revokedAt: device.revokedAt ?? now }).onConflictDoNothing().run();
       return device;
-    })
-    .immediate();
+    });
 }
 
 /** Whether the key was ever revoked, by any device (ahenk_revocations, or a revoked record of it). */

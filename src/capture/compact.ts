@@ -15,8 +15,8 @@
  * its causal length, always stays. Incremental: only rows written since the last compaction are
  * examined.
  */
-import type { Database } from 'better-sqlite3';
-import { clientOf, type DatabaseHandle } from '../database/handle.ts';
+import type { SqliteConnection } from '../sqlite/index.ts';
+import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { decodeClockGroups } from './clock-groups.ts';
 import { foldOplog } from './fold.ts';
 import { overBothIndexes } from './log-index.ts';
@@ -44,37 +44,35 @@ export interface CompactionReport {
 const CHUNK = 500;
 
 export function compactOplog(db: DatabaseHandle, options: CompactionOptions = {}): CompactionReport {
-  const raw = clientOf(db);
+  const raw = connectionOf(db);
   const { maxEntries } = options;
   if (maxEntries !== undefined && (!Number.isSafeInteger(maxEntries) || maxEntries < 1)) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
   // A full run starts from the log's first entry every time: in slices it would never get past the first.
   if (maxEntries !== undefined && options.full === true) throw new RangeError('full and maxEntries do not go together: a full run in slices would start over at every call');
-  return raw.transaction(() => compactIn(raw, options.full === true, maxEntries)).immediate();
+  return raw.transaction(() => compactIn(raw, options.full === true, maxEntries));
 }
 
-function compactIn(raw: Database, full: boolean, maxEntries: number | undefined): CompactionReport {
+function compactIn(raw: SqliteConnection, full: boolean, maxEntries: number | undefined): CompactionReport {
   foldOplog(raw);
-  const since = full ? 0n : (raw.prepare('SELECT compacted FROM ahenk_clock WHERE id = 0').pluck().safeIntegers(true).get() as bigint);
-  const last = (raw.prepare('SELECT coalesce(max(seq), 0) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint) ?? 0n;
+  const since = full ? 0n : (raw.prepare('SELECT compacted FROM ahenk_clock WHERE id = 0').value() as bigint);
+  const last = (raw.prepare('SELECT coalesce(max(seq), 0) FROM ahenk_oplog').value() as bigint) ?? 0n;
   const windowEnd =
-    maxEntries === undefined ? undefined : (raw.prepare('SELECT seq FROM ahenk_oplog WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?').pluck().safeIntegers(true).get(since, maxEntries - 1) as bigint | undefined);
+    maxEntries === undefined ? undefined : (raw.prepare('SELECT seq FROM ahenk_oplog WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?').value(since, maxEntries - 1) as bigint | undefined);
   const top = windowEnd ?? last;
   const touched = new Map<number, string[]>();
-  for (const [tbl, pk] of raw.prepare('SELECT DISTINCT tbl, pk FROM ahenk_oplog WHERE seq > ? AND seq <= ?').raw(true).safeIntegers(false).iterate(since, top) as IterableIterator<[number, string]>) {
+  for (const [tbl, pk] of raw.prepare('SELECT DISTINCT tbl, pk FROM ahenk_oplog WHERE seq > ? AND seq <= ?', { integers: 'number' }).iterateValues(since, top) as IterableIterator<[number, string]>) {
     let keys = touched.get(tbl);
     if (!keys) touched.set(tbl, (keys = []));
     keys.push(pk);
   }
   const entriesOf = raw
-    .prepare(`${overBothIndexes('SELECT pk, seq, cl, cols, more FROM ahenk_oplog', 'tbl = ? AND pk IN (SELECT value FROM json_each(?))')} ORDER BY pk, seq DESC`)
-    .raw(true)
-    .safeIntegers(true);
+    .prepare(`${overBothIndexes('SELECT pk, seq, cl, cols, more FROM ahenk_oplog', 'tbl = ? AND pk IN (SELECT value FROM json_each(?))')} ORDER BY pk, seq DESC`);
   const drop = raw.prepare('DELETE FROM ahenk_oplog WHERE seq IN (SELECT value FROM json_each(?))');
   let rows = 0;
   let removed = 0;
   const dead: bigint[] = [];
   const flush = () => {
-    for (let start = 0; start < dead.length; start += CHUNK) removed += drop.run(`[${dead.slice(start, start + CHUNK).join(',')}]`).changes;
+    for (let start = 0; start < dead.length; start += CHUNK) removed += Number(drop.run(`[${dead.slice(start, start + CHUNK).join(',')}]`).changes);
     dead.length = 0;
   };
   for (const [tbl, keys] of touched) {
@@ -83,7 +81,7 @@ function compactIn(raw: Database, full: boolean, maxEntries: number | undefined)
       let current: string | undefined;
       let history: LogEntry[] = [];
       const chunk = JSON.stringify(keys.slice(start, start + CHUNK));
-      for (const [pk, seq, cl, cols, more] of entriesOf.iterate(tbl, chunk, tbl, chunk) as IterableIterator<[string, bigint, bigint, bigint, Buffer | null]>) {
+      for (const [pk, seq, cl, cols, more] of entriesOf.iterateValues(tbl, chunk, tbl, chunk) as IterableIterator<[string, bigint, bigint, bigint, Uint8Array | null]>) {
         if (pk !== current) {
           supersededIn(history, dead);
           history = [];
@@ -129,7 +127,7 @@ function supersededIn(history: readonly LogEntry[], dead: bigint[]): void {
   }
 }
 
-function maskWithGroups(cols: bigint, more: Buffer): bigint {
+function maskWithGroups(cols: bigint, more: Uint8Array): bigint {
   let mask = cols;
   for (const group of decodeClockGroups(more)) mask |= group.mask;
   return mask;

@@ -3,13 +3,13 @@
  * indexes (log-index.ts), in one statement over the log's tail. Merge folds before it looks rows up, so a write pays
  * for the index only when a peer's change actually needs it, and then in bulk.
  */
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../sqlite/index.ts';
 import { ixOf } from './log-index.ts';
 
 /** Indexes every entry logged since the last fold; returns how many it indexed. */
-export function foldOplog(raw: Database): number {
-  const folded = raw.prepare('SELECT folded FROM ahenk_clock WHERE id = 0').pluck().safeIntegers(true).get() as bigint;
+export function foldOplog(raw: SqliteConnection): number {
+  const folded = raw.prepare('SELECT folded FROM ahenk_clock WHERE id = 0').value() as bigint;
   const { changes } = raw.prepare(`UPDATE ahenk_oplog SET ix = ${ixOf('cl')} WHERE seq > ? AND ix IS NULL`).run(folded);
   raw.prepare('UPDATE ahenk_clock SET folded = (SELECT coalesce(max(seq), 0) FROM ahenk_oplog) WHERE id = 0').run();
-  return changes;
+  return Number(changes);
 }

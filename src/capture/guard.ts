@@ -3,9 +3,9 @@
  * (the same guard merge uses). Only inside the caller's write transaction, so no other connection
  * ever sees the guard, and it is gone before the transaction ends.
  */
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../sqlite/index.ts';
 
-export function withoutCapture<T>(raw: Database, write: () => T): T {
+export function withoutCapture<T>(raw: SqliteConnection, write: () => T): T {
   if (!raw.inTransaction) throw new Error('withoutCapture must run inside a write transaction');
   raw.prepare('INSERT INTO ahenk_apply_guard (id) VALUES (1)').run();
   try {

@@ -4,7 +4,7 @@
  * that existed before capture so they sync too. Idempotent; when nothing changed it only reads.
  */
 import { createHash } from 'node:crypto';
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../sqlite/index.ts';
 import { DatabaseError } from '../errors.ts';
 import { resolverName } from '../merge/resolvers.ts';
 import type { SyncedTableMeta } from '../schema/synced-table.ts';
@@ -22,18 +22,18 @@ export interface CaptureInstallReport {
   backfilled: number;
 }
 
-export function installCapture(raw: Database, tables: readonly SyncedTableMeta[]): CaptureInstallReport {
+export function installCapture(raw: SqliteConnection, tables: readonly SyncedTableMeta[]): CaptureInstallReport {
   const report: CaptureInstallReport = { installed: [], backfilled: 0 };
   raw.transaction(() => {
     for (const meta of tables) installOne(raw, meta, report);
-  }).immediate();
+  });
   // This connection's own writes to ahenk_tables move neither schema_version nor data_version.
   invalidateCatalog(raw);
   return report;
 }
 
 /** Re-checks every table already registered in this database (what the daemon and CLI do). */
-export function refreshCapture(raw: Database): CaptureInstallReport {
+export function refreshCapture(raw: SqliteConnection): CaptureInstallReport {
   const rows = raw.prepare('SELECT name, pk_column AS pkColumn, columns, resolvers FROM ahenk_tables').all() as {
     name: string;
     pkColumn: string;
@@ -51,7 +51,7 @@ export function refreshCapture(raw: Database): CaptureInstallReport {
   return installCapture(raw, metas);
 }
 
-function installOne(raw: Database, meta: SyncedTableMeta, report: CaptureInstallReport): void {
+function installOne(raw: SqliteConnection, meta: SyncedTableMeta, report: CaptureInstallReport): void {
   if (!tableExists(raw, meta.name)) {
     throw new DatabaseError(`synced table "${meta.name}" does not exist in the database; apply your migrations first`);
   }
@@ -62,7 +62,7 @@ function installOne(raw: Database, meta: SyncedTableMeta, report: CaptureInstall
   const live = liveColumnsOf(raw, meta.name).filter((c) => c !== meta.pkColumn);
   const resolvers = Object.fromEntries(Object.entries(meta.resolvers).map(([c, spec]) => [c, resolverName(spec)]));
 
-  const existing = raw.prepare('SELECT id, columns, trigger_hash AS hash FROM ahenk_tables WHERE name = ?').safeIntegers(false).get(meta.name) as
+  const existing = raw.prepare('SELECT id, columns, trigger_hash AS hash FROM ahenk_tables WHERE name = ?', { integers: 'number' }).get(meta.name) as
     | { id: number; columns: string; hash: string }
     | undefined;
   // Bits are append-only: a column keeps its bit after it is dropped, new columns get new bits.
@@ -97,37 +97,36 @@ function installOne(raw: Database, meta: SyncedTableMeta, report: CaptureInstall
  * the triggers did not know it yet (another connection, between the migration and this install):
  * those cells are logged now, with a fresh stamp, as the update they were.
  */
-function backfillAddedColumns(raw: Database, target: CaptureTarget, added: readonly string[]): number {
+function backfillAddedColumns(raw: SqliteConnection, target: CaptureTarget, added: readonly string[]): number {
   if (added.length === 0) return 0;
   const defaults = new Map((raw.prepare('SELECT name, dflt_value AS d FROM pragma_table_info(?)').all(target.name) as { name: string; d: string | null }[]).map((r) => [r.name, r.d]));
   const pk = quoteIdent(target.pkColumn);
   const mask = added.map((c) => `(CASE WHEN t.${quoteIdent(c)} IS NOT (${defaults.get(c) ?? 'NULL'}) THEN ${bitOf(target, c)} ELSE 0 END)`).join(' | ');
-  const rows = raw.prepare(`SELECT pk, mask FROM (SELECT t.${pk} AS pk, ${mask} AS mask FROM ${quoteIdent(target.name)} AS t) WHERE mask != 0`).safeIntegers(true).all() as { pk: string; mask: bigint }[];
-  const clOf = raw.prepare(`SELECT coalesce(max(cl), 0) | 1 FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${CL_INDEXED}`).pluck().safeIntegers(true);
+  const rows = raw.prepare(`SELECT pk, mask FROM (SELECT t.${pk} AS pk, ${mask} AS mask FROM ${quoteIdent(target.name)} AS t) WHERE mask != 0`).all() as { pk: string; mask: bigint }[];
+  const clOf = raw.prepare(`SELECT coalesce(max(cl), 0) | 1 FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${CL_INDEXED}`);
   const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.update}, ?, ?, ?)`);
   for (const row of rows) {
-    const cl = clOf.get(target.id, String(row.pk)) as bigint;
+    const cl = clOf.value(target.id, String(row.pk)) as bigint;
     insert.run(target.id, String(row.pk), cl, row.mask, ixOfCl(Number(cl)));
   }
   return rows.length;
 }
 
-function nextTableId(raw: Database): number {
-  const row = raw.prepare('SELECT coalesce(max(id), 0) + 1 AS id FROM ahenk_tables').safeIntegers(false).get() as { id: number };
+function nextTableId(raw: SqliteConnection): number {
+  const row = raw.prepare('SELECT coalesce(max(id), 0) + 1 AS id FROM ahenk_tables', { integers: 'number' }).get() as { id: number };
   return row.id;
 }
 
-function countTriggers(raw: Database, table: string): number {
+function countTriggers(raw: SqliteConnection, table: string): number {
   const names = Object.values(triggerNames(table));
   const row = raw
-    .prepare(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?, ?, ?)`)
-    .safeIntegers(false)
+    .prepare(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?, ?, ?)`, { integers: 'number' })
     .get(table, ...names) as { n: number };
   return row.n;
 }
 
 /** Logs rows that no oplog entry covers (data from before capture, or written while triggers were missing). */
-function backfill(raw: Database, target: CaptureTarget): number {
+function backfill(raw: SqliteConnection, target: CaptureTarget): number {
   foldOplog(raw);
   const pk = quoteIdent(target.pkColumn);
   const missing = raw
@@ -136,8 +135,8 @@ function backfill(raw: Database, target: CaptureTarget): number {
        WHERE NOT EXISTS (SELECT 1 FROM ahenk_oplog o WHERE o.tbl = ? AND o.pk = t.${pk} AND o.${CL_INDEXED})
          AND NOT EXISTS (SELECT 1 FROM ahenk_oplog o WHERE o.tbl = ? AND o.pk = t.${pk} AND o.${HISTORY_INDEXED})`,
     )
-    .pluck()
-    .all(target.id, target.id) as string[];
+    .values(target.id, target.id)
+    .map(([key]) => key as string);
   const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.insert}, 1, ?, ${ixOfCl(1)})`);
   for (const key of missing) insert.run(target.id, String(key), ALL_COLUMNS);
   return missing.length;

@@ -2,7 +2,7 @@
  * Capture metadata as the database holds it (ahenk_tables), so any process can export and merge
  * a file whose TypeScript schema it never saw. Cached per connection until the schema changes.
  */
-import type { Database } from 'better-sqlite3';
+import { ConnectionSlot, type SqliteConnection } from '../sqlite/index.ts';
 import { DatabaseError } from '../errors.ts';
 import { triggerNames, type CaptureTarget } from './triggers.ts';
 import { quoteIdent } from './sql.ts';
@@ -24,21 +24,24 @@ export interface CaptureCatalog {
   stale: boolean;
 }
 
-const cache = new WeakMap<Database, { schemaVersion: number; dataVersion: number; catalog: CaptureCatalog }>();
+interface CatalogCache {
+  current?: { schemaVersion: number; dataVersion: number; catalog: CaptureCatalog };
+}
+const catalogSlot = new ConnectionSlot<CatalogCache>('capture catalog');
 
-export function loadCatalog(raw: Database): CaptureCatalog {
-  const schemaVersion = Number(raw.pragma('schema_version', { simple: true }));
-  const dataVersion = Number(raw.pragma('data_version', { simple: true }));
-  const cached = cache.get(raw);
+export function loadCatalog(raw: SqliteConnection): CaptureCatalog {
+  const schemaVersion = Number(raw.pragma('schema_version'));
+  const dataVersion = Number(raw.pragma('data_version'));
+  const cache = raw.slot(catalogSlot, (): CatalogCache => ({}));
+  const cached = cache.current;
   if (cached && cached.schemaVersion === schemaVersion && cached.dataVersion === dataVersion) return cached.catalog;
 
   const rows = raw
-    .prepare('SELECT id, name, pk_column AS pkColumn, columns, resolvers FROM ahenk_tables ORDER BY id')
-    .safeIntegers(false)
+    .prepare('SELECT id, name, pk_column AS pkColumn, columns, resolvers FROM ahenk_tables ORDER BY id', { integers: 'number' })
     .all() as { id: number; name: string; pkColumn: string; columns: string; resolvers: string }[];
   const byName = new Map<string, CapturedTable>();
   const byId = new Map<number, CapturedTable>();
-  const triggers = new Set(raw.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).pluck().all() as string[]);
+  const triggers = new Set(raw.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).values().map(([name]) => name as string));
   let stale = false;
   for (const row of rows) {
     const columns = parseJson<string[]>(row.columns, `ahenk_tables.columns of ${row.name}`);
@@ -52,31 +55,31 @@ export function loadCatalog(raw: Database): CaptureCatalog {
       // A column without a capture bit yet is treated as unknown until capture is refreshed.
       liveColumns: live.filter((c) => columns.includes(c)),
       resolvers: parseJson<Record<string, string>>(row.resolvers, `ahenk_tables.resolvers of ${row.name}`),
-      notNull: new Set((raw.prepare('SELECT name FROM pragma_table_info(?) WHERE "notnull"').pluck().all(row.name) as string[])),
+      notNull: new Set(raw.prepare('SELECT name FROM pragma_table_info(?) WHERE "notnull"').values(row.name).map(([name]) => name as string)),
     };
     byName.set(table.name, table);
     byId.set(table.id, table);
   }
   const catalog = { byName, byId, stale };
-  cache.set(raw, { schemaVersion, dataVersion, catalog });
+  cache.current = { schemaVersion, dataVersion, catalog };
   return catalog;
 }
 
-export function invalidateCatalog(raw: Database): void {
-  cache.delete(raw);
+export function invalidateCatalog(raw: SqliteConnection): void {
+  raw.clearSlot(catalogSlot);
 }
 
 /** Column names the table has now, or [] if it does not exist. */
-export function liveColumnsOf(raw: Database, table: string): string[] {
+export function liveColumnsOf(raw: SqliteConnection, table: string): string[] {
   const info = raw.prepare(`SELECT name FROM pragma_table_info(?)`).all(table) as { name: string }[];
   return info.map((c) => c.name);
 }
 
-export function tableExists(raw: Database, table: string): boolean {
+export function tableExists(raw: SqliteConnection, table: string): boolean {
   return raw.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table) !== undefined;
 }
 
-export function primaryKeyOf(raw: Database, table: string): string[] {
+export function primaryKeyOf(raw: SqliteConnection, table: string): string[] {
   const info = raw.prepare(`SELECT name, pk FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk`).all(table) as { name: string }[];
   return info.map((c) => c.name);
 }

@@ -3,10 +3,10 @@
  * out of what commander parsed.
  */
 import { existsSync, statSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { dirname, resolve } from 'node:path';
 import { initializeDatabase, type AhenkDatabase } from '../database/initialize.ts';
 import { AhenkError } from '../errors.ts';
+import { openConnection } from '../sqlite/index.ts';
 import { CommandFailedError, UsageError } from './errors.ts';
 import type { CommandContext, OptionSpec } from './spec.ts';
 
@@ -61,7 +61,7 @@ export async function withDatabase<T>(context: CommandContext, use: (db: CliData
   try {
     return await use(db);
   } finally {
-    if (db.$client.open) db.$client.close();
+    db.$connection.close();
   }
 }
 
@@ -89,7 +89,7 @@ export function openDatabase(context: CommandContext, options: OpenOptions = {})
 /** Whether the file already holds Ahenk's tables (read-only look; a file SQLite cannot read is not one). */
 function isAhenkDatabase(path: string): boolean {
   try {
-    const probe = new Database(path, { readonly: true, fileMustExist: true });
+    const probe = openConnection(path, { readOnly: true });
     try {
       return probe.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ahenk_meta'").get() !== undefined;
     } finally {

@@ -4,7 +4,7 @@
  * Noise and the id in the oplog are the same thing.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import type { Database } from 'better-sqlite3';
+import { connectionOf, type DatabaseHandle, type SqliteConnection } from '../sqlite/index.ts';
 import { privateKeyFromRaw } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import type { PrivateKey } from '@libp2p/interface';
@@ -19,7 +19,7 @@ export interface DeviceIdentity {
 }
 
 /** Creates the identity if this database has none; call inside a write transaction. */
-export function ensureIdentity(raw: Database): DeviceIdentity {
+export function ensureIdentity(raw: SqliteConnection): DeviceIdentity {
   const stored = readIdentity(raw);
   if (stored) return stored;
   const { privateKey } = generateKeyPairSync('ed25519');
@@ -35,10 +35,10 @@ export function ensureIdentity(raw: Database): DeviceIdentity {
   return { deviceId, privateKey: key };
 }
 
-export function readIdentity(raw: Database): DeviceIdentity | undefined {
-  const get = raw.prepare('SELECT value FROM ahenk_meta WHERE key = ?').pluck();
-  const key = get.get(KEY) as string | undefined;
-  const deviceId = get.get(ID) as string | undefined;
+export function readIdentity(raw: SqliteConnection): DeviceIdentity | undefined {
+  const get = raw.prepare('SELECT value FROM ahenk_meta WHERE key = ?');
+  const key = get.value(KEY) as string | undefined;
+  const deviceId = get.value(ID) as string | undefined;
   if (key === undefined || deviceId === undefined) return undefined;
   const privateKey = privateKeyFromRaw(new Uint8Array(Buffer.from(key, 'base64')));
   if (peerIdFromPrivateKey(privateKey).toString() !== deviceId) throw new DatabaseError('ahenk_meta: device id does not match the stored key');
@@ -46,8 +46,9 @@ export function readIdentity(raw: Database): DeviceIdentity | undefined {
 }
 
 /** The device id of an initialized database. */
-export function getDeviceId(raw: Database): string {
-  const id = raw.prepare('SELECT value FROM ahenk_meta WHERE key = ?').pluck().get(ID) as string | undefined;
+export function getDeviceId(db: DatabaseHandle): string {
+  const raw = connectionOf(db);
+  const id = raw.prepare('SELECT value FROM ahenk_meta WHERE key = ?').value(ID) as string | undefined;
   if (id === undefined) throw new DatabaseError('this database has no device identity; open it with initializeDatabase');
   return id;
 }

@@ -4,9 +4,6 @@
  * every synced table of the schema. Opening again is an idempotent upgrade.
  */
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
-import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { installCapture, refreshCapture, type CaptureInstallReport } from '../capture/install.ts';
 import { DatabaseError } from '../errors.ts';
@@ -15,7 +12,18 @@ import { registerResolvers } from '../merge/registry.ts';
 import type { Resolver } from '../merge/resolvers.ts';
 import { syncedTablesOf } from '../schema/synced-table.ts';
 import { SYSTEM_SYNCED_TABLES } from '../schema/system.ts';
-import { clientOf, type DatabaseHandle } from './handle.ts';
+import {
+  connectionOf,
+  drizzleOverPort,
+  migrateOverPort,
+  openConnection,
+  type AdapterName,
+  type DatabaseHandle,
+  type PortDatabase,
+  type SqliteConnection,
+  type SqliteTarget,
+} from '../sqlite/index.ts';
+
 import { ensureIdentity } from './identity.ts';
 
 export const SYSTEM_MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url));
@@ -27,52 +35,64 @@ export interface InitializeOptions<TSchema extends Record<string, unknown>> {
   schema?: TSchema;
   /** The app's drizzle-kit migrations folder, applied before capture is installed. */
   migrationsFolder?: string;
+  /**
+   * The SQLite adapter that opens a path: 'better-sqlite3' or 'node:sqlite' (Node 22.16+).
+   * Ignored for an opened connection, whose driver decides.
+   * @default process.env.AHENK_SQLITE, else 'better-sqlite3'
+   */
+  adapter?: AdapterName;
 }
 
-export type AhenkDatabase<TSchema extends Record<string, unknown> = Record<string, never>> = BetterSQLite3Database<TSchema> & {
-  $client: Database.Database;
-};
+/** The Drizzle database Ahenk runs on: `$connection` is the storage port, `$client` the driver's handle. */
+export type AhenkDatabase<TSchema extends Record<string, unknown> = Record<string, never>> = PortDatabase<TSchema>;
 
+/**
+ * `target` is a file path (or ':memory:'), opened with `options.adapter`, or a connection the app
+ * opened itself: a better-sqlite3 Database or a node:sqlite DatabaseSync.
+ */
 export function initializeDatabase<TSchema extends Record<string, unknown> = Record<string, never>>(
-  path: string,
+  target: SqliteTarget,
   options: InitializeOptions<TSchema> = {},
 ): AhenkDatabase<TSchema> {
-  if (typeof path !== 'string' || path.length === 0) throw new TypeError('initializeDatabase: path must be a file path or ":memory:"');
-  const raw = new Database(path);
+  if ((typeof target !== 'string' && (typeof target !== 'object' || target === null)) || target === '') {
+    throw new TypeError('initializeDatabase: expected a file path, ":memory:" or an opened SQLite connection');
+  }
+  const raw = openConnection(target, options.adapter === undefined ? {} : { adapter: options.adapter });
   try {
-    if (path !== ':memory:') raw.pragma('journal_mode = WAL');
-    raw.pragma('busy_timeout = 5000');
+    if (raw.path !== ':memory:' && raw.path !== '') raw.exec('PRAGMA journal_mode = WAL');
+    raw.exec('PRAGMA busy_timeout = 5000');
     // Trigger-heavy statements keep a statement journal; in memory it costs about half as much.
-    raw.pragma('temp_store = MEMORY');
-    const db = (options.schema ? drizzle(raw, { schema: options.schema }) : drizzle(raw)) as AhenkDatabase<TSchema>;
+    raw.exec('PRAGMA temp_store = MEMORY');
+    const db = drizzleOverPort(raw, options.schema ? { schema: options.schema } : {}) as AhenkDatabase<TSchema>;
     refuseNewerSchema(raw);
-    migrate(db, { migrationsFolder: SYSTEM_MIGRATIONS_FOLDER, migrationsTable: SYSTEM_MIGRATIONS_TABLE });
+    migrateOverPort(db, { migrationsFolder: SYSTEM_MIGRATIONS_FOLDER, migrationsTable: SYSTEM_MIGRATIONS_TABLE });
     raw.transaction(() => {
       ensureIdentity(raw);
       raw.prepare('INSERT OR IGNORE INTO ahenk_clock (id, hlc) VALUES (0, 0)').run();
-    }).immediate();
+    });
     migrateDatabase(db, options);
     return db;
   } catch (error) {
     raw.close();
     if (error instanceof Error && error.name.endsWith('Error') && 'code' in error) throw error;
-    throw new DatabaseError(`initializeDatabase(${JSON.stringify(path)}): ${(error as Error).message}`, { cause: error });
+    const name = typeof target === 'string' ? JSON.stringify(target) : raw.adapter;
+    throw new DatabaseError(`initializeDatabase(${name}): ${(error as Error).message}`, { cause: error });
   }
 }
 
 /** Ahenk's schema version: how many of its own migrations this database has applied. */
 export function getSchemaVersion(db: DatabaseHandle): number {
-  const raw = clientOf(db);
+  const raw = connectionOf(db);
   const exists = raw.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(SYSTEM_MIGRATIONS_TABLE);
   if (!exists) return 0;
-  return raw.prepare(`SELECT count(*) FROM ${SYSTEM_MIGRATIONS_TABLE}`).pluck().safeIntegers(false).get() as number;
+  return Number(raw.prepare(`SELECT count(*) FROM ${SYSTEM_MIGRATIONS_TABLE}`).value());
 }
 
 /** The schema version this code brings (its migrations folder). */
 export const KNOWN_SCHEMA_VERSION = readMigrationFiles({ migrationsFolder: SYSTEM_MIGRATIONS_FOLDER }).length;
 
 /** drizzle's migrator silently skips a database that is ahead of it: say so instead. */
-function refuseNewerSchema(raw: Database.Database): void {
+function refuseNewerSchema(raw: SqliteConnection): void {
   const version = getSchemaVersion(raw);
   if (version > KNOWN_SCHEMA_VERSION) {
     throw new DatabaseError(`this database has Ahenk schema version ${version}, newer than this Ahenk's ${KNOWN_SCHEMA_VERSION}; upgrade Ahenk`);
@@ -89,8 +109,8 @@ export interface MigrateOptions {
  * rebuild drops its triggers) and applies quarantined entries the new schema can now take.
  */
 export function migrateDatabase(db: DatabaseHandle, options: MigrateOptions = {}): CaptureInstallReport {
-  const raw = clientOf(db);
-  if (options.migrationsFolder !== undefined) migrate(drizzle(raw), { migrationsFolder: options.migrationsFolder });
+  const raw = connectionOf(db);
+  if (options.migrationsFolder !== undefined) migrateOverPort(drizzleOverPort(raw), { migrationsFolder: options.migrationsFolder });
   const tables = options.schema ? syncedTablesOf(options.schema) : [];
   const customResolvers = tables.flatMap((t) => Object.values(t.resolvers)).filter((r): r is Resolver => typeof r === 'object');
   registerResolvers(raw, customResolvers);

@@ -3,7 +3,7 @@
  * by later ones (a cell written again, a row deleted) are left out; values are read from the live
  * row, so the log stores clocks, not copies of the data.
  */
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../sqlite/index.ts';
 import { InvalidCursorError } from '../errors.ts';
 import { refreshCapture } from '../capture/install.ts';
 import { loadCatalog, type CapturedTable } from '../capture/metadata.ts';
@@ -11,9 +11,8 @@ import { OP, OP_NAMES, quoteIdent } from '../capture/sql.ts';
 import type { OplogEntry } from './entry.ts';
 import { SiteTable } from './sites.ts';
 import { forEachClockGroup } from '../capture/clock-groups.ts';
-import { cachedStatement } from './statements.ts';
 import { fromSqlite, type SqlValue } from './values.ts';
-import { clientOf, type DatabaseHandle } from '../database/handle.ts';
+import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 
 export interface OplogExport {
   /** In an order that is safe to apply: each row's entries in the order this database logged them, table by table. */
@@ -28,10 +27,10 @@ export interface ExportOptions {
 }
 
 export function getOplogEntriesSince(db: DatabaseHandle, since?: string, options: ExportOptions = {}): OplogExport {
-  const raw = clientOf(db);
+  const raw = connectionOf(db);
   const from = parseCursor(since);
   if (loadCatalog(raw).stale) refreshCapture(raw);
-  return raw.transaction(() => exportFrom(raw, from, options.limit))();
+  return raw.transaction(() => exportFrom(raw, from, options.limit), 'deferred');
 }
 
 export function parseCursor(cursor: string | undefined): bigint {
@@ -42,16 +41,16 @@ export function parseCursor(cursor: string | undefined): bigint {
   return value;
 }
 
-function exportFrom(raw: Database, from: bigint, limit: number | undefined): OplogExport {
+function exportFrom(raw: SqliteConnection, from: bigint, limit: number | undefined): OplogExport {
   const catalog = loadCatalog(raw);
   const sites = new SiteTable(raw);
   // With a limit, export a seq window [from, to] so the cursor can resume exactly after it.
   let to: bigint | undefined;
   if (limit !== undefined) {
-    const row = cachedStatement(raw, 'SELECT seq FROM ahenk_oplog WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?').pluck().safeIntegers(true).get(from, Math.max(0, limit - 1)) as bigint | undefined;
+    const row = raw.cached('SELECT seq FROM ahenk_oplog WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?').value(from, Math.max(0, limit - 1)) as bigint | undefined;
     to = row;
   }
-  const maxSeq = (cachedStatement(raw, 'SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint | null) ?? 0n;
+  const maxSeq = (raw.cached('SELECT max(seq) FROM ahenk_oplog').value() as bigint | null) ?? 0n;
   const upTo = to ?? maxSeq;
   // Entries of a row stay in log order; rows (of one table or of different tables) are
   // independent, so the tables simply follow one another.
@@ -104,7 +103,7 @@ class RowStates {
   }
 }
 
-function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from: bigint, upTo: bigint, out: OplogEntry[]): void {
+function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTable, from: bigint, upTo: bigint, out: OplogEntry[]): void {
   const live = table.liveColumns;
   const bits = live.map((c) => table.columns.indexOf(c));
   let liveLo = 0;
@@ -121,7 +120,7 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
   const columns = `printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647, pk, hex(more)`;
   const window = `SELECT seq, hlc, site, op, cl, cols, pk, more FROM ahenk_oplog WHERE tbl = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ${SCAN_CHUNK}`;
   // The chunk's lowest seq comes with it: the next chunk ends just below.
-  const scanChunk = cachedStatement(raw, `SELECT json_group_array(json_array(${columns})), min(seq) FROM (${window})`).raw(true).safeIntegers(true);
+  const scanChunk = raw.cached(`SELECT json_group_array(json_array(${columns})), min(seq) FROM (${window})`);
 
   // Newest first: the first entry seen for a row fixes its causal length; older entries only
   // contribute columns nothing newer has covered. A survivor keeps its scanned row, with the
@@ -168,7 +167,7 @@ function exportTable(raw: Database, table: CapturedTable, sites: SiteTable, from
     survivorSlots.push(slot);
   };
   for (let top = upTo; ; ) {
-    const [json, lowest] = scanChunk.get(table.id, from, top) as [string, bigint | null];
+    const [json, lowest] = scanChunk.values(table.id, from, top)[0] as [string, bigint | null];
     const rows = JSON.parse(json) as ScannedRow[];
     for (const row of rows) {
       const more = row.pop() as string;
@@ -230,7 +229,7 @@ function rowByRow(slots: readonly number[], slotCount: number): Int32Array {
  * Reads the live values of the needed rows into their slots, in liveColumns order after the key:
  * looked up by key, or, when most of the table is wanted (an initial sync), in one pass over it.
  */
-function readValues(raw: Database, table: CapturedTable, states: RowStates): void {
+function readValues(raw: SqliteConnection, table: CapturedTable, states: RowStates): void {
   const keys = states.needed;
   if (keys.length === 0) return;
   const pk = quoteIdent(table.pkColumn);
@@ -239,13 +238,13 @@ function readValues(raw: Database, table: CapturedTable, states: RowStates): voi
     const slot = states.slots.get(row[0] as string);
     if (slot !== undefined && states.wanted[slot]) states.values[slot] = row;
   };
-  if (keys.length >= WHOLE_TABLE_MIN_KEYS && keys.length * 2 >= (cachedStatement(raw, `SELECT count(*) FROM ${quoteIdent(table.name)}`).pluck().safeIntegers(false).get() as number)) {
-    for (const row of cachedStatement(raw, select).raw(true).safeIntegers(true).all() as unknown[][]) keep(row);
+  if (keys.length >= WHOLE_TABLE_MIN_KEYS && keys.length * 2 >= Number(raw.cached(`SELECT count(*) FROM ${quoteIdent(table.name)}`).value())) {
+    for (const row of raw.cached(select).values() as unknown[][]) keep(row);
     return;
   }
-  const query = cachedStatement(raw, `${select} WHERE ${pk} IN (SELECT value FROM json_each(?))`).raw(true).safeIntegers(true);
+  const query = raw.cached(`${select} WHERE ${pk} IN (SELECT value FROM json_each(?))`);
   for (let start = 0; start < keys.length; start += VALUE_CHUNK) {
-    for (const row of query.all(JSON.stringify(keys.slice(start, start + VALUE_CHUNK))) as unknown[][]) keep(row);
+    for (const row of query.values(JSON.stringify(keys.slice(start, start + VALUE_CHUNK))) as unknown[][]) keep(row);
   }
 }
 

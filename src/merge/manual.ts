@@ -9,7 +9,7 @@ import { foldOplog } from '../capture/fold.ts';
 import { NEXT_SEQ_SQL } from '../capture/triggers.ts';
 import { CL_INDEXED } from '../capture/log-index.ts';
 import { InvalidEntryError } from '../errors.ts';
-import { clientOf, type DatabaseHandle } from '../database/handle.ts';
+import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { getDeviceId } from '../database/identity.ts';
 import { validateEntry, type OplogEntry, type OpType } from './entry.ts';
 import { applyEntries, type MergeResult } from './merge.ts';
@@ -54,17 +54,17 @@ export function buildOplogEntry(
  * deleted row), exactly as a trigger would log it. Any other device's entry is merged as is.
  */
 export function localApply(db: DatabaseHandle, entry: OplogEntry): MergeResult {
-  const raw = clientOf(db);
+  const raw = connectionOf(db);
   const valid = validateEntry(entry, 0);
   return raw.transaction(() => {
     if (valid.device !== getDeviceId(raw)) return applyEntries(raw, [{ ...valid, index: 0, mask: -1 }], {});
     foldOplog(raw);
     const table = loadCatalog(raw).byName.get(valid.table);
     const rowCl = table
-      ? ((raw.prepare(`SELECT max(cl) FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${CL_INDEXED}`).pluck().safeIntegers(false).get(table.id, valid.pk) as number | null) ?? 0)
+      ? Number(raw.prepare(`SELECT max(cl) FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${CL_INDEXED}`).value(table.id, valid.pk) ?? 0)
       : 0;
     const cl = valid.op === 'delete' ? (rowCl | 1) + 1 : valid.op === 'insert' ? rowCl | 1 : Math.max(rowCl, 1);
-    const stamp = raw.prepare(`SELECT ${NEXT_SEQ_SQL}`).pluck().safeIntegers(true).get() as bigint;
+    const stamp = raw.prepare(`SELECT ${NEXT_SEQ_SQL}`).value() as bigint;
     return applyEntries(raw, [{ ...valid, cl, hlc: formatHlc(stamp), index: 0, mask: -1 }], {});
-  }).immediate();
+  });
 }

@@ -4,7 +4,7 @@
  * highest causal length decides whether it exists. Entries for tables or columns this database
  * does not have yet, or stamped too far in the future, are quarantined, never dropped.
  */
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../sqlite/index.ts';
 import { formatHlc, hlcTextMs, MAX_COUNTER, MAX_MS, packHlc, parseHlc } from '../clock/timestamp.ts';
 import { DEFAULT_MAX_DRIFT_MS } from '../clock/hybrid-logical-clock.ts';
 import { ClockDriftError } from '../clock/errors.ts';
@@ -13,7 +13,7 @@ import { foldOplog } from '../capture/fold.ts';
 import { refreshCapture } from '../capture/install.ts';
 import { withoutCapture } from '../capture/guard.ts';
 import { InvalidEntryError } from '../errors.ts';
-import { clientOf, type DatabaseHandle } from '../database/handle.ts';
+import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { validateIndexedEntry, type OplogEntry } from './entry.ts';
 import { quarantine, takeQuarantined, type QuarantineReason } from './quarantine.ts';
 import { customResolversOf } from './registry.ts';
@@ -22,7 +22,6 @@ import { RowMerger, type Incoming } from './row-merge.ts';
 import { RowGroups } from './row-groups.ts';
 import { shapeOf } from './shape.ts';
 import { APPEND_ONLY_TABLES } from '../schema/system.ts';
-import { cachedStatement } from './statements.ts';
 
 export interface MergeOptions {
   /** Wall clock in Unix ms, for the drift check and new stamps. @default Date.now */
@@ -51,14 +50,14 @@ export interface MergeResult {
 }
 
 export function merge(db: DatabaseHandle, entries: readonly unknown[], options: MergeOptions = {}): MergeResult {
-  const raw = clientOf(db);
+  const raw = connectionOf(db);
   if (!Array.isArray(entries)) throw new InvalidEntryError(-1, 'merge expects an array of entries');
   const valid = entries.map((entry, index) => validateIndexedEntry(entry, index));
-  return raw.transaction(() => applyEntries(raw, valid, options)).immediate();
+  return raw.transaction(() => applyEntries(raw, valid, options));
 }
 
 /** Applies validated entries; the caller owns the transaction. */
-export function applyEntries(raw: Database, entries: readonly Incoming[], options: MergeOptions): MergeResult {
+export function applyEntries(raw: SqliteConnection, entries: readonly Incoming[], options: MergeOptions): MergeResult {
   const result: MergeResult = { applied: 0, unchanged: 0, quarantined: [], errors: [] };
   if (entries.length === 0) return result;
   const wallMs = Math.floor((options.now ?? Date.now)());
@@ -135,7 +134,7 @@ export function applyEntries(raw: Database, entries: readonly Incoming[], option
   });
   // Everything merge logged is indexed already, so the fold watermark can move past it: the next
   // fold then scans only what triggers logged meanwhile.
-  cachedStatement(raw, 'UPDATE ahenk_clock SET hlc = max(hlc, ?), folded = (SELECT coalesce(max(seq), 0) FROM ahenk_oplog) WHERE id = 0').run(maxSeen === '' ? 0n : parseHlc(maxSeen));
+  raw.cached('UPDATE ahenk_clock SET hlc = max(hlc, ?), folded = (SELECT coalesce(max(seq), 0) FROM ahenk_oplog) WHERE id = 0').run(maxSeen === '' ? 0n : parseHlc(maxSeen));
   return result;
 }
 
@@ -204,7 +203,7 @@ function resolverKnown(name: string, custom: ReadonlyMap<string, Resolver>): boo
 
 /** Retries quarantined entries (after a migration added their table or column, or time caught up). */
 export function retryQuarantined(db: DatabaseHandle, options: MergeOptions = {}): MergeResult {
-  const raw = clientOf(db);
+  const raw = connectionOf(db);
   // Entries that still cannot apply go straight back to quarantine.
-  return raw.transaction(() => applyEntries(raw, takeQuarantined(raw), options)).immediate();
+  return raw.transaction(() => applyEntries(raw, takeQuarantined(raw), options));
 }

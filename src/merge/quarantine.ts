@@ -2,14 +2,14 @@
  * Quarantine: entries this database cannot apply yet are stored whole (superjson keeps bigint and
  * Uint8Array) and retried after migrations and whenever the caller asks.
  */
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../sqlite/index.ts';
 import superjson from 'superjson';
-import { clientOf, type DatabaseHandle } from '../database/handle.ts';
+import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { validateIndexedEntry, type IndexedEntry, type OplogEntry } from './entry.ts';
 
 export type QuarantineReason = 'unknown-table' | 'unknown-column' | 'unknown-resolver' | 'clock-drift';
 
-export function quarantine(raw: Database, entry: OplogEntry, reason: QuarantineReason, message: string): void {
+export function quarantine(raw: SqliteConnection, entry: OplogEntry, reason: QuarantineReason, message: string): void {
   // Only the entry's own fields: merge's working copies carry more.
   const { table, pk, op, hlc, device, cl, values } = entry;
   raw
@@ -18,12 +18,12 @@ export function quarantine(raw: Database, entry: OplogEntry, reason: QuarantineR
 }
 
 export function countQuarantined(db: DatabaseHandle): number {
-  return clientOf(db).prepare('SELECT count(*) FROM ahenk_quarantine').pluck().safeIntegers(false).get() as number;
+  return Number(connectionOf(db).prepare('SELECT count(*) FROM ahenk_quarantine').value());
 }
 
 /** Removes and returns every quarantined entry; the caller applies them in the same transaction. */
-export function takeQuarantined(raw: Database): IndexedEntry[] {
-  const rows = raw.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').pluck().all() as string[];
+export function takeQuarantined(raw: SqliteConnection): IndexedEntry[] {
+  const rows = raw.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').values().map(([text]) => text as string);
   raw.prepare('DELETE FROM ahenk_quarantine').run();
   return rows.map((text, i) => validateIndexedEntry(superjson.parse(text), i));
 }

@@ -4,7 +4,7 @@
  * whole batch at once, so an initial sync into an empty database costs one query per table chunk
  * instead of one per row.
  */
-import type { Database, Statement } from 'better-sqlite3';
+import type { SqliteConnection, SqliteStatement } from '../sqlite/index.ts';
 import { packHlc } from '../clock/timestamp.ts';
 import type { CapturedTable } from '../capture/metadata.ts';
 import { OP, quoteIdent } from '../capture/sql.ts';
@@ -16,7 +16,6 @@ import type { IndexedEntry } from './entry.ts';
 import { lookupResolver, type Resolver } from './resolvers.ts';
 import { SiteTable } from './sites.ts';
 import { shapeOf } from './shape.ts';
-import { cachedStatement } from './statements.ts';
 import { fromSqlite, sqlValuesEqual, type SqlValue } from './values.ts';
 
 /**
@@ -43,7 +42,7 @@ interface NewRows {
   /** Values bound per row: the key, then the columns. */
   width: number;
   /** The rows' bound values, back to back. */
-  args: unknown[];
+  args: SqlValue[];
   /** Batch index of each row's first entry, to name it if the table refuses the row. */
   indexes: number[];
 }
@@ -66,18 +65,18 @@ export class RowMerger {
   /** New rows not written yet, by table and number mask: one statement per ROW_BATCH rows. */
   private readonly newRows = new Map<CapturedTable, Map<number, NewRows>>();
   /** Log rows not written yet: one statement per LOG_BATCH rows costs less than one per row. */
-  private readonly pendingLog: unknown[] = [];
+  private readonly pendingLog: SqlValue[] = [];
   /** App-table write statements by table and column mask, for this call. */
-  private readonly writes = new Map<CapturedTable, { replace: Map<bigint, Statement>; upsert: Map<bigint, Statement> }>();
+  private readonly writes = new Map<CapturedTable, { replace: Map<bigint, SqliteStatement>; upsert: Map<bigint, SqliteStatement> }>();
 
   constructor(
-    private readonly raw: Database,
+    private readonly raw: SqliteConnection,
     wallMs: number,
     private readonly custom: ReadonlyMap<string, Resolver>,
   ) {
     this.sites = new SiteTable(raw);
-    const maxSeq = (cachedStatement(raw, 'SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true).get() as bigint | null) ?? 0n;
-    const received = cachedStatement(raw, 'SELECT hlc FROM ahenk_clock WHERE id = 0').pluck().safeIntegers(true).get() as bigint;
+    const maxSeq = (raw.cached('SELECT max(seq) FROM ahenk_oplog').value() as bigint | null) ?? 0n;
+    const received = raw.cached('SELECT hlc FROM ahenk_clock WHERE id = 0').value() as bigint;
     // Logged merge entries take local seqs after everything logged or received so far.
     this.seq = [packHlc(wallMs, 0), maxSeq + 1n, received + 1n].reduce((a, b) => (b > a ? b : a)) - 1n;
   }
@@ -85,15 +84,11 @@ export class RowMerger {
   /** Local causal length and cell clocks of the given rows of one table (absent rows: none). */
   loadHistories(table: CapturedTable, pks: readonly string[]): Map<string, LocalRow> {
     const histories = new Map<string, LocalRow>();
-    const query = cachedStatement(
-      this.raw,
-      overBothIndexes("SELECT pk, printf('%016x', coalesce(hlc, seq)), site, cl, cols, more FROM ahenk_oplog", 'tbl = ? AND pk IN (SELECT value FROM json_each(?))'),
-    )
-      .raw(true)
-      .safeIntegers(true);
+    const query = this.raw.cached(overBothIndexes("SELECT pk, printf('%016x', coalesce(hlc, seq)), site, cl, cols, more FROM ahenk_oplog", 'tbl = ? AND pk IN (SELECT value FROM json_each(?))'),
+    );
     for (let start = 0; start < pks.length; start += HISTORY_CHUNK) {
       const chunk = JSON.stringify(pks.slice(start, start + HISTORY_CHUNK));
-      for (const [pk, hlc, site, bigCl, cols, more] of query.iterate(table.id, chunk, table.id, chunk) as IterableIterator<[string, string, bigint, bigint, bigint, Buffer | null]>) {
+      for (const [pk, hlc, site, bigCl, cols, more] of query.iterateValues(table.id, chunk, table.id, chunk) as IterableIterator<[string, string, bigint, bigint, bigint, Uint8Array | null]>) {
         const cl = Number(bigCl);
         let row = histories.get(pk);
         if (!row) histories.set(pk, (row = { cl: 0, cells: new Map() }));
@@ -134,7 +129,7 @@ export class RowMerger {
 
     if (newCl % 2 === 0) {
       if (newCl === local.cl) return false;
-      cachedStatement(this.raw, `DELETE FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).run(pk);
+      this.raw.cached(`DELETE FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).run(pk);
       this.appendLog(table, pk, OP.delete, [{ clock: latestClock(current), mask: 0n }]);
       return true;
     }
@@ -196,14 +191,14 @@ export class RowMerger {
     args.push(pk);
     if (current.length === 1) {
       const values = current[0]!.values;
-      for (const column of pending.columns) args.push(bindable(values[column]!));
+      for (const column of pending.columns) args.push(values[column]!);
     } else {
       for (let c = 0; c < pending.columns.length; c++) {
         const column = pending.columns[c]!;
         const bit = shape.bits.get(column)!;
         let holder = 0;
         while ((current[holder]!.mask & bit) === 0) holder++;
-        args.push(bindable(current[holder]!.values[column]!));
+        args.push(current[holder]!.values[column]!);
       }
     }
     pending.indexes.push(current[0]!.index);
@@ -258,7 +253,7 @@ export class RowMerger {
   }
 
   private readRow(table: CapturedTable, pk: string): Record<string, unknown> | undefined {
-    return cachedStatement(this.raw, `SELECT * FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).safeIntegers(true).get(pk) as
+    return this.raw.cached(`SELECT * FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).get(pk) as
       | Record<string, unknown>
       | undefined;
   }
@@ -266,13 +261,13 @@ export class RowMerger {
   private writeRow(table: CapturedTable, pk: string, winners: Map<string, { value: SqlValue }>, reborn: boolean): void {
     let mask = 0n;
     for (const column of winners.keys()) mask |= columnBit(table, column);
-    const args: unknown[] = [pk];
-    for (const column of columnsOf(table, mask)) args.push(bindable(winners.get(column)!.value));
+    const args: SqlValue[] = [pk];
+    for (const column of columnsOf(table, mask)) args.push(winners.get(column)!.value);
     this.writeStatement(table, mask, reborn).run(...args);
   }
 
   /** The write for a set of columns (bound in bit order), cached by its mask for this call. */
-  private writeStatement(table: CapturedTable, mask: bigint, reborn: boolean): Statement {
+  private writeStatement(table: CapturedTable, mask: bigint, reborn: boolean): SqliteStatement {
     let cache = this.writes.get(table);
     if (!cache) this.writes.set(table, (cache = { replace: new Map(), upsert: new Map() }));
     const byMask = reborn ? cache.replace : cache.upsert;
@@ -283,10 +278,10 @@ export class RowMerger {
     const target = `${quoteIdent(table.name)} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`;
     if (reborn) {
       // A new incarnation starts from the defaults: REPLACE drops whatever the old one held.
-      statement = cachedStatement(this.raw, `INSERT OR REPLACE INTO ${target}`);
+      statement = this.raw.cached(`INSERT OR REPLACE INTO ${target}`);
     } else {
       const set = columns.map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`).join(', ');
-      statement = cachedStatement(this.raw, `INSERT INTO ${target} ON CONFLICT (${quoteIdent(table.pkColumn)}) DO UPDATE SET ${set}`);
+      statement = this.raw.cached(`INSERT INTO ${target} ON CONFLICT (${quoteIdent(table.pkColumn)}) DO UPDATE SET ${set}`);
     }
     byMask.set(mask, statement);
     return statement;
@@ -297,11 +292,11 @@ export class RowMerger {
     if (indexes.length === 0) return;
     const names = [quoteIdent(table.pkColumn), ...columns.map(quoteIdent)];
     const tuple = `(${names.map(() => '?').join(', ')})`;
-    const many = cachedStatement(this.raw, `INSERT OR REPLACE INTO ${quoteIdent(table.name)} (${names.join(', ')}) VALUES ${Array(indexes.length).fill(tuple).join(', ')}`);
+    const many = this.raw.cached(`INSERT OR REPLACE INTO ${quoteIdent(table.name)} (${names.join(', ')}) VALUES ${Array(indexes.length).fill(tuple).join(', ')}`);
     try {
       many.run(...args);
     } catch (error) {
-      if (!(error instanceof Error && error.name === 'SqliteError')) throw error;
+      if (!this.raw.isSqliteError(error)) throw error;
       // The failed statement left nothing behind; replay row by row to name the entry at fault.
       const single = this.writeStatement(table, mask, true);
       for (let row = 0; row < indexes.length; row++) {
@@ -347,7 +342,7 @@ export class RowMerger {
   private flushLog(): void {
     const rows = this.pendingLog.length / LOG_COLUMNS;
     if (rows === 0) return;
-    cachedStatement(this.raw, `INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, more, ix) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`).run(
+    this.raw.cached(`INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, more, ix) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`).run(
       ...this.pendingLog,
     );
     this.pendingLog.length = 0;
@@ -376,9 +371,4 @@ function columnBit(table: CapturedTable, column: string): bigint {
   let bits = bitCache.get(table);
   if (!bits) bitCache.set(table, (bits = new Map(table.columns.map((c, i) => [c, 1n << BigInt(i)]))));
   return bits.get(column)!;
-}
-
-/** better-sqlite3 wants Buffers for blobs; numbers bind as REAL and bigints as INTEGER, as in the entry. */
-function bindable(value: SqlValue): unknown {
-  return value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : value;
 }

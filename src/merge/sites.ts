@@ -1,7 +1,6 @@
 /** Device ids are long strings; the oplog stores a small per-database integer (site) instead. */
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../sqlite/index.ts';
 import { DatabaseError } from '../errors.ts';
-import { cachedStatement } from './statements.ts';
 
 export const LOCAL_SITE = 0;
 
@@ -10,8 +9,8 @@ export class SiteTable {
   private readonly byDevice = new Map<string, number>();
 
   /** Loaded per call, not cached: a rolled-back transaction may have added sites that are gone. */
-  constructor(private readonly raw: Database) {
-    const rows = cachedStatement(raw, 'SELECT id, device FROM ahenk_sites').safeIntegers(false).all() as { id: number; device: string }[];
+  constructor(private readonly raw: SqliteConnection) {
+    const rows = raw.cached('SELECT id, device FROM ahenk_sites', { integers: 'number' }).all() as { id: number; device: string }[];
     for (const row of rows) this.remember(row.id, row.device);
     if (!this.byId.has(LOCAL_SITE)) throw new DatabaseError('this database has no device identity (ahenk_sites row 0); open it with initializeDatabase');
   }
@@ -27,11 +26,11 @@ export class SiteTable {
     const known = this.byDevice.get(device);
     if (known !== undefined) return known;
     // Another process may have registered it meanwhile; the upsert returns its id either way.
-    const row = cachedStatement(
-      this.raw,
-      'INSERT INTO ahenk_sites (id, device) VALUES ((SELECT max(id) + 1 FROM ahenk_sites), ?) ON CONFLICT (device) DO UPDATE SET device = excluded.device RETURNING id',
-    )
-      .safeIntegers(false)
+    const row = this.raw
+      .cached(
+        'INSERT INTO ahenk_sites (id, device) VALUES ((SELECT max(id) + 1 FROM ahenk_sites), ?) ON CONFLICT (device) DO UPDATE SET device = excluded.device RETURNING id',
+        { integers: 'number' },
+      )
       .get(device) as { id: number };
     this.remember(row.id, device);
     return row.id;

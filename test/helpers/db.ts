@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach } from 'vitest';
 import { initializeDatabase, type AhenkDatabase } from '../../src/index.ts';
+import { openConnection, type SqliteConnection } from '../../src/sqlite/index.ts';
 import { CREATE_TABLES, schema } from './schema.ts';
 
 const cleanups: (() => void)[] = [];
@@ -17,20 +17,32 @@ export function tempDir(): string {
   return dir;
 }
 
+/**
+ * A plain connection to `path` (or ':memory:') through the storage port, with the adapter the
+ * suite runs on (AHENK_SQLITE: better-sqlite3 by default, node:sqlite on Node 22). Integers read
+ * as bigint; `.value()` is the first column of the first row. Closed after the test.
+ */
+export function openRaw(path: string): SqliteConnection {
+  const connection = openConnection(path);
+  cleanups.push(() => connection.close());
+  return connection;
+}
+
 /** A device database on disk with the test schema, closed after the test. */
 export function openDevice(name = 'device', dir = tempDir()): AhenkDatabase<typeof schema> & { path: string } {
   const path = join(dir, `${name}.db`);
-  const pre = new Database(path);
+  const pre = openConnection(path);
   pre.exec(CREATE_TABLES);
   pre.close();
   const db = initializeDatabase(path, { schema });
-  cleanups.push(() => db.$client.open && db.$client.close());
+  cleanups.push(() => db.$connection.close());
   return Object.assign(db, { path });
 }
 
 /** Every row of a table with storage classes, ordered by key: compares databases exactly. */
-export function dump(db: { $client: Database.Database }, table: string): unknown[] {
-  const cols = (db.$client.prepare(`SELECT name FROM pragma_table_info(?)`).all(table) as { name: string }[]).map((c) => c.name);
+export function dump(db: { $connection: SqliteConnection }, table: string): unknown[] {
+  const cols = (db.$connection.prepare(`SELECT name FROM pragma_table_info(?)`).all(table) as { name: string }[]).map((c) => c.name);
   const select = cols.map((c) => `"${c}", typeof("${c}") AS "${c}:type"`).join(', ');
-  return db.$client.prepare(`SELECT ${select} FROM "${table}" ORDER BY 1`).safeIntegers(true).all();
+  // Plain objects: node:sqlite gives rows a null prototype.
+  return db.$connection.prepare(`SELECT ${select} FROM "${table}" ORDER BY 1`).all().map((row) => ({ ...row }));
 }

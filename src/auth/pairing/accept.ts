@@ -7,7 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { and, eq, ne, or } from 'drizzle-orm';
-import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
+import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { ahenkDevices, ahenkRevocations, ahenkUsers } from '../../schema/system.ts';
 import { withoutCapture } from '../../capture/guard.ts';
 import { authDb } from '../db.ts';
@@ -81,13 +81,12 @@ export async function planPairing(db: DatabaseHandle, input: AnswerInput): Promi
  */
 export function commitPairing(db: DatabaseHandle, plan: PairingPlan): void {
   const orm = authDb(db);
-  clientOf(db)
+  connectionOf(db)
     .transaction(() => {
       for (const record of plan.additions) {
         if (!listedFor(db, record.peerId!, record.userId)) orm.insert(ahenkDevices).values({ ...record, pushToken: null }).run();
       }
-    })
-    .immediate();
+    });
 }
 
 /**
@@ -119,7 +118,7 @@ export function nonceMatches(challenge: PairingChallenge, nonce: string): boolea
  */
 export function recordPairing(db: DatabaseHandle, accept: PairAccept): void {
   const orm = authDb(db);
-  const raw = clientOf(db);
+  const raw = connectionOf(db);
   raw
     .transaction(() => withoutCapture(raw, () => {
       const { user } = accept;
@@ -144,6 +143,5 @@ export function recordPairing(db: DatabaseHandle, accept: PairAccept): void {
         // Locked out here at once; the authorizer's own revocation entries follow with the first sync.
         if (device.revokedAt !== null && device.peerId !== null) orm.insert(ahenkRevocations).values({ peerId: device.peerId, revokedAt: device.revokedAt }).onConflictDoNothing().run();
       }
-    }))
-    .immediate();
+    }));
 }

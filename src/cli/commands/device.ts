@@ -1,5 +1,5 @@
 /** `ahenk device list | revoke`: the user's device list, as this database holds it. */
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../../sqlite/index.ts';
 import { revokeDevice } from '../../auth/devices.ts';
 import { getDeviceId } from '../../database/identity.ts';
 import { DB_OPTION, flag, JSON_OPTION, withDatabase } from '../context.ts';
@@ -24,7 +24,7 @@ const listCommand: CommandSpec = {
   options: [DB_OPTION, JSON_OPTION],
   run: (context) =>
     withDatabase(context, async (db) => {
-      const devices = listDevices(db.$client);
+      const devices = listDevices(db.$connection);
       const { stdout } = context.io;
       if (flag(context, 'json')) return writeJson(stdout, devices);
       if (devices.length === 0) return writeLine(stdout, 'No devices yet: register an account with ahenk init --user, or pair with ahenk join.');
@@ -53,7 +53,7 @@ export const deviceCommand: CommandSpec = {
 function revoke(context: CommandContext): Promise<void> {
   return withDatabase(context, async (db) => {
     const target = context.args[0] ?? '';
-    const matches = listDevices(db.$client).filter((d) => d.id === target || d.peerId === target);
+    const matches = listDevices(db.$connection).filter((d) => d.id === target || d.peerId === target);
     if (matches.length === 0) throw new UsageError(`no device "${target}" on the device list (see ahenk device list)`);
     if (matches.some((d) => d.self) && !flag(context, 'force')) {
       throw new UsageError('that is this device; revoke it from another device, or pass --force to lock this one out of sync');
@@ -69,16 +69,16 @@ function revoke(context: CommandContext): Promise<void> {
   });
 }
 
-export function listDevices(raw: Database): DeviceRow[] {
+export function listDevices(raw: SqliteConnection): DeviceRow[] {
   const self = getDeviceId(raw);
   const rows = raw
     .prepare(
       `SELECT d.id, d.device_type AS deviceType, d.peer_id AS peerId, u.user_name AS userName, d.created_at AS createdAt, d.revoked_at AS revokedAt
        FROM ahenk_devices d LEFT JOIN ahenk_users u ON u.id = d.user_id
        ORDER BY d.created_at, d.id`,
+      { integers: 'number' },
     )
-    .safeIntegers(false)
-    .all() as Omit<DeviceRow, 'self'>[];
+    .all() as unknown as Omit<DeviceRow, 'self'>[];
   return rows.map((row) => ({ ...row, self: row.peerId === self }));
 }
 

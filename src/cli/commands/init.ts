@@ -39,7 +39,7 @@ export const initCommand: CommandSpec = {
     return withDatabase(
       context,
       async (db) => {
-        const deviceId = getDeviceId(db.$client);
+        const deviceId = getDeviceId(db.$connection);
         let user: { id: string; userName: string; email: string } | undefined;
         if (userName !== undefined && email !== undefined && password !== undefined) {
           user = await registerUser(db, userName, email, password);

@@ -3,7 +3,7 @@
  * device to answer it (ahenk join), then stays until their first sync has completed, so the new
  * device leaves with the data and not only the account.
  */
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../../sqlite/index.ts';
 import { DEFAULT_PAIRING_TTL_MS, PAIRING_LIMITS } from '../../auth/pairing/challenge.ts';
 import type { SyncNode } from '../../sync/node/node.ts';
 import { AuthorizerWorkflow } from '../../sync/pairing/authorizer.ts';
@@ -42,7 +42,7 @@ export const pairCommand: CommandSpec = {
     // A running daemon is already a node with this database's identity: two would fight over it.
     refuseIfDaemonRunning(daemonFiles(databasePath(context)));
     return withDatabase(context, async (db) => {
-      const user = findUser(db.$client, stringOption(context, 'user'));
+      const user = findUser(db.$connection, stringOption(context, 'user'));
       const { stdout } = context.io;
       const log = new EventLog(context.io, false);
       const node = await startNode(db, context, log);
@@ -95,7 +95,7 @@ export const pairCommand: CommandSpec = {
   },
 };
 
-function findUser(raw: Database, login: string | undefined): { id: string; userName: string } {
+function findUser(raw: SqliteConnection, login: string | undefined): { id: string; userName: string } {
   const users = raw.prepare('SELECT id, user_name AS userName, email FROM ahenk_users ORDER BY created_at, id').all() as { id: string; userName: string; email: string }[];
   if (users.length === 0) throw new UsageError('this database has no account: register one with ahenk init --user <name> --email <email>');
   if (login === undefined) {

@@ -11,7 +11,7 @@ const listCommand: CommandSpec = {
   options: [DB_OPTION, JSON_OPTION],
   run: (context) =>
     withDatabase(context, async (db) => {
-      const raw = db.$client;
+      const raw = db.$connection;
       const devices = listDevices(raw);
       const peers = listKnownPeers(raw).map((peer) => {
         const device = devices.find((d) => d.peerId === peer.peerId);

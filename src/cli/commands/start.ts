@@ -32,7 +32,7 @@ export const startCommand: CommandSpec = {
         const node = await startNode(db, context, log);
         const unfollow = log.follow(node);
         try {
-          log.line('start', { deviceId: getDeviceId(db.$client), addresses: node.getMultiaddrs() }, `started ${node.peerId}`);
+          log.line('start', { deviceId: getDeviceId(db.$connection), addresses: node.getMultiaddrs() }, `started ${node.peerId}`);
           for (const address of node.getMultiaddrs()) log.line('listen', { address }, `listening on ${address}`);
           await untilAborted(context.io.signal);
           log.line('stop', {}, 'stopping');

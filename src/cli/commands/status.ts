@@ -1,5 +1,5 @@
 /** `ahenk status`: what this database holds and whom it syncs with. */
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../../sqlite/index.ts';
 import { countQuarantined } from '../../merge/quarantine.ts';
 import { getSchemaVersion, KNOWN_SCHEMA_VERSION } from '../../database/initialize.ts';
 import { getDeviceId } from '../../database/identity.ts';
@@ -23,14 +23,14 @@ export const statusCommand: CommandSpec = {
   options: [DB_OPTION, JSON_OPTION],
   run: (context) =>
     withDatabase(context, async (db) => {
-      const raw = db.$client;
+      const raw = db.$connection;
       const daemon = readDaemon(daemonFiles(db.path));
       const status = {
         database: db.path,
         deviceId: getDeviceId(raw),
         schemaVersion: getSchemaVersion(db),
         knownSchemaVersion: KNOWN_SCHEMA_VERSION,
-        accounts: (raw.prepare('SELECT user_name FROM ahenk_users ORDER BY created_at, id').pluck().all() as string[]),
+        accounts: raw.prepare('SELECT user_name FROM ahenk_users ORDER BY created_at, id').values().map(([name]) => name as string),
         tables: syncedTables(raw),
         oplogEntries: count(raw, 'SELECT count(*) FROM ahenk_oplog'),
         quarantined: countQuarantined(db),
@@ -58,14 +58,14 @@ export const statusCommand: CommandSpec = {
     }),
 };
 
-function syncedTables(raw: Database): SyncedTableStatus[] {
-  const names = raw.prepare('SELECT name FROM ahenk_tables ORDER BY id').pluck().all() as string[];
+function syncedTables(raw: SqliteConnection): SyncedTableStatus[] {
+  const names = raw.prepare('SELECT name FROM ahenk_tables ORDER BY id').values().map(([name]) => name as string);
   return names.map((name) => {
     const exists = raw.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) !== undefined;
     return { name, rows: exists ? count(raw, `SELECT count(*) FROM ${quoteName(name)}`) : null, system: name.startsWith('ahenk_') };
   });
 }
 
-function count(raw: Database, sql: string): number {
-  return Number(raw.prepare(sql).pluck().get());
+function count(raw: SqliteConnection, sql: string): number {
+  return Number(raw.prepare(sql).value());
 }

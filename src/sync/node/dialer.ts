@@ -7,7 +7,7 @@ import './polyfill.ts';
 import type { Libp2p } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../../sqlite/index.ts';
 import { BackoffTimers } from './backoff.ts';
 import type { ResolvedConfig } from './config.ts';
 import { DIAL_TIMEOUT_MS } from './constants.ts';
@@ -22,7 +22,7 @@ interface DialTarget {
 
 export interface DialerHost {
   libp2p: Libp2p;
-  raw: Database;
+  raw: SqliteConnection;
   config: ResolvedConfig;
   localPeerId: string;
   stopSignal: AbortSignal;

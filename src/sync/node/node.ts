@@ -7,10 +7,10 @@ import './polyfill.ts';
 import type { Connection, IdentifyResult, Libp2p, PeerId, PeerInfo } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../../sqlite/index.ts';
 import { isAuthorizedPeer } from '../../auth/devices.ts';
 import { compactOplog } from '../../capture/compact.ts';
-import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
+import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { readIdentity } from '../../database/identity.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts';
@@ -35,7 +35,7 @@ export interface ConnectedPeer {
 /** Starts a sync node for `db`; resolves once it listens. Stop it with `stop()`. */
 export async function createSyncNode(db: DatabaseHandle, config: P2PConfig = {}): Promise<SyncNode> {
   const resolved = resolveConfig(config);
-  const raw = clientOf(db);
+  const raw = connectionOf(db);
   const identity = readIdentity(raw);
   if (identity === undefined) throw new NodeConfigError('this database has no device identity; open it with initializeDatabase first');
   if (resolved.enableMdns && resolved.mdnsInterfaceCheck) await assertIsolatedNetwork();
@@ -58,7 +58,7 @@ export class SyncNode extends SyncNodeEmitter {
   readonly peerId: string;
   /** The underlying libp2p node, for diagnostics; the sync node owns its lifecycle. */
   readonly libp2p: Libp2p;
-  readonly #raw: Database;
+  readonly #raw: SqliteConnection;
   readonly #config: ResolvedConfig;
   readonly #sessions: SyncSessions;
   readonly #dialer: PeerDialer;
@@ -69,7 +69,7 @@ export class SyncNode extends SyncNodeEmitter {
   #compacting = false;
 
   /** Use createSyncNode. */
-  constructor(db: DatabaseHandle, raw: Database, libp2p: Libp2p, config: ResolvedConfig) {
+  constructor(db: DatabaseHandle, raw: SqliteConnection, libp2p: Libp2p, config: ResolvedConfig) {
     super();
     this.peerId = libp2p.peerId.toString();
     this.libp2p = libp2p;

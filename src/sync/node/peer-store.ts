@@ -3,7 +3,7 @@
  * was last seen and last synced. A restarted node dials them again without any configuration.
  * Times are milliseconds since the Unix epoch.
  */
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from '../../sqlite/index.ts';
 import { MAX_ADDRESSES_PER_PEER } from './constants.ts';
 
 export interface KnownPeer {
@@ -22,7 +22,7 @@ interface PeerRow {
 }
 
 /** Records that `peerId` was seen now, merging `addresses` in front of the ones already known. */
-export function rememberPeer(raw: Database, peerId: string, addresses: readonly string[], now = Date.now()): void {
+export function rememberPeer(raw: SqliteConnection, peerId: string, addresses: readonly string[], now = Date.now()): void {
   raw.transaction(() => {
     const row = raw.prepare('SELECT addresses FROM ahenk_peers WHERE peer_id = ?').get(peerId) as Pick<PeerRow, 'addresses'> | undefined;
     const merged = [...new Set([...addresses, ...parseAddresses(row?.addresses)])].slice(0, MAX_ADDRESSES_PER_PEER);
@@ -32,10 +32,10 @@ export function rememberPeer(raw: Database, peerId: string, addresses: readonly 
          ON CONFLICT (peer_id) DO UPDATE SET addresses = excluded.addresses, last_seen = excluded.last_seen`,
       )
       .run(peerId, JSON.stringify(merged), now);
-  })();
+  });
 }
 
-export function recordPeerSync(raw: Database, peerId: string, now = Date.now()): void {
+export function recordPeerSync(raw: SqliteConnection, peerId: string, now = Date.now()): void {
   raw
     .prepare(
       `INSERT INTO ahenk_peers (peer_id, last_seen, last_sync) VALUES (?, ?, ?)
@@ -44,13 +44,13 @@ export function recordPeerSync(raw: Database, peerId: string, now = Date.now()):
     .run(peerId, now, now);
 }
 
-export function getKnownPeer(raw: Database, peerId: string): KnownPeer | undefined {
-  const row = raw.prepare('SELECT peer_id, addresses, last_seen, last_sync FROM ahenk_peers WHERE peer_id = ?').get(peerId) as PeerRow | undefined;
+export function getKnownPeer(raw: SqliteConnection, peerId: string): KnownPeer | undefined {
+  const row = raw.prepare('SELECT peer_id, addresses, last_seen, last_sync FROM ahenk_peers WHERE peer_id = ?', { integers: 'number' }).get(peerId) as unknown as PeerRow | undefined;
   return row === undefined ? undefined : toKnownPeer(row);
 }
 
-export function listKnownPeers(raw: Database): KnownPeer[] {
-  const rows = raw.prepare('SELECT peer_id, addresses, last_seen, last_sync FROM ahenk_peers ORDER BY peer_id').all() as PeerRow[];
+export function listKnownPeers(raw: SqliteConnection): KnownPeer[] {
+  const rows = raw.prepare('SELECT peer_id, addresses, last_seen, last_sync FROM ahenk_peers ORDER BY peer_id', { integers: 'number' }).all() as unknown as PeerRow[];
   return rows.map(toKnownPeer);
 }
 

@@ -7,8 +7,8 @@
 import './polyfill.ts';
 import type { Connection, Libp2p, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import type { Database } from 'better-sqlite3';
-import type { DatabaseHandle } from '../../database/handle.ts';
+import type { SqliteConnection } from '../../sqlite/index.ts';
+import type { DatabaseHandle } from '../../sqlite/index.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { createFramedChannel, runSyncSession, type FrameChannel, type SyncSessionResult } from '../session/index.ts';
 import { byteChannelOf } from './byte-stream.ts';
@@ -20,7 +20,7 @@ import { recordPeerSync } from './peer-store.ts';
 
 export interface SessionHost {
   db: DatabaseHandle;
-  raw: Database;
+  raw: SqliteConnection;
   localPeerId: string;
   libp2p: Libp2p;
   config: ResolvedConfig;

@@ -10,7 +10,7 @@ import { commitPairing, nonceMatches, planPairing } from '../../auth/pairing/acc
 import { createPairingChallenge, DEFAULT_PAIRING_TTL_MS, encodePairingQr, PAIRING_LIMITS, type PairingChallenge } from '../../auth/pairing/challenge.ts';
 import { PairingError } from '../../auth/pairing/errors.ts';
 import { decodePairConfirm, decodePairRequest, encodePairingMessage, MAX_PAIRING_FRAME_BYTES, PAIRING_VERSION, type PairRequest } from '../../auth/pairing/messages.ts';
-import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
+import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { readIdentity } from '../../database/identity.ts';
 import { requireUser } from '../../auth/accounts.ts';
 import type { SyncNode } from '../node/node.ts';
@@ -76,7 +76,7 @@ export class AuthorizerWorkflow {
    */
   async createChallenge(): Promise<PairingChallenge> {
     if (this.#closed || this.#node.stopSignal.aborted) throw new PairingError('CANCELLED', 'this pairing workflow is closed');
-    const identity = readIdentity(clientOf(this.#db));
+    const identity = readIdentity(connectionOf(this.#db));
     if (identity === undefined) throw new Error('this database has no device identity; open it with initializeDatabase');
     const addresses = this.#options.addresses ?? ownAddresses(this.#node);
     if (addresses.length === 0) throw new Error('the sync node has no address a new device could dial');

@@ -14,7 +14,7 @@ import { decodePairingQr, responseBytes, verifyPairingChallenge } from '../../au
 import { PairingError } from '../../auth/pairing/errors.ts';
 import { decodePairAnswer, decodePairDone, encodePairingMessage, PAIRING_VERSION } from '../../auth/pairing/messages.ts';
 import { normalizeDeviceType } from '../../auth/validate.ts';
-import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
+import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { readIdentity } from '../../database/identity.ts';
 import { DIAL_TIMEOUT_MS } from '../node/constants.ts';
 import { stripPeer, withPeer } from '../node/dialer.ts';
@@ -63,7 +63,7 @@ export class NewDeviceWorkflow {
     await verifyPairingChallenge(challenge, this.#now());
     const self = this.#node.peerId;
     if (challenge.authorizer === self) throw new PairingError('REFUSED', 'this pairing code was made by this device; scan it on the new one');
-    const identity = readIdentity(clientOf(this.#db));
+    const identity = readIdentity(connectionOf(this.#db));
     if (identity === undefined) throw new PairingError('CANCELLED', 'this database has no device identity');
 
     // Every address is pinned to the authorizer's id, so only that key can answer.
@@ -95,7 +95,7 @@ export class NewDeviceWorkflow {
       await channel.send(encodePairingMessage({ type: 'confirm', version: PAIRING_VERSION }));
       decodePairDone(await channel.next(options.signal));
       await channel.close().catch(() => {});
-      rememberPeer(clientOf(this.#db), challenge.authorizer, challenge.addresses.map((a) => stripPeer(multiaddr(a), challenge.authorizer)));
+      rememberPeer(connectionOf(this.#db), challenge.authorizer, challenge.addresses.map((a) => stripPeer(multiaddr(a), challenge.authorizer)));
       void this.#node.syncNow().catch(() => {});
       return { userId: accept.user.id, userName: accept.user.userName, authorizer: peerIdFromString(challenge.authorizer).toString(), devices: accept.devices.length };
     } catch (error) {

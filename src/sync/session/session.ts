@@ -5,7 +5,7 @@
  * batch and stores the sender's cursor in one transaction and acknowledges it. With `live`, the
  * sender keeps pushing new writes after catch-up until the session is stopped.
  */
-import { clientOf, type DatabaseHandle } from '../../database/handle.ts';
+import { connectionOf, type DatabaseHandle, type SqliteConnection } from '../../sqlite/index.ts';
 import { DEFAULT_BATCH_SIZE, DEFAULT_WINDOW, HELLO_TIMEOUT_MS, LINGER_TIMEOUT_MS, MAX_BATCH_SIZE, MAX_DEVICE_ID_BYTES, MAX_WINDOW, PROTOCOL_MAJOR, PROTOCOL_MINOR, STOP_TIMEOUT_MS } from '../protocol/constants.ts';
 import { ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { framedSize } from '../protocol/framing.ts';
@@ -67,7 +67,7 @@ export async function runSyncSession(db: DatabaseHandle, channel: FrameChannel, 
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) throw new RangeError(`runSyncSession: batchSize must be an integer in 1..${MAX_BATCH_SIZE}`);
   const window = options.window ?? DEFAULT_WINDOW;
   if (!Number.isInteger(window) || window < 1 || window > MAX_WINDOW) throw new RangeError(`runSyncSession: window must be an integer in 1..${MAX_WINDOW}`);
-  return new SyncSession(clientOf(db), channel, options, batchSize, window).run();
+  return new SyncSession(connectionOf(db), channel, options, batchSize, window).run();
 }
 
 /** How a failure is ended: tell the peer (our verdict), close (the peer's verdict), or reset (the transport is gone). */
@@ -96,7 +96,7 @@ class SyncSession {
   private sent = 0;
 
   constructor(
-    raw: ReturnType<typeof clientOf>,
+    raw: SqliteConnection,
     private readonly channel: FrameChannel,
     private readonly options: SyncSessionOptions,
     batchSize: number,

@@ -2,7 +2,7 @@
  * What a session reads and writes in the database besides the log: the per-peer cursor
  * (ahenk_cursors) and the batch apply, which merges and advances the cursor in one transaction.
  */
-import type { Database, Statement } from 'better-sqlite3';
+import type { SqliteConnection, SqliteStatement } from '../../sqlite/index.ts';
 import { InvalidEntryError } from '../../errors.ts';
 import { SYSTEM_MIGRATIONS_TABLE } from '../../database/initialize.ts';
 import type { OplogEntry } from '../../merge/entry.ts';
@@ -23,49 +23,49 @@ export interface AppliedBatch {
 }
 
 export class SessionStore {
-  private readonly maxSeqStmt: Statement;
-  private readonly loadCursorStmt: Statement;
-  private readonly saveCursorStmt: Statement;
-  private readonly countStmt: Statement;
-  private readonly countAfterStmt: Statement;
-  private readonly localRowsStmt: Statement;
+  private readonly maxSeqStmt: SqliteStatement;
+  private readonly loadCursorStmt: SqliteStatement;
+  private readonly saveCursorStmt: SqliteStatement;
+  private readonly countStmt: SqliteStatement;
+  private readonly countAfterStmt: SqliteStatement;
+  private readonly localRowsStmt: SqliteStatement;
 
   /** Only WAL keeps a database consistent with synchronous = NORMAL (see relaxedDurability). */
   private readonly wal: boolean;
 
-  constructor(readonly raw: Database) {
-    this.maxSeqStmt = raw.prepare('SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true);
-    this.loadCursorStmt = raw.prepare('SELECT received FROM ahenk_cursors WHERE peer_id = ?').pluck();
+  constructor(readonly raw: SqliteConnection) {
+    this.maxSeqStmt = raw.prepare('SELECT max(seq) FROM ahenk_oplog');
+    this.loadCursorStmt = raw.prepare('SELECT received FROM ahenk_cursors WHERE peer_id = ?');
     this.saveCursorStmt = raw.prepare('INSERT INTO ahenk_cursors (peer_id, received) VALUES (?, ?) ON CONFLICT (peer_id) DO UPDATE SET received = excluded.received');
-    this.countStmt = raw.prepare('SELECT count(*) FROM (SELECT 1 FROM ahenk_oplog WHERE seq > ? AND seq <= ? LIMIT ?)').pluck().safeIntegers(false);
-    this.countAfterStmt = raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq > ?').pluck().safeIntegers(false);
-    this.localRowsStmt = raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq > ? AND seq <= ? AND hlc IS NULL').pluck().safeIntegers(false);
-    this.wal = String(raw.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
+    this.countStmt = raw.prepare('SELECT count(*) FROM (SELECT 1 FROM ahenk_oplog WHERE seq > ? AND seq <= ? LIMIT ?)', { integers: 'number' });
+    this.countAfterStmt = raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq > ?', { integers: 'number' });
+    this.localRowsStmt = raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq > ? AND seq <= ? AND hlc IS NULL', { integers: 'number' });
+    this.wal = String(raw.pragma('journal_mode')).toLowerCase() === 'wal';
   }
 
   maxSeq(): bigint {
-    return (this.maxSeqStmt.get() as bigint | null) ?? 0n;
+    return (this.maxSeqStmt.value() as bigint | null) ?? 0n;
   }
 
   /** Log rows in (from, to], counting at most `cap` (the count is O(result)). */
   rowsBetween(from: bigint, to: bigint, cap: number): number {
     if (to <= from) return 0;
-    return this.countStmt.get(from, to, cap) as number;
+    return this.countStmt.value(from, to, cap) as number;
   }
 
   rowsAfter(from: bigint): number {
-    return this.countAfterStmt.get(from) as number;
+    return this.countAfterStmt.value(from) as number;
   }
 
   /** The cursor into `peerId`'s log that this database has applied; '' when none. */
   loadCursor(peerId: string): string {
-    return (this.loadCursorStmt.get(peerId) as string | undefined) ?? '';
+    return (this.loadCursorStmt.value(peerId) as string | undefined) ?? '';
   }
 
   /** Rows in the system migrations table: the Ahenk schema version announced in hello. */
   schemaVersion(): number {
     try {
-      return this.raw.prepare(`SELECT count(*) FROM "${SYSTEM_MIGRATIONS_TABLE}"`).pluck().safeIntegers(false).get() as number;
+      return Number(this.raw.prepare(`SELECT count(*) FROM "${SYSTEM_MIGRATIONS_TABLE}"`).value());
     } catch {
       return 0;
     }
@@ -83,11 +83,10 @@ export class SessionStore {
           const before = this.maxSeq();
           const result = entries.length > 0 ? merge(this.raw, entries) : undefined;
           const after = this.maxSeq();
-          const onlyMerged = after === before || (this.localRowsStmt.get(before, after) as number) === 0;
+          const onlyMerged = after === before || (this.localRowsStmt.value(before, after) as number) === 0;
           if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
           return { merge: result, before, after, onlyMerged };
-        })
-        .immediate();
+        });
     } catch (error) {
       if (error instanceof InvalidEntryError) throw new ProtocolError('PROTOCOL_ENTRY_REJECTED', `batch refused, nothing applied: ${error.message}`, { cause: error });
       throw error;
@@ -105,9 +104,9 @@ export class SessionStore {
    * single cost of the receiver.
    */
   private relaxedDurability(): () => void {
-    const level = this.raw.pragma('synchronous', { simple: true }) as number;
+    const level = Number(this.raw.pragma('synchronous'));
     if (level <= 1 || !this.wal) return () => {};
-    this.raw.pragma('synchronous = NORMAL');
-    return () => void this.raw.pragma(`synchronous = ${level}`);
+    this.raw.exec('PRAGMA synchronous = NORMAL');
+    return () => this.raw.exec(`PRAGMA synchronous = ${level}`);
   }
 }

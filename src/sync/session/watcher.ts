@@ -5,7 +5,7 @@
  * and file systems where watching does not work. One watcher per connection serves every session.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import type { Database, Statement } from 'better-sqlite3';
+import { ConnectionSlot, type SqliteConnection, type SqliteStatement } from '../../sqlite/index.ts';
 import { LIVE_POLL_INTERVAL_MS } from '../protocol/constants.ts';
 
 interface Waiter {
@@ -19,26 +19,27 @@ const SETTLE_DELAYS_MS = [0, 1, 3];
 
 export class OplogWatcher {
   private readonly waiters = new Set<Waiter>();
-  private readonly maxSeq: Statement;
+  private readonly maxSeq: SqliteStatement;
   private timer: NodeJS.Timeout | undefined;
   private settle: NodeJS.Timeout | undefined;
   private fileWatch: FSWatcher | undefined;
 
   private constructor(
-    private readonly raw: Database,
+    private readonly raw: SqliteConnection,
     private readonly intervalMs: number,
   ) {
-    this.maxSeq = raw.prepare('SELECT max(seq) FROM ahenk_oplog').pluck().safeIntegers(true);
+    this.maxSeq = raw.prepare('SELECT max(seq) FROM ahenk_oplog');
   }
 
-  private static readonly byConnection = new WeakMap<Database, OplogWatcher>();
+  private static readonly slot = new ConnectionSlot<{ watcher?: OplogWatcher }>('oplog watcher');
 
-  static of(raw: Database, intervalMs = LIVE_POLL_INTERVAL_MS): OplogWatcher {
-    let watcher = OplogWatcher.byConnection.get(raw);
+  static of(raw: SqliteConnection, intervalMs = LIVE_POLL_INTERVAL_MS): OplogWatcher {
+    const held = raw.slot(OplogWatcher.slot, (): { watcher?: OplogWatcher } => ({}));
+    let watcher = held.watcher;
     if (!watcher || watcher.intervalMs !== intervalMs) {
       if (watcher && watcher.waiters.size > 0) return watcher;
       watcher = new OplogWatcher(raw, intervalMs);
-      OplogWatcher.byConnection.set(raw, watcher);
+      held.watcher = watcher;
     }
     return watcher;
   }
@@ -50,7 +51,7 @@ export class OplogWatcher {
 
   /** Current highest seq (0 for an empty log). */
   current(): bigint {
-    return (this.maxSeq.get() as bigint | null) ?? 0n;
+    return (this.maxSeq.value() as bigint | null) ?? 0n;
   }
 
   /** Resolves with the new max(seq) once it is above `after`; rejects when `signal` aborts. */
@@ -101,9 +102,9 @@ export class OplogWatcher {
   }
 
   private watchFile(): void {
-    const file = this.raw.name;
-    if (this.raw.memory || file === '' || file === ':memory:') return;
-    const wal = String(this.raw.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
+    const file = this.raw.path;
+    if (file === '' || file === ':memory:') return;
+    const wal = String(this.raw.pragma('journal_mode')).toLowerCase() === 'wal';
     try {
       this.fileWatch = watch(wal ? `${file}-wal` : file, { persistent: false }, () => this.onFileEvent());
       this.fileWatch.on('error', () => this.stopFileWatch());
@@ -131,7 +132,7 @@ export class OplogWatcher {
     if (this.waiters.size === 0) return false;
     let seq: bigint;
     try {
-      if (!this.raw.open) throw new Error('the database was closed');
+      if (!this.raw.isOpen) throw new Error('the database was closed');
       seq = this.current();
     } catch (error) {
       for (const waiter of this.waiters) waiter.reject(error);

@@ -1,0 +1,1 @@
+export { betterSqlite3Driver, isBetterSqlite3Client, openBetterSqlite3 } from './driver.ts';

@@ -1,0 +1,51 @@
+/**
+ * A Drizzle database over an SqliteConnection, and Drizzle's migrator for it. `$client` is the
+ * driver's own connection object, `$connection` the port Ahenk runs on.
+ */
+import { createTableRelationsHelpers, extractTablesRelationalConfig, type ExtractTablesWithRelations, type RelationalSchemaConfig, type TablesRelationalConfig } from 'drizzle-orm';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
+import { BaseSQLiteDatabase, SQLiteSyncDialect } from 'drizzle-orm/sqlite-core';
+import type { SqliteConnection } from '../connection.ts';
+import type { SqlRunResult } from '../port.ts';
+import { PortSession } from './session.ts';
+
+export type PortDatabase<TSchema extends Record<string, unknown> = Record<string, never>> = BaseSQLiteDatabase<
+  'sync',
+  SqlRunResult,
+  TSchema,
+  ExtractTablesWithRelations<TSchema>
+> & {
+  /** The driver's own connection (a better-sqlite3 Database or a node:sqlite DatabaseSync). */
+  $client: unknown;
+  /** The storage port this database runs on. */
+  $connection: SqliteConnection;
+};
+
+export function drizzleOverPort<TSchema extends Record<string, unknown> = Record<string, never>>(
+  connection: SqliteConnection,
+  options: { schema?: TSchema } = {},
+): PortDatabase<TSchema> {
+  const dialect = new SQLiteSyncDialect();
+  let schema: RelationalSchemaConfig<TablesRelationalConfig> | undefined;
+  if (options.schema) {
+    const config = extractTablesRelationalConfig(options.schema, createTableRelationsHelpers);
+    schema = { fullSchema: options.schema, schema: config.tables, tableNamesMap: config.tableNamesMap };
+  }
+  const session = new PortSession(connection, dialect, schema);
+  const db = new BaseSQLiteDatabase('sync', dialect, session as never, schema as never) as PortDatabase<TSchema>;
+  db.$client = connection.driver.client;
+  db.$connection = connection;
+  return db;
+}
+
+export interface PortMigrationConfig {
+  migrationsFolder: string;
+  migrationsTable?: string;
+}
+
+/** drizzle-kit's migrations folder applied through the port (what drizzle's own migrators do). */
+export function migrateOverPort(db: PortDatabase<Record<string, unknown>>, config: PortMigrationConfig): void {
+  const migrations = readMigrationFiles(config);
+  const internals = db as unknown as { dialect: SQLiteSyncDialect; session: PortSession<Record<string, unknown>, TablesRelationalConfig> };
+  internals.dialect.migrate(migrations, internals.session, config);
+}

@@ -1,0 +1,1 @@
+export { drizzleOverPort, migrateOverPort, type PortDatabase, type PortMigrationConfig } from './database.ts';

@@ -1,0 +1,145 @@
+/**
+ * The node:sqlite adapter (Node 22.16 and later: no native build at install). node:sqlite is
+ * loaded with process.getBuiltinModule, so importing Ahenk on a Node without it costs nothing
+ * until this adapter is asked for.
+ */
+import type { SqliteDriver, SqliteStatement, SqlParams, SqlRow, SqlRunResult, SqlValue, StatementOptions } from '../port.ts';
+
+/** The parts of node:sqlite's StatementSync this adapter uses. */
+interface NativeStatement {
+  run(...params: SqlParams): SqlRunResult;
+  get(...params: SqlParams): unknown;
+  all(...params: SqlParams): unknown[];
+  iterate(...params: SqlParams): IterableIterator<unknown>;
+  setReadBigInts(enabled: boolean): void;
+  setReturnArrays(enabled: boolean): void;
+}
+
+/** The parts of node:sqlite's DatabaseSync this adapter uses. */
+export interface NodeSqliteClient {
+  prepare(sql: string): NativeStatement;
+  exec(sql: string): void;
+  close(): void;
+  readonly isOpen: boolean;
+  readonly isTransaction: boolean;
+}
+
+interface NodeSqliteModule {
+  DatabaseSync: new (path: string, options?: { readOnly?: boolean }) => NodeSqliteClient;
+}
+
+class NodeSqliteStatement implements SqliteStatement {
+  private arrays = false;
+
+  constructor(private readonly native: NativeStatement) {}
+
+  private mode(arrays: boolean): NativeStatement {
+    if (this.arrays !== arrays) {
+      this.native.setReturnArrays(arrays);
+      this.arrays = arrays;
+    }
+    return this.native;
+  }
+
+  run(...params: SqlParams): SqlRunResult {
+    return this.native.run(...params);
+  }
+
+  get(...params: SqlParams): SqlRow | undefined {
+    return this.mode(false).get(...params) as SqlRow | undefined;
+  }
+
+  all(...params: SqlParams): SqlRow[] {
+    return this.mode(false).all(...params) as SqlRow[];
+  }
+
+  iterate(...params: SqlParams): IterableIterator<SqlRow> {
+    return this.mode(false).iterate(...params) as IterableIterator<SqlRow>;
+  }
+
+  values(...params: SqlParams): SqlValue[][] {
+    return this.mode(true).all(...params) as SqlValue[][];
+  }
+
+  iterateValues(...params: SqlParams): IterableIterator<SqlValue[]> {
+    return this.mode(true).iterate(...params) as IterableIterator<SqlValue[]>;
+  }
+
+  value(...params: SqlParams): SqlValue | undefined {
+    return (this.mode(true).get(...params) as SqlValue[] | undefined)?.[0];
+  }
+}
+
+class NodeSqliteDriver implements SqliteDriver {
+  readonly adapter = 'node:sqlite';
+
+  constructor(
+    readonly client: NodeSqliteClient,
+    readonly path: string,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.client.isOpen;
+  }
+
+  get inTransaction(): boolean {
+    return this.client.isTransaction;
+  }
+
+  prepare(sql: string, options?: StatementOptions): SqliteStatement {
+    const native = this.client.prepare(sql);
+    native.setReadBigInts(options?.integers !== 'number');
+    return new NodeSqliteStatement(native);
+  }
+
+  exec(sql: string): void {
+    this.client.exec(sql);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  isConstraintError(error: unknown): boolean {
+    // The primary result code is the low byte of the extended one; 19 is SQLITE_CONSTRAINT.
+    return this.isSqliteError(error) && ((error as { errcode: number }).errcode & 0xff) === 19;
+  }
+
+  isSqliteError(error: unknown): boolean {
+    return error instanceof Error && (error as { code?: unknown }).code === 'ERR_SQLITE_ERROR' && typeof (error as { errcode?: unknown }).errcode === 'number';
+  }
+}
+
+function loadNodeSqlite(): NodeSqliteModule {
+  const module = process.getBuiltinModule?.('node:sqlite') as NodeSqliteModule | undefined;
+  const statement = module?.DatabaseSync.prototype as { prepare?: unknown } | undefined;
+  if (module === undefined || statement === undefined) {
+    throw new Error(`the node:sqlite adapter needs Node 22.16 or later (this is Node ${process.versions.node})`);
+  }
+  return module;
+}
+
+/** Whether `value` is a node:sqlite DatabaseSync (checked by shape: the class is not imported). */
+export function isNodeSqliteClient(value: unknown): value is NodeSqliteClient {
+  return typeof value === 'object' && value !== null && value.constructor?.name === 'DatabaseSync' && typeof (value as { createSession?: unknown }).createSession === 'function';
+}
+
+function requireArrays(client: NodeSqliteClient): void {
+  const probe = client.prepare('SELECT 1') as Partial<NativeStatement>;
+  if (typeof probe.setReturnArrays !== 'function' || typeof probe.setReadBigInts !== 'function') {
+    throw new Error(`the node:sqlite adapter needs Node 22.16 or later for StatementSync.setReturnArrays (this is Node ${process.versions.node})`);
+  }
+}
+
+/** Adapts a DatabaseSync the caller opened; `path` names its file for the oplog watcher. */
+export function nodeSqliteDriver(client: NodeSqliteClient, path?: string): SqliteDriver {
+  requireArrays(client);
+  const location = (client as { location?: () => string | null }).location?.() ?? undefined;
+  return new NodeSqliteDriver(client, path ?? location ?? ':memory:');
+}
+
+/** Opens `path` (or ':memory:') with node:sqlite; read-only opens only a file that exists. */
+export function openNodeSqlite(path: string, options: { readOnly?: boolean } = {}): SqliteDriver {
+  const { DatabaseSync } = loadNodeSqlite();
+  return nodeSqliteDriver(new DatabaseSync(path, options.readOnly === true ? { readOnly: true } : {}), path);
+}

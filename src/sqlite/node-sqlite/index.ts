@@ -1,0 +1,1 @@
+export { isNodeSqliteClient, nodeSqliteDriver, openNodeSqlite, type NodeSqliteClient } from './driver.ts';

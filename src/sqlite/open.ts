@@ -1,0 +1,47 @@
+/**
+ * Opening a connection: a path with the chosen adapter, or a connection the app opened itself with
+ * either driver. The adapter for a path is better-sqlite3 unless the caller (or AHENK_SQLITE) says
+ * node:sqlite; an unknown name is an error, never a silent fallback.
+ */
+import { betterSqlite3Driver, isBetterSqlite3Client, openBetterSqlite3 } from './better-sqlite3/index.ts';
+import { SqliteConnection } from './connection.ts';
+import { isNodeSqliteClient, nodeSqliteDriver, openNodeSqlite } from './node-sqlite/index.ts';
+import type { AdapterName } from './port.ts';
+
+export const ADAPTERS: readonly AdapterName[] = ['better-sqlite3', 'node:sqlite'];
+
+/** The adapter used for a path when none is named: AHENK_SQLITE, else better-sqlite3. */
+export function defaultAdapter(): AdapterName {
+  const named = process.env.AHENK_SQLITE;
+  if (named === undefined || named === '') return 'better-sqlite3';
+  return checkAdapter(named, 'AHENK_SQLITE');
+}
+
+export function checkAdapter(name: unknown, where = 'adapter'): AdapterName {
+  const found = ADAPTERS.find((a) => a === name);
+  if (found === undefined) throw new TypeError(`${where}: unknown SQLite adapter ${JSON.stringify(name)} (expected ${ADAPTERS.join(' or ')})`);
+  return found;
+}
+
+/** What can be opened: a file path or ':memory:', an opened driver connection, or a port connection. */
+export type SqliteTarget = string | SqliteConnection | object;
+
+export interface OpenOptions {
+  /** For a path: which adapter opens it. @default defaultAdapter() */
+  adapter?: AdapterName;
+  /** For a path: open read-only (the file must exist). @default false */
+  readOnly?: boolean;
+}
+
+export function openConnection(target: SqliteTarget, options: OpenOptions = {}): SqliteConnection {
+  if (target instanceof SqliteConnection) return target;
+  if (typeof target === 'string') {
+    if (target.length === 0) throw new TypeError('expected a file path or ":memory:"');
+    const adapter = options.adapter === undefined ? defaultAdapter() : checkAdapter(options.adapter);
+    const flags = { readOnly: options.readOnly === true };
+    return new SqliteConnection(adapter === 'node:sqlite' ? openNodeSqlite(target, flags) : openBetterSqlite3(target, flags));
+  }
+  if (isBetterSqlite3Client(target)) return new SqliteConnection(betterSqlite3Driver(target));
+  if (isNodeSqliteClient(target)) return new SqliteConnection(nodeSqliteDriver(target));
+  throw new TypeError('expected a file path, a better-sqlite3 Database or a node:sqlite DatabaseSync');
+}
