@@ -2,11 +2,12 @@
  * Opening the databases a phase compares: a synced one (Ahenk's connection from
  * initializeDatabase) and a plain one on a connection with exactly Ahenk's pragmas, read back
  * from Ahenk's connection so the comparison stays fair when initializeDatabase changes them.
+ * Both go through openConnection, so both sides run on the same driver (AHENK_SQLITE).
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { initializeDatabase, type AhenkDatabase } from '../src/index.ts';
+import { openConnection, type SqliteConnection } from '../src/sqlite/index.ts';
 import { benchSchema, createTableSql, PLAIN_TABLE, SYNCED_TABLE } from './schema.ts';
 
 export type SyncedDatabase = AhenkDatabase<typeof benchSchema>;
@@ -31,8 +32,8 @@ const PRAGMAS = [
 
 export type Pragmas = Record<(typeof PRAGMAS)[number], unknown>;
 
-export function pragmasOf(raw: Database.Database): Pragmas {
-  return Object.fromEntries(PRAGMAS.map((name) => [name, raw.pragma(name, { simple: true })])) as Pragmas;
+export function pragmasOf(raw: SqliteConnection): Pragmas {
+  return Object.fromEntries(PRAGMAS.map((name) => [name, raw.pragma(name)])) as Pragmas;
 }
 
 let fileCounter = 0;
@@ -45,18 +46,18 @@ export function freshPath(dir: string, label: string): string {
 
 /** The synced table is made with plain SQL first, as an app's migration would, then Ahenk opens the file. */
 export function openSynced(path: string): SyncedDatabase {
-  const pre = new Database(path);
+  const pre = openConnection(path);
   pre.exec(createTableSql(SYNCED_TABLE));
   pre.close();
   return initializeDatabase(path, { schema: benchSchema });
 }
 
 /** The plain table in its own file, on a connection configured exactly like `like`. */
-export function openPlain(path: string, like: Pragmas): Database.Database {
-  const raw = new Database(path);
+export function openPlain(path: string, like: Pragmas): SqliteConnection {
+  const raw = openConnection(path);
   for (const name of PRAGMAS) {
     const value = like[name];
-    if (raw.pragma(name, { simple: true }) !== value) raw.pragma(`${name} = ${String(value)}`);
+    if (raw.pragma(name) !== value) raw.exec(`PRAGMA ${name} = ${String(value)}`);
   }
   const got = pragmasOf(raw);
   const differ = PRAGMAS.filter((name) => got[name] !== like[name]);
@@ -66,7 +67,7 @@ export function openPlain(path: string, like: Pragmas): Database.Database {
 }
 
 /** Closes connections and deletes a database file with its WAL and shared-memory files. */
-export function discard(paths: readonly string[], ...connections: Database.Database[]): void {
-  for (const c of connections) if (c.open) c.close();
+export function discard(paths: readonly string[], ...connections: SqliteConnection[]): void {
+  for (const c of connections) c.close();
   for (const p of paths) for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(p + suffix, { force: true });
 }

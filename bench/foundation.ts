@@ -1,11 +1,12 @@
 /**
  * The foundation benchmark: what capture, export and merge cost against the same work on an
- * identical plain table (same columns, same pragmas, same kind of connection), on the same run.
+ * identical plain table (same columns, same pragmas, same kind of connection: both through
+ * openConnection, on the driver AHENK_SQLITE names), on the same run.
  * Every figure is synced/plain; each run starts from fresh database files.
  */
 import { statSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { compactOplog, getOplogEntriesSince, merge, type OplogEntry } from '../src/index.ts';
+import { openConnection, type SqliteConnection, type SqliteStatement } from '../src/sqlite/index.ts';
 // Not public API: the bench times the deferred indexing on its own (see the writeFold phase).
 import { foldOplog } from '../src/capture/fold.ts';
 import { makeRows, shuffledIndices, type BenchRow } from './data.ts';
@@ -76,8 +77,8 @@ export async function runFoundation(config: FoundationConfig): Promise<SuiteResu
     notes: [
       'ratio = median synced / median plain; in brackets the lowest and highest ratio of a single run.',
       'table: text UUIDv7 key, text, integer, integer, real; file databases in WAL mode; plain and synced tables in separate files, each phase on fresh files.',
-      "insert/update/delete: prepared statements on Ahenk's connection (db.$client) vs a plain connection with the same pragmas, one transaction per phase; updates and deletes visit the rows in a random order.",
-      'second connection: `new Database(path)` with default pragmas into the synced table vs the same into the plain table.',
+      "insert/update/delete: prepared statements on Ahenk's connection (db.$connection) vs a plain connection with the same pragmas, one transaction per phase; updates and deletes visit the rows in a random order.",
+      'second connection: `openConnection(path)` with default pragmas into the synced table vs the same into the plain table.',
       `export: getOplogEntriesSince(db) from zero after insert+update vs \`SELECT * FROM ${PLAIN_TABLE}\` .all(); merge: merge(db2, entries) into an empty synced database vs INSERT ... ON CONFLICT DO UPDATE of the final rows into an empty plain table.`,
       'size: main database file after insert+update, written by VACUUM INTO (a vacuumed, checkpointed copy; the live files stay as they were for the delete phase).',
       `churn: insert, then ${CHURN_ROUNDS} rounds of updating qty in every row (random order); compactOplog folds the log and drops the superseded updates, leaving the insert and the last update of each row. Its time is set against the plain side's update rounds (the writes whose log it cleans up).`,
@@ -118,7 +119,7 @@ async function oneRun(dir: string, n: number, run: number, samples: Samples, log
   const syncedPath = freshPath(dir, 'synced');
   const plainPath = freshPath(dir, 'plain');
   const db = openSynced(syncedPath);
-  const raw = db.$client;
+  const raw = db.$connection;
   const pragmas = pragmasOf(raw);
   const plain = openPlain(plainPath, pragmas);
   try {
@@ -141,8 +142,7 @@ async function oneRun(dir: string, n: number, run: number, samples: Samples, log
     if (entries.length < n) throw new Error(`export returned ${entries.length} entries for ${n} rows`);
     await yieldToEventLoop();
 
-    const finalRows = p.selectAll.raw(true).all() as BenchRow[];
-    p.selectAll.raw(false);
+    const finalRows = p.selectAll.values() as BenchRow[];
     const db2Path = freshPath(dir, 'merged');
     const plain2Path = freshPath(dir, 'upserted');
     const db2 = openSynced(db2Path);
@@ -154,10 +154,10 @@ async function oneRun(dir: string, n: number, run: number, samples: Samples, log
         () => timeMs(() => insertAll(plain2, upsert, finalRows)),
         () => timeMs(() => void merge(db2, entries)),
       );
-      expectSameContent(db2.$client, SYNCED_TABLE, plain2, PLAIN_TABLE, 'after merge');
-      expectSameContent(db2.$client, SYNCED_TABLE, plain, PLAIN_TABLE, 'merged vs source');
+      expectSameContent(db2.$connection, SYNCED_TABLE, plain2, PLAIN_TABLE, 'after merge');
+      expectSameContent(db2.$connection, SYNCED_TABLE, plain, PLAIN_TABLE, 'merged vs source');
     } finally {
-      discard([db2Path, plain2Path], db2.$client, plain2);
+      discard([db2Path, plain2Path], db2.$connection, plain2);
     }
     entries = [];
     await yieldToEventLoop();
@@ -167,7 +167,7 @@ async function oneRun(dir: string, n: number, run: number, samples: Samples, log
 
     // Local inserts and updates are logged unindexed; the next merge (or open) indexes them in
     // bulk. That work is charged to the writes here, so deferring it does not hide it.
-    const foldMs = timeMs(() => raw.transaction(() => void foldOplog(raw)).immediate());
+    const foldMs = timeMs(() => raw.transaction(() => void foldOplog(raw)));
     const [insertIndex, updateIndex] = [samples.insert.plain.length - 1, samples.update.plain.length - 1];
     record(
       'writeFold',
@@ -197,7 +197,7 @@ async function oneRun(dir: string, n: number, run: number, samples: Samples, log
 function deleteBeforeFold(dir: string, rows: readonly BenchRow[], updateOrder: Uint32Array, deleteOrder: Uint32Array, pair: Pair): void {
   const syncedPath = freshPath(dir, 'synced-unfolded');
   const plainPath = freshPath(dir, 'plain-unfolded');
-  const raw = openSynced(syncedPath).$client;
+  const raw = openSynced(syncedPath).$connection;
   const plain = openPlain(plainPath, pragmasOf(raw));
   try {
     const s = prepare(raw, SYNCED_TABLE);
@@ -218,7 +218,7 @@ function churnAndCompact(dir: string, rows: readonly BenchRow[], seed: number, r
   const syncedPath = freshPath(dir, 'synced-churn');
   const plainPath = freshPath(dir, 'plain-churn');
   const db = openSynced(syncedPath);
-  const raw = db.$client;
+  const raw = db.$connection;
   const plain = openPlain(plainPath, pragmasOf(raw));
   try {
     const s = prepare(raw, SYNCED_TABLE);
@@ -232,7 +232,7 @@ function churnAndCompact(dir: string, rows: readonly BenchRow[], seed: number, r
       plainUpdates += timeMs(() => updateAll(plain, p.update, rows, order, round + 1));
     }
     expectSameContent(raw, SYNCED_TABLE, plain, PLAIN_TABLE, 'after churn');
-    const logBefore = raw.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get() as number;
+    const logBefore = Number(raw.prepare('SELECT count(*) FROM ahenk_oplog').value());
     record('churnSize', vacuumedSize(plain, `${plainPath}.vacuumed`), vacuumedSize(raw, `${syncedPath}.vacuumed`));
     let removed = 0;
     record('compact', plainUpdates, timeMs(() => void (removed = compactOplog(db).removed)));
@@ -251,49 +251,50 @@ function secondConnectionInsert(dir: string, rows: readonly BenchRow[], pair: Pa
   const syncedPath = freshPath(dir, 'synced-other');
   const plainPath = freshPath(dir, 'plain-other');
   const db = openSynced(syncedPath);
-  const plainOwner = openPlain(plainPath, pragmasOf(db.$client));
-  const syncedOther = new Database(syncedPath);
-  const plainOther = new Database(plainPath);
+  const plainOwner = openPlain(plainPath, pragmasOf(db.$connection));
+  const syncedOther = openConnection(syncedPath);
+  const plainOther = openConnection(plainPath);
   try {
     const s = prepare(syncedOther, SYNCED_TABLE);
     const p = prepare(plainOther, PLAIN_TABLE);
     pair('insertOther', () => timeMs(() => insertAll(plainOther, p.insert, rows)), () => timeMs(() => insertAll(syncedOther, s.insert, rows)));
-    const logged = db.$client.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get() as number;
+    const logged = Number(db.$connection.prepare('SELECT count(*) FROM ahenk_oplog').value());
     if (logged !== rows.length) throw new Error(`second connection: ${logged} oplog rows for ${rows.length} inserts`);
   } finally {
-    discard([syncedPath, plainPath], syncedOther, plainOther, db.$client, plainOwner);
+    discard([syncedPath, plainPath], syncedOther, plainOther, db.$connection, plainOwner);
   }
 }
 
-function prepare(conn: Database.Database, table: string) {
+function prepare(conn: SqliteConnection, table: string) {
   const sql = statementsSql(table);
   return {
     insert: conn.prepare(sql.insert),
     update: conn.prepare(sql.update),
     delete: conn.prepare(sql.delete),
-    selectAll: conn.prepare(sql.selectAll),
+    // Integers as numbers: the rows go back into the upsert as the BenchRows they were made from.
+    selectAll: conn.prepare(sql.selectAll, { integers: 'number' }),
   };
 }
 
-function insertAll(conn: Database.Database, stmt: Database.Statement, rows: readonly BenchRow[]): void {
+function insertAll(conn: SqliteConnection, stmt: SqliteStatement, rows: readonly BenchRow[]): void {
   conn.transaction(() => {
     for (const r of rows) stmt.run(r[0], r[1], r[2], r[3], r[4]);
-  })();
+  });
 }
 
-function updateAll(conn: Database.Database, stmt: Database.Statement, rows: readonly BenchRow[], order: Uint32Array, step = 1): void {
+function updateAll(conn: SqliteConnection, stmt: SqliteStatement, rows: readonly BenchRow[], order: Uint32Array, step = 1): void {
   conn.transaction(() => {
     for (const i of order) stmt.run(rows[i]![2] + step, rows[i]![0]);
-  })();
+  });
 }
 
-function deleteAll(conn: Database.Database, stmt: Database.Statement, rows: readonly BenchRow[], order: Uint32Array): void {
+function deleteAll(conn: SqliteConnection, stmt: SqliteStatement, rows: readonly BenchRow[], order: Uint32Array): void {
   conn.transaction(() => {
     for (const i of order) stmt.run(rows[i]![0]);
-  })();
+  });
 }
 
-function vacuumedSize(conn: Database.Database, target: string): number {
+function vacuumedSize(conn: SqliteConnection, target: string): number {
   conn.prepare('VACUUM INTO ?').run(target);
   const size = statSync(target).size;
   discard([target]);
@@ -301,13 +302,12 @@ function vacuumedSize(conn: Database.Database, target: string): number {
 }
 
 /** Both tables must hold the same rows, or the figures compare different work. */
-function expectSameContent(a: Database.Database, tableA: string, b: Database.Database, tableB: string, when: string): void {
-  const digest = (conn: Database.Database, table: string) =>
+function expectSameContent(a: SqliteConnection, tableA: string, b: SqliteConnection, tableB: string, when: string): void {
+  const digest = (conn: SqliteConnection, table: string) =>
     JSON.stringify(
       conn
-        .prepare(`SELECT count(*), total(qty), total(rank), total(price), total(length(name)), min(id), max(id), typeof(max(qty)), typeof(max(price)) FROM "${table}"`)
-        .raw(true)
-        .get(),
+        .prepare(`SELECT count(*), total(qty), total(rank), total(price), total(length(name)), min(id), max(id), typeof(max(qty)), typeof(max(price)) FROM "${table}"`, { integers: 'number' })
+        .values()[0],
     );
   const da = digest(a, tableA);
   const db = digest(b, tableB);

@@ -3,9 +3,9 @@
  * source database filled in chunks (1M rows never sit in memory at once), and empty receivers
  * that trust the sender as an app's pairing would leave them.
  */
-import Database from 'better-sqlite3';
 import { integer, real, text } from 'drizzle-orm/sqlite-core';
 import { authorizeDevice, defineSyncedTable, getDeviceId, initializeDatabase, registerUser, type AhenkDatabase } from '../src/index.ts';
+import { openConnection } from '../src/sqlite/index.ts';
 import { makeRows } from './data.ts';
 
 export const NOTES_TABLE = 'notes';
@@ -35,7 +35,7 @@ const USER = { name: 'bench', email: 'bench@example.com', password: 'correct hor
 
 /** The table is made with plain SQL first, as an app's migration would, then Ahenk opens the file. */
 export function openNotes(path: string): NotesDatabase {
-  const pre = new Database(path);
+  const pre = openConnection(path);
   pre.exec(`CREATE TABLE IF NOT EXISTS "${NOTES_TABLE}" (id text PRIMARY KEY NOT NULL, title text, qty integer, price real)`);
   pre.close();
   return initializeDatabase(path, { schema: syncBenchSchema });
@@ -49,7 +49,7 @@ export async function createSource(path: string, rows: number, seed: number): Pr
   const db = openNotes(path);
   try {
     const user = await registerUser(db, USER.name, USER.email, USER.password);
-    const raw = db.$client;
+    const raw = db.$connection;
     const insert = raw.prepare(`INSERT INTO "${NOTES_TABLE}" (id, title, qty, price) VALUES (?, ?, ?, ?)`);
     const sizes: RawSizes = { rows, valueBytes: 0, keyBytes: 0 };
     for (let done = 0, chunk = 0; done < rows; chunk++) {
@@ -60,16 +60,16 @@ export async function createSource(path: string, rows: number, seed: number): Pr
           sizes.keyBytes += Buffer.byteLength(id);
           sizes.valueBytes += Buffer.byteLength(title) + 8 + 8;
         }
-      })();
+      });
       done += batch.length;
     }
-    const logged = raw.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get() as number;
+    const logged = Number(raw.prepare('SELECT count(*) FROM ahenk_oplog').value());
     if (logged !== rows) throw new Error(`source: ${logged} log rows for ${rows} inserts`);
     // A checkpoint now keeps the sender's first reads from walking a WAL of the whole insert.
-    raw.pragma('wal_checkpoint(TRUNCATE)');
-    return { ...sizes, deviceId: getDeviceId(raw), userId: user.id };
+    raw.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    return { ...sizes, deviceId: getDeviceId(db), userId: user.id };
   } finally {
-    db.$client.close();
+    db.$connection.close();
   }
 }
 
@@ -79,8 +79,8 @@ export async function createReceiver(path: string, senderDeviceId: string): Prom
   try {
     const user = await registerUser(db, USER.name, USER.email, USER.password);
     authorizeDevice(db, { userId: user.id, peerId: senderDeviceId, deviceType: 'sender' });
-    return getDeviceId(db.$client);
+    return getDeviceId(db);
   } finally {
-    db.$client.close();
+    db.$connection.close();
   }
 }

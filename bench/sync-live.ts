@@ -3,7 +3,7 @@
  * wire, and how long a single write on the sender takes to become visible on the receiver, for
  * writes on the sender's own connection and writes by another process on the sender's file.
  */
-import Database from 'better-sqlite3';
+import { openConnection } from '../src/sqlite/index.ts';
 import type { BenchChild } from './sync-children.ts';
 import { NOTES_TABLE } from './sync-data.ts';
 import { seededRandom } from './data.ts';
@@ -51,10 +51,10 @@ export async function measureLive(sender: BenchChild, receiver: BenchChild, send
 
   // Another process (this one) writes to the sender's file on its own plain connection, as the
   // sqlite3 shell or a second app would; the sender notices through its WAL watch or poll.
-  const other = new Database(senderDbPath);
+  const other = openConnection(senderDbPath);
   const otherProcessMs: number[] = [];
   try {
-    other.pragma('busy_timeout = 5000');
+    other.exec('PRAGMA busy_timeout = 5000');
     const update = other.prepare(`UPDATE "${NOTES_TABLE}" SET qty = ? WHERE id = ?`);
     for (const [i, key] of keys.entries()) {
       const qty = 30_000_000 + i;

@@ -88,18 +88,19 @@ function sampleMemory(): void {
 async function runNode(dbPath: string): Promise<void> {
   setInterval(sampleMemory, 50).unref();
   const db = openNotes(dbPath);
-  const raw = db.$client;
+  const raw = db.$connection;
   // reconnect off: a receiver that leaves after its run is not dialled again by the sender.
   const node = await createSyncNode(db, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnect: false });
   const errors: string[] = [];
   node.on('error', (e) => errors.push(e.error.message));
-  const selectQty = raw.prepare(`SELECT qty FROM "${NOTES_TABLE}" WHERE id = ?`).pluck();
+  // Integers as numbers: compared with the qty the bench wrote.
+  const selectQty = raw.prepare(`SELECT qty FROM "${NOTES_TABLE}" WHERE id = ?`, { integers: 'number' });
   const update = raw.prepare(`UPDATE "${NOTES_TABLE}" SET qty = ? WHERE id = ?`);
   let received = { entries: 0, bytes: 0 };
   let armed: { key: string; qty: number; seenUs?: number; seen: Deferred<number> } | undefined;
   const check = (atUs: number): void => {
     if (armed === undefined || armed.seenUs !== undefined) return;
-    if (selectQty.get(armed.key) === armed.qty) {
+    if (selectQty.value(armed.key) === armed.qty) {
       armed.seenUs = atUs;
       armed.seen.resolve(atUs);
     }
@@ -127,13 +128,13 @@ async function runNode(dbPath: string): Promise<void> {
       return received;
     },
     bulkUpdate: (args) => {
-      const keys = raw.prepare(`SELECT id FROM "${NOTES_TABLE}" ORDER BY id LIMIT ?`).pluck().all(args['count'] as number) as string[];
+      const keys = raw.prepare(`SELECT id FROM "${NOTES_TABLE}" ORDER BY id LIMIT ?`).values(args['count'] as number).map(([id]) => id as string);
       raw.transaction(() => {
         for (const key of keys) update.run(args['qty'] as number, key);
-      })();
+      });
       return keys.length;
     },
-    keys: (args) => raw.prepare(`SELECT id FROM "${NOTES_TABLE}" ORDER BY random() LIMIT ?`).pluck().all(args['count'] as number),
+    keys: (args) => raw.prepare(`SELECT id FROM "${NOTES_TABLE}" ORDER BY random() LIMIT ?`).values(args['count'] as number).map(([id]) => id as string),
     arm: (args) => {
       armed = { key: args['key'] as string, qty: args['qty'] as number, seen: deferred<number>() };
       check(hrtimeUs());
@@ -177,7 +178,7 @@ async function initialSync(node: SyncNode, db: NotesDatabase, address: string, r
   const cpu1 = cpuMs();
   const done = await complete;
   const t2 = performance.now();
-  const count = db.$client.prepare(`SELECT count(*) FROM "${NOTES_TABLE}"`).pluck().get() as number;
+  const count = Number(db.$connection.prepare(`SELECT count(*) FROM "${NOTES_TABLE}"`).value());
   if (count !== rows) throw new Error(`receiver holds ${count} rows after the sync, expected ${rows}`);
   return { ms: t1 - t0, dialMs, completeMs: t2 - t0, complete: done, cpuMs: cpu1 - cpu0 };
 }
@@ -213,14 +214,14 @@ function runMerge(srcPath: string, dstPaths: [string, string], batchSize: number
     const [, batchedMergeMs] = timed(() => {
       for (const message of decoded) if (message.type === 'batch') merge(batched, message.entries);
     });
-    const rows = (d: NotesDatabase) => d.$client.prepare(`SELECT count(*) FROM "${NOTES_TABLE}"`).pluck().get() as number;
+    const rows = (d: NotesDatabase) => Number(d.$connection.prepare(`SELECT count(*) FROM "${NOTES_TABLE}"`).value());
     // The export also holds the source's device list (a synced system table): count the notes only.
     const notes = exported.filter((e) => e.table === NOTES_TABLE).length;
     if (rows(whole) !== notes || rows(batched) !== notes) throw new Error('merge reference: row counts differ from the export');
     const frameBytes = frames.reduce((sum, f) => sum + framedSize(f.byteLength), 0);
     return { entries: exported.length, exportMs, mergeMs, encodeMs, decodeMs, batchedMergeMs, frameBytes, frames: frames.length };
   } finally {
-    for (const d of [src, whole, batched]) d.$client.close();
+    for (const d of [src, whole, batched]) d.$connection.close();
   }
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import Database from 'better-sqlite3';
+import { openConnection } from '../src/sqlite/index.ts';
 
 /** A positive integer from the environment, or the fallback when unset. */
 export function envInt(name: string, fallback: number): number {
@@ -92,15 +92,16 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
 }
 
 export function machineInfo(): [string, string][] {
-  const require = createRequire(import.meta.url);
-  const betterSqlite = (require('better-sqlite3/package.json') as { version: string }).version;
-  const probe = new Database(':memory:');
-  const sqlite = probe.prepare('SELECT sqlite_version()').pluck().get() as string;
+  // The driver every suite runs on: openConnection's default (AHENK_SQLITE, else better-sqlite3).
+  const probe = openConnection(':memory:');
+  const sqlite = probe.prepare('SELECT sqlite_version()').value() as string;
+  const adapter = probe.adapter;
   probe.close();
+  const driver = adapter === 'better-sqlite3' ? `better-sqlite3 ${(createRequire(import.meta.url)('better-sqlite3/package.json') as { version: string }).version}` : `${adapter} of Node ${process.version}`;
   const cpu = cpus();
   return [
     ['node', process.version],
-    ['sqlite', `${sqlite} (better-sqlite3 ${betterSqlite})`],
+    ['sqlite', `${sqlite} (${driver})`],
     ['cpu', `${cpu[0]?.model.trim() ?? 'unknown'} x${cpu.length}`],
     ['os', `${platform()} ${release()} ${arch()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`],
     ['temp dir', tmpdir()],

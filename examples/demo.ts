@@ -76,8 +76,8 @@ async function prepare(dir: string): Promise<{ laptop: string; phone: string; us
   const user = await registerUser(dbs.laptop, 'ada', 'ada@example.com', 'correct horse battery staple');
   dbs.laptop.insert(todos).values([{ id: 'milk', title: 'Buy milk' }, { id: 'call', title: 'Call mum' }]).run();
   dbs.phone.insert(todos).values({ id: 'tax', title: 'File taxes' }).run();
-  dbs.laptop.$client.close();
-  dbs.phone.$client.close();
+  dbs.laptop.$connection.close();
+  dbs.phone.$connection.close();
   return { ...paths, userId: user.id };
 }
 

@@ -75,7 +75,7 @@ input.on('line', (line) => {
     process.stdin.destroy();
     clearInterval(watch);
     void (pairing?.close() ?? Promise.resolve()).then(() => node.stop()).then(() => {
-      db.$client.close();
+      db.$connection.close();
       say('stopped');
     });
   }

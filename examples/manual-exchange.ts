@@ -41,8 +41,8 @@ export function runManualExchange(print: (line: string) => void = console.log): 
     print('converged (both column edits kept, the delete won):');
     for (const row of result.laptop) print(`  ${row.done ? '[x]' : '[ ]'} ${row.title} (${row.id})`);
     print(JSON.stringify(result.laptop) === JSON.stringify(result.phone) ? 'laptop and phone are identical' : 'MISMATCH');
-    laptop.$client.close();
-    phone.$client.close();
+    laptop.$connection.close();
+    phone.$connection.close();
     return result;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@
  * and checks each prints its full table.
  */
 import { spawnSync } from 'node:child_process';
+import { delimiter, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 describe('npm run bench', () => {
@@ -13,6 +14,9 @@ describe('npm run bench', () => {
       timeout: 120_000,
       env: {
         ...process.env,
+        // The bench runs on the Node that runs the tests (and so on the adapter AHENK_SQLITE names,
+        // which may need a newer Node than the one first on PATH).
+        PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
         AHENK_BENCH_ROWS: '300',
         AHENK_BENCH_RUNS: '1',
         AHENK_BENCH_BIG_ROWS: '300',

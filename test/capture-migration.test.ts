@@ -66,7 +66,7 @@ describe('capture across drizzle-kit migrations', () => {
 
     // Re-open B the way an app does after running drizzle's migrate() itself.
     const reopenB = (version: Version, betweenMigrateAndOpen?: () => void) => {
-      b.$client.close();
+      b.$connection.close();
       const left = drizzleMigrate(b.path, version);
       betweenMigrateAndOpen?.();
       b = open(b.path, version, { migrate: false });
@@ -145,19 +145,19 @@ describe('capture across drizzle-kit migrations', () => {
     let out = getOplogEntriesSince(a);
     let result = merge(b, out.entries);
     expect(result.quarantined).toMatchObject([{ table: 'todos', pk: 'q1', reason: 'unknown-column' }]);
-    expect(b.$client.prepare(`SELECT title FROM todos WHERE id = 'q1'`).pluck().get()).toBe('soon');
+    expect(b.$connection.prepare(`SELECT title FROM todos WHERE id = 'q1'`).value()).toBe('soon');
     plainWrite(a.path, `UPDATE todos SET title = 'later', priority = 6 WHERE id = 'q1'`);
     out = getOplogEntriesSince(a, out.cursor);
     result = merge(b, out.entries);
     expect(result.quarantined).toHaveLength(1);
-    expect(b.$client.prepare(`SELECT title FROM todos WHERE id = 'q1'`).pluck().get()).toBe('later');
+    expect(b.$connection.prepare(`SELECT title FROM todos WHERE id = 'q1'`).value()).toBe('later');
     expect(countQuarantined(b)).toBe(2);
 
     // B migrates to v2: the held values apply, the later write winning.
     migrateDatabase(b, { migrationsFolder: app().folder[2], schema: app().schema[2] });
     expect(countQuarantined(b)).toBe(0);
     expectSameData(a, b, 2);
-    expect(b.$client.prepare(`SELECT priority FROM todos WHERE id = 'q1'`).pluck().get()).toBe(6);
+    expect(b.$connection.prepare(`SELECT priority FROM todos WHERE id = 'q1'`).value()).toBe(6n);
 
     // What B applied from quarantine is in its log: a third device learns it from B alone.
     const c = open(join(dir, 'c.db'), 2);
@@ -171,7 +171,7 @@ describe('capture across drizzle-kit migrations', () => {
     expect(result.quarantined).toMatchObject([{ table: 'notes', pk: 'n1', reason: 'unknown-table' }]);
     expect(result.applied).toBe(1);
     expect(countQuarantined(b)).toBe(1);
-    b.$client.close();
+    b.$connection.close();
     drizzleMigrate(b.path, 4);
     const b4 = open(b.path, 4, { migrate: false });
     expect(countQuarantined(b4)).toBe(0);
@@ -185,7 +185,7 @@ describe('capture across drizzle-kit migrations', () => {
       // Fixed by insert entries covering all columns: the stale trigger logged only the old ones.
       const dir = tempDir();
       const a = open(join(dir, 'a.db'), 1);
-      a.$client.close();
+      a.$connection.close();
       drizzleMigrate(a.path, 2);
       plainWrite(a.path, `INSERT INTO todos (id, title, priority) VALUES ('g1', 'gap', 5)`);
       const reopened = open(a.path, 2, { migrate: false });
@@ -212,7 +212,7 @@ describe('capture across drizzle-kit migrations', () => {
       // Fixed by invalidating the catalog after install: this connection's own writes move neither
       // schema_version nor data_version.
       const a = open(join(tempDir(), 'a.db'), 1);
-      a.$client.exec(`INSERT INTO todos (id, done) VALUES ('r', 5)`);
+      a.$connection.exec(`INSERT INTO todos (id, done) VALUES ('r', 5)`);
       getOplogEntriesSince(a);
       const todos = defineSyncedTable(
         'todos',
@@ -223,7 +223,7 @@ describe('capture across drizzle-kit migrations', () => {
       migrateDatabase(a, { schema: { todos } });
       const later = (BigInt(Date.now() + 1000) << 16n).toString(16).padStart(16, '0');
       merge(a, [{ table: 'todos', pk: 'r', op: 'update', hlc: later, device: 'other', cl: 1, values: { done: 9n } }]);
-      expect(a.$client.prepare(`SELECT done FROM todos`).pluck().get()).toBe(5);
+      expect(a.$connection.prepare(`SELECT done FROM todos`).value()).toBe(5n);
     });
 
     it('a row whose only synced column was renamed still reaches a new device', () => {
@@ -233,18 +233,18 @@ describe('capture across drizzle-kit migrations', () => {
       const after = { todos: defineSyncedTable('todos', { id: text('id').primaryKey(), name: text('name') }) };
       const [a, c] = ['a', 'c'].map((name) => {
         const db = initializeDatabase(join(dir, `${name}.db`));
-        db.$client.exec(`CREATE TABLE todos (id text PRIMARY KEY NOT NULL, title text)`);
+        db.$connection.exec(`CREATE TABLE todos (id text PRIMARY KEY NOT NULL, title text)`);
         migrateDatabase(db, { schema: before });
         return db;
       }) as [AhenkDatabase, AhenkDatabase];
-      a.$client.exec(`INSERT INTO todos VALUES ('r1', 'milk')`);
+      a.$connection.exec(`INSERT INTO todos VALUES ('r1', 'milk')`);
       for (const db of [a, c]) {
-        db.$client.exec(`ALTER TABLE todos RENAME COLUMN title TO name`);
+        db.$connection.exec(`ALTER TABLE todos RENAME COLUMN title TO name`);
         migrateDatabase(db, { schema: after });
       }
       merge(c, getOplogEntriesSince(a).entries);
       const rows = [a, c].map((db) => dump(db, 'todos'));
-      for (const db of [a, c]) db.$client.close();
+      for (const db of [a, c]) db.$connection.close();
       expect(rows[0]).toHaveLength(1);
       expect(rows[1]).toEqual(rows[0]);
     });
@@ -258,7 +258,7 @@ describe('capture across drizzle-kit migrations', () => {
       plainWrite(a.path, `INSERT INTO todos (id, title) VALUES ('r1', 'milk')`);
       const first = getOplogEntriesSince(a);
       merge(b, first.entries);
-      a.$client.close();
+      a.$connection.close();
       drizzleMigrate(a.path, 2);
       plainWrite(a.path, `UPDATE todos SET priority = 5 WHERE id = 'r1'`);
       const reopened = open(a.path, 2, { migrate: false });

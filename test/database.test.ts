@@ -1,8 +1,9 @@
-import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
 import { eq, relations } from 'drizzle-orm';
 import { integer, text } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
-import { DatabaseError, defineSyncedTable, getOplogEntriesSince, getSchemaVersion, initializeDatabase, KNOWN_SCHEMA_VERSION } from '../src/index.ts';
+import { DatabaseError, defineSyncedTable, getOplogEntriesSince, getSchemaVersion, initializeDatabase, KNOWN_SCHEMA_VERSION, type AdapterName } from '../src/index.ts';
+import { defaultAdapter, openConnection } from '../src/sqlite/index.ts';
 import { tempDir } from './helpers/db.ts';
 
 const lists = defineSyncedTable('lists', { id: text('id').primaryKey(), name: text('name') });
@@ -15,7 +16,7 @@ const schema = { lists, items, listsRelations, itemsRelations };
 describe('initializeDatabase', () => {
   it('gives a Drizzle database where synced tables work with queries and relations', () => {
     const path = `${tempDir()}/app.db`;
-    const pre = new Database(path);
+    const pre = openConnection(path);
     pre.exec(`CREATE TABLE lists (id text PRIMARY KEY NOT NULL, name text); CREATE TABLE items (id text PRIMARY KEY NOT NULL, list_id text, qty integer)`);
     pre.close();
     const db = initializeDatabase(path, { schema });
@@ -31,28 +32,57 @@ describe('initializeDatabase', () => {
       ['items', 'i2', 'update'],
       ['items', 'i1', 'delete'],
     ]);
-    expect(db.$client.pragma('journal_mode', { simple: true })).toBe('wal');
-    db.$client.close();
+    expect(db.$connection.pragma('journal_mode')).toBe('wal');
+    db.$connection.close();
   });
 
   it('is an idempotent upgrade when opened again, and records the schema version', () => {
     const path = `${tempDir()}/app.db`;
     const first = initializeDatabase(path);
     expect(getSchemaVersion(first)).toBe(KNOWN_SCHEMA_VERSION);
-    const tables = first.$client.prepare(`SELECT name, sql FROM sqlite_master ORDER BY name`).all();
-    first.$client.close();
+    const tables = first.$connection.prepare(`SELECT name, sql FROM sqlite_master ORDER BY name`).all();
+    first.$connection.close();
     const second = initializeDatabase(path);
-    expect(second.$client.prepare(`SELECT name, sql FROM sqlite_master ORDER BY name`).all()).toEqual(tables);
-    second.$client.close();
+    expect(second.$connection.prepare(`SELECT name, sql FROM sqlite_master ORDER BY name`).all()).toEqual(tables);
+    second.$connection.close();
   });
 
   it('refuses a database written by a newer Ahenk, and a synced table missing from the file', () => {
     const path = `${tempDir()}/app.db`;
     const db = initializeDatabase(path);
-    db.$client.prepare(`INSERT INTO __ahenk_migrations (hash, created_at) VALUES ('future', 9999999999999)`).run();
-    db.$client.close();
+    db.$connection.prepare(`INSERT INTO __ahenk_migrations (hash, created_at) VALUES ('future', 9999999999999)`).run();
+    db.$connection.close();
     expect(() => initializeDatabase(path)).toThrow(DatabaseError);
     expect(() => initializeDatabase(path)).toThrow(/newer than this Ahenk/);
     expect(() => initializeDatabase(`${tempDir()}/b.db`, { schema })).toThrow(/synced table "lists" does not exist in the database; apply your migrations first/);
+  });
+
+  it('takes a connection the app opened itself with the adapter in use, and keeps its handle as $client', () => {
+    const path = `${tempDir()}/app.db`;
+    const opened = openConnection(path);
+    opened.exec(`CREATE TABLE lists (id text PRIMARY KEY NOT NULL, name text); CREATE TABLE items (id text PRIMARY KEY NOT NULL, list_id text, qty integer)`);
+    const handle = opened.driver.client;
+    const db = initializeDatabase(handle as object, { schema });
+    expect(db.$client).toBe(handle);
+    expect(db.$connection.adapter).toBe(defaultAdapter());
+    expect(db.$connection.path).toBe(path);
+    expect(getSchemaVersion(db)).toBe(KNOWN_SCHEMA_VERSION);
+    db.insert(lists).values({ id: 'l1', name: 'groceries' }).run();
+    // A write through the app's own connection is captured too: it is the same connection.
+    opened.prepare(`INSERT INTO lists (id, name) VALUES ('l2', 'tools')`).run();
+    expect(getOplogEntriesSince(db).entries.map((e) => [e.pk, e.op, e.values])).toEqual([
+      ['l1', 'insert', { name: 'groceries' }],
+      ['l2', 'insert', { name: 'tools' }],
+    ]);
+    db.$connection.close();
+    expect(opened.isOpen).toBe(false);
+  });
+
+  it('refuses an adapter it does not know with a TypeError, before opening anything', () => {
+    const path = `${tempDir()}/app.db`;
+    const call = () => initializeDatabase(path, { adapter: 'sqlite3' as AdapterName });
+    expect(call).toThrow(TypeError);
+    expect(call).toThrow(/unknown SQLite adapter "sqlite3" \(expected better-sqlite3 or node:sqlite\)/);
+    expect(existsSync(path)).toBe(false);
   });
 });

@@ -57,21 +57,21 @@ function open(name) {
   const path = join(process.argv[2], name);
   // The app's migration, done by hand: Ahenk captures tables that exist.
   const bare = initializeDatabase(path);
-  bare.$client.exec("CREATE TABLE notes (id TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL DEFAULT '')");
-  bare.$client.close();
+  bare.$connection.exec("CREATE TABLE notes (id TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL DEFAULT '')");
+  bare.$connection.close();
   return initializeDatabase(path, { schema: { notes } });
 }
 
 const laptop = open('laptop.db');
 const phone = open('phone.db');
-const insert = laptop.$client.prepare('INSERT INTO notes (id, body) VALUES (?, ?)');
+const insert = laptop.$connection.prepare('INSERT INTO notes (id, body) VALUES (?, ?)');
 insert.run('a', 'written on the laptop');
 insert.run('b', 'also on the laptop');
 const result = merge(phone, getOplogEntriesSince(laptop).entries);
-const rows = (db) => db.$client.prepare('SELECT id, body FROM notes ORDER BY id').all();
+const rows = (db) => db.$connection.prepare('SELECT id, body FROM notes ORDER BY id').all();
 console.log(JSON.stringify({ laptop: rows(laptop), phone: rows(phone), applied: result.applied, withResolvers: typeof Promise.withResolvers }));
-laptop.$client.close();
-phone.$client.close();
+laptop.$connection.close();
+phone.$connection.close();
 `;
 
 const APP_SCHEMA = `

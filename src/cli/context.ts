@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { initializeDatabase, type AhenkDatabase } from '../database/initialize.ts';
 import { AhenkError } from '../errors.ts';
-import { openConnection } from '../sqlite/index.ts';
+import { checkAdapter, isSqliteError, openConnection, type AdapterName, type OpenOptions as ConnectionOptions } from '../sqlite/index.ts';
 import { CommandFailedError, UsageError } from './errors.ts';
 import type { CommandContext, OptionSpec } from './spec.ts';
 
@@ -75,28 +75,47 @@ export function openDatabase(context: CommandContext, options: OpenOptions = {})
     throw new UsageError(`cannot create ${path}: the folder ${dirname(path)} does not exist`);
   }
   // Opening converts a file into an Ahenk database; only init may do that to a file it was given.
-  if (!options.create && existsSync(path) && !isAhenkDatabase(path)) {
+  const adapter = adapterOf(context);
+  if (!options.create && existsSync(path) && !isAhenkDatabase(path, adapter)) {
     throw new UsageError(`${path} is not an Ahenk database (no ahenk_meta table); to make it one, run: ahenk init --db ${path}`);
   }
   try {
-    return Object.assign(initializeDatabase(path), { path });
+    return Object.assign(initializeDatabase(path, adapter === undefined ? {} : { adapter }), { path });
   } catch (error) {
     if (error instanceof AhenkError) throw new CommandFailedError(`cannot open ${path}: ${error.message}`, undefined, { cause: error });
     throw error;
   }
 }
 
-/** Whether the file already holds Ahenk's tables (read-only look; a file SQLite cannot read is not one). */
-function isAhenkDatabase(path: string): boolean {
+/** The SQLite adapter the command's environment names (AHENK_SQLITE), if any. */
+export function adapterOf(context: CommandContext): AdapterName | undefined {
+  const named = context.io.env.AHENK_SQLITE;
+  if (named === undefined || named === '') return undefined;
   try {
-    const probe = openConnection(path, { readOnly: true });
-    try {
-      return probe.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ahenk_meta'").get() !== undefined;
-    } finally {
-      probe.close();
-    }
-  } catch {
+    return checkAdapter(named, 'AHENK_SQLITE');
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** Whether the file already holds Ahenk's tables (read-only look; a file SQLite cannot read is not one). */
+function isAhenkDatabase(path: string, adapter: AdapterName | undefined): boolean {
+  const options: ConnectionOptions = adapter === undefined ? { readOnly: true } : { readOnly: true, adapter };
+  let probe;
+  try {
+    probe = openConnection(path, options);
+  } catch (error) {
+    // A driver that cannot load (an addon built for another Node) is not "not an Ahenk database".
+    if (!isSqliteError(error)) throw error;
     return false;
+  }
+  try {
+    return probe.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ahenk_meta'").get() !== undefined;
+  } catch (error) {
+    if (!probe.isSqliteError(error)) throw error;
+    return false;
+  } finally {
+    probe.close();
   }
 }
 

@@ -1,5 +1,5 @@
 export { ConnectionSlot, SqliteConnection, type TransactionMode } from './connection.ts';
 export { drizzleOverPort, migrateOverPort, type PortDatabase, type PortMigrationConfig } from './drizzle/index.ts';
-export { ADAPTERS, checkAdapter, defaultAdapter, openConnection, type OpenOptions, type SqliteTarget } from './open.ts';
+export { ADAPTERS, checkAdapter, defaultAdapter, isSqliteError, openConnection, type OpenOptions, type SqliteTarget } from './open.ts';
 export type { AdapterName, SqliteDriver, SqliteStatement, SqlParams, SqlRow, SqlRunResult, SqlValue, StatementOptions } from './port.ts';
 export { connectionOf, type DatabaseHandle } from './handle.ts';

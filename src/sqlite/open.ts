@@ -23,6 +23,13 @@ export function checkAdapter(name: unknown, where = 'adapter'): AdapterName {
   return found;
 }
 
+/** Whether an error came from SQLite through either adapter (when no connection is at hand to ask). */
+export function isSqliteError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return error.name === 'SqliteError' || code === 'ERR_SQLITE_ERROR' || (typeof code === 'string' && code.startsWith('SQLITE_'));
+}
+
 /** What can be opened: a file path or ':memory:', an opened driver connection, or a port connection. */
 export type SqliteTarget = string | SqliteConnection | object;
 

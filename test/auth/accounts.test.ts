@@ -19,7 +19,7 @@ async function expectAuthError(fn: () => Promise<unknown>, message: string, code
 }
 
 function storedRows(db: ReturnType<typeof openDb>) {
-  return db.$client.prepare('SELECT id, user_name, email, password_hash, created_at FROM ahenk_users ORDER BY created_at, id').all() as {
+  return db.$connection.prepare('SELECT id, user_name, email, password_hash, created_at FROM ahenk_users ORDER BY created_at, id', { integers: 'number' }).all() as {
     id: string;
     user_name: string;
     email: string;
@@ -173,7 +173,7 @@ describe('loginUser', () => {
     const { hash } = await import('@node-rs/argon2');
     const user = await registerUser(db, 'Old', 'old@x.com', 'pw');
     const weak = await hash('pw', { algorithm: 2, memoryCost: 8192, timeCost: 1, parallelism: 1 });
-    db.$client.prepare('UPDATE ahenk_users SET password_hash = ? WHERE id = ?').run(weak, user.id);
+    db.$connection.prepare('UPDATE ahenk_users SET password_hash = ? WHERE id = ?').run(weak, user.id);
     await expect(loginUser(db, 'Old', 'pw')).resolves.toEqual(user);
     const stored = storedRows(db)[0]!.password_hash;
     expect(stored).not.toBe(weak);
@@ -184,7 +184,7 @@ describe('loginUser', () => {
   it('treats a damaged stored hash as a wrong password', async () => {
     const db = openDb();
     const user = await registerUser(db, 'Bob', 'bob@x.com', 'pw');
-    db.$client.prepare('UPDATE ahenk_users SET password_hash = ? WHERE id = ?').run('not a hash', user.id);
+    db.$connection.prepare('UPDATE ahenk_users SET password_hash = ? WHERE id = ?').run('not a hash', user.id);
     await expectAuthError(() => loginUser(db, 'Bob', 'pw'), 'Invalid credentials', 'INVALID_CREDENTIALS');
   });
 

@@ -46,7 +46,7 @@ describe('a revoked device cannot come back through the synced list', () => {
   it('control: its own unrevoked record with a newer stamp does not undo the revocation', async () => {
     const { a, b, c, keyB, recordB } = await world();
     revokeDevice(a, recordB.id);
-    b.$client.prepare(`UPDATE ahenk_devices SET revoked_at = NULL, device_type = 'phone!' WHERE id = ?`).run(recordB.id);
+    b.$connection.prepare(`UPDATE ahenk_devices SET revoked_at = NULL, device_type = 'phone!' WHERE id = ?`).run(recordB.id);
     syncInto(b, c);
     everyoneSyncs(a, c);
     expect(isAuthorizedPeer(a, keyB)).toBe(false);
@@ -57,8 +57,8 @@ describe('a revoked device cannot come back through the synced list', () => {
     const { a, b, c, user, keyB, recordB } = await world();
     revokeDevice(a, recordB.id);
     // On the stolen device's stale copy: delete the record, insert it again, unrevoked.
-    b.$client.prepare('DELETE FROM ahenk_devices WHERE id = ?').run(recordB.id);
-    b.$client.prepare(`INSERT INTO ahenk_devices (id, user_id, device_type, peer_id, created_at) VALUES (?, ?, 'phone', ?, ?)`).run(recordB.id, user.id, keyB, recordB.createdAt);
+    b.$connection.prepare('DELETE FROM ahenk_devices WHERE id = ?').run(recordB.id);
+    b.$connection.prepare(`INSERT INTO ahenk_devices (id, user_id, device_type, peer_id, created_at) VALUES (?, ?, 'phone', ?, ?)`).run(recordB.id, user.id, keyB, recordB.createdAt);
     syncInto(b, c); // C has not heard of the revocation: B is still authorized there.
     everyoneSyncs(a, c);
     expect(getUserDevices(a, user.id).find((d) => d.id === recordB.id)?.revokedAt).not.toBeNull();
@@ -70,8 +70,8 @@ describe('a revoked device cannot come back through the synced list', () => {
     const { a, b, c, user, keyB, recordB } = await world();
     revokeDevice(a, recordB.id);
     syncInto(a, c); // C knows of the revocation first
-    b.$client.prepare('DELETE FROM ahenk_devices WHERE id = ?').run(recordB.id);
-    b.$client.prepare(`INSERT INTO ahenk_devices (id, user_id, device_type, peer_id, created_at) VALUES (?, ?, 'phone', ?, ?)`).run(recordB.id, user.id, keyB, recordB.createdAt);
+    b.$connection.prepare('DELETE FROM ahenk_devices WHERE id = ?').run(recordB.id);
+    b.$connection.prepare(`INSERT INTO ahenk_devices (id, user_id, device_type, peer_id, created_at) VALUES (?, ?, 'phone', ?, ?)`).run(recordB.id, user.id, keyB, recordB.createdAt);
     // ...and receives B's entries later through a device D that had not heard of it (D relays them).
     const d = openDevice('d');
     syncInto(a, d);
@@ -86,8 +86,8 @@ describe('a revoked device cannot come back through the synced list', () => {
     const { a, b, c, user, keyB, recordB } = await world();
     revokeDevice(a, recordB.id);
     const decoy = await newPeerId();
-    b.$client.prepare('UPDATE ahenk_devices SET peer_id = ? WHERE id = ?').run(decoy, recordB.id);
-    b.$client.prepare(`INSERT INTO ahenk_devices (id, user_id, device_type, peer_id, created_at) VALUES ('fresh', ?, 'phone', ?, ?)`).run(user.id, keyB, Date.now());
+    b.$connection.prepare('UPDATE ahenk_devices SET peer_id = ? WHERE id = ?').run(decoy, recordB.id);
+    b.$connection.prepare(`INSERT INTO ahenk_devices (id, user_id, device_type, peer_id, created_at) VALUES ('fresh', ?, 'phone', ?, ?)`).run(user.id, keyB, Date.now());
     syncInto(b, c);
     everyoneSyncs(a, c);
     // The revocation is still on record (max kept it), but no longer on B's key.
@@ -100,7 +100,7 @@ describe('a revoked device cannot come back through the synced list', () => {
     const { a, b, c, user, recordB } = await world();
     // While it is still trusted, the stolen device adds a key of the thief's, filed under no user.
     const backdoor = await newPeerId();
-    b.$client.prepare(`INSERT INTO ahenk_devices (id, user_id, device_type, peer_id, created_at) VALUES ('hidden', 'nobody', 'x', ?, ?)`).run(backdoor, Date.now());
+    b.$connection.prepare(`INSERT INTO ahenk_devices (id, user_id, device_type, peer_id, created_at) VALUES ('hidden', 'nobody', 'x', ?, ?)`).run(backdoor, Date.now());
     syncInto(b, c);
     everyoneSyncs(a, c);
     revokeDevice(a, recordB.id); // the user revokes every device getUserDevices shows as suspicious
@@ -120,6 +120,6 @@ describe('a revoked device cannot come back through the synced list', () => {
     const result = merge(a, [{ ...later, op: 'delete', cl: 2, values: {} }, { ...later, op: 'insert', cl: 3, values: { revoked_at: 0n } }]);
     expect(result).toMatchObject({ applied: 0, unchanged: 2 });
     expect(isAuthorizedPeer(a, keyB)).toBe(false);
-    expect(a.$client.prepare('SELECT revoked_at FROM ahenk_revocations WHERE peer_id = ?').pluck().get(keyB)).toBeGreaterThan(0);
+    expect(a.$connection.prepare('SELECT revoked_at FROM ahenk_revocations WHERE peer_id = ?').value(keyB)).toBeGreaterThan(0);
   });
 });

@@ -41,7 +41,7 @@ describe('addDeviceToUser / getUserDevices', () => {
   it('orders by creation time even when ids were made out of order', async () => {
     const { db, user } = await setup();
     // A device synced in later but created earlier still lists first.
-    db.$client
+    db.$connection
       .prepare('INSERT INTO ahenk_devices (id, user_id, device_type, created_at) VALUES (?, ?, ?, ?)')
       .run('ffffffff-ffff-7fff-bfff-ffffffffffff', user.id, 'old', 1);
     const fresh = await addDeviceToUser(db, user.id, 'new');
@@ -146,12 +146,12 @@ describe('authorizeDevice / revokeDevice / isAuthorizedPeer', () => {
   it("authorizes a real device's identity, and app-added devices authorize nothing", async () => {
     const { db, user } = await setup();
     const other = initializeDatabase(':memory:');
-    const otherId = getDeviceId(other.$client);
+    const otherId = getDeviceId(other);
     await addDeviceToUser(db, user.id, 'phone');
     expect(isAuthorizedPeer(db, otherId)).toBe(false);
     authorizeDevice(db, { userId: user.id, peerId: otherId, deviceType: 'phone' });
     expect(isAuthorizedPeer(db, otherId)).toBe(true);
     expect(isAuthorizedPeer(db, await newPeerId())).toBe(false);
-    other.$client.close();
+    other.$connection.close();
   });
 });

@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compactOplog, getOplogEntriesSince, initializeDatabase, merge, retryQuarantined, type OplogEntry } from '../../src/index.ts';
+import { compactOplog, getOplogEntriesSince, initializeDatabase, merge, retryQuarantined, type OplogEntry, type SqlValue } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { seededRandom } from '../../bench/data.ts';
 import { dump, openDevice, tempDir } from '../helpers/db.ts';
@@ -25,9 +25,9 @@ function twins(): [Db, Db, string, string, string] {
   const dir = tempDir();
   const a = openDevice('a', dir);
   const T0 = Date.now() + 86_400_000;
-  a.$client.prepare('UPDATE ahenk_clock SET hlc = ? WHERE id = 0').run(packHlc(T0, 0));
+  a.$connection.prepare('UPDATE ahenk_clock SET hlc = ? WHERE id = 0').run(packHlc(T0, 0));
   const path = join(dir, 'twin.db');
-  a.$client.exec(`VACUUM INTO '${path}'`);
+  a.$connection.exec(`VACUUM INTO '${path}'`);
   const b = initializeDatabase(path, { schema });
   return [a, b, String(T0), a.path, path];
 }
@@ -36,8 +36,8 @@ const TODO_COLS = ['title', 'done', 'score', 'data'] as const;
 const COUNTER_COLS = ['high', 'tags', 'note'] as const;
 
 function state(db: Db) {
-  const cls = db.$client.prepare('SELECT tbl, pk, max(cl) AS cl FROM ahenk_oplog GROUP BY tbl, pk ORDER BY tbl, pk').safeIntegers(true).all();
-  return { todos: dump(db, 'todos'), counters: dump(db, 'counters'), cls, quarantine: db.$client.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').pluck().all() };
+  const cls = db.$connection.prepare('SELECT tbl, pk, max(cl) AS cl FROM ahenk_oplog GROUP BY tbl, pk ORDER BY tbl, pk').all();
+  return { todos: dump(db, 'todos'), counters: dump(db, 'counters'), cls, quarantine: db.$connection.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').values().map(([entry]) => entry) };
 }
 
 function run(seed: number, steps: number) {
@@ -48,8 +48,8 @@ function run(seed: number, steps: number) {
   const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const key = () => `k${Math.floor(random() * 5)}`;
   const now = { ms: T0 };
-  const todoValue = (c: string): unknown => (c === 'extra' ? pick([null, 'e1', 'e2']) : c === 'title' ? `t${Math.floor(random() * 4)}` : c === 'done' ? BigInt(Math.floor(random() * 4)) : c === 'score' ? pick([null, 1.5, 2.5]) : pick([null, new Uint8Array([1]), new Uint8Array([2])]));
-  const counterValue = (c: string): unknown => (c === 'high' ? pick([null, 1n, 5n, 9n]) : c === 'tags' ? pick([null, '["a"]', '["b"]', '["a","c"]']) : `n${Math.floor(random() * 3)}`);
+  const todoValue = (c: string): SqlValue => (c === 'extra' ? pick([null, 'e1', 'e2']) : c === 'title' ? `t${Math.floor(random() * 4)}` : c === 'done' ? BigInt(Math.floor(random() * 4)) : c === 'score' ? pick([null, 1.5, 2.5]) : pick([null, new Uint8Array([1]), new Uint8Array([2])]));
+  const counterValue = (c: string): SqlValue => (c === 'high' ? pick([null, 1n, 5n, 9n]) : c === 'tags' ? pick([null, '["a"]', '["b"]', '["a","c"]']) : `n${Math.floor(random() * 3)}`);
   const log: string[] = [];
   for (let step = 0; step < steps; step++) {
     const roll = random();
@@ -62,14 +62,13 @@ function run(seed: number, steps: number) {
       const chosen = cols.filter(() => random() < 0.5);
       const vals = chosen.map((c) => (table === 'todos' ? todoValue(c) : counterValue(c)));
       const to = key();
-      const bind = (v: unknown) => (v instanceof Uint8Array ? Buffer.from(v) : v);
       action = (db) => {
-        const raw = db.$client;
+        const raw = db.$connection;
         if (kind === 'insert' || kind === 'replace') {
           const names = ['id', ...chosen];
-          raw.prepare(`INSERT OR ${kind === 'insert' ? 'IGNORE' : 'REPLACE'} INTO ${table} (${names.join(',')}) VALUES (${names.map(() => '?').join(',')})`).run(id, ...vals.map(bind));
+          raw.prepare(`INSERT OR ${kind === 'insert' ? 'IGNORE' : 'REPLACE'} INTO ${table} (${names.join(',')}) VALUES (${names.map(() => '?').join(',')})`).run(id, ...vals);
         } else if (kind === 'update' && chosen.length > 0) {
-          raw.prepare(`UPDATE ${table} SET ${chosen.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`).run(...vals.map(bind), id);
+          raw.prepare(`UPDATE ${table} SET ${chosen.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`).run(...vals, id);
         } else if (kind === 'delete') {
           raw.prepare(`DELETE FROM ${table} WHERE id = ?`).run(id);
         } else if (kind === 'rekey') {
@@ -102,8 +101,8 @@ function run(seed: number, steps: number) {
     } else if (roll < 0.915 && !migrated && true) {
       migrated = true;
       const reopen = (db: Db, path: string): Db => {
-        db.$client.exec('ALTER TABLE todos ADD COLUMN extra text');
-        db.$client.close();
+        db.$connection.exec('ALTER TABLE todos ADD COLUMN extra text');
+        db.$connection.close();
         return initializeDatabase(path, { schema: schema2 }) as unknown as Db;
       };
       a = reopen(a, pathA);
@@ -128,7 +127,7 @@ function run(seed: number, steps: number) {
     expect(state(b), log.join('\n')).toEqual(state(a));
     if (random() < 0.3) compactOplog(b);
     if (step % 10 === 9 && true) {
-      const seqs = (a.$client.prepare('SELECT seq FROM ahenk_oplog ORDER BY seq').pluck().safeIntegers(true).all() as bigint[]).map(String);
+      const seqs = a.$connection.prepare('SELECT seq FROM ahenk_oplog ORDER BY seq').values().map(([seq]) => String(seq));
       for (const c of ['0', ...seqs]) expect(canonical(getOplogEntriesSince(b, c).entries), `cursor ${c}\n${log.join('\n')}`).toEqual(canonical(getOplogEntriesSince(a, c).entries));
     }
   }

@@ -7,8 +7,8 @@ import { dump, openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 
 type Device = ReturnType<typeof openDevice>;
-const logSize = (db: Device) => db.$client.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get() as number;
-const cursors = (db: Device) => (db.$client.prepare('SELECT seq FROM ahenk_oplog ORDER BY seq').pluck().safeIntegers(true).all() as bigint[]).map(String);
+const logSize = (db: Device) => Number(db.$connection.prepare('SELECT count(*) FROM ahenk_oplog').value());
+const cursors = (db: Device) => db.$connection.prepare('SELECT seq FROM ahenk_oplog ORDER BY seq').values().map(([seq]) => String(seq));
 
 /** A history with every kind of write: re-updated cells, deletes, re-inserts, and rows merged from a peer with two stamps. */
 function churn(a: Device, seed: number): void {
@@ -122,7 +122,7 @@ describe('compactOplog', () => {
 });
 
 describe('the causal-length index', () => {
-  const indexed = (db: Device) => db.$client.prepare('SELECT pk, cl FROM ahenk_oplog WHERE ix = 1 ORDER BY seq').raw(true).all();
+  const indexed = (db: Device) => db.$connection.prepare('SELECT pk, cl FROM ahenk_oplog WHERE ix = 1 ORDER BY seq', { integers: 'number' }).values();
   const lastEntry = (db: Device, pk: string) => getOplogEntriesSince(db).entries.filter((e) => e.pk === pk).at(-1);
 
   it('holds only entries above causal length 1, folded or merged, so rows never deleted stay out of it', () => {

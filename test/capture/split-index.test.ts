@@ -26,10 +26,10 @@ function triplets(): { r: Dev; x: Dev; l: Dev; t0: number } {
   const r = openDevice('r', dir);
   // Stamps come from the log and this received clock, not the wall clock: the twins stamp alike.
   const t0 = Date.now() + 86_400_000;
-  r.$client.prepare('UPDATE ahenk_clock SET hlc = ? WHERE id = 0').run(packHlc(t0, 0));
+  r.$connection.prepare('UPDATE ahenk_clock SET hlc = ? WHERE id = 0').run(packHlc(t0, 0));
   const copy = (name: string): Dev => {
     const path = join(dir, `${name}.db`);
-    r.$client.exec(`VACUUM INTO '${path}'`);
+    r.$connection.exec(`VACUUM INTO '${path}'`);
     const db = initializeDatabase(path, { schema: helperSchema });
     opened.push(db as unknown as Db);
     return Object.assign(db, { path });
@@ -37,7 +37,7 @@ function triplets(): { r: Dev; x: Dev; l: Dev; t0: number } {
   return { r, x: copy('x'), l: copy('l'), t0 };
 }
 
-const rowCls = (db: Dev) => db.$client.prepare('SELECT tbl, pk, max(cl) AS cl FROM ahenk_oplog GROUP BY tbl, pk ORDER BY tbl, pk').safeIntegers(true).all();
+const rowCls = (db: Dev) => db.$connection.prepare('SELECT tbl, pk, max(cl) AS cl FROM ahenk_oplog GROUP BY tbl, pk ORDER BY tbl, pk').all();
 
 function causalRun(seed: number, steps: number): void {
   const { r, x, l, t0 } = triplets();
@@ -49,8 +49,8 @@ function causalRun(seed: number, steps: number): void {
   for (let step = 0; step < steps; step++) {
     if (step === 25) {
       // A database from before migration 0001: everything folded sits in the causal-length index.
-      foldOplog(l.$client);
-      l.$client.exec('UPDATE ahenk_oplog SET ix = 1 WHERE ix = 0');
+      foldOplog(l.$connection);
+      l.$connection.exec('UPDATE ahenk_oplog SET ix = 1 WHERE ix = 0');
       trail.push('legacy');
     }
     const roll = random();
@@ -61,7 +61,7 @@ function causalRun(seed: number, steps: number): void {
       const kind = pick(['insert', 'replace', 'update', 'delete', 'delete', 'rekey'] as const);
       const title = `t${Math.floor(random() * 3)}`;
       act = (db) => {
-        const raw = db.$client;
+        const raw = db.$connection;
         if (kind === 'insert') raw.prepare('INSERT OR IGNORE INTO todos (id, title) VALUES (?, ?)').run(id, title);
         if (kind === 'replace') raw.prepare('INSERT OR REPLACE INTO todos (id, title) VALUES (?, ?)').run(id, title);
         if (kind === 'update') raw.prepare('UPDATE todos SET title = ? WHERE id = ?').run(title, id);
@@ -91,7 +91,7 @@ function causalRun(seed: number, steps: number): void {
     const why = trail.join('\n');
     expect(results[1], why).toEqual(results[0]);
     expect(results[2], why).toEqual(results[0]);
-    for (const db of [r, x, l]) foldOplog(db.$client);
+    for (const db of [r, x, l]) foldOplog(db.$connection);
     expect(dump(x, 'todos'), why).toEqual(dump(r, 'todos'));
     expect(dump(l, 'todos'), why).toEqual(dump(r, 'todos'));
     expect(rowCls(x), why).toEqual(rowCls(r));
@@ -123,8 +123,8 @@ describe('causal lengths with the split oplog indexes', () => {
       const a = openDevice('old');
       a.insert(todos).values({ id: 'r', title: 'one' }).run();
       merge(a, [{ table: 'todos', pk: 'p', op: 'insert', hlc: formatHlc(packHlc(Date.now() - 5000, 0)), device: 'peer', cl: 1, values: { title: 'peer' } }]);
-      foldOplog(a.$client);
-      a.$client.exec('UPDATE ahenk_oplog SET ix = 1 WHERE ix = 0');
+      foldOplog(a.$connection);
+      a.$connection.exec('UPDATE ahenk_oplog SET ix = 1 WHERE ix = 0');
       for (const id of ['r', 'p']) {
         a.delete(todos).where(eq(todos.id, id)).run();
         a.insert(todos).values({ id, title: 'again' }).run();
@@ -153,11 +153,11 @@ describe('install backfills with the split indexes', () => {
       a.insert(todos).values({ id: 'r', title: 'two' }).run();
       compactOplog(a, { full: true });
       merge(b, getOplogEntriesSince(a).entries);
-      a.$client.exec('ALTER TABLE todos ADD COLUMN extra text');
-      b.$client.exec('ALTER TABLE todos ADD COLUMN extra text');
+      a.$connection.exec('ALTER TABLE todos ADD COLUMN extra text');
+      b.$connection.exec('ALTER TABLE todos ADD COLUMN extra text');
       // Written before capture knows the column: the triggers do not log it.
-      a.$client.exec(`UPDATE todos SET extra = 'e-' || id`);
-      a.$client.close();
+      a.$connection.exec(`UPDATE todos SET extra = 'e-' || id`);
+      a.$connection.close();
       const again = initializeDatabase(a.path, { schema: { todos: todosWithExtra } });
       opened.push(again as unknown as Db);
       const extraEntries = getOplogEntriesSince(again).entries.filter((e) => 'extra' in e.values && e.op === 'update');
@@ -166,7 +166,7 @@ describe('install backfills with the split indexes', () => {
         ['s', 1, { extra: 'e-s' }],
       ]);
       checkSplitIndex(again as unknown as Db);
-      b.$client.close();
+      b.$connection.close();
       const b2 = initializeDatabase(b.path, { schema: { todos: todosWithExtra } });
       opened.push(b2 as unknown as Db);
       merge(b2, getOplogEntriesSince(again).entries);

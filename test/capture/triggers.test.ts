@@ -1,22 +1,21 @@
 import { spawnSync } from 'node:child_process';
-import Database from 'better-sqlite3';
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { getDeviceId, getOplogEntriesSince, initializeDatabase, merge, parseHlc } from '../../src/index.ts';
 import { hlcCounter, hlcMs, packHlc } from '../../src/clock/index.ts';
 import { triggerNames } from '../../src/capture/triggers.ts';
-import { dump, openDevice } from '../helpers/db.ts';
+import { dump, openDevice, openRaw } from '../helpers/db.ts';
 import { schema, todos } from '../helpers/schema.ts';
+import type { SqliteConnection } from '../../src/sqlite/index.ts';
 
 type LogRow = { seq: bigint; hlc: bigint | null; site: bigint; tbl: bigint; pk: string; op: bigint; cl: bigint; cols: bigint };
-const log = (db: { $client: Database.Database }) =>
-  db.$client.prepare('SELECT * FROM ahenk_oplog ORDER BY seq').safeIntegers(true).all() as LogRow[];
+const log = (db: { $connection: SqliteConnection }) => db.$connection.prepare('SELECT * FROM ahenk_oplog ORDER BY seq').all() as LogRow[];
 
 describe('capture triggers', () => {
   it('captures writes from a plain connection that never loaded Ahenk, with HLC stamps', () => {
     const a = openDevice('a');
     const before = Date.now();
-    const plain = new Database(a.path);
+    const plain = openRaw(a.path);
     plain.prepare(`INSERT INTO todos (id, title, done) VALUES ('p1', 'from the shell', 1)`).run();
     plain.prepare(`UPDATE todos SET title = 'edited' WHERE id = 'p1'`).run();
     plain.close();
@@ -31,11 +30,11 @@ describe('capture triggers', () => {
     expect(rows[1]!.seq > rows[0]!.seq).toBe(true);
     const { entries } = getOplogEntriesSince(a);
     expect(entries).toHaveLength(2);
-    expect(entries[0]).toMatchObject({ pk: 'p1', op: 'insert', device: getDeviceId(a.$client), values: { done: 1n, score: null, data: null } });
+    expect(entries[0]).toMatchObject({ pk: 'p1', op: 'insert', device: getDeviceId(a.$connection), values: { done: 1n, score: null, data: null } });
     expect(entries[1]).toMatchObject({ pk: 'p1', op: 'update', values: { title: 'edited' } });
   });
 
-  // The sqlite3 shell is another SQLite build (Debian's, often older than better-sqlite3's): the
+  // The sqlite3 shell is another SQLite build (Debian's, often older than the adapter's): the
   // triggers must only use SQL it has.
   const shell = spawnSync('sqlite3', ['-version'], { encoding: 'utf8' });
   const shellReason = shell.status === 0 ? undefined : 'the sqlite3 shell is not installed (apt-get install sqlite3)';
@@ -73,9 +72,9 @@ describe('capture triggers', () => {
     a.insert(todos).values({ id: 't', title: 'x', done: 0, score: 1 }).run();
     a.update(todos).set({ done: 1 }).where(eq(todos.id, 't')).run();
     a.update(todos).set({ done: 1 }).where(eq(todos.id, 't')).run(); // no change: no entry
-    a.$client.prepare(`UPDATE todos SET score = 1 WHERE id = 't'`).run(); // REAL 1.0 -> REAL 1.0: no change
-    a.$client.prepare(`UPDATE todos SET score = 'one' WHERE id = 't'`).run();
-    a.$client.prepare(`UPDATE todos SET data = x'01', title = 'x' WHERE id = 't'`).run();
+    a.$connection.prepare(`UPDATE todos SET score = 1 WHERE id = 't'`).run(); // REAL 1.0 -> REAL 1.0: no change
+    a.$connection.prepare(`UPDATE todos SET score = 'one' WHERE id = 't'`).run();
+    a.$connection.prepare(`UPDATE todos SET data = x'01', title = 'x' WHERE id = 't'`).run();
     const { entries } = getOplogEntriesSince(a);
     expect(entries.map((e) => [e.op, Object.keys(e.values)])).toEqual([
       ['insert', ['title']],
@@ -117,7 +116,7 @@ describe('capture triggers', () => {
     expect(afterMerge).toHaveLength(1);
     expect(afterMerge[0]!.site).not.toBe(0n);
     // A plain connection's write must still be stamped after the received clock.
-    const plain = new Database(a.path);
+    const plain = openRaw(a.path);
     plain.prepare(`UPDATE todos SET title = 'local' WHERE id = 'r'`).run();
     plain.close();
     const last = log(a).at(-1)!;
@@ -131,8 +130,8 @@ describe('capture triggers', () => {
     const a = openDevice('a');
     // A log written when the clock read 10 minutes ahead (then stepped back).
     const ahead = packHlc(Date.now() + 600_000, 65_534);
-    a.$client.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols) VALUES (?, 1, 'old', 1, 1, 0)`).run(ahead);
-    const plain = new Database(a.path);
+    a.$connection.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols) VALUES (?, 1, 'old', 1, 1, 0)`).run(ahead);
+    const plain = openRaw(a.path);
     const insert = plain.prepare(`INSERT INTO todos (id) VALUES (?)`);
     for (const id of ['x1', 'x2', 'x3']) insert.run(id);
     plain.close();
@@ -147,29 +146,29 @@ describe('capture triggers', () => {
   it('logs rows that existed before capture was installed, once', () => {
     const a = openDevice('a');
     const path = a.path;
-    a.$client.close();
-    const plain = new Database(path);
+    a.$connection.close();
+    const plain = openRaw(path);
     plain.exec(`DROP TRIGGER ${triggerNames('todos').insert}`);
     plain.prepare(`INSERT INTO todos (id, title) VALUES ('old1', 'before'), ('old2', 'before')`).run();
     plain.close();
     const again = initializeDatabase(path, { schema });
     expect(log(again).map((r) => r.pk)).toEqual(['old1', 'old2']);
-    again.$client.close();
+    again.$connection.close();
     const third = initializeDatabase(path, { schema });
     expect(log(third)).toHaveLength(2);
-    const names = third.$client.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name`).pluck().all();
+    const names = third.$connection.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name`).values().map(([name]) => name);
     expect(names).toEqual(expect.arrayContaining(Object.values(triggerNames('todos'))));
-    third.$client.close();
+    third.$connection.close();
   });
 
   it('keeps the device identity across opens', () => {
     const a = openDevice('a');
-    const id = getDeviceId(a.$client);
+    const id = getDeviceId(a.$connection);
     expect(id).toMatch(/^12D3KooW/);
-    a.$client.close();
+    a.$connection.close();
     const again = initializeDatabase(a.path, { schema });
-    expect(getDeviceId(again.$client)).toBe(id);
-    again.$client.close();
+    expect(getDeviceId(again.$connection)).toBe(id);
+    again.$connection.close();
     expect(parseHlc('0000000000000001')).toBe(1n);
   });
 });

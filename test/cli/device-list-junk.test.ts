@@ -12,9 +12,9 @@ describe('a junk revoked_at from one device', () => {
     const victim = openDevice('victim');
     const peer = openDevice('peer');
     // A record the peer made up (or a buggy app wrote), revoked "at" a time Date cannot hold.
-    peer.$client.prepare(`INSERT INTO ahenk_devices (id, user_id, device_type, created_at, revoked_at) VALUES ('junk', 'u', 'x', 0, 'soon')`).run();
+    peer.$connection.prepare(`INSERT INTO ahenk_devices (id, user_id, device_type, created_at, revoked_at) VALUES ('junk', 'u', 'x', 0, 'soon')`).run();
     merge(victim, getOplogEntriesSince(peer).entries);
-    victim.$client.close();
+    victim.$connection.close();
     const result = await cli(['device', 'list', '--db', victim.path]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);

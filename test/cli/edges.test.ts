@@ -6,9 +6,9 @@
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/main.ts';
+import { openConnection } from '../../src/sqlite/index.ts';
 import { appDatabase, BIN, cli, LOOPBACK, pairAtTerminal, PASSWORD, tempDir } from './helpers.ts';
 
 describe('CLI edges', () => {
@@ -58,14 +58,14 @@ describe('CLI edges', () => {
 
   it('status does not turn a file that is not an Ahenk database into one', async () => {
     const path = join(tempDir(), 'other-app.db');
-    const other = new Database(path);
+    const other = openConnection(path);
     other.exec('CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT)');
     other.close();
     const status = await cli(['status', '--db', path]);
-    const after = new Database(path, { readonly: true });
-    const ahenkTables = after.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'ahenk_%'").pluck().get();
+    const after = openConnection(path, { readOnly: true });
+    const ahenkTables = after.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'ahenk_%'").value();
     after.close();
-    expect(ahenkTables).toBe(0);
+    expect(ahenkTables).toBe(0n);
     expect(status.code).toBe(EXIT.usage);
   });
 

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { afterEach } from 'vitest';
 import { run, type CliIo, type Reader } from '../../src/cli/main.ts';
 import { initializeDatabase } from '../../src/index.ts';
+import { openConnection } from '../../src/sqlite/index.ts';
 import { CREATE_TABLES, schema, todos } from '../helpers/schema.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/ahenk.js', import.meta.url));
@@ -36,6 +36,16 @@ export interface RunResult {
   stderr: string;
 }
 
+/**
+ * The environment a command sees in-process: the given variables, plus AHENK_SQLITE when the suite
+ * runs on a named adapter, as a shell that exported it would pass it on (a detached daemon is
+ * started with this environment, not with the test process's).
+ */
+function commandEnv(env: Record<string, string> | undefined): Record<string, string> {
+  const adapter = process.env.AHENK_SQLITE;
+  return { ...(adapter === undefined ? {} : { AHENK_SQLITE: adapter }), ...env };
+}
+
 /** Runs one command in-process. */
 export async function cli(argv: string[], options: { env?: Record<string, string>; stdin?: string | Reader; signal?: AbortSignal; cwd?: string; onStdout?: (text: string) => void; onStderr?: (text: string) => void } = {}): Promise<RunResult> {
   let stdout = '';
@@ -53,7 +63,7 @@ export async function cli(argv: string[], options: { env?: Record<string, string
         options.onStderr?.(text);
       },
     },
-    env: options.env ?? {},
+    env: commandEnv(options.env),
     cwd: options.cwd ?? process.cwd(),
     ...(options.stdin === undefined ? {} : { stdin: typeof options.stdin === 'string' ? Readable.from([options.stdin]) : options.stdin }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -68,18 +78,18 @@ export async function cli(argv: string[], options: { env?: Record<string, string
  */
 export function appDatabase(dir: string, name: string, todo?: { id: string; title: string }): string {
   const path = join(dir, `${name}.db`);
-  const pre = new Database(path);
+  const pre = openConnection(path);
   pre.exec(CREATE_TABLES);
   pre.close();
   const db = initializeDatabase(path, { schema });
   if (todo) db.insert(todos).values(todo).run();
-  db.$client.close();
+  db.$connection.close();
   return path;
 }
 
 /** The todos of a database file, read with a plain connection. */
 export function todoTitles(path: string): Record<string, string> {
-  const raw = new Database(path, { readonly: true });
+  const raw = openConnection(path, { readOnly: true });
   try {
     const rows = raw.prepare('SELECT id, title FROM todos ORDER BY id').all() as { id: string; title: string }[];
     return Object.fromEntries(rows.map((r) => [r.id, r.title]));

@@ -5,8 +5,8 @@
  * syncs a row written afterwards and stops with exit code 0 on SIGINT.
  */
 import { describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
 import { EXIT } from '../../src/cli/main.ts';
+import { openConnection } from '../../src/sqlite/index.ts';
 import { appDatabase, cli, LOOPBACK, pairAtTerminal, PASSWORD, spawnCli, tempDir, todoTitles } from './helpers.ts';
 
 interface ListedDevice {
@@ -49,7 +49,7 @@ describe('ahenk pair / join / start', () => {
 
     // Later, with nothing running, each side writes; `start` on both brings them together.
     for (const [path, id] of [[laptop, 'from-laptop'], [phone, 'from-phone']] as const) {
-      const raw = new Database(path);
+      const raw = openConnection(path);
       raw.prepare('INSERT INTO todos (id, title) VALUES (?, ?)').run(id, `written later as ${id}`);
       raw.close();
     }

@@ -3,11 +3,11 @@
  * CHECK), and checks shared by the model, split-index and edge tests of the 2026-11-26 review.
  */
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { integer, text } from 'drizzle-orm/sqlite-core';
 import { expect } from 'vitest';
 import { defineSyncedTable, getOplogEntriesSince, initializeDatabase, type OplogEntry } from '../../src/index.ts';
 import { foldOplog } from '../../src/capture/fold.ts';
+import { openConnection } from '../../src/sqlite/index.ts';
 import { openDevice, tempDir } from './db.ts';
 import { todos } from './schema.ts';
 
@@ -36,11 +36,11 @@ export const opened: Db[] = [];
 /** todos, wide, w31, slim and checked; slim.b was registered for capture and then dropped. */
 export function openShaped(name: string, dir = tempDir()): Db {
   const path = join(dir, `${name}.db`);
-  const pre = new Database(path);
+  const pre = openConnection(path);
   pre.exec(CREATE);
   pre.close();
-  initializeDatabase(path, { schema: { todos, wide, w31, slim: slimBefore, checked } }).$client.close();
-  const raw = new Database(path);
+  initializeDatabase(path, { schema: { todos, wide, w31, slim: slimBefore, checked } }).$connection.close();
+  const raw = openConnection(path);
   for (const t of ['insert', 'update', 'update_key', 'delete']) raw.exec(`DROP TRIGGER IF EXISTS ahenk_slim_${t}`);
   raw.exec('ALTER TABLE slim DROP COLUMN b');
   raw.close();
@@ -52,7 +52,7 @@ export function openShaped(name: string, dir = tempDir()): Db {
 export function closeAll(): void {
   while (opened.length > 0) {
     const db = opened.pop()!;
-    if (db.$client.open) db.$client.close();
+    if (db.$connection.isOpen) db.$connection.close();
   }
 }
 
@@ -71,18 +71,18 @@ export const DEFAULTS: Record<string, Record<string, string>> = { todos: { title
 
 export function tableRows(db: Db, table: string): Record<string, string[]> {
   const cols = COLUMNS[table]!;
-  const rows = db.$client.prepare(`SELECT id, ${cols.join(', ')} FROM ${table} ORDER BY id`).raw(true).safeIntegers(true).all() as unknown[][];
+  const rows = db.$connection.prepare(`SELECT id, ${cols.join(', ')} FROM ${table} ORDER BY id`).values();
   return Object.fromEntries(rows.map((r) => [r[0] as string, r.slice(1).map(show)]));
 }
 
 
 /** The split indexes' contract, after a fold: ix = (cl > 1), and triggers' max(cl) over ix = 1 is the row's. */
 export function checkSplitIndex(db: Db, legacy = false): void {
-  const raw = db.$client;
+  const raw = db.$connection;
   foldOplog(raw);
-  expect(raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE ix IS NULL').pluck().get()).toBe(0);
-  expect(raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE ix = 0 AND cl > 1').pluck().get()).toBe(0);
-  if (!legacy) expect(raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE ix = 1 AND cl = 1').pluck().get()).toBe(0);
+  expect(raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE ix IS NULL').value()).toBe(0n);
+  expect(raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE ix = 0 AND cl > 1').value()).toBe(0n);
+  if (!legacy) expect(raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE ix = 1 AND cl = 1').value()).toBe(0n);
   const wrong = raw
     .prepare(
       `SELECT tbl, pk, max(cl) AS row_cl, coalesce((SELECT max(cl) FROM ahenk_oplog i WHERE i.tbl = o.tbl AND i.pk = o.pk AND i.ix = 1), 1) AS trigger_cl
@@ -97,7 +97,7 @@ export function exportInWindows(db: Db, limit: number): { windows: OplogEntry[][
   const windows: OplogEntry[][] = [];
   const seen = new Set<string>();
   let cursor = '';
-  const max = String(db.$client.prepare('SELECT coalesce(max(seq), 0) FROM ahenk_oplog').pluck().safeIntegers(true).get());
+  const max = String(db.$connection.prepare('SELECT coalesce(max(seq), 0) FROM ahenk_oplog').value());
   for (let guard = 0; guard < 10_000; guard++) {
     const { entries, cursor: next } = getOplogEntriesSince(db, cursor, { limit });
     const rows: string[] = [];

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { getOplogEntriesSince, merge, type OplogEntry } from '../../src/index.ts';
+import { getOplogEntriesSince, merge, type OplogEntry, type SqlValue } from '../../src/index.ts';
 import { dump, openDevice } from '../helpers/db.ts';
 
 const DEVICES = 3;
@@ -19,7 +19,7 @@ const anyValue = fc.oneof(
 );
 
 type Write =
-  | { kind: 'put'; device: number; table: 'todos'; key: string; title: string; done: bigint; data: unknown }
+  | { kind: 'put'; device: number; table: 'todos'; key: string; title: string; done: bigint; data: SqlValue }
   | { kind: 'put'; device: number; table: 'counters'; key: string; high: bigint; tags: string[]; note: string }
   | { kind: 'edit'; device: number; key: string; title: string }
   | { kind: 'delete'; device: number; table: 'todos' | 'counters'; key: string };
@@ -63,12 +63,11 @@ function runScenario(steps: Step[]): void {
       merge(dbs[s.to]!, batch);
       continue;
     }
-    const raw = dbs[s.device]!.$client;
+    const raw = dbs[s.device]!.$connection;
     if (s.kind === 'delete') raw.prepare(`DELETE FROM ${s.table} WHERE id = ?`).run(s.key);
     else if (s.kind === 'edit') raw.prepare(`UPDATE todos SET title = ? WHERE id = ?`).run(s.title, s.key);
     else if (s.table === 'todos') {
-      const data = s.data instanceof Uint8Array ? Buffer.from(s.data) : s.data;
-      raw.prepare(`INSERT INTO todos (id, title, done, data) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET title = excluded.title, done = excluded.done, data = excluded.data`).run(s.key, s.title, s.done, data);
+      raw.prepare(`INSERT INTO todos (id, title, done, data) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET title = excluded.title, done = excluded.done, data = excluded.data`).run(s.key, s.title, s.done, s.data);
     } else {
       raw
         .prepare(`INSERT INTO counters (id, high, tags, note) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET high = excluded.high, tags = excluded.tags, note = excluded.note`)
@@ -87,7 +86,7 @@ function runScenario(steps: Step[]): void {
   }
   // Converged devices have nothing left to teach each other.
   for (let i = 1; i < DEVICES; i++) expect(merge(dbs[i]!, getOplogEntriesSince(dbs[0]!).entries).applied).toBe(0);
-  for (const db of dbs) db.$client.close();
+  for (const db of dbs) db.$connection.close();
 }
 
 describe('convergence (property)', () => {

@@ -9,24 +9,24 @@ const ROWS = 15_000;
 describe('export', () => {
   it('gives each row the entries it would give from one chunk, and a peer converges from it whole or in windows', () => {
     const a = openDevice('a');
-    const raw = a.$client;
+    const raw = a.$connection;
     const key = (i: number) => `row-${String(i).padStart(5, '0')}`;
     raw.transaction(() => {
       const insert = raw.prepare('INSERT INTO todos (id, title, done, score) VALUES (?, ?, 0, ?)');
       for (let i = 0; i < ROWS; i++) insert.run(key(i), `t${i}`, i / 4);
-    })();
+    });
     // Updates in reverse order put each row's second entry 15k-30k log rows after its first.
     raw.transaction(() => {
       const update = raw.prepare('UPDATE todos SET done = ? WHERE id = ?');
       for (let i = ROWS - 1; i >= 0; i--) update.run(i, key(i));
-    })();
+    });
     // A third entry for some rows, and deletes and re-inserts for others, in the last chunk.
     raw.transaction(() => {
       for (let i = 0; i < ROWS; i += 10) raw.prepare('UPDATE todos SET title = ? WHERE id = ?').run(`again ${i}`, key(i));
       for (let i = 5; i < ROWS; i += 100) raw.prepare('DELETE FROM todos WHERE id = ?').run(key(i));
       for (let i = 5; i < ROWS; i += 200) raw.prepare('INSERT INTO todos (id, title) VALUES (?, ?)').run(key(i), `back ${i}`);
-    })();
-    expect(raw.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get()).toBeGreaterThan(30_000);
+    });
+    expect(raw.prepare('SELECT count(*) FROM ahenk_oplog').value()).toBeGreaterThan(30_000);
 
     const { entries } = getOplogEntriesSince(a);
     const byRow = new Map<string, OplogEntry[]>();
@@ -65,7 +65,7 @@ describe('export', () => {
   it('keeps keys exact through the JSON scan: quotes, backslashes, control characters, any script', () => {
     const a = openDevice('a');
     const keys = ['ключ "q"', 'back\\slash', 'tab\tnew\nline\u0001', '😀 emoji', '', ' ', '{"json": [1]}', 'x'.repeat(4000)];
-    for (const id of keys) a.$client.prepare('INSERT INTO todos (id, title) VALUES (?, ?)').run(id, id);
+    for (const id of keys) a.$connection.prepare('INSERT INTO todos (id, title) VALUES (?, ?)').run(id, id);
     const { entries } = getOplogEntriesSince(a);
     expect(entries.map((e) => e.pk).sort()).toEqual([...keys].sort());
     const b = openDevice('b');
@@ -77,7 +77,7 @@ describe('export', () => {
     const a = openDevice('a');
     const b = openDevice('b');
     const c = openDevice('c');
-    localApply(a, buildOplogEntry(getDeviceId(a.$client), 'todos', 'insert', { id: 'bare' }));
+    localApply(a, buildOplogEntry(getDeviceId(a.$connection), 'todos', 'insert', { id: 'bare' }));
     merge(b, [{ table: 'todos', pk: 'from-peer', op: 'update', hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer', cl: 1, values: {} }]);
     merge(b, getOplogEntriesSince(a).entries);
     expect(dump(b, 'todos').map((row) => (row as { id: string }).id)).toEqual(['bare', 'from-peer']);

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import { readFileSync } from 'node:fs';
 import superjson from 'superjson';
 import { eq } from 'drizzle-orm';
 import { integer, text } from 'drizzle-orm/sqlite-core';
@@ -18,6 +18,7 @@ import {
 } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { dump, openDevice } from '../helpers/db.ts';
+import type { Dev } from '../helpers/shaped.ts';
 import { counters, todos } from '../helpers/schema.ts';
 
 const T0 = Date.UTC(2026, 10, 1);
@@ -42,16 +43,24 @@ function caught(fn: () => unknown): unknown {
   return undefined;
 }
 
+/**
+ * The database file's bytes once every committed write is checkpointed into it: what the
+ * connection sees, byte for byte (a rolled-back write leaves no committed frame in the WAL).
+ */
+function fileImage(db: Dev): Buffer {
+  db.$connection.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+  return readFileSync(db.path);
+}
+
 /** A device whose synced table `checked` has a CHECK constraint merge values can violate. */
 function deviceWithCheckedTable() {
   const a = openDevice('a');
-  a.$client.exec(`CREATE TABLE checked (id text PRIMARY KEY NOT NULL, n integer CHECK (n >= 0))`);
+  a.$connection.exec(`CREATE TABLE checked (id text PRIMARY KEY NOT NULL, n integer CHECK (n >= 0))`);
   const checked = defineSyncedTable('checked', { id: text('id').primaryKey(), n: integer('n') });
   migrateDatabase(a, { schema: { checked } });
   return a;
 }
-const row = (db: { $client: Database.Database }, id: string) =>
-  db.$client.prepare('SELECT * FROM todos WHERE id = ?').safeIntegers(true).get(id) as Record<string, unknown> | undefined;
+const row = (db: Dev, id: string) => db.$connection.prepare('SELECT * FROM todos WHERE id = ?').get(id);
 
 describe('merge', () => {
   it('applies per-cell last-write-wins by HLC, then device id', () => {
@@ -111,8 +120,8 @@ describe('merge', () => {
       entry({ op: 'insert', values: { title: 'one', done: 0n }, hlc: at(0), device: 'device-x' }),
       entry({ values: { done: 1n }, hlc: at(10), device: 'device-y' }),
     ]);
-    const logged = a.$client.prepare("SELECT count(*) AS n, max(more IS NOT NULL) AS grouped FROM ahenk_oplog WHERE pk = 'r1'").get();
-    expect(logged).toEqual({ n: 1, grouped: 1 });
+    const logged = a.$connection.prepare("SELECT count(*) AS n, max(more IS NOT NULL) AS grouped FROM ahenk_oplog WHERE pk = 'r1'").get();
+    expect(logged).toEqual({ n: 1n, grouped: 1n });
 
     // The export gives each stamp back with the cells it wrote...
     const exported = getOplogEntriesSince(a).entries.map((e) => [e.hlc, e.device, e.values]);
@@ -137,7 +146,7 @@ describe('merge', () => {
   it('merges new rows of a table wider than a 31-bit mask, each cell from the entry that set it', () => {
     const a = openDevice('a');
     const names = Array.from({ length: 40 }, (_, i) => `c${i}`);
-    a.$client.exec(`CREATE TABLE wide (id text PRIMARY KEY NOT NULL, ${names.map((n) => `${n} integer`).join(', ')})`);
+    a.$connection.exec(`CREATE TABLE wide (id text PRIMARY KEY NOT NULL, ${names.map((n) => `${n} integer`).join(', ')})`);
     const wide = defineSyncedTable('wide', { id: text('id').primaryKey(), ...Object.fromEntries(names.map((n) => [n, integer(n)])) });
     migrateDatabase(a, { schema: { wide } });
     const low = Object.fromEntries(names.slice(0, 35).map((n, i) => [n, BigInt(i)]));
@@ -145,7 +154,7 @@ describe('merge', () => {
       entry({ table: 'wide', pk: 'w', op: 'insert', hlc: at(0), values: low }),
       entry({ table: 'wide', pk: 'w', hlc: at(5), values: { c38: 380n, c39: 390n } }),
     ]);
-    const got = a.$client.prepare('SELECT * FROM wide').safeIntegers(true).get() as Record<string, unknown>;
+    const got = a.$connection.prepare('SELECT * FROM wide').get();
     expect(got).toMatchObject({ c0: 0n, c34: 34n, c35: null, c38: 380n, c39: 390n });
     // Both stamps are kept: an export gives each back with its own cells.
     expect(getOplogEntriesSince(a).entries.filter((e) => e.table === 'wide').map((e) => [e.hlc, Object.keys(e.values).length]).sort()).toEqual([
@@ -158,9 +167,9 @@ describe('merge', () => {
     const a = openDevice('a');
     const batch = [entry({ op: 'insert', values: { title: 'x' } })];
     expect(merge(a, batch).applied).toBe(1);
-    const logged = a.$client.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get();
+    const logged = a.$connection.prepare('SELECT count(*) FROM ahenk_oplog').value();
     expect(merge(a, batch)).toMatchObject({ applied: 0, unchanged: 1 });
-    expect(a.$client.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get()).toBe(logged);
+    expect(a.$connection.prepare('SELECT count(*) FROM ahenk_oplog').value()).toBe(logged);
   });
 
   it('joins resolver columns (max, union) whatever the stamps', () => {
@@ -169,7 +178,7 @@ describe('merge', () => {
     merge(a, [c({ op: 'insert', values: { high: 10n, tags: '["a"]', note: 'n1' }, hlc: at(0) })]);
     merge(a, [c({ values: { high: 3n, tags: '["b"]', note: 'n2' }, hlc: at(50) })]);
     merge(a, [c({ values: { high: 7n, tags: '["a","c"]' }, hlc: at(90) })]);
-    const got = a.$client.prepare('SELECT high, tags, note FROM counters').safeIntegers(true).get();
+    const got = a.$connection.prepare('SELECT high, tags, note FROM counters').get();
     expect(got).toEqual({ high: 10n, tags: '["a","b","c"]', note: 'n2' });
   });
 
@@ -177,13 +186,23 @@ describe('merge', () => {
     const a = openDevice('a');
     const b = openDevice('b');
     const values = [null, 0n, -1n, 2n ** 62n + 1n, -(2n ** 63n), 2n ** 63n - 1n, 1.5, 1.0, -0.25, 1e300, 'text', 'ünïcødé 🚀', '', new Uint8Array([0, 255, 1]), new Uint8Array([])];
-    const insert = a.$client.prepare('INSERT INTO todos (id, data) VALUES (?, ?)');
-    values.forEach((v, i) => insert.run(`v${i}`, v instanceof Uint8Array ? Buffer.from(v) : v));
+    const insert = a.$connection.prepare('INSERT INTO todos (id, data) VALUES (?, ?)');
+    values.forEach((v, i) => insert.run(`v${i}`, v));
     const wire = superjson.parse<OplogEntry[]>(superjson.stringify(getOplogEntriesSince(a).entries));
     merge(b, wire);
-    const typed = (db: typeof a) => db.$client.prepare('SELECT id, data, typeof(data) AS t FROM todos ORDER BY id').safeIntegers(true).all();
+    const typed = (db: typeof a) => db.$connection.prepare('SELECT id, data, typeof(data) AS t FROM todos ORDER BY id').all();
     expect(typed(b)).toEqual(typed(a));
     expect((typed(b) as { t: string }[]).map((r) => r.t)).toContain('integer');
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+  });
+
+  it('carries an empty blob it read itself to a peer as an empty blob, not NULL', () => {
+    // node:sqlite hands out an empty BLOB as a Uint8Array it would bind as NULL.
+    const a = openDevice('a');
+    const b = openDevice('b');
+    a.$connection.prepare("INSERT INTO todos (id, data) VALUES ('e', x'')").run();
+    merge(b, getOplogEntriesSince(a).entries);
+    expect(b.$connection.prepare("SELECT typeof(data) FROM todos WHERE id = 'e'").value()).toBe('blob');
     expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
   });
 
@@ -206,7 +225,7 @@ describe('merge', () => {
     expect(result.errors[0]?.code).toBe('CLOCK_DRIFT');
     expect(row(a, 'r1')).toBeUndefined();
     expect(countQuarantined(a)).toBe(1);
-    expect(a.$client.prepare('SELECT hlc FROM ahenk_clock').pluck().get()).toBe(0);
+    expect(a.$connection.prepare('SELECT hlc FROM ahenk_clock').value()).toBe(0n);
   });
 
   describe('rejects bad input with a typed error and leaves the database byte-for-byte unchanged', () => {
@@ -230,37 +249,37 @@ describe('merge', () => {
       it(name, () => {
         const a = openDevice('a');
         a.insert(todos).values({ id: 'keep', title: 'me' }).run();
-        const before = a.$client.serialize();
+        const before = fileImage(a);
         const error = caught(() => merge(a, [entry({ op: 'insert', pk: 'ok', values: { title: 'valid first' } }), value]));
         expect(error).toBeInstanceOf(InvalidEntryError);
         expect((error as InvalidEntryError).code).toBe('ENTRY_INVALID');
         expect((error as InvalidEntryError).index).toBe(1);
-        expect(Buffer.compare(a.$client.serialize(), before)).toBe(0);
+        expect(Buffer.compare(fileImage(a), before)).toBe(0);
       });
     }
 
     it('NULL for a NOT NULL column, and values a CHECK constraint refuses, roll the batch back', () => {
       const a = deviceWithCheckedTable();
-      const before = a.$client.serialize();
+      const before = fileImage(a);
       for (const bad of [entry({ pk: 'bad', values: { title: null } }), entry({ table: 'checked', pk: 'c', values: { n: -1n } })]) {
         const error = caught(() => merge(a, [entry({ op: 'insert', pk: 'ok', values: { title: 'x' } }), bad]));
         expect(error).toBeInstanceOf(InvalidEntryError);
         expect((error as InvalidEntryError).index).toBe(1);
-        expect(Buffer.compare(a.$client.serialize(), before)).toBe(0);
+        expect(Buffer.compare(fileImage(a), before)).toBe(0);
       }
     });
 
     it('names the entry at fault inside a batch of new rows written together', () => {
       const a = deviceWithCheckedTable();
-      const before = a.$client.serialize();
+      const before = fileImage(a);
       const batch = Array.from({ length: 150 }, (_, i) => entry({ table: 'checked', pk: `c${i}`, op: 'insert', values: { n: i === 70 ? -1n : BigInt(i) } }));
       const error = caught(() => merge(a, batch));
       expect(error).toBeInstanceOf(InvalidEntryError);
       expect((error as InvalidEntryError).index).toBe(70);
       expect((error as InvalidEntryError).message).toMatch(/refused row "c70"/);
-      expect(Buffer.compare(a.$client.serialize(), before)).toBe(0);
+      expect(Buffer.compare(fileImage(a), before)).toBe(0);
       merge(a, batch.filter((_, i) => i !== 70));
-      expect(a.$client.prepare('SELECT count(*) FROM checked').pluck().get()).toBe(149);
+      expect(a.$connection.prepare('SELECT count(*) FROM checked').value()).toBe(149n);
     });
 
     it('a cursor it did not produce', () => {
@@ -292,19 +311,19 @@ describe('getOplogEntriesSince', () => {
     // From 5000 wanted rows, at least half the table, export reads the table in one pass.
     const a = openDevice('a');
     const b = openDevice('b');
-    const insert = a.$client.prepare('INSERT INTO todos (id, title, done) VALUES (?, ?, ?)');
-    a.$client.transaction(() => {
+    const insert = a.$connection.prepare('INSERT INTO todos (id, title, done) VALUES (?, ?, ?)');
+    a.$connection.transaction(() => {
       for (let i = 0; i < 12_000; i++) insert.run(`r${String(i).padStart(5, '0')}`, `t${i}`, BigInt(i % 3));
-    })();
-    a.$client.prepare(`DELETE FROM todos WHERE id < 'r00200'`).run();
+    });
+    a.$connection.prepare(`DELETE FROM todos WHERE id < 'r00200'`).run();
     const first = getOplogEntriesSince(a); // 11800 wanted of 11800: one pass
     merge(b, first.entries);
     expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
-    a.$client.prepare(`UPDATE todos SET title = title || '!' WHERE id < 'r06000'`).run(); // 5800 of 11800: by key
+    a.$connection.prepare(`UPDATE todos SET title = title || '!' WHERE id < 'r06000'`).run(); // 5800 of 11800: by key
     const second = getOplogEntriesSince(a, first.cursor);
     expect(second.entries).toHaveLength(5800);
     merge(b, second.entries);
-    a.$client.prepare(`UPDATE todos SET done = 7 WHERE id >= 'r05000'`).run(); // 7000 of 11800: one pass
+    a.$connection.prepare(`UPDATE todos SET done = 7 WHERE id >= 'r05000'`).run(); // 7000 of 11800: one pass
     merge(b, getOplogEntriesSince(a, second.cursor).entries);
     expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
   });
@@ -331,7 +350,7 @@ describe('getOplogEntriesSince', () => {
 describe('buildOplogEntry and localApply', () => {
   it('apply a local write through the merge rules and log it for export', () => {
     const a = openDevice('a');
-    const me = getDeviceId(a.$client);
+    const me = getDeviceId(a.$connection);
     localApply(a, buildOplogEntry(me, 'todos', 'insert', { id: 'm1', title: 'manual', done: 1n }));
     expect(row(a, 'm1')).toMatchObject({ title: 'manual', done: 1n });
     localApply(a, buildOplogEntry(me, 'todos', 'delete', { id: 'm1' }));
@@ -360,6 +379,6 @@ describe('values with a prototype of their own', () => {
     inherited.title = 'own';
     const entry = { table: 'todos', pk: 'p1', op: 'insert', hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer', cl: 1, values: inherited };
     merge(db, [entry]);
-    expect(db.$client.prepare('SELECT title, done, score FROM todos WHERE id = ?').get('p1')).toEqual({ title: 'own', done: 0, score: null });
+    expect(db.$connection.prepare('SELECT title, done, score FROM todos WHERE id = ?').get('p1')).toEqual({ title: 'own', done: 0n, score: null });
   });
 });

@@ -98,7 +98,7 @@ describe('rows created without values', () => {
     try {
       const a = openDevice('a');
       const b = openDevice('b');
-      localApply(a, buildOplogEntry(getDeviceId(a.$client), 'todos', 'insert', { id: 'bare' }));
+      localApply(a, buildOplogEntry(getDeviceId(a.$connection), 'todos', 'insert', { id: 'bare' }));
       expect(dump(a, 'todos')).toHaveLength(1);
       merge(b, getOplogEntriesSince(a).entries);
       expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
@@ -164,7 +164,7 @@ describe('the validated working copy', () => {
     { table: 'missing', pk: 'n5', op: 'insert', hlc: at(6), device: 'p', cl: 1, values: { x: 1n } },
     { table: 'wide', pk: 'w', op: 'insert', hlc: at(7), device: 'p', cl: 1, values: { c0: 'a', c39: 'z' } },
   ];
-  const log = (db: Db) => db.$client.prepare('SELECT seq, hlc, site, tbl, pk, op, cl, cols, hex(more), ix FROM ahenk_oplog ORDER BY seq').raw(true).safeIntegers(true).all();
+  const log = (db: Db) => db.$connection.prepare('SELECT seq, hlc, site, tbl, pk, op, cl, cols, hex(more), ix FROM ahenk_oplog ORDER BY seq').values();
 
   it('ignores index, mask and other extra fields of the caller; quarantine keeps seven fields and retries them', () => {
     try {
@@ -177,7 +177,7 @@ describe('the validated working copy', () => {
       expect(merge(dirty, junk, { now })).toEqual(merge(clean, batch, { now }));
       for (const t of ['todos', 'wide']) expect(tableRows(dirty, t)).toEqual(tableRows(clean, t));
       expect(log(dirty)).toEqual(log(clean));
-      const stored = dirty.$client.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').pluck().all() as string[];
+      const stored = dirty.$connection.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').values().map(([entry]) => entry as string);
       expect(stored).toHaveLength(3);
       for (const text of stored) expect(Object.keys((JSON.parse(text) as { json: object }).json).sort()).toEqual(['cl', 'device', 'hlc', 'op', 'pk', 'table', 'values']);
       const later = () => WALL + 3_600_000;
@@ -224,7 +224,7 @@ describe('export order', () => {
       for (let step = 0; step < 200; step++) {
         const id = `r${Math.floor(random() * 15)}`;
         const roll = random();
-        const raw = a.$client;
+        const raw = a.$connection;
         if (roll < 0.3) raw.prepare('INSERT OR REPLACE INTO todos (id, title) VALUES (?, ?)').run(id, `t${step}`);
         else if (roll < 0.6) raw.prepare('UPDATE todos SET done = ? WHERE id = ?').run(step, id);
         else if (roll < 0.7) raw.prepare('DELETE FROM todos WHERE id = ?').run(id);
@@ -239,10 +239,10 @@ describe('export order', () => {
         }
       }
       // Where each exported (table, key, stamp, device) was logged.
-      const sites = new Map((a.$client.prepare('SELECT id, device FROM ahenk_sites').raw(true).all() as [number, string][]).map(([id, d]) => [id, d]));
-      const names = new Map((a.$client.prepare('SELECT id, name FROM ahenk_tables').raw(true).all() as [number, string][]).map(([id, n]) => [id, n]));
+      const sites = new Map((a.$connection.prepare('SELECT id, device FROM ahenk_sites', { integers: 'number' }).values() as [number, string][]).map(([id, d]) => [id, d]));
+      const names = new Map((a.$connection.prepare('SELECT id, name FROM ahenk_tables', { integers: 'number' }).values() as [number, string][]).map(([id, n]) => [id, n]));
       const seqOf = new Map<string, bigint>();
-      for (const [seq, hlc, site, tbl, pk, more] of a.$client.prepare("SELECT seq, printf('%016x', coalesce(hlc, seq)), site, tbl, pk, more FROM ahenk_oplog").raw(true).safeIntegers(true).all() as [bigint, string, bigint, bigint, string, Buffer | null][]) {
+      for (const [seq, hlc, site, tbl, pk, more] of a.$connection.prepare("SELECT seq, printf('%016x', coalesce(hlc, seq)), site, tbl, pk, more FROM ahenk_oplog").values() as [bigint, string, bigint, bigint, string, Uint8Array | null][]) {
         const table = names.get(Number(tbl))!;
         seqOf.set(`${table}|${pk}|${hlc}|${sites.get(Number(site))}`, seq);
         if (more) for (const g of decodeClockGroups(more)) seqOf.set(`${table}|${pk}|${g.hlc}|${sites.get(g.site)}`, seq);
@@ -272,7 +272,7 @@ describe('export order', () => {
           lastSeq = seq;
         }
       };
-      const seqs = (a.$client.prepare('SELECT seq FROM ahenk_oplog ORDER BY seq').pluck().safeIntegers(true).all() as bigint[]).map(String);
+      const seqs = a.$connection.prepare('SELECT seq FROM ahenk_oplog ORDER BY seq').values().map(([seq]) => String(seq));
       for (const cursor of ['', ...seqs.filter((_, i) => i % 7 === 0)]) check(getOplogEntriesSince(a, cursor).entries);
       for (const limit of [1, 2, 5, 17]) for (const w of exportInWindows(a as unknown as Db, limit).windows) check(w);
     } finally {
@@ -306,7 +306,7 @@ describe('new rows buffered per column set', () => {
         }
         expect(thrown, `bad ${bad}`).toMatchObject({ name: 'InvalidEntryError', index: bad });
         expect(String((thrown as Error).message)).toContain(`"r${String(bad).padStart(3, '0')}"`);
-        expect(db.$client.prepare('SELECT count(*) FROM checked').pluck().get()).toBe(0);
+        expect(db.$connection.prepare('SELECT count(*) FROM checked').value()).toBe(0n);
       }
     } finally {
       closeAll();

@@ -50,7 +50,7 @@ describe('a lone entry of an older incarnation', () => {
     ]);
     // Every column of incarnation 3 has a clock; the resolver path still joins the cl-1 value in.
     merge(a, [{ table: 'counters', pk: 'c', op: 'update', hlc: at(15), device: 'other', cl: 1, values: { tags: '["z"]' } }]);
-    expect(a.$client.prepare("SELECT tags FROM counters WHERE id = 'c'").pluck().get()).toBe('["b"]');
+    expect(a.$connection.prepare("SELECT tags FROM counters WHERE id = 'c'").value()).toBe('["b"]');
   });
 
   it('compaction never lowers max(seq): a peer whose cursor passed the dropped entry still gets the next write', () => {
@@ -63,7 +63,7 @@ describe('a lone entry of an older incarnation', () => {
     merge(a, [stale]); // logged with cl 1 as the log's newest row (row-merge.ts:115)
     const peerCursor = getOplogEntriesSince(a).cursor; // a peer is up to date
     compactOplog(a); // drops that newest row: cl 1 < 3
-    a.$client.prepare("INSERT INTO todos (id, title) VALUES ('fresh', 'written after compaction')").run();
+    a.$connection.prepare("INSERT INTO todos (id, title) VALUES ('fresh', 'written after compaction')").run();
     const next = getOplogEntriesSince(a, peerCursor).entries;
     expect(next.map((e) => e.pk)).toContain('fresh');
   });

@@ -4,14 +4,13 @@
  */
 import { authorizeDevice } from '../../src/auth/devices.ts';
 import { registerUser } from '../../src/auth/accounts.ts';
-import type { DatabaseHandle } from '../../src/database/handle.ts';
-import { clientOf } from '../../src/database/handle.ts';
 import { getDeviceId } from '../../src/database/identity.ts';
+import type { DatabaseHandle } from '../../src/sqlite/index.ts';
 
 /** Registers a user on `db` and authorizes the given peer ids (and `db`'s own device) for it. */
 export async function authorizePeers(db: DatabaseHandle, peerIds: readonly string[]): Promise<void> {
   const user = await registerUser(db, `owner-${Math.random().toString(36).slice(2, 8)}`, `owner-${Date.now()}-${Math.random()}@example.test`, 'correct horse battery');
-  authorizeDevice(db, { userId: user.id, peerId: getDeviceId(clientOf(db)), deviceType: 'this' });
+  authorizeDevice(db, { userId: user.id, peerId: getDeviceId(db), deviceType: 'this' });
   for (const peerId of peerIds) authorizeDevice(db, { userId: user.id, peerId, deviceType: 'peer' });
 }
 

@@ -7,10 +7,9 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { isDeepStrictEqual } from 'node:util';
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getDeviceId } from '../../src/database/identity.ts';
-import { dump, openDevice } from '../helpers/db.ts';
+import { dump, openDevice, openRaw } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import { authorizePeers, waitFor } from './fixtures.ts';
 import { createNamespacePair, namespaceUnavailableReason, type NamespacePair } from './netns.ts';
@@ -57,14 +56,14 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
   it('two devices discover each other on a veth link and sync a row each way', { timeout: 60_000 }, async () => {
     const a = openDevice('a');
     const b = openDevice('b');
-    const idA = getDeviceId(a.$client);
-    const idB = getDeviceId(b.$client);
+    const idA = getDeviceId(a);
+    const idB = getDeviceId(b);
     await authorizePeers(a, [idB]);
     await authorizePeers(b, [idA]);
     a.insert(todos).values({ id: 'from-a', title: 'written in namespace A' }).run();
     b.insert(todos).values({ id: 'from-b', title: 'written in namespace B' }).run();
-    a.$client.close();
-    b.$client.close();
+    a.$connection.close();
+    b.$connection.close();
 
     pair = createNamespacePair();
     const children: Child[] = [];
@@ -98,15 +97,8 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
       pair.remove();
     }
 
-    const ra = new Database(a.path);
-    const rb = new Database(b.path);
-    try {
-      const rowsA = dump({ $client: ra }, 'todos');
-      expect(rowsA).toHaveLength(2);
-      expect(isDeepStrictEqual(rowsA, dump({ $client: rb }, 'todos'))).toBe(true);
-    } finally {
-      ra.close();
-      rb.close();
-    }
+    const rowsA = dump({ $connection: openRaw(a.path) }, 'todos');
+    expect(rowsA).toHaveLength(2);
+    expect(isDeepStrictEqual(rowsA, dump({ $connection: openRaw(b.path) }, 'todos'))).toBe(true);
   });
 });

@@ -38,7 +38,7 @@ node.on('peer:connect', (e) => print('peer:connect', { ...e }));
 node.on('sync:complete', (e) => print('sync:complete', { ...e }));
 node.on('error', (e) => print('error', { peerId: e.peerId, name: e.error.name, message: e.error.message }));
 
-const rowIds = (): string[] => (db.$client.prepare('SELECT id FROM todos ORDER BY id').pluck().all() as string[]);
+const rowIds = (): string[] => db.$connection.prepare('SELECT id FROM todos ORDER BY id').values().map(([id]) => id as string);
 const poll = setInterval(() => {
   const ids = rowIds();
   if (options.expectRows.every((id) => ids.includes(id))) {
@@ -54,7 +54,7 @@ input.on('line', (line) => {
   process.stdin.destroy();
   clearInterval(poll);
   void node.stop().then(() => {
-    db.$client.close();
+    db.$connection.close();
     // stdin is what this script itself holds open until readline is closed; anything else is a leak.
     print('stopped', { resources: process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap') });
   });

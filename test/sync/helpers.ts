@@ -8,13 +8,13 @@ import { todos } from '../helpers/schema.ts';
 export type Device = ReturnType<typeof openDevice>;
 
 export function idOf(db: Device): string {
-  return getDeviceId(db.$client);
+  return getDeviceId(db);
 }
 
 export function addTodos(db: Device, prefix: string, count: number, extra: Partial<typeof todos.$inferInsert> = {}): void {
-  db.$client.transaction(() => {
+  db.$connection.transaction(() => {
     for (let i = 0; i < count; i++) db.insert(todos).values({ id: `${prefix}-${i}`, title: `${prefix} ${i}`, done: 0, ...extra }).run();
-  })();
+  });
 }
 
 export interface PairRun {

@@ -27,10 +27,10 @@ describe('sync authorization', () => {
   it('refuses /ahenk/sync from a peer that is not on the device list, before any data moves', async () => {
     const owner = openDevice('owner');
     const stranger = openDevice('stranger');
-    const strangerId = getDeviceId(stranger.$client);
+    const strangerId = getDeviceId(stranger);
     await authorizePeers(owner, []);
     // The stranger trusts the owner, so from its side a session is wanted.
-    await authorizePeers(stranger, [getDeviceId(owner.$client)]);
+    await authorizePeers(stranger, [getDeviceId(owner)]);
     owner.insert(todos).values({ id: 'secret', title: 'owner only' }).run();
     stranger.insert(todos).values({ id: 'intruder', title: 'must not be merged' }).run();
 
@@ -73,16 +73,16 @@ describe('sync authorization', () => {
   it('closes the session of a device once it is revoked', async () => {
     const a = openDevice('a');
     const b = openDevice('b');
-    const idB = getDeviceId(b.$client);
+    const idB = getDeviceId(b);
     await authorizePeers(a, [idB]);
-    await authorizePeers(b, [getDeviceId(a.$client)]);
+    await authorizePeers(b, [getDeviceId(a)]);
     const na = await start(a);
     const nb = await start(b);
     await nb.dial(na.getMultiaddrs()[0]!);
     await waitFor(() => na.peers().some((p) => p.peerId === idB && p.syncing), 5_000, 'a session');
     const disconnected = na.once('peer:disconnect', { filter: (e) => e.peerId === idB });
 
-    const userId = (a.$client.prepare('SELECT user_id FROM ahenk_devices WHERE peer_id = ?').pluck().get(idB) as string);
+    const userId = a.$connection.prepare('SELECT user_id FROM ahenk_devices WHERE peer_id = ?').value(idB) as string;
     const device = getUserDevices(a, userId).find((d) => d.peerId === idB)!;
     revokeDevice(a, device.id);
     expect(na.isAuthorized(idB)).toBe(false);

@@ -2,11 +2,10 @@
  * What createSyncNode refuses before it starts anything: bad addresses, a database without an
  * identity, and mDNS on a machine whose network is not an isolated test link.
  */
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { assertIsolatedNetwork } from '../../src/sync/node/mdns-guard.ts';
 import { createSyncNode, MdnsUnsafeError, NodeConfigError } from '../../src/sync/node/index.ts';
-import { openDevice } from '../helpers/db.ts';
+import { openDevice, openRaw } from '../helpers/db.ts';
 
 describe('createSyncNode refuses', () => {
   it.each([
@@ -24,10 +23,9 @@ describe('createSyncNode refuses', () => {
   });
 
   it('a database that initializeDatabase never opened', async () => {
-    const raw = new Database(':memory:');
+    const raw = openRaw(':memory:');
     raw.exec('CREATE TABLE ahenk_meta (key text PRIMARY KEY, value text NOT NULL)');
     await expect(createSyncNode(raw, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'] })).rejects.toThrow(/no device identity/);
-    raw.close();
   });
 
   it('mDNS outside an isolated network namespace, unless the caller opts in', async () => {

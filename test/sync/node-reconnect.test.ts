@@ -20,8 +20,8 @@ describe('reconnect', () => {
   it('dials a known device again after the connection drops, and syncs what was written meanwhile', async () => {
     const a = openDevice('a');
     const b = openDevice('b');
-    await authorizePeers(a, [getDeviceId(b.$client)]);
-    await authorizePeers(b, [getDeviceId(a.$client)]);
+    await authorizePeers(a, [getDeviceId(b)]);
+    await authorizePeers(b, [getDeviceId(a)]);
     const config = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnectInitialDelayMs: 50 };
     const na = await createSyncNode(a, config);
     const nb = await createSyncNode(b, config);
@@ -34,7 +34,7 @@ describe('reconnect', () => {
     await na.libp2p.hangUp(nb.libp2p.peerId);
     a.insert(todos).values({ id: 'meanwhile', title: 'written while apart' }).run();
     await reconnected;
-    await waitFor(() => b.$client.prepare("SELECT count(*) FROM todos WHERE id = 'meanwhile'").pluck().get() === 1, 10_000, 'the row written while apart');
+    await waitFor(() => b.$connection.prepare("SELECT count(*) FROM todos WHERE id = 'meanwhile'").value() === 1n, 10_000, 'the row written while apart');
   });
 
   it('backs off exponentially up to the cap, and clear() cancels what is pending', () => {

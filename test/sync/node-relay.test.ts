@@ -24,8 +24,8 @@ describe('relayServers', () => {
     });
     const a = openDevice('a');
     const b = openDevice('b');
-    await authorizePeers(a, [getDeviceId(b.$client)]);
-    await authorizePeers(b, [getDeviceId(a.$client)]);
+    await authorizePeers(a, [getDeviceId(b)]);
+    await authorizePeers(b, [getDeviceId(a)]);
     a.insert(todos).values({ id: 'r1', title: 'via relay' }).run();
 
     const na: SyncNode = await createSyncNode(a, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], relayServers: [relay.getMultiaddrs()[0]!.toString()] });
@@ -40,13 +40,13 @@ describe('relayServers', () => {
     const [relayed] = nb.libp2p.getConnections(na.libp2p.peerId);
     expect(relayed?.limits).toBeDefined();
     // Sync does not run over the limited relayed connection; the nodes connect directly and sync.
-    await waitFor(() => b.$client.prepare("SELECT count(*) FROM todos WHERE id = 'r1'").pluck().get() === 1, 20_000, 'the row to arrive');
+    await waitFor(() => b.$connection.prepare("SELECT count(*) FROM todos WHERE id = 'r1'").value() === 1n, 20_000, 'the row to arrive');
     expect(nb.libp2p.getConnections(na.libp2p.peerId).some((c) => c.limits === undefined && !c.remoteAddr.toString().includes('/p2p-circuit'))).toBe(true);
   });
 
   it('starts without the relay when the relay cannot be reached', async () => {
     const db = openDevice();
-    const missing = `/ip4/127.0.0.1/tcp/1/p2p/${getDeviceId(openDevice('other').$client)}`;
+    const missing = `/ip4/127.0.0.1/tcp/1/p2p/${getDeviceId(openDevice('other'))}`;
     const started = performance.now();
     const node = await createSyncNode(db, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], relayServers: [missing] });
     stops.push(() => node.stop());

@@ -19,7 +19,7 @@ afterEach(async () => {
 /** Three devices of one user, each trusting the other two; no discovery, only the dials we make. */
 async function threeDevices(): Promise<{ dbs: Device[]; nodes: SyncNode[] }> {
   const dbs = ['a', 'b', 'c'].map((name) => openDevice(name));
-  const ids = dbs.map((db) => getDeviceId(db.$client));
+  const ids = dbs.map((db) => getDeviceId(db));
   for (const [i, db] of dbs.entries()) await authorizePeers(db, ids.filter((_, j) => j !== i));
   const started: SyncNode[] = [];
   for (const db of dbs) {
@@ -44,8 +44,8 @@ describe('three sync nodes', () => {
     // Live, through the middle: a later write on C reaches A.
     c.update(todos).set({ title: 'edited on C' }).run();
     await waitFor(() => isDeepStrictEqual(dump(a, 'todos'), dump(c, 'todos')), 10_000, 'the live edit to reach A through B');
-    expect(na!.peers().map((p) => p.peerId)).toEqual([getDeviceId(b.$client)]);
-    expect(nc!.peers().map((p) => p.peerId)).toEqual([getDeviceId(b.$client)]);
+    expect(na!.peers().map((p) => p.peerId)).toEqual([getDeviceId(b)]);
+    expect(nc!.peers().map((p) => p.peerId)).toEqual([getDeviceId(b)]);
     expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
   });
 
@@ -62,7 +62,7 @@ describe('three sync nodes', () => {
     expect(dump(a, 'todos')).toEqual(dump(c, 'todos'));
 
     // Quiet: once converged, the logs stop growing (no change ping-pongs around the loop).
-    const logSize = () => dbs.map((db) => db.$client.prepare('SELECT count(*) FROM ahenk_oplog').pluck().get() as number);
+    const logSize = () => dbs.map((db) => db.$connection.prepare('SELECT count(*) FROM ahenk_oplog', { integers: 'number' }).value() as number);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const settled = logSize();
     let received = 0;

@@ -29,8 +29,8 @@ type Device = ReturnType<typeof openDevice>;
 async function pairOfDevices(): Promise<[Device, Device]> {
   const a = openDevice('a');
   const b = openDevice('b');
-  await authorizePeers(a, [getDeviceId(b.$client)]);
-  await authorizePeers(b, [getDeviceId(a.$client)]);
+  await authorizePeers(a, [getDeviceId(b)]);
+  await authorizePeers(b, [getDeviceId(a)]);
   return [a, b];
 }
 
@@ -44,8 +44,8 @@ const caughtUp = (node: SyncNode, peerId: string): Promise<SyncCompleteEvent> =>
 describe('createSyncNode on 127.0.0.1', () => {
   it('converges after offline edits, pushes live writes, and after a restart sends only what is new', async () => {
     const [a, b] = await pairOfDevices();
-    const idA = getDeviceId(a.$client);
-    const idB = getDeviceId(b.$client);
+    const idA = getDeviceId(a);
+    const idB = getDeviceId(b);
     a.insert(todos).values({ id: 't1', title: 'milk' }).run();
     a.insert(todos).values({ id: 't2', title: 'eggs' }).run();
     b.insert(todos).values({ id: 't3', title: 'bread' }).run();
@@ -133,7 +133,7 @@ describe('createSyncNode on 127.0.0.1', () => {
     const [a, b] = await pairOfDevices();
     a.insert(todos).values({ id: 'busy', title: 'v0' }).run();
     for (let i = 1; i <= 20; i++) a.update(todos).set({ title: `v${i}` }).where(eq(todos.id, 'busy')).run();
-    const logRows = () => a.$client.prepare("SELECT count(*) FROM ahenk_oplog WHERE tbl = (SELECT id FROM ahenk_tables WHERE name = 'todos')").pluck().get() as number;
+    const logRows = () => a.$connection.prepare("SELECT count(*) FROM ahenk_oplog WHERE tbl = (SELECT id FROM ahenk_tables WHERE name = 'todos')", { integers: 'number' }).value() as number;
     expect(logRows()).toBe(21);
     const messages: string[] = [];
     await start(a, { compactIntervalMs: 50, log: (m) => messages.push(m) });

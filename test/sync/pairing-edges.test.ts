@@ -38,7 +38,7 @@ async function byHand(qr: string) {
   const challenge = decodePairingQr(qr);
   const m = openDevice('by-hand');
   const nodeM = await node(m);
-  const key = readIdentity(m.$client)!.privateKey;
+  const key = readIdentity(m.$connection)!.privateKey;
   const proof = Buffer.from(await key.sign(responseBytes(challenge.authorizer, nodeM.peerId, challenge.nonce))).toString('base64url');
   const channel = pairingChannel(await nodeM.libp2p.dialProtocol(multiaddr(challenge.addresses[0]!), PAIR_PROTOCOL));
   await channel.send(encodePairingMessage({ type: 'request', version: 1, nonce: challenge.nonce, deviceType: 'phone', proof }));

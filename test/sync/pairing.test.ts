@@ -160,7 +160,7 @@ describe('pairing', () => {
     expect(asked).toEqual(['unknown phone']);
     expect(isAuthorizedPeer(a, nodeB.peerId)).toBe(false);
     // Refused before the account was sent: B holds neither the user nor the authorizer.
-    expect(b.$client.prepare('SELECT count(*) FROM ahenk_users WHERE id = ?').pluck().get(user.id)).toBe(0);
+    expect(b.$connection.prepare('SELECT count(*) FROM ahenk_users WHERE id = ?').value(user.id)).toBe(0n);
     expect(isAuthorizedPeer(b, nodeA.peerId)).toBe(false);
   });
 
@@ -172,7 +172,7 @@ describe('pairing', () => {
     const answered = caught(workflow.waitForResponse());
     const stream = await nodeB.libp2p.dialProtocol(multiaddr(challenge.addresses[0]!), PAIR_PROTOCOL);
     const channel = pairingChannel(stream);
-    const { privateKey } = readIdentity(b.$client)!;
+    const { privateKey } = readIdentity(b.$connection)!;
     const proof = Buffer.from(await privateKey.sign(responseBytes(challenge.authorizer, nodeB.peerId, challenge.nonce))).toString('base64url');
     await channel.send(encodePairingMessage({ type: 'request', version: 1, nonce: challenge.nonce, deviceType: 'phone', proof }));
     expect(JSON.parse(new TextDecoder().decode(await channel.next()))).toMatchObject({ type: 'accept' });

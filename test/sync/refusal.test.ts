@@ -23,7 +23,7 @@ const entry: OplogEntry = { table: 'todos', pk: 'evil', op: 'insert', hlc: '0000
 
 /** Everything a database holds that a refused peer could have changed. */
 function snapshot(db: Device): unknown {
-  const all = (sql: string) => db.$client.prepare(sql).safeIntegers(true).all();
+  const all = (sql: string) => db.$connection.prepare(sql).all();
   return { todos: dump(db, 'todos'), log: all('SELECT * FROM ahenk_oplog'), cursors: all('SELECT * FROM ahenk_cursors'), quarantine: all('SELECT * FROM ahenk_quarantine') };
 }
 

@@ -1,15 +1,14 @@
 import { isDeepStrictEqual } from 'node:util';
-import Database from 'better-sqlite3';
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { createMemoryChannelPair, OplogWatcher, runSyncSession, type FrameChannel } from '../../src/sync/session/index.ts';
 import { decodeMessage } from '../../src/sync/protocol/index.ts';
-import { dump, openDevice } from '../helpers/db.ts';
+import { dump, openDevice, openRaw } from '../helpers/db.ts';
 import { counters, todos } from '../helpers/schema.ts';
 import { addTodos, delay, idOf, spy, syncPair, type Device } from './helpers.ts';
 
 function cursorOf(db: Device, peer: Device): string | undefined {
-  return db.$client.prepare('SELECT received FROM ahenk_cursors WHERE peer_id = ?').pluck().get(idOf(peer)) as string | undefined;
+  return db.$connection.prepare('SELECT received FROM ahenk_cursors WHERE peer_id = ?').value(idOf(peer)) as string | undefined;
 }
 
 describe('sync session over a memory pair', () => {
@@ -20,8 +19,8 @@ describe('sync session over a memory pair', () => {
     addTodos(b, 'b', 7);
     a.insert(todos).values({ id: 'shared', title: 'from a', done: 0, score: 1.5, data: Buffer.from([1, 2]) }).run();
     b.insert(todos).values({ id: 'shared', title: 'from b', done: 1 }).run();
-    a.$client.prepare("UPDATE todos SET done = 9007199254740993 WHERE id = 'a-1'").safeIntegers(true).run();
-    a.$client.prepare("UPDATE todos SET score = 2.0 WHERE id = 'a-2'").run();
+    a.$connection.prepare("UPDATE todos SET done = 9007199254740993 WHERE id = 'a-1'").run();
+    a.$connection.prepare("UPDATE todos SET score = 2.0 WHERE id = 'a-2'").run();
     a.delete(todos).where(eq(todos.id, 'a-3')).run();
     a.insert(counters).values({ id: 'c', high: 5, tags: '["x"]' }).run();
     b.insert(counters).values({ id: 'c', high: 9, tags: '["y"]', note: 'b' }).run();
@@ -31,10 +30,10 @@ describe('sync session over a memory pair', () => {
     expect(dump(a, 'todos')).toEqual(dump(b, 'todos'));
     expect(dump(a, 'counters')).toEqual(dump(b, 'counters'));
     expect(dump(a, 'todos')).toHaveLength(20 + 7 + 1 - 1);
-    const big = a.$client.prepare("SELECT done, typeof(done) AS t FROM todos WHERE id = 'a-1'").safeIntegers(true).get();
+    const big = a.$connection.prepare("SELECT done, typeof(done) AS t FROM todos WHERE id = 'a-1'").get();
     expect(big).toEqual({ done: 9007199254740993n, t: 'integer' });
-    expect(b.$client.prepare("SELECT typeof(score) FROM todos WHERE id = 'a-2'").pluck().get()).toBe('real');
-    expect(b.$client.prepare("SELECT high FROM counters WHERE id = 'c'").pluck().get()).toBe(9);
+    expect(b.$connection.prepare("SELECT typeof(score) FROM todos WHERE id = 'a-2'").value()).toBe('real');
+    expect(b.$connection.prepare("SELECT high FROM counters WHERE id = 'c'").value()).toBe(9n);
     expect(run.a.remoteDeviceId).toBe(idOf(b));
     expect(run.b.remoteDeviceId).toBe(idOf(a));
     expect(run.a.received).toBe(run.b.sent);
@@ -60,7 +59,7 @@ describe('sync session over a memory pair', () => {
     const second = await syncPair(a, b, { batchSize: 3 });
     expect([second.a.sent, second.a.received, second.b.sent, second.b.received]).toEqual([3, 3, 3, 3]);
     expect(dump(a, 'todos')).toEqual(dump(b, 'todos'));
-    expect(a.$client.prepare("SELECT title FROM todos WHERE id = 'a-0'").pluck().get()).toBe('renamed');
+    expect(a.$connection.prepare("SELECT title FROM todos WHERE id = 'a-0'").value()).toBe('renamed');
 
     const third = await syncPair(a, b);
     expect([third.a.sent, third.a.received, third.b.sent, third.b.received]).toEqual([0, 0, 0, 0]);
@@ -93,7 +92,7 @@ describe('sync session over a memory pair', () => {
       runSyncSession(b, cut, { localDeviceId: idOf(b), batchSize: 100 }),
     ]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
-    const applied = b.$client.prepare('SELECT count(*) FROM todos').pluck().get() as number;
+    const applied = b.$connection.prepare('SELECT count(*) FROM todos', { integers: 'number' }).value() as number;
     expect(applied).toBeGreaterThan(0);
     expect(applied).toBeLessThan(2000);
     expect(applied % 100).toBe(0);
@@ -108,9 +107,9 @@ describe('sync session over a memory pair', () => {
     const a = openDevice('a');
     const b = openDevice('b');
     addTodos(a, 'a', 50);
-    b.$client.pragma('busy_timeout = 50');
+    b.$connection.exec('PRAGMA busy_timeout = 50');
     // Another process holds the write lock on B's file.
-    const locker = new Database(b.path);
+    const locker = openRaw(b.path);
     locker.exec('BEGIN IMMEDIATE');
     const logs: string[] = [];
     const [ca, cb] = createMemoryChannelPair();
@@ -121,7 +120,9 @@ describe('sync session over a memory pair', () => {
     locker.exec('ROLLBACK');
     locker.close();
     expect(results[0]).toMatchObject({ status: 'rejected', reason: { name: 'RemoteError', remoteCode: 'PROTOCOL_INTERNAL' } });
-    expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'SQLITE_BUSY' } });
+    // SQLITE_BUSY as each driver reports it: better-sqlite3 by name, node:sqlite by result code.
+    const busy = b.$connection.adapter === 'node:sqlite' ? { code: 'ERR_SQLITE_ERROR', errcode: 5 } : { code: 'SQLITE_BUSY' };
+    expect(results[1]).toMatchObject({ status: 'rejected', reason: busy });
     expect(logs.some((m) => m.startsWith(`b: refusing peer ${idOf(a)}: PROTOCOL_INTERNAL: database is locked`))).toBe(true);
     const again = await syncPair(a, b);
     expect(again.b.received).toBe(50);
@@ -172,14 +173,14 @@ describe('live push', () => {
     await ready;
 
     // Another process would do the same: a plain connection to the file, no Ahenk code loaded.
-    const other = new Database(a.path);
-    other.pragma('busy_timeout = 5000');
-    const see = b.$client.prepare('SELECT title FROM todos WHERE id = ?').pluck();
+    const other = openRaw(a.path);
+    other.exec('PRAGMA busy_timeout = 5000');
+    const see = b.$connection.prepare('SELECT title FROM todos WHERE id = ?');
     const latencies: number[] = [];
     for (let i = 0; i < 20; i++) {
       const started = performance.now();
       other.prepare("INSERT INTO todos (id, title) VALUES (?, 'from the shell')").run(`shell-${i}`);
-      while (see.get(`shell-${i}`) === undefined) {
+      while (see.value(`shell-${i}`) === undefined) {
         if (performance.now() - started > 5000) throw new Error(`write ${i} did not arrive`);
         await delay(0);
       }
@@ -206,8 +207,8 @@ describe('live push', () => {
     expect(ra.received).toBe(1);
     await delay(20);
     expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(timersBefore);
-    expect(OplogWatcher.of(a.$client).active).toBe(false);
-    expect(OplogWatcher.of(b.$client).active).toBe(false);
+    expect(OplogWatcher.of(a.$connection).active).toBe(false);
+    expect(OplogWatcher.of(b.$connection).active).toBe(false);
   });
 
   it('stopping one side of a live pair ends both sessions cleanly', async () => {
@@ -219,7 +220,7 @@ describe('live push', () => {
     const logs: string[] = [];
     const sa = runSyncSession(a, ca, { localDeviceId: idOf(a), live: true, signal: controller.signal, log: (m) => logs.push(m) });
     const sb = runSyncSession(b, cb, { localDeviceId: idOf(b), live: true, log: (m) => logs.push(m) });
-    while (b.$client.prepare('SELECT count(*) FROM todos').pluck().get() !== 5) await delay(2);
+    while (b.$connection.prepare('SELECT count(*) FROM todos').value() !== 5n) await delay(2);
     addTodos(a, 'late', 2);
     controller.abort();
     const [ra, rb] = await Promise.all([sa, sb]);

@@ -25,7 +25,7 @@ afterEach(async () => {
 describe('live sync under compaction', () => {
   it('three nodes writing the same rows while compacting every 50 ms end identical, one of them catching up late', async () => {
     const dbs = ['a', 'b', 'c'].map((name) => openDevice(name));
-    const ids = dbs.map((db) => getDeviceId(db.$client));
+    const ids = dbs.map((db) => getDeviceId(db));
     for (const [i, db] of dbs.entries()) await authorizePeers(db, ids.filter((_, j) => j !== i));
     const started: SyncNode[] = [];
     for (const db of dbs) {
@@ -54,7 +54,7 @@ describe('live sync under compaction', () => {
     await nc.dial(na.getMultiaddrs()[0]!);
     await waitFor(() => isDeepStrictEqual(dump(a, 'todos'), dump(b, 'todos')) && isDeepStrictEqual(dump(b, 'todos'), dump(c, 'todos')), 20_000, 'the three to converge');
     // And compaction did work meanwhile: the logs hold fewer rows than there were writes.
-    const logRows = a.$client.prepare("SELECT count(*) FROM ahenk_oplog WHERE tbl = (SELECT id FROM ahenk_tables WHERE name = 'todos')").pluck().get() as number;
+    const logRows = a.$connection.prepare("SELECT count(*) FROM ahenk_oplog WHERE tbl = (SELECT id FROM ahenk_tables WHERE name = 'todos')", { integers: 'number' }).value() as number;
     expect(logRows).toBeLessThan(rounds);
     expect(dump(a, 'todos').length).toBeGreaterThan(0);
   }, 40_000);

@@ -10,15 +10,21 @@ import { openDevice } from '../helpers/db.ts';
 describe('SessionStore.applyBatch', () => {
   it('commits a batch with its cursor under synchronous = NORMAL and restores the connection setting', () => {
     const a = openDevice('a');
-    a.$client.pragma('synchronous = FULL');
-    const store = new SessionStore(a.$client);
-    // Every pragma the store sets, in order, with whether a transaction was open at the time.
+    const connection = a.$connection;
+    connection.exec('PRAGMA synchronous = FULL');
+    const store = new SessionStore(connection);
+    // Every pragma the store sets, in order, with whether a transaction was open at the time:
+    // watched where all SQL of the connection passes, its driver's exec and prepare.
     const set: [string, boolean][] = [];
-    const pragma = a.$client.pragma.bind(a.$client);
-    a.$client.pragma = ((source: string, options?: { simple?: boolean }) => {
-      if (source.includes('=')) set.push([source, a.$client.inTransaction]);
-      return pragma(source, options);
-    }) as typeof a.$client.pragma;
+    const watch = (sql: string): void => {
+      const assignment = /^\s*PRAGMA\s+(\w+\s*=.*?)\s*;?\s*$/is.exec(sql);
+      if (assignment) set.push([assignment[1]!, connection.inTransaction]);
+    };
+    const { driver } = connection;
+    const exec = driver.exec.bind(driver);
+    const prepare = driver.prepare.bind(driver);
+    driver.exec = (sql) => (watch(sql), exec(sql));
+    driver.prepare = (sql, options) => (watch(sql), prepare(sql, options));
     const hlc = formatHlc(packHlc(Date.now() - 1000, 0));
     const applied = store.applyBatch('peer-x', [{ table: 'todos', pk: 'r1', op: 'insert', hlc, device: 'peer-x', cl: 1, values: { title: 'from the peer' } }], '42');
     expect(applied.merge?.applied).toBe(1);
@@ -26,11 +32,11 @@ describe('SessionStore.applyBatch', () => {
       ['synchronous = NORMAL', false],
       ['synchronous = 2', false],
     ]);
-    expect(pragma('synchronous', { simple: true })).toBe(2);
+    expect(connection.pragma('synchronous')).toBe(2n);
     expect(store.loadCursor('peer-x')).toBe('42');
     // A refused batch restores the setting too.
     expect(() => store.applyBatch('peer-x', [{ table: 'todos', pk: 'r2', op: 'insert', hlc, device: 'peer-x', cl: 1, values: { done: null } }], '43')).toThrow();
-    expect(pragma('synchronous', { simple: true })).toBe(2);
+    expect(connection.pragma('synchronous')).toBe(2n);
     expect(store.loadCursor('peer-x')).toBe('42');
   });
 });

@@ -1,10 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
-import Database from 'better-sqlite3';
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { createMemoryChannelPair, runSyncSession, type SyncSessionResult } from '../../src/sync/session/index.ts';
 import type { SyncMessage } from '../../src/sync/protocol/index.ts';
-import { dump, openDevice } from '../helpers/db.ts';
+import { dump, openDevice, openRaw } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import { addTodos, delay, idOf, spy, syncPair, type Device } from './helpers.ts';
 
@@ -47,7 +46,7 @@ describe('more than two devices', () => {
     expect(ab.b.sent).toBe(21);
     expect(ab.a.sent).toBe(0);
     expect(converged(a, b, c)).toBe(true);
-    expect(a.$client.prepare("SELECT title FROM todos WHERE id = 'c-1'").pluck().get()).toBe('c wins');
+    expect(a.$connection.prepare("SELECT title FROM todos WHERE id = 'c-1'").value()).toBe('c wins');
   });
 
   it('relays live writes along a line', async () => {
@@ -55,12 +54,12 @@ describe('more than two devices', () => {
     const controller = new AbortController();
     const traffic: SyncMessage[] = [];
     const links = [liveLink(a, b, controller.signal, traffic), liveLink(b, c, controller.signal, traffic)];
-    const shell = new Database(a.path);
+    const shell = openRaw(a.path);
     shell.prepare("INSERT INTO todos (id, title) VALUES ('far', 'from A''s shell')").run();
     shell.close();
-    await until(() => c.$client.prepare("SELECT title FROM todos WHERE id = 'far'").pluck().get() !== undefined, 'A to reach C');
+    await until(() => c.$connection.prepare("SELECT title FROM todos WHERE id = 'far'").value() !== undefined, 'A to reach C');
     c.delete(todos).where(eq(todos.id, 'far')).run();
-    await until(() => a.$client.prepare("SELECT count(*) FROM todos WHERE id = 'far'").pluck().get() === 0, 'the delete to reach A');
+    await until(() => a.$connection.prepare("SELECT count(*) FROM todos WHERE id = 'far'").value() === 0n, 'the delete to reach A');
     controller.abort();
     await Promise.all(links);
     expect(converged(a, b, c)).toBe(true);
@@ -96,7 +95,7 @@ describe('more than two devices', () => {
     b.update(todos).set({ done: 1 }).where(eq(todos.id, 'zzz')).run();
     await until(() => converged(a, b, c) && dump(a, 'todos').length === 100, 'the loop to converge');
     b.update(todos).set({ title: 'edited on b' }).where(eq(todos.id, 'a-7')).run();
-    await until(() => a.$client.prepare("SELECT title FROM todos WHERE id = 'a-7'").pluck().get() === 'edited on b', 'the edit to go round');
+    await until(() => a.$connection.prepare("SELECT title FROM todos WHERE id = 'a-7'").value() === 'edited on b', 'the edit to go round');
     await delay(100);
     const settled = entriesIn(traffic);
     await delay(300);

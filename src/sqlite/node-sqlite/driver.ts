@@ -28,6 +28,19 @@ interface NodeSqliteModule {
   DatabaseSync: new (path: string, options?: { readOnly?: boolean }) => NodeSqliteClient;
 }
 
+/**
+ * node:sqlite binds a zero-length Uint8Array with no memory behind it (which is how it hands out
+ * an empty BLOB) as NULL; a fresh empty array binds as the empty BLOB it is.
+ */
+const EMPTY_BLOB = new Uint8Array(0);
+
+function bindable(params: SqlParams): SqlParams {
+  for (const value of params) {
+    if (value instanceof Uint8Array && value.byteLength === 0) return params.map((v) => (v instanceof Uint8Array && v.byteLength === 0 ? EMPTY_BLOB : v));
+  }
+  return params;
+}
+
 class NodeSqliteStatement implements SqliteStatement {
   private arrays = false;
 
@@ -42,31 +55,31 @@ class NodeSqliteStatement implements SqliteStatement {
   }
 
   run(...params: SqlParams): SqlRunResult {
-    return this.native.run(...params);
+    return this.native.run(...bindable(params));
   }
 
   get(...params: SqlParams): SqlRow | undefined {
-    return this.mode(false).get(...params) as SqlRow | undefined;
+    return this.mode(false).get(...bindable(params)) as SqlRow | undefined;
   }
 
   all(...params: SqlParams): SqlRow[] {
-    return this.mode(false).all(...params) as SqlRow[];
+    return this.mode(false).all(...bindable(params)) as SqlRow[];
   }
 
   iterate(...params: SqlParams): IterableIterator<SqlRow> {
-    return this.mode(false).iterate(...params) as IterableIterator<SqlRow>;
+    return this.mode(false).iterate(...bindable(params)) as IterableIterator<SqlRow>;
   }
 
   values(...params: SqlParams): SqlValue[][] {
-    return this.mode(true).all(...params) as SqlValue[][];
+    return this.mode(true).all(...bindable(params)) as SqlValue[][];
   }
 
   iterateValues(...params: SqlParams): IterableIterator<SqlValue[]> {
-    return this.mode(true).iterate(...params) as IterableIterator<SqlValue[]>;
+    return this.mode(true).iterate(...bindable(params)) as IterableIterator<SqlValue[]>;
   }
 
   value(...params: SqlParams): SqlValue | undefined {
-    return (this.mode(true).get(...params) as SqlValue[] | undefined)?.[0];
+    return (this.mode(true).get(...bindable(params)) as SqlValue[] | undefined)?.[0];
   }
 }
 
