@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { compactOplog, getOplogEntriesSince, merge, type OplogEntry } from '../src/index.ts';
 import { openConnection, type SqliteConnection, type SqliteStatement } from '../src/sqlite/index.ts';
 // Not public API: the bench times the deferred indexing on its own (see the writeFold phase).
-import { foldOplog } from '../src/capture/fold.ts';
+import { foldOplog } from '../src/oplog/fold.ts';
 import { makeRows, shuffledIndices, type BenchRow } from './data.ts';
 import { discard, freshPath, openPlain, openSynced, pragmasOf } from './databases.ts';
 import type { PhaseResult, SuiteResult } from './report.ts';

@@ -27,7 +27,7 @@ export {
   type PackedHlc,
 } from './clock/index.ts';
 export { installCapture, refreshCapture, type CaptureInstallReport } from './capture/install.ts';
-export { compactOplog, type CompactionOptions, type CompactionReport } from './capture/compact.ts';
+export { compactOplog, type CompactionOptions, type CompactionReport } from './oplog/compact.ts';
 export {
   getSchemaVersion,
   initializeDatabase,
@@ -40,10 +40,11 @@ export {
 export { getDeviceId } from './database/identity.ts';
 export type { DatabaseHandle } from './sqlite/index.ts';
 export { SqliteConnection, type AdapterName, type SqliteStatement, type SqlRow, type SqlRunResult, type StatementOptions } from './sqlite/index.ts';
-export { getOplogEntriesSince, type ExportOptions, type OplogExport } from './merge/export.ts';
+export { getOplogEntriesSince } from './database/exchange.ts';
+export type { ExportOptions, OplogExport } from './oplog/export.ts';
 export { merge, retryQuarantined, type MergeOptions, type MergeResult, type QuarantinedEntry } from './merge/merge.ts';
 export { countQuarantined, type QuarantineReason } from './merge/quarantine.ts';
-export { ENTRY_LIMITS, type OplogEntry, type OpType } from './merge/entry.ts';
+export { ENTRY_LIMITS, type OplogEntry, type OpType } from './oplog/entry.ts';
 export {
   checkResolver,
   max,
@@ -53,8 +54,8 @@ export {
   type Resolver,
   type ResolverCheck,
   type ResolverSpec,
-} from './merge/resolvers.ts';
-export type { SqlValue } from './merge/values.ts';
+} from './schema/resolvers.ts';
+export type { SqlValue } from './sqlite/values.ts';
 export { buildOplogEntry, localApply, type BuildOplogEntryOptions } from './merge/manual.ts';
 export {
   addDeviceToUser,

@@ -4,16 +4,17 @@
  * that existed before capture so they sync too. Idempotent; when nothing changed it only reads.
  */
 import { createHash } from 'node:crypto';
-import type { SqliteConnection } from '../sqlite/index.ts';
+import { quoteIdent, type SqliteConnection } from '../sqlite/index.ts';
 import { DatabaseError } from '../errors.ts';
-import { resolverName } from '../merge/resolvers.ts';
+import { resolverName } from '../schema/resolvers.ts';
 import type { SyncedTableMeta } from '../schema/synced-table.ts';
 import { SYSTEM_TABLE_IDS } from '../schema/system.ts';
-import { invalidateCatalog, liveColumnsOf, primaryKeyOf, tableExists } from './metadata.ts';
-import { OP, quoteIdent } from './sql.ts';
-import { foldOplog } from './fold.ts';
-import { ALL_COLUMNS, bitOf, captureTriggerSql, NEXT_SEQ_SQL, triggerNames, type CaptureTarget } from './triggers.ts';
-import { CL_INDEXED, HISTORY_INDEXED, ixOfCl } from './log-index.ts';
+import { invalidateCatalog, liveColumnsOf, primaryKeyOf, tableExists } from '../oplog/catalog.ts';
+import { NEXT_SEQ_SQL, OP, triggerNames } from '../oplog/format.ts';
+import type { CaptureTarget } from '../oplog/catalog.ts';
+import { foldOplog } from '../oplog/fold.ts';
+import { ALL_COLUMNS, bitOf, captureTriggerSql } from './triggers.ts';
+import { CL_INDEXED, HISTORY_INDEXED, ixOfCl } from '../oplog/log-index.ts';
 
 export interface CaptureInstallReport {
   /** Tables whose triggers were created or re-created. */

@@ -8,35 +8,16 @@
  * through entries indexed at once (deletes here, merged entries above causal length 1), so it can be
  * read from the partial index of those (log-index.ts) without indexing every write.
  */
-import { SQL_WALL_PACKED } from '../clock/timestamp.ts';
-import { CL_INDEXED } from './log-index.ts';
-import { OP, quoteIdent } from './sql.ts';
+import { CL_INDEXED } from '../oplog/log-index.ts';
+import type { CaptureTarget } from '../oplog/catalog.ts';
+import { NEXT_SEQ_SQL, OP, triggerNames } from '../oplog/format.ts';
+import { quoteIdent } from '../sqlite/index.ts';
 
-export interface CaptureTarget {
-  /** ahenk_tables.id */
-  id: number;
-  name: string;
-  pkColumn: string;
-  /** Column names in bit order (bit i is 1 << i); may include columns the table no longer has. */
-  columns: readonly string[];
-  /** Columns the table has now (a subset of `columns`). */
-  liveColumns: readonly string[];
-}
 
-/** The next local stamp: above the wall clock, every logged stamp and every received stamp. */
-export const NEXT_SEQ_SQL = `max(${SQL_WALL_PACKED}, coalesce((SELECT max(seq) FROM ahenk_oplog), 0) + 1, coalesce((SELECT hlc FROM ahenk_clock WHERE id = 0), 0) + 1)`;
 
 /** No capture while merge applies remote changes inside its own transaction. */
 const NOT_APPLYING = 'NOT EXISTS (SELECT 1 FROM ahenk_apply_guard)';
 
-export function triggerNames(table: string): { insert: string; update: string; updateKey: string; delete: string } {
-  return {
-    insert: `ahenk_${table}_insert`,
-    update: `ahenk_${table}_update`,
-    updateKey: `ahenk_${table}_update_key`,
-    delete: `ahenk_${table}_delete`,
-  };
-}
 
 /**
  * An insert sets every column, including columns added to the table after it was logged (their

@@ -9,7 +9,7 @@ import { installCapture, refreshCapture, type CaptureInstallReport } from '../ca
 import { DatabaseError } from '../errors.ts';
 import { retryQuarantined } from '../merge/merge.ts';
 import { registerResolvers } from '../merge/registry.ts';
-import type { Resolver } from '../merge/resolvers.ts';
+import type { Resolver } from '../schema/resolvers.ts';
 import { syncedTablesOf } from '../schema/synced-table.ts';
 import { SYSTEM_SYNCED_TABLES } from '../schema/system.ts';
 import {

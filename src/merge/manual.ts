@@ -4,16 +4,16 @@
  */
 import { formatHlc } from '../clock/timestamp.ts';
 import { HybridLogicalClock } from '../clock/hybrid-logical-clock.ts';
-import { loadCatalog } from '../capture/metadata.ts';
-import { foldOplog } from '../capture/fold.ts';
-import { NEXT_SEQ_SQL } from '../capture/triggers.ts';
-import { CL_INDEXED } from '../capture/log-index.ts';
+import { loadCatalog } from '../oplog/catalog.ts';
+import { foldOplog } from '../oplog/fold.ts';
+import { NEXT_SEQ_SQL } from '../oplog/format.ts';
+import { CL_INDEXED } from '../oplog/log-index.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
-import { getDeviceId } from '../database/identity.ts';
-import { validateEntry, type OplogEntry, type OpType } from './entry.ts';
+import { LOCAL_SITE, SiteTable } from '../oplog/sites.ts';
+import { validateEntry, type OplogEntry, type OpType } from '../oplog/entry.ts';
 import { applyEntries, type MergeResult } from './merge.ts';
-import type { SqlValue } from './values.ts';
+import type { SqlValue } from '../sqlite/values.ts';
 
 const processClock = new HybridLogicalClock();
 
@@ -57,7 +57,7 @@ export function localApply(db: DatabaseHandle, entry: OplogEntry): MergeResult {
   const raw = connectionOf(db);
   const valid = validateEntry(entry, 0);
   return raw.transaction(() => {
-    if (valid.device !== getDeviceId(raw)) return applyEntries(raw, [{ ...valid, index: 0, mask: -1 }], {});
+    if (valid.device !== new SiteTable(raw).device(LOCAL_SITE)) return applyEntries(raw, [{ ...valid, index: 0, mask: -1 }], {});
     foldOplog(raw);
     const table = loadCatalog(raw).byName.get(valid.table);
     const rowCl = table

@@ -5,7 +5,7 @@
 import type { SqliteConnection } from '../sqlite/index.ts';
 import superjson from 'superjson';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
-import { validateIndexedEntry, type IndexedEntry, type OplogEntry } from './entry.ts';
+import { validateIndexedEntry, type IndexedEntry, type OplogEntry } from '../oplog/entry.ts';
 
 export type QuarantineReason = 'unknown-table' | 'unknown-column' | 'unknown-resolver' | 'clock-drift';
 

@@ -1,6 +1,6 @@
 /** Custom resolvers are code, so each connection learns them from the schema it was opened with. */
 import { ConnectionSlot, type SqliteConnection } from '../sqlite/index.ts';
-import type { Resolver } from './resolvers.ts';
+import type { Resolver } from '../schema/resolvers.ts';
 
 const registry = new ConnectionSlot<Map<string, Resolver>>('custom resolvers');
 

@@ -4,19 +4,19 @@
  * whole batch at once, so an initial sync into an empty database costs one query per table chunk
  * instead of one per row.
  */
-import type { SqliteConnection, SqliteStatement } from '../sqlite/index.ts';
+import { quoteIdent, type SqliteConnection, type SqliteStatement } from '../sqlite/index.ts';
 import { packHlc } from '../clock/timestamp.ts';
-import type { CapturedTable } from '../capture/metadata.ts';
-import { OP, quoteIdent } from '../capture/sql.ts';
-import { ixOfCl, overBothIndexes } from '../capture/log-index.ts';
+import type { CapturedTable } from '../oplog/catalog.ts';
+import { OP } from '../oplog/format.ts';
+import { ixOfCl, overBothIndexes } from '../oplog/log-index.ts';
 import { InvalidEntryError } from '../errors.ts';
-import { compareCellClocks, type CellClock } from './cell-clock.ts';
-import { decodeClockGroups, encodeClockGroups, GROUP_BYTES, writeClockGroup, type ClockGroup } from '../capture/clock-groups.ts';
-import type { IndexedEntry } from './entry.ts';
-import { lookupResolver, type Resolver } from './resolvers.ts';
-import { SiteTable } from './sites.ts';
+import { compareCellClocks, type CellClock } from '../oplog/register-order.ts';
+import { decodeClockGroups, encodeClockGroups, GROUP_BYTES, writeClockGroup, type ClockGroup } from '../oplog/clock-groups.ts';
+import type { IndexedEntry } from '../oplog/entry.ts';
+import { lookupResolver, type Resolver } from '../schema/resolvers.ts';
+import { SiteTable } from '../oplog/sites.ts';
 import { shapeOf } from './shape.ts';
-import { fromSqlite, sqlValuesEqual, type SqlValue } from './values.ts';
+import { fromSqlite, sqlValuesEqual, type SqlValue } from '../sqlite/values.ts';
 
 /**
  * A validated entry of the batch. It is also the clock of the cells it writes (an entry has cl,

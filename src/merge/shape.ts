@@ -3,7 +3,7 @@
  * column's mask bit as a JS number (tables of up to 31 columns, nearly all), and whether any value
  * needs a check beyond its column being known.
  */
-import type { CapturedTable } from '../capture/metadata.ts';
+import type { CapturedTable } from '../oplog/catalog.ts';
 
 /** Columns whose bits a JS number mask holds (bit 31 would make it negative). */
 export const SMALL_MASK_COLUMNS = 31;

@@ -8,4 +8,4 @@ export {
   type SyncedTableMeta,
   type SyncedTableOptions,
 } from './synced-table.ts';
-export { max, min, union, type BuiltinResolverName, type Resolver, type ResolverSpec } from '../merge/resolvers.ts';
+export { max, min, union, type BuiltinResolverName, type Resolver, type ResolverSpec } from './resolvers.ts';

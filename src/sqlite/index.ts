@@ -3,3 +3,5 @@ export { drizzleOverPort, migrateOverPort, type PortDatabase, type PortMigration
 export { ADAPTERS, checkAdapter, defaultAdapter, isSqliteError, openConnection, type OpenOptions, type SqliteTarget } from './open.ts';
 export type { AdapterName, SqliteDriver, SqliteStatement, SqlParams, SqlRow, SqlRunResult, SqlValue, StatementOptions } from './port.ts';
 export { connectionOf, type DatabaseHandle } from './handle.ts';
+export { quoteIdent } from './identifiers.ts';
+export { compareSqlValues, fromSqlite, isSqlValue, sqlValuesEqual } from './values.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeClockGroups, encodeClockGroups, forEachClockGroup, GROUP_BYTES, writeClockGroup, type ClockGroup } from '../../src/capture/clock-groups.ts';
+import { decodeClockGroups, encodeClockGroups, forEachClockGroup, GROUP_BYTES, writeClockGroup, type ClockGroup } from '../../src/oplog/clock-groups.ts';
 import { formatHlc, MAX_PACKED } from '../../src/clock/timestamp.ts';
 
 const group = fc.record({

@@ -9,7 +9,7 @@ import { text } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
 import { compactOplog, getOplogEntriesSince, initializeDatabase, merge, type OplogEntry } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
-import { foldOplog } from '../../src/capture/fold.ts';
+import { foldOplog } from '../../src/oplog/fold.ts';
 import { seededRandom } from '../../bench/data.ts';
 import { dump, openDevice, tempDir } from '../helpers/db.ts';
 import { canonical } from '../helpers/entries.ts';

@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { getDeviceId, getOplogEntriesSince, initializeDatabase, merge, parseHlc } from '../../src/index.ts';
 import { hlcCounter, hlcMs, packHlc } from '../../src/clock/index.ts';
-import { triggerNames } from '../../src/capture/triggers.ts';
+import { triggerNames } from '../../src/oplog/format.ts';
 import { dump, openDevice, openRaw } from '../helpers/db.ts';
 import { schema, todos } from '../helpers/schema.ts';
 import type { SqliteConnection } from '../../src/sqlite/index.ts';

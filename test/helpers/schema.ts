@@ -1,5 +1,5 @@
 import { blob, integer, real, text } from 'drizzle-orm/sqlite-core';
-import { compareSqlValues } from '../../src/merge/values.ts';
+import { compareSqlValues } from '../../src/sqlite/values.ts';
 import { defineSyncedTable, type Resolver } from '../../src/index.ts';
 
 /** A custom resolver as an app would write one: the larger value wins. */

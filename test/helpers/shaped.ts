@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { integer, text } from 'drizzle-orm/sqlite-core';
 import { expect } from 'vitest';
 import { defineSyncedTable, getOplogEntriesSince, initializeDatabase, type OplogEntry } from '../../src/index.ts';
-import { foldOplog } from '../../src/capture/fold.ts';
+import { foldOplog } from '../../src/oplog/fold.ts';
 import { openConnection } from '../../src/sqlite/index.ts';
 import { openDevice, tempDir } from './db.ts';
 import { todos } from './schema.ts';

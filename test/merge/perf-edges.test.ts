@@ -8,7 +8,7 @@ import { integer, text } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
 import { buildOplogEntry, getDeviceId, getOplogEntriesSince, localApply, merge, retryQuarantined, type OplogEntry, type SqlValue } from '../../src/index.ts';
 import { formatHlc, HybridLogicalClock, MAX_COUNTER, packHlc } from '../../src/clock/index.ts';
-import { decodeClockGroups } from '../../src/capture/clock-groups.ts';
+import { decodeClockGroups } from '../../src/oplog/clock-groups.ts';
 import { RowGroups } from '../../src/merge/row-groups.ts';
 import { seededRandom } from '../../bench/data.ts';
 import { dump, openDevice, tempDir } from '../helpers/db.ts';

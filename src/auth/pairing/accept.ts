@@ -9,7 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { and, eq, ne, or } from 'drizzle-orm';
 import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { ahenkDevices, ahenkRevocations, ahenkUsers } from '../../schema/system.ts';
-import { withoutCapture } from '../../capture/guard.ts';
+import { withoutCapture } from '../../oplog/guard.ts';
 import { authDb } from '../db.ts';
 import { getUserDevices, isRevokedPeer } from '../devices.ts';
 import { uuidv7 } from '../ids.ts';

@@ -9,7 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import { isAuthorizedPeer } from '../../auth/devices.ts';
-import { compactOplog } from '../../capture/compact.ts';
+import { compactOplog } from '../../oplog/compact.ts';
 import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { readIdentity } from '../../database/identity.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';

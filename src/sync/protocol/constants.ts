@@ -2,7 +2,7 @@
  * Protocol ids, versions and limits of `/ahenk/sync`. Each number says why it is that number;
  * docs/protocol.md lists them in the wire format tables.
  */
-import { ENTRY_LIMITS } from '../../merge/entry.ts';
+import { ENTRY_LIMITS } from '../../oplog/entry.ts';
 
 /** The libp2p protocol id; the major version in it changes only with PROTOCOL_MAJOR. */
 export const SYNC_PROTOCOL = '/ahenk/sync/1.0.0';

@@ -5,8 +5,8 @@
  * INTEGER/REAL/TEXT/BLOB/NULL come out exactly as they went in.
  */
 import { MAX_PACKED } from '../../clock/timestamp.ts';
-import { ENTRY_LIMITS, type OplogEntry, type OpType } from '../../merge/entry.ts';
-import type { SqlValue } from '../../merge/values.ts';
+import { ENTRY_LIMITS, type OplogEntry, type OpType } from '../../oplog/entry.ts';
+import type { SqlValue } from '../../sqlite/values.ts';
 import { malformed } from './errors.ts';
 import { WireReader, WireWriter } from './wire.ts';
 

@@ -3,7 +3,7 @@
  * is one message: a type byte, then the fields in order. Decoding checks every field's type and
  * bound; trailing bytes and unknown types are accepted only from a peer with a newer minor.
  */
-import type { OplogEntry } from '../../merge/entry.ts';
+import type { OplogEntry } from '../../oplog/entry.ts';
 import {
   MAX_BATCH_ENTRIES,
   MAX_CURSOR_BYTES,

@@ -3,7 +3,8 @@
  * at most `window` batches unacknowledged, and does not echo back what it just merged from this
  * same peer (the peer has it: it sent it).
  */
-import { getOplogEntriesSince, parseCursor } from '../../merge/export.ts';
+import { getOplogEntriesSince } from '../../database/exchange.ts';
+import { parseCursor } from '../../oplog/export.ts';
 import { InvalidCursorError } from '../../errors.ts';
 import { encodeBatchFrames, encodeMessage } from '../protocol/messages.ts';
 import { ProtocolError } from '../protocol/errors.ts';

@@ -5,7 +5,7 @@
 import type { SqliteConnection, SqliteStatement } from '../../sqlite/index.ts';
 import { InvalidEntryError } from '../../errors.ts';
 import { SYSTEM_MIGRATIONS_TABLE } from '../../database/initialize.ts';
-import type { OplogEntry } from '../../merge/entry.ts';
+import type { OplogEntry } from '../../oplog/entry.ts';
 import { merge, type MergeResult } from '../../merge/merge.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 

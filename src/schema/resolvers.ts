@@ -4,7 +4,7 @@
  * with different values. `checkResolver` tests those laws on sample values.
  */
 import { ResolverError } from '../errors.ts';
-import { compareSqlValues, sqlValuesEqual, type SqlValue } from './values.ts';
+import { compareSqlValues, sqlValuesEqual, type SqlValue } from '../sqlite/values.ts';
 
 export interface Resolver {
   /** Stored in the database so other processes know which rule a column follows. */

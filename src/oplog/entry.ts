@@ -4,7 +4,7 @@
  */
 import { InvalidEntryError } from '../errors.ts';
 import { isHlcString } from '../clock/timestamp.ts';
-import { isSqlValue, type SqlValue } from './values.ts';
+import { isSqlValue, type SqlValue } from '../sqlite/values.ts';
 
 export type OpType = 'insert' | 'update' | 'delete';
 

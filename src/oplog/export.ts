@@ -1,18 +1,16 @@
 /**
- * getOplogEntriesSince: what this database holds that a peer at `since` lacks. Entries superseded
+ * Export: what this database holds that a peer at a cursor lacks. Entries superseded
  * by later ones (a cell written again, a row deleted) are left out; values are read from the live
  * row, so the log stores clocks, not copies of the data.
  */
-import type { SqliteConnection } from '../sqlite/index.ts';
+import { quoteIdent, type SqliteConnection } from '../sqlite/index.ts';
 import { InvalidCursorError } from '../errors.ts';
-import { refreshCapture } from '../capture/install.ts';
-import { loadCatalog, type CapturedTable } from '../capture/metadata.ts';
-import { OP, OP_NAMES, quoteIdent } from '../capture/sql.ts';
+import { loadCatalog, type CapturedTable } from './catalog.ts';
+import { OP, OP_NAMES } from './format.ts';
 import type { OplogEntry } from './entry.ts';
 import { SiteTable } from './sites.ts';
-import { forEachClockGroup } from '../capture/clock-groups.ts';
-import { fromSqlite, type SqlValue } from './values.ts';
-import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
+import { forEachClockGroup } from './clock-groups.ts';
+import { fromSqlite, type SqlValue } from '../sqlite/values.ts';
 
 export interface OplogExport {
   /** In an order that is safe to apply: each row's entries in the order this database logged them, table by table. */
@@ -26,10 +24,8 @@ export interface ExportOptions {
   limit?: number;
 }
 
-export function getOplogEntriesSince(db: DatabaseHandle, since?: string, options: ExportOptions = {}): OplogExport {
-  const raw = connectionOf(db);
-  const from = parseCursor(since);
-  if (loadCatalog(raw).stale) refreshCapture(raw);
+/** The log after seq `from`, in one read transaction; capture must be current (the caller checks the catalog). */
+export function exportOplog(raw: SqliteConnection, from: bigint, options: ExportOptions = {}): OplogExport {
   return raw.transaction(() => exportFrom(raw, from, options.limit), 'deferred');
 }
 

@@ -1,9 +1,11 @@
 /**
- * SQLite values as they travel in oplog entries. Storage classes stay exact: INTEGER is a
+ * SQLite values as Ahenk reads, compares and sends them. Storage classes stay exact: INTEGER is a
  * bigint, REAL a number, TEXT a string, BLOB a Uint8Array (never a Buffer: superjson keeps
  * Uint8Array only), NULL is null.
  */
-export type SqlValue = null | bigint | number | string | Uint8Array;
+import type { SqlValue } from './port.ts';
+
+export type { SqlValue };
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_END = 2n ** 63n;
@@ -22,7 +24,7 @@ export function isSqlValue(value: unknown): value is SqlValue {
   }
 }
 
-/** better-sqlite3 hands out blobs as Buffers; entries carry plain Uint8Arrays. */
+/** A driver may hand out blobs as a subclass (better-sqlite3's Buffer); entries carry plain Uint8Arrays. */
 export function fromSqlite(value: unknown): SqlValue {
   if (value instanceof Uint8Array && !(value.constructor === Uint8Array)) return new Uint8Array(value);
   return value as SqlValue;
@@ -44,9 +46,16 @@ export function compareSqlValues(a: SqlValue, b: SqlValue): number {
     return typeof x === typeof y ? 0 : typeof x === 'bigint' ? -1 : 1;
   }
   if (ra === 2) return a! < b! ? -1 : a! > b! ? 1 : 0;
-  return Buffer.compare(a as Uint8Array, b as Uint8Array);
+  return compareBytes(a as Uint8Array, b as Uint8Array);
 }
 
 export function sqlValuesEqual(a: SqlValue, b: SqlValue): boolean {
   return compareSqlValues(a, b) === 0;
+}
+
+/** memcmp order, as SQLite compares blobs. */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
 }

@@ -2,10 +2,21 @@
  * Capture metadata as the database holds it (ahenk_tables), so any process can export and merge
  * a file whose TypeScript schema it never saw. Cached per connection until the schema changes.
  */
-import { ConnectionSlot, type SqliteConnection } from '../sqlite/index.ts';
+import { ConnectionSlot, type SqliteConnection, quoteIdent } from '../sqlite/index.ts';
 import { DatabaseError } from '../errors.ts';
-import { triggerNames, type CaptureTarget } from './triggers.ts';
-import { quoteIdent } from './sql.ts';
+import { triggerNames } from './format.ts';
+
+/** A synced table as capture sees it: where its columns' bits are. */
+export interface CaptureTarget {
+  /** ahenk_tables.id */
+  id: number;
+  name: string;
+  pkColumn: string;
+  /** Column names in bit order (bit i is 1 << i); may include columns the table no longer has. */
+  columns: readonly string[];
+  /** Columns the table has now (a subset of `columns`). */
+  liveColumns: readonly string[];
+}
 
 export interface CapturedTable extends CaptureTarget {
   /** column name -> resolver name ('lww' when absent). */

@@ -1,0 +1,15 @@
+/**
+ * getOplogEntriesSince, the public export: capture is brought up to date first (another connection
+ * may have altered a synced table), then the log is read.
+ */
+import { refreshCapture } from '../capture/install.ts';
+import { loadCatalog } from '../oplog/catalog.ts';
+import { exportOplog, parseCursor, type ExportOptions, type OplogExport } from '../oplog/export.ts';
+import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
+
+export function getOplogEntriesSince(db: DatabaseHandle, since?: string, options: ExportOptions = {}): OplogExport {
+  const raw = connectionOf(db);
+  const from = parseCursor(since);
+  if (loadCatalog(raw).stale) refreshCapture(raw);
+  return exportOplog(raw, from, options);
+}
