@@ -22,7 +22,8 @@ export interface SqlRunResult {
 export interface StatementOptions {
   /**
    * How INTEGER columns read: 'bigint' (exact, what Ahenk's own code uses) or 'number' (what an
-   * ORM expects for app columns; beyond 2^53 the driver's own behaviour applies).
+   * ORM expects for app columns). Beyond 2^53 the drivers differ: better-sqlite3 rounds, node:sqlite
+   * throws a RangeError. Ahenk's own reads use 'bigint', so sync itself is exact either way.
    * @default 'bigint'
    */
   integers?: 'bigint' | 'number';

@@ -63,7 +63,7 @@ export class PortSession<TFullSchema extends Record<string, unknown>, TSchema ex
     isResponseInArrayMode: boolean,
     customResultMapper?: Mapper,
   ): PortPreparedQuery<T & { type: 'sync'; run: SqlRunResult }> {
-    // App columns read as numbers, as Drizzle's Node drivers give them (mode: 'bigint' columns still work).
+    // App columns read as numbers, as Drizzle's better-sqlite3 driver gives them.
     const statement = this.connection.prepare(query.sql, { integers: 'number' });
     return new PortPreparedQuery(statement, query, this.logger, fields, executeMethod, isResponseInArrayMode, customResultMapper);
   }
