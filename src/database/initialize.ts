@@ -59,8 +59,9 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
   }
   const raw = openConnection(target, options.adapter === undefined ? {} : { adapter: options.adapter });
   try {
-    if (raw.path !== ':memory:' && raw.path !== '') raw.exec('PRAGMA journal_mode = WAL');
+    // First, so that switching to WAL waits for another connection's lock like everything after it.
     raw.exec('PRAGMA busy_timeout = 5000');
+    if (raw.path !== ':memory:' && raw.path !== '') raw.exec('PRAGMA journal_mode = WAL');
     // Trigger-heavy statements keep a statement journal; in memory it costs about half as much.
     raw.exec('PRAGMA temp_store = MEMORY');
     const db = drizzleOverPort(raw, options.schema ? { schema: options.schema } : {}) as AhenkDatabase<TSchema>;
@@ -73,7 +74,8 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
     migrateDatabase(db, options);
     return db;
   } catch (error) {
-    raw.close();
+    // A connection the app opened stays the app's: it may migrate and try again.
+    if (typeof target === 'string') raw.close();
     if (error instanceof Error && error.name.endsWith('Error') && 'code' in error) throw error;
     const name = typeof target === 'string' ? JSON.stringify(target) : raw.adapter;
     throw new DatabaseError(`initializeDatabase(${name}): ${(error as Error).message}`, { cause: error });
