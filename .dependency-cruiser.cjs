@@ -62,6 +62,13 @@ module.exports = {
       to: { path: '^(node:)?sqlite$' },
     },
     {
+      name: 'session-over-a-store',
+      comment: 'the sync session works over the SyncStore interface: no SQLite, no migrator, no merge, no node; only the entry unit and the cursor format of the log',
+      severity: 'error',
+      from: { path: '^src/sync/session/' },
+      to: { path: ['^src/(sqlite|database|merge|capture|auth|schema)/', '^src/sync/(node|store|pairing)/', '^src/oplog/(?!entry\\.ts$|cursor\\.ts$)'] },
+    },
+    {
       name: 'core-knows-no-libp2p',
       comment: 'clock, sqlite, schema, oplog, capture and merge, the wire protocol and the session know nothing of libp2p',
       severity: 'error',
