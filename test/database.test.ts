@@ -78,6 +78,22 @@ describe('initializeDatabase', () => {
     expect(opened.isOpen).toBe(false);
   });
 
+  it('leaves a connection the app opened open when it fails, so the app can migrate and try again', () => {
+    const path = `${tempDir()}/app.db`;
+    const opened = openConnection(path);
+    const handle = opened.driver.client;
+    // The app's tables are not there yet: initialize fails on the first synced table it looks for.
+    expect(() => initializeDatabase(handle, { schema })).toThrow(/synced table "lists" does not exist in the database/);
+    expect(opened.isOpen).toBe(true);
+    opened.exec(`CREATE TABLE lists (id text PRIMARY KEY NOT NULL, name text); CREATE TABLE items (id text PRIMARY KEY NOT NULL, list_id text, qty integer)`);
+    const db = initializeDatabase(handle, { schema });
+    expect(db.$client).toBe(handle);
+    db.insert(lists).values({ id: 'l1', name: 'groceries' }).run();
+    expect(getOplogEntriesSince(db).entries.map((e) => [e.table, e.pk, e.op])).toEqual([['lists', 'l1', 'insert']]);
+    db.$connection.close();
+    expect(opened.isOpen).toBe(false);
+  });
+
   it('refuses an adapter it does not know with a TypeError, before opening anything', () => {
     const path = `${tempDir()}/app.db`;
     const call = () => initializeDatabase(path, { adapter: 'sqlite3' as AdapterName });
