@@ -48,10 +48,25 @@ module.exports = {
     },
     {
       name: 'driver-only-in-its-adapter',
-      comment: 'better-sqlite3 is named only by its adapter folder',
+      comment: 'better-sqlite3 (and drizzle\'s driver for it) is named only by its adapter folder',
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/sqlite/better-sqlite3/' },
-      to: { path: 'node_modules/better-sqlite3/' },
+      to: { path: ['node_modules/better-sqlite3/', 'node_modules/drizzle-orm/better-sqlite3/'] },
+    },
+    {
+      name: 'node-sqlite-only-in-its-adapter',
+      comment: 'node:sqlite is named only by its adapter folder',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/sqlite/node-sqlite/' },
+      // Older resolvers do not know node:sqlite as a core module, so the name alone decides.
+      to: { path: '^(node:)?sqlite$' },
+    },
+    {
+      name: 'session-over-a-store',
+      comment: 'the sync session works over the SyncStore interface: no SQLite, no migrator, no merge, no node; only the entry unit and the cursor format of the log',
+      severity: 'error',
+      from: { path: '^src/sync/session/' },
+      to: { path: ['^src/(sqlite|database|merge|capture|auth|schema)/', '^src/sync/(node|store|pairing)/', '^src/oplog/(?!entry\\.ts$|cursor\\.ts$)'] },
     },
     {
       name: 'core-knows-no-libp2p',

@@ -1,5 +1,6 @@
 /**
- * Bench workload: time-ordered UUIDv7 keys (as an app following the spec would make them) and
+ * Bench workload: text UUID keys of either kind an app makes (random UUIDv4, what
+ * `crypto.randomUUID()` gives; time-ordered UUIDv7, as an app following RFC 9562 makes them) and
  * row values from a seeded generator, so plain and synced tables get exactly the same rows.
  */
 import { randomFillSync } from 'node:crypto';
@@ -69,12 +70,44 @@ export function uuidv7Generator(now: () => number = Date.now): () => string {
   };
 }
 
+/**
+ * UUIDv4 (RFC 9562 section 5.4): 122 random bits with version and variant set, the layout of
+ * `crypto.randomUUID()`, drawn from a seeded generator so a seed gives the same keys every time.
+ */
+export function uuidv4Generator(random: () => number): () => string {
+  const bytes = new Uint8Array(16);
+  return () => {
+    for (let i = 0; i < 16; i += 4) {
+      const word = Math.floor(random() * 2 ** 32);
+      bytes[i] = word >>> 24;
+      bytes[i + 1] = (word >>> 16) & 0xff;
+      bytes[i + 2] = (word >>> 8) & 0xff;
+      bytes[i + 3] = word & 0xff;
+    }
+    bytes[6] = 0x40 | (bytes[6]! & 0x0f);
+    bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+    let s = '';
+    for (let i = 0; i < 16; i++) {
+      if (i === 4 || i === 6 || i === 8 || i === 10) s += '-';
+      s += HEX[bytes[i]!]!;
+    }
+    return s;
+  };
+}
+
+/** Which keys a workload uses: 'v4' random, 'v7' time-ordered (increasing in generation order). */
+export type KeyKind = 'v4' | 'v7';
+export const KEY_KINDS: readonly KeyKind[] = ['v4', 'v7'];
+
 const WORDS = ['milk', 'bread', 'tea', 'invoice', 'call', 'review', 'garden', 'ticket', 'plan', 'note', 'draft', 'order'];
 
-/** n rows with fresh UUIDv7 keys in generation (= key) order. */
-export function makeRows(n: number, seed: number): BenchRow[] {
+/**
+ * n rows in generation order: with 'v7' keys that is key order, with 'v4' keys a random one. The
+ * values depend only on the seed, so both key kinds of one seed hold the same values.
+ */
+export function makeRows(n: number, seed: number, keys: KeyKind = 'v7'): BenchRow[] {
   const random = seededRandom(seed);
-  const nextId = uuidv7Generator();
+  const nextId = keys === 'v7' ? uuidv7Generator() : uuidv4Generator(seededRandom(~seed));
   const rows: BenchRow[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const name = `${WORDS[Math.floor(random() * WORDS.length)]} ${WORDS[Math.floor(random() * WORDS.length)]} #${i}`;

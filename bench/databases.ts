@@ -2,12 +2,12 @@
  * Opening the databases a phase compares: a synced one (Ahenk's connection from
  * initializeDatabase) and a plain one on a connection with exactly Ahenk's pragmas, read back
  * from Ahenk's connection so the comparison stays fair when initializeDatabase changes them.
- * Both go through openConnection, so both sides run on the same driver (AHENK_SQLITE).
+ * Both go through openConnection with the adapter the caller names, so both sides run on the same driver.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { initializeDatabase, type AhenkDatabase } from '../src/index.ts';
-import { openConnection, type SqliteConnection } from '../src/sqlite/index.ts';
+import { openConnection, type AdapterName, type SqliteConnection } from '../src/sqlite/index.ts';
 import { benchSchema, createTableSql, PLAIN_TABLE, SYNCED_TABLE } from './schema.ts';
 
 export type SyncedDatabase = AhenkDatabase<typeof benchSchema>;
@@ -45,16 +45,16 @@ export function freshPath(dir: string, label: string): string {
 }
 
 /** The synced table is made with plain SQL first, as an app's migration would, then Ahenk opens the file. */
-export function openSynced(path: string): SyncedDatabase {
-  const pre = openConnection(path);
+export function openSynced(path: string, adapter: AdapterName): SyncedDatabase {
+  const pre = openConnection(path, { adapter });
   pre.exec(createTableSql(SYNCED_TABLE));
   pre.close();
-  return initializeDatabase(path, { schema: benchSchema });
+  return initializeDatabase(path, { schema: benchSchema, adapter });
 }
 
-/** The plain table in its own file, on a connection configured exactly like `like`. */
-export function openPlain(path: string, like: Pragmas): SqliteConnection {
-  const raw = openConnection(path);
+/** The plain table in its own file, on a connection of `adapter` configured exactly like `like`. */
+export function openPlain(path: string, like: Pragmas, adapter: AdapterName): SqliteConnection {
+  const raw = openConnection(path, { adapter });
   for (const name of PRAGMAS) {
     const value = like[name];
     if (raw.pragma(name) !== value) raw.exec(`PRAGMA ${name} = ${String(value)}`);

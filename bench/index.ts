@@ -1,8 +1,13 @@
 /**
  * `npm run bench [suite...]`: prints machine facts and one markdown table per suite. Sizes come
  * from AHENK_BENCH_ROWS (default 100000) and AHENK_BENCH_RUNS (default 5), so
- * `AHENK_BENCH_ROWS=2000 AHENK_BENCH_RUNS=1 npm run bench` is a quick smoke run.
+ * `AHENK_BENCH_ROWS=2000 AHENK_BENCH_RUNS=1 npm run bench` is a quick smoke run. The foundation
+ * suite measures both SQLite adapters (AHENK_BENCH_ADAPTERS=better-sqlite3 or =node:sqlite keeps
+ * one), the sync suite the default one (AHENK_SQLITE); on a Node that cannot open them all the
+ * bench runs again under Node 22 (adapters.ts).
  */
+import { defaultAdapter, type AdapterName } from '../src/sqlite/index.ts';
+import { benchAdapters, rerunIfAdaptersMissing } from './adapters.ts';
 import { runFoundation } from './foundation.ts';
 import { renderSuite, type SuiteResult } from './report.ts';
 import { benchDir, envInt, machineInfo } from './util.ts';
@@ -12,6 +17,8 @@ interface SuiteConfig {
   runs: number;
   dir: string;
   log: (line: string) => void;
+  /** The adapters the foundation suite measures. */
+  adapters: readonly AdapterName[];
 }
 
 const SUITES: Record<string, (config: SuiteConfig) => Promise<SuiteResult>> = {
@@ -26,9 +33,17 @@ async function main(): Promise<void> {
   const unknown = wanted.filter((name) => !(name in SUITES));
   if (unknown.length > 0) throw new Error(`unknown suite ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`);
   const names = wanted.length > 0 ? wanted : Object.keys(SUITES);
+  const adapters = benchAdapters();
+  const needed = new Set<AdapterName>(names.includes('foundation') ? adapters : []);
+  if (names.includes('sync')) needed.add(defaultAdapter());
+  const rerunStatus = await rerunIfAdaptersMissing([...needed]);
+  if (rerunStatus !== undefined) {
+    process.exitCode = rerunStatus;
+    return;
+  }
 
   console.log('# Ahenk benchmarks\n');
-  for (const [key, value] of machineInfo()) console.log(`- ${key}: ${value}`);
+  for (const [key, value] of machineInfo([...needed])) console.log(`- ${key}: ${value}`);
   console.log(`- rows per phase: ${rows} (AHENK_BENCH_ROWS), runs: ${runs} (AHENK_BENCH_RUNS)\n`);
 
   // Progress goes to stderr, so stdout is only the report.
@@ -37,7 +52,7 @@ async function main(): Promise<void> {
   try {
     for (const name of names) {
       const started = performance.now();
-      const result = await SUITES[name]!({ rows, runs, dir: dir.path, log });
+      const result = await SUITES[name]!({ rows, runs, dir: dir.path, log, adapters });
       log(`${name}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
       console.log(`${renderSuite(result)}\n`);
     }

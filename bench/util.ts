@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { openConnection } from '../src/sqlite/index.ts';
+import { defaultAdapter, openConnection, type AdapterName } from '../src/sqlite/index.ts';
 
 /** A positive integer from the environment, or the fallback when unset. */
 export function envInt(name: string, fallback: number): number {
@@ -91,17 +91,20 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-export function machineInfo(): [string, string][] {
-  // The driver every suite runs on: openConnection's default (AHENK_SQLITE, else better-sqlite3).
-  const probe = openConnection(':memory:');
-  const sqlite = probe.prepare('SELECT sqlite_version()').value() as string;
-  const adapter = probe.adapter;
-  probe.close();
-  const driver = adapter === 'better-sqlite3' ? `better-sqlite3 ${(createRequire(import.meta.url)('better-sqlite3/package.json') as { version: string }).version}` : `${adapter} of Node ${process.version}`;
+export function machineInfo(adapters: readonly AdapterName[]): [string, string][] {
+  // Each adapter brings its own SQLite: better-sqlite3 bundles one, node:sqlite uses Node's.
+  const sqlite = adapters.map((adapter) => {
+    const probe = openConnection(':memory:', { adapter });
+    const version = probe.prepare('SELECT sqlite_version()').value() as string;
+    probe.close();
+    const driver = adapter === 'better-sqlite3' ? `better-sqlite3 ${(createRequire(import.meta.url)('better-sqlite3/package.json') as { version: string }).version}` : `${adapter} of Node ${process.version}`;
+    return `${version} (${driver})`;
+  });
   const cpu = cpus();
   return [
     ['node', process.version],
-    ['sqlite', `${sqlite} (${driver})`],
+    ['sqlite', sqlite.join('; ')],
+    ['default adapter (AHENK_SQLITE; the sync suite runs on it)', defaultAdapter()],
     ['cpu', `${cpu[0]?.model.trim() ?? 'unknown'} x${cpu.length}`],
     ['os', `${platform()} ${release()} ${arch()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`],
     ['temp dir', tmpdir()],

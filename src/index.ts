@@ -1,4 +1,5 @@
-// Public API of ahenk: re-exports only, by explicit name.
+// Public API of ahenk (what README.md's API section lists, and the error classes): re-exports only,
+// by explicit name. The sync session over any channel is `ahenk/transport`; table definitions `ahenk/schema`.
 export {
   AhenkError,
   AuthError,
@@ -26,7 +27,7 @@ export {
   type HybridLogicalClockOptions,
   type PackedHlc,
 } from './clock/index.ts';
-export { installCapture, refreshCapture, type CaptureInstallReport } from './capture/install.ts';
+export type { CaptureInstallReport } from './capture/install.ts';
 export { compactOplog, type CompactionOptions, type CompactionReport } from './oplog/compact.ts';
 export {
   getSchemaVersion,
@@ -82,7 +83,6 @@ export {
 export {
   AuthorizerWorkflow,
   NewDeviceWorkflow,
-  PAIR_PROTOCOL,
   type AuthorizerOptions,
   type NewDeviceOptions,
   type PairedDevice,
@@ -110,24 +110,11 @@ export {
   type SyncProgressEvent,
   type SyncStartEvent,
 } from './sync/node/index.ts';
-export {
-  createFramedChannel,
-  createMemoryChannelPair,
-  runSyncSession,
-  type ByteChannel,
-  type FrameChannel,
-  type SyncProgress,
-  type SyncSessionOptions,
-  type SyncSessionResult,
-} from './sync/session/index.ts';
+// The session, channels and protocol constants are under `ahenk/transport` (src/transport.ts).
 export {
   FrameTooLargeError,
-  MAX_FRAME_BYTES,
-  PROTOCOL_MAJOR,
-  PROTOCOL_MINOR,
   ProtocolError,
   RemoteError,
-  SYNC_PROTOCOL,
   UnsupportedVersionError,
   type ProtocolErrorCode,
 } from './sync/protocol/index.ts';

@@ -1,16 +1,20 @@
 // The `ahenk/transport` entry: the sync session without the libp2p node, for other transports and
 // tests (a session runs over any frame channel), and the wire protocol's constants. Re-exports only.
+export { runSyncSession } from './sync/store/index.ts';
 export {
   createFramedChannel,
   createMemoryChannelPair,
-  runSyncSession,
+  runSession,
+  type AppliedBatch,
   type ByteChannel,
+  type ExportWindow,
   type FrameChannel,
   type FramedChannelOptions,
   type MemoryChannelOptions,
   type SyncProgress,
   type SyncSessionOptions,
   type SyncSessionResult,
+  type SyncStore,
 } from './sync/session/index.ts';
 export {
   DEFAULT_BATCH_SIZE,

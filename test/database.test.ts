@@ -62,7 +62,7 @@ describe('initializeDatabase', () => {
     const opened = openConnection(path);
     opened.exec(`CREATE TABLE lists (id text PRIMARY KEY NOT NULL, name text); CREATE TABLE items (id text PRIMARY KEY NOT NULL, list_id text, qty integer)`);
     const handle = opened.driver.client;
-    const db = initializeDatabase(handle as object, { schema });
+    const db = initializeDatabase(handle, { schema });
     expect(db.$client).toBe(handle);
     expect(db.$connection.adapter).toBe(defaultAdapter());
     expect(db.$connection.path).toBe(path);

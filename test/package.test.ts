@@ -27,10 +27,16 @@ interface Run {
   stderr: string;
 }
 
-/** The environment of a user's shell: no loader from NODE_OPTIONS, no database from this one. */
+/**
+ * The environment of a user's shell: no loader from NODE_OPTIONS (tsx), no database from this one.
+ * Only the hook that gives this Node its own better-sqlite3 build stays (scripts/test-on.mjs): it
+ * stands for that Node's npm install, not for a loader.
+ */
 function plainEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  delete env.NODE_OPTIONS;
+  const runtimeHook = env.NODE_OPTIONS?.split(/\s+/).filter((option) => option.endsWith('scripts/node-runtime-register.mjs'));
+  if (runtimeHook !== undefined && runtimeHook.length > 0) env.NODE_OPTIONS = runtimeHook.join(' ');
+  else delete env.NODE_OPTIONS;
   delete env.AHENK_DB;
   delete env.AHENK_PASSWORD;
   return env;
@@ -88,10 +94,14 @@ export const todos = defineSyncedTable('todos', {
 const CONSUMER = `
 import { getOplogEntriesSince, initializeDatabase, merge, type MergeResult, type OplogEntry } from 'ahenk';
 import { defineSyncedTable } from 'ahenk/schema';
+import { createMemoryChannelPair, runSyncSession, PROTOCOL_MAJOR } from 'ahenk/transport';
 import { text } from 'drizzle-orm/sqlite-core';
 
 const notes = defineSyncedTable('notes', { id: text('id').primaryKey(), body: text('body').notNull().default('') });
 const db = initializeDatabase('consumer.db', { schema: { notes } });
+const [channel] = createMemoryChannelPair();
+const session: Promise<unknown> = runSyncSession(db, channel, { localDeviceId: 'a', expectedRemoteDeviceId: 'b' });
+const major: number = PROTOCOL_MAJOR;
 const rows: { id: string; body: string }[] = db.select().from(notes).all();
 const { entries, cursor } = getOplogEntriesSince(db, undefined, { limit: 10 });
 const first: OplogEntry | undefined = entries[0];
@@ -101,7 +111,7 @@ const result: MergeResult = merge(db, entries);
 const wrongCursor: number = cursor;
 // @ts-expect-error body is a string column
 const wrongBody: number = rows[0]!.body;
-export { first, result, wrongBody, wrongCursor };
+export { first, major, result, session, wrongBody, wrongCursor };
 `;
 
 const CONSUMER_TSCONFIG = {
@@ -237,5 +247,20 @@ describe('the packed package on plain Node', () => {
     writeFileSync(join(appDir, 'tsconfig.json'), JSON.stringify(CONSUMER_TSCONFIG));
     const result = run(TSC, ['-p', join(appDir, 'tsconfig.json')], appDir);
     expectSuccess(result);
+  });
+
+  it('its own declarations check with skipLibCheck off and need no driver types (@types/better-sqlite3 is a devDependency)', () => {
+    writeFileSync(join(appDir, 'consumer.ts'), CONSUMER);
+    const strict = { ...CONSUMER_TSCONFIG, compilerOptions: { ...CONSUMER_TSCONFIG.compilerOptions, skipLibCheck: false } };
+    writeFileSync(join(appDir, 'tsconfig.strict.json'), JSON.stringify(strict));
+    const result = run(TSC, ['-p', join(appDir, 'tsconfig.strict.json'), '--listFiles'], appDir);
+    const lines = result.stdout.split('\n');
+    // drizzle-orm 0.45's own declarations fail under TypeScript 6 (see above): only errors in
+    // Ahenk's declarations or in the consumer count.
+    const ours = lines.filter((line) => /error TS\d+/.test(line) && (line.includes('node_modules/ahenk/') || line.startsWith('consumer.ts')));
+    expect(ours, result.stdout).toEqual([]);
+    const program = lines.filter((line) => line.startsWith('/'));
+    expect(program.some((file) => file.includes('/node_modules/ahenk/dist/index.d.ts'))).toBe(true);
+    expect(program.filter((file) => file.includes('better-sqlite3'))).toEqual([]);
   });
 }, TIMEOUT_MS);

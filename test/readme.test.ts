@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as ahenk from '../src/index.ts';
 import * as schemaEntry from '../src/schema/index.ts';
+import * as transportEntry from '../src/transport.ts';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
@@ -20,6 +21,14 @@ describe('README', () => {
     const names = [...table.matchAll(/^\| `([A-Za-z]+)[(`]/gm)].map((m) => m[1]!);
     expect(names.length).toBeGreaterThan(8);
     for (const name of names) expect(ahenk, name).toHaveProperty(name);
+  });
+
+  it('names what ahenk/transport exports, and the root entry leaves the session to it', () => {
+    const paragraph = readme.slice(readme.indexOf('`ahenk/transport` has'), readme.indexOf('## Performance'));
+    const names = [...paragraph.matchAll(/`([A-Za-z_]+)[(`]/g)].map((m) => m[1]!);
+    expect(names).toEqual(expect.arrayContaining(['runSyncSession', 'createMemoryChannelPair', 'SYNC_PROTOCOL']));
+    for (const name of names) expect(transportEntry, name).toHaveProperty(name);
+    expect(ahenk).not.toHaveProperty('runSyncSession');
   });
 
   it('gives the two set-up commands', () => {

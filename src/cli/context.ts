@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { initializeDatabase, type AhenkDatabase } from '../database/initialize.ts';
 import { AhenkError } from '../errors.ts';
-import { checkAdapter, isSqliteError, openConnection, type AdapterName, type OpenOptions as ConnectionOptions } from '../sqlite/index.ts';
+import { checkAdapter, isSqliteError, openConnection, type AdapterName } from '../sqlite/index.ts';
 import { CommandFailedError, UsageError } from './errors.ts';
 import type { CommandContext, OptionSpec } from './spec.ts';
 
@@ -80,17 +80,17 @@ export function openDatabase(context: CommandContext, options: OpenOptions = {})
     throw new UsageError(`${path} is not an Ahenk database (no ahenk_meta table); to make it one, run: ahenk init --db ${path}`);
   }
   try {
-    return Object.assign(initializeDatabase(path, adapter === undefined ? {} : { adapter }), { path });
+    return Object.assign(initializeDatabase(path, { adapter }), { path });
   } catch (error) {
     if (error instanceof AhenkError) throw new CommandFailedError(`cannot open ${path}: ${error.message}`, undefined, { cause: error });
     throw error;
   }
 }
 
-/** The SQLite adapter the command's environment names (AHENK_SQLITE), if any. */
-export function adapterOf(context: CommandContext): AdapterName | undefined {
+/** The SQLite adapter the command's own environment names (AHENK_SQLITE), else better-sqlite3. */
+export function adapterOf(context: CommandContext): AdapterName {
   const named = context.io.env.AHENK_SQLITE;
-  if (named === undefined || named === '') return undefined;
+  if (named === undefined || named === '') return 'better-sqlite3';
   try {
     return checkAdapter(named, 'AHENK_SQLITE');
   } catch (error) {
@@ -99,11 +99,10 @@ export function adapterOf(context: CommandContext): AdapterName | undefined {
 }
 
 /** Whether the file already holds Ahenk's tables (read-only look; a file SQLite cannot read is not one). */
-function isAhenkDatabase(path: string, adapter: AdapterName | undefined): boolean {
-  const options: ConnectionOptions = adapter === undefined ? { readOnly: true } : { readOnly: true, adapter };
+function isAhenkDatabase(path: string, adapter: AdapterName): boolean {
   let probe;
   try {
-    probe = openConnection(path, options);
+    probe = openConnection(path, { readOnly: true, adapter });
   } catch (error) {
     // A driver that cannot load (an addon built for another Node) is not "not an Ahenk database".
     if (!isSqliteError(error)) throw error;

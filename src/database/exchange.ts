@@ -4,7 +4,8 @@
  */
 import { refreshCapture } from '../capture/install.ts';
 import { loadCatalog } from '../oplog/catalog.ts';
-import { exportOplog, parseCursor, type ExportOptions, type OplogExport } from '../oplog/export.ts';
+import { parseCursor } from '../oplog/cursor.ts';
+import { exportOplog, type ExportOptions, type OplogExport } from '../oplog/export.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 
 export function getOplogEntriesSince(db: DatabaseHandle, since?: string, options: ExportOptions = {}): OplogExport {

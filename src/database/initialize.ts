@@ -59,10 +59,15 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
   }
   const raw = openConnection(target, options.adapter === undefined ? {} : { adapter: options.adapter });
   try {
-    if (raw.path !== ':memory:' && raw.path !== '') raw.exec('PRAGMA journal_mode = WAL');
+    // First, so that switching to WAL waits for another connection's lock like everything after it.
     raw.exec('PRAGMA busy_timeout = 5000');
+    if (raw.path !== ':memory:' && raw.path !== '') raw.exec('PRAGMA journal_mode = WAL');
     // Trigger-heavy statements keep a statement journal; in memory it costs about half as much.
     raw.exec('PRAGMA temp_store = MEMORY');
+    // The drivers build SQLite with different defaults (better-sqlite3: a 16 MB page cache and
+    // synchronous = NORMAL under WAL; node:sqlite: 2 MB and FULL): a file Ahenk opens gets the same
+    // on both. A connection the app opened keeps the app's choice.
+    if (typeof target === 'string') raw.exec('PRAGMA cache_size = -16000; PRAGMA synchronous = NORMAL');
     const db = drizzleOverPort(raw, options.schema ? { schema: options.schema } : {}) as AhenkDatabase<TSchema>;
     refuseNewerSchema(raw);
     migrateOverPort(db, { migrationsFolder: SYSTEM_MIGRATIONS_FOLDER, migrationsTable: SYSTEM_MIGRATIONS_TABLE });
@@ -73,7 +78,8 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
     migrateDatabase(db, options);
     return db;
   } catch (error) {
-    raw.close();
+    // A connection the app opened stays the app's: it may migrate and try again.
+    if (typeof target === 'string') raw.close();
     if (error instanceof Error && error.name.endsWith('Error') && 'code' in error) throw error;
     const name = typeof target === 'string' ? JSON.stringify(target) : raw.adapter;
     throw new DatabaseError(`initializeDatabase(${name}): ${(error as Error).message}`, { cause: error });

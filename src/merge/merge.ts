@@ -127,8 +127,9 @@ export function applyEntries(raw: SqliteConnection, entries: readonly (readonly 
           changed = merger.applyRow(table, pk, incoming, histories.get(pk));
         } catch (error) {
           // A constraint of the app's table (CHECK, STRICT types) refused the values: the entry is bad.
-          if (error instanceof Error && error.name === 'SqliteError') {
-            throw new InvalidEntryError(incoming[0]!.index, `table "${table.name}" refused row "${pk.slice(0, 64)}": ${error.message}`);
+          // Anything else (busy, I/O, a rollback SQLite did itself) is not the entry's fault.
+          if (raw.isConstraintError(error) && raw.inTransaction) {
+            throw new InvalidEntryError(incoming[0]!.index, `table "${table.name}" refused row "${pk.slice(0, 64)}": ${(error as Error).message}`);
           }
           throw error;
         }

@@ -297,7 +297,9 @@ export class RowMerger {
     try {
       many.run(...args);
     } catch (error) {
-      if (!this.raw.isSqliteError(error)) throw error;
+      // Only a constraint is an entry's fault; and once SQLite has rolled the transaction back
+      // itself (RAISE(ROLLBACK), a full disk), a replay would write outside it.
+      if (!this.raw.isConstraintError(error) || !this.raw.inTransaction) throw error;
       // The failed statement left nothing behind; replay row by row to name the entry at fault.
       const single = this.writeStatement(table, mask, true);
       for (let row = 0; row < indexes.length; row++) {

@@ -2,7 +2,7 @@
  * Capture metadata as the database holds it (ahenk_tables), so any process can export and merge
  * a file whose TypeScript schema it never saw. Cached per connection until the schema changes.
  */
-import { ConnectionSlot, type SqliteConnection, quoteIdent } from '../sqlite/index.ts';
+import { ConnectionSlot, type SqliteConnection } from '../sqlite/index.ts';
 import { DatabaseError } from '../errors.ts';
 import { triggerNames } from './format.ts';
 
@@ -103,4 +103,3 @@ function parseJson<T>(text: string, what: string): T {
   }
 }
 
-export { quoteIdent };

@@ -4,7 +4,6 @@
  * row, so the log stores clocks, not copies of the data.
  */
 import { quoteIdent, type SqliteConnection } from '../sqlite/index.ts';
-import { InvalidCursorError } from '../errors.ts';
 import { loadCatalog, type CapturedTable } from './catalog.ts';
 import { OP } from './format.ts';
 import type { CellGroup, OplogEntry } from './entry.ts';
@@ -29,13 +28,6 @@ export function exportOplog(raw: SqliteConnection, from: bigint, options: Export
   return raw.transaction(() => exportFrom(raw, from, options.limit), 'deferred');
 }
 
-export function parseCursor(cursor: string | undefined): bigint {
-  if (cursor === undefined || cursor === '') return 0n;
-  if (typeof cursor !== 'string' || !/^(0|[1-9][0-9]{0,18})$/.test(cursor)) throw new InvalidCursorError(`not an oplog cursor: ${String(cursor).slice(0, 40)}`);
-  const value = BigInt(cursor);
-  if (value >= 2n ** 63n) throw new InvalidCursorError('oplog cursor out of range');
-  return value;
-}
 
 function exportFrom(raw: SqliteConnection, from: bigint, limit: number | undefined): OplogExport {
   const catalog = loadCatalog(raw);

@@ -32,7 +32,7 @@ export function ixOfCl(cl: number): 0 | 1 {
 /**
  * A query over every indexed entry of some rows: `select` (up to its WHERE) run against each index,
  * `where` without the index condition. Each half uses its own partial index; the parameters of
- * `where` are bound twice, once per half (better-sqlite3 has no numbered parameters).
+ * `where` are bound twice, once per half (positional parameters keep the port simple).
  */
 export function overBothIndexes(select: string, where: string): string {
   return `${select} WHERE ${where} AND ${CL_INDEXED} UNION ALL ${select} WHERE ${where} AND ${HISTORY_INDEXED}`;

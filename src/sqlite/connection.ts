@@ -5,7 +5,7 @@
  */
 import type { AdapterName, SqliteDriver, SqliteStatement, SqlValue, StatementOptions } from './port.ts';
 
-export type TransactionMode = 'immediate' | 'deferred';
+export type TransactionMode = 'immediate' | 'deferred' | 'exclusive';
 
 /** A named place for per-connection state, declared by the room that owns the state. */
 export class ConnectionSlot<T> {
@@ -59,8 +59,10 @@ export class SqliteConnection {
   }
 
   /**
-   * Runs `body` in a transaction: BEGIN IMMEDIATE (or deferred, for reads) at the outside, a
-   * savepoint when one is already open; commits on return and rolls back on a throw.
+   * Runs `body` in a transaction: BEGIN IMMEDIATE (or DEFERRED, for reads, or EXCLUSIVE) at the
+   * outside, a savepoint when one is already open; commits on return and rolls back on a throw.
+   * A body that returns normally after SQLite rolled the transaction back itself (RAISE(ROLLBACK)
+   * in a trigger, a full disk) gets an error, not a commit of nothing.
    */
   transaction<T>(body: () => T, mode: TransactionMode = 'immediate'): T {
     const nested = this.driver.inTransaction;
@@ -69,13 +71,14 @@ export class SqliteConnection {
       this.driver.exec(`SAVEPOINT ${savepoint}`);
       this.savepoints++;
     } else {
-      this.driver.exec(mode === 'immediate' ? 'BEGIN IMMEDIATE' : 'BEGIN');
+      this.driver.exec(mode === 'immediate' ? 'BEGIN IMMEDIATE' : mode === 'exclusive' ? 'BEGIN EXCLUSIVE' : 'BEGIN');
     }
     try {
       const result = body();
       if (typeof (result as { then?: unknown } | null)?.then === 'function') {
         throw new TypeError('a transaction body must be synchronous (it returned a promise)');
       }
+      if (!this.driver.inTransaction) throw new Error('SQLite rolled the transaction back before it could commit');
       if (nested) this.driver.exec(`RELEASE ${savepoint}`);
       else this.driver.exec('COMMIT');
       return result;

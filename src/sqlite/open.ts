@@ -6,7 +6,7 @@
 import { betterSqlite3Driver, isBetterSqlite3Client, openBetterSqlite3 } from './better-sqlite3/index.ts';
 import { SqliteConnection } from './connection.ts';
 import { isNodeSqliteClient, nodeSqliteDriver, openNodeSqlite } from './node-sqlite/index.ts';
-import type { AdapterName } from './port.ts';
+import type { AdapterName, DriverConnection } from './port.ts';
 
 export const ADAPTERS: readonly AdapterName[] = ['better-sqlite3', 'node:sqlite'];
 
@@ -30,8 +30,11 @@ export function isSqliteError(error: unknown): boolean {
   return error.name === 'SqliteError' || code === 'ERR_SQLITE_ERROR' || (typeof code === 'string' && code.startsWith('SQLITE_'));
 }
 
-/** What can be opened: a file path or ':memory:', an opened driver connection, or a port connection. */
-export type SqliteTarget = string | SqliteConnection | object;
+/**
+ * What can be opened: a file path or ':memory:', a connection the app opened with better-sqlite3
+ * or node:sqlite, or a port connection.
+ */
+export type SqliteTarget = string | SqliteConnection | DriverConnection;
 
 export interface OpenOptions {
   /** For a path: which adapter opens it. @default defaultAdapter() */

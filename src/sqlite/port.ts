@@ -22,7 +22,8 @@ export interface SqlRunResult {
 export interface StatementOptions {
   /**
    * How INTEGER columns read: 'bigint' (exact, what Ahenk's own code uses) or 'number' (what an
-   * ORM expects for app columns; beyond 2^53 the driver's own behaviour applies).
+   * ORM expects for app columns). Beyond 2^53 the drivers differ: better-sqlite3 rounds, node:sqlite
+   * throws a RangeError. Ahenk's own reads use 'bigint', so sync itself is exact either way.
    * @default 'bigint'
    */
   integers?: 'bigint' | 'number';
@@ -34,6 +35,8 @@ export interface SqliteStatement {
   get(...params: SqlParams): SqlRow | undefined;
   all(...params: SqlParams): SqlRow[];
   iterate(...params: SqlParams): IterableIterator<SqlRow>;
+  /** The first row as an array of its columns, or undefined. */
+  getValues(...params: SqlParams): SqlValue[] | undefined;
   /** Every row as an array of its columns, in select order (duplicate names kept). */
   values(...params: SqlParams): SqlValue[][];
   iterateValues(...params: SqlParams): IterableIterator<SqlValue[]>;
@@ -43,11 +46,17 @@ export interface SqliteStatement {
 
 export type AdapterName = 'better-sqlite3' | 'node:sqlite';
 
+/** A driver's own connection object, as far as Ahenk's types need to know it. */
+export interface DriverConnection {
+  prepare(sql: string): unknown;
+  close(): unknown;
+}
+
 /** What an adapter implements over one open driver connection. */
 export interface SqliteDriver {
   readonly adapter: AdapterName;
   /** The driver's own connection object (what Drizzle calls `$client`). */
-  readonly client: unknown;
+  readonly client: DriverConnection;
   /** The file this connection opened, or ':memory:'. */
   readonly path: string;
   readonly isOpen: boolean;

@@ -37,13 +37,12 @@ export interface RunResult {
 }
 
 /**
- * The environment a command sees in-process: the given variables, plus AHENK_SQLITE when the suite
- * runs on a named adapter, as a shell that exported it would pass it on (a detached daemon is
+ * The environment a command sees in-process: the given variables, plus the suite's adapter and
+ * Node runtime (runtimeOf), as a shell that exported them would pass them on (a detached daemon is
  * started with this environment, not with the test process's).
  */
 function commandEnv(env: Record<string, string> | undefined): Record<string, string> {
-  const adapter = process.env.AHENK_SQLITE;
-  return { ...(adapter === undefined ? {} : { AHENK_SQLITE: adapter }), ...env };
+  return { ...runtimeOf(process.env), ...env };
 }
 
 /** Runs one command in-process. */
@@ -180,4 +179,19 @@ export async function pairAtTerminal(laptop: string, phone: string, keys: string
   });
   if (joining === undefined) throw new Error(`pair printed no code: ${pair.stderr}`);
   return { pair, join: await joining };
+}
+
+/**
+ * What selects the SQLite adapter and the Node runtime the suite runs on (scripts/test-on.mjs): a
+ * user's shell has these too, so a command and the daemon it starts run as the suite does.
+ */
+export function runtimeOf(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of ['AHENK_SQLITE', 'AHENK_BETTER_SQLITE3_ENTRY']) {
+    const value = env[name];
+    if (value !== undefined) out[name] = value;
+  }
+  const hook = env.NODE_OPTIONS?.split(/\s+/).filter((option) => option.endsWith('scripts/node-runtime-register.mjs')) ?? [];
+  if (hook.length > 0) out.NODE_OPTIONS = hook.join(' ');
+  return out;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryChannelPair, runSyncSession, type FrameChannel } from '../../src/sync/session/index.ts';
+import { createMemoryChannelPair, runSyncSession, type FrameChannel } from '../../src/transport.ts';
 import { DEFAULT_WINDOW } from '../../src/sync/protocol/index.ts';
 import { dump, openDevice } from '../helpers/db.ts';
 import { addTodos, delay, idOf, sniffer } from './helpers.ts';

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { createFramedChannel, createMemoryChannelPair, runSyncSession, type ByteChannel, type FrameChannel } from '../../src/sync/session/index.ts';
+import { createFramedChannel, createMemoryChannelPair, runSyncSession, type ByteChannel, type FrameChannel } from '../../src/transport.ts';
 import { dump, openDevice } from '../helpers/db.ts';
 import { addTodos, idOf } from './helpers.ts';
 

@@ -1,6 +1,6 @@
 /** Shared helpers of the sync session tests: devices, sessions over memory pairs, frame spies. */
 import { getDeviceId } from '../../src/index.ts';
-import { createMemoryChannelPair, runSyncSession, type FrameChannel, type SyncSessionOptions, type SyncSessionResult } from '../../src/sync/session/index.ts';
+import { createMemoryChannelPair, runSyncSession, type FrameChannel, type SyncSessionOptions, type SyncSessionResult } from '../../src/transport.ts';
 import { decodeMessage, type SyncMessage } from '../../src/sync/protocol/index.ts';
 import { openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';

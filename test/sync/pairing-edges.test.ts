@@ -13,10 +13,10 @@ import {
   getUserDevices,
   isAuthorizedPeer,
   NewDeviceWorkflow,
-  PAIR_PROTOCOL,
   registerUser,
   type PairingError,
 } from '../../src/index.ts';
+import { PAIR_PROTOCOL } from '../../src/transport.ts';
 import { responseBytes } from '../../src/auth/pairing/challenge.ts';
 import { encodePairingMessage } from '../../src/auth/pairing/messages.ts';
 import { readIdentity } from '../../src/database/identity.ts';

@@ -12,10 +12,10 @@ import {
   isAuthorizedPeer,
   loginUser,
   NewDeviceWorkflow,
-  PAIR_PROTOCOL,
   PairingError,
   revokeDevice,
 } from '../../src/index.ts';
+import { PAIR_PROTOCOL } from '../../src/transport.ts';
 import { encodePairingQr, responseBytes } from '../../src/auth/pairing/challenge.ts';
 import { encodePairingMessage } from '../../src/auth/pairing/messages.ts';
 import { readIdentity } from '../../src/database/identity.ts';

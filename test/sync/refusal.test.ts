@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { OplogEntry } from '../../src/index.ts';
-import { createFramedChannel, createMemoryChannelPair, runSyncSession, type ByteChannel, type FrameChannel } from '../../src/sync/session/index.ts';
+import { createFramedChannel, createMemoryChannelPair, runSyncSession, type ByteChannel, type FrameChannel } from '../../src/transport.ts';
 import {
   decodeMessage,
   encodeFrame,

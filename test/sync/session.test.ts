@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { createMemoryChannelPair, OplogWatcher, runSyncSession, type FrameChannel } from '../../src/sync/session/index.ts';
+import { createMemoryChannelPair, runSyncSession, type FrameChannel } from '../../src/transport.ts';
+import { OplogWatcher } from '../../src/sync/store/index.ts';
 import { decodeMessage } from '../../src/sync/protocol/index.ts';
 import { dump, openDevice, openRaw } from '../helpers/db.ts';
 import { counters, todos } from '../helpers/schema.ts';

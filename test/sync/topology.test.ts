@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { getOplogEntriesSince } from '../../src/index.ts';
-import { createMemoryChannelPair, runSyncSession, type SyncSessionResult } from '../../src/sync/session/index.ts';
+import { createMemoryChannelPair, runSyncSession, type SyncSessionResult } from '../../src/transport.ts';
 import type { SyncMessage } from '../../src/sync/protocol/index.ts';
 import { dump, openDevice, openRaw } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';

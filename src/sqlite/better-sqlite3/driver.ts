@@ -37,6 +37,10 @@ class BetterSqlite3Statement implements SqliteStatement {
     return this.mode(false).iterate(...params) as IterableIterator<SqlRow>;
   }
 
+  getValues(...params: SqlParams): SqlValue[] | undefined {
+    return this.mode(true).get(...params) as SqlValue[] | undefined;
+  }
+
   values(...params: SqlParams): SqlValue[][] {
     return this.mode(true).all(...params) as SqlValue[][];
   }
@@ -46,7 +50,7 @@ class BetterSqlite3Statement implements SqliteStatement {
   }
 
   value(...params: SqlParams): SqlValue | undefined {
-    return (this.mode(true).get(...params) as SqlValue[] | undefined)?.[0];
+    return this.getValues(...params)?.[0];
   }
 }
 
@@ -86,13 +90,20 @@ class BetterSqlite3Driver implements SqliteDriver {
   }
 
   isSqliteError(error: unknown): boolean {
-    return error instanceof Database.SqliteError;
+    // By name too: a connection from another copy of the package throws that copy's class.
+    return error instanceof Database.SqliteError || (error instanceof Error && error.name === 'SqliteError' && typeof (error as { code?: unknown }).code === 'string');
   }
 }
 
-/** Whether `value` is a better-sqlite3 connection (without asking the native addon). */
+/**
+ * Whether `value` is a better-sqlite3 connection, also one made by another copy of the package
+ * (an app that pins its own): the class, else its shape. The native addon is not asked.
+ */
 export function isBetterSqlite3Client(value: unknown): value is Native {
-  return value instanceof Database;
+  if (value instanceof Database) return true;
+  if (typeof value !== 'object' || value === null) return false;
+  const shape = value as Record<string, unknown>;
+  return typeof shape.pragma === 'function' && typeof shape.backup === 'function' && typeof shape.serialize === 'function' && typeof shape.inTransaction === 'boolean';
 }
 
 /** Adapts a connection the caller opened with better-sqlite3. */

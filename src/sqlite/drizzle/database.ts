@@ -6,7 +6,7 @@ import { createTableRelationsHelpers, extractTablesRelationalConfig, type Extrac
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { BaseSQLiteDatabase, SQLiteSyncDialect } from 'drizzle-orm/sqlite-core';
 import type { SqliteConnection } from '../connection.ts';
-import type { SqlRunResult } from '../port.ts';
+import type { DriverConnection, SqlRunResult } from '../port.ts';
 import { PortSession } from './session.ts';
 
 export type PortDatabase<TSchema extends Record<string, unknown> = Record<string, never>> = BaseSQLiteDatabase<
@@ -16,7 +16,7 @@ export type PortDatabase<TSchema extends Record<string, unknown> = Record<string
   ExtractTablesWithRelations<TSchema>
 > & {
   /** The driver's own connection (a better-sqlite3 Database or a node:sqlite DatabaseSync). */
-  $client: unknown;
+  $client: DriverConnection;
   /** The storage port this database runs on. */
   $connection: SqliteConnection;
 };

@@ -4,7 +4,7 @@
  * drizzle-orm's public driver-building surface (the same pieces its own driver folders use).
  */
 import * as drizzleOrm from 'drizzle-orm';
-import { entityKind, fillPlaceholders, NoopLogger, sql, type Logger, type Query, type RelationalSchemaConfig, type TablesRelationalConfig } from 'drizzle-orm';
+import { entityKind, fillPlaceholders, NoopLogger, type Logger, type Query, type RelationalSchemaConfig, type TablesRelationalConfig } from 'drizzle-orm';
 import {
   SQLitePreparedQuery,
   SQLiteSession,
@@ -63,25 +63,14 @@ export class PortSession<TFullSchema extends Record<string, unknown>, TSchema ex
     isResponseInArrayMode: boolean,
     customResultMapper?: Mapper,
   ): PortPreparedQuery<T & { type: 'sync'; run: SqlRunResult }> {
-    // App columns read as numbers, as Drizzle's Node drivers give them (mode: 'bigint' columns still work).
+    // App columns read as numbers, as Drizzle's better-sqlite3 driver gives them.
     const statement = this.connection.prepare(query.sql, { integers: 'number' });
     return new PortPreparedQuery(statement, query, this.logger, fields, executeMethod, isResponseInArrayMode, customResultMapper);
   }
 
   override transaction<T>(body: (tx: PortTransaction<TFullSchema, TSchema>) => T, config: SQLiteTransactionConfig = {}): T {
     const tx = new PortTransaction<TFullSchema, TSchema>('sync', this.dialect, this as never, this.schema as never);
-    if (config.behavior === 'exclusive') {
-      this.connection.exec('BEGIN EXCLUSIVE');
-      try {
-        const result = body(tx);
-        this.connection.exec('COMMIT');
-        return result;
-      } catch (error) {
-        if (this.connection.inTransaction) this.connection.exec('ROLLBACK');
-        throw error;
-      }
-    }
-    return this.connection.transaction(() => body(tx), config.behavior === 'immediate' ? 'immediate' : 'deferred');
+    return this.connection.transaction(() => body(tx), config.behavior ?? 'deferred');
   }
 }
 
@@ -93,20 +82,13 @@ export class PortTransaction<TFullSchema extends Record<string, unknown>, TSchem
 > {
   static override readonly [entityKind]: string = 'AhenkPortTransaction';
 
+  /** A nested transaction is a savepoint of the connection's (which also refuses an async body). */
   override transaction<T>(body: (tx: PortTransaction<TFullSchema, TSchema>) => T): T {
     const self = this as unknown as TransactionInternals;
-    const savepoint = `sp${self.nestedIndex}`;
     const tx = new PortTransaction<TFullSchema, TSchema>('sync', self.dialect, self.session as never, self.schema as never, self.nestedIndex + 1);
-    self.session.run(sql.raw(`savepoint ${savepoint}`));
-    try {
-      const result = body(tx);
-      self.session.run(sql.raw(`release savepoint ${savepoint}`));
-      return result;
-    } catch (error) {
-      self.session.run(sql.raw(`rollback to savepoint ${savepoint}`));
-      throw error;
-    }
+    return self.session.connection.transaction(() => body(tx));
   }
+
 }
 
 export class PortPreparedQuery<T extends PreparedQueryConfig & { type: 'sync' }> extends SQLitePreparedQuery<T> {
@@ -144,7 +126,7 @@ export class PortPreparedQuery<T extends PreparedQueryConfig & { type: 'sync' }>
   get(placeholderValues?: Record<string, unknown>): T['get'] {
     const params = this.params(placeholderValues);
     if (!this.fields && !this.customResultMapper) return this.statement.get(...params);
-    const row = this.statement.values(...params)[0];
+    const row = this.statement.getValues(...params);
     if (row === undefined) return undefined;
     if (this.customResultMapper) return this.customResultMapper([row]) as T['get'];
     return mapResultRow(this.fields!, row, joinsOf(this));

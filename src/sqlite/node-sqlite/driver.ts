@@ -25,7 +25,7 @@ export interface NodeSqliteClient {
 }
 
 interface NodeSqliteModule {
-  DatabaseSync: new (path: string, options?: { readOnly?: boolean }) => NodeSqliteClient;
+  DatabaseSync: new (path: string, options?: { readOnly?: boolean; timeout?: number }) => NodeSqliteClient;
 }
 
 /**
@@ -70,6 +70,10 @@ class NodeSqliteStatement implements SqliteStatement {
     return this.mode(false).iterate(...bindable(params)) as IterableIterator<SqlRow>;
   }
 
+  getValues(...params: SqlParams): SqlValue[] | undefined {
+    return this.mode(true).get(...bindable(params)) as SqlValue[] | undefined;
+  }
+
   values(...params: SqlParams): SqlValue[][] {
     return this.mode(true).all(...bindable(params)) as SqlValue[][];
   }
@@ -79,7 +83,7 @@ class NodeSqliteStatement implements SqliteStatement {
   }
 
   value(...params: SqlParams): SqlValue | undefined {
-    return (this.mode(true).get(...bindable(params)) as SqlValue[] | undefined)?.[0];
+    return this.getValues(...params)?.[0];
   }
 }
 
@@ -102,6 +106,8 @@ class NodeSqliteDriver implements SqliteDriver {
   prepare(sql: string, options?: StatementOptions): SqliteStatement {
     const native = this.client.prepare(sql);
     native.setReadBigInts(options?.integers !== 'number');
+    // A DatabaseSync the app opened with returnArrays: true hands its statements out in array mode.
+    native.setReturnArrays(false);
     return new NodeSqliteStatement(native);
   }
 
@@ -125,16 +131,22 @@ class NodeSqliteDriver implements SqliteDriver {
 
 function loadNodeSqlite(): NodeSqliteModule {
   const module = process.getBuiltinModule?.('node:sqlite') as NodeSqliteModule | undefined;
-  const statement = module?.DatabaseSync.prototype as { prepare?: unknown } | undefined;
-  if (module === undefined || statement === undefined) {
+  if (module === undefined) {
     throw new Error(`the node:sqlite adapter needs Node 22.16 or later (this is Node ${process.versions.node})`);
   }
   return module;
 }
 
-/** Whether `value` is a node:sqlite DatabaseSync (checked by shape: the class is not imported). */
+/**
+ * Whether `value` is a node:sqlite database (a DatabaseSync, an app's subclass of it, or the
+ * `Database` later Nodes name it): a cheap look at its shape, then the class itself, which is
+ * loaded by then since the app made one.
+ */
 export function isNodeSqliteClient(value: unknown): value is NodeSqliteClient {
-  return typeof value === 'object' && value !== null && value.constructor?.name === 'DatabaseSync' && typeof (value as { createSession?: unknown }).createSession === 'function';
+  if (typeof value !== 'object' || value === null) return false;
+  if (typeof (value as { createSession?: unknown }).createSession !== 'function' || typeof (value as { location?: unknown }).location !== 'function') return false;
+  const module = process.getBuiltinModule?.('node:sqlite') as NodeSqliteModule | undefined;
+  return module !== undefined && value instanceof module.DatabaseSync;
 }
 
 function requireArrays(client: NodeSqliteClient): void {
@@ -151,8 +163,17 @@ export function nodeSqliteDriver(client: NodeSqliteClient, path?: string): Sqlit
   return new NodeSqliteDriver(client, path ?? location ?? ':memory:');
 }
 
+/** better-sqlite3's default: a connection waits this long for another's write lock before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
 /** Opens `path` (or ':memory:') with node:sqlite; read-only opens only a file that exists. */
 export function openNodeSqlite(path: string, options: { readOnly?: boolean } = {}): SqliteDriver {
   const { DatabaseSync } = loadNodeSqlite();
-  return nodeSqliteDriver(new DatabaseSync(path, options.readOnly === true ? { readOnly: true } : {}), path);
+  const client = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, ...(options.readOnly === true ? { readOnly: true } : {}) });
+  try {
+    return nodeSqliteDriver(client, path);
+  } catch (error) {
+    client.close();
+    throw error;
+  }
 }

@@ -1,5 +1,5 @@
-// The transport-agnostic sync session: frame channels, runSyncSession, the live log watcher.
+// The transport-agnostic sync session: frame channels and the session over a SyncStore.
 export { createMemoryChannelPair, type FrameChannel, type MemoryChannelOptions } from './channel.ts';
 export { createFramedChannel, type ByteChannel, type FramedChannelOptions } from './framed-channel.ts';
-export { runSyncSession, type SyncProgress, type SyncSessionOptions, type SyncSessionResult } from './session.ts';
-export { OplogWatcher } from './watcher.ts';
+export { runSession, type SyncProgress, type SyncSessionOptions, type SyncSessionResult } from './session.ts';
+export type { AppliedBatch, ExportWindow, SyncStore } from './store.ts';

@@ -9,7 +9,7 @@ import { framedSize } from '../protocol/framing.ts';
 import { decodeMessage, type BatchMessage, type HelloMessage, type SyncMessage } from '../protocol/messages.ts';
 import type { Sender } from './sender.ts';
 import { Latch } from './signals.ts';
-import type { SessionStore } from './store.ts';
+import type { SyncStore } from './store.ts';
 
 export interface ReceiverHooks {
   localDeviceId: string;
@@ -40,7 +40,7 @@ export class SessionReceiver {
   remoteRemaining = 0;
 
   constructor(
-    private readonly store: SessionStore,
+    private readonly store: SyncStore,
     private readonly sender: Sender,
     private readonly options: ReceiverOptions,
     private readonly hooks: ReceiverHooks,
@@ -134,11 +134,7 @@ export class SessionReceiver {
     const applied = this.store.applyBatch(this.remoteId, batch.entries, batch.cursor);
     const appended = applied.after > applied.before;
     if (appended && applied.onlyMerged) this.sender.echo.add(applied.before, applied.after);
-    const merged = applied.merge;
-    if (merged && merged.quarantined.length > 0) {
-      const reasons = [...new Set(merged.quarantined.map((q) => q.reason))].join(', ');
-      this.log(`batch ${batch.batch}: ${merged.quarantined.length} entries quarantined (${reasons})`);
-    }
+    if (applied.quarantined > 0) this.log(`batch ${batch.batch}: ${applied.quarantined} entries quarantined (${applied.quarantineReasons.join(', ')})`);
     this.received += batch.entries.length;
     this.remoteRemaining = batch.remaining;
     this.hooks.ack(batch.batch);

@@ -3,12 +3,11 @@
  * at most `window` batches unacknowledged, and does not echo back what it just merged from this
  * same peer (the peer has it: it sent it).
  */
-import { getOplogEntriesSince } from '../../database/exchange.ts';
-import { parseCursor } from '../../oplog/export.ts';
+import { parseCursor } from '../../oplog/cursor.ts';
 import { InvalidCursorError } from '../../errors.ts';
 import { encodeBatchFrames, encodeMessage } from '../protocol/messages.ts';
 import { ProtocolError } from '../protocol/errors.ts';
-import type { SessionStore } from './store.ts';
+import type { SyncStore } from './store.ts';
 
 /**
  * Ranges (start, end] of our log appended by merging this peer's batches. Merges append at the end
@@ -53,7 +52,7 @@ export class Sender {
   window = 1;
 
   constructor(
-    private readonly store: SessionStore,
+    private readonly store: SyncStore,
     private readonly batchSize: number,
     private readonly hooks: SenderHooks,
   ) {}
@@ -102,19 +101,19 @@ export class Sender {
         }
         limit = own;
       }
-      const window = getOplogEntriesSince(this.store.raw, pos.toString(), { limit });
-      const next = parseCursor(window.cursor);
+      const window = this.store.exportWindow(pos, limit);
+      const next = window.next;
       if (window.entries.length === 0) {
         if (next === pos) break;
         // Every row of the window was superseded by a later one: move on, tell the peer later.
         backlog -= this.store.rowsBetween(pos, next, limit);
         pos = next;
-        unsentCursor = window.cursor;
+        unsentCursor = next.toString();
         continue;
       }
       backlog -= this.store.rowsBetween(pos, next, limit);
       const remaining = Math.max(0, backlog);
-      const frames = encodeBatchFrames(window.entries, { firstBatch: this.lastBatch + 1, cursor: window.cursor, remaining, sender: this.hooks.localDeviceId });
+      const frames = encodeBatchFrames(window.entries, { firstBatch: this.lastBatch + 1, cursor: next.toString(), remaining, sender: this.hooks.localDeviceId });
       for (const { frame, entries } of frames) {
         // A window cut into several frames may find the peer's window full half way: wait, even
         // when stopping, or the peer would get a window without its cursor and resend it next time.

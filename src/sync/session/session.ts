@@ -5,7 +5,6 @@
  * batch and stores the sender's cursor in one transaction and acknowledges it. With `live`, the
  * sender keeps pushing new writes after catch-up until the session is stopped.
  */
-import { connectionOf, type DatabaseHandle, type SqliteConnection } from '../../sqlite/index.ts';
 import { DEFAULT_BATCH_SIZE, DEFAULT_WINDOW, HELLO_TIMEOUT_MS, LINGER_TIMEOUT_MS, MAX_BATCH_SIZE, MAX_DEVICE_ID_BYTES, MAX_WINDOW, PROTOCOL_MAJOR, PROTOCOL_MINOR, STOP_TIMEOUT_MS } from '../protocol/constants.ts';
 import { ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { framedSize } from '../protocol/framing.ts';
@@ -13,10 +12,9 @@ import { encodeMessage } from '../protocol/messages.ts';
 import type { FrameChannel } from './channel.ts';
 import { Outbox } from './outbox.ts';
 import { Sender } from './sender.ts';
-import { SessionStore } from './store.ts';
+import type { SyncStore } from './store.ts';
 import { SessionReceiver, TransportFailure } from './receiver.ts';
 import { Latch, Notifier, settleWithin, untilAborted } from './signals.ts';
-import { OplogWatcher } from './watcher.ts';
 
 export interface SyncSessionOptions {
   /** This database's device id (its PeerId string); sent in hello. */
@@ -59,26 +57,25 @@ export interface SyncSessionResult {
   remoteDeviceId: string;
 }
 
-export async function runSyncSession(db: DatabaseHandle, channel: FrameChannel, options: SyncSessionOptions): Promise<SyncSessionResult> {
-  if (typeof options.localDeviceId !== 'string' || options.localDeviceId.length === 0 || Buffer.byteLength(options.localDeviceId) > MAX_DEVICE_ID_BYTES) {
+/** The session over any store; `runSyncSession` (src/sync/store) runs it on an Ahenk database. */
+export async function runSession(store: SyncStore, channel: FrameChannel, options: SyncSessionOptions): Promise<SyncSessionResult> {
+  if (typeof options.localDeviceId !== 'string' || options.localDeviceId.length === 0 || new TextEncoder().encode(options.localDeviceId).length > MAX_DEVICE_ID_BYTES) {
     throw new TypeError('runSyncSession: localDeviceId must be a non-empty device id');
   }
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) throw new RangeError(`runSyncSession: batchSize must be an integer in 1..${MAX_BATCH_SIZE}`);
   const window = options.window ?? DEFAULT_WINDOW;
   if (!Number.isInteger(window) || window < 1 || window > MAX_WINDOW) throw new RangeError(`runSyncSession: window must be an integer in 1..${MAX_WINDOW}`);
-  return new SyncSession(connectionOf(db), channel, options, batchSize, window).run();
+  return new SyncSession(store, channel, options, batchSize, window).run();
 }
 
 /** How a failure is ended: tell the peer (our verdict), close (the peer's verdict), or reset (the transport is gone). */
 type Ending = 'tell' | 'close' | 'reset';
 
 class SyncSession {
-  private readonly store: SessionStore;
   private readonly outbox: Outbox;
   private readonly sender: Sender;
   private readonly receiver: SessionReceiver;
-  private readonly watcher: OplogWatcher;
   /** Aborted when the session ends, whichever way: cancels every wait and pending send. */
   private readonly ended = new AbortController();
   /** Aborted when a live session is asked to stop: the sender stops taking new windows. */
@@ -96,14 +93,12 @@ class SyncSession {
   private sent = 0;
 
   constructor(
-    raw: SqliteConnection,
+    private readonly store: SyncStore,
     private readonly channel: FrameChannel,
     private readonly options: SyncSessionOptions,
     batchSize: number,
     private readonly window: number,
   ) {
-    this.store = new SessionStore(raw);
-    this.watcher = OplogWatcher.of(raw, options.pollIntervalMs);
     this.outbox = new Outbox(channel, this.ended.signal, (error) => this.fail(error, 'reset'));
     this.sender = new Sender(this.store, batchSize, {
       localDeviceId: options.localDeviceId,
@@ -121,7 +116,7 @@ class SyncSession {
       onAck: () => this.acks.notify(),
       ack: (batch) => this.outbox.ack(batch),
       onApplied: (appended) => {
-        if (appended) this.watcher.poke();
+        if (appended) this.store.poke();
         this.progress({ direction: 'receive', entries: this.receiver.received, bytes: this.receiver.bytesReceived, totalEntries: this.receiver.received + this.receiver.remoteRemaining });
       },
       onCaughtUp: () => this.reportCaughtUp(),
@@ -191,7 +186,7 @@ class SyncSession {
       if (this.options.live === true) {
         while (!this.stopRequested.signal.aborted) {
           try {
-            await this.watcher.waitBeyond(pos, this.stopOrEnd);
+            await this.store.waitBeyond(pos, this.stopOrEnd);
           } catch (error) {
             if (this.stopRequested.signal.aborted && !this.ended.signal.aborted) break;
             throw error;

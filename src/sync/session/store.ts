@@ -1,112 +1,49 @@
 /**
- * What a session reads and writes in the database besides the log: the per-peer cursor
- * (ahenk_cursors) and the batch apply, which merges and advances the cursor in one transaction.
+ * What a sync session needs from the database it syncs, and nothing more: positions in its own
+ * log, a window of the log to send, a batch to apply together with the peer's cursor, and a wait
+ * for new local writes. The session knows no SQLite and no migrator; src/sync/store/ implements
+ * this over an Ahenk database (and watches its WAL file for other processes' writes).
  */
-import type { SqliteConnection, SqliteStatement } from '../../sqlite/index.ts';
-import { InvalidEntryError } from '../../errors.ts';
-import { SYSTEM_MIGRATIONS_TABLE } from '../../database/initialize.ts';
 import type { OplogEntry } from '../../oplog/entry.ts';
-import { merge, type MergeResult } from '../../merge/merge.ts';
-import { ProtocolError } from '../protocol/errors.ts';
 
 export interface AppliedBatch {
-  merge: MergeResult | undefined;
-  /** The log rows this apply appended are (before, after] in seq order. */
+  /** The log rows this apply appended are (before, after] in log order. */
   before: bigint;
   after: bigint;
   /**
-   * Every appended row is a merged entry (merge stamps its rows with the entry's hlc; only capture
-   * triggers log a NULL hlc). False if something else logged local writes inside the apply, such as
-   * a capture refresh: those rows are news to the peer and must not be skipped as echo.
+   * Every appended row is a merged entry. False if something else logged local writes inside the
+   * apply, such as a capture refresh: those rows are news to the peer and must not be skipped as echo.
    */
   onlyMerged: boolean;
+  /** Entries held back (quarantined) by this apply, and why (for the session's log). */
+  quarantined: number;
+  quarantineReasons: readonly string[];
 }
 
-export class SessionStore {
-  private readonly maxSeqStmt: SqliteStatement;
-  private readonly loadCursorStmt: SqliteStatement;
-  private readonly saveCursorStmt: SqliteStatement;
-  private readonly countStmt: SqliteStatement;
-  private readonly countAfterStmt: SqliteStatement;
-  private readonly localRowsStmt: SqliteStatement;
+export interface ExportWindow {
+  entries: OplogEntry[];
+  /** Where the window ends: the cursor the peer holds once it has applied it. */
+  next: bigint;
+}
 
-  /** Only WAL keeps a database consistent with synchronous = NORMAL (see relaxedDurability). */
-  private readonly wal: boolean;
-
-  constructor(readonly raw: SqliteConnection) {
-    this.maxSeqStmt = raw.prepare('SELECT max(seq) FROM ahenk_oplog');
-    this.loadCursorStmt = raw.prepare('SELECT received FROM ahenk_cursors WHERE peer_id = ?');
-    this.saveCursorStmt = raw.prepare('INSERT INTO ahenk_cursors (peer_id, received) VALUES (?, ?) ON CONFLICT (peer_id) DO UPDATE SET received = excluded.received');
-    this.countStmt = raw.prepare('SELECT count(*) FROM (SELECT 1 FROM ahenk_oplog WHERE seq > ? AND seq <= ? LIMIT ?)', { integers: 'number' });
-    this.countAfterStmt = raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq > ?', { integers: 'number' });
-    this.localRowsStmt = raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq > ? AND seq <= ? AND hlc IS NULL', { integers: 'number' });
-    this.wal = String(raw.pragma('journal_mode')).toLowerCase() === 'wal';
-  }
-
-  maxSeq(): bigint {
-    return (this.maxSeqStmt.value() as bigint | null) ?? 0n;
-  }
-
-  /** Log rows in (from, to], counting at most `cap` (the count is O(result)). */
-  rowsBetween(from: bigint, to: bigint, cap: number): number {
-    if (to <= from) return 0;
-    return this.countStmt.value(from, to, cap) as number;
-  }
-
-  rowsAfter(from: bigint): number {
-    return this.countAfterStmt.value(from) as number;
-  }
-
+export interface SyncStore {
+  /** The Ahenk schema version this database is at (announced in hello). */
+  schemaVersion(): number;
   /** The cursor into `peerId`'s log that this database has applied; '' when none. */
-  loadCursor(peerId: string): string {
-    return (this.loadCursorStmt.value(peerId) as string | undefined) ?? '';
-  }
-
-  /** Rows in the system migrations table: the Ahenk schema version announced in hello. */
-  schemaVersion(): number {
-    try {
-      return Number(this.raw.prepare(`SELECT count(*) FROM "${SYSTEM_MIGRATIONS_TABLE}"`).value());
-    } catch {
-      return 0;
-    }
-  }
-
+  loadCursor(peerId: string): string;
   /**
-   * Merges a batch and stores the peer's cursor in one write transaction (merge's own transaction
-   * nests as a savepoint): after a cut, the cursor says exactly what is applied.
+   * Applies a batch and stores the peer's cursor in one transaction: after a cut, the cursor says
+   * exactly what is applied. A batch merge refuses throws ProtocolError PROTOCOL_ENTRY_REJECTED.
    */
-  applyBatch(peerId: string, entries: readonly OplogEntry[], cursor: string): AppliedBatch {
-    const restore = this.relaxedDurability();
-    try {
-      return this.raw
-        .transaction((): AppliedBatch => {
-          const before = this.maxSeq();
-          const result = entries.length > 0 ? merge(this.raw, entries) : undefined;
-          const after = this.maxSeq();
-          const onlyMerged = after === before || (this.localRowsStmt.value(before, after) as number) === 0;
-          if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
-          return { merge: result, before, after, onlyMerged };
-        });
-    } catch (error) {
-      if (error instanceof InvalidEntryError) throw new ProtocolError('PROTOCOL_ENTRY_REJECTED', `batch refused, nothing applied: ${error.message}`, { cause: error });
-      throw error;
-    } finally {
-      restore();
-    }
-  }
-
-  /**
-   * A batch commits without waiting for the disk (WAL with synchronous = NORMAL), then the
-   * connection's own setting comes back before any other code runs on it. Safe for a batch: it
-   * commits together with the cursor, so a batch that power loss takes back also takes its
-   * cursor back, and the peer sends it again; the database stays consistent either way. An initial
-   * sync commits a batch every thousand rows, and waiting for the disk at each was the largest
-   * single cost of the receiver.
-   */
-  private relaxedDurability(): () => void {
-    const level = Number(this.raw.pragma('synchronous'));
-    if (level <= 1 || !this.wal) return () => {};
-    this.raw.exec('PRAGMA synchronous = NORMAL');
-    return () => this.raw.exec(`PRAGMA synchronous = ${level}`);
-  }
+  applyBatch(peerId: string, entries: readonly OplogEntry[], cursor: string): AppliedBatch;
+  /** Rows of the own log after position `from`. */
+  rowsAfter(from: bigint): number;
+  /** Rows of the own log in (from, to], counting at most `cap`. */
+  rowsBetween(from: bigint, to: bigint, cap: number): number;
+  /** What a peer at position `from` lacks, about `limit` log rows of it. */
+  exportWindow(from: bigint, limit: number): ExportWindow;
+  /** Resolves with the log's position once it is beyond `after`, whichever process wrote; rejects on abort. */
+  waitBeyond(after: bigint, signal: AbortSignal): Promise<bigint>;
+  /** The session's own apply appended rows: waiters check now rather than at the next poll. */
+  poke(): void;
 }

@@ -1,0 +1,163 @@
+/**
+ * The storage port on the adapter the suite runs on (AHENK_SQLITE): what the core relies on from
+ * any driver. The same file runs on better-sqlite3 and on node:sqlite.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { text } from 'drizzle-orm/sqlite-core';
+import { defineSyncedTable, getOplogEntriesSince, initializeDatabase, merge } from '../../src/index.ts';
+import { defaultAdapter, openConnection, type SqliteConnection } from '../../src/sqlite/index.ts';
+import { openRaw, tempDir } from '../helpers/db.ts';
+
+function memory(): SqliteConnection {
+  const connection = openRaw(':memory:');
+  connection.exec('CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, r REAL, b BLOB)');
+  return connection;
+}
+
+describe(`the storage port on ${defaultAdapter()}`, () => {
+  it('reads INTEGER as bigint (exact past 2^53), REAL as number, BLOB as bytes, and keeps NULL', () => {
+    const c = memory();
+    c.prepare('INSERT INTO t VALUES (?, ?, ?, ?)').run('a', 2n ** 62n + 1n, 1.5, new Uint8Array([1, 2]));
+    c.prepare('INSERT INTO t VALUES (?, ?, ?, ?)').run('b', null, 2, new Uint8Array(0));
+    const a = c.prepare('SELECT n, r, b, typeof(r) AS tr FROM t WHERE id = ?').get('a')!;
+    expect(a.n).toBe(2n ** 62n + 1n);
+    expect(a.r).toBe(1.5);
+    expect([...(a.b as Uint8Array)]).toEqual([1, 2]);
+    expect(c.prepare("SELECT n, typeof(r), typeof(b), length(b) FROM t WHERE id = 'b'").values()).toEqual([[null, 'real', 'blob', 0n]]);
+    c.prepare('INSERT INTO t (id, n) VALUES (?, ?)').run('c', 7n);
+    expect(c.prepare('SELECT n FROM t WHERE id = ?', { integers: 'number' }).value('c')).toBe(7);
+  });
+
+  it('gives rows as objects, as arrays (duplicate names kept), one by one, and the first value', () => {
+    const c = memory();
+    const insert = c.prepare('INSERT INTO t (id, n) VALUES (?, ?)');
+    for (let i = 0; i < 3; i++) insert.run(`k${i}`, BigInt(i));
+    const select = c.prepare('SELECT id, n, n AS n FROM t ORDER BY id');
+    expect(select.all().map((row) => ({ ...row }))).toEqual([{ id: 'k0', n: 0n }, { id: 'k1', n: 1n }, { id: 'k2', n: 2n }]);
+    expect(select.values()).toEqual([['k0', 0n, 0n], ['k1', 1n, 1n], ['k2', 2n, 2n]]);
+    expect([...select.iterateValues()]).toEqual(select.values());
+    expect([...select.iterate()].map((row) => row.id)).toEqual(['k0', 'k1', 'k2']);
+    expect(select.value()).toBe('k0');
+    expect(c.prepare('SELECT id FROM t WHERE id = ?').value('none')).toBeUndefined();
+    expect(c.prepare('SELECT id FROM t WHERE id = ?').get('none')).toBeUndefined();
+  });
+
+  it('commits a transaction, rolls it back on a throw, and nests as savepoints', () => {
+    const c = memory();
+    const insert = c.prepare('INSERT INTO t (id) VALUES (?)');
+    const count = () => c.prepare('SELECT count(*) FROM t').value();
+    expect(c.transaction(() => (insert.run('a'), 'done'))).toBe('done');
+    expect(() =>
+      c.transaction(() => {
+        insert.run('b');
+        throw new Error('stop');
+      }),
+    ).toThrow('stop');
+    expect(count()).toBe(1n);
+    c.transaction(() => {
+      insert.run('c');
+      expect(() =>
+        c.transaction(() => {
+          insert.run('d');
+          throw new Error('inner');
+        }),
+      ).toThrow('inner');
+      expect(c.inTransaction).toBe(true);
+    });
+    expect(c.inTransaction).toBe(false);
+    expect(c.prepare('SELECT id FROM t ORDER BY id').values().flat()).toEqual(['a', 'c']);
+    expect(() => c.transaction(() => Promise.resolve(1))).toThrow(/synchronous/);
+    expect(c.inTransaction).toBe(false);
+  });
+
+  it('tells a constraint error from other SQLite errors and from errors that are not SQLite', () => {
+    const c = memory();
+    c.prepare('INSERT INTO t (id) VALUES (?)').run('a');
+    let constraint: unknown;
+    try {
+      c.prepare('INSERT INTO t (id) VALUES (?)').run('a');
+    } catch (error) {
+      constraint = error;
+    }
+    expect(c.isConstraintError(constraint)).toBe(true);
+    expect(c.isSqliteError(constraint)).toBe(true);
+    let syntax: unknown;
+    try {
+      c.prepare('SELEC nonsense');
+    } catch (error) {
+      syntax = error;
+    }
+    expect(c.isSqliteError(syntax)).toBe(true);
+    expect(c.isConstraintError(syntax)).toBe(false);
+    expect(c.isSqliteError(new Error('UNIQUE constraint failed: t.id'))).toBe(false);
+  });
+
+  it('reads and sets pragmas, and knows its file', () => {
+    const dir = tempDir();
+    const path = join(dir, 'p.db');
+    const c = openRaw(path);
+    c.exec('PRAGMA journal_mode = WAL');
+    expect(c.pragma('journal_mode')).toBe('wal');
+    expect(c.path).toBe(path);
+    expect(() => c.pragma('journal_mode = DELETE')).toThrow(TypeError);
+    c.close();
+    expect(c.isOpen).toBe(false);
+  });
+
+  it('gives a file Ahenk opens the same page cache and durability whichever driver opens it', () => {
+    const path = join(tempDir(), 'same.db');
+    const db = initializeDatabase(path);
+    try {
+      expect(db.$connection.pragma('journal_mode')).toBe('wal');
+      expect(db.$connection.pragma('cache_size')).toBe(-16000n);
+      expect(db.$connection.pragma('synchronous')).toBe(1n);
+      expect(db.$connection.pragma('busy_timeout')).toBe(5000n);
+    } finally {
+      db.$connection.close();
+    }
+  });
+
+  it('opens read-only only a file that exists, and refuses to write through it', () => {
+    const dir = tempDir();
+    expect(() => openConnection(join(dir, 'missing.db'), { readOnly: true })).toThrow();
+    const path = join(dir, 'ro.db');
+    openRaw(path).exec('CREATE TABLE x (a)');
+    const readOnly = openConnection(path, { readOnly: true });
+    try {
+      expect(readOnly.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").value()).toBe('x');
+      expect(() => readOnly.exec('INSERT INTO x VALUES (1)')).toThrow();
+    } finally {
+      readOnly.close();
+    }
+  });
+});
+
+const nodeSqlite = process.getBuiltinModule?.('node:sqlite') as typeof import('node:sqlite') | undefined;
+const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+const hasNodeSqlite = nodeSqlite !== undefined && (major > 22 || (major === 22 && minor >= 16));
+
+describe.skipIf(!hasNodeSqlite)(`README's SQLite drivers example (needs node:sqlite: Node 22.16+, this is ${process.versions.node})`, () => {
+  it('opens by adapter name and from a DatabaseSync the app opened, and the two sync', () => {
+    const todos = defineSyncedTable('todos', { id: text('id').primaryKey(), title: text('title').notNull().default('') });
+    const schema = { todos };
+    const dir = tempDir();
+    for (const name of ['laptop', 'phone']) {
+      const raw = openConnection(join(dir, `${name}.db`), { adapter: 'node:sqlite' });
+      raw.exec(`CREATE TABLE todos (id text PRIMARY KEY NOT NULL, title text DEFAULT '' NOT NULL)`);
+      raw.close();
+    }
+    const viaName = initializeDatabase(join(dir, 'laptop.db'), { schema, adapter: 'node:sqlite' });
+    const viaConnection = initializeDatabase(new nodeSqlite!.DatabaseSync(join(dir, 'phone.db')), { schema });
+    try {
+      expect(viaName.$connection.adapter).toBe('node:sqlite');
+      expect(viaConnection.$connection.adapter).toBe('node:sqlite');
+      viaName.insert(todos).values({ id: crypto.randomUUID(), title: 'Buy milk' }).run();
+      merge(viaConnection, getOplogEntriesSince(viaName).entries);
+      expect(viaConnection.select().from(todos).all().map((t) => t.title)).toEqual(['Buy milk']);
+    } finally {
+      viaName.$connection.close();
+      viaConnection.$connection.close();
+    }
+  });
+});
