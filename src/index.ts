@@ -45,7 +45,7 @@ export { getOplogEntriesSince } from './database/exchange.ts';
 export type { ExportOptions, OplogExport } from './oplog/export.ts';
 export { merge, retryQuarantined, type MergeOptions, type MergeResult, type QuarantinedEntry } from './merge/merge.ts';
 export { countQuarantined, type QuarantineReason } from './merge/quarantine.ts';
-export { ENTRY_LIMITS, type OplogEntry, type OpType } from './oplog/entry.ts';
+export { ENTRY_LIMITS, type CellGroup, type OplogEntry, type OpType } from './oplog/entry.ts';
 export {
   checkResolver,
   max,
@@ -57,7 +57,7 @@ export {
   type ResolverSpec,
 } from './schema/resolvers.ts';
 export type { SqlValue } from './sqlite/values.ts';
-export { buildOplogEntry, localApply, type BuildOplogEntryOptions } from './merge/manual.ts';
+export { buildOplogEntry, localApply, type BuildOplogEntryOptions, type OplogOperation } from './merge/manual.ts';
 export {
   addDeviceToUser,
   AUTH_LIMITS,

@@ -4,6 +4,7 @@
  * with `migrateDatabase` or with drizzle's own `migrate()` followed by a re-open. Changes a device
  * cannot take yet wait in quarantine until the migration that adds their column or table runs.
  */
+import { delta } from './helpers/entries.ts';
 import { join } from 'node:path';
 import { integer, text } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
@@ -98,10 +99,10 @@ describe('capture across drizzle-kit migrations', () => {
     plainWrite(a.path, `INSERT INTO todos (id, title, priority) VALUES ('a3', 'tea', 7); UPDATE todos SET priority = 3 WHERE id = 'a1'`);
     plainWrite(b.path, `UPDATE todos SET priority = 2 WHERE id = 'a2'`);
     expect(newEntries(a, step.cursorA)).toEqual([
-      { table: 'todos', pk: 'a3', op: 'insert', values: { title: 'tea', done: 0n, priority: 7n } },
-      { table: 'todos', pk: 'a1', op: 'update', values: { priority: 3n } },
+      { table: 'todos', pk: 'a3', cl: 1, values: [{ title: 'tea', done: 0n, priority: 7n }] },
+      { table: 'todos', pk: 'a1', cl: 1, values: [{ priority: 3n }] },
     ]);
-    expect(newEntries(b, step.cursorB)).toEqual([{ table: 'todos', pk: 'a2', op: 'update', values: { priority: 2n } }]);
+    expect(newEntries(b, step.cursorB)).toEqual([{ table: 'todos', pk: 'a2', cl: 1, values: [{ priority: 2n }] }]);
     exchange(2);
     expect(dump(b, 'todos').map((r) => (r as { priority: bigint }).priority)).toEqual([3n, 2n, 7n, 0n]);
 
@@ -109,14 +110,14 @@ describe('capture across drizzle-kit migrations', () => {
     step = migrateBoth(3, ['todos'], `INSERT INTO todos (id, title) VALUES ('b-gap', 'written between migrate and open')`);
     expect(step.left).toEqual([]);
     expect(newEntries(b, step.cursorB)).toEqual([
-      { table: 'todos', pk: 'b-gap', op: 'insert', values: { title: 'written between migrate and open', done: 0n, priority: 0n } },
+      { table: 'todos', pk: 'b-gap', cl: 1, values: [{ title: 'written between migrate and open', done: 0n, priority: 0n }] },
     ]);
     plainWrite(a.path, `UPDATE todos SET title = NULL WHERE id = 'a2'; INSERT INTO todos (id, title) VALUES ('a4', NULL); DELETE FROM todos WHERE id = 'b1'`);
     plainWrite(b.path, `UPDATE todos SET done = 1 WHERE id = 'a3'`);
     expect(newEntries(a, step.cursorA)).toEqual([
-      { table: 'todos', pk: 'a2', op: 'update', values: { title: null } },
-      { table: 'todos', pk: 'a4', op: 'insert', values: { title: null, done: 0n, priority: 0n } },
-      { table: 'todos', pk: 'b1', op: 'delete', values: {} },
+      { table: 'todos', pk: 'a2', cl: 1, values: [{ title: null }] },
+      { table: 'todos', pk: 'a4', cl: 1, values: [{ title: null, done: 0n, priority: 0n }] },
+      { table: 'todos', pk: 'b1', cl: 2, values: [{}] },
     ]);
     exchange(3);
 
@@ -124,7 +125,7 @@ describe('capture across drizzle-kit migrations', () => {
     step = migrateBoth(4, ['notes']);
     plainWrite(a.path, `INSERT INTO notes (id, body) VALUES ('n1', 'hello')`);
     plainWrite(b.path, `INSERT INTO notes (id, body) VALUES ('n2', 'world'); UPDATE todos SET priority = 9 WHERE id = 'a4'`);
-    expect(newEntries(a, step.cursorA)).toEqual([{ table: 'notes', pk: 'n1', op: 'insert', values: { body: 'hello' } }]);
+    expect(newEntries(a, step.cursorA)).toEqual([{ table: 'notes', pk: 'n1', cl: 1, values: [{ body: 'hello' }] }]);
     exchange(4);
     expect(dump(a, 'notes')).toHaveLength(2);
 
@@ -222,7 +223,7 @@ describe('capture across drizzle-kit migrations', () => {
       );
       migrateDatabase(a, { schema: { todos } });
       const later = (BigInt(Date.now() + 1000) << 16n).toString(16).padStart(16, '0');
-      merge(a, [{ table: 'todos', pk: 'r', op: 'update', hlc: later, device: 'other', cl: 1, values: { done: 9n } }]);
+      merge(a, [delta({ table: 'todos', pk: 'r', op: 'update', hlc: later, device: 'other', cl: 1, values: { done: 9n } })]);
       expect(a.$connection.prepare(`SELECT done FROM todos`).value()).toBe(5n);
     });
 

@@ -26,11 +26,11 @@ describe('initializeDatabase', () => {
     db.delete(items).where(eq(items.id, 'i1')).run();
     const found = db.query.lists.findFirst({ with: { items: true } }).sync();
     expect(found).toEqual({ id: 'l1', name: 'groceries', items: [{ id: 'i2', listId: 'l1', qty: 3 }] });
-    expect(getOplogEntriesSince(db).entries.map((e) => [e.table, e.pk, e.op])).toEqual([
-      ['lists', 'l1', 'insert'],
-      ['items', 'i2', 'insert'],
-      ['items', 'i2', 'update'],
-      ['items', 'i1', 'delete'],
+    // A row delta per row and incarnation: i2's insert and update are two groups of one entry.
+    expect(getOplogEntriesSince(db).entries.map((e) => [e.table, e.pk, e.cl, e.groups.map((g) => Object.keys(g.values))])).toEqual([
+      ['lists', 'l1', 1, [['name']]],
+      ['items', 'i2', 1, [['list_id'], ['qty']]],
+      ['items', 'i1', 2, [[]]],
     ]);
     expect(db.$connection.pragma('journal_mode')).toBe('wal');
     db.$connection.close();
@@ -70,9 +70,9 @@ describe('initializeDatabase', () => {
     db.insert(lists).values({ id: 'l1', name: 'groceries' }).run();
     // A write through the app's own connection is captured too: it is the same connection.
     opened.prepare(`INSERT INTO lists (id, name) VALUES ('l2', 'tools')`).run();
-    expect(getOplogEntriesSince(db).entries.map((e) => [e.pk, e.op, e.values])).toEqual([
-      ['l1', 'insert', { name: 'groceries' }],
-      ['l2', 'insert', { name: 'tools' }],
+    expect(getOplogEntriesSince(db).entries.map((e) => [e.pk, e.cl, e.groups.map((g) => g.values)])).toEqual([
+      ['l1', 1, [{ name: 'groceries' }]],
+      ['l2', 1, [{ name: 'tools' }]],
     ]);
     db.$connection.close();
     expect(opened.isOpen).toBe(false);

@@ -11,7 +11,7 @@ import { CL_INDEXED } from '../oplog/log-index.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { LOCAL_SITE, SiteTable } from '../oplog/sites.ts';
-import { validateEntry, type OplogEntry, type OpType } from '../oplog/entry.ts';
+import { validateIndexedEntry, type OpType } from '../oplog/entry.ts';
 import { applyEntries, type MergeResult } from './merge.ts';
 import type { SqlValue } from '../sqlite/values.ts';
 
@@ -24,14 +24,33 @@ export interface BuildOplogEntryOptions {
   clock?: HybridLogicalClock;
 }
 
-/** An entry for one write: `data` holds the key column and, for insert/update, the values set. */
+/**
+ * One write in the seed's per-operation shape, the manual path's input. localApply turns it into
+ * the row delta merge applies (one group: this stamp and device, these values).
+ */
+export interface OplogOperation {
+  table: string;
+  pk: string;
+  op: OpType;
+  /** HLC stamp of the write, 16 lower-case hex digits. */
+  hlc: string;
+  device: string;
+  /** Causal length of the row after the write: odd alive, even deleted. */
+  cl: number;
+  /** Column values the write set; empty for a delete. */
+  values: Record<string, SqlValue>;
+}
+
+const OPS: ReadonlySet<unknown> = new Set(['insert', 'update', 'delete']);
+
+/** An operation for one write: `data` holds the key column and, for insert/update, the values set. */
 export function buildOplogEntry(
   deviceId: string,
   table: string,
   opType: OpType,
   data: Record<string, SqlValue>,
   options: BuildOplogEntryOptions = {},
-): OplogEntry {
+): OplogOperation {
   const pkColumn = options.pkColumn ?? 'id';
   const pk = data[pkColumn];
   if (typeof pk !== 'string') throw new InvalidEntryError(0, `data.${pkColumn} must hold the row's text key`);
@@ -45,7 +64,18 @@ export function buildOplogEntry(
     cl: opType === 'delete' ? 2 : 1,
     values: opType === 'delete' ? {} : values,
   };
-  return validateEntry(entry, 0);
+  validateOperation(entry);
+  return entry;
+}
+
+/** The operation as merge's working copy of a one-group entry; throws InvalidEntryError like merge. */
+function validateOperation(value: unknown) {
+  if (typeof value !== 'object' || value === null) throw new InvalidEntryError(0, 'not an object');
+  const { table, pk, op, hlc, device, cl, values } = value as Record<string, unknown>;
+  if (!OPS.has(op)) throw new InvalidEntryError(0, `op must be insert, update or delete, not ${String(op).slice(0, 40)}`);
+  if (typeof cl === 'number' && (op === 'delete' ? cl % 2 !== 0 : cl % 2 !== 1)) throw new InvalidEntryError(0, `cl ${cl} contradicts op ${String(op)} (odd means alive, even deleted)`);
+  const group = validateIndexedEntry({ table, pk, cl, groups: [{ hlc, device, values }] }, 0)[0]!;
+  return { op: op as OpType, group };
 }
 
 /**
@@ -53,18 +83,18 @@ export function buildOplogEntry(
  * everything the database has seen and its causal length follows the row's (an insert revives a
  * deleted row), exactly as a trigger would log it. Any other device's entry is merged as is.
  */
-export function localApply(db: DatabaseHandle, entry: OplogEntry): MergeResult {
+export function localApply(db: DatabaseHandle, entry: OplogOperation): MergeResult {
   const raw = connectionOf(db);
-  const valid = validateEntry(entry, 0);
+  const { op, group } = validateOperation(entry);
   return raw.transaction(() => {
-    if (valid.device !== new SiteTable(raw).device(LOCAL_SITE)) return applyEntries(raw, [{ ...valid, index: 0, mask: -1 }], {});
+    if (group.device !== new SiteTable(raw).device(LOCAL_SITE)) return applyEntries(raw, [[group]], {});
     foldOplog(raw);
-    const table = loadCatalog(raw).byName.get(valid.table);
+    const table = loadCatalog(raw).byName.get(group.table);
     const rowCl = table
-      ? Number(raw.prepare(`SELECT max(cl) FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${CL_INDEXED}`).value(table.id, valid.pk) ?? 0)
+      ? Number(raw.prepare(`SELECT max(cl) FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${CL_INDEXED}`).value(table.id, group.pk) ?? 0)
       : 0;
-    const cl = valid.op === 'delete' ? (rowCl | 1) + 1 : valid.op === 'insert' ? rowCl | 1 : Math.max(rowCl, 1);
+    const cl = op === 'delete' ? (rowCl | 1) + 1 : op === 'insert' ? rowCl | 1 : Math.max(rowCl, 1);
     const stamp = raw.prepare(`SELECT ${NEXT_SEQ_SQL}`).value() as bigint;
-    return applyEntries(raw, [{ ...valid, cl, hlc: formatHlc(stamp), index: 0, mask: -1 }], {});
+    return applyEntries(raw, [[{ ...group, cl, hlc: formatHlc(stamp) }]], {});
   });
 }

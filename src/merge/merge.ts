@@ -14,7 +14,7 @@ import { refreshCapture } from '../capture/install.ts';
 import { withoutCapture } from '../oplog/guard.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
-import { validateIndexedEntry, type OplogEntry } from '../oplog/entry.ts';
+import { entryOf, validateIndexedEntry, type OplogEntry } from '../oplog/entry.ts';
 import { quarantine, takeQuarantined, type QuarantineReason } from './quarantine.ts';
 import { customResolversOf } from './registry.ts';
 import { lookupResolver, type Resolver } from '../schema/resolvers.ts';
@@ -44,6 +44,7 @@ export interface MergeResult {
   applied: number;
   /** Entries that lost to what this database already had (or were already here). */
   unchanged: number;
+  /** Entries (or groups of one: each is quarantined on its own) kept for later. */
   quarantined: QuarantinedEntry[];
   /** Clock errors among the quarantined entries, for the caller to report. */
   errors: ClockDriftError[];
@@ -56,8 +57,8 @@ export function merge(db: DatabaseHandle, entries: readonly unknown[], options: 
   return raw.transaction(() => applyEntries(raw, valid, options));
 }
 
-/** Applies validated entries; the caller owns the transaction. */
-export function applyEntries(raw: SqliteConnection, entries: readonly Incoming[], options: MergeOptions): MergeResult {
+/** Applies validated entries (each as the working copies of its groups); the caller owns the transaction. */
+export function applyEntries(raw: SqliteConnection, entries: readonly (readonly Incoming[])[], options: MergeOptions): MergeResult {
   const result: MergeResult = { applied: 0, unchanged: 0, quarantined: [], errors: [] };
   if (entries.length === 0) return result;
   const wallMs = Math.floor((options.now ?? Date.now)());
@@ -80,32 +81,37 @@ export function applyEntries(raw: SqliteConnection, entries: readonly Incoming[]
   let lastTable: CapturedTable | undefined;
   let rows: RowGroups | undefined;
   for (let index = 0; index < entries.length; index++) {
-    const entry = entries[index]!;
-    const table = lastTable !== undefined && lastTable.name === entry.table ? lastTable : catalog.byName.get(entry.table);
+    const groups = entries[index]!;
+    const first = groups[0]!;
+    const table = lastTable !== undefined && lastTable.name === first.table ? lastTable : catalog.byName.get(first.table);
     if (!table) {
-      hold(index, entry, 'unknown-table', `table "${entry.table}" is not synced here (yet)`);
+      hold(index, entryOf(groups), 'unknown-table', `table "${first.table}" is not synced here (yet)`);
       continue;
     }
     // The device list and revocations only grow: a delete or re-insert from a peer is ignored.
-    if (entry.cl !== 1 && APPEND_ONLY_TABLES.has(table.name)) {
+    if (first.cl !== 1 && APPEND_ONLY_TABLES.has(table.name)) {
       result.unchanged += 1;
       continue;
     }
-    if (entry.hlc > horizon) {
-      const error = new ClockDriftError(entry.hlc, hlcTextMs(entry.hlc) - wallMs, maxDriftMs);
-      result.errors.push(error);
-      hold(index, entry, 'clock-drift', error.message);
-      continue;
-    }
-    const applicable = applicablePart(table, entry, index, custom, hold);
-    if (!applicable) continue;
-    if (entry.hlc > maxSeen) maxSeen = entry.hlc;
     if (table !== lastTable) {
       rows = byTable.get(table);
       if (!rows) byTable.set(table, (rows = new RowGroups()));
       lastTable = table;
     }
-    rows!.add(entry.pk, applicable);
+    // Each group is a register write of its own: one too far ahead, or for a column not here yet,
+    // waits in quarantine while the others apply.
+    for (const group of groups) {
+      if (group.hlc > horizon) {
+        const error = new ClockDriftError(group.hlc, hlcTextMs(group.hlc) - wallMs, maxDriftMs);
+        result.errors.push(error);
+        hold(index, entryOf([group]), 'clock-drift', error.message);
+        continue;
+      }
+      const applicable = applicablePart(table, group, index, custom, hold);
+      if (!applicable) continue;
+      if (group.hlc > maxSeen) maxSeen = group.hlc;
+      rows!.add(first.pk, applicable);
+    }
   }
 
   const merger = new RowMerger(raw, wallMs, custom);
@@ -127,8 +133,11 @@ export function applyEntries(raw: SqliteConnection, entries: readonly Incoming[]
           }
           throw error;
         }
-        if (changed) result.applied += incoming.length;
-        else result.unchanged += incoming.length;
+        // A row's groups arrive entry by entry: count the entries.
+        let count = 1;
+        for (let i = 1; i < incoming.length; i++) if (incoming[i]!.index !== incoming[i - 1]!.index) count++;
+        if (changed) result.applied += count;
+        else result.unchanged += count;
       }
     }
     merger.flush();
@@ -157,8 +166,8 @@ function driftHorizon(wallMs: number, maxDriftMs: number): string {
 type Hold = (index: number, entry: OplogEntry, reason: QuarantineReason, message: string) => void;
 
 /**
- * The part of an entry that can apply now: columns this table does not have (yet) are split off
- * and quarantined; an entry for a column whose resolver this process lacks is quarantined whole
+ * The part of a group that can apply now: columns this table does not have (yet) are split off
+ * and quarantined; a group for a column whose resolver this process lacks is quarantined whole
  * (undefined). Throws for NULL into a NOT NULL column. Sets the applicable part's mask.
  */
 function applicablePart(table: CapturedTable, entry: Incoming, index: number, custom: ReadonlyMap<string, Resolver>, hold: Hold): Incoming | undefined {
@@ -173,7 +182,7 @@ function applicablePart(table: CapturedTable, entry: Incoming, index: number, cu
   let applicable = entry;
   if (unknown) {
     // Known columns apply now, the rest waits for the migration that adds them.
-    const later = { ...entry, values: Object.fromEntries(unknown.map((c) => [c, entry.values[c]!])) };
+    const later = entryOf([{ ...entry, values: Object.fromEntries(unknown.map((c) => [c, entry.values[c]!])) }]);
     hold(index, later, 'unknown-column', `columns ${unknown.map((c) => `"${c}"`).join(', ')} of "${entry.table}" are not here (yet)`);
     applicable = { ...entry, values: Object.fromEntries(Object.entries(entry.values).filter(([c]) => !unknown.includes(c))) };
   }
@@ -186,7 +195,7 @@ function applicablePart(table: CapturedTable, entry: Incoming, index: number, cu
     }
     const resolver = table.resolvers[column];
     if (resolver !== undefined && !resolverKnown(resolver, custom)) {
-      hold(index, applicable, 'unknown-resolver', `column "${entry.table}"."${column}" uses resolver "${resolver}", which this process does not have`);
+      hold(index, entryOf([applicable]), 'unknown-resolver', `column "${entry.table}"."${column}" uses resolver "${resolver}", which this process does not have`);
       return undefined;
     }
   }

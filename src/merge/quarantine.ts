@@ -5,24 +5,25 @@
 import type { SqliteConnection } from '../sqlite/index.ts';
 import superjson from 'superjson';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
-import { validateIndexedEntry, type IndexedEntry, type OplogEntry } from '../oplog/entry.ts';
+import { validateIndexedEntry, type IndexedGroup, type OplogEntry } from '../oplog/entry.ts';
 
 export type QuarantineReason = 'unknown-table' | 'unknown-column' | 'unknown-resolver' | 'clock-drift';
 
 export function quarantine(raw: SqliteConnection, entry: OplogEntry, reason: QuarantineReason, message: string): void {
   // Only the entry's own fields: merge's working copies carry more.
-  const { table, pk, op, hlc, device, cl, values } = entry;
+  const { table, pk, cl, groups } = entry;
+  const plain = { table, pk, cl, groups: groups.map(({ hlc, device, values }) => ({ hlc, device, values })) };
   raw
     .prepare('INSERT INTO ahenk_quarantine (table_name, reason, entry, received_at) VALUES (?, ?, ?, ?)')
-    .run(entry.table, `${reason}: ${message}`, superjson.stringify({ table, pk, op, hlc, device, cl, values }), Date.now());
+    .run(entry.table, `${reason}: ${message}`, superjson.stringify(plain), Date.now());
 }
 
 export function countQuarantined(db: DatabaseHandle): number {
   return Number(connectionOf(db).prepare('SELECT count(*) FROM ahenk_quarantine').value());
 }
 
-/** Removes and returns every quarantined entry; the caller applies them in the same transaction. */
-export function takeQuarantined(raw: SqliteConnection): IndexedEntry[] {
+/** Removes and returns every quarantined entry (as its groups' working copies); the caller applies them in the same transaction. */
+export function takeQuarantined(raw: SqliteConnection): IndexedGroup[][] {
   const rows = raw.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').values().map(([text]) => text as string);
   raw.prepare('DELETE FROM ahenk_quarantine').run();
   return rows.map((text, i) => validateIndexedEntry(superjson.parse(text), i));

@@ -12,17 +12,18 @@ import { ixOfCl, overBothIndexes } from '../oplog/log-index.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { compareCellClocks, type CellClock } from '../oplog/register-order.ts';
 import { decodeClockGroups, encodeClockGroups, GROUP_BYTES, writeClockGroup, type ClockGroup } from '../oplog/clock-groups.ts';
-import type { IndexedEntry } from '../oplog/entry.ts';
+import type { IndexedGroup } from '../oplog/entry.ts';
 import { lookupResolver, type Resolver } from '../schema/resolvers.ts';
 import { SiteTable } from '../oplog/sites.ts';
 import { shapeOf } from './shape.ts';
 import { fromSqlite, sqlValuesEqual, type SqlValue } from '../sqlite/values.ts';
 
 /**
- * A validated entry of the batch. It is also the clock of the cells it writes (an entry has cl,
- * hlc and device): no second object per entry. Its mask is set for tables of up to 31 columns.
+ * A validated group of an entry of the batch. It is also the clock of the cells it writes (a
+ * group's copy has cl, hlc and device): no second object per group. Its mask is set for tables of
+ * up to 31 columns.
  */
-export interface Incoming extends IndexedEntry, CellClock {}
+export interface Incoming extends IndexedGroup, CellClock {}
 
 interface LocalRow {
   cl: number;

@@ -1,27 +1,41 @@
 /**
- * Oplog entries: the unit of exchange between devices. Plain serialisable data (superjson keeps
- * bigint and Uint8Array), validated field by field before anything touches the database.
+ * Oplog entries: the unit of exchange between devices. An entry is a row delta: one row and one
+ * incarnation (causal length), its cells in clock groups, each group the stamp and device of the
+ * latest write of its cells. The same unit is what the log stores (one log row, its clock groups),
+ * what the wire carries and what merge applies. Plain serialisable data (superjson keeps bigint
+ * and Uint8Array), validated field by field before anything touches the database.
  */
 import { InvalidEntryError } from '../errors.ts';
 import { isHlcString } from '../clock/timestamp.ts';
 import { isSqlValue, type SqlValue } from '../sqlite/values.ts';
 
+/** The operations of the manual path's input (buildOplogEntry); entries themselves carry none. */
 export type OpType = 'insert' | 'update' | 'delete';
+
+/** Cells of a row that one write stamped last. */
+export interface CellGroup {
+  /** HLC stamp of the write, 16 lower-case hex digits (sorts as text). */
+  hlc: string;
+  /** Device that made the write. */
+  device: string;
+  /** The cells' current values; empty only in a group that carries a stamp alone (see OplogEntry.groups). */
+  values: Record<string, SqlValue>;
+}
 
 export interface OplogEntry {
   /** Synced table name. */
   table: string;
   /** Primary key of the row (synced tables have a single text key). */
   pk: string;
-  op: OpType;
-  /** HLC stamp of the write, 16 lower-case hex digits (sorts as text). */
-  hlc: string;
-  /** Device that made the write. */
-  device: string;
-  /** Causal length of the row after the write: odd means the row exists, even that it is deleted. */
+  /** Causal length of this incarnation: odd means the row exists, even that it is deleted. */
   cl: number;
-  /** Column values the write set; empty for a delete. */
-  values: Record<string, SqlValue>;
+  /**
+   * The incarnation's cells by the write that stamped them last; no column is in two groups.
+   * A deleted incarnation (even cl) has exactly one group, the delete's stamp, with no values.
+   * A live one has groups that all set values, or one group with no values: a row created by its
+   * key alone (or whose columns were all dropped since) still travels, with the stamp of its write.
+   */
+  groups: CellGroup[];
 }
 
 /** Bounds on what a peer may send: checked before use, so a hostile entry cannot exhaust memory. */
@@ -29,55 +43,110 @@ export const ENTRY_LIMITS = {
   identifierLength: 256,
   pkLength: 4096,
   deviceLength: 256,
+  /** Cells per entry, all groups together (a table's columns). */
   columns: 62,
+  /** Groups per entry: disjoint groups that set cells are at most one per column. */
+  groups: 62,
   /** Largest text or blob value, in bytes (SQLite's own default limit is 1e9). */
   valueBytes: 64 * 1024 * 1024,
 } as const;
 
-const OPS: ReadonlySet<string> = new Set(['insert', 'update', 'delete']);
-
-/** Throws InvalidEntryError naming the entry index and the field that is wrong. */
-export function validateEntry(value: unknown, index: number): OplogEntry {
-  const { index: _, mask: __, ...entry } = validateIndexedEntry(value, index);
-  return entry;
-}
-
-/** Merge's working copy of an entry: one object per entry, with what merge learns of it. */
-export interface IndexedEntry extends OplogEntry {
-  /** Position in the batch passed to merge. */
+/**
+ * Merge's working copy of one group of an entry: the group's clock and cells with the row it
+ * belongs to, its batch index and what merge learns of it. One object per group, no more.
+ */
+export interface IndexedGroup extends CellGroup {
+  table: string;
+  pk: string;
+  cl: number;
+  /** Position of the entry in the batch passed to merge. */
   index: number;
   /** The columns of `values` as a number mask (bit i = the table's column i); -1 until merge has it. */
   mask: number;
 }
 
-/** validateEntry for merge. Each field is read once, so what was checked is what is used. */
-export function validateIndexedEntry(value: unknown, index: number): IndexedEntry {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return failEntry(index, 'not an object');
-  const { table, pk, op, hlc, device, cl, values } = value as Record<string, unknown>;
+/** Throws InvalidEntryError naming the entry index and the field that is wrong. Returns a copy. */
+export function validateEntry(value: unknown, index: number): OplogEntry {
+  const groups = validateIndexedEntry(value, index);
+  const { table, pk, cl } = groups[0]!;
+  return { table, pk, cl, groups: groups.map(({ hlc, device, values }) => ({ hlc, device, values })) };
+}
+
+/** An entry as it was before merge worked on it: the working copies of its groups, joined again. */
+export function entryOf(groups: readonly IndexedGroup[]): OplogEntry {
+  const { table, pk, cl } = groups[0]!;
+  return { table, pk, cl, groups: groups.map(({ hlc, device, values }) => ({ hlc, device, values })) };
+}
+
+/**
+ * validateEntry for merge: the entry's groups as working copies, at least one. Own properties
+ * only, each read once, so what was checked is what is used.
+ */
+export function validateIndexedEntry(value: unknown, index: number): IndexedGroup[] {
+  if (!isRecord(value)) return failEntry(index, 'not an object');
+  const table = own(value, 'table');
+  const pk = own(value, 'pk');
+  const cl = own(value, 'cl');
+  const groups = own(value, 'groups');
   if (typeof table !== 'string' || table.length === 0 || table.length > ENTRY_LIMITS.identifierLength) failEntry(index, 'table must be a non-empty string of at most 256 characters');
   if (typeof pk !== 'string' || pk.length > ENTRY_LIMITS.pkLength) failEntry(index, 'pk must be a string of at most 4096 characters');
-  if (typeof op !== 'string' || !OPS.has(op)) failEntry(index, `op must be insert, update or delete, not ${describe(op)}`);
-  if (!isHlcString(hlc)) failEntry(index, `hlc must be 16 lower-case hex digits, not ${describe(hlc)}`);
-  if (typeof device !== 'string' || device.length === 0 || device.length > ENTRY_LIMITS.deviceLength) failEntry(index, 'device must be a non-empty string of at most 256 characters');
   if (typeof cl !== 'number' || !Number.isSafeInteger(cl) || cl < 1) failEntry(index, `cl must be a positive integer, not ${describe(cl)}`);
-  if (op === 'delete' ? cl % 2 !== 0 : cl % 2 !== 1) failEntry(index, `cl ${cl} contradicts op ${op} (odd means alive, even deleted)`);
-  if (typeof values !== 'object' || values === null || Array.isArray(values)) failEntry(index, 'values must be an object');
-  const keys = Object.keys(values);
-  // Merge reads values with for...in, which also walks a prototype's enumerable keys: an object
-  // with a prototype of its own is copied to its own keys, so only checked values are used.
-  const proto = Object.getPrototypeOf(values) as unknown;
-  const cells = (proto === Object.prototype || proto === null ? values : Object.fromEntries(keys.map((key) => [key, (values as Record<string, unknown>)[key]]))) as Record<string, unknown>;
-  if (keys.length > ENTRY_LIMITS.columns) failEntry(index, `values has ${keys.length} columns; at most ${ENTRY_LIMITS.columns}`);
-  if (op === 'delete' && keys.length > 0) failEntry(index, 'a delete carries no values');
-  for (const key of keys) {
-    if (key.length === 0 || key.length > ENTRY_LIMITS.identifierLength) failEntry(index, 'a column name is empty or too long');
-    const v = cells[key];
-    if (!isSqlValue(v)) failEntry(index, `value of column "${key.slice(0, 64)}" is not a SQLite value (${describe(v)})`);
-    if ((typeof v === 'string' && v.length * 3 > ENTRY_LIMITS.valueBytes && Buffer.byteLength(v) > ENTRY_LIMITS.valueBytes) || (v instanceof Uint8Array && v.byteLength > ENTRY_LIMITS.valueBytes)) {
-      failEntry(index, `value of column "${key.slice(0, 64)}" is larger than ${ENTRY_LIMITS.valueBytes} bytes`);
+  if (!Array.isArray(groups)) return failEntry(index, 'groups must be an array');
+  const count = groups.length;
+  if (count === 0 || count > ENTRY_LIMITS.groups) failEntry(index, `groups must hold 1 to ${ENTRY_LIMITS.groups} clock groups, not ${count}`);
+  const deleted = cl % 2 === 0;
+  if (deleted && count !== 1) failEntry(index, `a deleted incarnation (cl ${cl}) has one group, the delete's stamp, not ${count}`);
+  const out: IndexedGroup[] = new Array<IndexedGroup>(count);
+  // Column names come from the peer: a Set, never a plain object, tells whether one is taken.
+  const taken = count > 1 ? new Set<string>() : undefined;
+  let cells = 0;
+  for (let g = 0; g < count; g++) {
+    const group: unknown = groups[g];
+    if (!isRecord(group)) failEntry(index, `group ${g} is not an object`);
+    const hlc = own(group, 'hlc');
+    const device = own(group, 'device');
+    const values = own(group, 'values');
+    if (!isHlcString(hlc)) failEntry(index, `group ${g}: hlc must be 16 lower-case hex digits, not ${describe(hlc)}`);
+    if (typeof device !== 'string' || device.length === 0 || device.length > ENTRY_LIMITS.deviceLength) failEntry(index, `group ${g}: device must be a non-empty string of at most 256 characters`);
+    if (!isRecord(values)) return failEntry(index, `group ${g}: values must be an object`);
+    const keys = Object.keys(values);
+    cells += keys.length;
+    if (cells > ENTRY_LIMITS.columns) failEntry(index, `the groups set more than ${ENTRY_LIMITS.columns} columns`);
+    if (deleted && keys.length > 0) failEntry(index, 'a deleted incarnation carries no values');
+    if (keys.length === 0 && count > 1) failEntry(index, `group ${g} sets no column; only a lone group may carry a stamp alone`);
+    // Merge reads values with for...in, which also walks a prototype's enumerable keys: an object
+    // with a prototype of its own is copied to its own keys, so only checked values are used.
+    const proto = Object.getPrototypeOf(values) as unknown;
+    const own_ = (proto === Object.prototype || proto === null ? values : copyOwn(values, keys)) as Record<string, unknown>;
+    for (const key of keys) {
+      if (key.length === 0 || key.length > ENTRY_LIMITS.identifierLength) failEntry(index, 'a column name is empty or too long');
+      if (taken !== undefined) {
+        if (taken.has(key)) failEntry(index, `column "${key.slice(0, 64)}" is in two groups`);
+        taken.add(key);
+      }
+      const v = own_[key];
+      if (!isSqlValue(v)) failEntry(index, `value of column "${key.slice(0, 64)}" is not a SQLite value (${describe(v)})`);
+      if ((typeof v === 'string' && v.length * 3 > ENTRY_LIMITS.valueBytes && Buffer.byteLength(v) > ENTRY_LIMITS.valueBytes) || (v instanceof Uint8Array && v.byteLength > ENTRY_LIMITS.valueBytes)) {
+        failEntry(index, `value of column "${key.slice(0, 64)}" is larger than ${ENTRY_LIMITS.valueBytes} bytes`);
+      }
     }
+    out[g] = { table: table as string, pk: pk as string, cl: cl as number, hlc: hlc as string, device: device as string, values: own_ as Record<string, SqlValue>, index, mask: -1 };
   }
-  return { table: table as string, pk: pk as string, op: op as OpType, hlc: hlc as string, device: device as string, cl: cl as number, values: cells as Record<string, SqlValue>, index, mask: -1 };
+  return out;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A property of the object itself: an inherited one (a polluted prototype) reads as absent. */
+function own(object: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(object, key) ? object[key] : undefined;
+}
+
+/** The object's own keys in a plain object (Object.fromEntries defines "__proto__" as a column). */
+function copyOwn(values: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.map((key) => [key, values[key]]));
 }
 
 function failEntry(index: number, why: string): never {

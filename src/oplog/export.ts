@@ -5,21 +5,21 @@
  */
 import { quoteIdent, type SqliteConnection } from '../sqlite/index.ts';
 import { loadCatalog, type CapturedTable } from './catalog.ts';
-import { OP, OP_NAMES } from './format.ts';
-import type { OplogEntry } from './entry.ts';
+import { OP } from './format.ts';
+import type { CellGroup, OplogEntry } from './entry.ts';
 import { SiteTable } from './sites.ts';
 import { forEachClockGroup } from './clock-groups.ts';
 import { fromSqlite, type SqlValue } from '../sqlite/values.ts';
 
 export interface OplogExport {
-  /** In an order that is safe to apply: each row's entries in the order this database logged them, table by table. */
+  /** Row deltas, one per row and incarnation, rows in the order of their oldest surviving write, table by table. */
   entries: OplogEntry[];
   /** Pass back as `since` to get only what is newer. Opaque. */
   cursor: string;
 }
 
 export interface ExportOptions {
-  /** Stop after about this many entries (the cursor then points inside the log). @default unlimited */
+  /** Export a window of about this many log rows (the cursor then points inside the log). @default unlimited */
   limit?: number;
 }
 
@@ -168,23 +168,50 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
   }
 
   readValues(raw, table, states);
+  // Survivors of one row come out side by side, oldest first: they join into one entry, a group
+  // per surviving log row (or clock group of one).
+  let current: OplogEntry | undefined;
+  let currentSlot = -1;
   for (const s of rowByRow(survivorSlots, states.cl.length)) {
     const [hlc, site, op, cl, lo, hi, pk] = survivors[s]!;
+    const slot = survivorSlots[s]!;
     if (op === OP.delete) {
-      out.push(makeEntry(table, pk, 'delete', hlc, site, cl, {}, sites));
+      out.push({ table: table.name, pk, cl, groups: [{ hlc, device: sites.device(site), values: {} }] });
+      current = undefined;
       continue;
     }
-    const row = states.values[survivorSlots[s]!];
+    const row = states.values[slot];
     // Logged as alive but the row is gone: it was deleted while capture was not installed.
     if (!row) continue;
     const picked: Record<string, SqlValue> = {};
+    let cells = 0;
     for (let i = 0; i < live.length; i++) {
       const bit = bits[i]!;
       const set = bit < LOW_BITS ? lo & (1 << bit) : hi & (1 << (bit - LOW_BITS));
-      if (set !== 0) picked[live[i]!] = fromSqlite(row[i + 1]);
+      if (set !== 0) {
+        picked[live[i]!] = fromSqlite(row[i + 1]);
+        cells++;
+      }
     }
-    out.push(makeEntry(table, pk, OP_NAMES[op]!, hlc, site, cl, picked, sites));
+    const group: CellGroup = { hlc, device: sites.device(site), values: picked };
+    if (current !== undefined && currentSlot === slot && current.cl === cl) {
+      // A group that sets no column only stands alone: it carries the row's existence, which the
+      // other groups carry as well.
+      if (cells === 0) continue;
+      const groups = current.groups;
+      if (groups.length === 1 && emptyGroup(groups[0]!)) groups[0] = group;
+      else groups.push(group);
+      continue;
+    }
+    current = { table: table.name, pk, cl, groups: [group] };
+    currentSlot = slot;
+    out.push(current);
   }
+}
+
+function emptyGroup(group: CellGroup): boolean {
+  for (const _ in group.values) return false;
+  return true;
 }
 
 /**
@@ -234,8 +261,4 @@ function readValues(raw: SqliteConnection, table: CapturedTable, states: RowStat
   for (let start = 0; start < keys.length; start += VALUE_CHUNK) {
     for (const row of query.values(JSON.stringify(keys.slice(start, start + VALUE_CHUNK))) as unknown[][]) keep(row);
   }
-}
-
-function makeEntry(table: CapturedTable, pk: string, op: OplogEntry['op'], hlc: string, site: number, cl: number, values: Record<string, SqlValue>, sites: SiteTable): OplogEntry {
-  return { table: table.name, pk, op, hlc, device: sites.device(site), cl, values };
 }

@@ -116,8 +116,11 @@ describe('a revoked device cannot come back through the synced list', () => {
     const [revocation] = getOplogEntriesSince(a).entries.filter((e) => e.table === 'ahenk_revocations');
     expect(revocation).toMatchObject({ pk: keyB, cl: 1 });
     // Newer stamps, a delete and a re-insert of the row with revoked_at 0: both are ignored.
-    const later = { ...revocation!, hlc: formatHlc(parseHlc(revocation!.hlc) + 1n) };
-    const result = merge(a, [{ ...later, op: 'delete', cl: 2, values: {} }, { ...later, op: 'insert', cl: 3, values: { revoked_at: 0n } }]);
+    const group = { ...revocation!.groups[0]!, hlc: formatHlc(parseHlc(revocation!.groups[0]!.hlc) + 1n) };
+    const result = merge(a, [
+      { ...revocation!, cl: 2, groups: [{ ...group, values: {} }] },
+      { ...revocation!, cl: 3, groups: [{ ...group, values: { revoked_at: 0n } }] },
+    ]);
     expect(result).toMatchObject({ applied: 0, unchanged: 2 });
     expect(isAuthorizedPeer(a, keyB)).toBe(false);
     expect(a.$connection.prepare('SELECT revoked_at FROM ahenk_revocations WHERE peer_id = ?').value(keyB)).toBeGreaterThan(0);

@@ -14,7 +14,7 @@ import { compactOplog, getOplogEntriesSince, initializeDatabase, merge, retryQua
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { seededRandom } from '../../bench/data.ts';
 import { dump, openDevice, tempDir } from '../helpers/db.ts';
-import { canonical } from '../helpers/entries.ts';
+import { canonical, delta, type Write } from '../helpers/entries.ts';
 import { counters, schema, todosWithExtra } from '../helpers/schema.ts';
 
 const schema2 = { todos: todosWithExtra, counters };
@@ -90,7 +90,7 @@ function run(seed: number, steps: number) {
         if (op !== 'delete' && random() < 0.2 && table === 'todos') values['extra'] = pick(['x', 'y', null]);
         const ahead = random() < 0.05 ? 600_000 : 0;
         const hlc = formatHlc(packHlc(now.ms + ahead + Math.floor(random() * 10) - 5, Math.floor(random() * 1000)));
-        entries.push({ table, pk: key(), op, hlc, device: pick(['peer-a', 'peer-b', 'peer-c']), cl, values } as OplogEntry);
+        entries.push(delta({ table, pk: key(), op, hlc, device: pick(['peer-a', 'peer-b', 'peer-c']), cl, values } as Write));
       }
       const at = now.ms;
       // Half the batches carry every entry twice: duplicates must change nothing, and a row's

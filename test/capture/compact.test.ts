@@ -1,3 +1,4 @@
+import { delta, writesOf } from '../helpers/entries.ts';
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { compactOplog, getOplogEntriesSince, merge, type OplogEntry } from '../../src/index.ts';
@@ -25,8 +26,15 @@ function churn(a: Device, seed: number): void {
       const stamp = (ms: number) => formatHlc(packHlc(T0 + step * 10 + ms, 0));
       // A peer's row with cells at two stamps: logged as one row with two clock groups.
       merge(a, [
-        { table: 'todos', pk: `peer-${step % 5}`, op: 'insert', hlc: stamp(0), device: 'peer', cl: 1, values: { title: 'p', score: 1.5 } },
-        { table: 'todos', pk: `peer-${step % 5}`, op: 'update', hlc: stamp(1), device: 'peer', cl: 1, values: { done: BigInt(step) } },
+        {
+          table: 'todos',
+          pk: `peer-${step % 5}`,
+          cl: 1,
+          groups: [
+            { hlc: stamp(0), device: 'peer', values: { title: 'p', score: 1.5 } },
+            { hlc: stamp(1), device: 'peer', values: { done: BigInt(step) } },
+          ],
+        },
       ] satisfies OplogEntry[]);
     } else if (roll < 0.6) a.update(todos).set({ done: step }).where(eq(todos.id, id)).run();
     else a.update(todos).set({ title: `t${step}`, score: step / 7 }).where(eq(todos.id, id)).run();
@@ -63,10 +71,8 @@ describe('compactOplog', () => {
     a.update(todos).set({ title: 'y' }).where(eq(todos.id, 'r')).run();
     expect(compactOplog(a)).toEqual({ rows: 1, removed: 9, done: true });
     // The insert (its all-columns mask also stands for score and data), the last done, the title.
-    expect(getOplogEntriesSince(a).entries.map((e) => [e.op, Object.keys(e.values).sort()])).toEqual([
-      ['insert', ['data', 'score']],
-      ['update', ['done']],
-      ['update', ['title']],
+    expect(getOplogEntriesSince(a).entries.map((e) => [e.cl, e.groups.map((g) => Object.keys(g.values).sort())])).toEqual([
+      [1, [['data', 'score'], ['done'], ['title']]],
     ]);
     // Delete and re-insert: only the new incarnation's entries stay, and triggers still count on.
     a.delete(todos).where(eq(todos.id, 'r')).run();
@@ -74,21 +80,21 @@ describe('compactOplog', () => {
     compactOplog(a);
     a.delete(todos).where(eq(todos.id, 'r')).run();
     expect(compactOplog(a).removed).toBe(1);
-    expect(getOplogEntriesSince(a).entries.map((e) => [e.op, e.cl])).toEqual([['delete', 4]]);
+    expect(getOplogEntriesSince(a).entries.map((e) => [e.cl, e.groups.map((g) => g.values)])).toEqual([[4, [{}]]]);
   });
 
   it('drops a row with several clock groups only once newer entries cover all of them', () => {
     const a = openDevice('a');
     const at = (ms: number) => formatHlc(packHlc(Date.now() - 10_000 + ms, 0));
     merge(a, [
-      { table: 'todos', pk: 'g', op: 'insert', hlc: at(0), device: 'peer', cl: 1, values: { title: 'p', done: 0n, score: null, data: null } },
-      { table: 'todos', pk: 'g', op: 'update', hlc: at(1), device: 'peer', cl: 1, values: { score: 2.5 } },
+      delta({ table: 'todos', pk: 'g', op: 'insert', hlc: at(0), device: 'peer', cl: 1, values: { title: 'p', done: 0n, score: null, data: null } }),
+      delta({ table: 'todos', pk: 'g', op: 'update', hlc: at(1), device: 'peer', cl: 1, values: { score: 2.5 } }),
     ]);
     a.update(todos).set({ title: 'mine', done: 1, data: Buffer.from([1]) }).where(eq(todos.id, 'g')).run();
     expect(compactOplog(a).removed).toBe(0);
     a.update(todos).set({ score: 3.5 }).where(eq(todos.id, 'g')).run();
     expect(compactOplog(a).removed).toBe(1);
-    expect(getOplogEntriesSince(a).entries.every((e) => e.device !== 'peer')).toBe(true);
+    expect(writesOf(getOplogEntriesSince(a).entries).every((e) => e.device !== 'peer')).toBe(true);
   });
 
   it('works through a large log in slices that end where one run would', () => {
@@ -129,7 +135,7 @@ describe('the causal-length index', () => {
     const a = openDevice('a');
     a.insert(todos).values([{ id: 'kept', title: 'k' }, { id: 'gone', title: 'g' }]).run();
     a.update(todos).set({ done: 1 }).where(eq(todos.id, 'kept')).run();
-    merge(a, [{ table: 'todos', pk: 'peer', op: 'insert', hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer', cl: 1, values: { title: 'p' } }]);
+    merge(a, [delta({ table: 'todos', pk: 'peer', op: 'insert', hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer', cl: 1, values: { title: 'p' } })]);
     a.delete(todos).where(eq(todos.id, 'gone')).run();
     a.insert(todos).values({ id: 'gone', title: 'back' }).run();
     compactOplog(a, { full: true });
@@ -144,9 +150,9 @@ describe('the causal-length index', () => {
     // Folds the re-insert (causal length 3) and drops the insert and the delete it superseded.
     expect(compactOplog(a, { full: true }).removed).toBe(2);
     a.delete(todos).where(eq(todos.id, 'r')).run();
-    expect(lastEntry(a, 'r')).toMatchObject({ op: 'delete', cl: 4 });
+    expect(lastEntry(a, 'r')).toMatchObject({ cl: 4, groups: [{ values: {} }] });
     a.insert(todos).values({ id: 'r', title: 'third' }).run();
-    expect(lastEntry(a, 'r')).toMatchObject({ op: 'insert', cl: 5, values: { title: 'third' } });
+    expect(lastEntry(a, 'r')).toMatchObject({ cl: 5, groups: [{ values: { title: 'third' } }] });
 
     // A peer that saw every step ends with the same row.
     const b = openDevice('b');

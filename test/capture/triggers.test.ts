@@ -29,9 +29,13 @@ describe('capture triggers', () => {
     expect(stamp).toBeLessThanOrEqual(Date.now() + 5);
     expect(rows[1]!.seq > rows[0]!.seq).toBe(true);
     const { entries } = getOplogEntriesSince(a);
-    expect(entries).toHaveLength(2);
-    expect(entries[0]).toMatchObject({ pk: 'p1', op: 'insert', device: getDeviceId(a.$connection), values: { done: 1n, score: null, data: null } });
-    expect(entries[1]).toMatchObject({ pk: 'p1', op: 'update', values: { title: 'edited' } });
+    // One row, one entry: the insert's stamp for the cells it set last, the update's for the title.
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ pk: 'p1', cl: 1 });
+    expect(entries[0]!.groups).toHaveLength(2);
+    expect(entries[0]!.groups[0]).toMatchObject({ device: getDeviceId(a.$connection), values: { done: 1n, score: null, data: null } });
+    expect(entries[0]!.groups[1]).toMatchObject({ device: getDeviceId(a.$connection), values: { title: 'edited' } });
+    expect(entries[0]!.groups[0]!.hlc < entries[0]!.groups[1]!.hlc).toBe(true);
   });
 
   // The sqlite3 shell is another SQLite build (Debian's, often older than the adapter's): the
@@ -60,11 +64,10 @@ describe('capture triggers', () => {
     for (let i = 1; i < rows.length; i++) expect(rows[i]!.seq > rows[i - 1]!.seq).toBe(true);
     expect(hlcMs(rows.at(-1)!.seq)).toBeLessThanOrEqual(Date.now() + 5);
     const { entries } = getOplogEntriesSince(a);
-    expect(entries.filter((e) => e.pk === 's1').map((e) => [e.op, e.values])).toEqual([
-      ['insert', { done: 1n, score: null, data: null }],
-      ['update', { title: 'edited in the shell' }],
+    expect(entries.filter((e) => e.pk === 's1').map((e) => [e.cl, e.groups.map((g) => g.values)])).toEqual([
+      [1, [{ done: 1n, score: null, data: null }, { title: 'edited in the shell' }]],
     ]);
-    expect(entries.filter((e) => e.pk === 'first').map((e) => [e.op, e.cl])).toEqual([['delete', 2]]);
+    expect(entries.filter((e) => e.pk === 'first').map((e) => [e.cl, e.groups.map((g) => g.values)])).toEqual([[2, [{}]]]);
   });
 
   it('logs only the columns an update changed, including a change of storage class', () => {
@@ -76,12 +79,7 @@ describe('capture triggers', () => {
     a.$connection.prepare(`UPDATE todos SET score = 'one' WHERE id = 't'`).run();
     a.$connection.prepare(`UPDATE todos SET data = x'01', title = 'x' WHERE id = 't'`).run();
     const { entries } = getOplogEntriesSince(a);
-    expect(entries.map((e) => [e.op, Object.keys(e.values)])).toEqual([
-      ['insert', ['title']],
-      ['update', ['done']],
-      ['update', ['score']],
-      ['update', ['data']],
-    ]);
+    expect(entries.map((e) => e.groups.map((g) => Object.keys(g.values)))).toEqual([[['title'], ['done'], ['score'], ['data']]]);
     expect(log(a)).toHaveLength(4);
   });
 
@@ -99,10 +97,12 @@ describe('capture triggers', () => {
       ['k2', 1, 1],
     ]);
     const { entries } = getOplogEntriesSince(a);
-    expect(entries.map((e) => [e.pk, e.op, e.cl])).toEqual([
-      ['k', 'delete', 4],
-      ['k2', 'insert', 1],
+    expect(entries.map((e) => [e.pk, e.cl, e.groups.length])).toEqual([
+      ['k', 4, 1],
+      ['k2', 1, 1],
     ]);
+    expect(entries[0]!.groups[0]!.values).toEqual({});
+    expect(entries[1]!.groups[0]!.values).toEqual({ title: 'two', done: 0n, score: null, data: null });
   });
 
   it('does not capture what merge applies, and stamps later local writes above what it received', () => {
@@ -110,7 +110,7 @@ describe('capture triggers', () => {
     const b = openDevice('b');
     const future = packHlc(Date.now() + 60_000, 5);
     b.insert(todos).values({ id: 'r', title: 'remote' }).run();
-    const entries = getOplogEntriesSince(b).entries.map((e) => ({ ...e, hlc: future.toString(16).padStart(16, '0') }));
+    const entries = getOplogEntriesSince(b).entries.map((e) => ({ ...e, groups: e.groups.map((g) => ({ ...g, hlc: future.toString(16).padStart(16, '0') })) }));
     merge(a, entries);
     const afterMerge = log(a);
     expect(afterMerge).toHaveLength(1);

@@ -107,9 +107,11 @@ export function exportInWindows(db: Db, limit: number): { windows: OplogEntry[][
         expect(rows, `row ${row} split inside one window`).not.toContain(row);
         rows.push(row);
       }
-      const id = `${row}\u0000${e.hlc}\u0000${e.device}\u0000${e.cl}`;
-      expect(seen.has(id), `entry ${id} exported twice`).toBe(false);
-      seen.add(id);
+      for (const g of e.groups) {
+        const id = `${row}\u0000${g.hlc}\u0000${g.device}\u0000${e.cl}`;
+        expect(seen.has(id), `entry ${id} exported twice`).toBe(false);
+        seen.add(id);
+      }
     }
     windows.push(entries);
     if (next === cursor || next === max) {

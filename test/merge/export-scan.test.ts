@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { delta } from '../helpers/entries.ts';
 import { buildOplogEntry, getDeviceId, getOplogEntriesSince, localApply, merge, type OplogEntry } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { dump, openDevice } from '../helpers/db.ts';
@@ -32,20 +33,18 @@ describe('export', () => {
     const byRow = new Map<string, OplogEntry[]>();
     for (const e of entries) (byRow.get(e.pk) ?? byRow.set(e.pk, []).get(e.pk)!).push(e);
     // A row updated once: its insert without the updated column, then the update (log order).
-    expect(byRow.get(key(1))!.map((e) => [e.op, Object.keys(e.values).sort()])).toEqual([
-      ['insert', ['data', 'score', 'title']],
-      ['update', ['done']],
-    ]);
+    expect(byRow.get(key(1))!.map((e) => e.groups.map((g) => Object.keys(g.values).sort()))).toEqual([[['data', 'score', 'title'], ['done']]]);
     // A row updated twice: the title comes from the newest entry only.
-    expect(byRow.get(key(10))!.map((e) => [e.op, Object.keys(e.values).sort()])).toEqual([
-      ['insert', ['data', 'score']],
-      ['update', ['done']],
-      ['update', ['title']],
-    ]);
+    expect(byRow.get(key(10))!.map((e) => e.groups.map((g) => Object.keys(g.values).sort()))).toEqual([[['data', 'score'], ['done'], ['title']]]);
     // Deleted and gone: the delete alone. Deleted and back: the new incarnation alone.
-    expect(byRow.get(key(105))!.map((e) => [e.op, e.cl])).toEqual([['delete', 2]]);
-    expect(byRow.get(key(205))!.map((e) => [e.op, e.cl])).toEqual([['insert', 3]]);
-    for (const rowEntries of byRow.values()) expect(rowEntries.map((e) => e.hlc)).toEqual(rowEntries.map((e) => e.hlc).sort());
+    expect(byRow.get(key(105))!.map((e) => [e.cl, e.groups.map((g) => g.values)])).toEqual([[2, [{}]]]);
+    expect(byRow.get(key(205))!.map((e) => [e.cl, e.groups.map((g) => Object.keys(g.values).sort())])).toEqual([[3, [['data', 'done', 'score', 'title']]]]);
+    // One entry per row, its groups in log order.
+    for (const rowEntries of byRow.values()) {
+      expect(rowEntries).toHaveLength(1);
+      const stamps = rowEntries[0]!.groups.map((g) => g.hlc);
+      expect(stamps).toEqual(stamps.slice().sort());
+    }
 
     const whole = openDevice('whole');
     merge(whole, entries);
@@ -78,7 +77,7 @@ describe('export', () => {
     const b = openDevice('b');
     const c = openDevice('c');
     localApply(a, buildOplogEntry(getDeviceId(a.$connection), 'todos', 'insert', { id: 'bare' }));
-    merge(b, [{ table: 'todos', pk: 'from-peer', op: 'update', hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer', cl: 1, values: {} }]);
+    merge(b, [delta({ table: 'todos', pk: 'from-peer', op: 'update', hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer', cl: 1, values: {} })]);
     merge(b, getOplogEntriesSince(a).entries);
     expect(dump(b, 'todos').map((row) => (row as { id: string }).id)).toEqual(['bare', 'from-peer']);
     merge(c, getOplogEntriesSince(b).entries);

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { integer } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
 import { merge, type OplogEntry, type SqlValue } from '../../src/index.ts';
+import { delta, type Write } from '../helpers/entries.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { tempDir } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
@@ -14,8 +15,8 @@ import { w31, wide, slim, openShaped, closeAll, show, COLUMNS, DEFAULTS, tableRo
 // ---------------------------------------------------------------------------------------------
 // The merge rules as a model: per row the highest causal length decides existence; per cell of
 // that incarnation the highest (hlc, device) wins; other cells keep their defaults.
-function model(entries: readonly OplogEntry[], table: string): Record<string, string[]> {
-  const byPk = new Map<string, OplogEntry[]>();
+function model(entries: readonly Write[], table: string): Record<string, string[]> {
+  const byPk = new Map<string, Write[]>();
   for (const e of entries) if (e.table === table) (byPk.get(e.pk) ?? byPk.set(e.pk, []).get(e.pk)!).push(e);
   const out: Record<string, string[]> = {};
   for (const pk of [...byPk.keys()].sort()) {
@@ -23,7 +24,7 @@ function model(entries: readonly OplogEntry[], table: string): Record<string, st
     const cl = Math.max(...es.map((e) => e.cl));
     if (cl % 2 === 0) continue;
     out[pk] = COLUMNS[table]!.map((c) => {
-      let best: OplogEntry | undefined;
+      let best: Write | undefined;
       for (const e of es) {
         if (e.cl !== cl || !(c in e.values)) continue;
         if (!best || e.hlc > best.hlc || (e.hlc === best.hlc && e.device > best.device)) best = e;
@@ -64,7 +65,30 @@ function valuesFor(table: string, pick: readonly boolean[], seed: readonly numbe
 
 type RawEntry = { table: string; pk: string; cl: number; insert: boolean; device: string; ms: number; pick: boolean[]; seed: number[] };
 
-function stamp(raws: readonly RawEntry[]): OplogEntry[] {
+/**
+ * The writes as entries: a write joins the entry before it as one more clock group when it is of
+ * the same live row and incarnation and sets other columns (so entries of one to several groups).
+ */
+function deltas(writes: readonly Write[]): OplogEntry[] {
+  const out: OplogEntry[] = [];
+  for (const w of writes) {
+    const last = out.at(-1);
+    const names = Object.keys(w.values);
+    const joins =
+      last !== undefined &&
+      last.table === w.table &&
+      last.pk === w.pk &&
+      last.cl === w.cl &&
+      w.cl % 2 === 1 &&
+      names.length > 0 &&
+      last.groups.every((g) => Object.keys(g.values).length > 0 && names.every((n) => !(n in g.values)));
+    if (joins) last.groups.push({ hlc: w.hlc, device: w.device, values: w.values });
+    else out.push(delta(w));
+  }
+  return out;
+}
+
+function stamp(raws: readonly RawEntry[]): Write[] {
   return raws.map((r, i) => ({
     table: r.table,
     pk: r.pk,
@@ -121,7 +145,7 @@ describe('merge against a model of the rules (new-row fast path, number masks, w
           const entries = stamp(raws);
           const dir = tempDir();
           const a = openShaped('a', dir);
-          for (const batch of batchesOf(entries, p)) merge(a, batch, { now: () => T + 1000 });
+          for (const batch of batchesOf(deltas(entries), p)) merge(a, batch, { now: () => T + 1000 });
           for (const table of ['todos', 'wide', 'w31', 'slim']) expect(tableRows(a, table), table).toEqual(model(entries, table));
           checkSplitIndex(a);
           const b = openShaped('b', dir);

@@ -20,18 +20,20 @@ import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { dump, openDevice } from '../helpers/db.ts';
 import type { Dev } from '../helpers/shaped.ts';
 import { counters, todos } from '../helpers/schema.ts';
+import { cellsOf, delta, writesOf, type Write } from '../helpers/entries.ts';
 
 const T0 = Date.UTC(2026, 10, 1);
-const entry = (over: Partial<OplogEntry>): OplogEntry => ({
-  table: 'todos',
-  pk: 'r1',
-  op: 'update',
-  hlc: formatHlc(packHlc(T0, 0)),
-  device: 'device-x',
-  cl: 1,
-  values: {},
-  ...over,
-});
+const entry = (over: Partial<Write>): OplogEntry =>
+  delta({
+    table: 'todos',
+    pk: 'r1',
+    op: 'update',
+    hlc: formatHlc(packHlc(T0, 0)),
+    device: 'device-x',
+    cl: 1,
+    values: {},
+    ...over,
+  });
 const at = (ms: number, counter = 0) => formatHlc(packHlc(T0 + ms, counter));
 /** What `fn` throws (undefined if it returns). */
 function caught(fn: () => unknown): unknown {
@@ -103,7 +105,7 @@ describe('merge', () => {
     // An update from the old incarnation does not override the new one, whatever its stamp.
     merge(a, [entry({ values: { title: 'stale' }, cl: 1, hlc: at(99) })]);
     expect(row(a, 'r1')).toMatchObject({ title: 'reborn' });
-    expect(getOplogEntriesSince(a).entries.filter((e) => e.pk === 'r1').map((e) => [e.op, e.cl])).toEqual([['insert', 3]]);
+    expect(getOplogEntriesSince(a).entries.filter((e) => e.pk === 'r1').map((e) => [e.cl, writesOf([e]).map((w) => w.values)])).toEqual([[3, [{ title: 'reborn' }]]]);
   });
 
   it('resets columns of an older incarnation when a newer one arrives partially', () => {
@@ -123,8 +125,9 @@ describe('merge', () => {
     const logged = a.$connection.prepare("SELECT count(*) AS n, max(more IS NOT NULL) AS grouped FROM ahenk_oplog WHERE pk = 'r1'").get();
     expect(logged).toEqual({ n: 1n, grouped: 1n });
 
-    // The export gives each stamp back with the cells it wrote...
-    const exported = getOplogEntriesSince(a).entries.map((e) => [e.hlc, e.device, e.values]);
+    // The export gives each stamp back with the cells it wrote, as one entry of two groups...
+    expect(getOplogEntriesSince(a).entries).toHaveLength(1);
+    const exported = writesOf(getOplogEntriesSince(a).entries).map((e) => [e.hlc, e.device, e.values]);
     expect(exported).toEqual(
       expect.arrayContaining([
         [at(0), 'device-x', { title: 'one' }],
@@ -157,7 +160,7 @@ describe('merge', () => {
     const got = a.$connection.prepare('SELECT * FROM wide').get();
     expect(got).toMatchObject({ c0: 0n, c34: 34n, c35: null, c38: 380n, c39: 390n });
     // Both stamps are kept: an export gives each back with its own cells.
-    expect(getOplogEntriesSince(a).entries.filter((e) => e.table === 'wide').map((e) => [e.hlc, Object.keys(e.values).length]).sort()).toEqual([
+    expect(writesOf(getOplogEntriesSince(a).entries.filter((e) => e.table === 'wide')).map((e) => [e.hlc, Object.keys(e.values).length]).sort()).toEqual([
       [at(0), 35],
       [at(5), 2],
     ]);
@@ -174,7 +177,7 @@ describe('merge', () => {
 
   it('joins resolver columns (max, union) whatever the stamps', () => {
     const a = openDevice('a');
-    const c = (over: Partial<OplogEntry>) => entry({ table: 'counters', pk: 'c1', ...over });
+    const c = (over: Partial<Write>) => entry({ table: 'counters', pk: 'c1', ...over });
     merge(a, [c({ op: 'insert', values: { high: 10n, tags: '["a"]', note: 'n1' }, hlc: at(0) })]);
     merge(a, [c({ values: { high: 3n, tags: '["b"]', note: 'n2' }, hlc: at(50) })]);
     merge(a, [c({ values: { high: 7n, tags: '["a","c"]' }, hlc: at(90) })]);
@@ -229,21 +232,32 @@ describe('merge', () => {
   });
 
   describe('rejects bad input with a typed error and leaves the database byte-for-byte unchanged', () => {
+    /** A valid entry with its one group changed. */
+    const group = (over: Record<string, unknown>, base: OplogEntry = entry({})) => ({ ...base, groups: [{ ...base.groups[0]!, ...over }] });
+    const inherited = Object.create({ groups: entry({}).groups }) as Record<string, unknown>;
+    Object.assign(inherited, { table: 'todos', pk: 'r1', cl: 1 });
     const bad: [string, unknown][] = [
       ['not an object', 42],
-      ['unknown op', { ...entry({}), op: 'upsert' }],
-      ['bad hlc', { ...entry({}), hlc: 'yesterday' }],
-      ['hlc with upper-case hex', { ...entry({}), hlc: '0000000000ABCDEF' }],
+      ['no groups', { ...entry({}), groups: [] }],
+      ['groups not an array', { ...entry({}), groups: { 0: entry({}).groups[0] } }],
+      ['groups only inherited', inherited],
+      ['a group not an object', { ...entry({}), groups: ['x'] }],
+      ['bad hlc', group({ hlc: 'yesterday' })],
+      ['hlc with upper-case hex', group({ hlc: '0000000000ABCDEF' })],
       ['negative causal length', { ...entry({}), cl: -1 }],
-      ['cl contradicting op', { ...entry({ op: 'delete' }), cl: 1 }],
-      ['values of a wrong type', { ...entry({}), values: { title: { nested: true } } }],
-      ['boolean value', { ...entry({}), values: { done: true } }],
-      ['NaN value', { ...entry({}), values: { score: Number.NaN } }],
-      ['integer beyond 64 bits', { ...entry({}), values: { done: 2n ** 64n } }],
-      ['a delete with values', { ...entry({ op: 'delete', cl: 2 }), values: { title: 'x' } }],
-      ['empty device', { ...entry({}), device: '' }],
+      ['a deleted incarnation with two groups', { ...entry({ op: 'delete', cl: 2 }), groups: [...entry({ cl: 2 }).groups, ...entry({ cl: 2, hlc: at(1) }).groups] }],
+      ['values of a wrong type', group({ values: { title: { nested: true } } })],
+      ['boolean value', group({ values: { done: true } })],
+      ['NaN value', group({ values: { score: Number.NaN } })],
+      ['integer beyond 64 bits', group({ values: { done: 2n ** 64n } })],
+      ['a delete with values', group({ values: { title: 'x' } }, entry({ op: 'delete', cl: 2 }))],
+      ['empty device', group({ device: '' })],
       ['pk not a string', { ...entry({}), pk: 7 }],
-      ['values an array', { ...entry({}), values: ['x'] }],
+      ['values an array', group({ values: ['x'] })],
+      ['one column in two groups', { ...entry({}), groups: [...entry({ values: { title: 'a' } }).groups, ...entry({ values: { title: 'b' }, hlc: at(1) }).groups] }],
+      ['a group without values beside others', { ...entry({}), groups: [...entry({ values: { title: 'a' } }).groups, ...entry({ hlc: at(1) }).groups] }],
+      ['more groups than columns', { ...entry({}), groups: Array.from({ length: 63 }, (_, i) => ({ hlc: at(i), device: 'd', values: { [`c${i}`]: 1n } })) }],
+      ['more cells than columns', { ...entry({}), groups: Array.from({ length: 2 }, (_, g) => ({ hlc: at(g), device: 'd', values: Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`c${g}_${i}`, 1n])) })) }],
     ];
     for (const [name, value] of bad) {
       it(name, () => {
@@ -301,9 +315,9 @@ describe('getOplogEntriesSince', () => {
     a.update(todos).set({ title: 'two' }).where(eq(todos.id, 'a1')).run();
     a.insert(todos).values({ id: 'a2' }).run();
     const second = getOplogEntriesSince(a, first.cursor);
-    expect(second.entries.map((e) => [e.pk, e.op, Object.keys(e.values)])).toEqual([
-      ['a1', 'update', ['title']],
-      ['a2', 'insert', ['title', 'done', 'score', 'data']],
+    expect(second.entries.map((e) => [e.pk, e.cl, e.groups.map((g) => Object.keys(g.values))])).toEqual([
+      ['a1', 1, [['title']]],
+      ['a2', 1, [['title', 'done', 'score', 'data']]],
     ]);
   });
 
@@ -358,7 +372,7 @@ describe('buildOplogEntry and localApply', () => {
     localApply(a, buildOplogEntry(me, 'todos', 'insert', { id: 'm1', title: 'again' }));
     expect(row(a, 'm1')).toMatchObject({ title: 'again' });
     const exported = getOplogEntriesSince(a).entries;
-    expect(exported).toMatchObject([{ pk: 'm1', op: 'insert', cl: 3, device: me }]);
+    expect(exported).toMatchObject([{ pk: 'm1', cl: 3, groups: [{ device: me, values: { title: 'again' } }] }]);
     const b = openDevice('b');
     merge(b, exported);
     expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
@@ -377,7 +391,7 @@ describe('values with a prototype of their own', () => {
     const db = openDevice('proto');
     const inherited = Object.create({ done: 'not an integer', score: { not: 'a value' } }) as Record<string, unknown>;
     inherited.title = 'own';
-    const entry = { table: 'todos', pk: 'p1', op: 'insert', hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer', cl: 1, values: inherited };
+    const entry = { table: 'todos', pk: 'p1', cl: 1, groups: [{ hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer', values: inherited }] };
     merge(db, [entry]);
     expect(db.$connection.prepare('SELECT title, done, score FROM todos WHERE id = ?').get('p1')).toEqual({ title: 'own', done: 0n, score: null });
   });

@@ -3,6 +3,7 @@
  * validated working copy, RowGroups, export row order and new rows buffered per column set. Tests
  * named "finding N" failed before the fixes of cb8bc84.
  */
+import { delta, writesOf, type Write } from '../helpers/entries.ts';
 import fc from 'fast-check';
 import { integer, text } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
@@ -21,7 +22,7 @@ const WALL = 1_764_000_000_000;
 
 /** Which of the stamps (ms offset from WALL, counter) merge quarantines for drift, in one merge. */
 function quarantinedFor(db: Dev, maxDriftMs: number, stamps: readonly [number, number][]): boolean[] {
-  const entries: OplogEntry[] = stamps.map(([offset, counter], i) => ({
+  const entries: OplogEntry[] = stamps.map(([offset, counter], i) => delta({
     table: 'todos',
     pk: `d${i}`,
     op: 'insert',
@@ -111,7 +112,7 @@ describe('rows created without values', () => {
     try {
       const b = openDevice('b');
       const c = openDevice('c');
-      merge(b, [{ table: 'todos', pk: 'k', op: 'update', hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer-a', cl: 1, values: {} }]);
+      merge(b, [delta({ table: 'todos', pk: 'k', op: 'update', hlc: formatHlc(packHlc(Date.now() - 1000, 0)), device: 'peer-a', cl: 1, values: {} })]);
       expect(dump(b, 'todos')).toHaveLength(1);
       merge(c, getOplogEntriesSince(b).entries);
       expect(dump(c, 'todos')).toEqual(dump(b, 'todos'));
@@ -125,10 +126,10 @@ describe('rows created without values', () => {
       const at = (ms: number) => formatHlc(packHlc(Date.now() - 10_000 + ms, 0));
       const b = openDevice('b');
       merge(b, [
-        { table: 'todos', pk: 'k', op: 'insert', hlc: at(0), device: 'peer-a', cl: 1, values: { title: 'first' } },
-        { table: 'todos', pk: 'k', op: 'delete', hlc: at(1), device: 'peer-a', cl: 2, values: {} },
+        delta({ table: 'todos', pk: 'k', op: 'insert', hlc: at(0), device: 'peer-a', cl: 1, values: { title: 'first' } }),
+        delta({ table: 'todos', pk: 'k', op: 'delete', hlc: at(1), device: 'peer-a', cl: 2, values: {} }),
       ]);
-      merge(b, [{ table: 'todos', pk: 'k', op: 'insert', hlc: at(2), device: 'peer-a', cl: 3, values: {} }]);
+      merge(b, [delta({ table: 'todos', pk: 'k', op: 'insert', hlc: at(2), device: 'peer-a', cl: 3, values: {} })]);
       for (const limit of [undefined, 1]) {
         const c = openDevice(`c${limit ?? ''}`);
         let cursor = '';
@@ -139,7 +140,7 @@ describe('rows created without values', () => {
           cursor = next.cursor;
         }
         // A concurrent delete of the first incarnation (cl 2) must not remove the re-inserted row.
-        merge(c, [{ table: 'todos', pk: 'k', op: 'delete', hlc: at(5), device: 'peer-z', cl: 2, values: {} }]);
+        merge(c, [delta({ table: 'todos', pk: 'k', op: 'delete', hlc: at(5), device: 'peer-z', cl: 2, values: {} })]);
         expect(dump(c, 'todos'), `limit ${limit}`).toEqual(dump(b, 'todos'));
         expect(dump(c, 'todos')).toHaveLength(1);
       }
@@ -154,7 +155,7 @@ describe('rows created without values', () => {
 // fields) must change nothing, and quarantine must store the entry's own fields only.
 describe('the validated working copy', () => {
   const at = (ms: number, c = 0) => formatHlc(packHlc(WALL - 60_000 + ms, c));
-  const batch: OplogEntry[] = [
+  const batch: OplogEntry[] = ([
     { table: 'todos', pk: 'n1', op: 'insert', hlc: at(1), device: 'p', cl: 1, values: { title: 'a', done: 1n } },
     { table: 'todos', pk: 'n1', op: 'update', hlc: at(2), device: 'p', cl: 1, values: { score: 2.5 } },
     { table: 'todos', pk: 'n2', op: 'insert', hlc: at(3), device: 'q', cl: 3, values: { title: 'b', nope: 'x' } },
@@ -163,7 +164,7 @@ describe('the validated working copy', () => {
     { table: 'todos', pk: 'n4', op: 'update', hlc: formatHlc(packHlc(WALL + 3_600_000, 0)), device: 'p', cl: 1, values: { title: 'later' } },
     { table: 'missing', pk: 'n5', op: 'insert', hlc: at(6), device: 'p', cl: 1, values: { x: 1n } },
     { table: 'wide', pk: 'w', op: 'insert', hlc: at(7), device: 'p', cl: 1, values: { c0: 'a', c39: 'z' } },
-  ];
+  ] satisfies Write[]).map(delta);
   const log = (db: Db) => db.$connection.prepare('SELECT seq, hlc, site, tbl, pk, op, cl, cols, hex(more), ix FROM ahenk_oplog ORDER BY seq').values();
 
   it('ignores index, mask and other extra fields of the caller; quarantine keeps seven fields and retries them', () => {
@@ -172,14 +173,18 @@ describe('the validated working copy', () => {
       const clean = openShaped('clean', dir);
       const dirty = openShaped('dirty', dir);
       const extras = [{ index: 5, mask: 0 }, { index: -1, mask: 0x7fffffff }, { mask: -1 }, { index: 'x', mask: 1 << 30, seq: 7n }, { mask: 3 }];
-      const junk = batch.map((e, i) => ({ ...e, ...extras[i % extras.length]! }));
+      const junk = batch.map((e, i) => ({ ...e, ...extras[i % extras.length]!, groups: e.groups.map((g) => ({ ...g, ...extras[(i + 1) % extras.length]! })) }));
       const now = () => WALL;
       expect(merge(dirty, junk, { now })).toEqual(merge(clean, batch, { now }));
       for (const t of ['todos', 'wide']) expect(tableRows(dirty, t)).toEqual(tableRows(clean, t));
       expect(log(dirty)).toEqual(log(clean));
       const stored = dirty.$connection.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').values().map(([entry]) => entry as string);
       expect(stored).toHaveLength(3);
-      for (const text of stored) expect(Object.keys((JSON.parse(text) as { json: object }).json).sort()).toEqual(['cl', 'device', 'hlc', 'op', 'pk', 'table', 'values']);
+      for (const text of stored) {
+        const json = (JSON.parse(text) as { json: { groups: object[] } }).json;
+        expect(Object.keys(json).sort()).toEqual(['cl', 'groups', 'pk', 'table']);
+        for (const group of json.groups) expect(Object.keys(group).sort()).toEqual(['device', 'hlc', 'values']);
+      }
       const later = () => WALL + 3_600_000;
       const retried = retryQuarantined(dirty, { now: later });
       expect(retried).toEqual(retryQuarantined(clean, { now: later }));
@@ -202,7 +207,7 @@ describe('RowGroups', () => {
         const groups = new RowGroups();
         const byMap = new Map<string, number[]>();
         order.forEach((pk, i) => {
-          groups.add(pk, { table: 't', pk, op: 'update', hlc: '0000000000000001', device: 'd', cl: 1, values: {}, index: i, mask: 0 });
+          groups.add(pk, { table: 't', pk, hlc: '0000000000000001', device: 'd', cl: 1, values: {}, index: i, mask: 0 });
           (byMap.get(pk) ?? byMap.set(pk, []).get(pk)!).push(i);
         });
         expect(groups.keys.map((k, i) => [k, groups.groups[i]!.map((e) => e.index)])).toEqual([...byMap]);
@@ -231,11 +236,14 @@ describe('export order', () => {
         else if (roll < 0.8) raw.prepare('INSERT OR REPLACE INTO counters (id, note) VALUES (?, ?)').run(id, `n${step}`);
         else {
           const s = (k: number) => formatHlc(packHlc(T0 + step * 10 + k, 0));
-          merge(a, [
-            { table: 'todos', pk: `m${step % 6}`, op: 'insert', hlc: s(0), device: 'peer', cl: 1, values: { title: 'p', score: 1.5 } },
-            { table: 'todos', pk: `m${step % 6}`, op: 'update', hlc: s(1), device: 'peer', cl: 1, values: { done: BigInt(step) } },
-            { table: 'todos', pk: `m${step % 6}`, op: 'update', hlc: s(2), device: 'other', cl: 1, values: { data: new Uint8Array([step & 255]) } },
-          ]);
+          merge(
+            a,
+            ([
+              { table: 'todos', pk: `m${step % 6}`, op: 'insert', hlc: s(0), device: 'peer', cl: 1, values: { title: 'p', score: 1.5 } },
+              { table: 'todos', pk: `m${step % 6}`, op: 'update', hlc: s(1), device: 'peer', cl: 1, values: { done: BigInt(step) } },
+              { table: 'todos', pk: `m${step % 6}`, op: 'update', hlc: s(2), device: 'other', cl: 1, values: { data: new Uint8Array([step & 255]) } },
+            ] satisfies Write[]).map(delta),
+          );
         }
       }
       // Where each exported (table, key, stamp, device) was logged.
@@ -252,7 +260,7 @@ describe('export order', () => {
         const rows: string[] = [];
         let lastRowStart = -1n;
         let lastSeq = -1n;
-        for (const e of entries) {
+        for (const e of writesOf(entries)) {
           const seq = seqOf.get(`${e.table}|${e.pk}|${e.hlc}|${e.device}`)!;
           expect(seq).toBeDefined();
           if (tables.at(-1) !== e.table) {
@@ -288,7 +296,7 @@ describe('new rows buffered per column set', () => {
     try {
       const db = openShaped('checked');
       for (const bad of [3, 70, 131, 199]) {
-        const entries: OplogEntry[] = Array.from({ length: 200 }, (_, i) => ({
+        const writes: Write[] = Array.from({ length: 200 }, (_, i) => ({
           table: 'checked',
           pk: `r${String(i).padStart(3, '0')}`,
           op: 'insert',
@@ -297,7 +305,8 @@ describe('new rows buffered per column set', () => {
           cl: 1,
           values: i % 3 === 0 ? { n: i === bad ? -1n : BigInt(i) } : i % 3 === 1 ? { n: i === bad ? -1n : 1n, s: 'x' } : { s: 'y' },
         }));
-        if (bad % 3 === 2) (entries[bad]!.values as Record<string, SqlValue>)['n'] = -1n;
+        if (bad % 3 === 2) (writes[bad]!.values as Record<string, SqlValue>)['n'] = -1n;
+        const entries = writes.map(delta);
         let thrown: unknown;
         try {
           merge(db, entries);

@@ -4,7 +4,7 @@ import { RowGroups } from '../../src/merge/row-groups.ts';
 import type { Incoming } from '../../src/merge/row-merge.ts';
 
 function entry(pk: string, index: number): Incoming {
-  return { table: 't', pk, op: 'update', hlc: '0000000000000001', device: 'd', cl: 1, values: {}, index, mask: 0 };
+  return { table: 't', pk, hlc: '0000000000000001', device: 'd', cl: 1, values: {}, index, mask: 0 };
 }
 
 /** The grouping as a plain map would do it: rows in order of first appearance, entries in batch order. */

@@ -4,6 +4,7 @@
  * current incarnation, not even into resolver columns, and must not be logged, so compaction and
  * later exports and peers' cursors never see it.
  */
+import { delta, type Write } from '../helpers/entries.ts';
 import { describe, expect, it } from 'vitest';
 import { compactOplog, getOplogEntriesSince, merge, type OplogEntry } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
@@ -11,14 +12,14 @@ import { dump, openDevice } from '../helpers/db.ts';
 
 const T = Date.now() - 60_000;
 const at = (ms: number) => formatHlc(packHlc(T + ms, 0));
-const history: OplogEntry[] = [
+const history: OplogEntry[] = ([
   { table: 'todos', pk: 'r', op: 'insert', hlc: at(0), device: 'peer', cl: 1, values: { title: 'old', done: 0n, score: 1.5, data: null } },
   { table: 'todos', pk: 'r', op: 'delete', hlc: at(10), device: 'peer', cl: 2, values: {} },
   // Re-inserted elsewhere; what reaches us of the new incarnation sets only the title.
   { table: 'todos', pk: 'r', op: 'update', hlc: at(20), device: 'peer', cl: 3, values: { title: 'new' } },
-];
+] satisfies Write[]).map(delta);
 // A concurrent write to the FIRST incarnation (cl 1), from a device that had not seen the delete.
-const stale: OplogEntry = { table: 'todos', pk: 'r', op: 'update', hlc: at(15), device: 'other', cl: 1, values: { score: 9.5 } };
+const stale: OplogEntry = delta({ table: 'todos', pk: 'r', op: 'update', hlc: at(15), device: 'other', cl: 1, values: { score: 9.5 } });
 
 describe('a lone entry of an older incarnation', () => {
   it('does not write into the current incarnation (merge is idempotent and batch-independent)', () => {
@@ -44,12 +45,12 @@ describe('a lone entry of an older incarnation', () => {
   it('does not join a resolver column of an older incarnation into the current one', () => {
     const a = openDevice('a');
     merge(a, [
-      { table: 'counters', pk: 'c', op: 'insert', hlc: at(0), device: 'peer', cl: 1, values: { high: 1n, tags: '["a"]', note: 'x' } },
-      { table: 'counters', pk: 'c', op: 'delete', hlc: at(10), device: 'peer', cl: 2, values: {} },
-      { table: 'counters', pk: 'c', op: 'insert', hlc: at(20), device: 'peer', cl: 3, values: { high: 1n, tags: '["b"]', note: 'y' } },
+      delta({ table: 'counters', pk: 'c', op: 'insert', hlc: at(0), device: 'peer', cl: 1, values: { high: 1n, tags: '["a"]', note: 'x' } }),
+      delta({ table: 'counters', pk: 'c', op: 'delete', hlc: at(10), device: 'peer', cl: 2, values: {} }),
+      delta({ table: 'counters', pk: 'c', op: 'insert', hlc: at(20), device: 'peer', cl: 3, values: { high: 1n, tags: '["b"]', note: 'y' } }),
     ]);
     // Every column of incarnation 3 has a clock; the resolver path still joins the cl-1 value in.
-    merge(a, [{ table: 'counters', pk: 'c', op: 'update', hlc: at(15), device: 'other', cl: 1, values: { tags: '["z"]' } }]);
+    merge(a, [delta({ table: 'counters', pk: 'c', op: 'update', hlc: at(15), device: 'other', cl: 1, values: { tags: '["z"]' } })]);
     expect(a.$connection.prepare("SELECT tags FROM counters WHERE id = 'c'").value()).toBe('["b"]');
   });
 
@@ -58,7 +59,7 @@ describe('a lone entry of an older incarnation', () => {
     // A peer's clock 4 minutes ahead (inside maxDrift) lifts ahenk_clock.hlc, so the next stamps
     // come from the log and that clock, not from the wall clock.
     const ahead = formatHlc(packHlc(Date.now() + 240_000, 0));
-    merge(a, [{ table: 'todos', pk: 'other', op: 'insert', hlc: ahead, device: 'fast', cl: 1, values: { title: 'x' } }]);
+    merge(a, [delta({ table: 'todos', pk: 'other', op: 'insert', hlc: ahead, device: 'fast', cl: 1, values: { title: 'x' } })]);
     merge(a, history);
     merge(a, [stale]); // logged with cl 1 as the log's newest row (row-merge.ts:115)
     const peerCursor = getOplogEntriesSince(a).cursor; // a peer is up to date

@@ -1,15 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryChannelPair, runSyncSession, type FrameChannel } from '../../src/transport.ts';
-import { decodeMessage, DEFAULT_WINDOW } from '../../src/sync/protocol/index.ts';
+import { DEFAULT_WINDOW } from '../../src/sync/protocol/index.ts';
 import { dump, openDevice } from '../helpers/db.ts';
-import { addTodos, delay, idOf } from './helpers.ts';
+import { addTodos, delay, idOf, sniffer } from './helpers.ts';
 
 /** Counts the sender's batches that the receiver has not acknowledged yet, as they go by. */
 function flowMeter(channel: FrameChannel) {
   const meter = { sentBatches: 0, acked: 0, peak: 0 };
+  const sent = sniffer();
+  const received = sniffer();
   const wrapped: FrameChannel = {
     send: (frame, signal) => {
-      const message = decodeMessage(frame);
+      const message = sent(frame);
       if (message.type === 'batch') {
         meter.sentBatches = message.batch;
         meter.peak = Math.max(meter.peak, meter.sentBatches - meter.acked);
@@ -19,7 +21,7 @@ function flowMeter(channel: FrameChannel) {
     frames: () => ({
       async *[Symbol.asyncIterator]() {
         for await (const frame of channel.frames()) {
-          const message = decodeMessage(frame);
+          const message = received(frame);
           if (message.type === 'ack') meter.acked = message.batch;
           yield frame;
         }

@@ -37,21 +37,33 @@ export async function syncPair(a: Device, b: Device, options: Partial<SyncSessio
 
 /** Wraps a channel to see every message it sends and receives. */
 export function spy(channel: FrameChannel, seen: { sent: SyncMessage[]; received: SyncMessage[] }): FrameChannel {
+  const sent = sniffer();
+  const received = sniffer();
   return {
     send: (frame, signal) => {
-      seen.sent.push(decodeMessage(frame));
+      seen.sent.push(sent(frame));
       return channel.send(frame, signal);
     },
     frames: () => ({
       async *[Symbol.asyncIterator]() {
         for await (const frame of channel.frames()) {
-          seen.received.push(decodeMessage(frame));
+          seen.received.push(received(frame));
           yield frame;
         }
       },
     }),
     close: () => channel.close(),
     abort: (reason) => channel.abort(reason),
+  };
+}
+
+/** Decodes one direction's frames as its receiver does: batches name the HELLO's device by reference. */
+export function sniffer(extensions = false): (frame: Uint8Array) => SyncMessage {
+  let sender: string | undefined;
+  return (frame) => {
+    const message = decodeMessage(frame, { sender, extensions });
+    if (message.type === 'hello') sender = message.deviceId;
+    return message;
   };
 }
 

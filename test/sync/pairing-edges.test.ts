@@ -120,7 +120,7 @@ describe('the device list after pairing', () => {
     await workflow.waitForResponse();
     // The first sync brings A's own entries for the list to B, tokens included.
     await waitFor(() => getUserDevices(b, user.id).find((d) => d.id === watch.id)?.pushToken === 'apns-token-of-the-watch', 10_000, 'the list to sync to B');
-    const fromB = getOplogEntriesSince(b).entries.filter((e) => e.table === 'ahenk_devices' && e.device === nodeB.peerId);
+    const fromB = getOplogEntriesSince(b).entries.filter((e) => e.table === 'ahenk_devices' && e.groups.some((g) => g.device === nodeB.peerId));
     expect(fromB).toEqual([]);
     expect(getUserDevices(a, user.id).find((d) => d.id === watch.id)?.pushToken).toBe('apns-token-of-the-watch');
   });

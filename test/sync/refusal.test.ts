@@ -14,12 +14,12 @@ import {
   type SyncMessage,
 } from '../../src/sync/protocol/index.ts';
 import { dump, openDevice } from '../helpers/db.ts';
-import { addTodos, idOf, syncPair, type Device } from './helpers.ts';
+import { addTodos, idOf, sniffer, syncPair, type Device } from './helpers.ts';
 
 const FAKE_ID = '12D3KooWFakePeerFakePeerFakePeerFakePeerFakePeer';
 const hello = (extra: Partial<Extract<SyncMessage, { type: 'hello' }>> = {}) =>
-  encodeMessage({ type: 'hello', major: 1, minor: 0, schemaVersion: 1, deviceId: FAKE_ID, live: false, window: 4, ...extra });
-const entry: OplogEntry = { table: 'todos', pk: 'evil', op: 'insert', hlc: '0000000000000001', device: FAKE_ID, cl: 1, values: { title: 'pwned' } };
+  encodeMessage({ type: 'hello', major: 2, minor: 0, schemaVersion: 1, deviceId: FAKE_ID, live: false, window: 4, ...extra });
+const entry: OplogEntry = { table: 'todos', pk: 'evil', cl: 1, groups: [{ hlc: '0000000000000001', device: FAKE_ID, values: { title: 'pwned' } }] };
 
 /** Everything a database holds that a refused peer could have changed. */
 function snapshot(db: Device): unknown {
@@ -37,7 +37,8 @@ async function refuse(frames: Uint8Array[], channelPair: [FrameChannel, FrameCha
   const session = runSyncSession(db, ours, { localDeviceId: idOf(db), log: (m) => log.push(m) });
   const answers: SyncMessage[] = [];
   const reading = (async () => {
-    for await (const frame of theirs.frames()) answers.push(decodeMessage(frame, { extensions: true }));
+    const answer = sniffer(true);
+    for await (const frame of theirs.frames()) answers.push(answer(frame));
   })();
   for (const frame of frames) await theirs.send(frame);
   const error = await session.then(
@@ -53,20 +54,20 @@ async function refuse(frames: Uint8Array[], channelPair: [FrameChannel, FrameCha
 describe('refusing bad peers', () => {
   it('refuses a malformed batch: logged reason, error sent, stream closed, database unchanged', async () => {
     const batch = encodeMessage({ type: 'batch', batch: 1, cursor: '', remaining: 0, entries: [entry] });
-    batch[5] = 7; // type, batch 1, empty cursor, remaining 0, count 1, then the first entry's op code
+    batch[5] = 7; // type, batch 1, cursor 0 (none), remaining 0, count 1, then the first entry's flags
     const { error, log, answers } = await refuse([hello(), encodeMessage({ type: 'have', cursor: '' }), batch]);
     expect(error).toBeInstanceOf(ProtocolError);
     expect(error.code).toBe('PROTOCOL_MALFORMED');
-    expect(log.some((m) => m.startsWith(`refusing peer ${FAKE_ID}: PROTOCOL_MALFORMED: entry #0: unknown op code 7`))).toBe(true);
-    expect(answers.at(-1)).toEqual({ type: 'error', code: 'PROTOCOL_MALFORMED', message: 'entry #0: unknown op code 7' });
+    expect(log.some((m) => m.startsWith(`refusing peer ${FAKE_ID}: PROTOCOL_MALFORMED: entry #0: unknown flags 7`))).toBe(true);
+    expect(answers.at(-1)).toEqual({ type: 'error', code: 'PROTOCOL_MALFORMED', message: 'entry #0: unknown flags 7' });
   });
 
   it('applies nothing of a batch that merge refuses, not even its valid entries or its cursor', async () => {
-    const bad = { ...entry, pk: 'bad', cl: 2 }; // an insert with an even causal length
+    const bad = { ...entry, pk: 'k'.repeat(5000) }; // the wire carries keys merge refuses (over 4096 characters)
     const batch = encodeMessage({ type: 'batch', batch: 1, cursor: '99', remaining: 0, entries: [entry, bad] });
     const { error, answers } = await refuse([hello(), batch]);
     expect(error.code).toBe('PROTOCOL_ENTRY_REJECTED');
-    expect(error.message).toMatch(/oplog entry #1: cl 2 contradicts op insert/);
+    expect(error.message).toMatch(/oplog entry #1: pk must be a string of at most 4096 characters/);
     expect(answers.at(-1)).toMatchObject({ type: 'error', code: 'PROTOCOL_ENTRY_REJECTED' });
   });
 
@@ -88,7 +89,8 @@ describe('refusing bad peers', () => {
     await expect(session).rejects.toThrow(FrameTooLargeError);
     const answers: SyncMessage[] = [];
     await theirs.close();
-    for await (const frame of createFramedChannel(theirs).frames()) answers.push(decodeMessage(frame));
+    const answer = sniffer();
+    for await (const frame of createFramedChannel(theirs).frames()) answers.push(answer(frame));
     expect(answers.map((a) => a.type)).toEqual(['hello', 'have', 'error']);
     expect(answers[2]).toMatchObject({ code: 'PROTOCOL_FRAME_TOO_LARGE', message: `frame of ${2 ** 27} bytes is larger than the limit of ${MAX_FRAME_BYTES} bytes` });
     expect(log.some((m) => m.includes('PROTOCOL_FRAME_TOO_LARGE'))).toBe(true);
@@ -96,13 +98,13 @@ describe('refusing bad peers', () => {
   });
 
   it('refuses a peer of another major version with a clear message and closes the stream', async () => {
-    const { error, log, answers } = await refuse([hello({ major: 2, minor: 1 })]);
+    const { error, log, answers } = await refuse([hello({ major: 3, minor: 1 })]);
     expect(error).toBeInstanceOf(UnsupportedVersionError);
     expect(error.code).toBe('PROTOCOL_VERSION');
     const answer = answers.at(-1)!;
     expect(answer.type).toBe('error');
     expect(answer).toMatchObject({ code: 'PROTOCOL_VERSION' });
-    expect((answer as { message: string }).message).toMatch(/peer speaks ahenk sync protocol 2\.1 but this device speaks 1\.0; .*upgrade Ahenk on this device/);
+    expect((answer as { message: string }).message).toMatch(/peer speaks ahenk sync protocol 3\.1 but this device speaks 2\.0; .*upgrade Ahenk on this device/);
     expect(log.some((m) => m.includes('PROTOCOL_VERSION'))).toBe(true);
     // Our hello went first, so an old peer learns our version too; nothing but hello and the error.
     expect(answers.map((a) => a.type)).toEqual(['hello', 'error']);
@@ -147,7 +149,7 @@ describe('refusing bad peers', () => {
     const b = openDevice('b');
     addTodos(a, 'a', 4);
     addTodos(b, 'b', 2);
-    // B pretends to speak 1.7: its hello carries trailing fields and it sends a message type 1.0 does not know.
+    // B pretends to speak 2.7: its hello carries trailing fields and it sends a message type 2.0 does not know.
     const run = await syncPair(a, b, {
       wrap: (channel, side) =>
         side === 'a'
@@ -165,7 +167,7 @@ describe('refusing bad peers', () => {
               },
             },
     });
-    expect(run.logs.a.some((m) => m.includes('protocol 1.7'))).toBe(true);
+    expect(run.logs.a.some((m) => m.includes('protocol 2.7'))).toBe(true);
     expect(dump(a, 'todos')).toEqual(dump(b, 'todos'));
     expect([run.a.sent, run.a.received]).toEqual([4, 2]);
   });

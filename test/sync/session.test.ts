@@ -41,7 +41,7 @@ describe('sync session over a memory pair', () => {
     expect(run.b.received).toBe(run.a.sent);
     expect(run.a.bytesSent).toBe(run.b.bytesReceived);
     expect(run.b.bytesSent).toBe(run.a.bytesReceived);
-    expect(run.logs.a.some((m) => m.startsWith(`hello from ${idOf(b)}: protocol 1.0`))).toBe(true);
+    expect(run.logs.a.some((m) => m.startsWith(`hello from ${idOf(b)}: protocol 2.0`))).toBe(true);
     expect(cursorOf(a, b)).toBeDefined();
     expect(cursorOf(b, a)).toBeDefined();
   });

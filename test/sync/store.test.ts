@@ -26,7 +26,7 @@ describe('SqliteSyncStore.applyBatch', () => {
     driver.exec = (sql) => (watch(sql), exec(sql));
     driver.prepare = (sql, options) => (watch(sql), prepare(sql, options));
     const hlc = formatHlc(packHlc(Date.now() - 1000, 0));
-    const applied = store.applyBatch('peer-x', [{ table: 'todos', pk: 'r1', op: 'insert', hlc, device: 'peer-x', cl: 1, values: { title: 'from the peer' } }], '42');
+    const applied = store.applyBatch('peer-x', [{ table: 'todos', pk: 'r1', cl: 1, groups: [{ hlc, device: 'peer-x', values: { title: 'from the peer' } }] }], '42');
     expect(applied.after).toBeGreaterThan(applied.before);
     expect(applied.quarantined).toBe(0);
     expect(connection.prepare("SELECT title FROM todos WHERE id = 'r1'").value()).toBe('from the peer');
@@ -37,7 +37,7 @@ describe('SqliteSyncStore.applyBatch', () => {
     expect(connection.pragma('synchronous')).toBe(2n);
     expect(store.loadCursor('peer-x')).toBe('42');
     // A refused batch restores the setting too.
-    expect(() => store.applyBatch('peer-x', [{ table: 'todos', pk: 'r2', op: 'insert', hlc, device: 'peer-x', cl: 1, values: { done: null } }], '43')).toThrow();
+    expect(() => store.applyBatch('peer-x', [{ table: 'todos', pk: 'r2', cl: 1, groups: [{ hlc, device: 'peer-x', values: { done: null } }] }], '43')).toThrow();
     expect(connection.pragma('synchronous')).toBe(2n);
     expect(store.loadCursor('peer-x')).toBe('42');
   });

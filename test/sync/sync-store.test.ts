@@ -54,8 +54,8 @@ describe('the session over a SyncStore', () => {
     const device = 'memory-device';
     const hlc = formatHlc(packHlc(Date.now() - 1000, 0));
     memory.log.push(
-      { table: 'todos', pk: 'm-1', op: 'insert', hlc, device, cl: 1, values: { title: 'from memory' } },
-      { table: 'todos', pk: 'm-2', op: 'insert', hlc, device, cl: 1, values: { title: 'also from memory', done: 1n } },
+      { table: 'todos', pk: 'm-1', cl: 1, groups: [{ hlc, device, values: { title: 'from memory' } }] },
+      { table: 'todos', pk: 'm-2', cl: 1, groups: [{ hlc, device, values: { title: 'also from memory', done: 1n } }] },
     );
     const run = async () => {
       const [ca, cm] = createMemoryChannelPair();
@@ -67,7 +67,7 @@ describe('the session over a SyncStore', () => {
     const [fromA, fromMemory] = await run();
 
     // The memory side got exactly what the database exports, in its order.
-    expect(memory.applied).toEqual(getOplogEntriesSince(a).entries.filter((e) => e.device === idOf(a)));
+    expect(memory.applied).toEqual(getOplogEntriesSince(a).entries.filter((e) => e.groups.every((g) => g.device === idOf(a))));
     expect(fromMemory.received).toBe(memory.applied.length);
     expect(memory.cursors.get(idOf(a))).toBe(getOplogEntriesSince(a).cursor);
     // The database merged the memory log as merge would.

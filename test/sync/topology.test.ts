@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
+import { getOplogEntriesSince } from '../../src/index.ts';
 import { createMemoryChannelPair, runSyncSession, type SyncSessionResult } from '../../src/transport.ts';
 import type { SyncMessage } from '../../src/sync/protocol/index.ts';
 import { dump, openDevice, openRaw } from '../helpers/db.ts';
@@ -41,9 +42,13 @@ describe('more than two devices', () => {
     await syncPair(a, b);
     const bc = await syncPair(b, c);
     expect(bc.a.sent).toBe(30);
-    expect(bc.b.sent).toBe(21); // 20 rows, and c-1's title carries a later stamp of its own
+    // 20 rows, one entry each; c-1's title carries a later stamp of its own, as a second clock group.
+    expect(bc.b.sent).toBe(20);
+    const c1 = getOplogEntriesSince(b).entries.find((e) => e.pk === 'c-1')!;
+    expect(c1.groups).toHaveLength(2);
+    expect(c1.groups.map((g) => g.values)).toContainEqual({ title: 'c wins' });
     const ab = await syncPair(a, b);
-    expect(ab.b.sent).toBe(21);
+    expect(ab.b.sent).toBe(20);
     expect(ab.a.sent).toBe(0);
     expect(converged(a, b, c)).toBe(true);
     expect(a.$connection.prepare("SELECT title FROM todos WHERE id = 'c-1'").value()).toBe('c wins');

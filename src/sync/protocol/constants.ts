@@ -5,10 +5,10 @@
 import { ENTRY_LIMITS } from '../../oplog/entry.ts';
 
 /** The libp2p protocol id; the major version in it changes only with PROTOCOL_MAJOR. */
-export const SYNC_PROTOCOL = '/ahenk/sync/1.0.0';
+export const SYNC_PROTOCOL = '/ahenk/sync/2.0.0';
 
 /** Peers with a different major cannot talk: the hello layout after the version is major-specific. */
-export const PROTOCOL_MAJOR = 1;
+export const PROTOCOL_MAJOR = 2;
 
 /** A newer minor only adds: message types we do not know and trailing fields are ignored. */
 export const PROTOCOL_MINOR = 0;

@@ -1,18 +1,17 @@
 /**
- * The binary form of oplog entries inside a BATCH frame. Table names, column names and device ids
- * are dictionary-coded per frame (defined inline at first use, then referred to by index), HLC
- * stamps are deltas from the previous entry, and every value carries a storage-class tag, so
- * INTEGER/REAL/TEXT/BLOB/NULL come out exactly as they went in.
+ * The binary form of oplog entries (row deltas) inside a BATCH frame: per entry the row and its
+ * causal length, then a group per distinct clock with its cells. Table names, column names and
+ * device ids are dictionary-coded per frame (defined inline at first use, then referred to by
+ * index), HLC stamps are deltas from the previous stamp, and every value carries a storage-class
+ * tag, so INTEGER/REAL/TEXT/BLOB/NULL come out exactly as they went in.
  */
 import { MAX_PACKED } from '../../clock/timestamp.ts';
-import { ENTRY_LIMITS, type OplogEntry, type OpType } from '../../oplog/entry.ts';
+import { ENTRY_LIMITS, type CellGroup, type OplogEntry } from '../../oplog/entry.ts';
 import type { SqlValue } from '../../sqlite/values.ts';
 import { malformed } from './errors.ts';
 import { WireReader, WireWriter } from './wire.ts';
 
 export const VALUE_TAG = { null: 0, integer: 1, real: 2, text: 3, blob: 4 } as const;
-const OP_CODE: Record<OpType, number> = { insert: 0, update: 1, delete: 2 };
-const OP_NAME: readonly OpType[] = ['insert', 'update', 'delete'];
 
 /** Byte limits derived from merge's character limits (a UTF-16 unit is at most 3 UTF-8 bytes). */
 export const WIRE_LIMITS = {
@@ -25,7 +24,7 @@ export const WIRE_LIMITS = {
 const MAX_INT64 = (1n << 63n) - 1n;
 const MIN_INT64 = -(1n << 63n);
 
-/** Bit of the op byte saying the key follows as a 16-byte UUID rather than a string. */
+/** Bit of the flags byte saying the key follows as a 16-byte UUID rather than a string. */
 export const UUID_KEY_FLAG = 0x80;
 const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -34,36 +33,80 @@ export function isCanonicalUuid(value: string): boolean {
   return value.length === 36 && CANONICAL_UUID.test(value);
 }
 
-/** Writes entries with per-frame dictionaries; one encoder per frame. */
+/** The flag bits an entry may carry; any other is refused. */
+const KNOWN_ENTRY_FLAGS = UUID_KEY_FLAG;
+
+/**
+ * Writes entries with per-frame dictionaries; one encoder per frame. The device dictionary starts
+ * with the sender's own id (reference 1), which the peer knows from its HELLO: the sender's own
+ * writes, most of what it sends, name their device in one byte. Stamps are deltas from the
+ * previous stamp in the frame, the first from `base` (the frame's cursor: a log position of the
+ * sender, packed like a stamp and usually close to the stamps it covers).
+ */
 export class EntryEncoder {
   private readonly tables = new Map<string, number>();
   private readonly columns = new Map<string, number>();
   private readonly devices = new Map<string, number>();
-  private previousHlc = 0n;
+  private previousHlc: bigint;
+  /** Where the frame's first stamp was written, to write it again from another base (rebased()). */
+  private first: { at: number; end: number; hlc: bigint } | undefined;
   count = 0;
 
-  constructor(readonly writer: WireWriter) {}
+  constructor(
+    readonly writer: WireWriter,
+    sender: string = '',
+    private readonly base: bigint = 0n,
+  ) {
+    // Reference 1 is the sender whatever it is called; '' (no sender given) matches no valid entry.
+    this.devices.set(sender, 0);
+    this.previousHlc = base;
+  }
 
   write(entry: OplogEntry): void {
     const w = this.writer;
     // Keys that are canonical UUIDs (what most apps use) travel as 16 bytes instead of 37.
     const uuidKey = isCanonicalUuid(entry.pk);
-    w.u8(OP_CODE[entry.op] | (uuidKey ? UUID_KEY_FLAG : 0));
+    w.u8(uuidKey ? UUID_KEY_FLAG : 0);
     this.ref(this.tables, entry.table);
     if (uuidKey) w.uuid(entry.pk);
     else w.string(entry.pk);
-    const hlc = BigInt(`0x${entry.hlc}`);
-    w.zigzag(hlc - this.previousHlc);
-    this.previousHlc = hlc;
-    this.ref(this.devices, entry.device);
     w.varint(entry.cl);
-    const names = Object.keys(entry.values);
-    w.varint(names.length);
-    for (const name of names) {
-      this.ref(this.columns, name);
-      writeValue(w, entry.values[name]!);
+    const groups = entry.groups;
+    w.varint(groups.length);
+    for (const group of groups) {
+      const hlc = BigInt(`0x${group.hlc}`);
+      if (this.first === undefined) {
+        const at = w.length;
+        w.zigzag(hlc - this.previousHlc);
+        this.first = { at, end: w.length, hlc };
+      } else {
+        w.zigzag(hlc - this.previousHlc);
+      }
+      this.previousHlc = hlc;
+      this.ref(this.devices, group.device);
+      const values = group.values;
+      const names = Object.keys(values);
+      w.varint(names.length);
+      for (const name of names) {
+        this.ref(this.columns, name);
+        writeValue(w, values[name]!);
+      }
     }
     this.count++;
+  }
+
+  /** The bytes written, with the first stamp as a delta from `base` instead of the encoder's own. */
+  rebased(base: bigint): Uint8Array {
+    const body = this.writer.finish();
+    if (this.first === undefined || base === this.base) return body;
+    const { at, end, hlc } = this.first;
+    const stamp = new WireWriter(16);
+    stamp.zigzag(hlc - base);
+    const out = new Uint8Array(body.length - (end - at) + stamp.length);
+    out.set(body.subarray(0, at));
+    out.set(stamp.finish(), at);
+    out.set(body.subarray(end), at + stamp.length);
+    return out;
   }
 
   private ref(dictionary: Map<string, number>, name: string): void {
@@ -98,8 +141,11 @@ function writeValue(w: WireWriter, value: SqlValue): void {
  * cut before an entry that would push it past the frame limit.
  */
 export function entrySizeBound(entry: OplogEntry): number {
-  let size = 32 + (entry.table.length + entry.pk.length + entry.device.length) * 3;
-  for (const name in entry.values) size += 16 + name.length * 3 + valueSizeBound(entry.values[name]!);
+  let size = 32 + (entry.table.length + entry.pk.length) * 3;
+  for (const group of entry.groups) {
+    size += 24 + group.device.length * 3;
+    for (const name in group.values) size += 16 + name.length * 3 + valueSizeBound(group.values[name]!);
+  }
   return size;
 }
 
@@ -110,37 +156,50 @@ function valueSizeBound(value: SqlValue): number {
 }
 
 /**
- * Splits an entry too large for one frame into entries carrying a subset of its columns with the
- * same stamp and causal length: merge keeps one register per cell, so the parts apply exactly as
- * the whole would.
+ * Splits an entry too large for one frame into entries of the same table, key and causal length,
+ * each carrying some of its cells with their groups' stamps and devices: merge keeps one register
+ * per cell, so the parts apply exactly as the whole would.
  */
 export function splitEntry(entry: OplogEntry, budget: number): OplogEntry[] {
-  const base = 32 + (entry.table.length + entry.pk.length + entry.device.length) * 3;
+  const base = 32 + (entry.table.length + entry.pk.length) * 3;
   const parts: OplogEntry[] = [];
-  let values: Record<string, SqlValue> = {};
+  let groups: CellGroup[] = [];
   let size = base;
-  for (const [name, value] of Object.entries(entry.values)) {
-    let cell = 16 + name.length * 3 + valueSizeBound(value);
-    if (base + cell > budget && typeof value === 'string') cell = 16 + name.length * 3 + Buffer.byteLength(value);
-    if (base + cell > budget) throw new RangeError(`column "${name}" of ${entry.table}/${entry.pk} is too large for a frame`);
-    if (size + cell > budget && Object.keys(values).length > 0) {
-      parts.push({ ...entry, values });
-      values = {};
-      size = base;
+  for (const { hlc, device, values } of entry.groups) {
+    const head = 24 + device.length * 3;
+    let group: CellGroup | undefined;
+    for (const [name, value] of Object.entries(values)) {
+      let cell = 16 + name.length * 3 + valueSizeBound(value);
+      if (base + head + cell > budget && typeof value === 'string') cell = 16 + name.length * 3 + Buffer.byteLength(value);
+      if (base + head + cell > budget) throw new RangeError(`column "${name}" of ${entry.table}/${entry.pk} is too large for a frame`);
+      if (size + (group ? 0 : head) + cell > budget && groups.length > 0) {
+        parts.push({ table: entry.table, pk: entry.pk, cl: entry.cl, groups });
+        groups = [];
+        group = undefined;
+        size = base;
+      }
+      if (!group) {
+        groups.push((group = { hlc, device, values: {} }));
+        size += head;
+      }
+      defineValue(group.values, name, value);
+      size += cell;
     }
-    defineValue(values, name, value);
-    size += cell;
   }
-  parts.push({ ...entry, values });
+  if (groups.length > 0 || parts.length === 0) parts.push({ table: entry.table, pk: entry.pk, cl: entry.cl, groups: groups.length > 0 ? groups : entry.groups });
   return parts;
 }
 
-/** Reads `count` entries; every field is bounded and typed here, and merge validates them again. */
-export function readEntries(r: WireReader, count: number): OplogEntry[] {
+/**
+ * Reads `count` entries; every field is bounded and typed here, and merge validates them again.
+ * `sender` is the peer's device id from its HELLO (device reference 1), `base` the frame's cursor.
+ */
+export function readEntries(r: WireReader, count: number, sender: string | undefined, base: bigint): OplogEntry[] {
   const tables: string[] = [];
   const columns: string[] = [];
-  const devices: string[] = [];
-  let previousHlc = 0n;
+  // Reference 1 is the sender; a decoder that was not told who it is refuses it.
+  const devices: string[] = [sender ?? ''];
+  let previousHlc = base;
   const entries: OplogEntry[] = new Array<OplogEntry>(count);
   // Field names for errors are built only when one is thrown (see WireReader.context).
   let i = 0;
@@ -151,27 +210,41 @@ export function readEntries(r: WireReader, count: number): OplogEntry[] {
   try {
     for (; i < count; i++) {
       column = undefined;
-      const head = r.u8('op');
-      const op = OP_NAME[head & ~UUID_KEY_FLAG];
-      if (op === undefined) throw malformed(`${where()}: unknown op code ${head}`);
+      const flags = r.u8('flags');
+      if ((flags & ~KNOWN_ENTRY_FLAGS) !== 0) throw malformed(`${where()}: unknown flags ${flags}`);
       const table = readRef(r, tables, 'table name', WIRE_LIMITS.identifierBytes);
-      const pk = head & UUID_KEY_FLAG ? r.uuid('pk') : r.string('pk', WIRE_LIMITS.pkBytes);
-      const hlc = previousHlc + r.zigzag('hlc');
-      if (hlc < 0n || hlc > MAX_PACKED) throw malformed(`${where()}: hlc out of range`);
-      previousHlc = hlc;
-      const device = readRef(r, devices, 'device', WIRE_LIMITS.deviceBytes);
+      const pk = flags & UUID_KEY_FLAG ? r.uuid('pk') : r.string('pk', WIRE_LIMITS.pkBytes);
       const cl = r.varint('causal length');
       if (cl < 1) throw malformed(`${where()}: causal length must be positive`);
-      const columnCount = r.varint('column count', ENTRY_LIMITS.columns);
-      const values: Record<string, SqlValue> = {};
-      for (let c = 0; c < columnCount; c++) {
+      const deleted = cl % 2 === 0;
+      // A group takes at least 3 bytes (stamp, device, column count).
+      const groupCount = r.varint('group count', Math.min(deleted ? 1 : ENTRY_LIMITS.groups, Math.floor(r.remaining / 3)));
+      if (groupCount < 1) throw malformed(`${where()}: an entry has at least one group`);
+      const groups: CellGroup[] = new Array<CellGroup>(groupCount);
+      let cells = 0;
+      const seen = groupCount > 1 ? new Set<string>() : undefined;
+      for (let g = 0; g < groupCount; g++) {
         column = undefined;
-        const name = readRef(r, columns, 'column name', WIRE_LIMITS.identifierBytes);
-        column = name;
-        if (Object.hasOwn(values, name)) throw malformed(`${where()}: appears twice`);
-        defineValue(values, name, readValue(r, 'value'));
+        const hlc = previousHlc + r.zigzag('hlc');
+        if (hlc < 0n || hlc > MAX_PACKED) throw malformed(`${where()}: hlc out of range`);
+        previousHlc = hlc;
+        const device = readRef(r, devices, 'device', WIRE_LIMITS.deviceBytes);
+        if (device === '') throw malformed(`${where()}: device reference 1 names the sender, which this decoder was not told`);
+        const columnCount = r.varint('column count', deleted ? 0 : ENTRY_LIMITS.columns - cells);
+        if (columnCount === 0 && groupCount > 1) throw malformed(`${where()}: group ${g} sets no column; only a lone group may`);
+        cells += columnCount;
+        const values: Record<string, SqlValue> = {};
+        for (let c = 0; c < columnCount; c++) {
+          column = undefined;
+          const name = readRef(r, columns, 'column name', WIRE_LIMITS.identifierBytes);
+          column = name;
+          if (Object.hasOwn(values, name) || seen?.has(name) === true) throw malformed(`${where()}: appears twice`);
+          seen?.add(name);
+          defineValue(values, name, readValue(r, 'value'));
+        }
+        groups[g] = { hlc: hlc.toString(16).padStart(16, '0'), device, values };
       }
-      entries[i] = { table, pk, op, hlc: hlc.toString(16).padStart(16, '0'), device, cl, values };
+      entries[i] = { table, pk, cl, groups };
     }
   } finally {
     r.context = previous;

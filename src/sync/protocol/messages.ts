@@ -21,6 +21,12 @@ import { EntryEncoder, entrySizeBound, readEntries, splitEntry } from './entries
 import { FrameTooLargeError, malformed, UnsupportedVersionError } from './errors.ts';
 import { WireReader, WireWriter } from './wire.ts';
 
+/** Log positions are below 2^63 (the core's cursors: decimal, at most 19 digits). */
+const MAX_CURSOR_POSITION = (1n << 63n) - 1n;
+
+/** Flags, table, key, causal length, group count, and one group's stamp, device and column count. */
+const MIN_ENTRY_BYTES = 8;
+
 export const MESSAGE_TYPE = { hello: 0x01, have: 0x02, batch: 0x03, ack: 0x04, caughtUp: 0x05, done: 0x06, error: 0x7f } as const;
 
 /** HELLO flag bits. */
@@ -80,9 +86,16 @@ export type SyncMessage = HelloMessage | HaveMessage | BatchMessage | AckMessage
 export interface DecodeOptions {
   /** The peer announced a newer minor: tolerate unknown message types and trailing fields. */
   extensions?: boolean;
+  /** The peer's device id from its HELLO: device reference 1 in its BATCH frames. */
+  sender?: string | undefined;
 }
 
-export function encodeMessage(message: Exclude<SyncMessage, UnknownMessage>): Uint8Array {
+export interface EncodeOptions {
+  /** This side's device id as its HELLO says: device reference 1 in its BATCH frames. */
+  sender?: string;
+}
+
+export function encodeMessage(message: Exclude<SyncMessage, UnknownMessage>, options: EncodeOptions = {}): Uint8Array {
   const w = new WireWriter(message.type === 'batch' ? 4096 : 64);
   switch (message.type) {
     case 'hello':
@@ -99,8 +112,9 @@ export function encodeMessage(message: Exclude<SyncMessage, UnknownMessage>): Ui
       w.string(message.cursor);
       break;
     case 'batch': {
-      writeBatchHeader(w, message.batch, message.cursor, message.remaining, message.entries.length);
-      const encoder = new EntryEncoder(w);
+      const position = cursorPosition(message.cursor);
+      writeBatchHeader(w, message.batch, position, message.remaining, message.entries.length);
+      const encoder = new EntryEncoder(w, options.sender, position);
       for (const entry of message.entries) encoder.write(entry);
       break;
     }
@@ -123,10 +137,10 @@ export function encodeMessage(message: Exclude<SyncMessage, UnknownMessage>): Ui
   return w.finish().slice();
 }
 
-function writeBatchHeader(w: WireWriter, batch: number, cursor: string, remaining: number, count: number): void {
+function writeBatchHeader(w: WireWriter, batch: number, position: bigint, remaining: number, count: number): void {
   w.u8(MESSAGE_TYPE.batch);
   w.varint(batch);
-  w.string(cursor);
+  w.varintBig(position);
   w.varint(remaining);
   w.varint(count);
 }
@@ -138,32 +152,48 @@ export interface BatchFrame {
 }
 
 /**
+ * A batch cursor as it travels: the core's cursors are decimal log positions below 2^63, sent as
+ * their number; '' (and '0', which means the same) as 0, "does not move".
+ */
+function cursorPosition(cursor: string): bigint {
+  if (cursor === '') return 0n;
+  if (!/^(0|[1-9][0-9]{0,18})$/.test(cursor)) throw new RangeError(`a batch cursor is a decimal log position, not ${JSON.stringify(cursor.slice(0, 40))}`);
+  const position = BigInt(cursor);
+  if (position > MAX_CURSOR_POSITION) throw new RangeError('batch cursor out of range');
+  return position;
+}
+
+/**
  * Encodes one exported window as one or more BATCH frames numbered from `firstBatch`. A frame is
  * cut once its body passes `targetBytes`, or before an entry that would push it past the frame
  * limit; only the last frame carries the window's cursor, so a cut inside a window resends it.
+ * `sender` is this side's device id (as in its HELLO).
  */
 export function encodeBatchFrames(
   entries: readonly OplogEntry[],
-  header: { firstBatch: number; cursor: string; remaining: number },
+  header: { firstBatch: number; cursor: string; remaining: number; sender?: string },
   limits: { targetBytes?: number; maxFrameBytes?: number } = {},
 ): BatchFrame[] {
   const target = limits.targetBytes ?? TARGET_BATCH_BYTES;
   const budget = (limits.maxFrameBytes ?? MAX_FRAME_BYTES) - 128;
   const frames: BatchFrame[] = [];
+  const position = cursorPosition(header.cursor);
   let body = new WireWriter(Math.min(target, 64 * 1024));
-  let encoder = new EntryEncoder(body);
+  let encoder = new EntryEncoder(body, header.sender);
   let bodyBound = 0;
   let left = entries.length;
   const cut = (last: boolean): void => {
-    const w = new WireWriter(body.length + 64);
+    const w = new WireWriter(64);
     const batch = header.firstBatch + frames.length;
-    writeBatchHeader(w, batch, last ? header.cursor : '', header.remaining + (last ? 0 : left), encoder.count);
-    const out = new Uint8Array(w.length + body.length);
+    writeBatchHeader(w, batch, last ? position : 0n, header.remaining + (last ? 0 : left), encoder.count);
+    // Only now is it known whether the frame carries the cursor, the base of its first stamp.
+    const bytes = last ? encoder.rebased(position) : body.finish();
+    const out = new Uint8Array(w.length + bytes.length);
     out.set(w.finish());
-    out.set(body.finish(), w.length);
+    out.set(bytes, w.length);
     frames.push({ frame: out, batch, entries: encoder.count });
     body = new WireWriter(Math.min(target, 64 * 1024));
-    encoder = new EntryEncoder(body);
+    encoder = new EntryEncoder(body, header.sender);
     bodyBound = 0;
   };
   for (const entry of entries) {
@@ -214,13 +244,14 @@ export function decodeMessage(frame: Uint8Array, options: DecodeOptions = {}): S
     case MESSAGE_TYPE.batch: {
       const batch = r.varint('batch number');
       if (batch < 1) throw malformed('batch numbers start at 1');
-      const cursor = readCursor(r, 'batch cursor');
+      const position = r.varintBig('batch cursor');
+      if (position > MAX_CURSOR_POSITION) throw malformed('batch cursor out of range');
       const remaining = r.varint('remaining');
-      // Every entry takes at least 7 bytes, so the count cannot promise more than the frame holds.
-      const count = r.varint('entry count', Math.min(MAX_BATCH_ENTRIES, Math.floor(r.remaining / 7)));
-      const entries = readEntries(r, count);
+      // Every entry takes at least 8 bytes, so the count cannot promise more than the frame holds.
+      const count = r.varint('entry count', Math.min(MAX_BATCH_ENTRIES, Math.floor(r.remaining / MIN_ENTRY_BYTES)));
+      const entries = readEntries(r, count, options.sender, position);
       end('batch');
-      return { type: 'batch', batch, cursor, remaining, entries };
+      return { type: 'batch', batch, cursor: position === 0n ? '' : position.toString(), remaining, entries };
     }
     case MESSAGE_TYPE.ack: {
       const batch = r.varint('acknowledged batch');

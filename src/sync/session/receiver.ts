@@ -77,7 +77,7 @@ export class SessionReceiver {
       this.bytesReceived += framedSize(frame.byteLength);
       if (frame.byteLength > MAX_FRAME_BYTES) throw new FrameTooLargeError(frame.byteLength, MAX_FRAME_BYTES);
       const newer = this.remote !== undefined && this.remote.minor > PROTOCOL_MINOR;
-      this.handle(decodeMessage(frame, { extensions: newer }));
+      this.handle(decodeMessage(frame, { extensions: newer, sender: this.remote?.deviceId }));
     }
     if (!ignoring() && !this.done.settled) {
       throw new ProtocolError('PROTOCOL_CLOSED', this.remote ? 'peer closed the stream before it was done' : 'peer closed the stream without a hello');

@@ -30,6 +30,8 @@ export class EchoRanges {
 }
 
 export interface SenderHooks {
+  /** This side's device id, as its HELLO says: BATCH frames name it by reference (docs/protocol.md). */
+  readonly localDeviceId: string;
   /** Queues a frame on the outbox. */
   push(frame: Uint8Array): void;
   /** True once the session stops sending new data (live stop, failure). */
@@ -111,7 +113,7 @@ export class Sender {
       }
       backlog -= this.store.rowsBetween(pos, next, limit);
       const remaining = Math.max(0, backlog);
-      const frames = encodeBatchFrames(window.entries, { firstBatch: this.lastBatch + 1, cursor: next.toString(), remaining });
+      const frames = encodeBatchFrames(window.entries, { firstBatch: this.lastBatch + 1, cursor: next.toString(), remaining, sender: this.hooks.localDeviceId });
       for (const { frame, entries } of frames) {
         // A window cut into several frames may find the peer's window full half way: wait, even
         // when stopping, or the peer would get a window without its cursor and resend it next time.

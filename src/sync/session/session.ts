@@ -101,6 +101,7 @@ class SyncSession {
   ) {
     this.outbox = new Outbox(channel, this.ended.signal, (error) => this.fail(error, 'reset'));
     this.sender = new Sender(this.store, batchSize, {
+      localDeviceId: options.localDeviceId,
       push: (frame) => this.push(frame),
       stopping: () => this.stopRequested.signal.aborted || this.ended.signal.aborted,
       acked: () => this.acks.wait(this.ended.signal),
