@@ -89,7 +89,7 @@ describe('initializeDatabase', () => {
     const db = initializeDatabase(handle, { schema });
     expect(db.$client).toBe(handle);
     db.insert(lists).values({ id: 'l1', name: 'groceries' }).run();
-    expect(getOplogEntriesSince(db).entries.map((e) => [e.table, e.pk, e.op])).toEqual([['lists', 'l1', 'insert']]);
+    expect(getOplogEntriesSince(db).entries.map((e) => [e.table, e.pk, e.cl])).toEqual([['lists', 'l1', 1]]);
     db.$connection.close();
     expect(opened.isOpen).toBe(false);
   });

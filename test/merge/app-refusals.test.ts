@@ -9,13 +9,14 @@ import { describe, expect, it } from 'vitest';
 import { defineSyncedTable, getOplogEntriesSince, InvalidEntryError, merge, migrateDatabase, type OplogEntry } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { openDevice } from '../helpers/db.ts';
+import { cellsOf, delta, type Write } from '../helpers/entries.ts';
 import { todos } from '../helpers/schema.ts';
 
 type Device = ReturnType<typeof openDevice>;
 
 const T0 = Date.UTC(2026, 10, 1);
 const at = (ms: number) => formatHlc(packHlc(T0 + ms, 0));
-const entry = (over: Partial<OplogEntry> & Pick<OplogEntry, 'table' | 'pk'>): OplogEntry => ({ op: 'update', hlc: at(0), device: 'peer-device', cl: 1, values: {}, ...over });
+const entry = (over: Partial<Write> & Pick<Write, 'table' | 'pk'>): OplogEntry => delta({ op: 'update', hlc: at(0), device: 'peer-device', cl: 1, values: {}, ...over });
 
 /** What `fn` throws (undefined if it returns). */
 function caught(fn: () => unknown): unknown {
@@ -104,7 +105,9 @@ describe('merge when an app trigger makes SQLite roll the transaction back (RAIS
     merge(b, accepted);
     b.insert(todos).values({ id: 'mine', title: 'written on b' }).run();
     const exported = getOplogEntriesSince(b).entries;
-    expect(exported.find((e) => e.pk === 'mine')).toMatchObject({ table: 'todos', op: 'insert', values: { title: 'written on b' } });
+    const mine = exported.find((e) => e.pk === 'mine');
+    expect(mine).toMatchObject({ table: 'todos', cl: 1 });
+    expect(cellsOf(mine!)).toMatchObject({ title: 'written on b' });
     merge(a, exported);
     expect(todoRows(a)).toContainEqual(['mine', 'written on b', 0]);
   }

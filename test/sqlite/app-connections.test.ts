@@ -10,6 +10,7 @@ import { text } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
 import { defineSyncedTable, getOplogEntriesSince, initializeDatabase, merge } from '../../src/index.ts';
 import { defaultAdapter, openConnection, type DriverConnection, type SqliteConnection } from '../../src/sqlite/index.ts';
+import { cellsOf } from '../helpers/entries.ts';
 import { openRaw, tempDir } from '../helpers/db.ts';
 
 const notes = defineSyncedTable('notes', { id: text('id').primaryKey(), body: text('body') });
@@ -30,7 +31,7 @@ function appFile(dir = tempDir()): string {
 function expectWorks(db: ReturnType<typeof initializeDatabase<typeof schema>>, id: string): void {
   db.insert(notes).values({ id, body: 'hello' }).run();
   const entries = getOplogEntriesSince(db).entries;
-  expect(entries.map((e) => [e.table, e.pk, e.op, e.values])).toEqual([['notes', id, 'insert', { body: 'hello' }]]);
+  expect(entries.map((e) => [e.table, e.pk, e.cl, cellsOf(e)])).toEqual([['notes', id, 1, { body: 'hello' }]]);
   const peer = initializeDatabase(appFile(), { schema });
   try {
     merge(peer, entries);
