@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
@@ -45,4 +45,23 @@ export function dump(db: { $connection: SqliteConnection }, table: string): unkn
   const select = cols.map((c) => `"${c}", typeof("${c}") AS "${c}:type"`).join(', ');
   // Plain objects: node:sqlite gives rows a null prototype.
   return db.$connection.prepare(`SELECT ${select} FROM "${table}" ORDER BY 1`).all().map((row) => ({ ...row }));
+}
+
+/** What `fn` throws (undefined if it returns). */
+export function caught(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+/**
+ * The database file's bytes once every committed write is checkpointed into it: what the
+ * connection sees, byte for byte (a rolled-back write leaves no committed frame in the WAL).
+ */
+export function fileImage(db: { $connection: SqliteConnection; path: string }): Buffer {
+  db.$connection.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+  return readFileSync(db.path);
 }

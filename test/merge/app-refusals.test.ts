@@ -3,12 +3,11 @@
  * column type) refuses a peer's values, or an app trigger makes SQLite roll the whole transaction
  * back (RAISE(ROLLBACK)). Runs on the adapter the suite runs on.
  */
-import { readFileSync } from 'node:fs';
 import { integer, text } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
 import { defineSyncedTable, getOplogEntriesSince, InvalidEntryError, merge, migrateDatabase, type OplogEntry } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
-import { openDevice } from '../helpers/db.ts';
+import { caught, fileImage, openDevice } from '../helpers/db.ts';
 import { cellsOf, delta, type Write } from '../helpers/entries.ts';
 import { todos } from '../helpers/schema.ts';
 
@@ -17,22 +16,6 @@ type Device = ReturnType<typeof openDevice>;
 const T0 = Date.UTC(2026, 10, 1);
 const at = (ms: number) => formatHlc(packHlc(T0 + ms, 0));
 const entry = (over: Partial<Write> & Pick<Write, 'table' | 'pk'>): OplogEntry => delta({ op: 'update', hlc: at(0), device: 'peer-device', cl: 1, values: {}, ...over });
-
-/** What `fn` throws (undefined if it returns). */
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
-
-/** The file's bytes with every committed write checkpointed in: equal bytes, nothing committed. */
-function fileImage(db: Device): Buffer {
-  db.$connection.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-  return readFileSync(db.path);
-}
 
 const checked = defineSyncedTable('checked', { id: text('id').primaryKey(), n: integer('n') });
 const typed = defineSyncedTable('typed', { id: text('id').primaryKey(), n: integer('n') });

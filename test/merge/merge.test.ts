@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import superjson from 'superjson';
 import { eq } from 'drizzle-orm';
 import { integer, text } from 'drizzle-orm/sqlite-core';
@@ -17,7 +16,7 @@ import {
   type OplogEntry,
 } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
-import { dump, openDevice } from '../helpers/db.ts';
+import { caught, fileImage, dump, openDevice } from '../helpers/db.ts';
 import type { Dev } from '../helpers/shaped.ts';
 import { counters, todos } from '../helpers/schema.ts';
 import { cellsOf, delta, writesOf, type Write } from '../helpers/entries.ts';
@@ -35,25 +34,6 @@ const entry = (over: Partial<Write>): OplogEntry =>
     ...over,
   });
 const at = (ms: number, counter = 0) => formatHlc(packHlc(T0 + ms, counter));
-/** What `fn` throws (undefined if it returns). */
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
-
-/**
- * The database file's bytes once every committed write is checkpointed into it: what the
- * connection sees, byte for byte (a rolled-back write leaves no committed frame in the WAL).
- */
-function fileImage(db: Dev): Buffer {
-  db.$connection.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-  return readFileSync(db.path);
-}
-
 /** A device whose synced table `checked` has a CHECK constraint merge values can violate. */
 function deviceWithCheckedTable() {
   const a = openDevice('a');
