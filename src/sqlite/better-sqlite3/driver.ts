@@ -3,56 +3,10 @@
  * Statements read integers as bigint (safeIntegers) and toggle raw mode only when asked for arrays.
  */
 import Database from 'better-sqlite3';
-import type { SqliteDriver, SqliteStatement, SqlParams, SqlRow, SqlRunResult, SqlValue, StatementOptions } from '../port.ts';
+import type { SqliteDriver, SqliteStatement, StatementOptions } from '../port.ts';
+import { ModalStatement, type DriverStatement } from '../statement.ts';
 
 type Native = Database.Database;
-type NativeStatement = Database.Statement<unknown[], unknown>;
-
-class BetterSqlite3Statement implements SqliteStatement {
-  private raw = false;
-
-  constructor(private readonly native: NativeStatement) {}
-
-  private mode(raw: boolean): NativeStatement {
-    if (this.raw !== raw) {
-      this.native.raw(raw);
-      this.raw = raw;
-    }
-    return this.native;
-  }
-
-  run(...params: SqlParams): SqlRunResult {
-    return this.native.run(...params);
-  }
-
-  get(...params: SqlParams): SqlRow | undefined {
-    return this.mode(false).get(...params) as SqlRow | undefined;
-  }
-
-  all(...params: SqlParams): SqlRow[] {
-    return this.mode(false).all(...params) as SqlRow[];
-  }
-
-  iterate(...params: SqlParams): IterableIterator<SqlRow> {
-    return this.mode(false).iterate(...params) as IterableIterator<SqlRow>;
-  }
-
-  getValues(...params: SqlParams): SqlValue[] | undefined {
-    return this.mode(true).get(...params) as SqlValue[] | undefined;
-  }
-
-  values(...params: SqlParams): SqlValue[][] {
-    return this.mode(true).all(...params) as SqlValue[][];
-  }
-
-  iterateValues(...params: SqlParams): IterableIterator<SqlValue[]> {
-    return this.mode(true).iterate(...params) as IterableIterator<SqlValue[]>;
-  }
-
-  value(...params: SqlParams): SqlValue | undefined {
-    return this.getValues(...params)?.[0];
-  }
-}
 
 class BetterSqlite3Driver implements SqliteDriver {
   readonly adapter = 'better-sqlite3';
@@ -74,7 +28,7 @@ class BetterSqlite3Driver implements SqliteDriver {
   prepare(sql: string, options?: StatementOptions): SqliteStatement {
     const native = this.client.prepare(sql);
     native.safeIntegers(options?.integers !== 'number');
-    return new BetterSqlite3Statement(native);
+    return new ModalStatement(native as unknown as DriverStatement, (arrays) => native.raw(arrays));
   }
 
   exec(sql: string): void {

@@ -3,14 +3,11 @@
  * loaded with process.getBuiltinModule, so importing Ahenk on a Node without it costs nothing
  * until this adapter is asked for.
  */
-import type { SqliteDriver, SqliteStatement, SqlParams, SqlRow, SqlRunResult, SqlValue, StatementOptions } from '../port.ts';
+import type { SqliteDriver, SqliteStatement, SqlParams, StatementOptions } from '../port.ts';
+import { ModalStatement, type DriverStatement } from '../statement.ts';
 
 /** The parts of node:sqlite's StatementSync this adapter uses. */
-interface NativeStatement {
-  run(...params: SqlParams): SqlRunResult;
-  get(...params: SqlParams): unknown;
-  all(...params: SqlParams): unknown[];
-  iterate(...params: SqlParams): IterableIterator<unknown>;
+interface NativeStatement extends DriverStatement {
   setReadBigInts(enabled: boolean): void;
   setReturnArrays(enabled: boolean): void;
 }
@@ -41,52 +38,6 @@ function bindable(params: SqlParams): SqlParams {
   return params;
 }
 
-class NodeSqliteStatement implements SqliteStatement {
-  private arrays = false;
-
-  constructor(private readonly native: NativeStatement) {}
-
-  private mode(arrays: boolean): NativeStatement {
-    if (this.arrays !== arrays) {
-      this.native.setReturnArrays(arrays);
-      this.arrays = arrays;
-    }
-    return this.native;
-  }
-
-  run(...params: SqlParams): SqlRunResult {
-    return this.native.run(...bindable(params));
-  }
-
-  get(...params: SqlParams): SqlRow | undefined {
-    return this.mode(false).get(...bindable(params)) as SqlRow | undefined;
-  }
-
-  all(...params: SqlParams): SqlRow[] {
-    return this.mode(false).all(...bindable(params)) as SqlRow[];
-  }
-
-  iterate(...params: SqlParams): IterableIterator<SqlRow> {
-    return this.mode(false).iterate(...bindable(params)) as IterableIterator<SqlRow>;
-  }
-
-  getValues(...params: SqlParams): SqlValue[] | undefined {
-    return this.mode(true).get(...bindable(params)) as SqlValue[] | undefined;
-  }
-
-  values(...params: SqlParams): SqlValue[][] {
-    return this.mode(true).all(...bindable(params)) as SqlValue[][];
-  }
-
-  iterateValues(...params: SqlParams): IterableIterator<SqlValue[]> {
-    return this.mode(true).iterate(...bindable(params)) as IterableIterator<SqlValue[]>;
-  }
-
-  value(...params: SqlParams): SqlValue | undefined {
-    return this.getValues(...params)?.[0];
-  }
-}
-
 class NodeSqliteDriver implements SqliteDriver {
   readonly adapter = 'node:sqlite';
 
@@ -108,7 +59,7 @@ class NodeSqliteDriver implements SqliteDriver {
     native.setReadBigInts(options?.integers !== 'number');
     // A DatabaseSync the app opened with returnArrays: true hands its statements out in array mode.
     native.setReturnArrays(false);
-    return new NodeSqliteStatement(native);
+    return new ModalStatement(native, (arrays) => native.setReturnArrays(arrays), bindable);
   }
 
   exec(sql: string): void {
