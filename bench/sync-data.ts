@@ -1,12 +1,12 @@
 /**
- * The sync bench's table and databases: a text key and three values (text, integer, real), the
- * source database filled in chunks (1M rows never sit in memory at once), and empty receivers
- * that trust the sender as an app's pairing would leave them.
+ * The sync bench's table and databases: a text key (UUIDv4 or UUIDv7) and three values (text,
+ * integer, real), the source database filled in chunks (1M rows never sit in memory at once), and
+ * empty receivers that trust the sender as an app's pairing would leave them.
  */
 import { integer, real, text } from 'drizzle-orm/sqlite-core';
 import { authorizeDevice, defineSyncedTable, getDeviceId, initializeDatabase, registerUser, type AhenkDatabase } from '../src/index.ts';
 import { openConnection } from '../src/sqlite/index.ts';
-import { makeRows } from './data.ts';
+import { makeRows, type KeyKind } from './data.ts';
 
 export const NOTES_TABLE = 'notes';
 
@@ -42,10 +42,11 @@ export function openNotes(path: string): NotesDatabase {
 }
 
 /**
- * A sender database with `rows` inserted rows (one log entry each) and a registered user. Inserted
- * through Ahenk's own connection, in chunks of one transaction each; closed on return.
+ * A sender database with `rows` inserted rows (one log entry each) keyed by `keys`, and a
+ * registered user. Inserted through Ahenk's own connection, in chunks of one transaction each;
+ * closed on return.
  */
-export async function createSource(path: string, rows: number, seed: number): Promise<RawSizes & { deviceId: string; userId: string }> {
+export async function createSource(path: string, rows: number, seed: number, keys: KeyKind): Promise<RawSizes & { deviceId: string; userId: string }> {
   const db = openNotes(path);
   try {
     const user = await registerUser(db, USER.name, USER.email, USER.password);
@@ -53,7 +54,7 @@ export async function createSource(path: string, rows: number, seed: number): Pr
     const insert = raw.prepare(`INSERT INTO "${NOTES_TABLE}" (id, title, qty, price) VALUES (?, ?, ?, ?)`);
     const sizes: RawSizes = { rows, valueBytes: 0, keyBytes: 0 };
     for (let done = 0, chunk = 0; done < rows; chunk++) {
-      const batch = makeRows(Math.min(CHUNK_ROWS, rows - done), seed * 1000 + chunk);
+      const batch = makeRows(Math.min(CHUNK_ROWS, rows - done), seed * 1000 + chunk, keys);
       raw.transaction(() => {
         for (const [id, title, qty, , price] of batch) {
           insert.run(id, title, qty, price);

@@ -1,6 +1,7 @@
 /**
- * The session's batch apply: a batch and the peer's cursor commit together, without waiting for
- * the disk, and the connection's own durability setting is back right after.
+ * The session's batch apply: a batch (or a group of batches) and the peer's cursor commit
+ * together, without waiting for the disk and with a larger page cache, and the connection's own
+ * settings are back right after.
  */
 import { describe, expect, it } from 'vitest';
 import { SqliteSyncStore } from '../../src/sync/store/index.ts';
@@ -8,10 +9,12 @@ import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { openDevice } from '../helpers/db.ts';
 
 describe('SqliteSyncStore.applyBatch', () => {
-  it('commits a batch with its cursor under synchronous = NORMAL and restores the connection setting', () => {
+  it('commits a batch with its cursor under synchronous = NORMAL with a larger page cache, and restores the connection settings', () => {
     const a = openDevice('a');
     const connection = a.$connection;
     connection.exec('PRAGMA synchronous = FULL');
+    // Each driver builds SQLite with its own default (better-sqlite3 16 MB, node:sqlite 2 MB).
+    const ownCache = connection.pragma('cache_size');
     const store = new SqliteSyncStore(connection);
     // Every pragma the store sets, in order, with whether a transaction was open at the time:
     // watched where all SQL of the connection passes, its driver's exec and prepare.
@@ -32,13 +35,46 @@ describe('SqliteSyncStore.applyBatch', () => {
     expect(connection.prepare("SELECT title FROM todos WHERE id = 'r1'").value()).toBe('from the peer');
     expect(set).toEqual([
       ['synchronous = NORMAL', false],
+      ['cache_size = -65536', false],
+      [`cache_size = ${String(ownCache)}`, false],
       ['synchronous = 2', false],
     ]);
+    expect(connection.pragma('cache_size')).toBe(ownCache);
     expect(connection.pragma('synchronous')).toBe(2n);
     expect(store.loadCursor('peer-x')).toBe('42');
     // A refused batch restores the setting too.
     expect(() => store.applyBatch('peer-x', [{ table: 'todos', pk: 'r2', cl: 1, groups: [{ hlc, device: 'peer-x', values: { done: null } }] }], '43')).toThrow();
     expect(connection.pragma('synchronous')).toBe(2n);
     expect(store.loadCursor('peer-x')).toBe('42');
+  });
+
+  it('merges several batches in one transaction with the cursor of the last, and starts no batch after the time budget', () => {
+    const a = openDevice('a');
+    const connection = a.$connection;
+    const store = new SqliteSyncStore(connection);
+    let commits = 0;
+    const { driver } = connection;
+    const exec = driver.exec.bind(driver);
+    driver.exec = (sql) => (/^\s*COMMIT\b/i.test(sql) && commits++, exec(sql));
+    const hlc = formatHlc(packHlc(Date.now() - 1000, 0));
+    const batch = (pk: string, cursor: string) => ({ entries: [{ table: 'todos', pk, cl: 1, groups: [{ hlc, device: 'peer-x', values: { title: pk } }] }], cursor });
+    // The middle batch is a frame of a window that does not move the cursor.
+    const group = store.applyBatches('peer-x', [batch('r1', '10'), batch('r2', ''), batch('r3', '30')], Number.POSITIVE_INFINITY);
+    expect(group.applied).toHaveLength(3);
+    expect(group.refused).toBeUndefined();
+    expect(commits).toBe(1);
+    expect(store.loadCursor('peer-x')).toBe('30');
+    expect(connection.prepare("SELECT count(*) FROM todos WHERE id IN ('r1', 'r2', 'r3')").value()).toBe(3n);
+    // With the budget spent, one batch still goes in, with its own cursor.
+    const budgeted = store.applyBatches('peer-x', [batch('r4', '40'), batch('r5', '50')], 0);
+    expect(budgeted.applied).toHaveLength(1);
+    expect(store.loadCursor('peer-x')).toBe('40');
+    expect(connection.prepare("SELECT count(*) FROM todos WHERE id IN ('r4', 'r5')").value()).toBe(1n);
+    // A batch merge refuses: the ones before it commit with their cursor, it and the rest do not.
+    const refusing = store.applyBatches('peer-x', [batch('r6', '60'), batch('k'.repeat(5000), '70'), batch('r8', '80')], Number.POSITIVE_INFINITY);
+    expect(refusing.applied).toHaveLength(1);
+    expect(refusing.refused).toMatchObject({ code: 'PROTOCOL_ENTRY_REJECTED' });
+    expect(store.loadCursor('peer-x')).toBe('60');
+    expect(connection.prepare("SELECT count(*) FROM todos WHERE id IN ('r6', 'r8')").value()).toBe(1n);
   });
 });

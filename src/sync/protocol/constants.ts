@@ -32,8 +32,17 @@ export const MAX_BATCH_SIZE = 100_000;
 /** Entries in one decoded batch: bounds the array a hostile frame can make us allocate. */
 export const MAX_BATCH_ENTRIES = 1_000_000;
 
-/** Unacknowledged batches a receiver lets a sender have in flight: keeps the pipe full over one round trip without buffering the database. */
-export const DEFAULT_WINDOW = 4;
+/**
+ * Unacknowledged batches a receiver lets a sender have in flight: keeps the pipe full over one
+ * round trip without buffering the database, and lets the receiver commit half of it in one
+ * transaction while the sender fills the other half. 16 windows of a thousand typical rows are
+ * about 1 MB on the wire; at a million rows 32 were 10% faster but took the receiver's RSS from
+ * about 275 to 365 MB (its V8 heap), and 8 were a third slower.
+ */
+export const DEFAULT_WINDOW = 16;
+
+/** A receiver's group commit starts no further batch after this long: the event loop, and other writers of the database, wait about this long at most. */
+export const GROUP_COMMIT_MS = 500;
 
 /** Largest window a peer may grant; a hello asking more is malformed. */
 export const MAX_WINDOW = 64;

@@ -2,4 +2,4 @@
 export { createMemoryChannelPair, type FrameChannel, type MemoryChannelOptions } from './channel.ts';
 export { createFramedChannel, type ByteChannel, type FramedChannelOptions } from './framed-channel.ts';
 export { runSession, type SyncProgress, type SyncSessionOptions, type SyncSessionResult } from './session.ts';
-export type { AppliedBatch, ExportWindow, SyncStore } from './store.ts';
+export type { AppliedBatch, AppliedGroup, ExportWindow, ReceivedBatch, SyncStore } from './store.ts';

@@ -2,14 +2,20 @@
  * The reading half of a session: decodes every frame, checks it is allowed at this point of the
  * protocol, and applies batches. It never waits for the transport to send (acks go through the
  * outbox), so it keeps draining the peer even when our own sending side is blocked.
+ *
+ * Batches that arrive back to back are applied together, in one transaction (group commit): a
+ * commit writes every page it changed again, and a thousand rows with random keys change pages all
+ * over a table and its indexes, so one commit per batch wrote a large table many times over. A
+ * batch waits only while the next frame is already there and less than half the window we granted
+ * is queued, and it is acknowledged once its group has committed.
  */
-import { MAX_FRAME_BYTES, PROTOCOL_MINOR } from '../protocol/constants.ts';
+import { GROUP_COMMIT_MS, MAX_FRAME_BYTES, PROTOCOL_MINOR } from '../protocol/constants.ts';
 import { FrameTooLargeError, ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { framedSize } from '../protocol/framing.ts';
 import { decodeMessage, type BatchMessage, type HelloMessage, type SyncMessage } from '../protocol/messages.ts';
 import type { Sender } from './sender.ts';
 import { Latch } from './signals.ts';
-import type { SyncStore } from './store.ts';
+import type { AppliedBatch, AppliedGroup, SyncStore } from './store.ts';
 
 export interface ReceiverHooks {
   localDeviceId: string;
@@ -17,7 +23,7 @@ export interface ReceiverHooks {
   onHello(): void;
   onAck(): void;
   ack(batch: number): void;
-  /** A batch is applied; `appended` when it added rows to our log. */
+  /** A batch is applied and committed; `appended` when it added rows to our log. */
   onApplied(appended: boolean): void;
   onCaughtUp(): void;
   onDone(): void;
@@ -25,12 +31,16 @@ export interface ReceiverHooks {
 
 export interface ReceiverOptions {
   expectedRemoteDeviceId?: string;
+  /** The window we grant the peer in our hello: a group never waits for more than half of it. */
+  window: number;
   log?(message: string): void;
 }
 
 export class SessionReceiver {
   private remote: HelloMessage | undefined;
   private expectedBatch = 1;
+  /** Batches received and not applied yet, in order. */
+  private readonly queued: BatchMessage[] = [];
   /** The peer's cursor into our log, from its HAVE. */
   readonly have = new Latch<string>();
   readonly caughtUp = new Latch<void>();
@@ -64,27 +74,50 @@ export class SessionReceiver {
    */
   async read(frames: AsyncIterable<Uint8Array>, ignoring: () => boolean): Promise<void> {
     const iterator = frames[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<Uint8Array>;
-      try {
-        next = await iterator.next();
-      } catch (error) {
-        throw new TransportFailure(error);
+    try {
+      for (;;) {
+        const pending = iterator.next();
+        // A group ends where the peer's stream pauses: no batch waits for a frame still on its way.
+        // The event loop gets a turn between groups.
+        while (this.queued.length > 0 && !(await settlesAtOnce(pending))) this.applyGroup(ignoring);
+        let next: IteratorResult<Uint8Array>;
+        try {
+          next = await pending;
+        } catch (error) {
+          throw new TransportFailure(error);
+        }
+        if (next.done === true) break;
+        const frame = next.value;
+        if (ignoring()) {
+          this.queued.length = 0;
+          continue;
+        }
+        this.bytesReceived += framedSize(frame.byteLength);
+        if (frame.byteLength > MAX_FRAME_BYTES) throw new FrameTooLargeError(frame.byteLength, MAX_FRAME_BYTES);
+        const newer = this.remote !== undefined && this.remote.minor > PROTOCOL_MINOR;
+        this.handle(decodeMessage(frame, { extensions: newer, sender: this.remote?.deviceId }), ignoring);
       }
-      if (next.done === true) break;
-      const frame = next.value;
-      if (ignoring()) continue;
-      this.bytesReceived += framedSize(frame.byteLength);
-      if (frame.byteLength > MAX_FRAME_BYTES) throw new FrameTooLargeError(frame.byteLength, MAX_FRAME_BYTES);
-      const newer = this.remote !== undefined && this.remote.minor > PROTOCOL_MINOR;
-      this.handle(decodeMessage(frame, { extensions: newer, sender: this.remote?.deviceId }));
+      this.applyQueued(ignoring);
+    } catch (error) {
+      if (error instanceof ApplyFailure) throw error.cause;
+      // Batches that arrived whole before a cut or a bad frame are applied, as they would have been
+      // one by one; the error that ended the reading is the one reported.
+      try {
+        this.applyQueued(ignoring);
+      } catch {
+        // Secondary to `error`.
+      }
+      throw error;
     }
     if (!ignoring() && !this.done.settled) {
       throw new ProtocolError('PROTOCOL_CLOSED', this.remote ? 'peer closed the stream before it was done' : 'peer closed the stream without a hello');
     }
   }
 
-  private handle(message: SyncMessage): void {
+  private handle(message: SyncMessage, ignoring: () => boolean): void {
+    // What follows a batch may rely on it being applied (CAUGHT_UP, DONE); an ACK is about our
+    // own batches, so the peer's keep their group.
+    if (message.type !== 'batch' && message.type !== 'ack') this.applyQueued(ignoring);
     if (message.type === 'error') throw new RemoteError(message.code, message.message);
     if (message.type === 'hello') return this.onHello(message);
     if (this.remote === undefined) throw unexpected(`${message.type} before hello`);
@@ -93,7 +126,7 @@ export class SessionReceiver {
         if (this.have.settled) throw unexpected('a second have');
         return this.have.resolve(message.cursor);
       case 'batch':
-        return this.onBatch(message);
+        return this.onBatch(message, ignoring);
       case 'ack':
         this.sender.onAck(message.batch);
         return this.hooks.onAck();
@@ -127,17 +160,64 @@ export class SessionReceiver {
     this.hooks.onHello();
   }
 
-  private onBatch(batch: BatchMessage): void {
+  private onBatch(batch: BatchMessage, ignoring: () => boolean): void {
     if (this.done.settled) throw unexpected('a batch after done');
     if (batch.batch !== this.expectedBatch) throw unexpected(`batch ${batch.batch} where batch ${this.expectedBatch} was due`);
     this.expectedBatch++;
-    const applied = this.store.applyBatch(this.remoteId, batch.entries, batch.cursor);
+    this.queued.push(batch);
+    // Half the window stays open, so the peer keeps sending while this group is applied.
+    if (this.queued.length >= Math.max(1, this.options.window >> 1)) this.applyGroup(ignoring);
+  }
+
+  /** Applies every queued batch, group after group (before a message that may rely on them). */
+  private applyQueued(ignoring: () => boolean): void {
+    while (this.queued.length > 0 && !ignoring()) this.applyGroup(ignoring);
+    this.queued.length = 0;
+  }
+
+  /**
+   * Applies the queue's next group in one transaction (it starts no batch after GROUP_COMMIT_MS),
+   * acknowledges it once committed, then reports its batches. A batch merge refuses ends the
+   * session after the batches before it are committed and acknowledged.
+   */
+  private applyGroup(ignoring: () => boolean): void {
+    if (ignoring()) {
+      this.queued.length = 0;
+      return;
+    }
+    let group: AppliedGroup;
+    try {
+      group = this.storeGroup();
+    } catch (error) {
+      this.queued.length = 0;
+      throw new ApplyFailure(error);
+    }
+    if (group.applied.length === 0 && group.refused === undefined) throw new Error('the store applied no batch of a group');
+    const batches = this.queued.splice(0, group.applied.length);
+    if (group.refused !== undefined) this.queued.length = 0;
+    if (batches.length > 0) this.hooks.ack(batches.at(-1)!.batch);
+    for (const [i, batch] of batches.entries()) this.onApplied(batch, group.applied[i]!);
+    if (group.refused !== undefined) throw new ApplyFailure(group.refused);
+  }
+
+  /** The store's group apply, or one batch through applyBatch where the store has none. */
+  private storeGroup(): AppliedGroup {
+    if (this.store.applyBatches !== undefined) return this.store.applyBatches(this.remoteId, this.queued, GROUP_COMMIT_MS);
+    const batch = this.queued[0]!;
+    try {
+      return { applied: [this.store.applyBatch(this.remoteId, batch.entries, batch.cursor)] };
+    } catch (error) {
+      if (error instanceof ProtocolError && error.code === 'PROTOCOL_ENTRY_REJECTED') return { applied: [], refused: error };
+      throw error;
+    }
+  }
+
+  private onApplied(batch: BatchMessage, applied: AppliedBatch): void {
     const appended = applied.after > applied.before;
     if (appended && applied.onlyMerged) this.sender.echo.add(applied.before, applied.after);
     if (applied.quarantined > 0) this.log(`batch ${batch.batch}: ${applied.quarantined} entries quarantined (${applied.quarantineReasons.join(', ')})`);
     this.received += batch.entries.length;
     this.remoteRemaining = batch.remaining;
-    this.hooks.ack(batch.batch);
     this.hooks.onApplied(appended);
   }
 
@@ -147,6 +227,26 @@ export class SessionReceiver {
     } catch {
       // The log is an observer.
     }
+  }
+}
+
+/** Whether `promise` settles before the event loop reaches its check phase: a frame already buffered. */
+function settlesAtOnce(promise: Promise<unknown>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const later = setImmediate(() => resolve(false));
+    const now = (): void => {
+      clearImmediate(later);
+      resolve(true);
+    };
+    promise.then(now, now);
+  });
+}
+
+/** Applying the queue failed (the database, or a batch merge refused): nothing more is applied. */
+class ApplyFailure extends Error {
+  constructor(readonly cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = 'ApplyFailure';
   }
 }
 

@@ -110,7 +110,7 @@ class SyncSession {
         this.progress({ direction: 'send', entries: this.sent, bytes: this.queuedBytes, totalEntries: this.sent + remaining });
       },
     });
-    this.receiver = new SessionReceiver(this.store, this.sender, options, {
+    this.receiver = new SessionReceiver(this.store, this.sender, { ...options, window }, {
       localDeviceId: options.localDeviceId,
       onHello: () => this.push(encodeMessage({ type: 'have', cursor: this.store.loadCursor(this.receiver.remoteId) })),
       onAck: () => this.acks.notify(),

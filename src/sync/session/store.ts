@@ -5,6 +5,7 @@
  * this over an Ahenk database (and watches its WAL file for other processes' writes).
  */
 import type { OplogEntry } from '../../oplog/entry.ts';
+import type { ProtocolError } from '../protocol/errors.ts';
 
 export interface AppliedBatch {
   /** The log rows this apply appended are (before, after] in log order. */
@@ -18,6 +19,19 @@ export interface AppliedBatch {
   /** Entries held back (quarantined) by this apply, and why (for the session's log). */
   quarantined: number;
   quarantineReasons: readonly string[];
+}
+
+/** A batch as received: its entries and the sender's cursor once it is applied ('' when it does not move). */
+export interface ReceivedBatch {
+  entries: readonly OplogEntry[];
+  cursor: string;
+}
+
+/** What one group apply committed: the batches applied, in order, and the refusal that stopped it. */
+export interface AppliedGroup {
+  applied: AppliedBatch[];
+  /** PROTOCOL_ENTRY_REJECTED for the batch after the applied ones, which is not applied at all. */
+  refused?: ProtocolError;
 }
 
 export interface ExportWindow {
@@ -36,6 +50,14 @@ export interface SyncStore {
    * exactly what is applied. A batch merge refuses throws ProtocolError PROTOCOL_ENTRY_REJECTED.
    */
   applyBatch(peerId: string, entries: readonly OplogEntry[], cursor: string): AppliedBatch;
+  /**
+   * Applies batches that arrived together, in order, in one transaction with the cursor of the
+   * last one applied (group commit: a database writes each changed page once per commit, not once
+   * per batch). Starts no further batch once `budgetMs` has passed, but applies at least one. A
+   * batch merge refuses applies nothing and ends the group: the ones before it are committed and
+   * `refused` says why. Optional: without it, the session applies one batch per applyBatch.
+   */
+  applyBatches?(peerId: string, batches: readonly ReceivedBatch[], budgetMs: number): AppliedGroup;
   /** Rows of the own log after position `from`. */
   rowsAfter(from: bigint): number;
   /** Rows of the own log in (from, to], counting at most `cap`. */

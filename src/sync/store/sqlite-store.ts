@@ -1,7 +1,7 @@
 /**
  * The sync session's store over an Ahenk database: the log's positions and windows (oplog), the
- * per-peer cursor (ahenk_cursors), the batch apply that merges and advances the cursor in one
- * transaction, and the wait for new writes of any process (the oplog watcher).
+ * per-peer cursor (ahenk_cursors), the batch apply that merges batches and advances the cursor in
+ * one transaction, and the wait for new writes of any process (the oplog watcher).
  */
 import { InvalidEntryError } from '../../errors.ts';
 import { getOplogEntriesSince } from '../../database/exchange.ts';
@@ -11,8 +11,11 @@ import { parseCursor } from '../../oplog/cursor.ts';
 import type { OplogEntry } from '../../oplog/entry.ts';
 import type { SqliteConnection, SqliteStatement } from '../../sqlite/index.ts';
 import { ProtocolError } from '../protocol/errors.ts';
-import type { AppliedBatch, ExportWindow, SyncStore } from '../session/store.ts';
+import type { AppliedBatch, AppliedGroup, ExportWindow, ReceivedBatch, SyncStore } from '../session/store.ts';
 import { OplogWatcher } from './watcher.ts';
+
+/** The page cache a group apply gets at least (KiB): at a million rows with random keys it saved about 30% of the apply's CPU over 16 MB, and 32 MB about as much. */
+const GROUP_CACHE_KIB = 64 * 1024;
 
 export class SqliteSyncStore implements SyncStore {
   private readonly watcher: OplogWatcher;
@@ -82,32 +85,74 @@ export class SqliteSyncStore implements SyncStore {
    * nests as a savepoint): after a cut, the cursor says exactly what is applied.
    */
   applyBatch(peerId: string, entries: readonly OplogEntry[], cursor: string): AppliedBatch {
-    const restore = this.relaxedDurability();
-    try {
-      return this.raw
-        .transaction((): AppliedBatch => {
-          const before = this.maxSeq();
-          const result = entries.length > 0 ? merge(this.raw, entries) : undefined;
-          const after = this.maxSeq();
-          const onlyMerged = after === before || (this.localRowsStmt.value(before, after) as number) === 0;
-          if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
-          const held = result?.quarantined ?? [];
-          return { before, after, onlyMerged, quarantined: held.length, quarantineReasons: [...new Set(held.map((q) => q.reason))] };
-        });
-    } catch (error) {
-      if (error instanceof InvalidEntryError) throw new ProtocolError('PROTOCOL_ENTRY_REJECTED', `batch refused, nothing applied: ${error.message}`, { cause: error });
-      throw error;
-    } finally {
-      restore();
-    }
+    const { applied, refused } = this.applyBatches(peerId, [{ entries, cursor }], Number.POSITIVE_INFINITY);
+    if (refused !== undefined) throw refused;
+    return applied[0]!;
   }
 
   /**
-   * A batch commits without waiting for the disk (WAL with synchronous = NORMAL), then the
-   * connection's own setting comes back before any other code runs on it. Safe for a batch: it
-   * commits together with the cursor, so a batch that power loss takes back also takes its
-   * cursor back, and the peer sends it again; the database stays consistent either way. An initial
-   * sync commits a batch every thousand rows, and waiting for the disk at each was the largest
+   * Merges batches in order in one write transaction, each in a savepoint of its own, and stores
+   * the cursor of the last one applied in the same transaction: a cut or a crash takes the group
+   * back together with its cursor. A batch merge refuses is rolled back alone and ends the group.
+   */
+  applyBatches(peerId: string, batches: readonly ReceivedBatch[], budgetMs: number): AppliedGroup {
+    const started = performance.now();
+    const restoreDurability = this.relaxedDurability();
+    const restoreCache = this.largerCache();
+    try {
+      return this.raw.transaction((): AppliedGroup => {
+        const applied: AppliedBatch[] = [];
+        let cursor = '';
+        for (const batch of batches) {
+          if (applied.length > 0 && performance.now() - started >= budgetMs) break;
+          try {
+            applied.push(this.raw.transaction(() => this.mergeBatch(batch.entries)));
+          } catch (error) {
+            if (!(error instanceof InvalidEntryError)) throw error;
+            if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
+            return { applied, refused: new ProtocolError('PROTOCOL_ENTRY_REJECTED', `batch refused, nothing applied: ${error.message}`, { cause: error }) };
+          }
+          if (batch.cursor !== '') cursor = batch.cursor;
+        }
+        if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
+        return { applied };
+      });
+    } finally {
+      restoreCache();
+      restoreDurability();
+    }
+  }
+
+  private mergeBatch(entries: readonly OplogEntry[]): AppliedBatch {
+    const before = this.maxSeq();
+    const result = entries.length > 0 ? merge(this.raw, entries) : undefined;
+    const after = this.maxSeq();
+    const onlyMerged = after === before || (this.localRowsStmt.value(before, after) as number) === 0;
+    const held = result?.quarantined ?? [];
+    return { before, after, onlyMerged, quarantined: held.length, quarantineReasons: [...new Set(held.map((q) => q.reason))] };
+  }
+
+  /**
+   * A page cache of at least GROUP_CACHE_KIB while a group is applied, then the connection's own
+   * size again. Rows with random keys land all over the table and its indexes: with the default
+   * cache (2 MB in SQLite, 16 MB as better-sqlite3 builds it) the pages a group changes did not
+   * stay in memory once the table outgrew it, so they were read again and spilled to the WAL before
+   * the commit wrote them once more.
+   */
+  private largerCache(): () => void {
+    const size = Number(this.raw.pragma('cache_size'));
+    const kib = size < 0 ? -size : (size * Number(this.raw.pragma('page_size'))) / 1024;
+    if (kib >= GROUP_CACHE_KIB) return () => {};
+    this.raw.exec(`PRAGMA cache_size = -${GROUP_CACHE_KIB}`);
+    return () => this.raw.exec(`PRAGMA cache_size = ${size}`);
+  }
+
+  /**
+   * A group of batches commits without waiting for the disk (WAL with synchronous = NORMAL), then
+   * the connection's own setting comes back before any other code runs on it. Safe for a group: it
+   * commits together with its cursor, so batches that power loss takes back also take their cursor
+   * back, and the peer sends them again; the database stays consistent either way. An initial sync
+   * commits a group every few thousand rows, and waiting for the disk at each was once the largest
    * single cost of the receiver.
    */
   private relaxedDurability(): () => void {
