@@ -117,9 +117,10 @@ export function applyEntries(raw: SqliteConnection, entries: readonly (readonly 
   const merger = new RowMerger(raw, wallMs, custom);
   // What merge writes is logged by merge itself, with the peer's stamps: the triggers stand aside.
   withoutCapture(raw, () => {
-    for (const [table, { keys, groups }] of byTable) {
+    for (const [table, rowsOf] of byTable) {
+      const { keys, groups } = rowsOf;
       const histories = merger.loadHistories(table, keys);
-      for (let row = 0; row < keys.length; row++) {
+      for (const row of rowsOf.order()) {
         const pk = keys[row]!;
         const incoming = groups[row]!;
         let changed: boolean;
