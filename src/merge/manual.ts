@@ -52,7 +52,7 @@ export function buildOplogEntry(
   options: BuildOplogEntryOptions = {},
 ): OplogOperation {
   const pkColumn = options.pkColumn ?? 'id';
-  const pk = data[pkColumn];
+  const pk = Object.hasOwn(data, pkColumn) ? data[pkColumn] : undefined;
   if (typeof pk !== 'string') throw new InvalidEntryError(0, `data.${pkColumn} must hold the row's text key`);
   const values = Object.fromEntries(Object.entries(data).filter(([column]) => column !== pkColumn));
   const entry = {

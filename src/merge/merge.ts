@@ -193,7 +193,7 @@ function applicablePart(table: CapturedTable, entry: Incoming, index: number, cu
     if (applicable.values[column] === null && table.notNull.has(column)) {
       throw new InvalidEntryError(index, `column "${entry.table}"."${column}" is NOT NULL here but the entry sets it to NULL`);
     }
-    const resolver = table.resolvers[column];
+    const resolver = table.resolvers.get(column);
     if (resolver !== undefined && !resolverKnown(resolver, custom)) {
       hold(index, entryOf([applicable]), 'unknown-resolver', `column "${entry.table}"."${column}" uses resolver "${resolver}", which this process does not have`);
       return undefined;

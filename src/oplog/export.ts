@@ -9,7 +9,7 @@ import { OP } from './format.ts';
 import type { CellGroup, OplogEntry } from './entry.ts';
 import { SiteTable } from './sites.ts';
 import { forEachClockGroup } from './clock-groups.ts';
-import { fromSqlite, type SqlValue } from '../sqlite/values.ts';
+import { fromSqlite, setOwn, type SqlValue } from '../sqlite/values.ts';
 
 export interface OplogExport {
   /** Row deltas, one per row and incarnation, rows in the order of their oldest surviving write, table by table. */
@@ -189,7 +189,7 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
       const bit = bits[i]!;
       const set = bit < LOW_BITS ? lo & (1 << bit) : hi & (1 << (bit - LOW_BITS));
       if (set !== 0) {
-        picked[live[i]!] = fromSqlite(row[i + 1]);
+        setOwn(picked, live[i]!, fromSqlite(row[i + 1]));
         cells++;
       }
     }
