@@ -214,7 +214,8 @@ export function readEntries(r: WireReader, count: number, sender: string | undef
       if ((flags & ~KNOWN_ENTRY_FLAGS) !== 0) throw malformed(`${where()}: unknown flags ${flags}`);
       const table = readRef(r, tables, 'table name', WIRE_LIMITS.identifierBytes);
       const pk = flags & UUID_KEY_FLAG ? r.uuid('pk') : r.string('pk', WIRE_LIMITS.pkBytes);
-      const cl = r.varint('causal length');
+      // Bounded as merge bounds it: a higher one would be refused by every peer once stored.
+      const cl = r.varint('causal length', ENTRY_LIMITS.causalLength);
       if (cl < 1) throw malformed(`${where()}: causal length must be positive`);
       const deleted = cl % 2 === 0;
       // A group takes at least 3 bytes (stamp, device, column count).
