@@ -4,6 +4,7 @@
  * column may carry them. Every one must sync like any other name: through export, the wire codec,
  * merge (with and without resolvers and NOT NULL checks), quarantine and retry.
  */
+import fc from 'fast-check';
 import { eq } from 'drizzle-orm';
 import { integer, text, type SQLiteColumnBuilderBase } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +21,7 @@ import {
   type OplogEntry,
 } from '../../src/index.ts';
 import { lookupResolver } from '../../src/schema/resolvers.ts';
+import { validateEntry } from '../../src/oplog/entry.ts';
 import { getSyncedTableMeta } from '../../src/schema/synced-table.ts';
 import { openConnection } from '../../src/sqlite/index.ts';
 import { decodeMessage, encodeBatchFrames } from '../../src/sync/protocol/index.ts';
@@ -125,6 +127,27 @@ describe('names Object.prototype knows', () => {
       expect(got.size).toBe(PROTOTYPE_NAMES.length);
       for (const c of PROTOTYPE_NAMES) expect(got.get(c), c).toBe(`v:${c}`);
     }
+  });
+
+  it('any mix of them and other names survives validation, JSON and the codec as own properties (property)', () => {
+    const name = fc.oneof(fc.constantFrom(...PROTOTYPE_NAMES), fc.string({ minLength: 1, maxLength: 12 }));
+    const cells = fc.uniqueArray(fc.tuple(name, fc.oneof(fc.string(), fc.constant(null), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }))), { minLength: 1, maxLength: 20, selector: ([n]) => n });
+    fc.assert(
+      fc.property(cells, (pairs) => {
+        const values = Object.fromEntries(pairs);
+        const entry: OplogEntry = { table: pairs[0]![0], pk: 'k', cl: 1, groups: [{ hlc: '0000000000010000', device: 'dev', values }] };
+        const [frame] = encodeBatchFrames([entry], { firstBatch: 1, cursor: '1', remaining: 0, sender: 'dev' });
+        const decoded = decodeMessage(frame!.frame, { sender: 'dev' });
+        const fromJson = JSON.parse(JSON.stringify({ ...entry, groups: [{ ...entry.groups[0]!, values: Object.fromEntries(pairs.map(([n, v]) => [n, typeof v === 'bigint' ? 0 : v])) }] })) as unknown;
+        for (const candidate of [entry, decoded.type === 'batch' ? decoded.entries[0] : undefined]) {
+          const checked = validateEntry(candidate, 0).groups[0]!.values;
+          expect(Object.keys(checked).sort()).toEqual(pairs.map(([n]) => n).sort());
+          for (const [n, v] of pairs) expect(Object.hasOwn(checked, n) && checked[n]).toBe(v);
+        }
+        expect(Object.keys(validateEntry(fromJson, 0).groups[0]!.values).sort()).toEqual(pairs.map(([n]) => n).sort());
+      }),
+      { seed: 12, numRuns: 300 },
+    );
   });
 
   it('merge applies them, with resolvers and NOT NULL checks, and a re-merge changes nothing', () => {
