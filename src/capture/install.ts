@@ -9,7 +9,7 @@ import { DatabaseError } from '../errors.ts';
 import { resolverName } from '../schema/resolvers.ts';
 import type { SyncedTableMeta } from '../schema/synced-table.ts';
 import { SYSTEM_TABLE_IDS } from '../schema/system.ts';
-import { invalidateCatalog, liveColumnsOf, primaryKeyOf, tableExists } from '../oplog/catalog.ts';
+import { invalidateCatalog, liveColumnsOf, primaryKeyOf, resolversOf, tableExists } from '../oplog/catalog.ts';
 import { NEXT_SEQ_SQL, OP, triggerNames } from '../oplog/format.ts';
 import type { CaptureTarget } from '../oplog/catalog.ts';
 import { foldOplog } from '../oplog/fold.ts';
@@ -47,7 +47,8 @@ export function refreshCapture(raw: SqliteConnection): CaptureInstallReport {
       name: row.name,
       pkColumn: row.pkColumn,
       columns: liveColumnsOf(raw, row.name).filter((c) => c !== row.pkColumn),
-      resolvers: JSON.parse(row.resolvers) as Record<string, string> as SyncedTableMeta['resolvers'],
+      // Stored names (custom resolvers' too) pass through resolverName unchanged.
+      resolvers: Object.fromEntries(resolversOf(row.resolvers, row.name)) as SyncedTableMeta['resolvers'],
     }));
   return installCapture(raw, metas);
 }
@@ -71,7 +72,7 @@ function installOne(raw: SqliteConnection, meta: SyncedTableMeta, report: Captur
   const columns = [...known, ...live.filter((c) => !known.includes(c))];
   if (columns.length > 62) throw new DatabaseError(`table "${meta.name}" has had more than 62 synced columns; masks cannot hold them`);
 
-  const id = existing?.id ?? SYSTEM_TABLE_IDS[meta.name] ?? nextTableId(raw);
+  const id = existing?.id ?? SYSTEM_TABLE_IDS.get(meta.name) ?? nextTableId(raw);
   const target: CaptureTarget = { id, name: meta.name, pkColumn: meta.pkColumn, columns, liveColumns: live };
   const statements = captureTriggerSql(target);
   const hash = createHash('sha256').update(statements.join('\n')).digest('hex');

@@ -8,6 +8,7 @@
  * through entries indexed at once (deletes here, merged entries above causal length 1), so it can be
  * read from the partial index of those (log-index.ts) without indexing every write.
  */
+import { MAX_CAUSAL_LENGTH } from '../oplog/entry.ts';
 import { CL_INDEXED } from '../oplog/log-index.ts';
 import type { CaptureTarget } from '../oplog/catalog.ts';
 import { NEXT_SEQ_SQL, OP, triggerNames } from '../oplog/format.ts';
@@ -17,6 +18,13 @@ import { quoteIdent } from '../sqlite/index.ts';
 
 /** No capture while merge applies remote changes inside its own transaction. */
 const NOT_APPLYING = 'NOT EXISTS (SELECT 1 FROM ahenk_apply_guard)';
+
+/**
+ * The write a trigger refuses rather than log a causal length past the bound, which every peer
+ * would refuse (and with it everything logged after it). Only a row whose causal length reached
+ * the bound gets here (it is even there: the row is deleted), through a re-insert of its key.
+ */
+export const CAUSAL_LENGTH_LIMIT_MESSAGE = `ahenk: this row's key was deleted at the causal length limit (${MAX_CAUSAL_LENGTH}); it cannot be inserted again, use a new key`;
 
 
 /**
@@ -36,12 +44,16 @@ export function captureTriggerSql(target: CaptureTarget): string[] {
   const table = quoteIdent(target.name);
   const names = triggerNames(target.name);
   const pk = quoteIdent(target.pkColumn);
-  const rowCl = (ref: 'NEW' | 'OLD') => `(SELECT max(cl) FROM ahenk_oplog WHERE tbl = ${target.id} AND pk = ${ref}.${pk} AND ${CL_INDEXED})`;
+  // The row's causal length m, read once (the inner max() keeps SQLite's min/max shortcut), and
+  // the one the write logs, f(m); at the bound the write fails instead (the statement is undone).
+  const fromRowCl = (ref: 'NEW' | 'OLD', f: (m: string) => string) =>
+    `(SELECT CASE WHEN m >= ${MAX_CAUSAL_LENGTH} THEN RAISE(ABORT, '${CAUSAL_LENGTH_LIMIT_MESSAGE.replaceAll("'", "''")}') ELSE ${f('m')} END FROM (SELECT max(cl) AS m FROM ahenk_oplog WHERE tbl = ${target.id} AND pk = ${ref}.${pk} AND ${CL_INDEXED}))`;
   const append = (ref: 'NEW' | 'OLD', op: number, cl: string, cols: string, ix: 'NULL' | '1') =>
     `INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ${target.id}, ${ref}.${pk}, ${op}, ${cl}, ${cols}, ${ix});`;
   // Alive is the next odd causal length at or above the indexed ones; deleted the even one after it.
-  const aliveCl = (ref: 'NEW' | 'OLD') => `(coalesce(${rowCl(ref)}, 0) | 1)`;
-  const deleteCl = (ref: 'NEW' | 'OLD') => `(${aliveCl(ref)} + 1)`;
+  // Below the (even) bound both stay within it; at it, both would pass it.
+  const aliveCl = (ref: 'NEW' | 'OLD') => fromRowCl(ref, (m) => `(coalesce(${m}, 0) | 1)`);
+  const deleteCl = (ref: 'NEW' | 'OLD') => fromRowCl(ref, (m) => `((coalesce(${m}, 0) | 1) + 1)`);
   const all = ALL_COLUMNS.toString();
 
   // IS NOT alone treats 1 and 1.0 as equal; typeof() keeps a change of storage class visible.

@@ -4,7 +4,7 @@
  * (see capture/triggers.ts); this class is the same algorithm for code that stamps in JS.
  */
 import { ClockDriftError } from './errors.ts';
-import { formatHlc, hlcMs, MAX_MS, packHlc, parseHlc, type PackedHlc } from './timestamp.ts';
+import { formatHlc, hlcMs, MAX_MS, MAX_REMOTE_MS, packHlc, parseHlc, type PackedHlc } from './timestamp.ts';
 
 export const DEFAULT_MAX_DRIFT_MS = 5 * 60 * 1000;
 
@@ -52,11 +52,15 @@ export class HybridLogicalClock {
     return this.last;
   }
 
-  /** The drift error a remote stamp would raise, or undefined if it is acceptable. */
+  /**
+   * The drift error a remote stamp would raise, or undefined if it is acceptable. A stamp past
+   * MAX_REMOTE_MS is too far ahead whatever the allowance: the clock's next stamps need room above it.
+   */
   driftOf(remote: PackedHlc): ClockDriftError | undefined {
     const wallMs = this.wallMs();
-    const aheadMs = hlcMs(remote) - wallMs;
-    return aheadMs > this.maxDriftMs ? new ClockDriftError(formatHlc(remote), aheadMs, this.maxDriftMs) : undefined;
+    const remoteMs = hlcMs(remote);
+    const aheadMs = remoteMs - wallMs;
+    return aheadMs > this.maxDriftMs || !(remoteMs <= MAX_REMOTE_MS) ? new ClockDriftError(formatHlc(remote), aheadMs, this.maxDriftMs) : undefined;
   }
 
   private wallMs(): number {

@@ -9,6 +9,13 @@ export const MAX_COUNTER = (1 << Number(COUNTER_BITS)) - 1;
 /** Largest representable wall time: 2^47 - 1 ms, in the year 6429. */
 export const MAX_MS = 2 ** 47 - 1;
 export const MAX_PACKED = (1n << 63n) - 1n;
+/**
+ * The latest wall time a stamp from a peer may carry and still apply, whatever the drift
+ * allowance: the start of the year 6000. Local stamps continue above the highest stamp received,
+ * and from here they have 429 years of milliseconds, 65536 stamps each, before the packed form's
+ * 63 bits run out; a later stamp is held back as clock drift.
+ */
+export const MAX_REMOTE_MS = Date.UTC(6000, 0, 1);
 
 export type PackedHlc = bigint;
 

@@ -11,7 +11,7 @@ import { CL_INDEXED } from '../oplog/log-index.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { LOCAL_SITE, SiteTable } from '../oplog/sites.ts';
-import { validateIndexedEntry, type OpType } from '../oplog/entry.ts';
+import { MAX_CAUSAL_LENGTH, validateIndexedEntry, type OpType } from '../oplog/entry.ts';
 import { applyEntries, type MergeResult } from './merge.ts';
 import type { SqlValue } from '../sqlite/values.ts';
 
@@ -52,7 +52,7 @@ export function buildOplogEntry(
   options: BuildOplogEntryOptions = {},
 ): OplogOperation {
   const pkColumn = options.pkColumn ?? 'id';
-  const pk = data[pkColumn];
+  const pk = Object.hasOwn(data, pkColumn) ? data[pkColumn] : undefined;
   if (typeof pk !== 'string') throw new InvalidEntryError(0, `data.${pkColumn} must hold the row's text key`);
   const values = Object.fromEntries(Object.entries(data).filter(([column]) => column !== pkColumn));
   const entry = {
@@ -93,7 +93,11 @@ export function localApply(db: DatabaseHandle, entry: OplogOperation): MergeResu
     const rowCl = table
       ? Number(raw.prepare(`SELECT max(cl) FROM ahenk_oplog WHERE tbl = ? AND pk = ? AND ${CL_INDEXED}`).value(table.id, group.pk) ?? 0)
       : 0;
-    const cl = op === 'delete' ? (rowCl | 1) + 1 : op === 'insert' ? rowCl | 1 : Math.max(rowCl, 1);
+    // Arithmetic, not `| 1`: JS bit operators cut a causal length above 2^31 to 32 bits.
+    const alive = rowCl % 2 === 0 ? rowCl + 1 : rowCl;
+    const cl = op === 'delete' ? alive + 1 : op === 'insert' ? alive : Math.max(rowCl, 1);
+    // As the triggers do: a causal length past the bound would be refused by every peer.
+    if (cl > MAX_CAUSAL_LENGTH) throw new InvalidEntryError(0, `row "${group.pk.slice(0, 64)}" of "${group.table}" is at the causal length limit (${MAX_CAUSAL_LENGTH}); it cannot be ${op === 'delete' ? 'deleted' : 'inserted'} again`);
     const stamp = raw.prepare(`SELECT ${NEXT_SEQ_SQL}`).value() as bigint;
     return applyEntries(raw, [[{ ...group, cl, hlc: formatHlc(stamp) }]], {});
   });

@@ -5,7 +5,7 @@
  * does not have yet, or stamped too far in the future, are quarantined, never dropped.
  */
 import type { SqliteConnection } from '../sqlite/index.ts';
-import { formatHlc, hlcTextMs, MAX_COUNTER, MAX_MS, packHlc, parseHlc } from '../clock/timestamp.ts';
+import { formatHlc, hlcTextMs, MAX_COUNTER, MAX_REMOTE_MS, packHlc, parseHlc } from '../clock/timestamp.ts';
 import { DEFAULT_MAX_DRIFT_MS } from '../clock/hybrid-logical-clock.ts';
 import { ClockDriftError } from '../clock/errors.ts';
 import { loadCatalog, type CapturedTable } from '../oplog/catalog.ts';
@@ -153,14 +153,13 @@ export function applyEntries(raw: SqliteConnection, entries: readonly (readonly 
  * The highest stamp text within maxDriftMs of the wall clock: a stamp above it is too far ahead.
  * A stamp's milliseconds are whole, so the allowance counts in whole milliseconds (floored on its
  * own: added to the wall clock first, a fraction could round across an integer). '' when every
- * stamp is too far ahead, '8' (above every valid stamp) when none is, as for a NaN allowance,
- * which no difference exceeds.
+ * stamp is too far ahead. Never past MAX_REMOTE_MS, whatever the allowance (a NaN one, which no
+ * difference exceeds, included): a stamp near the end of the packed range would leave this
+ * database's own next stamps no room.
  */
 function driftHorizon(wallMs: number, maxDriftMs: number): string {
-  if (Number.isNaN(maxDriftMs)) return '8';
-  const limit = wallMs + Math.floor(maxDriftMs);
+  const limit = Number.isNaN(maxDriftMs) ? MAX_REMOTE_MS : Math.min(wallMs + Math.floor(maxDriftMs), MAX_REMOTE_MS);
   if (limit < 0) return '';
-  if (limit > MAX_MS) return '8';
   return formatHlc(packHlc(limit, MAX_COUNTER));
 }
 
@@ -194,7 +193,7 @@ function applicablePart(table: CapturedTable, entry: Incoming, index: number, cu
     if (applicable.values[column] === null && table.notNull.has(column)) {
       throw new InvalidEntryError(index, `column "${entry.table}"."${column}" is NOT NULL here but the entry sets it to NULL`);
     }
-    const resolver = table.resolvers[column];
+    const resolver = table.resolvers.get(column);
     if (resolver !== undefined && !resolverKnown(resolver, custom)) {
       hold(index, entryOf([applicable]), 'unknown-resolver', `column "${entry.table}"."${column}" uses resolver "${resolver}", which this process does not have`);
       return undefined;

@@ -10,9 +10,10 @@ import { validateIndexedEntry, type IndexedGroup, type OplogEntry } from '../opl
 export type QuarantineReason = 'unknown-table' | 'unknown-column' | 'unknown-resolver' | 'clock-drift';
 
 export function quarantine(raw: SqliteConnection, entry: OplogEntry, reason: QuarantineReason, message: string): void {
-  // Only the entry's own fields: merge's working copies carry more.
+  // Only the entry's own fields: merge's working copies carry more. Cells as [column, value] pairs:
+  // superjson refuses an object with a key "__proto__", "constructor" or "prototype".
   const { table, pk, cl, groups } = entry;
-  const plain = { table, pk, cl, groups: groups.map(({ hlc, device, values }) => ({ hlc, device, values })) };
+  const plain = { table, pk, cl, groups: groups.map(({ hlc, device, values }) => ({ hlc, device, cells: Object.entries(values) })) };
   raw
     .prepare('INSERT INTO ahenk_quarantine (table_name, reason, entry, received_at) VALUES (?, ?, ?, ?)')
     .run(entry.table, `${reason}: ${message}`, superjson.stringify(plain), Date.now());
@@ -26,5 +27,17 @@ export function countQuarantined(db: DatabaseHandle): number {
 export function takeQuarantined(raw: SqliteConnection): IndexedGroup[][] {
   const rows = raw.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').values().map(([text]) => text as string);
   raw.prepare('DELETE FROM ahenk_quarantine').run();
-  return rows.map((text, i) => validateIndexedEntry(superjson.parse(text), i));
+  return rows.map((text, i) => validateIndexedEntry(withValues(superjson.parse(text)), i));
+}
+
+/** A stored entry with its groups' cells as values again (rows stored before cells were pairs have values already). */
+function withValues(stored: unknown): unknown {
+  if (typeof stored !== 'object' || stored === null || !Array.isArray((stored as { groups?: unknown }).groups)) return stored;
+  const groups = (stored as { groups: unknown[] }).groups.map((group) => {
+    if (typeof group !== 'object' || group === null || !Object.hasOwn(group, 'cells')) return group;
+    const { cells, ...rest } = group as { cells: unknown };
+    // Object.fromEntries defines "__proto__" as an own key, as a column.
+    return { ...rest, values: Array.isArray(cells) ? Object.fromEntries(cells as [string, unknown][]) : cells };
+  });
+  return { ...stored, groups };
 }

@@ -138,19 +138,19 @@ export class RowMerger {
     if (reborn && this.applyNewRow(table, pk, current)) return true;
 
     const winners = new Map<string, { value: SqlValue; clock: CellClock }>();
-    let liveRow: Record<string, unknown> | undefined;
+    let liveRow: Map<string, SqlValue> | undefined;
     for (const clock of current) {
       for (const column in clock.values) {
         const value = clock.values[column]!;
         const won = winners.get(column);
         const held = won?.clock ?? (reborn ? undefined : local.cells.get(column));
-        const resolverName = table.resolvers[column];
+        const resolverName = table.resolvers.get(column);
         const resolver = resolverName === undefined ? undefined : lookupResolver(resolverName, this.custom);
         if (!held) {
           winners.set(column, { value, clock });
         } else if (resolver) {
           liveRow ??= won ? undefined : this.readRow(table, pk);
-          const mine = won ? won.value : fromSqlite(liveRow?.[column] ?? null);
+          const mine = won ? won.value : (liveRow?.get(column) ?? null);
           const joined = resolver.resolve(mine, value);
           const later = compareCellClocks(clock, held) > 0 ? clock : held;
           if (!sqlValuesEqual(joined, mine) || later !== held) winners.set(column, { value: joined, clock: later });
@@ -253,10 +253,13 @@ export class RowMerger {
     this.queueLog(clock.hlc, this.sites.siteOf(clock.device), table.id, pk, OP.insert, clock.cl, clock.mask, more);
   }
 
-  private readRow(table: CapturedTable, pk: string): Record<string, unknown> | undefined {
-    return this.raw.cached(`SELECT * FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).get(pk) as
-      | Record<string, unknown>
-      | undefined;
+  /** The row's live values by column, read as an array: a row object loses a column named "__proto__". */
+  private readRow(table: CapturedTable, pk: string): Map<string, SqlValue> | undefined {
+    const columns = table.liveColumns;
+    const select = columns.length > 0 ? columns.map(quoteIdent).join(', ') : '1';
+    const values = this.raw.cached(`SELECT ${select} FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).getValues(pk);
+    if (values === undefined) return undefined;
+    return new Map(columns.map((column, i) => [column, fromSqlite(values[i])]));
   }
 
   private writeRow(table: CapturedTable, pk: string, winners: Map<string, { value: SqlValue }>, reborn: boolean): void {

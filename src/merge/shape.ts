@@ -25,7 +25,7 @@ export function shapeOf(table: CapturedTable): TableShape {
   if (!shape) {
     const small = table.columns.length <= SMALL_MASK_COLUMNS;
     const bits = new Map(table.liveColumns.map((c) => [c, small ? 1 << table.columns.indexOf(c) : 0]));
-    shape = { bits, small, plain: table.notNull.size === 0 && Object.keys(table.resolvers).length === 0 };
+    shape = { bits, small, plain: table.notNull.size === 0 && table.resolvers.size === 0 };
     shapes.set(table, shape);
   }
   return shape;

@@ -19,8 +19,8 @@ export interface CaptureTarget {
 }
 
 export interface CapturedTable extends CaptureTarget {
-  /** column name -> resolver name ('lww' when absent). */
-  resolvers: Readonly<Record<string, string>>;
+  /** column name -> resolver name ('lww' when absent). A Map: column names come from data. */
+  resolvers: ReadonlyMap<string, string>;
   /** Columns declared NOT NULL: a NULL for them from a peer is a bad entry, not a default. */
   notNull: ReadonlySet<string>;
 }
@@ -65,7 +65,7 @@ export function loadCatalog(raw: SqliteConnection): CaptureCatalog {
       columns,
       // A column without a capture bit yet is treated as unknown until capture is refreshed.
       liveColumns: live.filter((c) => columns.includes(c)),
-      resolvers: parseJson<Record<string, string>>(row.resolvers, `ahenk_tables.resolvers of ${row.name}`),
+      resolvers: resolversOf(row.resolvers, row.name),
       notNull: new Set(raw.prepare('SELECT name FROM pragma_table_info(?) WHERE "notnull"').values(row.name).map(([name]) => name as string)),
     };
     byName.set(table.name, table);
@@ -93,6 +93,15 @@ export function tableExists(raw: SqliteConnection, table: string): boolean {
 export function primaryKeyOf(raw: SqliteConnection, table: string): string[] {
   const info = raw.prepare(`SELECT name, pk FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk`).all(table) as { name: string }[];
   return info.map((c) => c.name);
+}
+
+/** ahenk_tables.resolvers (a JSON object, column -> resolver name) as a Map of its own string entries. */
+export function resolversOf(json: string, table: string): Map<string, string> {
+  const value = parseJson<unknown>(json, `ahenk_tables.resolvers of ${table}`);
+  const resolvers = new Map<string, string>();
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return resolvers;
+  for (const [column, name] of Object.entries(value)) if (typeof name === 'string') resolvers.set(column, name);
+  return resolvers;
 }
 
 function parseJson<T>(text: string, what: string): T {

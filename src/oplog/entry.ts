@@ -49,7 +49,18 @@ export const ENTRY_LIMITS = {
   groups: 62,
   /** Largest text or blob value, in bytes (SQLite's own default limit is 1e9). */
   valueBytes: 64 * 1024 * 1024,
+  /**
+   * Largest causal length (2^48, even: a row there is deleted, and every live row can still be
+   * deleted). Far below 2^53, so it stays an exact JS number; no honest row gets near it (a delete
+   * and a re-insert of one key every millisecond for 4,000 years), so only a hostile or broken
+   * peer can. The triggers never step past it (capture/triggers.ts): whatever merge accepts,
+   * export can send.
+   */
+  causalLength: 2 ** 48,
 } as const;
+
+/** ENTRY_LIMITS.causalLength, by its name in docs/protocol.md. */
+export const MAX_CAUSAL_LENGTH = ENTRY_LIMITS.causalLength;
 
 /**
  * Merge's working copy of one group of an entry: the group's clock and cells with the row it
@@ -90,7 +101,7 @@ export function validateIndexedEntry(value: unknown, index: number): IndexedGrou
   const groups = own(value, 'groups');
   if (typeof table !== 'string' || table.length === 0 || table.length > ENTRY_LIMITS.identifierLength) failEntry(index, 'table must be a non-empty string of at most 256 characters');
   if (typeof pk !== 'string' || pk.length > ENTRY_LIMITS.pkLength) failEntry(index, 'pk must be a string of at most 4096 characters');
-  if (typeof cl !== 'number' || !Number.isSafeInteger(cl) || cl < 1) failEntry(index, `cl must be a positive integer, not ${describe(cl)}`);
+  if (typeof cl !== 'number' || !Number.isSafeInteger(cl) || cl < 1 || cl > MAX_CAUSAL_LENGTH) failEntry(index, `cl must be a positive integer of at most ${MAX_CAUSAL_LENGTH}, not ${describe(cl)}`);
   if (!Array.isArray(groups)) return failEntry(index, 'groups must be an array');
   const count = groups.length;
   if (count === 0 || count > ENTRY_LIMITS.groups) failEntry(index, `groups must hold 1 to ${ENTRY_LIMITS.groups} clock groups, not ${count}`);

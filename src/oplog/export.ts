@@ -6,10 +6,10 @@
 import { quoteIdent, type SqliteConnection } from '../sqlite/index.ts';
 import { loadCatalog, type CapturedTable } from './catalog.ts';
 import { OP } from './format.ts';
-import type { CellGroup, OplogEntry } from './entry.ts';
+import { MAX_CAUSAL_LENGTH, type CellGroup, type OplogEntry } from './entry.ts';
 import { SiteTable } from './sites.ts';
 import { forEachClockGroup } from './clock-groups.ts';
-import { fromSqlite, type SqlValue } from '../sqlite/values.ts';
+import { fromSqlite, setOwn, type SqlValue } from '../sqlite/values.ts';
 
 export interface OplogExport {
   /** Row deltas, one per row and incarnation, rows in the order of their oldest surviving write, table by table. */
@@ -175,6 +175,12 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
   for (const s of rowByRow(survivorSlots, states.cl.length)) {
     const [hlc, site, op, cl, lo, hi, pk] = survivors[s]!;
     const slot = survivorSlots[s]!;
+    // Only a log written before the bound existed holds more (a hostile entry, then a local
+    // delete): no peer accepts it, so it stays here rather than stop everything after it.
+    if (cl > MAX_CAUSAL_LENGTH) {
+      current = undefined;
+      continue;
+    }
     if (op === OP.delete) {
       out.push({ table: table.name, pk, cl, groups: [{ hlc, device: sites.device(site), values: {} }] });
       current = undefined;
@@ -189,7 +195,7 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
       const bit = bits[i]!;
       const set = bit < LOW_BITS ? lo & (1 << bit) : hi & (1 << (bit - LOW_BITS));
       if (set !== 0) {
-        picked[live[i]!] = fromSqlite(row[i + 1]);
+        setOwn(picked, live[i]!, fromSqlite(row[i + 1]));
         cells++;
       }
     }

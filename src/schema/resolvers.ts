@@ -83,7 +83,8 @@ export function resolverName(spec: ResolverSpec): string {
 /** The resolver for a stored name, from the built-ins or the custom ones this process registered. */
 export function lookupResolver(name: string, custom: ReadonlyMap<string, Resolver>): Resolver | undefined {
   if (name === 'lww') return undefined;
-  const resolver = (builtinResolvers as Record<string, Resolver | undefined>)[name] ?? custom.get(name);
+  // The name comes from the database: only the built-ins' own names count ("constructor" is no resolver).
+  const resolver = Object.hasOwn(builtinResolvers, name) ? (builtinResolvers as Record<string, Resolver>)[name] : custom.get(name);
   if (!resolver) {
     throw new ResolverError(
       `column resolver "${name}" is not known to this process; pass the table (with its resolver) in initializeDatabase's schema`,

@@ -3,7 +3,7 @@
  * checked at definition time against what per-column LWW replication can honour, so a bad schema
  * fails where it is written, not on another device weeks later.
  */
-import type { BuildColumns } from 'drizzle-orm';
+import { getTableColumns, type BuildColumns } from 'drizzle-orm';
 import {
   getTableConfig,
   sqliteTable,
@@ -13,6 +13,7 @@ import {
   type SQLiteTableWithColumns,
 } from 'drizzle-orm/sqlite-core';
 import { SchemaError } from '../errors.ts';
+import { setOwn } from '../sqlite/index.ts';
 import { isResolverSpec, type ResolverSpec } from './resolvers.ts';
 
 /** Oplog column masks are 62-bit integers (SQLite integers are signed 64-bit). */
@@ -116,11 +117,14 @@ function validateSyncedTable(table: SQLiteTable, options: SyncedTableOptions): S
   if (columns.length > MAX_SYNCED_COLUMNS) fail(undefined, `has ${columns.length} columns; at most ${MAX_SYNCED_COLUMNS} can be synced`);
 
   const resolvers: Record<string, ResolverSpec> = {};
+  const byKey = getTableColumns(table);
   for (const [key, spec] of Object.entries(options.resolvers ?? {})) {
-    const column = config.columns.find((c) => c.name === key) ?? (table as unknown as Record<string, { name: string } | undefined>)[key];
+    // A resolver names a column by its SQL name or by its key in the columns object (own keys only:
+    // the table object inherits "constructor", "toString" and the like).
+    const column = config.columns.find((c) => c.name === key) ?? (Object.hasOwn(byKey, key) ? byKey[key] : undefined);
     if (!column || !columns.includes(column.name)) fail(key, 'has a resolver but is not a non-key column of this table');
     if (!isResolverSpec(spec)) fail(key, 'has a resolver that is neither a built-in name nor a resolver object');
-    resolvers[column!.name] = spec as ResolverSpec;
+    setOwn(resolvers, column!.name, spec as ResolverSpec);
   }
   return { name, pkColumn: pk.name, columns, resolvers };
 }

@@ -137,7 +137,10 @@ export const ahenkRevocations = sqliteTable('ahenk_revocations', {
  * bytes at all, so the device list takes 0 and the first app table still gets 1: every log row of
  * an app with one synced table then spends nothing on its table id. Revocations are rare: -1.
  */
-export const SYSTEM_TABLE_IDS: Readonly<Record<string, number>> = { ahenk_devices: 0, ahenk_revocations: -1 };
+export const SYSTEM_TABLE_IDS: ReadonlyMap<string, number> = new Map([
+  ['ahenk_devices', 0],
+  ['ahenk_revocations', -1],
+]);
 
 /**
  * System tables whose rows are never deleted or re-inserted: merge ignores a peer's delete or

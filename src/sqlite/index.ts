@@ -4,4 +4,4 @@ export { ADAPTERS, checkAdapter, defaultAdapter, isSqliteError, openConnection, 
 export type { AdapterName, DriverConnection, SqliteDriver, SqliteStatement, SqlParams, SqlRow, SqlRunResult, SqlValue, StatementOptions } from './port.ts';
 export { connectionOf, type DatabaseHandle } from './handle.ts';
 export { quoteIdent } from './identifiers.ts';
-export { compareSqlValues, fromSqlite, isSqlValue, sqlValuesEqual } from './values.ts';
+export { compareSqlValues, fromSqlite, isSqlValue, setOwn, sqlValuesEqual } from './values.ts';

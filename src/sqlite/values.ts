@@ -59,3 +59,13 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return a.length - b.length;
 }
+
+/**
+ * Sets `record[name] = value` as an own property whatever the name. Names come from data (columns,
+ * tables): plain assignment of "__proto__" would replace the prototype instead (and a string
+ * value would vanish), so that one name is defined instead of assigned.
+ */
+export function setOwn<T>(record: Record<string, T>, name: string, value: T): void {
+  if (name === '__proto__') Object.defineProperty(record, name, { value, enumerable: true, writable: true, configurable: true });
+  else record[name] = value;
+}

@@ -183,7 +183,7 @@ describe('the validated working copy', () => {
       for (const text of stored) {
         const json = (JSON.parse(text) as { json: { groups: object[] } }).json;
         expect(Object.keys(json).sort()).toEqual(['cl', 'groups', 'pk', 'table']);
-        for (const group of json.groups) expect(Object.keys(group).sort()).toEqual(['device', 'hlc', 'values']);
+        for (const group of json.groups) expect(Object.keys(group).sort()).toEqual(['cells', 'device', 'hlc']);
       }
       const later = () => WALL + 3_600_000;
       const retried = retryQuarantined(dirty, { now: later });

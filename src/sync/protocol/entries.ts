@@ -7,7 +7,7 @@
  */
 import { MAX_PACKED } from '../../clock/timestamp.ts';
 import { ENTRY_LIMITS, type CellGroup, type OplogEntry } from '../../oplog/entry.ts';
-import type { SqlValue } from '../../sqlite/values.ts';
+import { setOwn, type SqlValue } from '../../sqlite/values.ts';
 import { malformed } from './errors.ts';
 import { WireReader, WireWriter } from './wire.ts';
 
@@ -182,7 +182,7 @@ export function splitEntry(entry: OplogEntry, budget: number): OplogEntry[] {
         groups.push((group = { hlc, device, values: {} }));
         size += head;
       }
-      defineValue(group.values, name, value);
+      setOwn(group.values, name, value);
       size += cell;
     }
   }
@@ -214,7 +214,8 @@ export function readEntries(r: WireReader, count: number, sender: string | undef
       if ((flags & ~KNOWN_ENTRY_FLAGS) !== 0) throw malformed(`${where()}: unknown flags ${flags}`);
       const table = readRef(r, tables, 'table name', WIRE_LIMITS.identifierBytes);
       const pk = flags & UUID_KEY_FLAG ? r.uuid('pk') : r.string('pk', WIRE_LIMITS.pkBytes);
-      const cl = r.varint('causal length');
+      // Bounded as merge bounds it: a higher one would be refused by every peer once stored.
+      const cl = r.varint('causal length', ENTRY_LIMITS.causalLength);
       if (cl < 1) throw malformed(`${where()}: causal length must be positive`);
       const deleted = cl % 2 === 0;
       // A group takes at least 3 bytes (stamp, device, column count).
@@ -240,7 +241,7 @@ export function readEntries(r: WireReader, count: number, sender: string | undef
           column = name;
           if (Object.hasOwn(values, name) || seen?.has(name) === true) throw malformed(`${where()}: appears twice`);
           seen?.add(name);
-          defineValue(values, name, readValue(r, 'value'));
+          setOwn(values, name, readValue(r, 'value'));
         }
         groups[g] = { hlc: hlc.toString(16).padStart(16, '0'), device, values };
       }
@@ -289,10 +290,4 @@ function readValue(r: WireReader, what: string): SqlValue {
 /** The field's name with where the reader is, for an error message. */
 function described(r: WireReader, what: string): string {
   return r.context === undefined ? what : `${r.context()} ${what}`;
-}
-
-/** Plain assignment of "__proto__" would replace the prototype instead of adding a column. */
-function defineValue(values: Record<string, SqlValue>, name: string, value: SqlValue): void {
-  if (name === '__proto__') Object.defineProperty(values, name, { value, enumerable: true, writable: true, configurable: true });
-  else values[name] = value;
 }
