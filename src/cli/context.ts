@@ -83,11 +83,12 @@ export function checkedDatabasePath(context: CommandContext, options: OpenOption
   };
   const folderDenied = denied(folder, constants.W_OK | constants.X_OK);
   if (folderDenied !== undefined) {
-    const why = folderDenied === 'EROFS' ? 'is on a read-only file system' : 'is not writable by this user';
-    throw new CommandFailedError(
-      `cannot use ${path}: its folder ${folder} ${why} (${folderDenied}); SQLite writes its -wal and -shm files next to the database, even to read it. ` +
-        `Make the folder writable (chmod u+w ${folder}, or ask its owner), or move the database to a folder you can write`,
-    );
+    const readOnlyFs = folderDenied === 'EROFS';
+    const why = readOnlyFs ? 'is on a read-only file system' : 'is not writable by this user';
+    const todo = readOnlyFs
+      ? 'Remount it read-write, or copy the database to a writable folder'
+      : `Make the folder writable (chmod u+w ${folder}, or ask its owner), or move the database to a folder you can write`;
+    throw new CommandFailedError(`cannot use ${path}: its folder ${folder} ${why} (${folderDenied}); SQLite writes its -wal and -shm files next to the database, even to read it. ${todo}`);
   }
   const fileDenied = existsSync(path) ? denied(path, constants.R_OK | constants.W_OK) : undefined;
   if (fileDenied !== undefined) {

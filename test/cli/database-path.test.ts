@@ -2,7 +2,8 @@
  * A --db path the command cannot use is one line that says what is wrong and what to do, with the
  * same exit code from every command: a missing folder (no database there, exit 2) and a folder this
  * user cannot write (exit 1; SQLite needs it for its -wal and -shm files even to read). The tests run
- * as root, whom permission bits do not stop: the read-only case runs the CLI as `nobody` (setpriv).
+ * as root, whom permission bits do not stop: the permission case runs the CLI as `nobody` (setpriv),
+ * the read-only file system case in a private mount namespace with the folder bound read-only.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -25,6 +26,13 @@ function cannotDropPrivileges(): string | undefined {
 function asNobody(args: string[]): { code: number | null; stdout: string; stderr: string } {
   const result = spawnSync('setpriv', [...NOBODY, process.execPath, BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Runs `node bin/ahenk.js ...args` in a private mount namespace where `folder` is mounted read-only. */
+function onReadOnlyMount(folder: string, args: string[]): { code: number | null; stdout: string; stderr: string; setup: string } {
+  const script = 'mount --make-rprivate / && mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 97; shift; exec "$@"';
+  const result = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', folder, process.execPath, BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr, setup: result.error?.message ?? (result.status === 97 ? result.stderr : '') };
 }
 
 describe('a --db path the command cannot use', () => {
@@ -63,4 +71,21 @@ describe('a --db path the command cannot use', () => {
     expect(readdirSync(folder)).toEqual(['notes.db']);
     // Four CLI processes as a new user, each compiling the sources afresh in a checkout.
   }, 120_000);
+
+  it('a folder on a read-only file system is said to be one (EROFS), with what to do', async (context) => {
+    const folder = join(tempDir(), 'mounted');
+    mkdirSync(folder);
+    const db = join(folder, 'notes.db');
+    expect((await cli(['init', '--db', db])).code).toBe(0);
+    const result = onReadOnlyMount(folder, ['status', '--db', db]);
+    if (result.setup !== '') {
+      console.warn(`skipped: cannot mount a folder read-only in a private mount namespace here: ${result.setup}`);
+      context.skip();
+    }
+    expect(result.code).toBe(EXIT.failure);
+    expect(result.stderr).toBe(
+      `ahenk: cannot use ${db}: its folder ${folder} is on a read-only file system (EROFS); SQLite writes its -wal and -shm files next to the database, even to read it. ` +
+        'Remount it read-write, or copy the database to a writable folder\n',
+    );
+  }, 60_000);
 });
