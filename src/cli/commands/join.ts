@@ -40,7 +40,7 @@ export const joinCommand: CommandSpec = {
     } catch (error) {
       throw pairingFailure(error);
     }
-    // A running daemon is already a node with this database's identity: two would fight over it.
+    // A running node (start, a daemon) already has this database's identity: the node lock refuses a second.
     return withDatabase(context, async (db) => {
       const { stdout } = context.io;
       const log = new EventLog(context.io, false);

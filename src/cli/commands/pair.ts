@@ -38,7 +38,7 @@ export const pairCommand: CommandSpec = {
   ],
   run: (context) => {
     const ttlMs = secondsOption(context, 'ttl', '--ttl', DEFAULT_PAIRING_TTL_MS, PAIRING_LIMITS.maxTtlMs);
-    // A running daemon is already a node with this database's identity: two would fight over it.
+    // A running node (start, a daemon) already has this database's identity: the node lock refuses a second.
     return withDatabase(context, async (db) => {
       const user = findUser(db.$connection, stringOption(context, 'user'));
       const { stdout } = context.io;
