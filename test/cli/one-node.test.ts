@@ -22,6 +22,9 @@ async function notesDatabase(): Promise<{ root: string; db: string }> {
 /** A second node that did start (the bug) runs until stopped: it is stopped after this long, and fails the test. */
 const REGRESSION_MS = 15_000;
 
+/** A node process starts in 1-5 s here; a machine busy with other suites takes longer. */
+const START_MS = 60_000;
+
 function pidIn(db: string): number {
   return Number(readFileSync(`${db}.ahenk.pid`, 'utf8').trim());
 }
@@ -73,14 +76,14 @@ describe('one node per database', () => {
         // already stopped
       }
     }
-  });
+  }, 180_000);
 
   it('a node killed with SIGKILL leaves no lock behind: a new node starts at once, by any name', async () => {
     const { root, db } = await notesDatabase();
     const hardLink = join(root, 'hard.db');
     linkSync(db, hardLink);
     const first = spawnCli(['start', '--db', db, ...LOOPBACK]);
-    await first.line(/listening on/);
+    await first.line(/listening on/, START_MS);
     const refused = await cli(['start', '--db', hardLink, ...LOOPBACK], { signal: AbortSignal.timeout(REGRESSION_MS) });
     expect(refused.code).toBe(EXIT.failure);
     first.child.kill('SIGKILL');
@@ -88,12 +91,12 @@ describe('one node per database', () => {
     // Its pid file is left behind (it had no chance to remove it); the lock went with the process.
     expect(pidIn(db)).toBe(first.child.pid);
     const second = spawnCli(['start', '--db', hardLink, ...LOOPBACK]);
-    await second.line(/listening on/);
+    await second.line(/listening on/, START_MS);
     expect(second.stderr()).toBe('');
     const third = await cli(['start', '--db', db, ...LOOPBACK], { signal: AbortSignal.timeout(REGRESSION_MS) });
     expect(third.code).toBe(EXIT.failure);
     expect(third.stderr).toContain('another Ahenk node is already running');
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-  });
+  }, 180_000);
 });
