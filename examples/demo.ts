@@ -114,11 +114,12 @@ export async function runDemo(print: (line: string) => void = console.log): Prom
     print('live: the laptop ticks off "milk" and adds "Book dentist"');
     const sentAt = performance.now();
     laptop.send({ cmd: 'toggle', id: 'milk' });
-    const arrived = await phone.next(rowsEvent((rows) => rows.some((r) => r.id === 'milk' && r.done)), 'live edit');
+    await phone.next(rowsEvent((rows) => rows.some((r) => r.id === 'milk' && r.done)), 'live edit');
     const latencyMs = performance.now() - sentAt;
-    print(`  on the phone after ${latencyMs.toFixed(0)} ms: ${format(arrived.rows as Row[])}`);
     laptop.send({ cmd: 'add', id: 'dentist', title: 'Book dentist' });
-    await phone.next(rowsEvent((rows) => rows.some((r) => r.id === 'dentist')), 'live insert');
+    // The list is printed once the phone's table holds both edits (the insert travels after the tick).
+    const arrived = await phone.next(rowsEvent((rows) => rows.some((r) => r.id === 'milk' && r.done) && rows.some((r) => r.id === 'dentist')), 'live insert');
+    print(`  on the phone (the tick after ${latencyMs.toFixed(0)} ms): ${format(arrived.rows as Row[])}`);
     print('live: the phone ticks off "tax"; the laptop sees it');
     phone.send({ cmd: 'toggle', id: 'tax' });
     const final = await laptop.next(rowsEvent((rows) => rows.some((r) => r.id === 'tax' && r.done) && rows.some((r) => r.id === 'dentist')), 'live edit back');

@@ -60,6 +60,20 @@ export class DatabaseError extends AhenkError {
   }
 }
 
+/**
+ * The app's drizzle-kit migrations folder (`migrationsFolder`) is not there, or holds no
+ * `meta/_journal.json`. `folder` is the path as resolved against the working directory.
+ */
+export class MigrationsFolderError extends AhenkError {
+  readonly folder: string;
+
+  constructor(folder: string, message: string) {
+    super('MIGRATIONS_NOT_FOUND', message);
+    this.name = 'MigrationsFolderError';
+    this.folder = folder;
+  }
+}
+
 /** Account and device errors keep the seed's messages; `code` tells them apart. */
 export class AuthError extends AhenkError {
   constructor(code: AuthErrorCode, message: string) {

@@ -6,6 +6,7 @@ export {
   DatabaseError,
   InvalidCursorError,
   InvalidEntryError,
+  MigrationsFolderError,
   ResolverError,
   SchemaError,
 } from './errors.ts';

@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { eq, relations } from 'drizzle-orm';
 import { integer, text } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
-import { DatabaseError, defineSyncedTable, getOplogEntriesSince, getSchemaVersion, initializeDatabase, KNOWN_SCHEMA_VERSION, type AdapterName } from '../src/index.ts';
+import { DatabaseError, defineSyncedTable, MigrationsFolderError, getOplogEntriesSince, getSchemaVersion, initializeDatabase, KNOWN_SCHEMA_VERSION, type AdapterName } from '../src/index.ts';
 import { defaultAdapter, openConnection } from '../src/sqlite/index.ts';
-import { tempDir } from './helpers/db.ts';
+import { caught, tempDir } from './helpers/db.ts';
 
 const lists = defineSyncedTable('lists', { id: text('id').primaryKey(), name: text('name') });
 // A relation without a foreign key: rows may arrive in any order, so the link is logical.
@@ -92,6 +93,36 @@ describe('initializeDatabase', () => {
     expect(getOplogEntriesSince(db).entries.map((e) => [e.table, e.pk, e.cl])).toEqual([['lists', 'l1', 1]]);
     db.$connection.close();
     expect(opened.isOpen).toBe(false);
+  });
+
+  it('names a migrations folder that is not there (resolved), and leaves no database file behind', () => {
+    const dir = tempDir();
+    const path = join(dir, 'app.db');
+    const call = () => initializeDatabase(path, { schema, migrationsFolder: 'no-such-folder/drizzle' });
+    expect(call).toThrow(MigrationsFolderError);
+    const error = caught(call) as MigrationsFolderError;
+    expect(error.code).toBe('MIGRATIONS_NOT_FOUND');
+    expect(error.folder).toBe(resolve('no-such-folder/drizzle'));
+    expect(error.message).toContain(`migrationsFolder ${resolve('no-such-folder/drizzle')} ("no-such-folder/drizzle" resolved against the working directory ${process.cwd()}) does not exist`);
+    // A folder without drizzle-kit's journal is named too.
+    mkdirSync(join(dir, 'empty'));
+    expect(() => initializeDatabase(path, { migrationsFolder: join(dir, 'empty') })).toThrow(`migrationsFolder ${join(dir, 'empty')} has no meta/_journal.json`);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('removes a database file it created when a migration fails, so a retry starts clean', () => {
+    const dir = tempDir();
+    const path = join(dir, 'app.db');
+    const folder = join(dir, 'drizzle');
+    mkdirSync(join(folder, 'meta'), { recursive: true });
+    writeFileSync(join(folder, 'meta', '_journal.json'), JSON.stringify({ version: '7', dialect: 'sqlite', entries: [{ idx: 0, version: '6', when: 1, tag: '0000_bad', breakpoints: true }] }));
+    writeFileSync(join(folder, '0000_bad.sql'), 'CREATE TABLE lists (id text PRIMARY KEY NOT NULL, name text);\n--> statement-breakpoint\nCREATE TABLE oops (;');
+    expect(() => initializeDatabase(path, { schema, migrationsFolder: folder })).toThrow();
+    for (const suffix of ['', '-wal', '-shm', '-journal']) expect(existsSync(`${path}${suffix}`)).toBe(false);
+    // An existing database is never removed: the same failure on it leaves the file as it was.
+    initializeDatabase(path).$connection.close();
+    expect(() => initializeDatabase(path, { schema, migrationsFolder: folder })).toThrow();
+    expect(existsSync(path)).toBe(true);
   });
 
   it('refuses an adapter it does not know with a TypeError, before opening anything', () => {

@@ -13,6 +13,11 @@ describe('examples', () => {
       { id: 'milk', title: 'Buy milk', done: true },
       { id: 'tax', title: 'File taxes', done: true },
     ]);
+    // Announced together, so the phone's list printed after the announcement holds both edits.
+    const announced = lines.indexOf('live: the laptop ticks off "milk" and adds "Book dentist"');
+    expect(announced).toBeGreaterThanOrEqual(0);
+    expect(lines[announced + 1]).toMatch(/^ {2}on the phone .*\[x\] Buy milk/);
+    expect(lines[announced + 1]).toContain('[ ] Book dentist');
     expect(lines).toContain('both devices stopped (exit codes 0, 0)');
     expect(lines.at(-1)).toBe('laptop and phone are identical');
   }, 60_000);

@@ -3,10 +3,12 @@
  * creates this device's identity, runs the app's migrations if given, and installs capture for
  * every synced table of the schema. Opening again is an idempotent upgrade.
  */
+import { existsSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { installCapture, refreshCapture, type CaptureInstallReport } from '../capture/install.ts';
-import { DatabaseError } from '../errors.ts';
+import { DatabaseError, MigrationsFolderError } from '../errors.ts';
 import { retryQuarantined } from '../merge/merge.ts';
 import { registerResolvers } from '../merge/registry.ts';
 import type { Resolver } from '../schema/resolvers.ts';
@@ -57,6 +59,9 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
   if ((typeof target !== 'string' && (typeof target !== 'object' || target === null)) || target === '') {
     throw new TypeError('initializeDatabase: expected a file path, ":memory:" or an opened SQLite connection');
   }
+  // Checked before the file is opened: a typo in the folder must not leave a half-made database.
+  if (options.migrationsFolder !== undefined) checkMigrationsFolder(options.migrationsFolder);
+  const createdHere = typeof target === 'string' && isFilePath(target) && !existsSync(target);
   const raw = openConnection(target, options.adapter === undefined ? {} : { adapter: options.adapter });
   try {
     // First, so that switching to WAL waits for another connection's lock like everything after it.
@@ -80,6 +85,8 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
   } catch (error) {
     // A connection the app opened stays the app's: it may migrate and try again.
     if (typeof target === 'string') raw.close();
+    // A file this call created and could not finish is removed, so a retry starts from nothing.
+    if (createdHere) for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${target}${suffix}`, { force: true });
     if (error instanceof Error && error.name.endsWith('Error') && 'code' in error) throw error;
     const name = typeof target === 'string' ? JSON.stringify(target) : raw.adapter;
     throw new DatabaseError(`initializeDatabase(${name}): ${(error as Error).message}`, { cause: error });
@@ -116,6 +123,7 @@ export interface MigrateOptions {
  */
 export function migrateDatabase(db: DatabaseHandle, options: MigrateOptions = {}): CaptureInstallReport {
   const raw = connectionOf(db);
+  if (options.migrationsFolder !== undefined) checkMigrationsFolder(options.migrationsFolder);
   if (options.migrationsFolder !== undefined) migrateOverPort(drizzleOverPort(raw), { migrationsFolder: options.migrationsFolder });
   const tables = options.schema ? syncedTablesOf(options.schema) : [];
   const customResolvers = tables.flatMap((t) => Object.values(t.resolvers)).filter((r): r is Resolver => typeof r === 'object');
@@ -127,4 +135,20 @@ export function migrateDatabase(db: DatabaseHandle, options: MigrateOptions = {}
   report.backfilled += rest.backfilled;
   retryQuarantined(raw);
   return report;
+}
+
+/** drizzle's own message ("Can't find meta/_journal.json file") names no folder: say which one was looked in. */
+function checkMigrationsFolder(folder: string): void {
+  if (typeof folder !== 'string' || folder === '') throw new TypeError('migrationsFolder: expected the path of a drizzle-kit migrations folder');
+  const resolved = resolve(folder);
+  const journal = join(resolved, 'meta', '_journal.json');
+  if (existsSync(journal)) return;
+  const where = resolved === folder ? resolved : `${resolved} ("${folder}" resolved against the working directory ${process.cwd()})`;
+  const what = existsSync(resolved) ? `has no meta/_journal.json` : 'does not exist';
+  throw new MigrationsFolderError(resolved, `migrationsFolder ${where} ${what}: give the folder drizzle-kit generates into (the "out" of drizzle.config.ts)`);
+}
+
+/** A path SQLite creates a file for (not ':memory:', not a URI, which SQLite may read differently). */
+function isFilePath(target: string): boolean {
+  return target !== ':memory:' && !target.startsWith('file:');
 }

@@ -1,6 +1,6 @@
 export { ConnectionSlot, SqliteConnection, type TransactionMode } from './connection.ts';
 export { drizzleOverPort, migrateOverPort, type PortDatabase, type PortMigrationConfig } from './drizzle/index.ts';
-export { ADAPTERS, checkAdapter, defaultAdapter, isSqliteError, openConnection, type OpenOptions, type SqliteTarget } from './open.ts';
+export { ADAPTERS, checkAdapter, defaultAdapter, isNotADatabaseError, isSqliteError, openConnection, type OpenOptions, type SqliteTarget } from './open.ts';
 export type { AdapterName, DriverConnection, SqliteDriver, SqliteStatement, SqlParams, SqlRow, SqlRunResult, SqlValue, StatementOptions } from './port.ts';
 export { connectionOf, type DatabaseHandle } from './handle.ts';
 export { quoteIdent } from './identifiers.ts';

@@ -30,6 +30,13 @@ export function isSqliteError(error: unknown): boolean {
   return error.name === 'SqliteError' || code === 'ERR_SQLITE_ERROR' || (typeof code === 'string' && code.startsWith('SQLITE_'));
 }
 
+/** Whether SQLite read the file as no database at all (SQLITE_NOTADB, 26), through either adapter. */
+export function isNotADatabaseError(error: unknown): boolean {
+  if (!isSqliteError(error)) return false;
+  const { code, errcode } = error as { code?: unknown; errcode?: unknown };
+  return code === 'SQLITE_NOTADB' || (typeof errcode === 'number' && (errcode & 0xff) === 26);
+}
+
 /**
  * What can be opened: a file path or ':memory:', a connection the app opened with better-sqlite3
  * or node:sqlite, or a port connection.

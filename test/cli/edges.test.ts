@@ -22,6 +22,24 @@ describe('CLI edges', () => {
     expect(retry.code).toBe(0);
   });
 
+  it('a failed init --user creates nothing: bob is refused on a device already on ayse\'s list, and pair still works', async () => {
+    const db = join(tempDir(), 'a.db');
+    const env = { AHENK_PASSWORD: PASSWORD };
+    expect((await cli(['init', '--db', db, '--user', 'ayse', '--email', 'ayse@example.test'], { env })).code).toBe(0);
+    const oplogBefore = (JSON.parse((await cli(['status', '--db', db, '--json'])).stdout) as { oplogEntries: number }).oplogEntries;
+    const bob = await cli(['init', '--db', db, '--user', 'bob', '--email', 'bob@example.test'], { env });
+    expect(bob.code).toBe(EXIT.failure);
+    expect(bob.stderr).toContain('this device is already on the device list of another account (ayse)');
+    expect(bob.stderr).toContain('nothing was registered');
+    const status = JSON.parse((await cli(['status', '--db', db, '--json'])).stdout) as { accounts: string[]; oplogEntries: number };
+    expect(status.accounts).toEqual(['ayse']);
+    // Nothing of bob reached the log either, so nothing of him would sync.
+    expect(status.oplogEntries).toBe(oplogBefore);
+    const pair = await cli(['pair', '--db', db, '--yes', '--ttl', '0.5', ...LOOPBACK]);
+    expect(pair.stderr).not.toContain('accounts');
+    expect(pair.stdout).toMatch(/^ahenk-pair:1:/m);
+  });
+
   it('pair --ttl below a millisecond is a usage error, and no node is left listening', async () => {
     const laptop = appDatabase(tempDir(), 'laptop');
     await cli(['init', '--db', laptop, '--user', 'ayse', '--email', 'ayse@example.test'], { env: { AHENK_PASSWORD: PASSWORD } });

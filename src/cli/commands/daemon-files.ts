@@ -3,7 +3,7 @@
  * next to the database (`<db>.ahenk.pid`, `<db>.ahenk.log`), so each database has at most one
  * daemon and any command given the same --db finds it.
  */
-import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CommandFailedError } from '../errors.ts';
 
@@ -54,36 +54,25 @@ export function isDaemonProcess(pid: number, database: string): boolean {
     const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     if (!args.includes('start')) return false;
     if (args.includes(database)) return true;
-    // A foreground `ahenk start` may name the database relative to its directory, or by AHENK_DB.
+    // It may name the file by another spelling (a symlink, relative to its directory, or by AHENK_DB).
     const cwd = readlinkSync(`/proc/${pid}/cwd`);
     const fromEnv = readFileSync(`/proc/${pid}/environ`, 'utf8')
       .split('\0')
       .find((v) => v.startsWith('AHENK_DB='))
       ?.slice('AHENK_DB='.length);
     const named = [...args.map((a) => (a.startsWith('--db=') ? a.slice('--db='.length) : a)), ...(fromEnv ? [fromEnv] : [])];
-    return named.some((a) => a !== '' && resolve(cwd, a) === database);
+    return named.some((a) => a !== '' && realPath(resolve(cwd, a)) === database);
   } catch {
     return false;
   }
 }
 
 /**
- * Claims the pid file for a foreground `start` (the daemon's is written by `start --detach`), so a
- * second node on the database, in the foreground or not, is refused while this one runs.
+ * Writes the pid file of a foreground `start` (the daemon's is written by `start --detach`), so
+ * stop and status find it. Called with the node lock held: a pid file already there is stale.
  */
-export function claimPidFile(files: DaemonFiles, pid: number): void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(files.pidFile, `${pid}\n`, { flag: 'wx', mode: 0o644 });
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      refuseIfDaemonRunning(files);
-      // Stale: its process is gone.
-      rmSync(files.pidFile, { force: true });
-    }
-  }
-  refuseIfDaemonRunning(files);
+export function writePidFile(files: DaemonFiles, pid: number): void {
+  writeFileSync(files.pidFile, `${pid}\n`, { mode: 0o644 });
 }
 
 /** Removes the pid file if it still names `pid` (a newer daemon's file is left alone). */
@@ -98,8 +87,20 @@ export function removePidFile(files: DaemonFiles, pid: number): void {
 
 /** Two nodes on one database would be one device identity twice on the network. */
 export function refuseIfDaemonRunning(files: DaemonFiles): void {
+  const message = daemonRunningMessage(files);
+  if (message !== undefined) throw new CommandFailedError(message);
+}
+
+/** What to tell someone whose node would be the second on the database, if its pid file names a running one. */
+export function daemonRunningMessage(files: DaemonFiles): string | undefined {
   const { pid, running } = readDaemon(files);
-  if (running) {
-    throw new CommandFailedError(`a daemon is already running for ${files.database} (pid ${pid}); stop it with: ahenk stop --db ${files.database}`);
+  return running ? `a daemon is already running for ${files.database} (pid ${pid}); stop it with: ahenk stop --db ${files.database}` : undefined;
+}
+
+function realPath(path: string): string {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return path;
   }
 }

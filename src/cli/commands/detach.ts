@@ -19,10 +19,10 @@ const START_TIMEOUT_MS = 30_000;
 const POLL_MS = 50;
 
 export async function startDetached(context: CommandContext): Promise<number> {
+  // Check the file as a foreground start would (it is there, writable, an Ahenk database, no node holds
+  // it by any name), so a typo fails here and not in a log nobody reads. The daemon takes the lock itself.
+  await withDatabase(context, async () => undefined, { node: true });
   const files = daemonFiles(databasePath(context));
-  refuseIfDaemonRunning(files);
-  // Check the file as a foreground start would, so a typo fails here and not in a log nobody reads.
-  await withDatabase(context, async () => undefined);
   // Past the check, a pid file left behind names a process that is gone: replace it.
   const stale = readDaemon(files);
   if (stale.pid === undefined) rmSync(files.pidFile, { force: true });

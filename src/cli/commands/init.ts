@@ -3,8 +3,9 @@ import { registerUser } from '../../auth/accounts.ts';
 import { authorizeDevice } from '../../auth/devices.ts';
 import { normalizeDeviceType } from '../../auth/validate.ts';
 import { getDeviceId } from '../../database/identity.ts';
-import { DB_OPTION, flag, JSON_OPTION, stringOption, withDatabase } from '../context.ts';
-import { UsageError } from '../errors.ts';
+import { DB_OPTION, flag, JSON_OPTION, stringOption, withDatabase, type CliDatabase } from '../context.ts';
+import { AuthError } from '../../errors.ts';
+import { CommandFailedError, UsageError } from '../errors.ts';
 import { writeJson, writeLine } from '../io.ts';
 import { readPassword } from '../prompt.ts';
 import type { CommandSpec } from '../spec.ts';
@@ -42,8 +43,7 @@ export const initCommand: CommandSpec = {
         const deviceId = getDeviceId(db.$connection);
         let user: { id: string; userName: string; email: string } | undefined;
         if (userName !== undefined && email !== undefined && password !== undefined) {
-          user = await registerUser(db, userName, email, password);
-          authorizeDevice(db, { userId: user.id, peerId: deviceId, deviceType });
+          user = await registerAccount(db, { userName, email, password, deviceId, deviceType });
         }
         const { stdout } = context.io;
         if (flag(context, 'json')) {
@@ -58,3 +58,34 @@ export const initCommand: CommandSpec = {
     );
   },
 };
+
+interface AccountInput {
+  userName: string;
+  email: string;
+  password: string;
+  deviceId: string;
+  deviceType: string;
+}
+
+/**
+ * The account and this device on its list, or neither: one transaction spans the password hashing,
+ * so a device already on another account's list (or any other failure) leaves no account behind.
+ */
+async function registerAccount(db: CliDatabase, input: AccountInput): Promise<{ id: string; userName: string; email: string }> {
+  const raw = db.$connection;
+  raw.exec('BEGIN IMMEDIATE');
+  try {
+    const user = await registerUser(db, input.userName, input.email, input.password);
+    authorizeDevice(db, { userId: user.id, peerId: input.deviceId, deviceType: input.deviceType });
+    raw.exec('COMMIT');
+    return user;
+  } catch (error) {
+    if (raw.inTransaction) raw.exec('ROLLBACK');
+    if (error instanceof AuthError && error.code === 'PEER_ID_TAKEN') {
+      const owner = raw.prepare('SELECT u.user_name FROM ahenk_devices d JOIN ahenk_users u ON u.id = d.user_id WHERE d.peer_id = ? ORDER BY d.created_at LIMIT 1').value(input.deviceId);
+      const named = typeof owner === 'string' ? ` (${owner})` : '';
+      throw new CommandFailedError(`this device is already on the device list of another account${named}; a database holds one account: nothing was registered`, undefined, { cause: error });
+    }
+    throw error;
+  }
+}

@@ -5,8 +5,7 @@
  */
 import { decodePairingQr } from '../../auth/pairing/challenge.ts';
 import { NewDeviceWorkflow } from '../../sync/pairing/new-device.ts';
-import { databasePath, DB_OPTION, flag, secondsOption, stringOption, withDatabase } from '../context.ts';
-import { daemonFiles, refuseIfDaemonRunning } from './daemon-files.ts';
+import { DB_OPTION, flag, secondsOption, stringOption, withDatabase } from '../context.ts';
 import { CommandFailedError, EXIT, UsageError } from '../errors.ts';
 import { writeLine } from '../io.ts';
 import { EventLog, NODE_OPTIONS, startNode } from '../node.ts';
@@ -41,8 +40,7 @@ export const joinCommand: CommandSpec = {
     } catch (error) {
       throw pairingFailure(error);
     }
-    // A running daemon is already a node with this database's identity: two would fight over it.
-    refuseIfDaemonRunning(daemonFiles(databasePath(context)));
+    // A running node (start, a daemon) already has this database's identity: the node lock refuses a second.
     return withDatabase(context, async (db) => {
       const { stdout } = context.io;
       const log = new EventLog(context.io, false);
@@ -65,7 +63,7 @@ export const joinCommand: CommandSpec = {
         unfollow();
         await node.stop();
       }
-    });
+    }, { node: true });
   },
 };
 

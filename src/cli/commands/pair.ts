@@ -7,8 +7,7 @@ import type { SqliteConnection } from '../../sqlite/index.ts';
 import { DEFAULT_PAIRING_TTL_MS, PAIRING_LIMITS } from '../../auth/pairing/challenge.ts';
 import type { SyncNode } from '../../sync/node/node.ts';
 import { AuthorizerWorkflow } from '../../sync/pairing/authorizer.ts';
-import { databasePath, DB_OPTION, flag, secondsOption, stringOption, withDatabase } from '../context.ts';
-import { daemonFiles, refuseIfDaemonRunning } from './daemon-files.ts';
+import { DB_OPTION, flag, secondsOption, stringOption, withDatabase } from '../context.ts';
 import { CommandFailedError, EXIT, UsageError } from '../errors.ts';
 import { writeLine } from '../io.ts';
 import { canAsk, confirm } from '../prompt.ts';
@@ -39,8 +38,7 @@ export const pairCommand: CommandSpec = {
   ],
   run: (context) => {
     const ttlMs = secondsOption(context, 'ttl', '--ttl', DEFAULT_PAIRING_TTL_MS, PAIRING_LIMITS.maxTtlMs);
-    // A running daemon is already a node with this database's identity: two would fight over it.
-    refuseIfDaemonRunning(daemonFiles(databasePath(context)));
+    // A running node (start, a daemon) already has this database's identity: the node lock refuses a second.
     return withDatabase(context, async (db) => {
       const user = findUser(db.$connection, stringOption(context, 'user'));
       const { stdout } = context.io;
@@ -91,7 +89,7 @@ export const pairCommand: CommandSpec = {
         await workflow?.close();
         await node.stop();
       }
-    });
+    }, { node: true });
   },
 };
 

@@ -1,9 +1,9 @@
 /** `ahenk start`: runs the sync node in the foreground until SIGINT/SIGTERM, or (--detach) in the background. */
 import { getDeviceId } from '../../database/identity.ts';
-import { databasePath, DB_OPTION, flag, JSON_OPTION, withDatabase } from '../context.ts';
+import { DB_OPTION, flag, JSON_OPTION, withDatabase } from '../context.ts';
 import { EventLog, NODE_OPTIONS, startNode, untilAborted } from '../node.ts';
 import type { CommandSpec } from '../spec.ts';
-import { claimPidFile, DAEMON_ENV, daemonFiles, removePidFile } from './daemon-files.ts';
+import { DAEMON_ENV, daemonFiles, removePidFile, writePidFile } from './daemon-files.ts';
 import { startDetached } from './detach.ts';
 
 export const startCommand: CommandSpec = {
@@ -22,29 +22,34 @@ export const startCommand: CommandSpec = {
   ],
   run: async (context) => {
     if (flag(context, 'detach')) return startDetached(context);
-    const files = daemonFiles(databasePath(context));
-    // The daemon itself is the process its pid file names; anyone else would be a second node with its identity.
+    // The daemon itself is the process its pid file names (start --detach wrote it).
     const isDaemon = context.io.env[DAEMON_ENV] === '1';
-    if (!isDaemon) claimPidFile(files, process.pid);
-    try {
-      await withDatabase(context, async (db) => {
-        const log = new EventLog(context.io, flag(context, 'json'));
-        const node = await startNode(db, context, log);
-        const unfollow = log.follow(node);
+    // The node lock is taken before anything is written: a second node on the file, by any path, stops here.
+    await withDatabase(
+      context,
+      async (db) => {
+        const files = daemonFiles(db.path);
+        if (!isDaemon) writePidFile(files, process.pid);
         try {
-          log.line('start', { deviceId: getDeviceId(db.$connection), addresses: node.getMultiaddrs() }, `started ${node.peerId}`);
-          for (const address of node.getMultiaddrs()) log.line('listen', { address }, `listening on ${address}`);
-          await untilAborted(context.io.signal);
-          log.line('stop', {}, 'stopping');
+          const log = new EventLog(context.io, flag(context, 'json'));
+          const node = await startNode(db, context, log);
+          const unfollow = log.follow(node);
+          try {
+            log.line('start', { deviceId: getDeviceId(db.$connection), addresses: node.getMultiaddrs() }, `started ${node.peerId}`);
+            for (const address of node.getMultiaddrs()) log.line('listen', { address }, `listening on ${address}`);
+            await untilAborted(context.io.signal);
+            log.line('stop', {}, 'stopping');
+          } finally {
+            await node.stop();
+            unfollow();
+          }
+          log.line('stopped', {}, 'stopped');
         } finally {
-          await node.stop();
-          unfollow();
+          // Foreground or daemon (stopped by a plain `kill` too), the pid file goes with the node.
+          removePidFile(files, process.pid);
         }
-        log.line('stopped', {}, 'stopped');
-      });
-    } finally {
-      // Foreground or daemon (stopped by a plain `kill` too), the pid file goes with the node.
-      removePidFile(files, process.pid);
-    }
+      },
+      { node: true },
+    );
   },
 };

@@ -80,6 +80,14 @@ export class NewDeviceWorkflow {
         throw new PairingError('UNKNOWN_CHALLENGE', 'the other device is not showing this pairing code any more (used, expired or closed)', { cause: error });
       }
       if (options.signal?.aborted) throw new PairingError('CANCELLED', 'pairing was cancelled', { cause: error });
+      // Refused at every address: the machine is there and nothing listens, so the pairing that showed the code has ended.
+      if (refusedEverywhere(error)) {
+        throw new PairingError(
+          'UNKNOWN_CHALLENGE',
+          'nothing answers at the addresses in this pairing code (connection refused): the pairing that showed it has ended, so the code was used, expired or cancelled; show a new code (ahenk pair) and use that',
+          { cause: error },
+        );
+      }
       throw new PairingError('UNREACHABLE', `could not reach the device that showed the code: ${(error as Error).message}`, { cause: error });
     });
     const channel = pairingChannel(stream);
@@ -103,4 +111,13 @@ export class NewDeviceWorkflow {
       throw error;
     }
   }
+}
+
+/** Whether every dial behind `error` (libp2p's AggregateError of one per address) was refused (ECONNREFUSED). */
+function refusedEverywhere(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 8) return false;
+  const { code, errors, cause } = error as { code?: unknown; errors?: unknown; cause?: unknown };
+  if (code === 'ECONNREFUSED') return true;
+  if (Array.isArray(errors) && errors.length > 0) return errors.every((e) => refusedEverywhere(e, depth + 1));
+  return cause !== undefined && refusedEverywhere(cause, depth + 1);
 }
