@@ -15,12 +15,14 @@ import { readIdentity } from '../../database/identity.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts';
 import { AUTHORIZATION_RECHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS } from './constants.ts';
-import { PeerDialer, stripPeer, withPeer } from './dialer.ts';
+import { PeerDialer, withPeer } from './dialer.ts';
 import { NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
 import { SyncNodeEmitter, type SyncCompleteEvent } from './events.ts';
 import { cancelLibp2pShutdownTimers, startLibp2p } from './libp2p.ts';
 import { assertIsolatedNetwork } from './mdns-guard.ts';
-import { listKnownPeers, rememberPeer, type KnownPeer } from './peer-store.ts';
+import { planListenAddresses, type ListenPort } from './listen-port.ts';
+import { NetworkWatcher, type NetworkChange } from './network-watch.ts';
+import { listKnownPeers, recordAddressWorked, rememberPeer, validPeerAddresses, type KnownPeer } from './peer-store.ts';
 import { SyncSessions } from './sessions.ts';
 
 export interface ConnectedPeer {
@@ -39,8 +41,10 @@ export async function createSyncNode(db: DatabaseHandle, config: P2PConfig = {})
   const identity = readIdentity(raw);
   if (identity === undefined) throw new NodeConfigError('this database has no device identity; open it with initializeDatabase first');
   if (resolved.enableMdns && resolved.mdnsInterfaceCheck) await assertIsolatedNetwork();
-  const libp2p = await startLibp2p(identity.privateKey, resolved);
-  const node = new SyncNode(db, raw, libp2p, resolved);
+  const listen = await planListenAddresses(raw, resolved);
+  if (listen.port.unavailable !== undefined) resolved.log(listen.port.unavailable);
+  const libp2p = await startLibp2p(identity.privateKey, { ...resolved, listenAddresses: listen.addresses });
+  const node = new SyncNode(db, raw, libp2p, resolved, listen.port);
   try {
     await node.start();
   } catch (error) {
@@ -58,6 +62,8 @@ export class SyncNode extends SyncNodeEmitter {
   readonly peerId: string;
   /** The underlying libp2p node, for diagnostics; the sync node owns its lifecycle. */
   readonly libp2p: Libp2p;
+  /** The port this device keeps, and whether this run could have it (see P2PConfig.keepPort). */
+  readonly listenPort: ListenPort;
   readonly #raw: SqliteConnection;
   readonly #config: ResolvedConfig;
   readonly #sessions: SyncSessions;
@@ -65,17 +71,30 @@ export class SyncNode extends SyncNodeEmitter {
   readonly #stop = new AbortController();
   readonly #intervals: NodeJS.Timeout[] = [];
   readonly #detach: (() => void)[] = [];
+  readonly #network: NetworkWatcher;
+  /** What connected peers that were not yet on the device list announced (a device being paired). */
+  readonly #announced = new Map<string, string[]>();
   #stopped: Promise<void> | undefined;
   #compacting = false;
 
   /** Use createSyncNode. */
-  constructor(db: DatabaseHandle, raw: SqliteConnection, libp2p: Libp2p, config: ResolvedConfig) {
+  constructor(db: DatabaseHandle, raw: SqliteConnection, libp2p: Libp2p, config: ResolvedConfig, listenPort: ListenPort = { kept: undefined, unavailable: undefined }) {
     super();
     this.peerId = libp2p.peerId.toString();
     this.libp2p = libp2p;
+    this.listenPort = listenPort;
     this.#raw = raw;
     this.#config = config;
-    this.#dialer = new PeerDialer({ libp2p, raw, config, localPeerId: this.peerId, stopSignal: this.#stop.signal, isAuthorized: (peerId) => this.isAuthorized(peerId) });
+    this.#dialer = new PeerDialer({
+      libp2p,
+      raw,
+      config,
+      localPeerId: this.peerId,
+      stopSignal: this.#stop.signal,
+      isAuthorized: (peerId) => this.isAuthorized(peerId),
+      unreachable: (event) => this.emit('peer:unreachable', event),
+    });
+    this.#network = new NetworkWatcher({ intervalMs: config.networkCheckIntervalMs, onChange: (change) => this.#onNetworkChange(change) });
     this.#sessions = new SyncSessions({
       db,
       raw,
@@ -97,11 +116,13 @@ export class SyncNode extends SyncNodeEmitter {
     this.#listen('connection:open', (event) => this.#onConnectionOpen(event.detail));
     this.#listen('peer:identify', (event) => this.#onIdentify(event.detail));
     this.#listen('peer:discovery', (event) => this.#onDiscovery(event.detail));
+    this.#detach.push(this.on('sync:start', (event) => this.#rememberAnnounced(event.peerId)));
     const ownListen = this.libp2p.getMultiaddrs().filter((a) => !a.toString().includes('/p2p-circuit'));
     if (ownListen.length === 0) throw new NodeConfigError(`could not listen on ${this.#config.listenAddresses.join(', ')}`);
     this.#every(AUTHORIZATION_RECHECK_MS, () => this.#dropRevokedPeers());
     if (!this.#config.live && this.#config.syncIntervalMs > 0) this.#every(this.#config.syncIntervalMs, () => this.#syncConnected(false));
     if (this.#config.compactIntervalMs > 0) this.#every(this.#config.compactIntervalMs, () => this.#compact());
+    this.#network.start();
     this.#dialer.dialAll();
   }
 
@@ -168,6 +189,7 @@ export class SyncNode extends SyncNodeEmitter {
     const reason = new NodeStoppedError();
     this.#stop.abort(reason);
     this.#dialer.clear();
+    this.#network.stop();
     for (const interval of this.#intervals) clearInterval(interval);
     for (const detach of this.#detach) detach();
     await this.#sessions.stopAll(reason);
@@ -240,8 +262,7 @@ export class SyncNode extends SyncNodeEmitter {
     const authorized = this.isAuthorized(peerId);
     if (authorized) {
       this.#dialer.connected(peerId);
-      if (connection?.direction === 'outbound') rememberPeer(this.#raw, peerId, [stripPeer(connection.remoteAddr, peerId)]);
-      else rememberPeer(this.#raw, peerId, []);
+      rememberPeer(this.#raw, peerId, []);
     }
     this.#config.log(`connected to ${peerId}${authorized ? '' : ' (not on the device list: no sync)'}`);
     this.emit('peer:connect', { peerId, authorized, address: connection?.remoteAddr.toString() ?? '' });
@@ -249,6 +270,12 @@ export class SyncNode extends SyncNodeEmitter {
 
   #onConnectionOpen(connection: Connection): void {
     const peerId = connection.remotePeer.toString();
+    // An address this node dialled and got through is the freshest way to this peer (an inbound
+    // connection's remote port is the peer's outgoing one, which nobody can dial).
+    if (connection.direction === 'outbound' && this.isAuthorized(peerId)) {
+      const [address] = validPeerAddresses(peerId, [connection.remoteAddr]);
+      if (address !== undefined) recordAddressWorked(this.#raw, peerId, address);
+    }
     // Sync runs over direct connections; a limited relayed one waits for DCUtR to upgrade it.
     if (connection.limits !== undefined || !this.isAuthorized(peerId)) return;
     if (this.#sessions.isOpener(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
@@ -257,6 +284,7 @@ export class SyncNode extends SyncNodeEmitter {
   #onPeerDisconnect(id: PeerId): void {
     const peerId = id.toString();
     this.#config.log(`disconnected from ${peerId}`);
+    this.#announced.delete(peerId);
     void this.#sessions.abort(peerId, new Error(`peer ${peerId} disconnected`));
     this.emit('peer:disconnect', { peerId });
     if (this.isAuthorized(peerId)) this.#dialer.reconnect(peerId);
@@ -264,8 +292,13 @@ export class SyncNode extends SyncNodeEmitter {
 
   #onIdentify(result: IdentifyResult): void {
     const peerId = result.peerId.toString();
-    if (!this.isAuthorized(peerId)) return;
-    const addresses = result.listenAddrs.filter((a) => !isUnspecified(a)).map((a) => stripPeer(a, peerId));
+    // What a peer says about itself is bounded and checked before it is kept (peer-store.ts).
+    const addresses = validPeerAddresses(peerId, result.listenAddrs);
+    if (!this.isAuthorized(peerId)) {
+      // A device being paired is not on the list yet; its addresses are kept once its first sync starts.
+      if (this.libp2p.getConnections(result.peerId).length > 0) this.#announced.set(peerId, addresses);
+      return;
+    }
     rememberPeer(this.#raw, peerId, addresses);
     const direct = addresses.filter((a) => !a.includes('/p2p-circuit'));
     if (direct.length > 0 && this.libp2p.getConnections(result.peerId).every((c) => c.limits !== undefined)) {
@@ -277,6 +310,28 @@ export class SyncNode extends SyncNodeEmitter {
         this.#config.log(`direct dial to ${peerId} failed (${(error as Error).message}); waiting for DCUtR`);
       });
     }
+  }
+
+  #rememberAnnounced(peerId: string): void {
+    const addresses = this.#announced.get(peerId);
+    if (addresses === undefined || !this.isAuthorized(peerId)) return;
+    this.#announced.delete(peerId);
+    rememberPeer(this.#raw, peerId, addresses);
+  }
+
+  /**
+   * An interface or address came or went: tell connected peers where this node listens now (an
+   * identify push; a 0.0.0.0 listener already answers on the new address), and dial the known peers
+   * that are not connected, with their earlier failures forgotten.
+   */
+  #onNetworkChange(change: NetworkChange): void {
+    if (this.#stop.signal.aborted) return;
+    const describe = (entries: string[], sign: string): string[] => entries.map((e) => `${sign}${e}`);
+    this.#config.log(`network changed (${[...describe(change.added, '+'), ...describe(change.removed, '-')].join(', ')}); announcing ${this.getMultiaddrs().join(', ')} and dialling known peers`);
+    this.emit('network:change', { added: change.added, removed: change.removed });
+    const push = (this.libp2p.services as { identifyPush?: { push(): Promise<void> } }).identifyPush;
+    void push?.push().catch(() => {});
+    this.#dialer.networkChanged();
   }
 
   #onDiscovery(info: PeerInfo): void {
@@ -335,8 +390,3 @@ type LibpEventDetail<K extends string> = K extends 'peer:connect' | 'peer:discon
     : K extends 'peer:identify'
       ? IdentifyResult
       : PeerInfo;
-
-function isUnspecified(address: Multiaddr): boolean {
-  const text = address.toString();
-  return text.startsWith('/ip4/0.0.0.0/') || text.startsWith('/ip6/::/');
-}
