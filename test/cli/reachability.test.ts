@@ -1,0 +1,113 @@
+/**
+ * Paired devices find each other again with no --peer and no --port: pair and join as real
+ * processes on 127.0.0.1, then `ahenk start` on both (each only told to stay on loopback) syncs;
+ * stopping and starting either side alone reconnects too, each device keeps its port across runs,
+ * and while one is away the other's log names the address it tried and why that failed.
+ */
+import { describe, expect, it } from 'vitest';
+import { openConnection } from '../../src/sqlite/index.ts';
+import { appDatabase, cli, LOOPBACK, PASSWORD, spawnCli, tempDir, todoTitles, type CliProcess } from './helpers.ts';
+
+async function deviceId(db: string): Promise<string> {
+  return (JSON.parse((await cli(['init', '--db', db, '--json'])).stdout) as { deviceId: string }).deviceId;
+}
+
+function write(path: string, id: string): void {
+  const raw = openConnection(path);
+  raw.prepare('INSERT INTO todos (id, title) VALUES (?, ?)').run(id, `written as ${id}`);
+  raw.close();
+}
+
+async function listenPort(node: CliProcess): Promise<string> {
+  const line = await node.line(/ listening on \/ip4\/127\.0\.0\.1\/tcp\/\d+/);
+  return /\/tcp\/(\d+)\//.exec(line)![1]!;
+}
+
+async function stop(node: CliProcess): Promise<void> {
+  node.child.kill('SIGINT');
+  expect(await node.exited).toBe(0);
+}
+
+describe('ahenk start after pair/join, with no --peer', () => {
+  it('reconnects when both restart and when either restarts, on ports each device keeps', { timeout: 90_000 }, async () => {
+    const dir = tempDir();
+    const laptop = appDatabase(dir, 'laptop', { id: 'before-pairing', title: 'written on the laptop' });
+    const phone = appDatabase(dir, 'phone');
+    expect((await cli(['init', '--db', laptop, '--user', 'ayse', '--email', 'ayse@example.test'], { env: { AHENK_PASSWORD: PASSWORD } })).code).toBe(0);
+    const [laptopId, phoneId] = [await deviceId(laptop), await deviceId(phone)];
+
+    const pair = spawnCli(['pair', '--db', laptop, ...LOOPBACK]);
+    const code = await pair.line(/^ahenk-pair:1:/);
+    const join = spawnCli(['join', code, '--db', phone, '--device-type', 'phone', ...LOOPBACK]);
+    expect(await join.exited).toBe(0);
+    expect(await pair.exited).toBe(0);
+
+    // Both restarting: each dials the other where it was during pairing, and it is still there.
+    write(laptop, 'laptop-1');
+    write(phone, 'phone-1');
+    let laptopNode = spawnCli(['start', '--db', laptop, ...LOOPBACK]);
+    let phoneNode = spawnCli(['start', '--db', phone, ...LOOPBACK]);
+    const [laptopPort, phonePort] = [await listenPort(laptopNode), await listenPort(phoneNode)];
+    await laptopNode.line(new RegExp(`synced with ${phoneId}`), 20_000);
+    await phoneNode.line(new RegExp(`synced with ${laptopId}`), 20_000);
+    for (const path of [laptop, phone]) expect(Object.keys(todoTitles(path))).toEqual(['before-pairing', 'laptop-1', 'phone-1']);
+    // What each remembers of the other is the port it keeps.
+    const phonePeers = JSON.parse((await cli(['peer', 'list', '--db', phone, '--json'])).stdout) as { peerId: string; addresses: string[] }[];
+    expect(phonePeers.find((p) => p.peerId === laptopId)?.addresses[0]).toBe(`/ip4/127.0.0.1/tcp/${laptopPort}`);
+
+    // The laptop away: the phone says where it tried to reach it and why that failed.
+    await stop(laptopNode);
+    const failure = await phoneNode.line(new RegExp(`cannot reach ${laptopId}: tried /ip4/127\\.0\\.0\\.1/tcp/${laptopPort} \\(`), 20_000);
+    expect(failure).toMatch(/ECONNREFUSED|refused/);
+    write(phone, 'phone-2');
+    // The laptop alone restarting: same port, and the phone's running node is found again.
+    laptopNode = spawnCli(['start', '--db', laptop, ...LOOPBACK]);
+    expect(await listenPort(laptopNode)).toBe(laptopPort);
+    await laptopNode.line(new RegExp(`synced with ${phoneId}`), 20_000);
+    await waitForRow(laptop, 'phone-2');
+
+    // The phone alone restarting.
+    await stop(phoneNode);
+    write(laptop, 'laptop-2');
+    phoneNode = spawnCli(['start', '--db', phone, ...LOOPBACK]);
+    expect(await listenPort(phoneNode)).toBe(phonePort);
+    await phoneNode.line(new RegExp(`synced with ${laptopId}`), 20_000);
+    await waitForRow(phone, 'laptop-2');
+    await stop(phoneNode);
+    await stop(laptopNode);
+  });
+
+  it('says loudly when the kept port is taken and listens elsewhere; a --port that is taken fails', { timeout: 30_000 }, async () => {
+    const { createServer } = await import('node:net');
+    const db = appDatabase(tempDir(), 'laptop');
+    const first = spawnCli(['start', '--db', db, ...LOOPBACK]);
+    const kept = await listenPort(first);
+    await stop(first);
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(Number(kept), '127.0.0.1', resolve));
+    try {
+      const second = spawnCli(['start', '--db', db, ...LOOPBACK]);
+      const warning = await second.line(/WARNING: /);
+      expect(warning).toContain(`the kept listen port ${kept} is in use by another program; listening on a random port for this run`);
+      expect(await listenPort(second)).not.toBe(kept);
+      await stop(second);
+      const named = await cli(['start', '--db', db, ...LOOPBACK, '--port', kept]);
+      expect(named.code).not.toBe(0);
+      expect(named.stderr).toContain(`--port ${kept}: cannot listen on port ${kept}: another program is using it`);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+    // Free again: the kept port is back.
+    const third = spawnCli(['start', '--db', db, ...LOOPBACK]);
+    expect(await listenPort(third)).toBe(kept);
+    await stop(third);
+  });
+});
+
+async function waitForRow(path: string, id: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(id in todoTitles(path))) {
+    if (Date.now() > deadline) throw new Error(`${id} did not reach ${path}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
