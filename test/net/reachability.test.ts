@@ -1,0 +1,105 @@
+/**
+ * A network change seen for real: two devices, each in its own network namespace joined by a veth
+ * pair, connected and synced; then an address is added to one device's interface. That device
+ * notices within a poll, listens on the new address (it listens on every interface, at its kept
+ * port) and announces it, and the other device remembers it. The namespaces are always deleted.
+ */
+import { execFileSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { getDeviceId } from '../../src/database/identity.ts';
+import { openConnection } from '../../src/sqlite/index.ts';
+import { openDevice } from '../helpers/db.ts';
+import { authorizePeers, waitFor } from './fixtures.ts';
+import { createNamespacePair, namespaceUnavailableReason, type NamespacePair } from './netns.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('./reach-node-script.ts', import.meta.url));
+const skipReason = namespaceUnavailableReason();
+if (skipReason !== undefined) console.warn(`test/net/reachability.test.ts skipped: ${skipReason}`);
+
+interface ScriptEvent {
+  event: string;
+  [field: string]: unknown;
+}
+
+interface Child {
+  process: ChildProcessWithoutNullStreams;
+  events: ScriptEvent[];
+  stderr: string[];
+  exited: Promise<number | null>;
+}
+
+function run(pair: NamespacePair, index: 0 | 1, options: Record<string, unknown>): Child {
+  const child = pair.spawn(index, process.execPath, ['--import', 'tsx', SCRIPT, JSON.stringify(options)], ROOT);
+  const events: ScriptEvent[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    try {
+      events.push(JSON.parse(line) as ScriptEvent);
+    } catch {
+      events.push({ event: 'unparsed', line });
+    }
+  });
+  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { process: child, events, stderr, exited };
+}
+
+const find = (child: Child, event: string): ScriptEvent | undefined => child.events.find((e) => e.event === event);
+
+function rememberedAddresses(path: string, peerId: string): string[] {
+  const raw = openConnection(path, { readOnly: true });
+  try {
+    return raw.prepare('SELECT address FROM ahenk_peer_addresses WHERE peer_id = ?').values(peerId).map(([a]) => a as string);
+  } finally {
+    raw.close();
+  }
+}
+
+let pair: NamespacePair | undefined;
+afterAll(() => pair?.remove());
+
+describe.skipIf(skipReason !== undefined)('network changes in network namespaces', () => {
+  it('a device that gains an address listens and announces on it, and its peer remembers it', { timeout: 60_000 }, async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    const idA = getDeviceId(a);
+    await authorizePeers(a, [getDeviceId(b)]);
+    await authorizePeers(b, [idA]);
+    a.$connection.close();
+    b.$connection.close();
+
+    pair = createNamespacePair();
+    const children: Child[] = [];
+    const report = (): string => children.map((c, i) => `child ${i}: ${JSON.stringify(c.events)}\n${c.stderr.join('\n')}`).join('\n');
+    try {
+      const ca = run(pair, 0, { dbPath: a.path });
+      children.push(ca);
+      await waitFor(() => find(ca, 'started') !== undefined, 20_000, `A to start\n${report()}`);
+      const port = find(ca, 'started')!['port'] as number;
+      expect(find(ca, 'started')!['addresses']).toContain(`/ip4/${pair.addresses[0]}/tcp/${port}/p2p/${idA}`);
+      const cb = run(pair, 1, { dbPath: b.path, bootstrapPeers: [`/ip4/${pair.addresses[0]}/tcp/${port}/p2p/${idA}`] });
+      children.push(cb);
+      await waitFor(() => find(cb, 'sync:complete') !== undefined, 20_000, `B to sync with A\n${report()}`);
+
+      // A new address on A's link, as when a laptop joins another network.
+      execFileSync('ip', ['-n', pair.names[0], 'addr', 'add', '10.201.0.1/24', 'dev', pair.links[0]]);
+      await waitFor(() => find(ca, 'network:change') !== undefined, 5_000, `A to notice the new address\n${report()}`);
+      const change = find(ca, 'network:change')!;
+      expect(change['added']).toEqual([`${pair.links[0]} 10.201.0.1`]);
+      expect(change['addresses']).toContain(`/ip4/10.201.0.1/tcp/${port}/p2p/${idA}`);
+      // Announced to B, which keeps it for the next time it looks for A.
+      await waitFor(() => rememberedAddresses(b.path, idA).includes(`/ip4/10.201.0.1/tcp/${port}`), 10_000, `B to remember A's new address\n${report()}`);
+
+      for (const child of children) child.process.stdin.write('stop\n');
+      await waitFor(() => children.every((c) => find(c, 'stopped') !== undefined), 10_000, `both to stop\n${report()}`);
+      expect(await Promise.all(children.map((c) => c.exited))).toEqual([0, 0]);
+    } finally {
+      for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL');
+      pair.remove();
+      pair = undefined;
+    }
+  });
+});
