@@ -2,7 +2,9 @@
  * A network change seen for real: two devices, each in its own network namespace joined by a veth
  * pair, connected and synced; then an address is added to one device's interface. That device
  * notices within a poll, listens on the new address (it listens on every interface, at its kept
- * port) and announces it, and the other device remembers it. The namespaces are always deleted.
+ * port) and announces it, and the other device remembers it. And the whole CLI with no network
+ * flags at all: pair and join on two "machines", then `ahenk start` on both finds the other again.
+ * The namespaces are always deleted.
  */
 import { execFileSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -11,10 +13,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { getDeviceId } from '../../src/database/identity.ts';
 import { openConnection } from '../../src/sqlite/index.ts';
 import { openDevice } from '../helpers/db.ts';
+import { appDatabase, PASSWORD, tempDir, todoTitles } from '../cli/helpers.ts';
 import { authorizePeers, waitFor } from './fixtures.ts';
 import { createNamespacePair, namespaceUnavailableReason, type NamespacePair } from './netns.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/ahenk.js', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./reach-node-script.ts', import.meta.url));
 const skipReason = namespaceUnavailableReason();
 if (skipReason !== undefined) console.warn(`test/net/reachability.test.ts skipped: ${skipReason}`);
@@ -102,4 +106,68 @@ describe.skipIf(skipReason !== undefined)('network changes in network namespaces
       pair = undefined;
     }
   });
+
+  it('ahenk pair / join / start with no network flags: the devices find each other again', { timeout: 120_000 }, async () => {
+    const dir = tempDir();
+    const laptop = appDatabase(dir, 'laptop', { id: 'before-pairing', title: 'written on the laptop' });
+    const phone = appDatabase(dir, 'phone');
+    pair = createNamespacePair();
+    const ns = pair;
+    const processes: CliChild[] = [];
+    const cli = (index: 0 | 1, args: string[], env: Record<string, string> = {}): CliChild => {
+      const child = cliChild(ns.spawn(index, 'env', [...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, BIN, ...args], ROOT));
+      processes.push(child);
+      return child;
+    };
+    try {
+      expect(await cli(0, ['init', '--db', laptop, '--user', 'ayse', '--email', 'ayse@example.test'], { AHENK_PASSWORD: PASSWORD }).exited).toBe(0);
+      const pairing = cli(0, ['pair', '--db', laptop]);
+      const code = await pairing.line(/^ahenk-pair:1:/);
+      const joining = cli(1, ['join', code, '--db', phone, '--device-type', 'phone']);
+      expect(await joining.exited).toBe(0);
+      expect(await pairing.exited).toBe(0);
+
+      for (const [path, id] of [[laptop, 'from-laptop'], [phone, 'from-phone']] as const) {
+        const raw = openConnection(path);
+        raw.prepare('INSERT INTO todos (id, title) VALUES (?, ?)').run(id, `written later as ${id}`);
+        raw.close();
+      }
+      const laptopNode = cli(0, ['start', '--db', laptop]);
+      const phoneNode = cli(1, ['start', '--db', phone]);
+      await laptopNode.line(/ synced with /, 30_000);
+      await phoneNode.line(/ synced with /, 30_000);
+      await waitFor(() => [laptop, phone].every((path) => Object.keys(todoTitles(path)).length === 3), 10_000, 'both devices to hold every row');
+      for (const path of [laptop, phone]) expect(Object.keys(todoTitles(path))).toEqual(['before-pairing', 'from-laptop', 'from-phone']);
+      for (const node of [laptopNode, phoneNode]) node.child.kill('SIGINT');
+      expect(await Promise.all([laptopNode.exited, phoneNode.exited])).toEqual([0, 0]);
+    } finally {
+      for (const child of processes) if (child.child.exitCode === null) child.child.kill('SIGKILL');
+      ns.remove();
+      pair = undefined;
+    }
+  });
 });
+
+interface CliChild {
+  child: ChildProcessWithoutNullStreams;
+  line(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  exited: Promise<number | null>;
+}
+
+/** Output lines of a CLI process in a namespace, awaitable one pattern at a time. */
+function cliChild(child: ChildProcessWithoutNullStreams): CliChild {
+  const lines: string[] = [];
+  const errors: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
+  createInterface({ input: child.stderr }).on('line', (line) => errors.push(line));
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  let done = false;
+  void exited.then(() => (done = true));
+  const line = async (pattern: RegExp, timeoutMs = 20_000): Promise<string> => {
+    await waitFor(() => done || lines.some((l) => pattern.test(l)), timeoutMs, `a line matching ${pattern}; stdout:\n${lines.join('\n')}\nstderr:\n${errors.join('\n')}`);
+    const found = lines.find((l) => pattern.test(l));
+    if (found === undefined) throw new Error(`exited before printing ${pattern}; stdout:\n${lines.join('\n')}\nstderr:\n${errors.join('\n')}`);
+    return found;
+  };
+  return { child, line, exited };
+}
