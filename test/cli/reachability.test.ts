@@ -83,6 +83,7 @@ describe('ahenk start after pair/join, with no --peer', () => {
     const first = spawnCli(['start', '--db', db, ...LOOPBACK]);
     const kept = await listenPort(first);
     await stop(first);
+    expect(JSON.parse((await cli(['status', '--db', db, '--json'])).stdout)).toMatchObject({ listenPort: Number(kept) });
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(Number(kept), '127.0.0.1', resolve));
     try {
