@@ -150,9 +150,19 @@ describe('remembered addresses', () => {
     // p3 failed a moment ago: it waits out its backoff.
     a.$connection.prepare('UPDATE ahenk_peer_addresses SET failures = 1, last_failure = ? WHERE address = ?').run(Date.now(), `/ip4/127.0.0.1/tcp/${p3}`);
     const logged: string[] = [];
-    const na = await createSyncNode(a, { ...LOOPBACK, log: (line) => logged.push(line) });
+    const na = await createSyncNode(a, { ...LOOPBACK, reconnectInitialDelayMs: 2_000, log: (line) => logged.push(line) });
     nodes.push(na);
-    const event: PeerUnreachableEvent = await na.once('peer:unreachable', { signal: AbortSignal.timeout(10_000) });
+    const unreachable = na.once('peer:unreachable', { signal: AbortSignal.timeout(10_000) });
+    // Asked again while the start's dial is under way: one dial, each failure counted once.
+    void na.syncNow();
+    void na.syncNow();
+    const event: PeerUnreachableEvent = await unreachable;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(Object.fromEntries(peerAddresses(a.$connection, idB).map((p) => [p.address, p.failures]))).toEqual({
+      [`/ip4/127.0.0.1/tcp/${p1}`]: 1,
+      [`/ip4/127.0.0.1/tcp/${p2}`]: 1,
+      [`/ip4/127.0.0.1/tcp/${p3}`]: 1,
+    });
     expect(event.peerId).toBe(idB);
     expect(event.tried.map((t) => t.address)).toEqual([`/ip4/127.0.0.1/tcp/${p1}`, `/ip4/127.0.0.1/tcp/${p2}`]);
     for (const t of event.tried) expect(t.error).toMatch(/ECONNREFUSED/);

@@ -53,6 +53,8 @@ export class PeerDialer {
   readonly #host: DialerHost;
   /** Also used for session retries, so one clear() on stop cancels every pending timer. */
   readonly retries: BackoffTimers;
+  /** Targets being dialled now: a second dial of one (syncNow during a start) would count its failures twice. */
+  readonly #dialling = new Set<string>();
 
   constructor(host: DialerHost) {
     this.#host = host;
@@ -113,10 +115,15 @@ export class PeerDialer {
   #dialWithRetry(target: DialTarget, later: boolean): void {
     const { config, stopSignal } = this.#host;
     const attempt = (): void => {
-      if (stopSignal.aborted || (target.peerId !== undefined && this.isConnected(target.peerId))) return;
+      if (stopSignal.aborted || this.#dialling.has(target.key) || (target.peerId !== undefined && this.isConnected(target.peerId))) return;
+      this.#dialling.add(target.key);
       void this.#dial(target).then(
-        () => this.retries.reset(target.key),
+        () => {
+          this.#dialling.delete(target.key);
+          this.retries.reset(target.key);
+        },
         (error: unknown) => {
+          this.#dialling.delete(target.key);
           if (stopSignal.aborted) return;
           const delay = config.reconnect ? this.retries.schedule(target.key, attempt) : undefined;
           const retry = delay === undefined ? '' : `; retry in ${delay} ms`;
