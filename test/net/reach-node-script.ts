@@ -16,6 +16,8 @@ import { schema } from '../helpers/schema.ts';
 interface ScriptOptions {
   dbPath: string;
   bootstrapPeers?: string[];
+  /** @default 200 */
+  reconnectInitialDelayMs?: number;
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as ScriptOptions;
@@ -34,7 +36,8 @@ const db = initializeDatabase(options.dbPath, { schema });
 const node = await createSyncNode(db, {
   bootstrapPeers: options.bootstrapPeers ?? [],
   networkCheckIntervalMs: 200,
-  reconnectInitialDelayMs: 200,
+  reconnectInitialDelayMs: options.reconnectInitialDelayMs ?? 200,
+  reconnectMaxDelayMs: Math.max(60_000, options.reconnectInitialDelayMs ?? 0),
   log: (message) => print('log', { message }),
 });
 print('started', { peerId: node.peerId, addresses: node.getMultiaddrs(), port: node.listenPort.kept });

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getDeviceId } from '../../src/database/identity.ts';
 import { openConnection } from '../../src/sqlite/index.ts';
+import { storeKeptPort } from '../../src/sync/node/listen-port.ts';
+import { rememberPeer } from '../../src/sync/node/peer-store.ts';
 import { openDevice } from '../helpers/db.ts';
 import { appDatabase, PASSWORD, tempDir, todoTitles } from '../cli/helpers.ts';
 import { authorizePeers, waitFor } from './fixtures.ts';
@@ -100,6 +102,46 @@ describe.skipIf(skipReason !== undefined)('network changes in network namespaces
       for (const child of children) child.process.stdin.write('stop\n');
       await waitFor(() => children.every((c) => find(c, 'stopped') !== undefined), 10_000, `both to stop\n${report()}`);
       expect(await Promise.all(children.map((c) => c.exited))).toEqual([0, 0]);
+    } finally {
+      for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL');
+      pair.remove();
+      pair = undefined;
+    }
+  });
+
+  it('a network change makes a device dial at once an address that failed before', { timeout: 60_000 }, async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    const idB = getDeviceId(b);
+    await authorizePeers(a, [idB]);
+    await authorizePeers(b, [getDeviceId(a)]);
+    // A remembers B on a network neither is on yet; B keeps the port A remembers.
+    storeKeptPort(b.$connection, 24_001);
+    rememberPeer(a.$connection, idB, ['/ip4/10.201.0.2/tcp/24001']);
+    a.$connection.close();
+    b.$connection.close();
+
+    pair = createNamespacePair();
+    const children: Child[] = [];
+    const report = (): string => children.map((c, i) => `child ${i}: ${JSON.stringify(c.events)}\n${c.stderr.join('\n')}`).join('\n');
+    try {
+      const cb = run(pair, 1, { dbPath: b.path });
+      children.push(cb);
+      await waitFor(() => find(cb, 'started') !== undefined, 20_000, `B to start\n${report()}`);
+      // A retries a lost peer only after a minute: only the network change can bring them together sooner.
+      const ca = run(pair, 0, { dbPath: a.path, reconnectInitialDelayMs: 60_000 });
+      children.push(ca);
+      await waitFor(() => find(ca, 'peer:unreachable') !== undefined, 20_000, `A to fail to reach B\n${report()}`);
+      const failed = find(ca, 'peer:unreachable')!;
+      expect(failed['tried']).toEqual([{ address: '/ip4/10.201.0.2/tcp/24001', error: expect.stringMatching(/ENETUNREACH|EHOSTUNREACH|unreachable/i) }]);
+
+      execFileSync('ip', ['-n', pair.names[1], 'addr', 'add', '10.201.0.2/24', 'dev', pair.links[1]]);
+      execFileSync('ip', ['-n', pair.names[0], 'addr', 'add', '10.201.0.1/24', 'dev', pair.links[0]]);
+      await waitFor(() => find(ca, 'sync:complete') !== undefined, 10_000, `A to reach B after the change\n${report()}`);
+      expect(find(ca, 'network:change')).toBeDefined();
+
+      for (const child of children) child.process.stdin.write('stop\n');
+      await waitFor(() => children.every((c) => find(c, 'stopped') !== undefined), 10_000, `both to stop\n${report()}`);
     } finally {
       for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL');
       pair.remove();
