@@ -21,8 +21,8 @@ import { SyncNodeEmitter, type SyncCompleteEvent } from './events.ts';
 import { cancelLibp2pShutdownTimers, startLibp2p } from './libp2p.ts';
 import { assertIsolatedNetwork } from './mdns-guard.ts';
 import { planListenAddresses, type ListenPort } from './listen-port.ts';
-import { NetworkWatcher, type NetworkChange } from './network-watch.ts';
-import { listKnownPeers, recordAddressWorked, rememberPeer, validPeerAddresses, type KnownPeer } from './peer-store.ts';
+import { listKnownPeers, rememberPeer, type KnownPeer } from './peer-store.ts';
+import { Reachability } from './reachability.ts';
 import { SyncSessions } from './sessions.ts';
 
 export interface ConnectedPeer {
@@ -71,9 +71,7 @@ export class SyncNode extends SyncNodeEmitter {
   readonly #stop = new AbortController();
   readonly #intervals: NodeJS.Timeout[] = [];
   readonly #detach: (() => void)[] = [];
-  readonly #network: NetworkWatcher;
-  /** What connected peers that were not yet on the device list announced (a device being paired). */
-  readonly #announced = new Map<string, string[]>();
+  readonly #reachability: Reachability;
   #stopped: Promise<void> | undefined;
   #compacting = false;
 
@@ -94,7 +92,15 @@ export class SyncNode extends SyncNodeEmitter {
       isAuthorized: (peerId) => this.isAuthorized(peerId),
       unreachable: (event) => this.emit('peer:unreachable', event),
     });
-    this.#network = new NetworkWatcher({ intervalMs: config.networkCheckIntervalMs, onChange: (change) => this.#onNetworkChange(change) });
+    this.#reachability = new Reachability({
+      libp2p,
+      raw,
+      config,
+      dialer: this.#dialer,
+      stopSignal: this.#stop.signal,
+      isAuthorized: (peerId) => this.isAuthorized(peerId),
+      networkChanged: (event) => this.emit('network:change', event),
+    });
     this.#sessions = new SyncSessions({
       db,
       raw,
@@ -116,13 +122,13 @@ export class SyncNode extends SyncNodeEmitter {
     this.#listen('connection:open', (event) => this.#onConnectionOpen(event.detail));
     this.#listen('peer:identify', (event) => this.#onIdentify(event.detail));
     this.#listen('peer:discovery', (event) => this.#onDiscovery(event.detail));
-    this.#detach.push(this.on('sync:start', (event) => this.#rememberAnnounced(event.peerId)));
+    this.#detach.push(this.on('sync:start', (event) => this.#reachability.sessionStarted(event.peerId)));
     const ownListen = this.libp2p.getMultiaddrs().filter((a) => !a.toString().includes('/p2p-circuit'));
     if (ownListen.length === 0) throw new NodeConfigError(`could not listen on ${this.#config.listenAddresses.join(', ')}`);
     this.#every(AUTHORIZATION_RECHECK_MS, () => this.#dropRevokedPeers());
     if (!this.#config.live && this.#config.syncIntervalMs > 0) this.#every(this.#config.syncIntervalMs, () => this.#syncConnected(false));
     if (this.#config.compactIntervalMs > 0) this.#every(this.#config.compactIntervalMs, () => this.#compact());
-    this.#network.start();
+    this.#reachability.start();
     this.#dialer.dialAll();
   }
 
@@ -189,7 +195,7 @@ export class SyncNode extends SyncNodeEmitter {
     const reason = new NodeStoppedError();
     this.#stop.abort(reason);
     this.#dialer.clear();
-    this.#network.stop();
+    this.#reachability.stop();
     for (const interval of this.#intervals) clearInterval(interval);
     for (const detach of this.#detach) detach();
     await this.#sessions.stopAll(reason);
@@ -270,12 +276,7 @@ export class SyncNode extends SyncNodeEmitter {
 
   #onConnectionOpen(connection: Connection): void {
     const peerId = connection.remotePeer.toString();
-    // An address this node dialled and got through is the freshest way to this peer (an inbound
-    // connection's remote port is the peer's outgoing one, which nobody can dial).
-    if (connection.direction === 'outbound' && this.isAuthorized(peerId)) {
-      const [address] = validPeerAddresses(peerId, [connection.remoteAddr]);
-      if (address !== undefined) recordAddressWorked(this.#raw, peerId, address);
-    }
+    this.#reachability.connectionOpened(connection);
     // Sync runs over direct connections; a limited relayed one waits for DCUtR to upgrade it.
     if (connection.limits !== undefined || !this.isAuthorized(peerId)) return;
     if (this.#sessions.isOpener(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
@@ -284,7 +285,7 @@ export class SyncNode extends SyncNodeEmitter {
   #onPeerDisconnect(id: PeerId): void {
     const peerId = id.toString();
     this.#config.log(`disconnected from ${peerId}`);
-    this.#announced.delete(peerId);
+    this.#reachability.disconnected(peerId);
     void this.#sessions.abort(peerId, new Error(`peer ${peerId} disconnected`));
     this.emit('peer:disconnect', { peerId });
     if (this.isAuthorized(peerId)) this.#dialer.reconnect(peerId);
@@ -292,14 +293,8 @@ export class SyncNode extends SyncNodeEmitter {
 
   #onIdentify(result: IdentifyResult): void {
     const peerId = result.peerId.toString();
-    // What a peer says about itself is bounded and checked before it is kept (peer-store.ts).
-    const addresses = validPeerAddresses(peerId, result.listenAddrs);
-    if (!this.isAuthorized(peerId)) {
-      // A device being paired is not on the list yet; its addresses are kept once its first sync starts.
-      if (this.libp2p.getConnections(result.peerId).length > 0) this.#announced.set(peerId, addresses);
-      return;
-    }
-    rememberPeer(this.#raw, peerId, addresses);
+    const addresses = this.#reachability.identified(result);
+    if (!this.isAuthorized(peerId)) return;
     const direct = addresses.filter((a) => !a.includes('/p2p-circuit'));
     if (direct.length > 0 && this.libp2p.getConnections(result.peerId).every((c) => c.limits !== undefined)) {
       // Reached only through a relay, where sync does not run: try its own addresses, which works
@@ -310,28 +305,6 @@ export class SyncNode extends SyncNodeEmitter {
         this.#config.log(`direct dial to ${peerId} failed (${(error as Error).message}); waiting for DCUtR`);
       });
     }
-  }
-
-  #rememberAnnounced(peerId: string): void {
-    const addresses = this.#announced.get(peerId);
-    if (addresses === undefined || !this.isAuthorized(peerId)) return;
-    this.#announced.delete(peerId);
-    rememberPeer(this.#raw, peerId, addresses);
-  }
-
-  /**
-   * An interface or address came or went: tell connected peers where this node listens now (an
-   * identify push; a 0.0.0.0 listener already answers on the new address), and dial the known peers
-   * that are not connected, with their earlier failures forgotten.
-   */
-  #onNetworkChange(change: NetworkChange): void {
-    if (this.#stop.signal.aborted) return;
-    const describe = (entries: string[], sign: string): string[] => entries.map((e) => `${sign}${e}`);
-    this.#config.log(`network changed (${[...describe(change.added, '+'), ...describe(change.removed, '-')].join(', ')}); announcing ${this.getMultiaddrs().join(', ')} and dialling known peers`);
-    this.emit('network:change', { added: change.added, removed: change.removed });
-    const push = (this.libp2p.services as { identifyPush?: { push(): Promise<void> } }).identifyPush;
-    void push?.push().catch(() => {});
-    this.#dialer.networkChanged();
   }
 
   #onDiscovery(info: PeerInfo): void {
