@@ -59,7 +59,8 @@ export interface P2PConfig {
   mdnsIntervalMs?: number;
   /**
    * Multiaddrs of peers to dial at start and keep reconnecting to (with `/p2p/<id>` when known).
-   * Peers learned at run time are kept in the ahenk_peers table and dialled the same way.
+   * Peers learned at run time are kept in the database (ahenk_peers, ahenk_peer_addresses) and
+   * dialled the same way; these addresses are tried before the remembered ones.
    * @default []
    */
   bootstrapPeers?: string[];
