@@ -68,6 +68,9 @@ function flagNames(message: string): string {
   return message.replace(/^(listenAddresses|bootstrapPeers|relayServers)\b/, (field) => FLAG_OF_FIELD[field] ?? field);
 }
 
+/** How often the same unreachable report is repeated while a device stays away. */
+const UNREACHABLE_REPEAT_MS = 3_600_000;
+
 type Fields = Record<string, string | number | boolean | null | string[]>;
 
 /** One line per event: `<ISO time> <text>`, or one JSON object per line with --json. */
@@ -88,10 +91,12 @@ export class EventLog {
 
   /** Logs connects, disconnects, completed catch-ups and errors of `node`; returns a function that stops logging. */
   follow(node: SyncNode): () => void {
+    const unreachable = new Map<string, { tried: string; at: number }>();
     const offs = [
-      node.on('peer:connect', (e) =>
-        this.line('peer:connect', { peerId: e.peerId, authorized: e.authorized, address: e.address }, `connected ${e.peerId} ${e.authorized ? '(on the device list)' : '(not on the device list: no sync)'} ${e.address}`),
-      ),
+      node.on('peer:connect', (e) => {
+        unreachable.delete(e.peerId);
+        this.line('peer:connect', { peerId: e.peerId, authorized: e.authorized, address: e.address }, `connected ${e.peerId} ${e.authorized ? '(on the device list)' : '(not on the device list: no sync)'} ${e.address}`);
+      }),
       node.on('peer:disconnect', (e) => this.line('peer:disconnect', { peerId: e.peerId }, `disconnected ${e.peerId}`)),
       node.on('sync:complete', (e) =>
         this.line(
@@ -100,15 +105,21 @@ export class EventLog {
           `synced with ${e.peerId}: sent ${e.sent}, received ${e.received} entries (${e.bytesSent + e.bytesReceived} bytes, ${Math.round(e.durationMs)} ms)`,
         ),
       ),
-      node.on('peer:unreachable', (e) =>
+      node.on('peer:unreachable', (e) => {
+        const tried = e.tried.map((t) => `${t.address} (${t.error})`);
+        // A device that stays away is retried every minute: say it again only when something changed, or hourly.
+        const said = unreachable.get(e.peerId);
+        const now = Date.now();
+        if (said !== undefined && said.tried === tried.join(', ') && now - said.at < UNREACHABLE_REPEAT_MS) return;
+        unreachable.set(e.peerId, { tried: tried.join(', '), at: now });
         this.line(
           'peer:unreachable',
-          { peerId: e.peerId, tried: e.tried.map((t) => `${t.address} (${t.error})`), backedOff: e.backedOff.map((b) => b.address), retryInMs: e.retryInMs ?? null },
-          `cannot reach ${e.peerId}: tried ${e.tried.map((t) => `${t.address} (${t.error})`).join(', ')}` +
+          { peerId: e.peerId, tried, backedOff: e.backedOff.map((b) => b.address), retryInMs: e.retryInMs ?? null },
+          `cannot reach ${e.peerId}: tried ${tried.join(', ')}` +
             (e.backedOff.length > 0 ? `; left out for now (failed recently): ${e.backedOff.map((b) => b.address).join(', ')}` : '') +
             (e.retryInMs === undefined ? '' : `; next try in ${Math.round(e.retryInMs / 1000)} s`),
-        ),
-      ),
+        );
+      }),
       node.on('network:change', (e) =>
         this.line('network:change', { added: e.added, removed: e.removed }, `network changed: ${[...e.added.map((a) => `+${a}`), ...e.removed.map((r) => `-${r}`)].join(', ')}; listening on ${node.getMultiaddrs().join(', ')}`),
       ),

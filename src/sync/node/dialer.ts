@@ -170,11 +170,8 @@ export class PeerDialer {
       }
     }
     if (this.isConnected(peerId)) return;
-    throw new PeerUnreachable(
-      peerId,
-      tried,
-      plan.backedOff.map((b) => ({ address: b.address.address, retryAt: b.retryAt })),
-    );
+    const leftOut = plan.backedOff.filter((b) => !configured.includes(b.address.address));
+    throw new PeerUnreachable(peerId, tried, leftOut.map((b) => ({ address: b.address.address, retryAt: b.retryAt })));
   }
 }
 
