@@ -2,17 +2,18 @@
  * What start, pair and join share: the network flags, starting a sync node from them, and one
  * output line per node event.
  */
-import { NodeConfigError } from '../sync/node/errors.ts';
+import { ListenPortInUseError, NodeConfigError } from '../sync/node/errors.ts';
 import { createSyncNode, type SyncNode } from '../sync/node/node.ts';
 import type { P2PConfig } from '../sync/node/config.ts';
 import type { CliDatabase } from './context.ts';
-import { flag, stringsOption } from './context.ts';
+import { flag, stringOption, stringsOption } from './context.ts';
 import { CommandFailedError, UsageError } from './errors.ts';
 import { writeLine, type CliIo } from './io.ts';
 import type { CommandContext, OptionSpec } from './spec.ts';
 
 export const NODE_OPTIONS: readonly OptionSpec[] = [
-  { flags: '--listen <multiaddr>', description: 'address to listen on, repeatable (default: /ip4/0.0.0.0/tcp/0)', repeatable: true },
+  { flags: '--listen <multiaddr>', description: 'address to listen on, repeatable (default: /ip4/0.0.0.0/tcp/0; port 0 is this device\'s kept port)', repeatable: true },
+  { flags: '--port <port>', description: 'listen on this TCP port and keep it for later runs (default: a free port chosen at the first start, then kept)' },
   { flags: '--peer <multiaddr>', description: 'a peer to dial and keep reconnecting to, repeatable', repeatable: true },
   { flags: '--relay <multiaddr>', description: 'a circuit-relay-v2 server (ending in /p2p/<id>) to be reachable through, repeatable', repeatable: true },
   { flags: '--mdns', description: 'find peers on the local network with mDNS (announces this device on every attached network)' },
@@ -31,10 +32,17 @@ export async function startNode(db: CliDatabase, context: CommandContext, log: E
     mdnsInterfaceCheck: false,
   };
   if (listen.length > 0) config.listenAddresses = listen;
+  const port = portOption(context);
+  if (port !== undefined) config.port = port;
   if (flag(context, 'verbose')) config.log = (message) => log.line('log', { message }, message);
   try {
-    return await createSyncNode(db, config);
+    const node = await createSyncNode(db, config);
+    // Not only with --verbose: a device its peers cannot find where they expect it should say so.
+    const unavailable = node.listenPort.unavailable;
+    if (unavailable !== undefined) log.line('warning', { message: unavailable }, `WARNING: ${unavailable}`);
+    return node;
   } catch (error) {
+    if (error instanceof ListenPortInUseError) throw new CommandFailedError(`--port ${error.port}: ${error.message}`, undefined, { cause: error });
     if (error instanceof NodeConfigError) throw new UsageError(flagNames(error.message));
     // libp2p reports a listen failure as a page about its own config; say what the user can act on.
     if (error instanceof Error && /listen/i.test(error.message)) {
@@ -45,12 +53,23 @@ export async function startNode(db: CliDatabase, context: CommandContext, log: E
   }
 }
 
+function portOption(context: CommandContext): number | undefined {
+  const text = stringOption(context, 'port');
+  if (text === undefined) return undefined;
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65_535) throw new UsageError(`--port must be a TCP port from 1 to 65535, got "${text}"`);
+  return port;
+}
+
 const FLAG_OF_FIELD: Readonly<Record<string, string>> = { listenAddresses: '--listen', bootstrapPeers: '--peer', relayServers: '--relay' };
 
 /** The library names its config fields; the user typed flags. */
 function flagNames(message: string): string {
   return message.replace(/^(listenAddresses|bootstrapPeers|relayServers)\b/, (field) => FLAG_OF_FIELD[field] ?? field);
 }
+
+/** How often the same unreachable report is repeated while a device stays away. */
+const UNREACHABLE_REPEAT_MS = 3_600_000;
 
 type Fields = Record<string, string | number | boolean | null | string[]>;
 
@@ -72,10 +91,12 @@ export class EventLog {
 
   /** Logs connects, disconnects, completed catch-ups and errors of `node`; returns a function that stops logging. */
   follow(node: SyncNode): () => void {
+    const unreachable = new Map<string, { tried: string; at: number }>();
     const offs = [
-      node.on('peer:connect', (e) =>
-        this.line('peer:connect', { peerId: e.peerId, authorized: e.authorized, address: e.address }, `connected ${e.peerId} ${e.authorized ? '(on the device list)' : '(not on the device list: no sync)'} ${e.address}`),
-      ),
+      node.on('peer:connect', (e) => {
+        unreachable.delete(e.peerId);
+        this.line('peer:connect', { peerId: e.peerId, authorized: e.authorized, address: e.address }, `connected ${e.peerId} ${e.authorized ? '(on the device list)' : '(not on the device list: no sync)'} ${e.address}`);
+      }),
       node.on('peer:disconnect', (e) => this.line('peer:disconnect', { peerId: e.peerId }, `disconnected ${e.peerId}`)),
       node.on('sync:complete', (e) =>
         this.line(
@@ -83,6 +104,24 @@ export class EventLog {
           { peerId: e.peerId, sent: e.sent, received: e.received, bytesSent: e.bytesSent, bytesReceived: e.bytesReceived, durationMs: Math.round(e.durationMs) },
           `synced with ${e.peerId}: sent ${e.sent}, received ${e.received} entries (${e.bytesSent + e.bytesReceived} bytes, ${Math.round(e.durationMs)} ms)`,
         ),
+      ),
+      node.on('peer:unreachable', (e) => {
+        const tried = e.tried.map((t) => `${t.address} (${t.error})`);
+        // A device that stays away is retried every minute: say it again only when something changed, or hourly.
+        const said = unreachable.get(e.peerId);
+        const now = Date.now();
+        if (said !== undefined && said.tried === tried.join(', ') && now - said.at < UNREACHABLE_REPEAT_MS) return;
+        unreachable.set(e.peerId, { tried: tried.join(', '), at: now });
+        this.line(
+          'peer:unreachable',
+          { peerId: e.peerId, tried, backedOff: e.backedOff.map((b) => b.address), retryInMs: e.retryInMs ?? null },
+          `cannot reach ${e.peerId}: tried ${tried.join(', ')}` +
+            (e.backedOff.length > 0 ? `; left out for now (failed recently): ${e.backedOff.map((b) => b.address).join(', ')}` : '') +
+            (e.retryInMs === undefined ? '' : `; next try in ${Math.round(e.retryInMs / 1000)} s`),
+        );
+      }),
+      node.on('network:change', (e) =>
+        this.line('network:change', { added: e.added, removed: e.removed }, `network changed: ${[...e.added.map((a) => `+${a}`), ...e.removed.map((r) => `-${r}`)].join(', ')}; listening on ${node.getMultiaddrs().join(', ')}`),
       ),
       node.on('error', (e) => this.line('error', { peerId: e.peerId ?? null, message: e.error.message }, `error${e.peerId ? ` with ${e.peerId}` : ''}: ${e.error.message}`)),
     ];

@@ -4,7 +4,7 @@
  * migrations and ours never share bookkeeping.
  */
 import { sql } from 'drizzle-orm';
-import { blob, check, index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { blob, check, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import type { SyncedTableMeta } from './synced-table.ts';
 
 /** Key/value facts about this database: schema version, this device's identity. */
@@ -163,13 +163,31 @@ export const SYSTEM_SYNCED_TABLES: readonly SyncedTableMeta[] = [
   { name: 'ahenk_revocations', pkColumn: 'peer_id', columns: ['revoked_at'], resolvers: { revoked_at: 'max' } },
 ];
 
-/** Peers this device knows how to reach, with when it last saw and last synced them. */
+/** Peers this device knows, with when it last saw and last synced them (their addresses: below). */
 export const ahenkPeers = sqliteTable('ahenk_peers', {
   peerId: text('peer_id').primaryKey(),
-  addresses: text('addresses').notNull().default('[]'),
   lastSeen: integer('last_seen'),
   lastSync: integer('last_sync'),
 });
+
+/**
+ * Every address a known peer was reached at or said it listens on (direct or through a relay,
+ * without the trailing /p2p/<peer>), with when it was learned and last worked, and its failures
+ * since then: the dialer tries the freshest first and backs off the dead (src/sync/node/peer-store.ts).
+ */
+export const ahenkPeerAddresses = sqliteTable(
+  'ahenk_peer_addresses',
+  {
+    peerId: text('peer_id').notNull(),
+    address: text('address').notNull(),
+    learnedAt: integer('learned_at').notNull(),
+    lastOk: integer('last_ok'),
+    failures: integer('failures').notNull().default(0),
+    lastFailure: integer('last_failure'),
+    lastError: text('last_error'),
+  },
+  (t) => [primaryKey({ columns: [t.peerId, t.address] })],
+);
 
 /** Sync progress per peer: how far we have received from it (its cursor). */
 export const ahenkCursors = sqliteTable('ahenk_cursors', {

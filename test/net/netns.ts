@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 
 export interface NamespacePair {
   names: [string, string];
+  /** The veth ends: links[i] is inside names[i]. */
+  links: [string, string];
   addresses: [string, string];
   /** Runs `command` inside namespace 0 or 1. */
   spawn(index: 0 | 1, command: string, args: string[], cwd: string): ChildProcessWithoutNullStreams;
@@ -68,6 +70,7 @@ export function createNamespacePair(): NamespacePair {
   }
   return {
     names,
+    links,
     addresses,
     spawn: (index, command, args, cwd) => spawn('ip', ['netns', 'exec', names[index], command, ...args], { cwd, stdio: ['pipe', 'pipe', 'pipe'] }),
     remove,

@@ -3,6 +3,7 @@ import type { SqliteConnection } from '../../sqlite/index.ts';
 import { countQuarantined } from '../../merge/quarantine.ts';
 import { getSchemaVersion, KNOWN_SCHEMA_VERSION } from '../../database/initialize.ts';
 import { getDeviceId } from '../../database/identity.ts';
+import { readKeptPort } from '../../sync/node/listen-port.ts';
 import { listKnownPeers } from '../../sync/node/peer-store.ts';
 import { DB_OPTION, flag, JSON_OPTION, quoteName, withDatabase } from '../context.ts';
 import { formatTime, writeJson, writeLine, writeTable } from '../io.ts';
@@ -19,7 +20,7 @@ export interface SyncedTableStatus {
 
 export const statusCommand: CommandSpec = {
   name: 'status',
-  summary: 'show the device id, schema version, synced tables, oplog, quarantine and known peers',
+  summary: 'show the device id, schema version, synced tables, oplog, quarantine, listen port and known peers',
   options: [DB_OPTION, JSON_OPTION],
   run: (context) =>
     withDatabase(context, async (db) => {
@@ -34,6 +35,7 @@ export const statusCommand: CommandSpec = {
         tables: syncedTables(raw),
         oplogEntries: count(raw, 'SELECT count(*) FROM ahenk_oplog'),
         quarantined: countQuarantined(db),
+        listenPort: readKeptPort(raw) ?? null,
         peers: listKnownPeers(raw).map((p) => ({ peerId: p.peerId, lastSeen: p.lastSeen, lastSync: p.lastSync, addresses: p.addresses })),
         daemon: daemon.running ? { pid: daemon.pid } : null,
       };
@@ -45,6 +47,7 @@ export const statusCommand: CommandSpec = {
       writeLine(stdout, `Accounts:       ${status.accounts.length === 0 ? 'none (ahenk init --user, or ahenk join)' : status.accounts.join(', ')}`);
       writeLine(stdout, `Oplog entries:  ${status.oplogEntries}`);
       writeLine(stdout, `Quarantined:    ${status.quarantined}`);
+      writeLine(stdout, `Listen port:    ${status.listenPort ?? 'not chosen yet (the first start keeps a free one)'}`);
       writeLine(stdout, `Daemon:         ${status.daemon === null ? 'not running' : `running (pid ${status.daemon.pid})`}`);
       writeLine(stdout);
       writeTable(

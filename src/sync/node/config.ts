@@ -3,15 +3,43 @@
  * is optional; `resolveConfig` fills the defaults and rejects values that cannot work.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import { COMPACT_INTERVAL_MS, DEFAULT_LISTEN_ADDRESSES, MDNS_INTERVAL_MS, MDNS_SERVICE_TAG, RECONNECT_INITIAL_DELAY_MS, RECONNECT_MAX_DELAY_MS } from './constants.ts';
+import {
+  COMPACT_INTERVAL_MS,
+  DEFAULT_LISTEN_ADDRESSES,
+  MDNS_INTERVAL_MS,
+  MDNS_SERVICE_TAG,
+  NETWORK_CHECK_INTERVAL_MS,
+  RECONNECT_INITIAL_DELAY_MS,
+  RECONNECT_MAX_DELAY_MS,
+} from './constants.ts';
 import { NodeConfigError } from './errors.ts';
 
 export interface P2PConfig {
   /**
-   * Multiaddrs to listen on.
-   * @default ['/ip4/0.0.0.0/tcp/0'] (every interface, a free port)
+   * Multiaddrs to listen on. TCP port 0 means this device's kept port (see `keepPort`).
+   * @default ['/ip4/0.0.0.0/tcp/0'] (every interface, the kept port)
    */
   listenAddresses?: string[];
+  /**
+   * Give listen addresses with TCP port 0 the port this device keeps: a free one chosen at the
+   * first start and stored in the database, asked for again at every start, so the addresses its
+   * paired devices remember stay true. If another program holds it, this run listens on a random
+   * port and `SyncNode.listenPort.unavailable` says so. false: port 0 is a new random port each start.
+   * @default true
+   */
+  keepPort?: boolean;
+  /**
+   * The TCP port to keep from now on, in place of the stored one (1-65535); used for listen
+   * addresses with port 0. Unlike a kept port, a named port that is in use fails the start
+   * (ListenPortInUseError).
+   */
+  port?: number;
+  /**
+   * How often to look for a network change (an interface or address appearing or going), in
+   * milliseconds; on one the node announces its new addresses to connected peers and dials known
+   * peers that are not connected, forgetting earlier failures. 0: never. @default 3000
+   */
+  networkCheckIntervalMs?: number;
   /**
    * Discover peers on the local network with mDNS. mDNS multicasts on every interface, so the node
    * refuses to start unless the only interfaces are `lo` and veth links with no default route
@@ -31,7 +59,8 @@ export interface P2PConfig {
   mdnsIntervalMs?: number;
   /**
    * Multiaddrs of peers to dial at start and keep reconnecting to (with `/p2p/<id>` when known).
-   * Peers learned at run time are kept in the ahenk_peers table and dialled the same way.
+   * Peers learned at run time are kept in the database (ahenk_peers, ahenk_peer_addresses) and
+   * dialled the same way; these addresses are tried before the remembered ones.
    * @default []
    */
   bootstrapPeers?: string[];
@@ -72,6 +101,9 @@ export interface P2PConfig {
 
 export interface ResolvedConfig {
   listenAddresses: Multiaddr[];
+  keepPort: boolean;
+  port: number | undefined;
+  networkCheckIntervalMs: number;
   enableMdns: boolean;
   mdnsInterfaceCheck: boolean;
   mdnsServiceTag: string;
@@ -98,8 +130,14 @@ export function resolveConfig(config: P2PConfig = {}): ResolvedConfig {
       throw new NodeConfigError(`relayServers: ${relay.toString()} must end with /p2p/<relay peer id>`);
     }
   }
+  if (config.port !== undefined && (!Number.isInteger(config.port) || config.port < 1 || config.port > 65_535)) {
+    throw new NodeConfigError(`port must be a whole number from 1 to 65535, got ${String(config.port)}`);
+  }
   return {
     listenAddresses: listen,
+    keepPort: config.keepPort ?? true,
+    port: config.port,
+    networkCheckIntervalMs: nonNegative('networkCheckIntervalMs', config.networkCheckIntervalMs ?? NETWORK_CHECK_INTERVAL_MS),
     enableMdns: config.enableMdns ?? false,
     mdnsInterfaceCheck: config.mdnsInterfaceCheck ?? true,
     mdnsServiceTag: config.mdnsServiceTag ?? MDNS_SERVICE_TAG,

@@ -1,4 +1,7 @@
-/** Listen on every interface, any free port: a device on a LAN must be reachable by its peers. */
+/**
+ * Listen on every interface: a device on a LAN must be reachable by its peers. Port 0 means the
+ * device's kept port (see listen-port.ts), not a new one each start.
+ */
 export const DEFAULT_LISTEN_ADDRESSES: readonly string[] = ['/ip4/0.0.0.0/tcp/0'];
 
 /** First retry of a lost known peer comes quickly: most drops are a restart or a Wi-Fi blip. */
@@ -27,6 +30,41 @@ export const STREAM_MAX_READ_BUFFER_BYTES = 32 << 20;
 
 /** Addresses kept per known peer: enough for v4/v6 and a couple of networks, not a history. */
 export const MAX_ADDRESSES_PER_PEER = 16;
+/** A relayed address through a DNS name is under 400 characters; anything longer is not an address. */
+export const MAX_ADDRESS_LENGTH = 512;
+/** Why a dial failed, as stored and logged: a sentence, not a stack. */
+export const MAX_DIAL_ERROR_LENGTH = 200;
+
+/**
+ * One remembered address gets this long to answer before the next is tried: a LAN or loopback
+ * answers in milliseconds, a refused port at once; an address that swallows packets (a network
+ * left behind) must not hold the fresh ones back for the whole dial timeout.
+ */
+export const ADDRESS_DIAL_TIMEOUT_MS = 5_000;
+/**
+ * An address that failed is left out of dials for 10 s, doubling per further failure up to 5 min:
+ * the dead ones stop costing a timeout per attempt, and one that comes back is tried again within
+ * minutes (a network change forgets failures at once).
+ */
+export const ADDRESS_BACKOFF_INITIAL_MS = 10_000;
+export const ADDRESS_BACKOFF_MAX_MS = 300_000;
+
+/**
+ * How often the node compares the machine's interfaces and addresses with the last look: a Wi-Fi
+ * switch or a cable plugged in is noticed within 3 s. One os.networkInterfaces() call costs tens
+ * of microseconds.
+ */
+export const NETWORK_CHECK_INTERVAL_MS = 3_000;
+
+/**
+ * The kept listen port is drawn from 20000-32767: below every OS's range of ports for outgoing
+ * connections (Linux 32768-60999, Windows and macOS 49152-65535), so no outgoing socket of this
+ * machine ever holds it when the node starts again.
+ */
+export const KEPT_PORT_MIN = 20_000;
+export const KEPT_PORT_MAX = 32_767;
+/** Free ports tried in that range before letting the OS choose any free port. */
+export const KEPT_PORT_ATTEMPTS = 20;
 
 /** mDNS query interval: discovery in a second or two without flooding the link. */
 export const MDNS_INTERVAL_MS = 1_000;

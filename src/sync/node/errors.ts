@@ -41,3 +41,14 @@ export class NodeStoppedError extends AhenkError {
     this.name = 'NodeStoppedError';
   }
 }
+
+/** The port asked for by name (`port`, `--port`) is held by another program; a kept port falls back instead. */
+export class ListenPortInUseError extends AhenkError {
+  readonly port: number;
+
+  constructor(port: number, message = `cannot listen on port ${port}: another program is using it`) {
+    super('LISTEN_PORT_IN_USE', message);
+    this.name = 'ListenPortInUseError';
+    this.port = port;
+  }
+}

@@ -22,6 +22,29 @@ export interface PeerDiscoveryEvent {
   authorized: boolean;
 }
 
+/** One address the dialer tried, and why it failed. */
+export interface DialFailure {
+  address: string;
+  error: string;
+}
+
+/** A known peer could not be reached at any of its remembered addresses in one attempt. */
+export interface PeerUnreachableEvent {
+  peerId: string;
+  /** The addresses tried, freshest first, each with the reason it failed. */
+  tried: DialFailure[];
+  /** Addresses left out of this attempt because they failed recently, with when each may be tried again (Unix ms). */
+  backedOff: { address: string; retryAt: number }[];
+  /** When the next attempt runs, if one is scheduled. */
+  retryInMs?: number;
+}
+
+/** The machine's interfaces or addresses changed (`<interface> <address>` entries). */
+export interface NetworkChangeEvent {
+  added: string[];
+  removed: string[];
+}
+
 export interface SyncStartEvent {
   peerId: string;
   /** 'local' when this node opened the sync stream. */
@@ -57,6 +80,8 @@ export interface SyncNodeEvents {
   'peer:connect': PeerConnectEvent;
   'peer:disconnect': PeerDisconnectEvent;
   'peer:discovery': PeerDiscoveryEvent;
+  'peer:unreachable': PeerUnreachableEvent;
+  'network:change': NetworkChangeEvent;
   'sync:start': SyncStartEvent;
   'sync:progress': SyncProgressEvent;
   'sync:complete': SyncCompleteEvent;

@@ -1,11 +1,14 @@
 // The libp2p sync node: createSyncNode and its config, events and errors.
 export { createSwarm, createSyncNode, SyncNode, type ConnectedPeer } from './node.ts';
 export type { P2PConfig } from './config.ts';
-export { MdnsUnsafeError, NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
+export { ListenPortInUseError, MdnsUnsafeError, NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
 export type {
+  DialFailure,
+  NetworkChangeEvent,
   PeerConnectEvent,
   PeerDisconnectEvent,
   PeerDiscoveryEvent,
+  PeerUnreachableEvent,
   SyncCompleteEvent,
   SyncErrorEvent,
   SyncNodeEventName,
@@ -15,3 +18,4 @@ export type {
   SyncStartEvent,
 } from './events.ts';
 export type { KnownPeer } from './peer-store.ts';
+export type { ListenPort } from './listen-port.ts';

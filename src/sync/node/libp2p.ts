@@ -9,7 +9,7 @@ import { yamux } from '@chainsafe/libp2p-yamux';
 import { autoNAT } from '@libp2p/autonat';
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2';
 import { dcutr } from '@libp2p/dcutr';
-import { identify } from '@libp2p/identify';
+import { identify, identifyPush } from '@libp2p/identify';
 import { FaultTolerance, type Libp2p, type PrivateKey } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
 import { ping } from '@libp2p/ping';
@@ -19,7 +19,8 @@ import type { ResolvedConfig } from './config.ts';
 
 export async function startLibp2p(privateKey: PrivateKey, config: ResolvedConfig): Promise<Libp2p> {
   const relayed = config.relayServers.length > 0;
-  const services: NonNullable<Libp2pOptions['services']> = { identify: identify(), ping: ping() };
+  // identifyPush tells connected peers at once when this node's addresses change (a network change).
+  const services: NonNullable<Libp2pOptions['services']> = { identify: identify(), identifyPush: identifyPush(), ping: ping() };
   if (relayed) {
     services['dcutr'] = dcutr();
     services['autoNAT'] = autoNAT();

@@ -15,12 +15,14 @@ import { readIdentity } from '../../database/identity.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts';
 import { AUTHORIZATION_RECHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS } from './constants.ts';
-import { PeerDialer, stripPeer, withPeer } from './dialer.ts';
+import { PeerDialer, withPeer } from './dialer.ts';
 import { NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
 import { SyncNodeEmitter, type SyncCompleteEvent } from './events.ts';
 import { cancelLibp2pShutdownTimers, startLibp2p } from './libp2p.ts';
 import { assertIsolatedNetwork } from './mdns-guard.ts';
+import { planListenAddresses, type ListenPort } from './listen-port.ts';
 import { listKnownPeers, rememberPeer, type KnownPeer } from './peer-store.ts';
+import { Reachability } from './reachability.ts';
 import { SyncSessions } from './sessions.ts';
 
 export interface ConnectedPeer {
@@ -39,8 +41,10 @@ export async function createSyncNode(db: DatabaseHandle, config: P2PConfig = {})
   const identity = readIdentity(raw);
   if (identity === undefined) throw new NodeConfigError('this database has no device identity; open it with initializeDatabase first');
   if (resolved.enableMdns && resolved.mdnsInterfaceCheck) await assertIsolatedNetwork();
-  const libp2p = await startLibp2p(identity.privateKey, resolved);
-  const node = new SyncNode(db, raw, libp2p, resolved);
+  const listen = await planListenAddresses(raw, resolved);
+  if (listen.port.unavailable !== undefined) resolved.log(listen.port.unavailable);
+  const libp2p = await startLibp2p(identity.privateKey, { ...resolved, listenAddresses: listen.addresses });
+  const node = new SyncNode(db, raw, libp2p, resolved, listen.port);
   try {
     await node.start();
   } catch (error) {
@@ -58,6 +62,8 @@ export class SyncNode extends SyncNodeEmitter {
   readonly peerId: string;
   /** The underlying libp2p node, for diagnostics; the sync node owns its lifecycle. */
   readonly libp2p: Libp2p;
+  /** The port this device keeps, and whether this run could have it (see P2PConfig.keepPort). */
+  readonly listenPort: ListenPort;
   readonly #raw: SqliteConnection;
   readonly #config: ResolvedConfig;
   readonly #sessions: SyncSessions;
@@ -65,17 +71,36 @@ export class SyncNode extends SyncNodeEmitter {
   readonly #stop = new AbortController();
   readonly #intervals: NodeJS.Timeout[] = [];
   readonly #detach: (() => void)[] = [];
+  readonly #reachability: Reachability;
   #stopped: Promise<void> | undefined;
   #compacting = false;
 
   /** Use createSyncNode. */
-  constructor(db: DatabaseHandle, raw: SqliteConnection, libp2p: Libp2p, config: ResolvedConfig) {
+  constructor(db: DatabaseHandle, raw: SqliteConnection, libp2p: Libp2p, config: ResolvedConfig, listenPort: ListenPort = { kept: undefined, unavailable: undefined }) {
     super();
     this.peerId = libp2p.peerId.toString();
     this.libp2p = libp2p;
+    this.listenPort = listenPort;
     this.#raw = raw;
     this.#config = config;
-    this.#dialer = new PeerDialer({ libp2p, raw, config, localPeerId: this.peerId, stopSignal: this.#stop.signal, isAuthorized: (peerId) => this.isAuthorized(peerId) });
+    this.#dialer = new PeerDialer({
+      libp2p,
+      raw,
+      config,
+      localPeerId: this.peerId,
+      stopSignal: this.#stop.signal,
+      isAuthorized: (peerId) => this.isAuthorized(peerId),
+      unreachable: (event) => this.emit('peer:unreachable', event),
+    });
+    this.#reachability = new Reachability({
+      libp2p,
+      raw,
+      config,
+      dialer: this.#dialer,
+      stopSignal: this.#stop.signal,
+      isAuthorized: (peerId) => this.isAuthorized(peerId),
+      networkChanged: (event) => this.emit('network:change', event),
+    });
     this.#sessions = new SyncSessions({
       db,
       raw,
@@ -97,11 +122,13 @@ export class SyncNode extends SyncNodeEmitter {
     this.#listen('connection:open', (event) => this.#onConnectionOpen(event.detail));
     this.#listen('peer:identify', (event) => this.#onIdentify(event.detail));
     this.#listen('peer:discovery', (event) => this.#onDiscovery(event.detail));
+    this.#detach.push(this.on('sync:start', (event) => this.#reachability.sessionStarted(event.peerId)));
     const ownListen = this.libp2p.getMultiaddrs().filter((a) => !a.toString().includes('/p2p-circuit'));
     if (ownListen.length === 0) throw new NodeConfigError(`could not listen on ${this.#config.listenAddresses.join(', ')}`);
     this.#every(AUTHORIZATION_RECHECK_MS, () => this.#dropRevokedPeers());
     if (!this.#config.live && this.#config.syncIntervalMs > 0) this.#every(this.#config.syncIntervalMs, () => this.#syncConnected(false));
     if (this.#config.compactIntervalMs > 0) this.#every(this.#config.compactIntervalMs, () => this.#compact());
+    this.#reachability.start();
     this.#dialer.dialAll();
   }
 
@@ -168,6 +195,7 @@ export class SyncNode extends SyncNodeEmitter {
     const reason = new NodeStoppedError();
     this.#stop.abort(reason);
     this.#dialer.clear();
+    this.#reachability.stop();
     for (const interval of this.#intervals) clearInterval(interval);
     for (const detach of this.#detach) detach();
     await this.#sessions.stopAll(reason);
@@ -240,8 +268,7 @@ export class SyncNode extends SyncNodeEmitter {
     const authorized = this.isAuthorized(peerId);
     if (authorized) {
       this.#dialer.connected(peerId);
-      if (connection?.direction === 'outbound') rememberPeer(this.#raw, peerId, [stripPeer(connection.remoteAddr, peerId)]);
-      else rememberPeer(this.#raw, peerId, []);
+      rememberPeer(this.#raw, peerId, []);
     }
     this.#config.log(`connected to ${peerId}${authorized ? '' : ' (not on the device list: no sync)'}`);
     this.emit('peer:connect', { peerId, authorized, address: connection?.remoteAddr.toString() ?? '' });
@@ -249,6 +276,7 @@ export class SyncNode extends SyncNodeEmitter {
 
   #onConnectionOpen(connection: Connection): void {
     const peerId = connection.remotePeer.toString();
+    this.#reachability.connectionOpened(connection);
     // Sync runs over direct connections; a limited relayed one waits for DCUtR to upgrade it.
     if (connection.limits !== undefined || !this.isAuthorized(peerId)) return;
     if (this.#sessions.isOpener(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
@@ -257,6 +285,7 @@ export class SyncNode extends SyncNodeEmitter {
   #onPeerDisconnect(id: PeerId): void {
     const peerId = id.toString();
     this.#config.log(`disconnected from ${peerId}`);
+    this.#reachability.disconnected(peerId);
     void this.#sessions.abort(peerId, new Error(`peer ${peerId} disconnected`));
     this.emit('peer:disconnect', { peerId });
     if (this.isAuthorized(peerId)) this.#dialer.reconnect(peerId);
@@ -264,9 +293,8 @@ export class SyncNode extends SyncNodeEmitter {
 
   #onIdentify(result: IdentifyResult): void {
     const peerId = result.peerId.toString();
+    const addresses = this.#reachability.identified(result);
     if (!this.isAuthorized(peerId)) return;
-    const addresses = result.listenAddrs.filter((a) => !isUnspecified(a)).map((a) => stripPeer(a, peerId));
-    rememberPeer(this.#raw, peerId, addresses);
     const direct = addresses.filter((a) => !a.includes('/p2p-circuit'));
     if (direct.length > 0 && this.libp2p.getConnections(result.peerId).every((c) => c.limits !== undefined)) {
       // Reached only through a relay, where sync does not run: try its own addresses, which works
@@ -335,8 +363,3 @@ type LibpEventDetail<K extends string> = K extends 'peer:connect' | 'peer:discon
     : K extends 'peer:identify'
       ? IdentifyResult
       : PeerInfo;
-
-function isUnspecified(address: Multiaddr): boolean {
-  const text = address.toString();
-  return text.startsWith('/ip4/0.0.0.0/') || text.startsWith('/ip6/::/');
-}

@@ -1,38 +1,102 @@
 /**
- * Known peers, persisted in ahenk_peers: where each authorized device was last reachable, when it
- * was last seen and last synced. A restarted node dials them again without any configuration.
+ * Known peers, persisted: ahenk_peers (when each authorized device was last seen and last synced)
+ * and ahenk_peer_addresses (every address it was reached at or announced, with when that address
+ * last worked and how often it has failed since). A restarted node dials them again without any
+ * configuration, freshest address first, and leaves the dead ones for later (dialPlan).
  * Times are milliseconds since the Unix epoch.
  */
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { SqliteConnection } from '../../sqlite/index.ts';
-import { MAX_ADDRESSES_PER_PEER } from './constants.ts';
+import {
+  ADDRESS_BACKOFF_INITIAL_MS,
+  ADDRESS_BACKOFF_MAX_MS,
+  MAX_ADDRESS_LENGTH,
+  MAX_ADDRESSES_PER_PEER,
+  MAX_DIAL_ERROR_LENGTH,
+} from './constants.ts';
 
 export interface KnownPeer {
   peerId: string;
-  /** Multiaddr strings, most recently learned first. */
+  /** Multiaddr strings (without /p2p/<peer>), freshest first: last worked, then last learned. */
   addresses: string[];
   lastSeen: number | null;
   lastSync: number | null;
 }
 
+/** One remembered address of a peer and its record. */
+export interface PeerAddress {
+  address: string;
+  /** When the peer last announced it, or it was first seen working. */
+  learnedAt: number;
+  /** When a connection through it last opened, null if never. */
+  lastOk: number | null;
+  /** Failed dials since it last worked (or since the last network change). */
+  failures: number;
+  lastFailure: number | null;
+  lastError: string | null;
+}
+
 interface PeerRow {
   peer_id: string;
-  addresses: string;
   last_seen: number | null;
   last_sync: number | null;
 }
 
-/** Records that `peerId` was seen now, merging `addresses` in front of the ones already known. */
+interface AddressRow {
+  address: string;
+  learned_at: number;
+  last_ok: number | null;
+  failures: number;
+  last_failure: number | null;
+  last_error: string | null;
+}
+
+/** Freshest first: the address that worked last, then the one learned last. */
+const ADDRESS_ORDER = 'ORDER BY last_ok IS NULL, last_ok DESC, learned_at DESC, address';
+
+/**
+ * Records that `peerId` was seen now and that it can be reached at `addresses` (learned from the
+ * peer or a pairing code; validate untrusted ones with validPeerAddresses first). An address
+ * already known keeps its record and only its learned time moves. Keeps at most
+ * MAX_ADDRESSES_PER_PEER per peer, dropping the stalest.
+ */
 export function rememberPeer(raw: SqliteConnection, peerId: string, addresses: readonly string[], now = Date.now()): void {
   raw.transaction(() => {
-    const row = raw.prepare('SELECT addresses FROM ahenk_peers WHERE peer_id = ?').get(peerId) as Pick<PeerRow, 'addresses'> | undefined;
-    const merged = [...new Set([...addresses, ...parseAddresses(row?.addresses)])].slice(0, MAX_ADDRESSES_PER_PEER);
+    touchPeer(raw, peerId, now);
+    const learn = raw.prepare(
+      `INSERT INTO ahenk_peer_addresses (peer_id, address, learned_at) VALUES (?, ?, ?)
+       ON CONFLICT (peer_id, address) DO UPDATE SET learned_at = max(learned_at, excluded.learned_at)`,
+    );
+    // The first of the list is the most recent: it gets the latest time.
+    addresses.slice(0, MAX_ADDRESSES_PER_PEER).forEach((address, i) => learn.run(peerId, address, now - i));
+    prune(raw, peerId);
+  });
+}
+
+/** A connection to `peerId` through `address` just opened: it is the freshest, with no failures. */
+export function recordAddressWorked(raw: SqliteConnection, peerId: string, address: string, now = Date.now()): void {
+  raw.transaction(() => {
+    touchPeer(raw, peerId, now);
     raw
       .prepare(
-        `INSERT INTO ahenk_peers (peer_id, addresses, last_seen) VALUES (?, ?, ?)
-         ON CONFLICT (peer_id) DO UPDATE SET addresses = excluded.addresses, last_seen = excluded.last_seen`,
+        `INSERT INTO ahenk_peer_addresses (peer_id, address, learned_at, last_ok) VALUES (?, ?, ?, ?)
+         ON CONFLICT (peer_id, address) DO UPDATE SET last_ok = excluded.last_ok, failures = 0, last_error = NULL`,
       )
-      .run(peerId, JSON.stringify(merged), now);
+      .run(peerId, address, now, now);
+    prune(raw, peerId);
   });
+}
+
+/** A dial of a remembered address failed: counted, so that dialPlan backs it off. */
+export function recordAddressFailed(raw: SqliteConnection, peerId: string, address: string, error: string, now = Date.now()): void {
+  raw
+    .prepare('UPDATE ahenk_peer_addresses SET failures = failures + 1, last_failure = ?, last_error = ? WHERE peer_id = ? AND address = ?')
+    .run(now, error.slice(0, MAX_DIAL_ERROR_LENGTH), peerId, address);
+}
+
+/** After a network change every address deserves a fresh try: failures are forgotten (the last error stays). */
+export function forgetAddressFailures(raw: SqliteConnection): void {
+  raw.prepare('UPDATE ahenk_peer_addresses SET failures = 0 WHERE failures > 0').run();
 }
 
 export function recordPeerSync(raw: SqliteConnection, peerId: string, now = Date.now()): void {
@@ -44,29 +108,114 @@ export function recordPeerSync(raw: SqliteConnection, peerId: string, now = Date
     .run(peerId, now, now);
 }
 
+/** The remembered addresses of `peerId` with their records, freshest first. */
+export function peerAddresses(raw: SqliteConnection, peerId: string): PeerAddress[] {
+  const rows = raw
+    .prepare(`SELECT address, learned_at, last_ok, failures, last_failure, last_error FROM ahenk_peer_addresses WHERE peer_id = ? ${ADDRESS_ORDER}`, { integers: 'number' })
+    .all(peerId) as unknown as AddressRow[];
+  return rows.map((r) => ({
+    address: r.address,
+    learnedAt: Number(r.learned_at),
+    lastOk: toNumber(r.last_ok),
+    failures: Number(r.failures),
+    lastFailure: toNumber(r.last_failure),
+    lastError: r.last_error,
+  }));
+}
+
+/** How long an address that failed `failures` times in a row is left alone after its last failure. */
+export function addressBackoffMs(failures: number): number {
+  if (failures <= 0) return 0;
+  return Math.min(ADDRESS_BACKOFF_MAX_MS, ADDRESS_BACKOFF_INITIAL_MS * 2 ** (failures - 1));
+}
+
+export interface DialPlan {
+  /** Addresses to try now, in this order. */
+  dial: PeerAddress[];
+  /** Addresses left out of this attempt, each with when it may be tried again. */
+  backedOff: { address: PeerAddress; retryAt: number }[];
+}
+
+/** Which of `addresses` (freshest first) to dial at `now`: the ones whose backoff has run out. */
+export function dialPlan(addresses: readonly PeerAddress[], now: number): DialPlan {
+  const plan: DialPlan = { dial: [], backedOff: [] };
+  for (const address of addresses) {
+    const retryAt = (address.lastFailure ?? 0) + addressBackoffMs(address.failures);
+    if (address.failures > 0 && retryAt > now) plan.backedOff.push({ address, retryAt });
+    else plan.dial.push(address);
+  }
+  return plan;
+}
+
 export function getKnownPeer(raw: SqliteConnection, peerId: string): KnownPeer | undefined {
-  const row = raw.prepare('SELECT peer_id, addresses, last_seen, last_sync FROM ahenk_peers WHERE peer_id = ?', { integers: 'number' }).get(peerId) as unknown as PeerRow | undefined;
-  return row === undefined ? undefined : toKnownPeer(row);
+  const row = raw.prepare('SELECT peer_id, last_seen, last_sync FROM ahenk_peers WHERE peer_id = ?', { integers: 'number' }).get(peerId) as unknown as PeerRow | undefined;
+  return row === undefined ? undefined : toKnownPeer(raw, row);
 }
 
 export function listKnownPeers(raw: SqliteConnection): KnownPeer[] {
-  const rows = raw.prepare('SELECT peer_id, addresses, last_seen, last_sync FROM ahenk_peers ORDER BY peer_id', { integers: 'number' }).all() as unknown as PeerRow[];
-  return rows.map(toKnownPeer);
+  const rows = raw.prepare('SELECT peer_id, last_seen, last_sync FROM ahenk_peers ORDER BY peer_id', { integers: 'number' }).all() as unknown as PeerRow[];
+  return rows.map((row) => toKnownPeer(raw, row));
 }
 
-function toKnownPeer(row: PeerRow): KnownPeer {
-  return { peerId: row.peer_id, addresses: parseAddresses(row.addresses), lastSeen: toNumber(row.last_seen), lastSync: toNumber(row.last_sync) };
-}
-
-// The column is written by this module, but a hand-edited or damaged row must not stop the node.
-function parseAddresses(json: string | undefined): string[] {
-  if (json === undefined) return [];
-  try {
-    const value: unknown = JSON.parse(json);
-    return Array.isArray(value) ? value.filter((a): a is string => typeof a === 'string') : [];
-  } catch {
-    return [];
+/**
+ * The addresses of `peerId` among `candidates` that are worth remembering, as strings without
+ * /p2p/<peerId>: parsable multiaddrs of a bounded length, not a wildcard (0.0.0.0, ::), and not
+ * naming another peer as their destination. At most MAX_ADDRESSES_PER_PEER are returned: a peer
+ * announcing thousands cannot flood the table. Anything else is dropped, silently: it came from
+ * the network.
+ */
+export function validPeerAddresses(peerId: string, candidates: readonly (string | Multiaddr)[]): string[] {
+  const valid = new Set<string>();
+  for (const candidate of candidates) {
+    if (valid.size >= MAX_ADDRESSES_PER_PEER) break;
+    const text = typeof candidate === 'string' ? candidate : candidate.toString();
+    if (text.length === 0 || text.length > MAX_ADDRESS_LENGTH) continue;
+    let address: Multiaddr;
+    try {
+      address = typeof candidate === 'string' ? multiaddr(candidate) : candidate;
+    } catch {
+      continue;
+    }
+    const components = address.getComponents();
+    const host = components[0];
+    if (host === undefined || ((host.name === 'ip4' || host.name === 'ip6') && (host.value === '0.0.0.0' || host.value === '::'))) continue;
+    // A trailing /p2p/<id> must be this peer; inside a relayed address, the relay's id comes before /p2p-circuit.
+    const last = components.at(-1);
+    if (last?.name === 'p2p' && last.value !== peerId) continue;
+    if (last?.name !== 'p2p' && last?.name !== 'p2p-circuit' && !components.some((c) => c.name === 'tcp' || c.name === 'ws' || c.name === 'wss')) continue;
+    valid.add(stripPeerSuffix(address.toString(), peerId));
   }
+  return [...valid];
+}
+
+function stripPeerSuffix(text: string, peerId: string): string {
+  const suffix = `/p2p/${peerId}`;
+  return text.endsWith(suffix) ? text.slice(0, -suffix.length) : text;
+}
+
+function touchPeer(raw: SqliteConnection, peerId: string, now: number): void {
+  raw
+    .prepare('INSERT INTO ahenk_peers (peer_id, last_seen) VALUES (?, ?) ON CONFLICT (peer_id) DO UPDATE SET last_seen = excluded.last_seen')
+    .run(peerId, now);
+}
+
+/** Drops all but the MAX_ADDRESSES_PER_PEER freshest addresses of `peerId`. */
+function prune(raw: SqliteConnection, peerId: string): void {
+  raw
+    .prepare(
+      `DELETE FROM ahenk_peer_addresses WHERE peer_id = ? AND address NOT IN (
+         SELECT address FROM ahenk_peer_addresses WHERE peer_id = ? ${ADDRESS_ORDER} LIMIT ?)`,
+    )
+    .run(peerId, peerId, MAX_ADDRESSES_PER_PEER);
+}
+
+function toKnownPeer(raw: SqliteConnection, row: PeerRow): KnownPeer {
+  return {
+    peerId: row.peer_id,
+    addresses: peerAddresses(raw, row.peer_id).map((a) => a.address),
+    lastSeen: toNumber(row.last_seen),
+    lastSync: toNumber(row.last_sync),
+  };
 }
 
 function toNumber(value: number | bigint | null): number | null {

@@ -17,9 +17,9 @@ import { normalizeDeviceType } from '../../auth/validate.ts';
 import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { readIdentity } from '../../database/identity.ts';
 import { DIAL_TIMEOUT_MS } from '../node/constants.ts';
-import { stripPeer, withPeer } from '../node/dialer.ts';
+import { withPeer } from '../node/dialer.ts';
 import type { SyncNode } from '../node/node.ts';
-import { rememberPeer } from '../node/peer-store.ts';
+import { recordAddressWorked, rememberPeer, validPeerAddresses } from '../node/peer-store.ts';
 import { PAIR_CONFIRM_TIMEOUT_MS, PAIR_PROTOCOL, pairingChannel } from './channel.ts';
 
 export interface NewDeviceOptions {
@@ -103,7 +103,11 @@ export class NewDeviceWorkflow {
       await channel.send(encodePairingMessage({ type: 'confirm', version: PAIRING_VERSION }));
       decodePairDone(await channel.next(options.signal));
       await channel.close().catch(() => {});
-      rememberPeer(connectionOf(this.#db), challenge.authorizer, challenge.addresses.map((a) => stripPeer(multiaddr(a), challenge.authorizer)));
+      const raw = connectionOf(this.#db);
+      rememberPeer(raw, challenge.authorizer, validPeerAddresses(challenge.authorizer, challenge.addresses));
+      // The address the pairing went through is the one known to work: dialled first next time.
+      const [worked] = validPeerAddresses(challenge.authorizer, this.#node.libp2p.getConnections(peerIdFromString(challenge.authorizer)).map((c) => c.remoteAddr));
+      if (worked !== undefined) recordAddressWorked(raw, challenge.authorizer, worked);
       void this.#node.syncNow().catch(() => {});
       return { userId: accept.user.id, userName: accept.user.userName, authorizer: peerIdFromString(challenge.authorizer).toString(), devices: accept.devices.length };
     } catch (error) {

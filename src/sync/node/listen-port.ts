@@ -1,0 +1,113 @@
+/**
+ * The port a device keeps. A listen address with TCP port 0 (the default `/ip4/0.0.0.0/tcp/0`)
+ * means "this device's port": a free one is chosen at the first start and stored in ahenk_meta,
+ * and every later start asks for it again, so the addresses paired devices remember stay true.
+ * `port` in the config replaces it (and is kept from then on). If the kept port is held by another
+ * program at start, the node listens on a random port for this run and says so loudly (the kept
+ * port is not given up: it is asked for again next time); a port named in the config is not
+ * replaced: that start fails (docs/decisions.md, "A device keeps its listen port").
+ */
+import { randomInt } from 'node:crypto';
+import { createServer } from 'node:net';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import type { SqliteConnection } from '../../sqlite/index.ts';
+import type { ResolvedConfig } from './config.ts';
+import { KEPT_PORT_ATTEMPTS, KEPT_PORT_MAX, KEPT_PORT_MIN } from './constants.ts';
+import { ListenPortInUseError } from './errors.ts';
+
+const KEPT_PORT_KEY = 'listen_port';
+
+export interface ListenPort {
+  /** The port this device keeps, or undefined when no listen address asked for one (explicit ports, `keepPort: false`). */
+  kept: number | undefined;
+  /** Set when the kept port was taken at start and this run listens on a random port instead: what to tell the user. */
+  unavailable: string | undefined;
+}
+
+export interface ListenPlan {
+  addresses: Multiaddr[];
+  port: ListenPort;
+}
+
+export function readKeptPort(raw: SqliteConnection): number | undefined {
+  const value = raw.prepare('SELECT value FROM ahenk_meta WHERE key = ?').value(KEPT_PORT_KEY);
+  const port = typeof value === 'string' ? Number(value) : NaN;
+  return isPort(port) ? port : undefined;
+}
+
+export function storeKeptPort(raw: SqliteConnection, port: number): void {
+  raw.prepare('INSERT INTO ahenk_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(KEPT_PORT_KEY, String(port));
+}
+
+/** The addresses the node listens on: `config.listenAddresses` with port 0 replaced by the kept port. */
+export async function planListenAddresses(raw: SqliteConnection, config: ResolvedConfig): Promise<ListenPlan> {
+  const wildcard = config.listenAddresses.filter(hasTcpPortZero);
+  if (!config.keepPort || wildcard.length === 0) return { addresses: config.listenAddresses, port: { kept: undefined, unavailable: undefined } };
+  const hosts = [...new Set(wildcard.map(hostOf).filter((h): h is string => h !== undefined))];
+  const named = config.port;
+  let port = named ?? readKeptPort(raw);
+  if (port === undefined) {
+    port = await chooseFreePort(hosts);
+    storeKeptPort(raw, port);
+  } else if (named !== undefined && named !== readKeptPort(raw)) {
+    storeKeptPort(raw, named);
+  }
+  for (const host of hosts) {
+    const problem = await bindProblem(host, port);
+    if (problem !== 'EADDRINUSE') continue;
+    if (named !== undefined) throw new ListenPortInUseError(port);
+    const unavailable = `the kept listen port ${port} is in use by another program; listening on a random port for this run, so devices that know this one only at port ${port} reach it once it has dialled them (free the port, or choose another with --port / P2PConfig.port)`;
+    return { addresses: config.listenAddresses, port: { kept: port, unavailable } };
+  }
+  const kept = port;
+  return { addresses: config.listenAddresses.map((a) => (hasTcpPortZero(a) ? withTcpPort(a, kept) : a)), port: { kept, unavailable: undefined } };
+}
+
+function isPort(value: number): boolean {
+  return Number.isInteger(value) && value > 0 && value <= 65_535;
+}
+
+function hasTcpPortZero(address: Multiaddr): boolean {
+  return address.getComponents().some((c) => c.name === 'tcp' && c.value === '0');
+}
+
+function hostOf(address: Multiaddr): string | undefined {
+  const first = address.getComponents()[0];
+  return first !== undefined && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined;
+}
+
+function withTcpPort(address: Multiaddr, port: number): Multiaddr {
+  return multiaddr(address.toString().replace(/\/tcp\/0(?=\/|$)/, `/tcp/${port}`));
+}
+
+/** A random free port in the kept range (free on every host), else any port the OS gives. */
+async function chooseFreePort(hosts: readonly string[]): Promise<number> {
+  for (let i = 0; i < KEPT_PORT_ATTEMPTS; i++) {
+    const port = randomInt(KEPT_PORT_MIN, KEPT_PORT_MAX + 1);
+    let free = true;
+    for (const host of hosts) if ((await bindProblem(host, port)) !== undefined) free = false;
+    if (free) return port;
+  }
+  return osChosenPort(hosts[0] ?? '0.0.0.0');
+}
+
+/** Binds `host:port` for a moment: undefined if it could, else the error code (EADDRINUSE, EADDRNOTAVAIL, ...). */
+function bindProblem(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
+}
+
+function osChosenPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ host, port: 0, exclusive: true }, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => (isPort(port) ? resolve(port) : reject(new Error(`the OS gave no port on ${host}`))));
+    });
+  });
+}
