@@ -38,7 +38,7 @@ export {
   type InitializeOptions,
   type MigrateOptions,
 } from './database/initialize.ts';
-export { getDeviceId } from './database/identity.ts';
+export { getDeviceId, readRevocationNotice, resetIdentity, type ResetIdentityResult, type RevocationNotice } from './database/identity.ts';
 export type { DatabaseHandle } from './sqlite/index.ts';
 export { SqliteConnection, type AdapterName, type SqliteStatement, type SqlRow, type SqlRunResult, type StatementOptions } from './sqlite/index.ts';
 export { getOplogEntriesSince } from './database/exchange.ts';
@@ -97,6 +97,7 @@ export {
   SyncNode,
   UnauthorizedPeerError,
   type ConnectedPeer,
+  type DeviceRevokedEvent,
   type KnownPeer,
   type P2PConfig,
   type PeerConnectEvent,
