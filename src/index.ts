@@ -39,7 +39,7 @@ export {
   type InitializeOptions,
   type MigrateOptions,
 } from './database/initialize.ts';
-export { getDeviceId } from './database/identity.ts';
+export { getDeviceId, readRevocationNotice, resetIdentity, type ResetIdentityResult, type RevocationNotice } from './database/identity.ts';
 export type { DatabaseHandle } from './sqlite/index.ts';
 export { SqliteConnection, type AdapterName, type SqliteStatement, type SqlRow, type SqlRunResult, type StatementOptions } from './sqlite/index.ts';
 export { getOplogEntriesSince } from './database/exchange.ts';
@@ -100,6 +100,7 @@ export {
   UnauthorizedPeerError,
   type ConnectedPeer,
   type DialFailure,
+  type DeviceRevokedEvent,
   type KnownPeer,
   type ListenPort,
   type NetworkChangeEvent,

@@ -11,6 +11,7 @@ import { joinCommand } from './commands/join.ts';
 import { logsCommand } from './commands/logs.ts';
 import { pairCommand } from './commands/pair.ts';
 import { peerCommand } from './commands/peer.ts';
+import { resetIdentityCommand } from './commands/reset-identity.ts';
 import { startCommand } from './commands/start.ts';
 import { statusCommand } from './commands/status.ts';
 import { stopCommand } from './commands/stop.ts';
@@ -27,7 +28,7 @@ export const COMMANDS: CommandSpec = {
   description:
     'Ahenk keeps the SQLite databases of one person\'s devices in sync, peer to peer. ' +
     'Every command takes the database with --db <path> (or $AHENK_DB).',
-  commands: [initCommand, statusCommand, deviceCommand, peerCommand, startCommand, stopCommand, logsCommand, pairCommand, joinCommand],
+  commands: [initCommand, statusCommand, deviceCommand, peerCommand, startCommand, stopCommand, logsCommand, pairCommand, joinCommand, resetIdentityCommand],
 };
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

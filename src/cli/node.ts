@@ -89,6 +89,16 @@ export class EventLog {
     else writeLine(this.#io.stdout, `${time} ${text}`);
   }
 
+  /** This device's key is revoked on the user's list: said once, in words a person can act on. */
+  revoked(by: string, at: number): void {
+    this.line(
+      'device:revoked',
+      { peerId: by, at },
+      `this device was revoked: ${by} refused it; it no longer syncs. Its writes stay in the database. ` +
+        'To bring it back: ahenk stop (if detached), ahenk reset-identity, then pair it again (ahenk pair on a device of the account, ahenk join here)',
+    );
+  }
+
   /** Logs connects, disconnects, completed catch-ups and errors of `node`; returns a function that stops logging. */
   follow(node: SyncNode): () => void {
     const unreachable = new Map<string, { tried: string; at: number }>();
@@ -123,6 +133,7 @@ export class EventLog {
       node.on('network:change', (e) =>
         this.line('network:change', { added: e.added, removed: e.removed }, `network changed: ${[...e.added.map((a) => `+${a}`), ...e.removed.map((r) => `-${r}`)].join(', ')}; listening on ${node.getMultiaddrs().join(', ')}`),
       ),
+      node.on('device:revoked', (e) => this.revoked(e.peerId, e.at)),
       node.on('error', (e) => this.line('error', { peerId: e.peerId ?? null, message: e.error.message }, `error${e.peerId ? ` with ${e.peerId}` : ''}: ${e.error.message}`)),
     ];
     return () => offs.forEach((off) => off());

@@ -9,6 +9,7 @@ import { privateKeyFromRaw } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import type { PrivateKey } from '@libp2p/interface';
 import { DatabaseError } from '../errors.ts';
+import { moveLocalSite } from '../oplog/sites.ts';
 
 const KEY = 'device_private_key';
 const ID = 'device_id';
@@ -22,17 +23,48 @@ export interface DeviceIdentity {
 export function ensureIdentity(raw: SqliteConnection): DeviceIdentity {
   const stored = readIdentity(raw);
   if (stored) return stored;
+  const { rawKey, identity } = newKey();
+  const put = raw.prepare('INSERT INTO ahenk_meta (key, value) VALUES (?, ?)');
+  put.run(KEY, rawKey.toString('base64'));
+  put.run(ID, identity.deviceId);
+  raw.prepare('INSERT INTO ahenk_sites (id, device) VALUES (0, ?)').run(identity.deviceId);
+  return identity;
+}
+
+export interface ResetIdentityResult {
+  previousDeviceId: string;
+  deviceId: string;
+}
+
+/**
+ * Gives this database a new device key, for a device that was revoked (or whose key leaked): the
+ * owner can then pair it again. Data and log stay; the entries the old key wrote keep their author
+ * and stamps and reach the user's devices once the new key is paired (each peer sees a new device
+ * and sends it, and is sent, what the other lacks). Forgets the revocation notice and how far
+ * peers held the log (they knew the old key). One transaction; no node may run on the database.
+ */
+export function resetIdentity(db: DatabaseHandle): ResetIdentityResult {
+  const raw = connectionOf(db);
+  return raw.transaction(() => {
+    const previousDeviceId = getDeviceId(raw);
+    const { rawKey, identity } = newKey();
+    const put = raw.prepare('UPDATE ahenk_meta SET value = ? WHERE key = ?');
+    put.run(rawKey.toString('base64'), KEY);
+    put.run(identity.deviceId, ID);
+    moveLocalSite(raw, identity.deviceId);
+    raw.prepare('DELETE FROM ahenk_meta WHERE key = ?').run(REVOKED);
+    raw.prepare('UPDATE ahenk_cursors SET acked = NULL').run();
+    return { previousDeviceId, deviceId: identity.deviceId };
+  });
+}
+
+function newKey(): { rawKey: Buffer; identity: DeviceIdentity } {
   const { privateKey } = generateKeyPairSync('ed25519');
   const jwk = privateKey.export({ format: 'jwk' });
   if (!jwk.d || !jwk.x) throw new DatabaseError('could not export the new Ed25519 key');
   const rawKey = Buffer.concat([Buffer.from(jwk.d, 'base64url'), Buffer.from(jwk.x, 'base64url')]);
   const key = privateKeyFromRaw(new Uint8Array(rawKey));
-  const deviceId = peerIdFromPrivateKey(key).toString();
-  const put = raw.prepare('INSERT INTO ahenk_meta (key, value) VALUES (?, ?)');
-  put.run(KEY, rawKey.toString('base64'));
-  put.run(ID, deviceId);
-  raw.prepare('INSERT INTO ahenk_sites (id, device) VALUES (0, ?)').run(deviceId);
-  return { deviceId, privateKey: key };
+  return { rawKey, identity: { deviceId: peerIdFromPrivateKey(key).toString(), privateKey: key } };
 }
 
 export function readIdentity(raw: SqliteConnection): DeviceIdentity | undefined {
@@ -51,4 +83,36 @@ export function getDeviceId(db: DatabaseHandle): string {
   const id = raw.prepare('SELECT value FROM ahenk_meta WHERE key = ?').value(ID) as string | undefined;
   if (id === undefined) throw new DatabaseError('this database has no device identity; open it with initializeDatabase');
   return id;
+}
+
+const REVOKED = 'revoked_notice';
+
+/** An authorised peer told this device that its key is revoked: who, and when (Unix ms). */
+export interface RevocationNotice {
+  /** The peer that said so (on this device's list when it did). */
+  by: string;
+  at: number;
+}
+
+/**
+ * Remembers that an authorised peer refused this device as revoked, for this identity only: a new
+ * identity (resetIdentity) is not revoked. Keeps the first notice.
+ */
+export function recordRevocationNotice(raw: SqliteConnection, notice: RevocationNotice): void {
+  const deviceId = getDeviceId(raw);
+  raw.prepare('INSERT OR IGNORE INTO ahenk_meta (key, value) VALUES (?, ?)').run(REVOKED, JSON.stringify({ deviceId, by: notice.by, at: notice.at }));
+}
+
+/** The notice recorded for the current identity, if any. */
+export function readRevocationNotice(db: DatabaseHandle): RevocationNotice | undefined {
+  const raw = connectionOf(db);
+  const text = raw.prepare('SELECT value FROM ahenk_meta WHERE key = ?').value(REVOKED) as string | undefined;
+  if (text === undefined) return undefined;
+  try {
+    const value = JSON.parse(text) as { deviceId?: unknown; by?: unknown; at?: unknown };
+    if (value.deviceId !== getDeviceId(raw) || typeof value.by !== 'string' || typeof value.at !== 'number') return undefined;
+    return { by: value.by, at: value.at };
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,7 @@
 /** Device ids are long strings; the oplog stores a small per-database integer (site) instead. */
 import type { SqliteConnection } from '../sqlite/index.ts';
 import { DatabaseError } from '../errors.ts';
+import { decodeClockGroups, encodeClockGroups } from './clock-groups.ts';
 
 export const LOCAL_SITE = 0;
 
@@ -40,4 +41,28 @@ export class SiteTable {
     this.byId.set(id, device);
     this.byDevice.set(device, id);
   }
+}
+
+/**
+ * A new identity for this database (call inside a write transaction): the entries the old device
+ * id wrote move to a site of their own, with their stamps made explicit (a local row's stamp is
+ * its seq), so they keep their author and stamp and sync on as that device's writes; site 0, the
+ * author of every new local write, becomes `newDevice`. Returns the old device's new site.
+ */
+export function moveLocalSite(raw: SqliteConnection, newDevice: string): number {
+  const sites = new SiteTable(raw);
+  const oldDevice = sites.device(LOCAL_SITE);
+  raw.prepare('UPDATE ahenk_sites SET device = ? WHERE id = ?').run(newDevice, LOCAL_SITE);
+  const site = Number(raw.prepare('SELECT max(id) + 1 FROM ahenk_sites').value());
+  raw.prepare('INSERT INTO ahenk_sites (id, device) VALUES (?, ?)').run(site, oldDevice);
+  raw.prepare('UPDATE ahenk_oplog SET hlc = coalesce(hlc, seq), site = ? WHERE site = ?').run(site, LOCAL_SITE);
+  // Merged rows may hold further clock groups of this device: rewrite those groups too.
+  const rows = raw.prepare('SELECT seq, more FROM ahenk_oplog WHERE more IS NOT NULL').all() as { seq: bigint; more: Uint8Array }[];
+  const update = raw.prepare('UPDATE ahenk_oplog SET more = ? WHERE seq = ?');
+  for (const { seq, more } of rows) {
+    const groups = decodeClockGroups(more);
+    if (!groups.some((g) => g.site === LOCAL_SITE)) continue;
+    update.run(encodeClockGroups(groups.map((g) => (g.site === LOCAL_SITE ? { ...g, site } : g))), seq);
+  }
+  return site;
 }

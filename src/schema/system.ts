@@ -163,11 +163,16 @@ export const SYSTEM_SYNCED_TABLES: readonly SyncedTableMeta[] = [
   { name: 'ahenk_revocations', pkColumn: 'peer_id', columns: ['revoked_at'], resolvers: { revoked_at: 'max' } },
 ];
 
-/** Peers this device knows, with when it last saw and last synced them (their addresses: below). */
+/**
+ * Peers this device knows, with when it last saw and last synced them, and how many entries went
+ * each way in the last sync session (`ahenk status` shows them; their addresses: below).
+ */
 export const ahenkPeers = sqliteTable('ahenk_peers', {
   peerId: text('peer_id').primaryKey(),
   lastSeen: integer('last_seen'),
   lastSync: integer('last_sync'),
+  lastSent: integer('last_sent'),
+  lastReceived: integer('last_received'),
 });
 
 /**
@@ -189,8 +194,13 @@ export const ahenkPeerAddresses = sqliteTable(
   (t) => [primaryKey({ columns: [t.peerId, t.address] })],
 );
 
-/** Sync progress per peer: how far we have received from it (its cursor). */
+/**
+ * Sync progress per peer: how far we have received from it (its cursor), and how far it has
+ * acknowledged our log (`acked`, a seq of ahenk_oplog; NULL until a session told us), from which
+ * `ahenk status` counts the entries still waiting to be sent to it.
+ */
 export const ahenkCursors = sqliteTable('ahenk_cursors', {
   peerId: text('peer_id').primaryKey(),
   received: text('received').notNull().default('0'),
+  acked: integer('acked'),
 });

@@ -1,12 +1,14 @@
 /**
  * Authorization at the libp2p layer: a peer that is not on the device list can connect (pairing
- * needs that) but cannot open /ahenk/sync; its stream is reset before a byte moves, and this node
- * never opens the protocol towards it either.
+ * needs that) but cannot open /ahenk/sync; it is told "refused" in one ERROR frame before any data
+ * moves (and learns nothing else), and this node never opens the protocol towards it either.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { revokeDevice, getUserDevices } from '../../src/auth/devices.ts';
 import { getDeviceId } from '../../src/database/identity.ts';
-import { SYNC_PROTOCOL } from '../../src/sync/protocol/index.ts';
+import { decodeMessage, SYNC_PROTOCOL } from '../../src/sync/protocol/index.ts';
+import { byteChannelOf } from '../../src/sync/node/byte-stream.ts';
+import { createFramedChannel } from '../../src/sync/session/index.ts';
 import { createSyncNode, UnauthorizedPeerError, type SyncErrorEvent, type SyncNode } from '../../src/sync/node/index.ts';
 import { dump, openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
@@ -52,17 +54,17 @@ describe('sync authorization', () => {
     expect(errors[0]!.error).toBeInstanceOf(UnauthorizedPeerError);
     expect(errors[0]!.error).toMatchObject({ code: 'PEER_UNAUTHORIZED', peerId: strangerId });
 
-    // A raw stream with bytes on it: reset without one byte in reply.
+    // A raw stream with bytes on it: one ERROR frame saying "refused" comes back, nothing more.
     const stream = await strangerNode.libp2p.dialProtocol(ownerNode.libp2p.peerId, SYNC_PROTOCOL);
-    let replied = 0;
+    const replies: unknown[] = [];
+    const channel = createFramedChannel(byteChannelOf(stream));
     try {
-      stream.send(new Uint8Array([5, 1, 2, 3, 4, 5]));
-      for await (const chunk of stream) replied += chunk.byteLength;
+      await channel.send(new Uint8Array([1, 2, 3, 4, 5]));
+      for await (const frame of channel.frames()) replies.push(decodeMessage(frame));
     } catch {
-      // The reset may arrive before our bytes go out or while we read; either way it is a refusal.
+      // The stream may be reset once the refusal is out; what counts is what arrived.
     }
-    expect(replied).toBe(0);
-    expect(stream.status).not.toBe('open');
+    expect(replies).toEqual([{ type: 'error', code: 'PROTOCOL_REFUSED', message: 'refused: not on the device list' }]);
 
     expect(ownerStarts).toEqual([]);
     expect(dump(owner, 'todos').map((r) => (r as { id: string }).id)).toEqual(['secret']);

@@ -2,11 +2,13 @@
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import { countQuarantined } from '../../merge/quarantine.ts';
 import { getSchemaVersion, KNOWN_SCHEMA_VERSION } from '../../database/initialize.ts';
-import { getDeviceId } from '../../database/identity.ts';
+import { getDeviceId, readRevocationNotice } from '../../database/identity.ts';
 import { readKeptPort } from '../../sync/node/listen-port.ts';
-import { listKnownPeers } from '../../sync/node/peer-store.ts';
+import { storedPeerStatuses } from '../../sync/node/peer-store.ts';
 import { DB_OPTION, flag, JSON_OPTION, quoteName, withDatabase } from '../context.ts';
+import { controlSocketPath, queryControlSocket } from '../control-socket.ts';
 import { formatTime, writeJson, writeLine, writeTable } from '../io.ts';
+import { parseLiveStatus, peerStatuses, type PeerStatus } from '../live-status.ts';
 import type { CommandSpec } from '../spec.ts';
 import { daemonFiles, readDaemon } from './daemon-files.ts';
 
@@ -20,15 +22,22 @@ export interface SyncedTableStatus {
 
 export const statusCommand: CommandSpec = {
   name: 'status',
-  summary: 'show the device id, schema version, synced tables, oplog, quarantine, listen port and known peers',
+  summary: 'show the device id, schema version, synced tables, oplog, quarantine, listen port, and each peer: connected, last sync, entries waiting',
+  description:
+    'Reads the database, and asks the running node (ahenk start, foreground or --detach) over its control ' +
+    'socket <db>.ahenk.sock which peers are connected and how (direct or relayed). Without a running node, ' +
+    'says so and shows what the database knows: last seen, last sync, entries waiting to be sent.',
   options: [DB_OPTION, JSON_OPTION],
   run: (context) =>
     withDatabase(context, async (db) => {
       const raw = db.$connection;
       const daemon = readDaemon(daemonFiles(db.path));
+      const deviceId = getDeviceId(raw);
+      const live = parseLiveStatus(await queryControlSocket(controlSocketPath(db.path)));
+      const revoked = live?.revoked ?? readRevocationNotice(raw) ?? null;
       const status = {
         database: db.path,
-        deviceId: getDeviceId(raw),
+        deviceId,
         schemaVersion: getSchemaVersion(db),
         knownSchemaVersion: KNOWN_SCHEMA_VERSION,
         accounts: raw.prepare('SELECT user_name FROM ahenk_users ORDER BY created_at, id').values().map(([name]) => name as string),
@@ -36,8 +45,10 @@ export const statusCommand: CommandSpec = {
         oplogEntries: count(raw, 'SELECT count(*) FROM ahenk_oplog'),
         quarantined: countQuarantined(db),
         listenPort: readKeptPort(raw) ?? null,
-        peers: listKnownPeers(raw).map((p) => ({ peerId: p.peerId, lastSeen: p.lastSeen, lastSync: p.lastSync, addresses: p.addresses })),
-        daemon: daemon.running ? { pid: daemon.pid } : null,
+        daemon: daemon.running ? { pid: daemon.pid } : live === undefined ? null : { pid: live.pid },
+        node: { running: live !== undefined, pid: live?.pid ?? null, addresses: live?.addresses ?? [] },
+        revoked,
+        peers: peerStatuses(storedPeerStatuses(raw, deviceId), live),
       };
       const { stdout } = context.io;
       if (flag(context, 'json')) return writeJson(stdout, status);
@@ -49,6 +60,11 @@ export const statusCommand: CommandSpec = {
       writeLine(stdout, `Quarantined:    ${status.quarantined}`);
       writeLine(stdout, `Listen port:    ${status.listenPort ?? 'not chosen yet (the first start keeps a free one)'}`);
       writeLine(stdout, `Daemon:         ${status.daemon === null ? 'not running' : `running (pid ${status.daemon.pid})`}`);
+      if (!status.node.running) writeLine(stdout, 'Node:           not running (connections unknown; last sync and waiting entries are from the database)');
+      if (revoked !== null) {
+        writeLine(stdout, `Revoked:        yes: ${revoked.by} refused this device as revoked (${formatTime(revoked.at)}); it no longer syncs.`);
+        writeLine(stdout, '                Its writes stay here. To bring it back: ahenk reset-identity, then pair it again (ahenk pair / ahenk join).');
+      }
       writeLine(stdout);
       writeTable(
         stdout,
@@ -57,9 +73,15 @@ export const statusCommand: CommandSpec = {
       );
       writeLine(stdout);
       if (status.peers.length === 0) writeLine(stdout, 'Known peers: none yet');
-      else writeTable(stdout, ['PEER', 'LAST SEEN', 'LAST SYNC'], status.peers.map((p) => [p.peerId, formatTime(p.lastSeen), formatTime(p.lastSync)]));
+      else writeTable(stdout, ['PEER', 'STATE', 'LAST SEEN', 'LAST SYNC', 'SENT/RECEIVED', 'WAITING'], status.peers.map(peerRow));
     }),
 };
+
+function peerRow(p: PeerStatus): string[] {
+  const state = !p.authorized ? 'not on the device list' : p.connected === null ? '-' : p.connected ? `connected (${p.path}${p.syncing ? ', syncing' : ''})` : 'not connected';
+  const counts = p.lastSyncSent === null || p.lastSyncReceived === null ? '-' : `${p.lastSyncSent}/${p.lastSyncReceived}`;
+  return [p.peerId, state, formatTime(p.lastSeen), formatTime(p.lastSync), counts, String(p.waiting)];
+}
 
 function syncedTables(raw: SqliteConnection): SyncedTableStatus[] {
   const names = raw.prepare('SELECT name FROM ahenk_tables ORDER BY id').values().map(([name]) => name as string);

@@ -13,7 +13,11 @@ export function byteChannelOf(stream: Stream): ByteChannel {
   stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, STREAM_MAX_READ_BUFFER_BYTES);
   const queue: Uint8Array[] = [];
   let queued = 0;
-  let ended = stream.readableEnded || stream.status !== 'open';
+  // A peer that writes and closes at once (a refusal) may have ended the stream before we listen:
+  // libp2p then says it ended while its buffer still holds the bytes, which it hands to the first
+  // 'message' listener and follows with no 'end' event. The end counts once those are taken.
+  const endedBeforeUs = stream.readableEnded || stream.status !== 'open';
+  let ended = endedBeforeUs && stream.readBufferLength === 0;
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
   const notify = (): void => {
@@ -25,6 +29,7 @@ export function byteChannelOf(stream: Stream): ByteChannel {
     const data = event.data instanceof Uint8Array ? event.data : event.data.subarray();
     queue.push(data);
     queued += data.byteLength;
+    if (endedBeforeUs && stream.readBufferLength === 0) ended = true;
     if (queued > READ_HIGH_WATER_BYTES && stream.readStatus === 'readable') stream.pause();
     notify();
   };

@@ -70,6 +70,18 @@ export interface SyncCompleteEvent {
   durationMs: number;
 }
 
+/**
+ * A peer on this device's list refused it because this device's key is revoked on the peer's
+ * list. The node stops syncing (its unsynced writes stay in the database); a new identity
+ * (`resetIdentity`, `ahenk reset-identity`) and a new pairing bring the device back.
+ */
+export interface DeviceRevokedEvent {
+  /** The peer that said so. */
+  peerId: string;
+  /** When this device learned it (Unix ms). */
+  at: number;
+}
+
 export interface SyncErrorEvent {
   error: Error;
   /** The peer the failure concerns, when it concerns one. */
@@ -85,6 +97,7 @@ export interface SyncNodeEvents {
   'sync:start': SyncStartEvent;
   'sync:progress': SyncProgressEvent;
   'sync:complete': SyncCompleteEvent;
+  'device:revoked': DeviceRevokedEvent;
   error: SyncErrorEvent;
 }
 

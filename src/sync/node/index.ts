@@ -5,6 +5,7 @@ export { ListenPortInUseError, MdnsUnsafeError, NodeConfigError, NodeStoppedErro
 export type {
   DialFailure,
   NetworkChangeEvent,
+  DeviceRevokedEvent,
   PeerConnectEvent,
   PeerDisconnectEvent,
   PeerDiscoveryEvent,

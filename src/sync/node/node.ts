@@ -8,10 +8,10 @@ import type { Connection, IdentifyResult, Libp2p, PeerId, PeerInfo } from '@libp
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { SqliteConnection } from '../../sqlite/index.ts';
-import { isAuthorizedPeer } from '../../auth/devices.ts';
+import { isAuthorizedPeer, isRevokedPeer } from '../../auth/devices.ts';
 import { compactOplog } from '../../oplog/compact.ts';
 import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
-import { readIdentity } from '../../database/identity.ts';
+import { readIdentity, readRevocationNotice, recordRevocationNotice, type RevocationNotice } from '../../database/identity.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts';
 import { AUTHORIZATION_RECHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS } from './constants.ts';
@@ -32,6 +32,11 @@ export interface ConnectedPeer {
   authorized: boolean;
   /** A sync session with this peer is running. */
   syncing: boolean;
+  /**
+   * How the peer is reached: 'direct' when any open connection is (TCP, a hole punched by DCUtR
+   * included), 'relayed' when every one goes through a circuit relay (limited; sync waits).
+   */
+  path: 'direct' | 'relayed';
 }
 
 /** Starts a sync node for `db`; resolves once it listens. Stop it with `stop()`. */
@@ -74,6 +79,7 @@ export class SyncNode extends SyncNodeEmitter {
   readonly #reachability: Reachability;
   #stopped: Promise<void> | undefined;
   #compacting = false;
+  #revoked: RevocationNotice | undefined;
 
   /** Use createSyncNode. */
   constructor(db: DatabaseHandle, raw: SqliteConnection, libp2p: Libp2p, config: ResolvedConfig, listenPort: ListenPort = { kept: undefined, unavailable: undefined }) {
@@ -83,13 +89,14 @@ export class SyncNode extends SyncNodeEmitter {
     this.listenPort = listenPort;
     this.#raw = raw;
     this.#config = config;
+    this.#revoked = readRevocationNotice(raw);
     this.#dialer = new PeerDialer({
       libp2p,
       raw,
       config,
       localPeerId: this.peerId,
       stopSignal: this.#stop.signal,
-      isAuthorized: (peerId) => this.isAuthorized(peerId),
+      isAuthorized: (peerId) => this.#maySync(peerId),
       unreachable: (event) => this.emit('peer:unreachable', event),
     });
     this.#reachability = new Reachability({
@@ -98,7 +105,7 @@ export class SyncNode extends SyncNodeEmitter {
       config,
       dialer: this.#dialer,
       stopSignal: this.#stop.signal,
-      isAuthorized: (peerId) => this.isAuthorized(peerId),
+      isAuthorized: (peerId) => this.#maySync(peerId),
       networkChanged: (event) => this.emit('network:change', event),
     });
     this.#sessions = new SyncSessions({
@@ -108,8 +115,9 @@ export class SyncNode extends SyncNodeEmitter {
       libp2p,
       config,
       events: this,
-      isAuthorized: (peerId) => this.isAuthorized(peerId),
+      isAuthorized: (peerId) => this.#maySync(peerId),
       sessionEnded: (peerId, error) => this.#sessionEnded(peerId, error),
+      revokedBy: (peerId) => this.#revokedBy(peerId),
     });
   }
 
@@ -129,7 +137,16 @@ export class SyncNode extends SyncNodeEmitter {
     if (!this.#config.live && this.#config.syncIntervalMs > 0) this.#every(this.#config.syncIntervalMs, () => this.#syncConnected(false));
     if (this.#config.compactIntervalMs > 0) this.#every(this.#config.compactIntervalMs, () => this.#compact());
     this.#reachability.start();
-    this.#dialer.dialAll();
+    if (this.#revoked !== undefined) this.#config.log(`this device was revoked (${this.#revoked.by} said so): not syncing`);
+    else this.#dialer.dialAll();
+  }
+
+  /**
+   * Set once a peer on this device's list refused it as revoked (now or in an earlier run of this
+   * identity): the node then neither dials nor syncs; its writes stay in the database.
+   */
+  get revoked(): RevocationNotice | undefined {
+    return this.#revoked;
   }
 
   /** Aborted when the node stops: work tied to the node (a pairing, a wait) ends with it. */
@@ -145,11 +162,14 @@ export class SyncNode extends SyncNodeEmitter {
   peers(): ConnectedPeer[] {
     return this.libp2p.getPeers().map((id) => {
       const peerId = id.toString();
+      const connections = this.libp2p.getConnections(id);
+      const direct = connections.some((c) => c.limits === undefined && !c.remoteAddr.toString().includes('/p2p-circuit'));
       return {
         peerId,
-        addresses: this.libp2p.getConnections(id).map((c) => c.remoteAddr.toString()),
+        addresses: connections.map((c) => c.remoteAddr.toString()),
         authorized: this.isAuthorized(peerId),
         syncing: this.#sessions.has(peerId),
+        path: direct ? 'direct' : 'relayed',
       };
     });
   }
@@ -180,6 +200,7 @@ export class SyncNode extends SyncNodeEmitter {
    */
   async syncNow(): Promise<SyncCompleteEvent[]> {
     this.#assertRunning();
+    if (this.#revoked !== undefined) return [];
     this.#dialer.dialAll();
     const results = await Promise.all(this.#syncConnected(true));
     return results.filter((r): r is SyncCompleteEvent => r !== undefined);
@@ -278,7 +299,9 @@ export class SyncNode extends SyncNodeEmitter {
     const peerId = connection.remotePeer.toString();
     this.#reachability.connectionOpened(connection);
     // Sync runs over direct connections; a limited relayed one waits for DCUtR to upgrade it.
-    if (connection.limits !== undefined || !this.isAuthorized(peerId)) return;
+    if (connection.limits !== undefined) return;
+    if (!this.isAuthorized(peerId)) return this.#tellRevoked(peerId);
+    if (!this.#maySync(peerId)) return;
     if (this.#sessions.isOpener(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
   }
 
@@ -288,7 +311,7 @@ export class SyncNode extends SyncNodeEmitter {
     this.#reachability.disconnected(peerId);
     void this.#sessions.abort(peerId, new Error(`peer ${peerId} disconnected`));
     this.emit('peer:disconnect', { peerId });
-    if (this.isAuthorized(peerId)) this.#dialer.reconnect(peerId);
+    if (this.#maySync(peerId)) this.#dialer.reconnect(peerId);
   }
 
   #onIdentify(result: IdentifyResult): void {
@@ -313,7 +336,7 @@ export class SyncNode extends SyncNodeEmitter {
     const authorized = this.isAuthorized(peerId);
     const addresses = info.multiaddrs.map(String);
     this.emit('peer:discovery', { peerId, addresses, authorized });
-    if (!authorized || this.#isConnected(peerId)) return;
+    if (!this.#maySync(peerId) || this.#isConnected(peerId)) return;
     this.#config.log(`discovered ${peerId}; dialling`);
     void this.libp2p.dial(info.id, { signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) }).catch((error: unknown) => {
       this.#config.log(`dial to discovered ${peerId} failed: ${(error as Error).message}`);
@@ -325,8 +348,53 @@ export class SyncNode extends SyncNodeEmitter {
     // A session that failed while the connection stays up (a protocol error, a stream reset on
     // one of two connections) is opened again after a backoff rather than at once, in a loop.
     this.#dialer.retries.schedule(`session:${peerId}`, () => {
-      if (this.#isConnected(peerId) && this.isAuthorized(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
+      if (this.#isConnected(peerId) && this.#maySync(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
     });
+  }
+
+  /** Peers we sync with: authorized, and only while this device is not revoked itself. */
+  #maySync(peerId: string): boolean {
+    return this.#revoked === undefined && this.isAuthorized(peerId);
+  }
+
+  /**
+   * A revoked device whose id is the higher one never opens /ahenk/sync (the lower id does): we
+   * open it to say, in one ERROR frame, that its key is revoked. Only to a key on our revocation
+   * list, which Noise has authenticated; a device merely unknown to us may be pairing.
+   */
+  #tellRevoked(peerId: string): void {
+    if (!this.#sessions.isOpener(peerId) || !isRevokedPeer(this.#raw, peerId)) return;
+    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]);
+    void this.libp2p
+      .dialProtocol(peerIdFromString(peerId), SYNC_PROTOCOL, { signal })
+      .then((stream) => {
+        this.#config.log(`telling ${peerId} that its key is revoked`);
+        return this.#sessions.refuse(stream, 'PROTOCOL_REVOKED');
+      })
+      .catch((error: unknown) => this.#config.log(`could not tell ${peerId} that its key is revoked: ${(error as Error).message}`));
+  }
+
+  /**
+   * `peerId` ended a session saying our key is revoked. Believed only from a peer on our own device
+   * list (Noise authenticated the stream as that peer): anyone else could say it to silence us.
+   */
+  #revokedBy(peerId: string): void {
+    if (this.#revoked !== undefined || this.#stop.signal.aborted) return;
+    if (!this.isAuthorized(peerId)) {
+      this.#config.log(`ignored a revocation notice from ${peerId}: not on this device's list`);
+      return;
+    }
+    const notice: RevocationNotice = { by: peerId, at: Date.now() };
+    try {
+      recordRevocationNotice(this.#raw, notice);
+    } catch (error) {
+      this.emit('error', { error: error instanceof Error ? error : new Error(String(error)), peerId });
+    }
+    this.#revoked = notice;
+    this.#config.log(`${peerId} refused this device: its key was revoked from the device list; stopped syncing (unsynced writes stay in the database)`);
+    this.#dialer.clear();
+    for (const other of this.#sessions.peers()) void this.#sessions.abort(other, new UnauthorizedPeerError(this.peerId), true);
+    this.emit('device:revoked', { peerId, at: notice.at });
   }
 
   /** Starts a session with every directly connected authorized peer that has none; returns their catch-ups. */
@@ -334,7 +402,7 @@ export class SyncNode extends SyncNodeEmitter {
     const catchUps: Promise<SyncCompleteEvent | undefined>[] = [];
     for (const id of this.libp2p.getPeers()) {
       const peerId = id.toString();
-      if (!this.isAuthorized(peerId) || this.libp2p.getConnections(id).every((c) => c.limits !== undefined)) continue;
+      if (!this.#maySync(peerId) || this.libp2p.getConnections(id).every((c) => c.limits !== undefined)) continue;
       const running = this.#sessions.caughtUp(peerId);
       if (running !== undefined) catchUps.push(running);
       else if (force || this.#sessions.isOpener(peerId)) catchUps.push(this.#sessions.open(peerId, this.#stop.signal));

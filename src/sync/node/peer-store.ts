@@ -6,6 +6,7 @@
  * Times are milliseconds since the Unix epoch.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import { isAuthorizedPeer } from '../../auth/devices.ts';
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import {
   ADDRESS_BACKOFF_INITIAL_MS,
@@ -99,13 +100,71 @@ export function forgetAddressFailures(raw: SqliteConnection): void {
   raw.prepare('UPDATE ahenk_peer_addresses SET failures = 0 WHERE failures > 0').run();
 }
 
-export function recordPeerSync(raw: SqliteConnection, peerId: string, now = Date.now()): void {
+/** Entries each way in a sync session (so far, or in all). */
+export interface SyncCounts {
+  sent: number;
+  received: number;
+}
+
+export function recordPeerSync(raw: SqliteConnection, peerId: string, counts: SyncCounts, now = Date.now()): void {
   raw
     .prepare(
-      `INSERT INTO ahenk_peers (peer_id, last_seen, last_sync) VALUES (?, ?, ?)
-       ON CONFLICT (peer_id) DO UPDATE SET last_seen = excluded.last_seen, last_sync = excluded.last_sync`,
+      `INSERT INTO ahenk_peers (peer_id, last_seen, last_sync, last_sent, last_received) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (peer_id) DO UPDATE SET last_seen = excluded.last_seen, last_sync = excluded.last_sync,
+         last_sent = excluded.last_sent, last_received = excluded.last_received`,
     )
-    .run(peerId, now, now);
+    .run(peerId, now, now, counts.sent, counts.received);
+}
+
+/** What the database says of one peer: `ahenk status` without a daemon, and the daemon's answer beneath its live view. */
+export interface StoredPeerStatus {
+  peerId: string;
+  /** On the device list and not revoked: only such peers sync. */
+  authorized: boolean;
+  addresses: string[];
+  lastSeen: number | null;
+  /** The last sync session's catch-up (or end): when, and entries each way; null if none yet. */
+  lastSync: { at: number; sent: number | null; received: number | null } | null;
+  /**
+   * Log entries after the position the peer last acknowledged, its own writes left out: what the
+   * next session sends at most (superseded ones are skipped). With no acknowledged position yet,
+   * the whole log.
+   */
+  waiting: number;
+}
+
+interface StatusRow {
+  peer_id: string;
+  last_seen: number | null;
+  last_sync: number | null;
+  last_sent: number | null;
+  last_received: number | null;
+  acked: number | null;
+}
+
+/** Every peer remembered in ahenk_peers and every other key on the device list, by peer id. */
+export function storedPeerStatuses(raw: SqliteConnection, localPeerId: string): StoredPeerStatus[] {
+  const rows = raw
+    .prepare(
+      `WITH ids AS (SELECT peer_id FROM ahenk_peers UNION SELECT peer_id FROM ahenk_devices WHERE peer_id IS NOT NULL)
+       SELECT ids.peer_id, p.last_seen, p.last_sync, p.last_sent, p.last_received, c.acked
+       FROM ids LEFT JOIN ahenk_peers p ON p.peer_id = ids.peer_id LEFT JOIN ahenk_cursors c ON c.peer_id = ids.peer_id
+       WHERE ids.peer_id != ? ORDER BY ids.peer_id`,
+      { integers: 'number' },
+    )
+    .all(localPeerId) as unknown as StatusRow[];
+  const waiting = raw.prepare(
+    'SELECT count(*) FROM ahenk_oplog WHERE seq > ? AND site IS NOT (SELECT id FROM ahenk_sites WHERE device = ?)',
+    { integers: 'number' },
+  );
+  return rows.map((row) => ({
+    peerId: row.peer_id,
+    authorized: isAuthorizedPeer(raw, row.peer_id),
+    addresses: peerAddresses(raw, row.peer_id).map((a) => a.address),
+    lastSeen: toNumber(row.last_seen),
+    lastSync: row.last_sync === null ? null : { at: Number(row.last_sync), sent: toNumber(row.last_sent), received: toNumber(row.last_received) },
+    waiting: Number(waiting.value(row.acked ?? 0, row.peer_id)),
+  }));
 }
 
 /** The remembered addresses of `peerId` with their records, freshest first. */

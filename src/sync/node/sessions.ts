@@ -9,9 +9,13 @@ import type { Connection, Libp2p, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import type { DatabaseHandle } from '../../sqlite/index.ts';
-import { SYNC_PROTOCOL } from '../protocol/index.ts';
+import { isRevokedPeer } from '../../auth/devices.ts';
+import { LINGER_TIMEOUT_MS, SYNC_PROTOCOL } from '../protocol/constants.ts';
+import { RemoteError } from '../protocol/errors.ts';
+import { encodeMessage } from '../protocol/messages.ts';
 import { createFramedChannel, type FrameChannel, type SyncSessionResult } from '../session/index.ts';
 import { runSyncSession } from '../store/index.ts';
+import { settleWithin } from '../session/signals.ts';
 import { byteChannelOf } from './byte-stream.ts';
 import type { ResolvedConfig } from './config.ts';
 import { DIAL_TIMEOUT_MS } from './constants.ts';
@@ -29,7 +33,18 @@ export interface SessionHost {
   isAuthorized(peerId: string): boolean;
   /** Called once a session is over; `error` is set when it failed rather than ended or was stopped. */
   sessionEnded(peerId: string, error: Error | undefined): void;
+  /** The peer ended a session saying our key is revoked on its device list. */
+  revokedBy(peerId: string): void;
 }
+
+/**
+ * What a refused peer is told, in one ERROR frame before the stream closes: whether its key is
+ * revoked here or simply not listed, and nothing else (no device, account or time).
+ */
+const REFUSALS = {
+  PROTOCOL_REVOKED: 'this device was revoked from the device list; reset its identity and pair it again',
+  PROTOCOL_REFUSED: 'refused: not on the device list',
+} as const;
 
 interface ActiveSession {
   peerId: string;
@@ -108,8 +123,9 @@ export class SyncSessions {
     }
     if (!this.#host.isAuthorized(peerId)) {
       const error = new UnauthorizedPeerError(peerId);
-      this.#host.config.log(`refused /ahenk/sync from ${peerId}: not on the device list`);
-      stream.abort(error);
+      const revoked = isRevokedPeer(this.#host.raw, peerId);
+      this.#host.config.log(`refused /ahenk/sync from ${peerId}: ${revoked ? 'its key is revoked' : 'not on the device list'}`);
+      void this.refuse(stream, revoked ? 'PROTOCOL_REVOKED' : 'PROTOCOL_REFUSED');
       this.#host.events.emit('error', { error, peerId });
       return;
     }
@@ -126,6 +142,19 @@ export class SyncSessions {
     }
     const session = this.#register(peerId, 'remote');
     this.#track(session, this.#run(session, stream, stopSignal));
+  }
+
+  /**
+   * Tells a peer we will not sync with it, in one ERROR frame (no hello, nothing of ours), then
+   * closes the stream; a peer that does not read it within LINGER_TIMEOUT_MS is reset.
+   */
+  async refuse(stream: Stream, code: keyof typeof REFUSALS): Promise<void> {
+    const channel = createFramedChannel(byteChannelOf(stream));
+    const reason = new Error(REFUSALS[code]);
+    const sent = channel.send(encodeMessage({ type: 'error', code, message: REFUSALS[code] }), AbortSignal.timeout(LINGER_TIMEOUT_MS));
+    if (!(await settleWithin(sent, LINGER_TIMEOUT_MS)) || !(await settleWithin(channel.close(), LINGER_TIMEOUT_MS))) channel.abort(reason);
+    // Whatever the peer sent meanwhile (its hello) is not read; the stream goes once it has our frame.
+    setTimeout(() => channel.abort(reason), LINGER_TIMEOUT_MS).unref();
   }
 
   /**
@@ -179,12 +208,12 @@ export class SyncSessions {
     });
     // A session stopped before its catch-up finished has nothing to report as complete.
     session.caughtUp.resolve(undefined);
-    recordPeerSync(host.raw, peerId);
+    recordPeerSync(host.raw, peerId, result);
     host.config.log(`sync with ${peerId} ended: sent ${result.sent}, received ${result.received} entries`);
   }
 
   #caughtUp(session: ActiveSession, snapshot: SyncSessionResult): void {
-    recordPeerSync(this.#host.raw, session.peerId);
+    recordPeerSync(this.#host.raw, session.peerId, snapshot);
     const complete: SyncCompleteEvent = {
       peerId: session.peerId,
       sent: snapshot.sent,
@@ -203,6 +232,12 @@ export class SyncSessions {
       (cause: unknown) => {
         const error = cause instanceof Error ? cause : new Error(String(cause));
         session.channel?.abort(error);
+        if (error instanceof RemoteError && error.remoteCode === 'PROTOCOL_REVOKED') {
+          // Not retried: the node decides, from its own device list, whether to believe it.
+          this.#ended(session, undefined);
+          this.#host.revokedBy(session.peerId);
+          return;
+        }
         const expected = session.controller.signal.aborted || error instanceof SessionSuperseded || error instanceof NodeStoppedError;
         if (!expected) {
           this.#host.config.log(`sync with ${session.peerId} failed: ${error.message}`);

@@ -71,5 +71,8 @@ export const STOP_TIMEOUT_MS = 2_000;
 /** After a finished session or a refused peer, how long we wait for the peer to close its side. */
 export const LINGER_TIMEOUT_MS = 1_000;
 
+/** How often a session records how far the peer holds our log (one small write each): status is at most this stale while a session runs. */
+export const PEER_POSITION_SAVE_MS = 1_000;
+
 /** Fallback poll of the oplog in live mode; a file watch usually reacts sooner. 5 ms keeps the median write-to-visible latency well under 20 ms at a few microseconds per poll. */
 export const LIVE_POLL_INTERVAL_MS = 5;

@@ -24,7 +24,11 @@ export type ProtocolErrorCode =
   /** The peer did not say hello (or finish stopping) in time. */
   | 'PROTOCOL_TIMEOUT'
   /** Something failed on this side (the database, most likely); the peer is told and may retry later. */
-  | 'PROTOCOL_INTERNAL';
+  | 'PROTOCOL_INTERNAL'
+  /** The peer is not on our device list (yet): it learns nothing more; it may be paired later. */
+  | 'PROTOCOL_REFUSED'
+  /** The peer's key is revoked on our device list: it will never sync again with that key. */
+  | 'PROTOCOL_REVOKED';
 
 export class ProtocolError extends AhenkError {
   declare readonly code: ProtocolErrorCode;

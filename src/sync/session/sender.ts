@@ -39,6 +39,8 @@ export interface SenderHooks {
   /** Waits until an ack arrives or the session stops. */
   acked(): Promise<void>;
   onBatch(entries: number, frameBytes: number, remaining: number): void;
+  /** The peer holds our log up to `position`: its HAVE, then the cursor of each batch it acknowledged. */
+  onPeerPosition?(position: bigint): void;
 }
 
 export class Sender {
@@ -50,6 +52,8 @@ export class Sender {
   /** Most batches unacknowledged at once during the session (observability, tests). */
   peakInFlight = 0;
   window = 1;
+  /** Batches in flight that carry a cursor, oldest first: an ack of one moves the peer's position there. */
+  private readonly cursors: { batch: number; position: bigint }[] = [];
 
   constructor(
     private readonly store: SyncStore,
@@ -66,6 +70,9 @@ export class Sender {
       throw new ProtocolError('PROTOCOL_UNEXPECTED_MESSAGE', `ack of batch ${batch}, but batches ${this.lastAcked + 1}..${this.lastBatch} are the ones in flight`);
     }
     this.lastAcked = batch;
+    let position: bigint | undefined;
+    while (this.cursors.length > 0 && this.cursors[0]!.batch <= batch) position = this.cursors.shift()!.position;
+    if (position !== undefined) this.hooks.onPeerPosition?.(position);
   }
 
   /** Validates the cursor a peer says it holds for our log. */
@@ -114,11 +121,11 @@ export class Sender {
       backlog -= this.store.rowsBetween(pos, next, limit);
       const remaining = Math.max(0, backlog);
       const frames = encodeBatchFrames(window.entries, { firstBatch: this.lastBatch + 1, cursor: next.toString(), remaining, sender: this.hooks.localDeviceId });
-      for (const { frame, entries } of frames) {
+      for (const [i, { frame, entries }] of frames.entries()) {
         // A window cut into several frames may find the peer's window full half way: wait, even
         // when stopping, or the peer would get a window without its cursor and resend it next time.
         while (this.inFlight >= this.window) await this.hooks.acked();
-        this.queue(frame);
+        this.queue(frame, i === frames.length - 1 ? next : undefined);
         this.hooks.onBatch(entries, frame.byteLength, remaining);
       }
       pos = next;
@@ -129,7 +136,7 @@ export class Sender {
       // Stopping with a full window: the peer resends a little next time rather than us overrunning it.
       if (this.inFlight >= this.window) return pos;
       const frame = encodeMessage({ type: 'batch', batch: this.lastBatch + 1, cursor: unsentCursor, remaining: 0, entries: [] });
-      this.queue(frame);
+      this.queue(frame, pos);
       this.hooks.onBatch(0, frame.byteLength, 0);
     }
     return pos;
@@ -140,8 +147,9 @@ export class Sender {
     while (this.inFlight > 0) await this.hooks.acked();
   }
 
-  private queue(frame: Uint8Array): void {
+  private queue(frame: Uint8Array, position: bigint | undefined): void {
     this.lastBatch++;
+    if (position !== undefined) this.cursors.push({ batch: this.lastBatch, position });
     this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
     this.hooks.push(frame);
   }

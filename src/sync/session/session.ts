@@ -5,7 +5,19 @@
  * batch and stores the sender's cursor in one transaction and acknowledges it. With `live`, the
  * sender keeps pushing new writes after catch-up until the session is stopped.
  */
-import { DEFAULT_BATCH_SIZE, DEFAULT_WINDOW, HELLO_TIMEOUT_MS, LINGER_TIMEOUT_MS, MAX_BATCH_SIZE, MAX_DEVICE_ID_BYTES, MAX_WINDOW, PROTOCOL_MAJOR, PROTOCOL_MINOR, STOP_TIMEOUT_MS } from '../protocol/constants.ts';
+import {
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_WINDOW,
+  HELLO_TIMEOUT_MS,
+  LINGER_TIMEOUT_MS,
+  MAX_BATCH_SIZE,
+  MAX_DEVICE_ID_BYTES,
+  MAX_WINDOW,
+  PEER_POSITION_SAVE_MS,
+  PROTOCOL_MAJOR,
+  PROTOCOL_MINOR,
+  STOP_TIMEOUT_MS,
+} from '../protocol/constants.ts';
 import { ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { framedSize } from '../protocol/framing.ts';
 import { encodeMessage } from '../protocol/messages.ts';
@@ -91,6 +103,13 @@ class SyncSession {
   private caughtUpReported = false;
   private queuedBytes = 0;
   private sent = 0;
+  /** The peer's position in our log as last told, as last saved, when saved, and a pending save. */
+  private peerPosition: bigint | undefined;
+  private savedPosition: bigint | undefined;
+  private positionSavedAt = Number.NEGATIVE_INFINITY;
+  private positionTimer: NodeJS.Timeout | undefined;
+  /** A peer's word on its position is recorded only once it acknowledged a batch or caught up: a peer refused at once changes nothing here. */
+  private positionTrusted = false;
 
   constructor(
     private readonly store: SyncStore,
@@ -108,6 +127,10 @@ class SyncSession {
       onBatch: (entries, _frameBytes, remaining) => {
         this.sent += entries;
         this.progress({ direction: 'send', entries: this.sent, bytes: this.queuedBytes, totalEntries: this.sent + remaining });
+      },
+      onPeerPosition: (position) => {
+        this.positionTrusted = true;
+        this.notePeerPosition(position);
       },
     });
     this.receiver = new SessionReceiver(this.store, this.sender, { ...options, window }, {
@@ -169,6 +192,7 @@ class SyncSession {
       this.finished = true;
       clearTimeout(helloTimer);
       clearTimeout(stopTimer);
+      this.savePeerPosition();
       userSignal?.removeEventListener('abort', onUserAbort);
       if (!this.ended.signal.aborted) this.ended.abort(new Error('session ended'));
     }
@@ -177,6 +201,7 @@ class SyncSession {
   private async sendLoop(): Promise<void> {
     const cursor = await this.receiver.have.wait(this.ended.signal);
     let pos = Sender.parse(cursor);
+    this.notePeerPosition(pos);
     this.sender.window = this.receiver.remoteWindow;
     pos = await this.sender.drain(pos);
     if (!this.stopRequested.signal.aborted) {
@@ -203,6 +228,33 @@ class SyncSession {
     }
     this.push(encodeMessage({ type: 'done' }));
     await this.sender.allAcked();
+  }
+
+  /** Saves the peer's position at most every PEER_POSITION_SAVE_MS (a write each), the last one once the session ends. */
+  private notePeerPosition(position: bigint): void {
+    if (this.store.savePeerPosition === undefined) return;
+    this.peerPosition = position;
+    const wait = this.positionSavedAt + PEER_POSITION_SAVE_MS - performance.now();
+    if (wait <= 0) return this.savePeerPosition();
+    if (this.positionTimer === undefined && !this.finished) {
+      this.positionTimer = setTimeout(() => this.savePeerPosition(), wait);
+      this.positionTimer.unref();
+    }
+  }
+
+  private savePeerPosition(): void {
+    clearTimeout(this.positionTimer);
+    this.positionTimer = undefined;
+    const position = this.peerPosition;
+    if (!this.positionTrusted || position === undefined || position === this.savedPosition || this.receiver.remoteId === '') return;
+    this.positionSavedAt = performance.now();
+    try {
+      this.store.savePeerPosition?.(this.receiver.remoteId, position);
+      this.savedPosition = position;
+    } catch (error) {
+      // A busy database: status shows an older position (more waiting) until the next save.
+      this.log(`could not record the peer's position: ${(error as Error).message}`);
+    }
   }
 
   private onUserAbort(): void {
@@ -249,6 +301,8 @@ class SyncSession {
   private reportCaughtUp(): void {
     if (this.caughtUpReported || !this.caughtUpSent || !this.receiver.caughtUp.settled) return;
     this.caughtUpReported = true;
+    this.positionTrusted = true;
+    this.savePeerPosition();
     this.log(`caught up with ${this.receiver.remoteId}`);
     this.safely(() => this.options.onCaughtUp?.(this.snapshot()));
   }

@@ -68,4 +68,10 @@ export interface SyncStore {
   waitBeyond(after: bigint, signal: AbortSignal): Promise<bigint>;
   /** The session's own apply appended rows: waiters check now rather than at the next poll. */
   poke(): void;
+  /**
+   * Remembers how far `peerId` holds our log (its HAVE, then each acknowledged batch), for status
+   * (entries waiting to be sent). The session calls it at most about once a second and at its end.
+   * Optional: a store without it keeps no record.
+   */
+  savePeerPosition?(peerId: string, position: bigint): void;
 }

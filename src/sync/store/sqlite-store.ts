@@ -25,6 +25,7 @@ export class SqliteSyncStore implements SyncStore {
   private readonly countStmt: SqliteStatement;
   private readonly countAfterStmt: SqliteStatement;
   private readonly localRowsStmt: SqliteStatement;
+  private readonly savePositionStmt: SqliteStatement;
 
   /** Only WAL keeps a database consistent with synchronous = NORMAL (see relaxedDurability). */
   private readonly wal: boolean;
@@ -41,6 +42,7 @@ export class SqliteSyncStore implements SyncStore {
     this.countStmt = raw.prepare('SELECT count(*) FROM (SELECT 1 FROM ahenk_oplog WHERE seq > ? AND seq <= ? LIMIT ?)', { integers: 'number' });
     this.countAfterStmt = raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq > ?', { integers: 'number' });
     this.localRowsStmt = raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq > ? AND seq <= ? AND hlc IS NULL', { integers: 'number' });
+    this.savePositionStmt = raw.prepare('INSERT INTO ahenk_cursors (peer_id, acked) VALUES (?, ?) ON CONFLICT (peer_id) DO UPDATE SET acked = excluded.acked');
     this.wal = String(raw.pragma('journal_mode')).toLowerCase() === 'wal';
   }
 
@@ -78,6 +80,10 @@ export class SqliteSyncStore implements SyncStore {
 
   poke(): void {
     this.watcher.poke();
+  }
+
+  savePeerPosition(peerId: string, position: bigint): void {
+    this.savePositionStmt.run(peerId, position);
   }
 
   /**

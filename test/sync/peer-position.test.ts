@@ -1,0 +1,45 @@
+/**
+ * How far a peer holds our log (ahenk_cursors.acked): recorded by the session from the peer's
+ * acknowledgements, so that status can count what still waits to be sent to it.
+ */
+import { describe, expect, it } from 'vitest';
+import { storedPeerStatuses } from '../../src/sync/node/peer-store.ts';
+import { openDevice } from '../helpers/db.ts';
+import { authorizePeers } from '../net/fixtures.ts';
+import { addTodos, idOf, syncPair, type Device } from './helpers.ts';
+
+function acked(db: Device, peer: Device): bigint | null | undefined {
+  return db.$connection.prepare('SELECT acked FROM ahenk_cursors WHERE peer_id = ?').value(idOf(peer)) as bigint | null | undefined;
+}
+
+function maxSeq(db: Device): bigint {
+  return db.$connection.prepare('SELECT max(seq) FROM ahenk_oplog').value() as bigint;
+}
+
+function waiting(db: Device, peer: Device): number {
+  return storedPeerStatuses(db.$connection, idOf(db)).find((p) => p.peerId === idOf(peer))?.waiting ?? -1;
+}
+
+describe('the peer position a session records', () => {
+  it('is the end of our log once the peer has everything, over several batches; waiting then counts only new writes', async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    // On each other's device list, so status lists them.
+    await authorizePeers(a, [idOf(b)]);
+    await authorizePeers(b, [idOf(a)]);
+    addTodos(a, 'a', 250);
+    addTodos(b, 'b', 3);
+    expect(acked(a, b)).toBeUndefined();
+    await syncPair(a, b, { batchSize: 40 });
+    expect(acked(a, b)).toBe(maxSeq(a));
+    expect(acked(b, a)).toBe(maxSeq(b));
+    // b's entries merged into a's log are b's own: never waiting for b.
+    expect(waiting(a, b)).toBe(0);
+    expect(waiting(b, a)).toBe(0);
+
+    addTodos(a, 'later', 5);
+    expect(waiting(a, b)).toBe(5);
+    await syncPair(a, b);
+    expect(waiting(a, b)).toBe(0);
+  });
+});
