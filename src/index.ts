@@ -102,6 +102,8 @@ export {
   type PeerConnectEvent,
   type PeerDisconnectEvent,
   type PeerDiscoveryEvent,
+  type PeerPath,
+  type PeerPathEvent,
   type SyncCompleteEvent,
   type SyncErrorEvent,
   type SyncNodeEventName,
@@ -110,6 +112,7 @@ export {
   type SyncProgressEvent,
   type SyncStartEvent,
 } from './sync/node/index.ts';
+export { createRelayNode, RelayNode, type AdmittedPeer, type RelayConfig, type RelayLimits, type RelayStats } from './sync/relay/index.ts';
 // The session, channels and protocol constants are under `ahenk/transport` (src/transport.ts).
 export {
   FrameTooLargeError,
