@@ -77,7 +77,16 @@ export class PeerDialer {
       const key = `peer:${known.peerId}`;
       const target = targets.get(key) ?? { key, peerId: known.peerId, addresses: [] };
       target.addresses.push(...parseAll(known.addresses));
-      if (target.addresses.length > 0) targets.set(key, target);
+      if (target.addresses.length > 0 || config.relayServers.length > 0) targets.set(key, target);
+    }
+    if (config.relayServers.length > 0) {
+      // With relays, every device on the user's list is worth a dial, even one never seen: the
+      // relay reaches it if it holds a reservation there.
+      for (const peerId of listedDevices(raw)) {
+        const key = `peer:${peerId}`;
+        if (peerId === localPeerId || targets.has(key) || !this.#host.isAuthorized(peerId)) continue;
+        targets.set(key, { key, peerId, addresses: [] });
+      }
     }
     return [...targets.values()];
   }
@@ -109,7 +118,11 @@ export class PeerDialer {
     // Stored addresses are read again at each attempt: identify may have learned new ones.
     const peerId = target.peerId;
     const stored = listKnownPeers(raw).find((p) => p.peerId === peerId)?.addresses ?? [];
-    const addresses = [...new Set([...target.addresses.map(String), ...stored].map((a) => withPeer(a, peerId)))];
+    // The user's relays know the user's devices: a known peer holding a reservation on one of them
+    // is reachable at `<relay>/p2p-circuit/p2p/<peer>` wherever it is. libp2p dials relayed
+    // addresses after direct ones.
+    const viaRelays = this.#host.config.relayServers.map((relay) => `${relay.toString()}/p2p-circuit`);
+    const addresses = [...new Set([...target.addresses.map(String), ...stored, ...viaRelays].map((a) => withPeer(a, peerId)))];
     const id = peerIdFromString(peerId);
     if (addresses.length > 0) await libp2p.peerStore.merge(id, { multiaddrs: parseAll(addresses) });
     await libp2p.dial(id, { signal });
@@ -137,4 +150,10 @@ function parseAll(addresses: readonly string[]): Multiaddr[] {
     }
   }
   return parsed;
+}
+
+/** Peer ids on the device list (authorization is checked by the caller). */
+function listedDevices(raw: SqliteConnection): string[] {
+  const rows = raw.prepare('SELECT DISTINCT peer_id FROM ahenk_devices WHERE peer_id IS NOT NULL').all() as { peer_id: string }[];
+  return rows.map((row) => row.peer_id);
 }

@@ -6,6 +6,8 @@ export type {
   PeerConnectEvent,
   PeerDisconnectEvent,
   PeerDiscoveryEvent,
+  PeerPath,
+  PeerPathEvent,
   SyncCompleteEvent,
   SyncErrorEvent,
   SyncNodeEventName,

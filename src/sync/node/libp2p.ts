@@ -14,6 +14,7 @@ import { FaultTolerance, type Libp2p, type PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns';
 import { ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
+import type { Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2pOptions } from 'libp2p';
 import type { ResolvedConfig } from './config.ts';
 
@@ -28,11 +29,16 @@ export async function startLibp2p(privateKey: PrivateKey, config: ResolvedConfig
   if (config.enableMdns) {
     peerDiscovery.push(mdns({ interval: config.mdnsIntervalMs, serviceTag: config.mdnsServiceTag }));
   }
-  return createLibp2p({
+  const bound: { addresses: Multiaddr[] } = { addresses: [] };
+  const node = await createLibp2p({
     privateKey,
     addresses: {
       // Listening on `<relay>/p2p-circuit` is how libp2p 3 asks a relay for a reservation.
       listen: [...config.listenAddresses, ...config.relayServers.map((relay) => relay.encapsulate('/p2p-circuit'))].map(String),
+      announceFilter: (addresses) => {
+        bound.addresses = addresses.filter((a) => !isCircuit(a));
+        return config.announce === 'relayed' ? addresses.filter(isCircuit) : addresses;
+      },
     },
     transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
@@ -43,6 +49,22 @@ export async function startLibp2p(privateKey: PrivateKey, config: ResolvedConfig
     // checks afterwards that those are bound.
     ...(relayed ? { transportManager: { faultTolerance: FaultTolerance.NO_FATAL } } : {}),
   });
+  boundAddresses.set(node, () => {
+    node.getMultiaddrs();
+    return bound.addresses;
+  });
+  return node;
+}
+
+const boundAddresses = new WeakMap<Libp2p, () => Multiaddr[]>();
+
+/** The node's own (not relayed) addresses, announced or not. */
+export function ownAddresses(node: Libp2p): Multiaddr[] {
+  return boundAddresses.get(node)?.() ?? node.getMultiaddrs().filter((a) => !isCircuit(a));
+}
+
+function isCircuit(address: Multiaddr): boolean {
+  return address.toString().includes('/p2p-circuit');
 }
 
 /**

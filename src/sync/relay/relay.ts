@@ -64,6 +64,7 @@ export class RelayNode {
       transports: [tcp(), webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      metrics: () => this.#counters.metrics(),
       connectionGater: {
         // Private addresses are where a home relay's devices live; the default gater refuses them.
         denyDialMultiaddr: () => false,
@@ -92,7 +93,6 @@ export class RelayNode {
         }),
       },
     });
-    this.#counters.attach(this.#libp2p);
     if (this.#libp2p.getMultiaddrs().length === 0) {
       await this.stop();
       throw new NodeConfigError(`the relay could not listen on ${config.listenAddresses.join(', ')}`);
