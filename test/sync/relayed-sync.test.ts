@@ -75,6 +75,36 @@ describe('sync through a relay', () => {
     await waitFor(() => b.$connection.prepare("SELECT count(*) FROM todos WHERE id = 'live'").value() === 1n, 10_000, 'the live write');
   });
 
+  it('loses nothing when the relay goes down mid-sync and comes back', async () => {
+    const [a, b] = await pair();
+    fill(a, 'a', 20_000);
+    fill(b, 'b', 200);
+    const stateFile = join(tempDir(), 'relay.json');
+    const admit = [getDeviceId(a), getDeviceId(b)];
+    const first = await createRelayNode({ stateFile, listenAddresses: ['/ip4/127.0.0.1/tcp/0'], admit, statusIntervalMs: 0 });
+    stops.push(() => first.stop());
+    const relayAddress = first.getMultiaddrs()[0]!;
+    const port = /\/tcp\/(\d+)\//.exec(relayAddress)![1]!;
+    const paths: PeerPathEvent[] = [];
+    await device(a, relayAddress, paths);
+    await device(b, relayAddress, paths);
+
+    await waitFor(() => count(b) > 1000n, 30_000, 'the sync to be under way');
+    expect(count(b)).toBeLessThan(20_200n);
+    await first.stop();
+    const during = count(b);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The same state file and port: the same relay address, as after a reboot.
+    const second = await createRelayNode({ stateFile, listenAddresses: [`/ip4/127.0.0.1/tcp/${port}`], statusIntervalMs: 0 });
+    stops.push(() => second.stop());
+    expect(second.getMultiaddrs()[0]).toBe(relayAddress);
+
+    await waitFor(() => count(a) === 20_200n && count(b) === 20_200n, 60_000, 'both devices to hold every row after the relay came back');
+    expect(same(a, b)).toBe(true);
+    expect(during).toBeLessThan(20_200n);
+    expect(second.stats().circuitsTotal).toBeGreaterThan(0);
+  }, 90_000);
+
   it("completes a sync larger than a foreign relay's 128 KiB circuit, resuming across circuits", async () => {
     const [a, b] = await pair();
     // Rows of about 250 bytes: a default batch of 1000 would not fit in one circuit at all.

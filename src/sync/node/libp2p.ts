@@ -34,7 +34,10 @@ export async function startLibp2p(privateKey: PrivateKey, config: ResolvedConfig
     privateKey,
     addresses: {
       // Listening on `<relay>/p2p-circuit` is how libp2p 3 asks a relay for a reservation.
-      listen: [...config.listenAddresses, ...config.relayServers.map((relay) => relay.encapsulate('/p2p-circuit'))].map(String),
+      // A bare `/p2p-circuit` also asks for a reservation on any connected relay: a configured
+      // relay that went away and came back is reserved on again (libp2p drops a configured
+      // relay's reservation for good when its connection closes).
+      listen: [...config.listenAddresses, ...config.relayServers.map((relay) => relay.encapsulate('/p2p-circuit')), ...(relayed ? ['/p2p-circuit'] : [])].map(String),
       announceFilter: (addresses) => {
         bound.addresses = addresses.filter((a) => !isCircuit(a));
         return config.announce === 'relayed' ? addresses.filter(isCircuit) : addresses;

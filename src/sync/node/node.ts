@@ -279,6 +279,8 @@ export class SyncNode extends SyncNodeEmitter {
   #onPeerDisconnect(id: PeerId): void {
     const peerId = id.toString();
     this.#paths.closed(peerId);
+    const relay = this.#config.relayServers.find((r) => r.getComponents().findLast((c) => c.name === 'p2p')?.value === peerId);
+    if (relay !== undefined) this.#redialRelay(peerId, relay);
     this.#config.log(`disconnected from ${peerId}`);
     void this.#sessions.abort(peerId, new Error(`peer ${peerId} disconnected`));
     this.emit('peer:disconnect', { peerId });
@@ -317,6 +319,27 @@ export class SyncNode extends SyncNodeEmitter {
     void this.libp2p.dial(info.id, { signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) }).catch((error: unknown) => {
       this.#config.log(`dial to discovered ${peerId} failed: ${(error as Error).message}`);
     });
+  }
+
+  /** Dials a configured relay that went away until it answers again; its reservation follows. */
+  #redialRelay(peerId: string, relay: Multiaddr): void {
+    this.#config.log(`lost the relay ${peerId}; dialling it again`);
+    const attempt = (): void => {
+      if (this.#stop.signal.aborted || this.#isConnected(peerId)) return;
+      const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]);
+      void this.libp2p.dial(relay, { signal }).then(
+        () => {
+          this.#dialer.retries.reset(`relay:${peerId}`);
+          this.#config.log(`reconnected to the relay ${peerId}`);
+        },
+        (error: unknown) => {
+          if (this.#stop.signal.aborted) return;
+          const delay = this.#dialer.retries.schedule(`relay:${peerId}`, attempt);
+          this.#config.log(`dial to the relay ${peerId} failed (${(error as Error).message}); retry in ${delay} ms`);
+        },
+      );
+    };
+    this.#dialer.retries.schedule(`relay:${peerId}`, attempt);
   }
 
   #sessionEnded(peerId: string, error: Error | undefined): void {
