@@ -13,7 +13,12 @@ import { schema } from '../helpers/schema.ts';
 
 interface ScriptOptions {
   dbPath: string;
-  relay: string;
+  /** The relay's address; absent for a device that dials its peer directly. */
+  relay?: string;
+  /** Where to listen. @default ['/ip4/0.0.0.0/tcp/0'] */
+  listen?: string[];
+  /** Peers to dial (bench/relay.ts's direct runs). */
+  peers?: string[];
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as ScriptOptions;
@@ -23,8 +28,9 @@ const print = (event: string, fields: Record<string, unknown> = {}): void => {
 
 const db = initializeDatabase(options.dbPath, { schema });
 const node = await createSyncNode(db, {
-  listenAddresses: ['/ip4/0.0.0.0/tcp/0'],
-  relayServers: [options.relay],
+  listenAddresses: options.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+  relayServers: options.relay === undefined ? [] : [options.relay],
+  bootstrapPeers: options.peers ?? [],
   reconnectInitialDelayMs: 250,
   reconnectMaxDelayMs: 2_000,
   log: (message) => print('log', { message }),

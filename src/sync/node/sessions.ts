@@ -258,7 +258,9 @@ export class SyncSessions {
  * a too-large batch again and again.
  */
 function sessionSizing(batchSize: number | undefined, dataLimit: bigint | undefined): { batchSize?: number; window?: number } {
-  if (dataLimit === undefined) return batchSize === undefined ? {} : { batchSize };
-  const fitting = Number(dataLimit / LIMITED_BYTES_PER_ENTRY_BUDGET);
-  return { batchSize: Math.max(1, Math.min(batchSize ?? DEFAULT_BATCH_SIZE, fitting)), window: LIMITED_WINDOW };
+  const wanted = batchSize ?? DEFAULT_BATCH_SIZE;
+  // A generous limit (an Ahenk relay's 1 GiB) changes nothing: the usual batches and window.
+  const fitting = dataLimit === undefined ? Infinity : Number(dataLimit / LIMITED_BYTES_PER_ENTRY_BUDGET);
+  if (fitting >= wanted) return batchSize === undefined ? {} : { batchSize };
+  return { batchSize: Math.max(1, fitting), window: LIMITED_WINDOW };
 }
