@@ -19,6 +19,7 @@ import { PeerDialer, stripPeer, withPeer } from './dialer.ts';
 import { NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
 import { SyncNodeEmitter, type PeerPath, type SyncCompleteEvent } from './events.ts';
 import { PeerPaths } from './paths.ts';
+import { RelayKeeper } from './relay-keeper.ts';
 import { cancelLibp2pShutdownTimers, ownAddresses, startLibp2p } from './libp2p.ts';
 import { assertIsolatedNetwork } from './mdns-guard.ts';
 import { listKnownPeers, rememberPeer, type KnownPeer } from './peer-store.ts';
@@ -71,6 +72,7 @@ export class SyncNode extends SyncNodeEmitter {
   #stopped: Promise<void> | undefined;
   #compacting = false;
   readonly #paths: PeerPaths;
+  readonly #relays: RelayKeeper;
 
   /** Use createSyncNode. */
   constructor(db: DatabaseHandle, raw: SqliteConnection, libp2p: Libp2p, config: ResolvedConfig) {
@@ -81,6 +83,7 @@ export class SyncNode extends SyncNodeEmitter {
     this.#config = config;
     this.#paths = new PeerPaths(libp2p);
     this.#dialer = new PeerDialer({ libp2p, raw, config, localPeerId: this.peerId, stopSignal: this.#stop.signal, isAuthorized: (peerId) => this.isAuthorized(peerId) });
+    this.#relays = new RelayKeeper({ libp2p, config, retries: this.#dialer.retries, stopSignal: this.#stop.signal });
     this.#sessions = new SyncSessions({
       db,
       raw,
@@ -279,8 +282,7 @@ export class SyncNode extends SyncNodeEmitter {
   #onPeerDisconnect(id: PeerId): void {
     const peerId = id.toString();
     this.#paths.closed(peerId);
-    const relay = this.#config.relayServers.find((r) => r.getComponents().findLast((c) => c.name === 'p2p')?.value === peerId);
-    if (relay !== undefined) this.#redialRelay(peerId, relay);
+    this.#relays.disconnected(peerId);
     this.#config.log(`disconnected from ${peerId}`);
     void this.#sessions.abort(peerId, new Error(`peer ${peerId} disconnected`));
     this.emit('peer:disconnect', { peerId });
@@ -319,27 +321,6 @@ export class SyncNode extends SyncNodeEmitter {
     void this.libp2p.dial(info.id, { signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) }).catch((error: unknown) => {
       this.#config.log(`dial to discovered ${peerId} failed: ${(error as Error).message}`);
     });
-  }
-
-  /** Dials a configured relay that went away until it answers again; its reservation follows. */
-  #redialRelay(peerId: string, relay: Multiaddr): void {
-    this.#config.log(`lost the relay ${peerId}; dialling it again`);
-    const attempt = (): void => {
-      if (this.#stop.signal.aborted || this.#isConnected(peerId)) return;
-      const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]);
-      void this.libp2p.dial(relay, { signal }).then(
-        () => {
-          this.#dialer.retries.reset(`relay:${peerId}`);
-          this.#config.log(`reconnected to the relay ${peerId}`);
-        },
-        (error: unknown) => {
-          if (this.#stop.signal.aborted) return;
-          const delay = this.#dialer.retries.schedule(`relay:${peerId}`, attempt);
-          this.#config.log(`dial to the relay ${peerId} failed (${(error as Error).message}); retry in ${delay} ms`);
-        },
-      );
-    };
-    this.#dialer.retries.schedule(`relay:${peerId}`, attempt);
   }
 
   #sessionEnded(peerId: string, error: Error | undefined): void {
