@@ -3,6 +3,7 @@
  * circuit) or hole-punched (a direct connection that replaced a relayed one, which our own dial
  * of the peer's known address did not make: DCUtR did). Status, events and logs read it here.
  */
+import './polyfill.ts';
 import type { Connection, Libp2p } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { PeerPath } from './events.ts';
