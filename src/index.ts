@@ -109,6 +109,8 @@ export {
   type PeerDisconnectEvent,
   type PeerDiscoveryEvent,
   type PeerUnreachableEvent,
+  type PeerPath,
+  type PeerPathEvent,
   type SyncCompleteEvent,
   type SyncErrorEvent,
   type SyncNodeEventName,
@@ -117,6 +119,7 @@ export {
   type SyncProgressEvent,
   type SyncStartEvent,
 } from './sync/node/index.ts';
+export { createRelayNode, RelayNode, type AdmittedPeer, type RelayConfig, type RelayLimits, type RelayStats } from './sync/relay/index.ts';
 // The session, channels and protocol constants are under `ahenk/transport` (src/transport.ts).
 export {
   FrameTooLargeError,

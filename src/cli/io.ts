@@ -27,6 +27,8 @@ export interface CliIo {
   stdin?: Reader;
   /** Aborted on SIGINT/SIGTERM: long-running commands (start, pair, join) stop cleanly. */
   signal?: AbortSignal;
+  /** Calls `listener` on each SIGUSR1 (`ahenk relay` logs its counters); returns a function that stops it. */
+  onStatusSignal?(listener: () => void): () => void;
 }
 
 /** The real process's streams; the first SIGINT or SIGTERM aborts `signal`, a second one kills as usual. */
@@ -47,7 +49,11 @@ export function processIo(): CliIo {
       controller.abort(new Error('output closed'));
     });
   }
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), stdin: process.stdin, signal: controller.signal };
+  const onStatusSignal = (listener: () => void): (() => void) => {
+    process.on('SIGUSR1', listener);
+    return () => process.off('SIGUSR1', listener);
+  };
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), stdin: process.stdin, signal: controller.signal, onStatusSignal };
 }
 
 export function writeLine(writer: Writer, text = ''): void {

@@ -5,6 +5,7 @@
  */
 import type { RevocationNotice } from '../database/identity.ts';
 import type { SyncNode } from '../sync/node/node.ts';
+import type { PeerPath } from '../sync/node/events.ts';
 import type { StoredPeerStatus } from '../sync/node/peer-store.ts';
 
 /** The node's answer to `{"op":"status"}`. */
@@ -18,7 +19,7 @@ export interface LiveStatus {
 
 export interface LivePeer {
   peerId: string;
-  path: 'direct' | 'relayed';
+  path: PeerPath;
   syncing: boolean;
   addresses: string[];
 }
@@ -29,7 +30,7 @@ export interface PeerStatus {
   authorized: boolean;
   /** null when no node runs: nobody knows. */
   connected: boolean | null;
-  path: 'direct' | 'relayed' | null;
+  path: PeerPath | null;
   syncing: boolean | null;
   addresses: string[];
   lastSeen: number | null;
@@ -64,7 +65,7 @@ export function parseLiveStatus(value: unknown): LiveStatus | undefined {
     peers: v.peers.flatMap((p: unknown): LivePeer[] => {
       if (typeof p !== 'object' || p === null) return [];
       const peer = p as Record<string, unknown>;
-      if (typeof peer.peerId !== 'string' || (peer.path !== 'direct' && peer.path !== 'relayed')) return [];
+      if (typeof peer.peerId !== 'string' || (peer.path !== 'direct' && peer.path !== 'relayed' && peer.path !== 'hole-punched')) return [];
       return [{ peerId: peer.peerId, path: peer.path, syncing: peer.syncing === true, addresses: strings(peer.addresses) }];
     }),
   };

@@ -10,6 +10,7 @@ import { initCommand } from './commands/init.ts';
 import { joinCommand } from './commands/join.ts';
 import { logsCommand } from './commands/logs.ts';
 import { pairCommand } from './commands/pair.ts';
+import { relayCommand } from './commands/relay.ts';
 import { peerCommand } from './commands/peer.ts';
 import { resetIdentityCommand } from './commands/reset-identity.ts';
 import { startCommand } from './commands/start.ts';
@@ -28,7 +29,7 @@ export const COMMANDS: CommandSpec = {
   description:
     'Ahenk keeps the SQLite databases of one person\'s devices in sync, peer to peer. ' +
     'Every command takes the database with --db <path> (or $AHENK_DB).',
-  commands: [initCommand, statusCommand, deviceCommand, peerCommand, startCommand, stopCommand, logsCommand, pairCommand, joinCommand, resetIdentityCommand],
+  commands: [initCommand, statusCommand, deviceCommand, peerCommand, startCommand, stopCommand, logsCommand, pairCommand, joinCommand, resetIdentityCommand, relayCommand],
 };
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -105,8 +105,9 @@ export class EventLog {
     const offs = [
       node.on('peer:connect', (e) => {
         unreachable.delete(e.peerId);
-        this.line('peer:connect', { peerId: e.peerId, authorized: e.authorized, address: e.address }, `connected ${e.peerId} ${e.authorized ? '(on the device list)' : '(not on the device list: no sync)'} ${e.address}`);
+        this.line('peer:connect', { peerId: e.peerId, authorized: e.authorized, address: e.address, path: e.path }, `connected ${e.peerId} ${e.authorized ? '(on the device list)' : '(not on the device list: no sync)'} ${e.path} ${e.address}`);
       }),
+      node.on('peer:path', (e) => this.line('peer:path', { peerId: e.peerId, path: e.path, previous: e.previous ?? null }, `${e.peerId} is reached ${e.path}${e.previous === undefined ? '' : ` (was ${e.previous})`}`)),
       node.on('peer:disconnect', (e) => this.line('peer:disconnect', { peerId: e.peerId }, `disconnected ${e.peerId}`)),
       node.on('sync:complete', (e) =>
         this.line(

@@ -133,7 +133,7 @@ describe('the unreachable line', () => {
     expect(lines()).toEqual([expect.stringContaining('cannot reach P: tried /ip4/10.0.0.2/tcp/24001 (connect ECONNREFUSED 10.0.0.2:24001); next try in 2 s')]);
     node.emit('peer:unreachable', { ...refused, tried: [{ address: '/ip4/10.0.0.2/tcp/24001', error: 'no answer within 5 s' }] });
     expect(lines()).toHaveLength(2);
-    node.emit('peer:connect', { peerId: 'P', authorized: true, address: '/ip4/10.0.0.2/tcp/24001' });
+    node.emit('peer:connect', { peerId: 'P', authorized: true, address: '/ip4/10.0.0.2/tcp/24001', path: 'direct' });
     node.emit('peer:unreachable', refused);
     expect(lines()).toHaveLength(3);
     node.emit('peer:unreachable', refused);

@@ -17,7 +17,7 @@ afterEach(async () => {
 });
 
 describe('relayServers', () => {
-  it('reserves a slot on the relay, is reachable through it, and syncs once connected directly', async () => {
+  it('reserves a slot on the relay, is reachable through it, and moves to a direct connection when one exists', async () => {
     const relay = await startRelayServer();
     stops.push(async () => {
       await relay.stop();
@@ -39,9 +39,13 @@ describe('relayServers', () => {
     expect(await nb.dial(circuit)).toBe(na.peerId);
     const [relayed] = nb.libp2p.getConnections(na.libp2p.peerId);
     expect(relayed?.limits).toBeDefined();
-    // Sync does not run over the limited relayed connection; the nodes connect directly and sync.
+    // Sync may start over the relayed connection; the nodes also connect directly (identify told
+    // them each other's own addresses), the session moves there, and the path says 'direct'.
     await waitFor(() => b.$connection.prepare("SELECT count(*) FROM todos WHERE id = 'r1'").value() === 1n, 20_000, 'the row to arrive');
-    expect(nb.libp2p.getConnections(na.libp2p.peerId).some((c) => c.limits === undefined && !c.remoteAddr.toString().includes('/p2p-circuit'))).toBe(true);
+    await waitFor(() => nb.libp2p.getConnections(na.libp2p.peerId).some((c) => c.limits === undefined && !c.remoteAddr.toString().includes('/p2p-circuit')), 10_000, 'a direct connection');
+    expect(nb.peers().find((p) => p.peerId === na.peerId)?.path).toBe('direct');
+    a.insert(todos).values({ id: 'r2', title: 'after the upgrade' }).run();
+    await waitFor(() => b.$connection.prepare("SELECT count(*) FROM todos WHERE id = 'r2'").value() === 1n, 10_000, 'a write after the upgrade');
   });
 
   it('starts without the relay when the relay cannot be reached', async () => {

@@ -68,10 +68,17 @@ export interface P2PConfig {
   knownPeers?: string[];
   /**
    * Circuit-relay-v2 servers (`/ip4/.../tcp/.../p2p/<relayId>`) to hold a reservation on, so peers
-   * behind NAT can reach this node through them. DCUtR then tries a direct connection. Sync runs
-   * only over unlimited (direct) connections. @default []
+   * behind NAT can reach this node through them (`createRelayNode` / `ahenk relay` runs one; it
+   * must admit this device). Known devices are also dialled through them. Sync runs over the
+   * relayed connection; DCUtR tries to upgrade it to a direct one. @default []
    */
   relayServers?: string[];
+  /**
+   * Which addresses peers are told: `'all'` (own and relayed), or `'relayed'` only, which keeps
+   * this device's IP addresses from its peers: they reach it through its relays alone.
+   * @default 'all'
+   */
+  announce?: 'all' | 'relayed';
   /**
    * Keep each session open after catch-up and push new local writes as they commit.
    * @default true
@@ -110,6 +117,7 @@ export interface ResolvedConfig {
   mdnsIntervalMs: number;
   bootstrapPeers: Multiaddr[];
   relayServers: Multiaddr[];
+  announce: 'all' | 'relayed';
   live: boolean;
   syncIntervalMs: number;
   compactIntervalMs: number;
@@ -133,6 +141,7 @@ export function resolveConfig(config: P2PConfig = {}): ResolvedConfig {
   if (config.port !== undefined && (!Number.isInteger(config.port) || config.port < 1 || config.port > 65_535)) {
     throw new NodeConfigError(`port must be a whole number from 1 to 65535, got ${String(config.port)}`);
   }
+  if (config.announce === 'relayed' && relays.length === 0) throw new NodeConfigError("announce: 'relayed' needs at least one of relayServers");
   return {
     listenAddresses: listen,
     keepPort: config.keepPort ?? true,
@@ -144,6 +153,7 @@ export function resolveConfig(config: P2PConfig = {}): ResolvedConfig {
     mdnsIntervalMs: positive('mdnsIntervalMs', config.mdnsIntervalMs ?? MDNS_INTERVAL_MS),
     bootstrapPeers: parseAddresses('bootstrapPeers', [...(config.bootstrapPeers ?? []), ...(config.knownPeers ?? [])]),
     relayServers: relays,
+    announce: announceMode(config.announce),
     live: config.live ?? true,
     syncIntervalMs: nonNegative('syncIntervalMs', config.syncIntervalMs ?? 0),
     compactIntervalMs: nonNegative('compactIntervalMs', config.compactIntervalMs ?? COMPACT_INTERVAL_MS),
@@ -165,6 +175,11 @@ function parseAddresses(field: string, values: unknown): Multiaddr[] {
       throw new NodeConfigError(`${field}: ${JSON.stringify(value)} is not a valid multiaddr (${(error as Error).message})`);
     }
   });
+}
+
+function announceMode(value: unknown): 'all' | 'relayed' {
+  if (value === undefined || value === 'all' || value === 'relayed') return value ?? 'all';
+  throw new NodeConfigError(`announce must be 'all' or 'relayed', got ${JSON.stringify(value)}`);
 }
 
 function positive(field: string, value: number): number {

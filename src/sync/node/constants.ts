@@ -82,3 +82,12 @@ export const COMPACT_INTERVAL_MS = 600_000;
 
 /** Log entries one compaction slice looks at: tens of milliseconds of write lock, then a yield. */
 export const COMPACT_SLICE_ENTRIES = 20_000;
+
+/**
+ * Over a circuit with a data limit, one batch gets this many bytes of the limit per entry it
+ * holds: 4 KiB leaves room for a window of batches of typical rows (well under 1 KiB each) plus
+ * Noise and yamux framing, so a foreign relay's 128 KiB circuit commits several batches of 32.
+ */
+export const LIMITED_BYTES_PER_ENTRY_BUDGET = 4096n;
+/** Unacknowledged batches over a data-limited circuit: enough to keep it busy, few enough to fit. */
+export const LIMITED_WINDOW = 4;

@@ -105,9 +105,18 @@ export class PeerDialer {
       targets.set(key, target);
     }
     for (const known of listKnownPeers(raw)) {
-      if (known.peerId === localPeerId || !this.#host.isAuthorized(known.peerId) || known.addresses.length === 0) continue;
+      if (known.peerId === localPeerId || !this.#host.isAuthorized(known.peerId) || (known.addresses.length === 0 && config.relayServers.length === 0)) continue;
       const key = `peer:${known.peerId}`;
       if (!targets.has(key)) targets.set(key, { key, peerId: known.peerId, addresses: [] });
+    }
+    if (config.relayServers.length > 0) {
+      // With relays, every device on the user's list is worth a dial, even one never seen: the
+      // relay reaches it if it holds a reservation there.
+      for (const peerId of listedDevices(raw)) {
+        const key = `peer:${peerId}`;
+        if (peerId === localPeerId || targets.has(key) || !this.#host.isAuthorized(peerId)) continue;
+        targets.set(key, { key, peerId, addresses: [] });
+      }
     }
     return [...targets.values()];
   }
@@ -153,7 +162,10 @@ export class PeerDialer {
     const now = Date.now();
     const plan = dialPlan(peerAddresses(raw, peerId), now);
     const configured = target.addresses.map((a) => stripPeer(a, peerId));
-    const order = [...new Set([...configured, ...plan.dial.map((a) => a.address)])];
+    // The user's relays know the user's devices: a known peer holding a reservation on one of them
+    // is reachable at `<relay>/p2p-circuit/p2p/<peer>` wherever it is; tried after the direct ones.
+    const viaRelays = this.#host.config.relayServers.map((relay) => `${relay.toString()}/p2p-circuit`);
+    const order = [...new Set([...configured, ...plan.dial.map((a) => a.address), ...viaRelays])];
     const remembered = new Set(plan.dial.map((a) => a.address));
     const tried: DialFailure[] = [];
     for (const address of order) {
@@ -206,4 +218,10 @@ export function stripPeer(address: Multiaddr, peerId: string): string {
 
 export function withPeer(address: string, peerId: string): string {
   return address.endsWith(`/p2p/${peerId}`) ? address : `${address}/p2p/${peerId}`;
+}
+
+/** Peer ids on the device list (authorization is checked by the caller). */
+function listedDevices(raw: SqliteConnection): string[] {
+  const rows = raw.prepare('SELECT DISTINCT peer_id FROM ahenk_devices WHERE peer_id IS NOT NULL').all() as { peer_id: string }[];
+  return rows.map((row) => row.peer_id);
 }

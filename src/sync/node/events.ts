@@ -10,6 +10,23 @@ export interface PeerConnectEvent {
   authorized: boolean;
   /** The remote address of the connection that was just opened. */
   address: string;
+  /** How the peer is reached now. */
+  path: PeerPath;
+}
+
+/**
+ * How a peer is reached: `direct` over its own address, `relayed` through a relay's circuit,
+ * `hole-punched` over a direct connection that replaced a relayed one without our dialling its
+ * known address (DCUtR).
+ */
+export type PeerPath = 'direct' | 'relayed' | 'hole-punched';
+
+/** The path to a peer changed (first connection, a relay's circuit, an upgrade to direct). */
+export interface PeerPathEvent {
+  peerId: string;
+  path: PeerPath;
+  /** The path before, when the peer was connected already. */
+  previous?: PeerPath;
 }
 
 export interface PeerDisconnectEvent {
@@ -94,6 +111,7 @@ export interface SyncNodeEvents {
   'peer:discovery': PeerDiscoveryEvent;
   'peer:unreachable': PeerUnreachableEvent;
   'network:change': NetworkChangeEvent;
+  'peer:path': PeerPathEvent;
   'sync:start': SyncStartEvent;
   'sync:progress': SyncProgressEvent;
   'sync:complete': SyncCompleteEvent;

@@ -10,6 +10,8 @@ export type {
   PeerDisconnectEvent,
   PeerDiscoveryEvent,
   PeerUnreachableEvent,
+  PeerPath,
+  PeerPathEvent,
   SyncCompleteEvent,
   SyncErrorEvent,
   SyncNodeEventName,

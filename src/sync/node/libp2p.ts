@@ -14,6 +14,7 @@ import { FaultTolerance, type Libp2p, type PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns';
 import { ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
+import type { Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2pOptions } from 'libp2p';
 import type { ResolvedConfig } from './config.ts';
 
@@ -29,11 +30,19 @@ export async function startLibp2p(privateKey: PrivateKey, config: ResolvedConfig
   if (config.enableMdns) {
     peerDiscovery.push(mdns({ interval: config.mdnsIntervalMs, serviceTag: config.mdnsServiceTag }));
   }
-  return createLibp2p({
+  const bound: { addresses: Multiaddr[] } = { addresses: [] };
+  const node = await createLibp2p({
     privateKey,
     addresses: {
       // Listening on `<relay>/p2p-circuit` is how libp2p 3 asks a relay for a reservation.
-      listen: [...config.listenAddresses, ...config.relayServers.map((relay) => relay.encapsulate('/p2p-circuit'))].map(String),
+      // A bare `/p2p-circuit` also asks for a reservation on any connected relay: a configured
+      // relay that went away and came back is reserved on again (libp2p drops a configured
+      // relay's reservation for good when its connection closes).
+      listen: [...config.listenAddresses, ...config.relayServers.map((relay) => relay.encapsulate('/p2p-circuit')), ...(relayed ? ['/p2p-circuit'] : [])].map(String),
+      announceFilter: (addresses) => {
+        bound.addresses = addresses.filter((a) => !isCircuit(a));
+        return config.announce === 'relayed' ? addresses.filter(isCircuit) : addresses;
+      },
     },
     transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
@@ -44,6 +53,22 @@ export async function startLibp2p(privateKey: PrivateKey, config: ResolvedConfig
     // checks afterwards that those are bound.
     ...(relayed ? { transportManager: { faultTolerance: FaultTolerance.NO_FATAL } } : {}),
   });
+  boundAddresses.set(node, () => {
+    node.getMultiaddrs();
+    return bound.addresses;
+  });
+  return node;
+}
+
+const boundAddresses = new WeakMap<Libp2p, () => Multiaddr[]>();
+
+/** The node's own (not relayed) addresses, announced or not. */
+export function ownAddresses(node: Libp2p): Multiaddr[] {
+  return boundAddresses.get(node)?.() ?? node.getMultiaddrs().filter((a) => !isCircuit(a));
+}
+
+function isCircuit(address: Multiaddr): boolean {
+  return address.toString().includes('/p2p-circuit');
 }
 
 /**

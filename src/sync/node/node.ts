@@ -17,8 +17,10 @@ import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts'
 import { AUTHORIZATION_RECHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS } from './constants.ts';
 import { PeerDialer, withPeer } from './dialer.ts';
 import { NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
-import { SyncNodeEmitter, type SyncCompleteEvent } from './events.ts';
-import { cancelLibp2pShutdownTimers, startLibp2p } from './libp2p.ts';
+import { SyncNodeEmitter, type PeerPath, type SyncCompleteEvent } from './events.ts';
+import { PeerPaths } from './paths.ts';
+import { RelayKeeper } from './relay-keeper.ts';
+import { cancelLibp2pShutdownTimers, ownAddresses, startLibp2p } from './libp2p.ts';
 import { assertIsolatedNetwork } from './mdns-guard.ts';
 import { planListenAddresses, type ListenPort } from './listen-port.ts';
 import { listKnownPeers, rememberPeer, type KnownPeer } from './peer-store.ts';
@@ -32,11 +34,8 @@ export interface ConnectedPeer {
   authorized: boolean;
   /** A sync session with this peer is running. */
   syncing: boolean;
-  /**
-   * How the peer is reached: 'direct' when any open connection is (TCP, a hole punched by DCUtR
-   * included), 'relayed' when every one goes through a circuit relay (limited; sync waits).
-   */
-  path: 'direct' | 'relayed';
+  /** How the peer is reached: its own address, a relay's circuit, or a hole punched from a relayed connection. */
+  path: PeerPath;
 }
 
 /** Starts a sync node for `db`; resolves once it listens. Stop it with `stop()`. */
@@ -80,6 +79,8 @@ export class SyncNode extends SyncNodeEmitter {
   #stopped: Promise<void> | undefined;
   #compacting = false;
   #revoked: RevocationNotice | undefined;
+  readonly #paths: PeerPaths;
+  readonly #relays: RelayKeeper;
 
   /** Use createSyncNode. */
   constructor(db: DatabaseHandle, raw: SqliteConnection, libp2p: Libp2p, config: ResolvedConfig, listenPort: ListenPort = { kept: undefined, unavailable: undefined }) {
@@ -108,6 +109,8 @@ export class SyncNode extends SyncNodeEmitter {
       isAuthorized: (peerId) => this.#maySync(peerId),
       networkChanged: (event) => this.emit('network:change', event),
     });
+    this.#paths = new PeerPaths(libp2p);
+    this.#relays = new RelayKeeper({ libp2p, config, retries: this.#dialer.retries, stopSignal: this.#stop.signal });
     this.#sessions = new SyncSessions({
       db,
       raw,
@@ -124,14 +127,16 @@ export class SyncNode extends SyncNodeEmitter {
   /** Registers the protocol and listeners and dials known peers; called by createSyncNode. */
   async start(): Promise<void> {
     const signal = this.#stop.signal;
-    await this.libp2p.handle(SYNC_PROTOCOL, (stream, connection) => this.#sessions.accept(stream, connection, signal));
+    // Sync runs over relayed (limited) connections too: a circuit cut by its relay's limit is
+    // re-opened and the session resumes from its cursor.
+    await this.libp2p.handle(SYNC_PROTOCOL, (stream, connection) => this.#sessions.accept(stream, connection, signal), { runOnLimitedConnection: true });
     this.#listen('peer:connect', (event) => this.#onPeerConnect(event.detail));
     this.#listen('peer:disconnect', (event) => this.#onPeerDisconnect(event.detail));
     this.#listen('connection:open', (event) => this.#onConnectionOpen(event.detail));
     this.#listen('peer:identify', (event) => this.#onIdentify(event.detail));
     this.#listen('peer:discovery', (event) => this.#onDiscovery(event.detail));
     this.#detach.push(this.on('sync:start', (event) => this.#reachability.sessionStarted(event.peerId)));
-    const ownListen = this.libp2p.getMultiaddrs().filter((a) => !a.toString().includes('/p2p-circuit'));
+    const ownListen = ownAddresses(this.libp2p);
     if (ownListen.length === 0) throw new NodeConfigError(`could not listen on ${this.#config.listenAddresses.join(', ')}`);
     this.#every(AUTHORIZATION_RECHECK_MS, () => this.#dropRevokedPeers());
     if (!this.#config.live && this.#config.syncIntervalMs > 0) this.#every(this.#config.syncIntervalMs, () => this.#syncConnected(false));
@@ -169,7 +174,7 @@ export class SyncNode extends SyncNodeEmitter {
         addresses: connections.map((c) => c.remoteAddr.toString()),
         authorized: this.isAuthorized(peerId),
         syncing: this.#sessions.has(peerId),
-        path: direct ? 'direct' : 'relayed',
+        path: this.#paths.pathOf(peerId),
       };
     });
   }
@@ -291,22 +296,37 @@ export class SyncNode extends SyncNodeEmitter {
       this.#dialer.connected(peerId);
       rememberPeer(this.#raw, peerId, []);
     }
-    this.#config.log(`connected to ${peerId}${authorized ? '' : ' (not on the device list: no sync)'}`);
-    this.emit('peer:connect', { peerId, authorized, address: connection?.remoteAddr.toString() ?? '' });
+    const path = this.#paths.pathOf(peerId);
+    this.#config.log(`connected to ${peerId} (${path})${authorized ? '' : ' (not on the device list: no sync)'}`);
+    this.emit('peer:connect', { peerId, authorized, address: connection?.remoteAddr.toString() ?? '', path });
   }
 
   #onConnectionOpen(connection: Connection): void {
     const peerId = connection.remotePeer.toString();
     this.#reachability.connectionOpened(connection);
-    // Sync runs over direct connections; a limited relayed one waits for DCUtR to upgrade it.
-    if (connection.limits !== undefined) return;
+    const change = this.#paths.opened(connection);
+    if (change !== undefined) {
+      const how = change.path === 'hole-punched' ? 'a hole punched from the relayed connection' : change.path === 'relayed' ? `a relay (${connection.remoteAddr.toString()})` : 'its own address';
+      this.#config.log(`${peerId} is reached through ${how}`);
+      this.emit('peer:path', { peerId, ...change });
+    }
     if (!this.isAuthorized(peerId)) return this.#tellRevoked(peerId);
-    if (!this.#maySync(peerId)) return;
-    if (this.#sessions.isOpener(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
+    if (!this.#maySync(peerId) || !this.#sessions.isOpener(peerId)) return;
+    if (connection.limits === undefined && this.#sessions.isLimited(peerId)) {
+      // A direct connection came while the session runs over a relay: move it there. The
+      // session resumes from its cursor; the peer replaces its side when the new stream arrives.
+      void this.#sessions.abort(peerId, new Error('moving the session to a direct connection')).then(() => {
+        if (!this.#stop.signal.aborted && this.#isConnected(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
+      });
+      return;
+    }
+    void this.#sessions.open(peerId, this.#stop.signal);
   }
 
   #onPeerDisconnect(id: PeerId): void {
     const peerId = id.toString();
+    this.#paths.closed(peerId);
+    this.#relays.disconnected(peerId);
     this.#config.log(`disconnected from ${peerId}`);
     this.#reachability.disconnected(peerId);
     void this.#sessions.abort(peerId, new Error(`peer ${peerId} disconnected`));
@@ -324,9 +344,13 @@ export class SyncNode extends SyncNodeEmitter {
       // whenever the peer is reachable directly (same LAN, public address). DCUtR covers NATs.
       this.#config.log(`${peerId} is connected through a relay only; dialling it directly`);
       const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]);
-      void this.libp2p.dial(direct.map((a) => multiaddr(withPeer(a, peerId))), { signal, force: true }).catch((error: unknown) => {
-        this.#config.log(`direct dial to ${peerId} failed (${(error as Error).message}); waiting for DCUtR`);
-      });
+      const ownDial = this.#paths.dialingDirectly(peerId);
+      void this.libp2p
+        .dial(direct.map((a) => multiaddr(withPeer(a, peerId))), { signal, force: true })
+        .catch((error: unknown) => {
+          this.#config.log(`direct dial to ${peerId} failed (${(error as Error).message}); sync stays on the relay unless DCUtR punches a hole`);
+        })
+        .finally(ownDial);
     }
   }
 
@@ -397,12 +421,12 @@ export class SyncNode extends SyncNodeEmitter {
     this.emit('device:revoked', { peerId, at: notice.at });
   }
 
-  /** Starts a session with every directly connected authorized peer that has none; returns their catch-ups. */
+  /** Starts a session with every connected authorized peer that has none; returns their catch-ups. */
   #syncConnected(force: boolean): Promise<SyncCompleteEvent | undefined>[] {
     const catchUps: Promise<SyncCompleteEvent | undefined>[] = [];
     for (const id of this.libp2p.getPeers()) {
       const peerId = id.toString();
-      if (!this.#maySync(peerId) || this.libp2p.getConnections(id).every((c) => c.limits !== undefined)) continue;
+      if (!this.#maySync(peerId)) continue;
       const running = this.#sessions.caughtUp(peerId);
       if (running !== undefined) catchUps.push(running);
       else if (force || this.#sessions.isOpener(peerId)) catchUps.push(this.#sessions.open(peerId, this.#stop.signal));

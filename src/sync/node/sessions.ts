@@ -10,7 +10,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import type { DatabaseHandle } from '../../sqlite/index.ts';
 import { isRevokedPeer } from '../../auth/devices.ts';
-import { LINGER_TIMEOUT_MS, SYNC_PROTOCOL } from '../protocol/constants.ts';
+import { DEFAULT_BATCH_SIZE, LINGER_TIMEOUT_MS, SYNC_PROTOCOL } from '../protocol/constants.ts';
 import { RemoteError } from '../protocol/errors.ts';
 import { encodeMessage } from '../protocol/messages.ts';
 import { createFramedChannel, type FrameChannel, type SyncSessionResult } from '../session/index.ts';
@@ -18,7 +18,7 @@ import { runSyncSession } from '../store/index.ts';
 import { settleWithin } from '../session/signals.ts';
 import { byteChannelOf } from './byte-stream.ts';
 import type { ResolvedConfig } from './config.ts';
-import { DIAL_TIMEOUT_MS } from './constants.ts';
+import { DIAL_TIMEOUT_MS, LIMITED_BYTES_PER_ENTRY_BUDGET, LIMITED_WINDOW } from './constants.ts';
 import { NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
 import type { SyncCompleteEvent, SyncNodeEmitter } from './events.ts';
 import { recordPeerSync } from './peer-store.ts';
@@ -53,6 +53,10 @@ interface ActiveSession {
   controller: AbortController;
   channel?: FrameChannel;
   started: number;
+  /** The session runs over a limited (relayed) connection: moved to a direct one when one opens. */
+  limited: boolean;
+  /** Bytes the limited connection may still carry, when its relay set a data limit. */
+  dataLimit: bigint | undefined;
   /** Settles with the catch-up result, or undefined when the session ended without catching up. */
   caughtUp: Deferred<SyncCompleteEvent | undefined>;
   done: Promise<void>;
@@ -92,6 +96,11 @@ export class SyncSessions {
     return this.#active.get(peerId)?.caughtUp.promise;
   }
 
+  /** A session with `peerId` runs over a limited (relayed) connection. */
+  isLimited(peerId: string): boolean {
+    return this.#active.get(peerId)?.limited === true;
+  }
+
   /** This side opens the stream when its id is the lower one; the other waits for it. */
   isOpener(peerId: string): boolean {
     return this.#host.localPeerId < peerId;
@@ -107,7 +116,7 @@ export class SyncSessions {
       (async () => {
         if (!this.#host.isAuthorized(peerId)) throw new UnauthorizedPeerError(peerId);
         const signal = AbortSignal.any([session.controller.signal, stopSignal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]);
-        const stream = await this.#host.libp2p.dialProtocol(peerIdFromString(peerId), SYNC_PROTOCOL, { signal });
+        const stream = await this.#openStream(peerId, signal);
         await this.#run(session, stream, stopSignal);
       })(),
     );
@@ -141,6 +150,8 @@ export class SyncSessions {
       existing.channel?.abort(reason);
     }
     const session = this.#register(peerId, 'remote');
+    session.limited = connection.limits !== undefined;
+    session.dataLimit = connection.limits?.bytes;
     this.#track(session, this.#run(session, stream, stopSignal));
   }
 
@@ -182,11 +193,31 @@ export class SyncSessions {
       initiator,
       controller: new AbortController(),
       started: performance.now(),
+      limited: false,
+      dataLimit: undefined,
       caughtUp: Promise.withResolvers<SyncCompleteEvent | undefined>(),
       done: Promise.resolve(),
     };
     this.#active.set(peerId, session);
     return session;
+  }
+
+  /**
+   * A stream on the peer's best open connection: a direct one when there is one, else a relayed
+   * one (sync runs over relays too, resuming from its cursor when a circuit's limit cuts it).
+   */
+  async #openStream(peerId: string, signal: AbortSignal): Promise<Stream> {
+    const { libp2p } = this.#host;
+    const open = libp2p.getConnections(peerIdFromString(peerId)).filter((c) => c.status === 'open');
+    const connection = open.find((c) => c.limits === undefined) ?? open[0];
+    if (connection === undefined) return libp2p.dialProtocol(peerIdFromString(peerId), SYNC_PROTOCOL, { signal, runOnLimitedConnection: true });
+    const stream = await connection.newStream(SYNC_PROTOCOL, { signal, runOnLimitedConnection: true });
+    const session = this.#active.get(peerId);
+    if (session !== undefined) {
+      session.limited = connection.limits !== undefined;
+      session.dataLimit = connection.limits?.bytes;
+    }
+    return stream;
   }
 
   async #run(session: ActiveSession, stream: Stream, stopSignal: AbortSignal): Promise<void> {
@@ -195,13 +226,13 @@ export class SyncSessions {
     const channel = createFramedChannel(byteChannelOf(stream));
     session.channel = channel;
     host.events.emit('sync:start', { peerId, initiator: session.initiator });
-    host.config.log(`sync with ${peerId} started (${session.initiator === 'local' ? 'we opened the stream' : 'they opened the stream'})`);
+    host.config.log(`sync with ${peerId} started (${session.initiator === 'local' ? 'we opened the stream' : 'they opened the stream'}${session.limited ? ', over a relay' : ''})`);
     const result = await runSyncSession(host.db, channel, {
       localDeviceId: host.localPeerId,
       expectedRemoteDeviceId: peerId,
       signal: AbortSignal.any([controller.signal, stopSignal]),
       live: host.config.live,
-      ...(host.config.batchSize === undefined ? {} : { batchSize: host.config.batchSize }),
+      ...sessionSizing(host.config.batchSize, session.dataLimit),
       onProgress: (progress) => host.events.emit('sync:progress', { peerId, ...progress }),
       onCaughtUp: (snapshot) => this.#caughtUp(session, snapshot),
       log: (message) => host.config.log(`[${peerId}] ${message}`),
@@ -253,4 +284,18 @@ export class SyncSessions {
     if (this.#active.get(session.peerId) === session) this.#active.delete(session.peerId);
     this.#host.sessionEnded(session.peerId, error);
   }
+}
+
+/**
+ * Batch size and window for a session. Over a circuit with a data limit (a foreign relay grants
+ * 128 KiB per circuit), batches shrink so that several commit before the limit cuts the circuit:
+ * each committed batch moves the cursor, so the next circuit resumes after it instead of sending
+ * a too-large batch again and again.
+ */
+function sessionSizing(batchSize: number | undefined, dataLimit: bigint | undefined): { batchSize?: number; window?: number } {
+  const wanted = batchSize ?? DEFAULT_BATCH_SIZE;
+  // A generous limit (an Ahenk relay's 1 GiB) changes nothing: the usual batches and window.
+  const fitting = dataLimit === undefined ? Infinity : Number(dataLimit / LIMITED_BYTES_PER_ENTRY_BUDGET);
+  if (fitting >= wanted) return batchSize === undefined ? {} : { batchSize };
+  return { batchSize: Math.max(1, fitting), window: LIMITED_WINDOW };
 }

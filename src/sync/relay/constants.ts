@@ -1,0 +1,33 @@
+/** Where an always-on relay listens by default: TCP for Node devices, WebSockets for browsers. */
+export const DEFAULT_RELAY_LISTEN_ADDRESSES: readonly string[] = ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002/ws'];
+
+/** One person's relay serves a handful of devices; 64 leaves room for a family and stale slots. */
+export const DEFAULT_MAX_RESERVATIONS = 64;
+
+/**
+ * Circuits one peer may have open through the relay at once (inbound hop streams per connection).
+ * A device syncs with a few others; more than eight is a loop or abuse.
+ */
+export const DEFAULT_MAX_CIRCUITS_PER_PEER = 8;
+
+/**
+ * A circuit between admitted devices lives up to an hour: long enough for a live session to run
+ * quietly, short enough that a forgotten circuit is reclaimed. A cut circuit is re-opened and the
+ * sync resumes from its cursor, so the limit costs a reconnect, never data.
+ */
+export const DEFAULT_CIRCUIT_DURATION_MS = 60 * 60 * 1000;
+
+/** Bytes per circuit (both directions together): 1 GiB, an initial sync of millions of rows. */
+export const DEFAULT_CIRCUIT_BYTES = 1n << 30n;
+
+/** A reservation is refreshed by the device well before this (libp2p's own default TTL). */
+export const DEFAULT_RESERVATION_TTL_MS = 2 * 60 * 60 * 1000;
+
+/** How often the counters are logged; 0 turns it off. Ten minutes is a readable log on a VPS. */
+export const DEFAULT_STATUS_INTERVAL_MS = 10 * 60 * 1000;
+
+/** Admitted devices kept in the state file: far above one person's devices, bounded for safety. */
+export const MAX_ADMITTED_PEERS = 1024;
+
+/** The state file is a few kilobytes; anything larger is not ours. */
+export const MAX_STATE_FILE_BYTES = 1 << 20;
