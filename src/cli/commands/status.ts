@@ -1,6 +1,7 @@
 /** `ahenk status`: what this database holds and whom it syncs with. */
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import { countQuarantined } from '../../merge/quarantine.ts';
+import { getClockDrift, type ClockDriftReport } from '../../merge/drift.ts';
 import { getSchemaVersion, KNOWN_SCHEMA_VERSION } from '../../database/initialize.ts';
 import { getDeviceId } from '../../database/identity.ts';
 import { listKnownPeers } from '../../sync/node/peer-store.ts';
@@ -34,6 +35,7 @@ export const statusCommand: CommandSpec = {
         tables: syncedTables(raw),
         oplogEntries: count(raw, 'SELECT count(*) FROM ahenk_oplog'),
         quarantined: countQuarantined(db),
+        clockDrift: getClockDrift(db),
         peers: listKnownPeers(raw).map((p) => ({ peerId: p.peerId, lastSeen: p.lastSeen, lastSync: p.lastSync, addresses: p.addresses })),
         daemon: daemon.running ? { pid: daemon.pid } : null,
       };
@@ -45,6 +47,7 @@ export const statusCommand: CommandSpec = {
       writeLine(stdout, `Accounts:       ${status.accounts.length === 0 ? 'none (ahenk init --user, or ahenk join)' : status.accounts.join(', ')}`);
       writeLine(stdout, `Oplog entries:  ${status.oplogEntries}`);
       writeLine(stdout, `Quarantined:    ${status.quarantined}`);
+      for (const line of clockDriftLines(status.clockDrift)) writeLine(stdout, line);
       writeLine(stdout, `Daemon:         ${status.daemon === null ? 'not running' : `running (pid ${status.daemon.pid})`}`);
       writeLine(stdout);
       writeTable(
@@ -57,6 +60,23 @@ export const statusCommand: CommandSpec = {
       else writeTable(stdout, ['PEER', 'LAST SEEN', 'LAST SYNC'], status.peers.map((p) => [p.peerId, formatTime(p.lastSeen), formatTime(p.lastSync)]));
     }),
 };
+
+/** The clock-drift lines of status: nothing when there is no drift to tell. */
+export function clockDriftLines(drift: ClockDriftReport): string[] {
+  const lines: string[] = [];
+  if (drift.ownAhead) {
+    lines.push(`Clock drift:    this device's stamps run ${minutes(drift.ownAheadMs)} ahead of its clock (allowance ${minutes(drift.maxDriftMs)}): peers hold its writes back (docs/decisions.md, "Clock drift")`);
+  }
+  for (const held of drift.held) {
+    const when = held.aheadMs > drift.maxDriftMs ? `until ${new Date(held.dueAt).toISOString()}` : 'due now: applied by the running node or the next open';
+    lines.push(`Clock drift:    ${held.entries} writes of ${held.device} held back, stamped up to ${minutes(held.aheadMs)} ahead of this device's clock; ${when}`);
+  }
+  return lines;
+}
+
+function minutes(ms: number): string {
+  return `${+(ms / 60_000).toFixed(1)} min`;
+}
 
 function syncedTables(raw: SqliteConnection): SyncedTableStatus[] {
   const names = raw.prepare('SELECT name FROM ahenk_tables ORDER BY id').values().map(([name]) => name as string);

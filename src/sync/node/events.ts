@@ -47,6 +47,29 @@ export interface SyncCompleteEvent {
   durationMs: number;
 }
 
+/**
+ * Clock drift, seen from this device. 'peer-ahead': writes that `peerId`'s session delivered
+ * carry stamps further ahead of this device's wall clock than the allowance (that device's clock
+ * or HLC runs ahead, or this device's clock runs behind); they are held back and applied by the
+ * node once they are inside it, at `dueAt`. 'local-ahead': this device's own stamps run ahead of
+ * its wall clock by more than the allowance, so its peers hold its writes back.
+ */
+export interface ClockDriftEvent {
+  direction: 'peer-ahead' | 'local-ahead';
+  /** The peer whose session delivered the held writes ('peer-ahead' only). */
+  peerId?: string;
+  /** The device that stamped the furthest-ahead held write: peerId, or a device it relays ('peer-ahead' only). */
+  device?: string;
+  /** How far ahead of this device's wall clock (ms). */
+  aheadMs: number;
+  /** The allowance (P2PConfig.maxDriftMs). */
+  maxDriftMs: number;
+  /** Writes held back since the last report for this peer ('peer-ahead'; 0 for 'local-ahead'). */
+  held: number;
+  /** This device's wall-clock time (Unix ms) when the furthest-ahead write comes inside the allowance. */
+  dueAt: number;
+}
+
 export interface SyncErrorEvent {
   error: Error;
   /** The peer the failure concerns, when it concerns one. */
@@ -60,6 +83,7 @@ export interface SyncNodeEvents {
   'sync:start': SyncStartEvent;
   'sync:progress': SyncProgressEvent;
   'sync:complete': SyncCompleteEvent;
+  'clock:drift': ClockDriftEvent;
   error: SyncErrorEvent;
 }
 

@@ -3,6 +3,7 @@ export { createSwarm, createSyncNode, SyncNode, type ConnectedPeer } from './nod
 export type { P2PConfig } from './config.ts';
 export { MdnsUnsafeError, NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
 export type {
+  ClockDriftEvent,
   PeerConnectEvent,
   PeerDisconnectEvent,
   PeerDiscoveryEvent,

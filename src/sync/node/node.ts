@@ -10,6 +10,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import { isAuthorizedPeer } from '../../auth/devices.ts';
 import { compactOplog } from '../../oplog/compact.ts';
+import { getClockDrift, type ClockDriftReport } from '../../merge/drift.ts';
 import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { readIdentity } from '../../database/identity.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
@@ -22,6 +23,7 @@ import { cancelLibp2pShutdownTimers, startLibp2p } from './libp2p.ts';
 import { assertIsolatedNetwork } from './mdns-guard.ts';
 import { listKnownPeers, rememberPeer, type KnownPeer } from './peer-store.ts';
 import { SyncSessions } from './sessions.ts';
+import { HeldEntryRetry } from './held-retry.ts';
 
 export interface ConnectedPeer {
   peerId: string;
@@ -65,6 +67,7 @@ export class SyncNode extends SyncNodeEmitter {
   readonly #stop = new AbortController();
   readonly #intervals: NodeJS.Timeout[] = [];
   readonly #detach: (() => void)[] = [];
+  readonly #held: HeldEntryRetry;
   #stopped: Promise<void> | undefined;
   #compacting = false;
 
@@ -75,6 +78,7 @@ export class SyncNode extends SyncNodeEmitter {
     this.libp2p = libp2p;
     this.#raw = raw;
     this.#config = config;
+    this.#held = new HeldEntryRetry(raw, config, this, this.#stop.signal);
     this.#dialer = new PeerDialer({ libp2p, raw, config, localPeerId: this.peerId, stopSignal: this.#stop.signal, isAuthorized: (peerId) => this.isAuthorized(peerId) });
     this.#sessions = new SyncSessions({
       db,
@@ -85,6 +89,8 @@ export class SyncNode extends SyncNodeEmitter {
       events: this,
       isAuthorized: (peerId) => this.isAuthorized(peerId),
       sessionEnded: (peerId, error) => this.#sessionEnded(peerId, error),
+      clockDrift: (peerId, drift) => this.#held.held(peerId, drift),
+      caughtUp: () => this.#held.run(),
     });
   }
 
@@ -102,6 +108,7 @@ export class SyncNode extends SyncNodeEmitter {
     this.#every(AUTHORIZATION_RECHECK_MS, () => this.#dropRevokedPeers());
     if (!this.#config.live && this.#config.syncIntervalMs > 0) this.#every(this.#config.syncIntervalMs, () => this.#syncConnected(false));
     if (this.#config.compactIntervalMs > 0) this.#every(this.#config.compactIntervalMs, () => this.#compact());
+    this.#held.start();
     this.#dialer.dialAll();
   }
 
@@ -125,6 +132,14 @@ export class SyncNode extends SyncNodeEmitter {
         syncing: this.#sessions.has(peerId),
       };
     });
+  }
+
+  /**
+   * Clock drift now: how far this device's stamps run ahead of its wall clock, and whose writes
+   * are held back for their stamps (measured with the node's clock and allowance).
+   */
+  clockDrift(): ClockDriftReport {
+    return getClockDrift(this.#raw, { now: this.#config.now, maxDriftMs: this.#config.maxDriftMs });
   }
 
   /** Peers remembered in ahenk_peers (addresses, last seen, last synced). */

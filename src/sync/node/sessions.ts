@@ -11,7 +11,7 @@ import type { SqliteConnection } from '../../sqlite/index.ts';
 import type { DatabaseHandle } from '../../sqlite/index.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { createFramedChannel, type FrameChannel, type SyncSessionResult } from '../session/index.ts';
-import { runSyncSession } from '../store/index.ts';
+import { runSyncSession, type BatchDrift } from '../store/index.ts';
 import { byteChannelOf } from './byte-stream.ts';
 import type { ResolvedConfig } from './config.ts';
 import { DIAL_TIMEOUT_MS } from './constants.ts';
@@ -29,6 +29,10 @@ export interface SessionHost {
   isAuthorized(peerId: string): boolean;
   /** Called once a session is over; `error` is set when it failed rather than ended or was stopped. */
   sessionEnded(peerId: string, error: Error | undefined): void;
+  /** A batch from `peerId` held writes back for their stamps (called after it committed). */
+  clockDrift(peerId: string, drift: BatchDrift): void;
+  /** Both directions of a session caught up. */
+  caughtUp(peerId: string): void;
 }
 
 interface ActiveSession {
@@ -176,6 +180,9 @@ export class SyncSessions {
       onProgress: (progress) => host.events.emit('sync:progress', { peerId, ...progress }),
       onCaughtUp: (snapshot) => this.#caughtUp(session, snapshot),
       log: (message) => host.config.log(`[${peerId}] ${message}`),
+      now: host.config.now,
+      maxDriftMs: host.config.maxDriftMs,
+      onClockDrift: (drift) => host.clockDrift(peerId, drift),
     });
     // A session stopped before its catch-up finished has nothing to report as complete.
     session.caughtUp.resolve(undefined);
@@ -195,6 +202,7 @@ export class SyncSessions {
     };
     session.caughtUp.resolve(complete);
     this.#host.events.emit('sync:complete', complete);
+    this.#host.caughtUp(session.peerId);
   }
 
   #track(session: ActiveSession, work: Promise<void>): void {

@@ -30,7 +30,10 @@ export interface ReceivedBatch {
 /** What one group apply committed: the batches applied, in order, and the refusal that stopped it. */
 export interface AppliedGroup {
   applied: AppliedBatch[];
-  /** PROTOCOL_ENTRY_REJECTED for the batch after the applied ones, which is not applied at all. */
+  /**
+   * Why the batch after the applied ones is not applied at all: PROTOCOL_ENTRY_REJECTED (merge
+   * refused an entry) or PROTOCOL_INTERNAL (this side cannot take it now: the quarantine is full).
+   */
   refused?: ProtocolError;
 }
 
