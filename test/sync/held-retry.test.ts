@@ -66,6 +66,28 @@ describe('HeldEntryRetry', () => {
     }
   }, 60_000);
 
+  it('tells of a held row it cannot read, once, and tries again at the next look rather than at once', async () => {
+    const b = openDevice('b');
+    const wall = Date.now();
+    b.$connection
+      .prepare(`INSERT INTO ahenk_quarantine (table_name, reason, entry, received_at, bytes, hlc, device) VALUES ('todos', 'clock-drift: x', x'01ff', 0, 2, ?, 'peer-a')`)
+      .run(packHlc(wall - 1_000, 0));
+    const stop = new AbortController();
+    const events = new SyncNodeEmitter();
+    const errors: Error[] = [];
+    events.on('error', (e) => errors.push(e.error));
+    const retry = new HeldEntryRetry(b.$connection, resolveConfig({ now: () => wall, maxDriftMs: 1_000 }), events, stop.signal);
+    try {
+      retry.run();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ code: 'DATABASE_INVALID' });
+      expect(countQuarantined(b)).toBe(1);
+    } finally {
+      stop.abort();
+    }
+  });
+
   it('tells once when its own stamps run ahead of its clock, and once when they are back', () => {
     const b = openDevice('b');
     let wall = Date.now();

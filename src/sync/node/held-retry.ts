@@ -86,12 +86,19 @@ export class HeldEntryRetry {
     }
     this.#running = true;
     clearTimeout(this.#timer);
-    this.#checkOwnClock();
-    const schemaVersion = this.#currentSchemaVersion();
-    const everything = schemaVersion !== this.#schemaVersion;
-    this.#schemaVersion = schemaVersion;
-    // Entries held again get new ids: a full pass stops at the last id there was when it began.
-    const upToId = Number(this.#raw.cached('SELECT coalesce(max(id), 0) FROM ahenk_quarantine').value());
+    let everything = false;
+    let upToId = 0;
+    try {
+      this.#checkOwnClock();
+      const schemaVersion = this.#currentSchemaVersion();
+      everything = schemaVersion !== this.#schemaVersion;
+      this.#schemaVersion = schemaVersion;
+      // Entries held again get new ids: a full pass stops at the last id there was when it began.
+      upToId = Number(this.#raw.cached('SELECT coalesce(max(id), 0) FROM ahenk_quarantine').value());
+    } catch (error) {
+      this.#finish(error, false);
+      return;
+    }
     let afterId = 0;
     let applied = 0;
     const step = (): void => {
@@ -112,23 +119,41 @@ export class HeldEntryRetry {
           return;
         }
       } catch (error) {
-        this.#events.emit('error', { error: error instanceof Error ? error : new Error(String(error)) });
+        this.#finish(error, everything);
+        return;
       }
       if (applied > 0) this.#config.log(`applied ${applied} held-back entries${everything ? ' (the schema changed)' : ' (their stamps are inside the drift allowance now)'}`);
-      this.#running = false;
-      if (this.#again) {
-        this.#again = false;
-        this.run();
-      } else this.#schedule();
+      this.#finish(undefined, everything);
     };
     step();
   }
 
+  /**
+   * A pass is over. A failure (a busy database, a damaged row) is told and tried again at the next
+   * look, not at once; a full pass that failed is made again then.
+   */
+  #finish(error: unknown, everything: boolean): void {
+    this.#running = false;
+    if (error !== undefined) {
+      if (everything) this.#schemaVersion = -1;
+      this.#events.emit('error', { error: error instanceof Error ? error : new Error(String(error)) });
+    }
+    if (this.#again) {
+      this.#again = false;
+      this.run();
+    } else this.#schedule(error !== undefined);
+  }
+
   /** The timer for the earliest held stamp, or for the next look at the clock and the schema. */
-  #schedule(): void {
+  #schedule(afterFailure = false): void {
     if (this.#stopSignal.aborted || this.#running) return;
     clearTimeout(this.#timer);
-    const earliest = earliestHeldStamp(this.#raw);
+    let earliest: bigint | undefined;
+    try {
+      earliest = afterFailure ? undefined : earliestHeldStamp(this.#raw);
+    } catch {
+      // Looked at again at the next wake.
+    }
     let wait = RETRY_MAX_WAIT_MS;
     // The horizon counts whole milliseconds: a stamp of millisecond m is due once now + allowance >= m.
     if (earliest !== undefined) wait = Math.min(wait, Math.max(0, hlcMs(earliest) - Math.floor(this.#config.maxDriftMs) - Math.floor(this.#config.now()) + 1));
