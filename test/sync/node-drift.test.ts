@@ -59,6 +59,8 @@ describe('a running node and clock drift', () => {
     const na = await start(a);
     const nb = await start(b, { maxDriftMs: 1_000, log: (line) => logB.push(line) });
     const drift = nb.once('clock:drift', { filter: (e) => e.direction === 'peer-ahead', signal: AbortSignal.timeout(15_000) });
+    // A's own check sees nothing (5 s is inside its default allowance): B tells it (DRIFT).
+    const told = na.once('clock:drift', { signal: AbortSignal.timeout(15_000) });
     const errors: SyncErrorEvent[] = [];
     nb.on('error', (e) => errors.push(e));
     await na.dial(nb.getMultiaddrs()[0]!);
@@ -74,6 +76,7 @@ describe('a running node and clock drift', () => {
     expect(event.dueAt).toBeGreaterThanOrEqual(stampMs - 1_000);
     expect(errors.some((e) => e.peerId === idA && e.error.name === 'ClockDriftError')).toBe(true);
     expect(logB.some((line) => line.includes('clock drift') && line.includes(idA))).toBe(true);
+    expect(await told).toMatchObject({ direction: 'local-ahead', peerId: getDeviceId(b) });
     // Held, not applied: B's table does not have them yet, and status says why.
     const dueAt = stampMs + 19 - 1_000;
     expect(Date.now()).toBeLessThan(dueAt);

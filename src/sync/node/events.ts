@@ -51,12 +51,15 @@ export interface SyncCompleteEvent {
  * Clock drift, seen from this device. 'peer-ahead': writes that `peerId`'s session delivered
  * carry stamps further ahead of this device's wall clock than the allowance (that device's clock
  * or HLC runs ahead, or this device's clock runs behind); they are held back and applied by the
- * node once they are inside it, at `dueAt`. 'local-ahead': this device's own stamps run ahead of
- * its wall clock by more than the allowance, so its peers hold its writes back.
+ * node once they are inside it, at `dueAt`. 'local-ahead': this device's stamps run ahead: with
+ * no `peerId`, its own stamps are ahead of its own wall clock by more than the allowance (its
+ * clock was fast once); with `peerId`, that peer says it holds this device's writes back because
+ * they are `aheadMs` ahead of the peer's clock (this device's clock or stamps run ahead, or the
+ * peer's clock runs behind).
  */
 export interface ClockDriftEvent {
   direction: 'peer-ahead' | 'local-ahead';
-  /** The peer whose session delivered the held writes ('peer-ahead' only). */
+  /** 'peer-ahead': the peer whose session delivered the held writes; 'local-ahead': the peer that holds ours, if a peer told. */
   peerId?: string;
   /** The device that stamped the furthest-ahead held write: peerId, or a device it relays ('peer-ahead' only). */
   device?: string;

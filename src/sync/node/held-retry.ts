@@ -77,6 +77,30 @@ export class HeldEntryRetry {
     this.#schedule();
   }
 
+  /**
+   * `peerId` says it holds our writes back for their stamps (its DRIFT message): this device's
+   * clock or stamps run ahead of the peer's clock, or the peer's clock runs behind. Told at most
+   * once per DRIFT_REPORT_INTERVAL_MS per peer.
+   */
+  reported(peerId: string, report: { held: number; aheadMs: number }): void {
+    if (this.#stopSignal.aborted) return;
+    const now = this.#config.now();
+    const key = `reported:${peerId}`;
+    const last = this.#reports.get(key) ?? { at: Number.NEGATIVE_INFINITY, held: 0 };
+    last.held += report.held;
+    this.#reports.set(key, last);
+    if (now - last.at < DRIFT_REPORT_INTERVAL_MS) return;
+    const maxDriftMs = this.#config.maxDriftMs;
+    const dueAt = now + report.aheadMs - maxDriftMs;
+    this.#config.log(
+      `clock drift: ${peerId} holds back ${last.held} of this device's writes, stamped up to ${formatDuration(report.aheadMs)} ahead of its clock: ` +
+        `this device's clock (or its stamps) runs ahead, or that device's clock runs behind. See docs/decisions.md, "Clock drift"`,
+    );
+    this.#events.emit('clock:drift', { direction: 'local-ahead', peerId, aheadMs: report.aheadMs, maxDriftMs, held: last.held, dueAt });
+    last.at = now;
+    last.held = 0;
+  }
+
   /** Retries what is due (and everything, when the schema changed), slice by slice; then sets the timer again. */
   run(): void {
     if (this.#stopSignal.aborted) return;

@@ -91,6 +91,7 @@ export class SyncNode extends SyncNodeEmitter {
       sessionEnded: (peerId, error) => this.#sessionEnded(peerId, error),
       clockDrift: (peerId, drift) => this.#held.held(peerId, drift),
       caughtUp: () => this.#held.run(),
+      driftReported: (peerId, report) => this.#held.reported(peerId, report),
     });
   }
 

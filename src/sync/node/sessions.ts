@@ -33,6 +33,8 @@ export interface SessionHost {
   clockDrift(peerId: string, drift: BatchDrift): void;
   /** Both directions of a session caught up. */
   caughtUp(peerId: string): void;
+  /** `peerId` says it holds writes of ours back for their stamps. */
+  driftReported(peerId: string, report: { held: number; aheadMs: number }): void;
 }
 
 interface ActiveSession {
@@ -183,6 +185,7 @@ export class SyncSessions {
       now: host.config.now,
       maxDriftMs: host.config.maxDriftMs,
       onClockDrift: (drift) => host.clockDrift(peerId, drift),
+      onDriftReported: (report) => host.driftReported(peerId, report),
     });
     // A session stopped before its catch-up finished has nothing to report as complete.
     session.caughtUp.resolve(undefined);

@@ -19,6 +19,8 @@ export interface AppliedBatch {
   /** Entries held back (quarantined) by this apply, and why (for the session's log). */
   quarantined: number;
   quarantineReasons: readonly string[];
+  /** Writes held back because their stamps were too far ahead of our clock: how many, and the furthest (ms). */
+  heldForDrift?: { held: number; aheadMs: number };
 }
 
 /** A batch as received: its entries and the sender's cursor once it is applied ('' when it does not move). */

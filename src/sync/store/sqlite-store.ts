@@ -165,7 +165,9 @@ export class SqliteSyncStore implements SyncStore {
     const after = this.maxSeq();
     const onlyMerged = after === before || (this.localRowsStmt.value(before, after) as number) === 0;
     const held = result?.quarantined ?? [];
-    return { before, after, onlyMerged, quarantined: held.length, quarantineReasons: [...new Set(held.map((q) => q.reason))] };
+    const applied: AppliedBatch = { before, after, onlyMerged, quarantined: held.length, quarantineReasons: [...new Set(held.map((q) => q.reason))] };
+    if (result !== undefined && result.errors.length > 0) applied.heldForDrift = { held: result.errors.length, aheadMs: Math.max(...result.errors.map((e) => e.aheadMs)) };
+    return applied;
   }
 
   /** Keeps the furthest-ahead write merge held for its stamp (errors and clock-drift holds pair up in order). */
