@@ -44,8 +44,9 @@ export type { DatabaseHandle } from './sqlite/index.ts';
 export { SqliteConnection, type AdapterName, type SqliteStatement, type SqlRow, type SqlRunResult, type StatementOptions } from './sqlite/index.ts';
 export { getOplogEntriesSince } from './database/exchange.ts';
 export type { ExportOptions, OplogExport } from './oplog/export.ts';
-export { merge, retryQuarantined, type MergeOptions, type MergeResult, type QuarantinedEntry } from './merge/merge.ts';
-export { countQuarantined, type QuarantineReason } from './merge/quarantine.ts';
+export { merge, retryQuarantined, type MergeOptions, type MergeResult, type QuarantinedEntry, type RetryOptions, type RetryResult } from './merge/merge.ts';
+export { countQuarantined, QUARANTINE_LIMITS, QuarantineFullError, type QuarantineReason } from './merge/quarantine.ts';
+export { getClockDrift, type ClockDriftReport, type HeldForDrift } from './merge/drift.ts';
 export { ENTRY_LIMITS, type CellGroup, type OplogEntry, type OpType } from './oplog/entry.ts';
 export {
   checkResolver,
@@ -98,6 +99,7 @@ export {
   NodeStoppedError,
   SyncNode,
   UnauthorizedPeerError,
+  type ClockDriftEvent,
   type ConnectedPeer,
   type DialFailure,
   type DeviceRevokedEvent,

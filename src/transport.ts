@@ -1,6 +1,6 @@
 // The `ahenk/transport` entry: the sync session without the libp2p node, for other transports and
 // tests (a session runs over any frame channel), and the wire protocol's constants. Re-exports only.
-export { runSyncSession } from './sync/store/index.ts';
+export { runSyncSession, type BatchDrift, type DatabaseSessionOptions } from './sync/store/index.ts';
 export {
   createFramedChannel,
   createMemoryChannelPair,

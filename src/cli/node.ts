@@ -135,6 +135,15 @@ export class EventLog {
         this.line('network:change', { added: e.added, removed: e.removed }, `network changed: ${[...e.added.map((a) => `+${a}`), ...e.removed.map((r) => `-${r}`)].join(', ')}; listening on ${node.getMultiaddrs().join(', ')}`),
       ),
       node.on('device:revoked', (e) => this.revoked(e.peerId, e.at)),
+      node.on('clock:drift', (e) =>
+        this.line(
+          'clock:drift',
+          { direction: e.direction, peerId: e.peerId ?? null, device: e.device ?? null, aheadMs: e.aheadMs, held: e.held, dueAt: e.dueAt },
+          e.direction === 'local-ahead'
+            ? `clock drift: this device's stamps run ${Math.round(e.aheadMs / 1000)} s ahead of its clock; peers hold its writes back (docs/decisions.md, "Clock drift")`
+            : `clock drift: ${e.held} writes of ${e.device ?? e.peerId} stamped ${Math.round(e.aheadMs / 1000)} s ahead of this device's clock, held back until ${new Date(e.dueAt).toISOString()}`,
+        ),
+      ),
       node.on('error', (e) => this.line('error', { peerId: e.peerId ?? null, message: e.error.message }, `error${e.peerId ? ` with ${e.peerId}` : ''}: ${e.error.message}`)),
     ];
     return () => offs.forEach((off) => off());

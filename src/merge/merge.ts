@@ -15,7 +15,7 @@ import { withoutCapture } from '../oplog/guard.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { entryOf, validateIndexedEntry, type OplogEntry } from '../oplog/entry.ts';
-import { quarantine, takeQuarantined, type QuarantineReason } from './quarantine.ts';
+import { QuarantineWriter, takeQuarantined, type QuarantineReason, type QuarantineSelection } from './quarantine.ts';
 import { customResolversOf } from './registry.ts';
 import { lookupResolver, type Resolver } from '../schema/resolvers.ts';
 import { RowMerger, type Incoming } from './row-merge.ts';
@@ -67,8 +67,9 @@ export function applyEntries(raw: SqliteConnection, entries: readonly (readonly 
   foldOplog(raw);
   const catalog = loadCatalog(raw);
   const custom = customResolversOf(raw);
+  const held = new QuarantineWriter(raw);
   const hold = (index: number, entry: OplogEntry, reason: QuarantineReason, message: string) => {
-    quarantine(raw, entry, reason, message);
+    held.hold(entry, reason, message, wallMs);
     result.quarantined.push({ index, table: entry.table, pk: entry.pk, reason, message });
   };
 
@@ -211,9 +212,47 @@ function resolverKnown(name: string, custom: ReadonlyMap<string, Resolver>): boo
   }
 }
 
-/** Retries quarantined entries (after a migration added their table or column, or time caught up). */
-export function retryQuarantined(db: DatabaseHandle, options: MergeOptions = {}): MergeResult {
+export interface RetryOptions extends MergeOptions {
+  /**
+   * Retry only entries held for their stamp that are inside the drift allowance now (what the
+   * sync node does as time passes); otherwise every held entry. @default false
+   */
+  dueOnly?: boolean;
+  /** Retry at most this many entries (the lowest ids first). @default every one */
+  limit?: number;
+  /** Retry only entries with an id above this one: `lastId` of the previous slice. @default 0 */
+  afterId?: number;
+  /** Retry only entries with an id up to this one (entries held again get new ids above it). @default no bound */
+  upToId?: number;
+}
+
+export interface RetryResult extends MergeResult {
+  /** Entries taken out of the quarantine (those that still cannot apply are held again, under new ids). */
+  retried: number;
+  /** The id of the last entry taken: pass it as `afterId` to go on with the next slice. */
+  lastId: number;
+}
+
+/**
+ * Retries quarantined entries (after a migration added their table or column, or once time has
+ * brought their stamps inside the allowance). Entries that still cannot apply go straight back to
+ * quarantine. `{ maxDriftMs }` larger than the default accepts entries from a device whose stamps
+ * ran ahead (docs/decisions.md, "Clock drift").
+ */
+export function retryQuarantined(db: DatabaseHandle, options: RetryOptions = {}): RetryResult {
   const raw = connectionOf(db);
-  // Entries that still cannot apply go straight back to quarantine.
-  return raw.transaction(() => applyEntries(raw, takeQuarantined(raw), options));
+  const selection: QuarantineSelection = {};
+  if (options.dueOnly === true) {
+    const wallMs = Math.floor((options.now ?? Date.now)());
+    const horizon = driftHorizon(wallMs, options.maxDriftMs ?? DEFAULT_MAX_DRIFT_MS);
+    if (horizon === '') return { applied: 0, unchanged: 0, quarantined: [], errors: [], retried: 0, lastId: options.afterId ?? 0 };
+    selection.dueBy = parseHlc(horizon);
+  }
+  if (options.limit !== undefined) selection.limit = options.limit;
+  if (options.afterId !== undefined) selection.afterId = options.afterId;
+  if (options.upToId !== undefined) selection.upToId = options.upToId;
+  return raw.transaction(() => {
+    const { entries, lastId } = takeQuarantined(raw, selection);
+    return { ...applyEntries(raw, entries, options), retried: entries.length, lastId };
+  });
 }

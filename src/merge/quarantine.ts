@@ -1,33 +1,134 @@
 /**
- * Quarantine: entries this database cannot apply yet are stored whole (superjson keeps bigint and
- * Uint8Array) and retried after migrations and whenever the caller asks.
+ * Quarantine: entries this database cannot apply yet are stored whole, in a compact binary form
+ * (held-codec.ts), and retried after migrations, as time brings stamps inside the drift allowance
+ * (the sync node does this), and whenever the caller asks. The quarantine is bounded: an entry
+ * that would take it over QUARANTINE_LIMITS is not held but refused (QuarantineFullError), so
+ * merge rolls the batch back and the peer sends it again later; nothing is dropped silently.
  */
-import type { SqliteConnection } from '../sqlite/index.ts';
 import superjson from 'superjson';
+import type { SqliteConnection } from '../sqlite/index.ts';
+import { AhenkError } from '../errors.ts';
+import { parseHlc } from '../clock/timestamp.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { validateIndexedEntry, type IndexedGroup, type OplogEntry } from '../oplog/entry.ts';
+import { decodeHeldEntry, encodeHeldEntry } from './held-codec.ts';
 
 export type QuarantineReason = 'unknown-table' | 'unknown-column' | 'unknown-resolver' | 'clock-drift';
 
-export function quarantine(raw: SqliteConnection, entry: OplogEntry, reason: QuarantineReason, message: string): void {
-  // Only the entry's own fields: merge's working copies carry more. Cells as [column, value] pairs:
-  // superjson refuses an object with a key "__proto__", "constructor" or "prototype".
-  const { table, pk, cl, groups } = entry;
-  const plain = { table, pk, cl, groups: groups.map(({ hlc, device, values }) => ({ hlc, device, cells: Object.entries(values) })) };
-  raw
-    .prepare('INSERT INTO ahenk_quarantine (table_name, reason, entry, received_at) VALUES (?, ?, ?, ?)')
-    .run(entry.table, `${reason}: ${message}`, superjson.stringify(plain), Date.now());
+export const QUARANTINE_LIMITS = {
+  /**
+   * Entries held at once. A device a day behind holds every write it receives that day: 100k
+   * entries is a busy day of one person's writes, and retrying them all is about a second of merge.
+   */
+  entries: 100_000,
+  /**
+   * Bytes of held entries (their binary form). Four of the largest values an entry may carry
+   * (ENTRY_LIMITS.valueBytes, 64 MiB), and small enough for a phone's storage to spare.
+   */
+  bytes: 256 * 1024 * 1024,
+} as const;
+
+/** Holding an entry would take the quarantine over QUARANTINE_LIMITS: the batch is not applied. */
+export class QuarantineFullError extends AhenkError {
+  constructor(
+    readonly entries: number,
+    readonly bytes: number,
+    readonly entryBytes: number,
+  ) {
+    super(
+      'QUARANTINE_FULL',
+      `the quarantine is full (${entries} entries, ${bytes} bytes held; limits ${QUARANTINE_LIMITS.entries} entries, ${QUARANTINE_LIMITS.bytes} bytes): an entry of ${entryBytes} bytes was refused with its batch, which the peer sends again later`,
+    );
+    this.name = 'QuarantineFullError';
+  }
+}
+
+/** Writes held entries within the bounds; one per merge, so the totals are read once. */
+export class QuarantineWriter {
+  #totals: { entries: number; bytes: number } | undefined;
+
+  constructor(private readonly raw: SqliteConnection) {}
+
+  hold(entry: OplogEntry, reason: QuarantineReason, message: string, receivedAt: number): void {
+    const bytes = encodeHeldEntry(entry);
+    const totals = (this.#totals ??= quarantineTotals(this.raw));
+    if (totals.entries + 1 > QUARANTINE_LIMITS.entries || totals.bytes + bytes.length > QUARANTINE_LIMITS.bytes) {
+      throw new QuarantineFullError(totals.entries, totals.bytes, bytes.length);
+    }
+    // An entry held for its stamp has one group (merge holds each such group on its own).
+    const hlc = reason === 'clock-drift' ? parseHlc(entry.groups[0]!.hlc) : null;
+    this.raw
+      .cached('INSERT INTO ahenk_quarantine (table_name, reason, entry, received_at, bytes, hlc, device) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(entry.table, `${reason}: ${message}`, bytes, receivedAt, bytes.length, hlc, entry.groups[0]?.device ?? null);
+    totals.entries += 1;
+    totals.bytes += bytes.length;
+  }
+}
+
+function quarantineTotals(raw: SqliteConnection): { entries: number; bytes: number } {
+  const row = raw.cached('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM ahenk_quarantine').get() as { n: bigint; b: bigint };
+  return { entries: Number(row.n), bytes: Number(row.b) };
 }
 
 export function countQuarantined(db: DatabaseHandle): number {
   return Number(connectionOf(db).prepare('SELECT count(*) FROM ahenk_quarantine').value());
 }
 
-/** Removes and returns every quarantined entry (as its groups' working copies); the caller applies them in the same transaction. */
-export function takeQuarantined(raw: SqliteConnection): IndexedGroup[][] {
-  const rows = raw.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').values().map(([text]) => text as string);
-  raw.prepare('DELETE FROM ahenk_quarantine').run();
-  return rows.map((text, i) => validateIndexedEntry(withValues(superjson.parse(text)), i));
+/** Which held entries a retry takes. */
+export interface QuarantineSelection {
+  /** Only entries held for their stamp whose stamp is at most this one (packed): due ones. */
+  dueBy?: bigint;
+  /** Only entries with an id above this one (a retry in slices moves it on). */
+  afterId?: number;
+  /** Only entries with an id up to this one. */
+  upToId?: number;
+  /** At most this many entries, in id order. */
+  limit?: number;
+}
+
+/**
+ * Removes and returns held entries (as their groups' working copies) with the id of the last one
+ * taken; the caller applies them in the same transaction, and those that still cannot apply are
+ * held again (under new ids).
+ */
+export function takeQuarantined(raw: SqliteConnection, selection: QuarantineSelection = {}): { entries: IndexedGroup[][]; lastId: number } {
+  const where: string[] = [];
+  const params: (number | bigint)[] = [];
+  if (selection.dueBy !== undefined) {
+    where.push('hlc IS NOT NULL AND hlc <= ?');
+    params.push(selection.dueBy);
+  }
+  if (selection.afterId !== undefined) {
+    where.push('id > ?');
+    params.push(selection.afterId);
+  }
+  if (selection.upToId !== undefined) {
+    where.push('id <= ?');
+    params.push(selection.upToId);
+  }
+  const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  const limit = selection.limit === undefined ? '' : ' LIMIT ?';
+  if (selection.limit !== undefined) params.push(Math.max(0, Math.floor(selection.limit)));
+  const rows = raw.prepare(`SELECT id, entry FROM ahenk_quarantine ${filter} ORDER BY id${limit}`).values(...params);
+  if (rows.length === 0) return { entries: [], lastId: selection.afterId ?? 0 };
+  const lastId = Number(rows.at(-1)![0]);
+  if (where.length === 0 && selection.limit === undefined) raw.prepare('DELETE FROM ahenk_quarantine').run();
+  else {
+    const remove = raw.cached('DELETE FROM ahenk_quarantine WHERE id = ?');
+    for (const row of rows) remove.run(row[0]!);
+  }
+  return { entries: rows.map(([, stored], i) => validateIndexedEntry(readHeld(stored), i)), lastId };
+}
+
+/** Rows held before migration 0002 are superjson text; later ones the binary form. */
+function readHeld(stored: unknown): unknown {
+  return typeof stored === 'string' ? withValues(superjson.parse(stored)) : decodeHeldEntry(stored as Uint8Array);
+}
+
+/** The lowest stamp (packed) among entries held for their stamp, or undefined when there is none. */
+export function earliestHeldStamp(raw: SqliteConnection): bigint | undefined {
+  const value = raw.cached('SELECT min(hlc) FROM ahenk_quarantine WHERE hlc IS NOT NULL').value() as bigint | null;
+  return value ?? undefined;
 }
 
 /** A stored entry with its groups' cells as values again (rows stored before cells were pairs have values already). */

@@ -84,14 +84,28 @@ export const ahenkApplyGuard = sqliteTable('ahenk_apply_guard', {
   id: integer('id').primaryKey(),
 });
 
-/** Entries that could not be applied yet (unknown table/column, clock too far ahead). */
-export const ahenkQuarantine = sqliteTable('ahenk_quarantine', {
-  id: integer('id').primaryKey(),
-  tableName: text('table_name').notNull(),
-  reason: text('reason').notNull(),
-  entry: text('entry').notNull(),
-  receivedAt: integer('received_at').notNull(),
-});
+/**
+ * Entries that could not be applied yet (unknown table/column, clock too far ahead). `entry` is
+ * the entry in src/merge/held-codec.ts's binary form (rows held before migration 0002 keep their
+ * superjson text, read as such); `bytes` its size, for the quarantine's bound; `hlc` the stamp of
+ * an entry held for clock drift (NULL otherwise), so the node retries it once it is inside the
+ * allowance; `device` the device that wrote it, for the drift report.
+ */
+export const ahenkQuarantine = sqliteTable(
+  'ahenk_quarantine',
+  {
+    // AUTOINCREMENT: an entry held again gets an id above every earlier one, so a retry in slices never takes it twice.
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    tableName: text('table_name').notNull(),
+    reason: text('reason').notNull(),
+    entry: blob('entry').notNull(),
+    receivedAt: integer('received_at').notNull(),
+    bytes: integer('bytes').notNull().default(0),
+    hlc: integer('hlc'),
+    device: text('device'),
+  },
+  (t) => [index('ahenk_quarantine_hlc').on(t.hlc).where(sql`${t.hlc} IS NOT NULL`)],
+);
 
 export const ahenkUsers = sqliteTable('ahenk_users', {
   id: text('id').primaryKey(),

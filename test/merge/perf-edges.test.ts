@@ -11,6 +11,7 @@ import { buildOplogEntry, getDeviceId, getOplogEntriesSince, localApply, merge, 
 import { formatHlc, HybridLogicalClock, MAX_COUNTER, packHlc } from '../../src/clock/index.ts';
 import { decodeClockGroups } from '../../src/oplog/clock-groups.ts';
 import { RowGroups } from '../../src/merge/row-groups.ts';
+import { decodeHeldEntry } from '../../src/merge/held-codec.ts';
 import { seededRandom } from '../../bench/data.ts';
 import { dump, openDevice, tempDir } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
@@ -178,10 +179,10 @@ describe('the validated working copy', () => {
       expect(merge(dirty, junk, { now })).toEqual(merge(clean, batch, { now }));
       for (const t of ['todos', 'wide']) expect(tableRows(dirty, t)).toEqual(tableRows(clean, t));
       expect(log(dirty)).toEqual(log(clean));
-      const stored = dirty.$connection.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').values().map(([entry]) => entry as string);
+      const stored = dirty.$connection.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').values().map(([entry]) => entry as Uint8Array);
       expect(stored).toHaveLength(3);
-      for (const text of stored) {
-        const json = (JSON.parse(text) as { json: { groups: object[] } }).json;
+      for (const bytes of stored) {
+        const json = decodeHeldEntry(bytes);
         expect(Object.keys(json).sort()).toEqual(['cl', 'groups', 'pk', 'table']);
         for (const group of json.groups) expect(Object.keys(group).sort()).toEqual(['cells', 'device', 'hlc']);
       }

@@ -104,7 +104,7 @@ describe('refusing bad peers', () => {
     const answer = answers.at(-1)!;
     expect(answer.type).toBe('error');
     expect(answer).toMatchObject({ code: 'PROTOCOL_VERSION' });
-    expect((answer as { message: string }).message).toMatch(/peer speaks ahenk sync protocol 3\.1 but this device speaks 2\.0; .*upgrade Ahenk on this device/);
+    expect((answer as { message: string }).message).toMatch(/peer speaks ahenk sync protocol 3\.1 but this device speaks 2\.1; .*upgrade Ahenk on this device/);
     expect(log.some((m) => m.includes('PROTOCOL_VERSION'))).toBe(true);
     // Our hello went first, so an old peer learns our version too; nothing but hello and the error.
     expect(answers.map((a) => a.type)).toEqual(['hello', 'error']);

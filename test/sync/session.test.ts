@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { createMemoryChannelPair, runSyncSession, type FrameChannel } from '../../src/transport.ts';
 import { OplogWatcher } from '../../src/sync/store/index.ts';
-import { decodeMessage } from '../../src/sync/protocol/index.ts';
+import { decodeMessage, PROTOCOL_MAJOR, PROTOCOL_MINOR } from '../../src/sync/protocol/index.ts';
 import { dump, openDevice, openRaw } from '../helpers/db.ts';
 import { counters, todos } from '../helpers/schema.ts';
 import { addTodos, delay, idOf, spy, syncPair, type Device } from './helpers.ts';
@@ -41,7 +41,7 @@ describe('sync session over a memory pair', () => {
     expect(run.b.received).toBe(run.a.sent);
     expect(run.a.bytesSent).toBe(run.b.bytesReceived);
     expect(run.b.bytesSent).toBe(run.a.bytesReceived);
-    expect(run.logs.a.some((m) => m.startsWith(`hello from ${idOf(b)}: protocol 2.0`))).toBe(true);
+    expect(run.logs.a.some((m) => m.startsWith(`hello from ${idOf(b)}: protocol ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`))).toBe(true);
     expect(cursorOf(a, b)).toBeDefined();
     expect(cursorOf(b, a)).toBeDefined();
   });

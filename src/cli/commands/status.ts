@@ -1,6 +1,7 @@
 /** `ahenk status`: what this database holds and whom it syncs with. */
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import { countQuarantined } from '../../merge/quarantine.ts';
+import { getClockDrift, type ClockDriftReport } from '../../merge/drift.ts';
 import { getSchemaVersion, KNOWN_SCHEMA_VERSION } from '../../database/initialize.ts';
 import { getDeviceId, readRevocationNotice } from '../../database/identity.ts';
 import { readKeptPort } from '../../sync/node/listen-port.ts';
@@ -49,6 +50,7 @@ export const statusCommand: CommandSpec = {
         node: { running: live !== undefined, pid: live?.pid ?? null, addresses: live?.addresses ?? [] },
         revoked,
         peers: peerStatuses(storedPeerStatuses(raw, deviceId), live),
+        clockDrift: getClockDrift(db),
       };
       const { stdout } = context.io;
       if (flag(context, 'json')) return writeJson(stdout, status);
@@ -59,6 +61,7 @@ export const statusCommand: CommandSpec = {
       writeLine(stdout, `Oplog entries:  ${status.oplogEntries}`);
       writeLine(stdout, `Quarantined:    ${status.quarantined}`);
       writeLine(stdout, `Listen port:    ${status.listenPort ?? 'not chosen yet (the first start keeps a free one)'}`);
+      for (const line of clockDriftLines(status.clockDrift)) writeLine(stdout, line);
       writeLine(stdout, `Daemon:         ${status.daemon === null ? 'not running' : `running (pid ${status.daemon.pid})`}`);
       if (!status.node.running) writeLine(stdout, 'Node:           not running (connections unknown; last sync and waiting entries are from the database)');
       if (revoked !== null) {
@@ -81,6 +84,23 @@ function peerRow(p: PeerStatus): string[] {
   const state = !p.authorized ? 'not on the device list' : p.connected === null ? '-' : p.connected ? `connected (${p.path}${p.syncing ? ', syncing' : ''})` : 'not connected';
   const counts = p.lastSyncSent === null || p.lastSyncReceived === null ? '-' : `${p.lastSyncSent}/${p.lastSyncReceived}`;
   return [p.peerId, state, formatTime(p.lastSeen), formatTime(p.lastSync), counts, String(p.waiting)];
+}
+
+/** The clock-drift lines of status: nothing when there is no drift to tell. */
+export function clockDriftLines(drift: ClockDriftReport): string[] {
+  const lines: string[] = [];
+  if (drift.ownAhead) {
+    lines.push(`Clock drift:    this device's stamps run ${minutes(drift.ownAheadMs)} ahead of its clock (allowance ${minutes(drift.maxDriftMs)}): peers hold its writes back (docs/decisions.md, "Clock drift")`);
+  }
+  for (const held of drift.held) {
+    const when = held.aheadMs > drift.maxDriftMs ? `until ${new Date(held.dueAt).toISOString()}` : 'due now: applied by the running node or the next open';
+    lines.push(`Clock drift:    ${held.entries} writes of ${held.device} held back, stamped up to ${minutes(held.aheadMs)} ahead of this device's clock; ${when}`);
+  }
+  return lines;
+}
+
+function minutes(ms: number): string {
+  return `${+(ms / 60_000).toFixed(1)} min`;
 }
 
 function syncedTables(raw: SqliteConnection): SyncedTableStatus[] {

@@ -13,6 +13,7 @@ import {
   RECONNECT_MAX_DELAY_MS,
 } from './constants.ts';
 import { NodeConfigError } from './errors.ts';
+import { DEFAULT_MAX_DRIFT_MS } from '../../clock/hybrid-logical-clock.ts';
 
 export interface P2PConfig {
   /**
@@ -104,6 +105,14 @@ export interface P2PConfig {
   reconnectMaxDelayMs?: number;
   /** Receives one line per notable thing the node does (sessions, refusals, reconnects). */
   log?: (message: string) => void;
+  /**
+   * Writes from peers stamped further ahead of this device's wall clock than this are held back
+   * (quarantined) and applied by the node once time brings them inside it.
+   * @default 300000 (5 minutes, DEFAULT_MAX_DRIFT_MS)
+   */
+  maxDriftMs?: number;
+  /** The wall clock in Unix ms, for the drift check and its retries (tests move it). @default Date.now */
+  now?: () => number;
 }
 
 export interface ResolvedConfig {
@@ -126,6 +135,8 @@ export interface ResolvedConfig {
   reconnectInitialDelayMs: number;
   reconnectMaxDelayMs: number;
   log: (message: string) => void;
+  maxDriftMs: number;
+  now: () => number;
 }
 
 export function resolveConfig(config: P2PConfig = {}): ResolvedConfig {
@@ -162,6 +173,8 @@ export function resolveConfig(config: P2PConfig = {}): ResolvedConfig {
     reconnectInitialDelayMs: positive('reconnectInitialDelayMs', config.reconnectInitialDelayMs ?? RECONNECT_INITIAL_DELAY_MS),
     reconnectMaxDelayMs: positive('reconnectMaxDelayMs', config.reconnectMaxDelayMs ?? RECONNECT_MAX_DELAY_MS),
     log: config.log ?? (() => {}),
+    maxDriftMs: nonNegative('maxDriftMs', config.maxDriftMs ?? DEFAULT_MAX_DRIFT_MS),
+    now: config.now ?? Date.now,
   };
 }
 

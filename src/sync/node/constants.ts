@@ -91,3 +91,19 @@ export const COMPACT_SLICE_ENTRIES = 20_000;
 export const LIMITED_BYTES_PER_ENTRY_BUDGET = 4096n;
 /** Unacknowledged batches over a data-limited circuit: enough to keep it busy, few enough to fit. */
 export const LIMITED_WINDOW = 4;
+
+/**
+ * Held-back entries a node retries per slice, the event loop free in between: a slice merges in
+ * a few milliseconds, so a day's backlog of held writes never blocks libp2p for long.
+ */
+export const RETRY_SLICE_ENTRIES = 1_000;
+
+/**
+ * The longest the node sleeps between looks at its held-back entries and its own clock. A wall
+ * clock that is corrected (NTP, by hand) moves the time entries become due, so the node looks
+ * again at least this often rather than trusting a timer set by the old clock.
+ */
+export const RETRY_MAX_WAIT_MS = 60_000;
+
+/** At most one `clock:drift` event (and log line) per peer in this long: a backlog held batch by batch is one report. */
+export const DRIFT_REPORT_INTERVAL_MS = 60_000;

@@ -99,6 +99,32 @@ export interface DeviceRevokedEvent {
   at: number;
 }
 
+/**
+ * Clock drift, seen from this device. 'peer-ahead': writes that `peerId`'s session delivered
+ * carry stamps further ahead of this device's wall clock than the allowance (that device's clock
+ * or HLC runs ahead, or this device's clock runs behind); they are held back and applied by the
+ * node once they are inside it, at `dueAt`. 'local-ahead': this device's stamps run ahead: with
+ * no `peerId`, its own stamps are ahead of its own wall clock by more than the allowance (its
+ * clock was fast once); with `peerId`, that peer says it holds this device's writes back because
+ * they are `aheadMs` ahead of the peer's clock (this device's clock or stamps run ahead, or the
+ * peer's clock runs behind).
+ */
+export interface ClockDriftEvent {
+  direction: 'peer-ahead' | 'local-ahead';
+  /** 'peer-ahead': the peer whose session delivered the held writes; 'local-ahead': the peer that holds ours, if a peer told. */
+  peerId?: string;
+  /** The device that stamped the furthest-ahead held write: peerId, or a device it relays ('peer-ahead' only). */
+  device?: string;
+  /** How far ahead of this device's wall clock (ms). */
+  aheadMs: number;
+  /** The allowance (P2PConfig.maxDriftMs). */
+  maxDriftMs: number;
+  /** Writes held back since the last report for this peer ('peer-ahead'; 0 for 'local-ahead'). */
+  held: number;
+  /** This device's wall-clock time (Unix ms) when the furthest-ahead write comes inside the allowance. */
+  dueAt: number;
+}
+
 export interface SyncErrorEvent {
   error: Error;
   /** The peer the failure concerns, when it concerns one. */
@@ -116,6 +142,7 @@ export interface SyncNodeEvents {
   'sync:progress': SyncProgressEvent;
   'sync:complete': SyncCompleteEvent;
   'device:revoked': DeviceRevokedEvent;
+  'clock:drift': ClockDriftEvent;
   error: SyncErrorEvent;
 }
 

@@ -6,6 +6,7 @@ export type {
   DialFailure,
   NetworkChangeEvent,
   DeviceRevokedEvent,
+  ClockDriftEvent,
   PeerConnectEvent,
   PeerDisconnectEvent,
   PeerDiscoveryEvent,

@@ -10,6 +10,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import { isAuthorizedPeer, isRevokedPeer } from '../../auth/devices.ts';
 import { compactOplog } from '../../oplog/compact.ts';
+import { getClockDrift, type ClockDriftReport } from '../../merge/drift.ts';
 import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { readIdentity, readRevocationNotice, recordRevocationNotice, type RevocationNotice } from '../../database/identity.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
@@ -26,6 +27,7 @@ import { planListenAddresses, type ListenPort } from './listen-port.ts';
 import { listKnownPeers, rememberPeer, type KnownPeer } from './peer-store.ts';
 import { Reachability } from './reachability.ts';
 import { SyncSessions } from './sessions.ts';
+import { HeldEntryRetry } from './held-retry.ts';
 
 export interface ConnectedPeer {
   peerId: string;
@@ -76,6 +78,7 @@ export class SyncNode extends SyncNodeEmitter {
   readonly #intervals: NodeJS.Timeout[] = [];
   readonly #detach: (() => void)[] = [];
   readonly #reachability: Reachability;
+  readonly #held: HeldEntryRetry;
   #stopped: Promise<void> | undefined;
   #compacting = false;
   #revoked: RevocationNotice | undefined;
@@ -90,6 +93,7 @@ export class SyncNode extends SyncNodeEmitter {
     this.listenPort = listenPort;
     this.#raw = raw;
     this.#config = config;
+    this.#held = new HeldEntryRetry(raw, config, this, this.#stop.signal);
     this.#revoked = readRevocationNotice(raw);
     this.#dialer = new PeerDialer({
       libp2p,
@@ -121,6 +125,9 @@ export class SyncNode extends SyncNodeEmitter {
       isAuthorized: (peerId) => this.#maySync(peerId),
       sessionEnded: (peerId, error) => this.#sessionEnded(peerId, error),
       revokedBy: (peerId) => this.#revokedBy(peerId),
+      clockDrift: (peerId, drift) => this.#held.held(peerId, drift),
+      caughtUp: () => this.#held.run(),
+      driftReported: (peerId, report) => this.#held.reported(peerId, report),
     });
   }
 
@@ -141,6 +148,7 @@ export class SyncNode extends SyncNodeEmitter {
     this.#every(AUTHORIZATION_RECHECK_MS, () => this.#dropRevokedPeers());
     if (!this.#config.live && this.#config.syncIntervalMs > 0) this.#every(this.#config.syncIntervalMs, () => this.#syncConnected(false));
     if (this.#config.compactIntervalMs > 0) this.#every(this.#config.compactIntervalMs, () => this.#compact());
+    this.#held.start();
     this.#reachability.start();
     if (this.#revoked !== undefined) this.#config.log(`this device was revoked (${this.#revoked.by} said so): not syncing`);
     else this.#dialer.dialAll();
@@ -177,6 +185,14 @@ export class SyncNode extends SyncNodeEmitter {
         path: this.#paths.pathOf(peerId),
       };
     });
+  }
+
+  /**
+   * Clock drift now: how far this device's stamps run ahead of its wall clock, and whose writes
+   * are held back for their stamps (measured with the node's clock and allowance).
+   */
+  clockDrift(): ClockDriftReport {
+    return getClockDrift(this.#raw, { now: this.#config.now, maxDriftMs: this.#config.maxDriftMs });
   }
 
   /** Peers remembered in ahenk_peers (addresses, last seen, last synced). */

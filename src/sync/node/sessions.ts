@@ -14,7 +14,7 @@ import { DEFAULT_BATCH_SIZE, LINGER_TIMEOUT_MS, SYNC_PROTOCOL } from '../protoco
 import { RemoteError } from '../protocol/errors.ts';
 import { encodeMessage } from '../protocol/messages.ts';
 import { createFramedChannel, type FrameChannel, type SyncSessionResult } from '../session/index.ts';
-import { runSyncSession } from '../store/index.ts';
+import { runSyncSession, type BatchDrift } from '../store/index.ts';
 import { settleWithin } from '../session/signals.ts';
 import { byteChannelOf } from './byte-stream.ts';
 import type { ResolvedConfig } from './config.ts';
@@ -35,6 +35,12 @@ export interface SessionHost {
   sessionEnded(peerId: string, error: Error | undefined): void;
   /** The peer ended a session saying our key is revoked on its device list. */
   revokedBy(peerId: string): void;
+  /** A batch from `peerId` held writes back for their stamps (called after it committed). */
+  clockDrift(peerId: string, drift: BatchDrift): void;
+  /** Both directions of a session caught up. */
+  caughtUp(peerId: string): void;
+  /** `peerId` says it holds writes of ours back for their stamps. */
+  driftReported(peerId: string, report: { held: number; aheadMs: number }): void;
 }
 
 /**
@@ -236,6 +242,10 @@ export class SyncSessions {
       onProgress: (progress) => host.events.emit('sync:progress', { peerId, ...progress }),
       onCaughtUp: (snapshot) => this.#caughtUp(session, snapshot),
       log: (message) => host.config.log(`[${peerId}] ${message}`),
+      now: host.config.now,
+      maxDriftMs: host.config.maxDriftMs,
+      onClockDrift: (drift) => host.clockDrift(peerId, drift),
+      onDriftReported: (report) => host.driftReported(peerId, report),
     });
     // A session stopped before its catch-up finished has nothing to report as complete.
     session.caughtUp.resolve(undefined);
@@ -255,6 +265,7 @@ export class SyncSessions {
     };
     session.caughtUp.resolve(complete);
     this.#host.events.emit('sync:complete', complete);
+    this.#host.caughtUp(session.peerId);
   }
 
   #track(session: ActiveSession, work: Promise<void>): void {

@@ -10,8 +10,17 @@ export const SYNC_PROTOCOL = '/ahenk/sync/2.0.0';
 /** Peers with a different major cannot talk: the hello layout after the version is major-specific. */
 export const PROTOCOL_MAJOR = 2;
 
-/** A newer minor only adds: message types we do not know and trailing fields are ignored. */
-export const PROTOCOL_MINOR = 0;
+/**
+ * A newer minor only adds: message types we do not know and trailing fields are ignored.
+ * 1: DRIFT (the receiver tells the sender it holds its writes back for their stamps).
+ */
+export const PROTOCOL_MINOR = 1;
+
+/** A DRIFT message's `aheadMs`: HLC milliseconds fit in 47 bits. */
+export const MAX_DRIFT_MS = 2 ** 47 - 1;
+
+/** A session sends at most one DRIFT this often: a backlog held batch by batch is one notice. */
+export const DRIFT_NOTICE_INTERVAL_MS = 60_000;
 
 /**
  * Largest frame payload accepted. One entry with one column of the largest value merge accepts

@@ -39,6 +39,7 @@ export {
   type CaughtUpMessage,
   type DecodeOptions,
   type DoneMessage,
+  type DriftMessage,
   type ErrorMessage,
   type HaveMessage,
   type HelloMessage,

@@ -8,6 +8,7 @@ import {
   MAX_BATCH_ENTRIES,
   MAX_CURSOR_BYTES,
   MAX_DEVICE_ID_BYTES,
+  MAX_DRIFT_MS,
   MAX_ERROR_CODE_BYTES,
   MAX_ERROR_MESSAGE_BYTES,
   MAX_FRAME_BYTES,
@@ -27,7 +28,7 @@ const MAX_CURSOR_POSITION = (1n << 63n) - 1n;
 /** Flags, table, key, causal length, group count, and one group's stamp, device and column count. */
 const MIN_ENTRY_BYTES = 8;
 
-export const MESSAGE_TYPE = { hello: 0x01, have: 0x02, batch: 0x03, ack: 0x04, caughtUp: 0x05, done: 0x06, error: 0x7f } as const;
+export const MESSAGE_TYPE = { hello: 0x01, have: 0x02, batch: 0x03, ack: 0x04, caughtUp: 0x05, done: 0x06, drift: 0x07, error: 0x7f } as const;
 
 /** HELLO flag bits. */
 export const HELLO_FLAG = { live: 1 } as const;
@@ -71,6 +72,18 @@ export interface CaughtUpMessage {
 export interface DoneMessage {
   type: 'done';
 }
+/**
+ * Since minor 1: the receiver of the peer's batches holds some of its writes back because their
+ * stamps are too far ahead of the receiver's clock (the peer's clock or HLC runs ahead, or the
+ * receiver's runs behind). Sent only to a peer whose hello says minor >= 1.
+ */
+export interface DriftMessage {
+  type: 'drift';
+  /** How far the furthest-ahead held stamp is ahead of the receiver's wall clock (ms). */
+  aheadMs: number;
+  /** Writes held back since the last DRIFT of this session. */
+  held: number;
+}
 export interface ErrorMessage {
   type: 'error';
   code: string;
@@ -81,7 +94,7 @@ export interface UnknownMessage {
   type: 'unknown';
   code: number;
 }
-export type SyncMessage = HelloMessage | HaveMessage | BatchMessage | AckMessage | CaughtUpMessage | DoneMessage | ErrorMessage | UnknownMessage;
+export type SyncMessage = HelloMessage | HaveMessage | BatchMessage | AckMessage | CaughtUpMessage | DoneMessage | DriftMessage | ErrorMessage | UnknownMessage;
 
 export interface DecodeOptions {
   /** The peer announced a newer minor: tolerate unknown message types and trailing fields. */
@@ -127,6 +140,11 @@ export function encodeMessage(message: Exclude<SyncMessage, UnknownMessage>, opt
       break;
     case 'done':
       w.u8(MESSAGE_TYPE.done);
+      break;
+    case 'drift':
+      w.u8(MESSAGE_TYPE.drift);
+      w.varint(Math.min(Math.max(0, Math.round(message.aheadMs)), MAX_DRIFT_MS));
+      w.varint(Math.min(Math.max(0, message.held), 2 ** 31 - 1));
       break;
     case 'error':
       w.u8(MESSAGE_TYPE.error);
@@ -265,6 +283,12 @@ export function decodeMessage(frame: Uint8Array, options: DecodeOptions = {}): S
     case MESSAGE_TYPE.done:
       end('done');
       return { type: 'done' };
+    case MESSAGE_TYPE.drift: {
+      const aheadMs = r.varint('drift', MAX_DRIFT_MS);
+      const held = r.varint('held writes', 2 ** 31 - 1);
+      end('drift');
+      return { type: 'drift', aheadMs, held };
+    }
     case MESSAGE_TYPE.error: {
       // Frozen for every major, and read leniently, so any version can tell any other why it stops.
       const code = r.string('error code', MAX_ERROR_CODE_BYTES);

@@ -27,6 +27,10 @@ export interface ReceiverHooks {
   onApplied(appended: boolean): void;
   onCaughtUp(): void;
   onDone(): void;
+  /** A batch we applied held writes back for their stamps: the peer may be told (DRIFT). */
+  onHeldForDrift(drift: { held: number; aheadMs: number }): void;
+  /** The peer told us it holds our writes back for their stamps. */
+  onDriftReport(report: { held: number; aheadMs: number }): void;
 }
 
 export interface ReceiverOptions {
@@ -62,6 +66,10 @@ export class SessionReceiver {
 
   get remoteId(): string {
     return this.remote?.deviceId ?? '';
+  }
+
+  get remoteMinor(): number {
+    return this.remote?.minor ?? 0;
   }
 
   get remoteWindow(): number {
@@ -140,6 +148,8 @@ export class SessionReceiver {
         if (this.done.settled) throw unexpected('a second done');
         this.done.resolve();
         return this.hooks.onDone();
+      case 'drift':
+        return this.hooks.onDriftReport({ held: message.held, aheadMs: message.aheadMs });
       case 'unknown':
         // A newer minor's message: skipping it is the compatibility rule.
         return;
@@ -216,6 +226,7 @@ export class SessionReceiver {
     const appended = applied.after > applied.before;
     if (appended && applied.onlyMerged) this.sender.echo.add(applied.before, applied.after);
     if (applied.quarantined > 0) this.log(`batch ${batch.batch}: ${applied.quarantined} entries quarantined (${applied.quarantineReasons.join(', ')})`);
+    if (applied.heldForDrift !== undefined) this.hooks.onHeldForDrift(applied.heldForDrift);
     this.received += batch.entries.length;
     this.remoteRemaining = batch.remaining;
     this.hooks.onApplied(appended);

@@ -5,19 +5,7 @@
  * batch and stores the sender's cursor in one transaction and acknowledges it. With `live`, the
  * sender keeps pushing new writes after catch-up until the session is stopped.
  */
-import {
-  DEFAULT_BATCH_SIZE,
-  DEFAULT_WINDOW,
-  HELLO_TIMEOUT_MS,
-  LINGER_TIMEOUT_MS,
-  MAX_BATCH_SIZE,
-  MAX_DEVICE_ID_BYTES,
-  MAX_WINDOW,
-  PEER_POSITION_SAVE_MS,
-  PROTOCOL_MAJOR,
-  PROTOCOL_MINOR,
-  STOP_TIMEOUT_MS,
-} from '../protocol/constants.ts';
+import { DEFAULT_BATCH_SIZE, DEFAULT_WINDOW, DRIFT_NOTICE_INTERVAL_MS, HELLO_TIMEOUT_MS, LINGER_TIMEOUT_MS, MAX_BATCH_SIZE, MAX_DEVICE_ID_BYTES, MAX_WINDOW, PEER_POSITION_SAVE_MS, PROTOCOL_MAJOR, PROTOCOL_MINOR, STOP_TIMEOUT_MS } from '../protocol/constants.ts';
 import { ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { framedSize } from '../protocol/framing.ts';
 import { encodeMessage } from '../protocol/messages.ts';
@@ -46,6 +34,11 @@ export interface SyncSessionOptions {
   onProgress?(progress: SyncProgress): void;
   /** Called once when both directions have caught up (the whole backlog is applied on both sides). */
   onCaughtUp?(result: SyncSessionResult): void;
+  /**
+   * The peer holds writes we sent back because their stamps are too far ahead of its clock (its
+   * DRIFT message, minor 1): our clock or our stamps run ahead, or its clock runs behind.
+   */
+  onDriftReported?(report: { held: number; aheadMs: number }): void;
   log?(message: string): void;
 }
 
@@ -110,6 +103,7 @@ class SyncSession {
   private positionTimer: NodeJS.Timeout | undefined;
   /** A peer's word on its position is recorded only once it acknowledged a batch or caught up: a peer refused at once changes nothing here. */
   private positionTrusted = false;
+  private driftNotice: { at: number; held: number; aheadMs: number } | undefined;
 
   constructor(
     private readonly store: SyncStore,
@@ -143,6 +137,14 @@ class SyncSession {
         this.progress({ direction: 'receive', entries: this.receiver.received, bytes: this.receiver.bytesReceived, totalEntries: this.receiver.received + this.receiver.remoteRemaining });
       },
       onCaughtUp: () => this.reportCaughtUp(),
+      onHeldForDrift: (drift) => this.noticeDrift(drift),
+      onDriftReport: (report) => {
+        try {
+          this.options.onDriftReported?.(report);
+        } catch {
+          // An observer.
+        }
+      },
       onDone: () => {
         // The peer is leaving: a live session has nobody to push to any more.
         if (options.live === true && !this.stopRequested.signal.aborted) this.stopRequested.abort();
@@ -264,6 +266,16 @@ class SyncSession {
     this.userStopped = true;
     this.log('stopping live session');
     if (!this.stopRequested.signal.aborted) this.stopRequested.abort();
+  }
+
+  /** Tells a peer that knows DRIFT (minor 1) that we hold its writes back, at most once per DRIFT_NOTICE_INTERVAL_MS. */
+  private noticeDrift(drift: { held: number; aheadMs: number }): void {
+    const notice = (this.driftNotice ??= { at: Number.NEGATIVE_INFINITY, held: 0, aheadMs: 0 });
+    notice.held += drift.held;
+    notice.aheadMs = Math.max(notice.aheadMs, drift.aheadMs);
+    if (this.receiver.remoteMinor < 1 || performance.now() - notice.at < DRIFT_NOTICE_INTERVAL_MS) return;
+    this.push(encodeMessage({ type: 'drift', held: notice.held, aheadMs: notice.aheadMs }));
+    this.driftNotice = { at: performance.now(), held: 0, aheadMs: 0 };
   }
 
   private push(frame: Uint8Array): void {

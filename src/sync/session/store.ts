@@ -19,6 +19,8 @@ export interface AppliedBatch {
   /** Entries held back (quarantined) by this apply, and why (for the session's log). */
   quarantined: number;
   quarantineReasons: readonly string[];
+  /** Writes held back because their stamps were too far ahead of our clock: how many, and the furthest (ms). */
+  heldForDrift?: { held: number; aheadMs: number };
 }
 
 /** A batch as received: its entries and the sender's cursor once it is applied ('' when it does not move). */
@@ -30,7 +32,10 @@ export interface ReceivedBatch {
 /** What one group apply committed: the batches applied, in order, and the refusal that stopped it. */
 export interface AppliedGroup {
   applied: AppliedBatch[];
-  /** PROTOCOL_ENTRY_REJECTED for the batch after the applied ones, which is not applied at all. */
+  /**
+   * Why the batch after the applied ones is not applied at all: PROTOCOL_ENTRY_REJECTED (merge
+   * refused an entry) or PROTOCOL_INTERNAL (this side cannot take it now: the quarantine is full).
+   */
   refused?: ProtocolError;
 }
 

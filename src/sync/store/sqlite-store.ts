@@ -6,13 +6,36 @@
 import { InvalidEntryError } from '../../errors.ts';
 import { getOplogEntriesSince } from '../../database/exchange.ts';
 import { getSchemaVersion } from '../../database/initialize.ts';
-import { merge } from '../../merge/merge.ts';
+import { merge, type MergeOptions, type MergeResult } from '../../merge/merge.ts';
+import { QuarantineFullError } from '../../merge/quarantine.ts';
 import { parseCursor } from '../../oplog/cursor.ts';
 import type { OplogEntry } from '../../oplog/entry.ts';
 import type { SqliteConnection, SqliteStatement } from '../../sqlite/index.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import type { AppliedBatch, AppliedGroup, ExportWindow, ReceivedBatch, SyncStore } from '../session/store.ts';
 import { OplogWatcher } from './watcher.ts';
+
+/** Writes of a batch held back because their stamps were too far ahead of this device's clock. */
+export interface BatchDrift {
+  /** The device that stamped the furthest-ahead held write. */
+  device: string;
+  /** That stamp, and how far it was ahead of this device's wall clock (ms). */
+  stamp: string;
+  aheadMs: number;
+  /** Writes (entry groups) of the batch held for their stamps. */
+  held: number;
+}
+
+export interface SqliteStoreOptions {
+  /** The log watcher's poll besides the WAL file's events. */
+  pollIntervalMs?: number;
+  /** Wall clock for merge's drift check. @default Date.now */
+  now?: () => number;
+  /** Merge's drift allowance. @default DEFAULT_MAX_DRIFT_MS */
+  maxDriftMs?: number;
+  /** Called once a group that held writes for their stamps has committed. */
+  onClockDrift?(drift: BatchDrift): void;
+}
 
 /** The page cache a group apply gets at least (KiB): at a million rows with random keys it saved about 30% of the apply's CPU over 16 MB, and 32 MB about as much. */
 const GROUP_CACHE_KIB = 64 * 1024;
@@ -30,12 +53,18 @@ export class SqliteSyncStore implements SyncStore {
   /** Only WAL keeps a database consistent with synchronous = NORMAL (see relaxedDurability). */
   private readonly wal: boolean;
 
-  /** `pollIntervalMs`: how often the watcher looks at the log besides the WAL file's events. */
+  private readonly mergeOptions: MergeOptions;
+  private readonly onClockDrift: ((drift: BatchDrift) => void) | undefined;
+  /** The furthest-ahead held write of the group being applied. */
+  private drift: BatchDrift | undefined;
+
   constructor(
     readonly raw: SqliteConnection,
-    pollIntervalMs?: number,
+    options: SqliteStoreOptions = {},
   ) {
-    this.watcher = OplogWatcher.of(raw, pollIntervalMs);
+    this.watcher = OplogWatcher.of(raw, options.pollIntervalMs);
+    this.mergeOptions = { ...(options.now ? { now: options.now } : {}), ...(options.maxDriftMs === undefined ? {} : { maxDriftMs: options.maxDriftMs }) };
+    this.onClockDrift = options.onClockDrift;
     this.maxSeqStmt = raw.prepare('SELECT max(seq) FROM ahenk_oplog');
     this.loadCursorStmt = raw.prepare('SELECT received FROM ahenk_cursors WHERE peer_id = ?');
     this.saveCursorStmt = raw.prepare('INSERT INTO ahenk_cursors (peer_id, received) VALUES (?, ?) ON CONFLICT (peer_id) DO UPDATE SET received = excluded.received');
@@ -105,8 +134,9 @@ export class SqliteSyncStore implements SyncStore {
     const started = performance.now();
     const restoreDurability = this.relaxedDurability();
     const restoreCache = this.largerCache();
+    this.drift = undefined;
     try {
-      return this.raw.transaction((): AppliedGroup => {
+      const group = this.raw.transaction((): AppliedGroup => {
         const applied: AppliedBatch[] = [];
         let cursor = '';
         for (const batch of batches) {
@@ -114,15 +144,20 @@ export class SqliteSyncStore implements SyncStore {
           try {
             applied.push(this.raw.transaction(() => this.mergeBatch(batch.entries)));
           } catch (error) {
-            if (!(error instanceof InvalidEntryError)) throw error;
+            if (!(error instanceof InvalidEntryError || error instanceof QuarantineFullError)) throw error;
             if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
-            return { applied, refused: new ProtocolError('PROTOCOL_ENTRY_REJECTED', `batch refused, nothing applied: ${error.message}`, { cause: error }) };
+            // A full quarantine is this side's condition, not the entry's fault: the peer sends the
+            // batch again in a later session, from the cursor saved here.
+            const code = error instanceof QuarantineFullError ? 'PROTOCOL_INTERNAL' : 'PROTOCOL_ENTRY_REJECTED';
+            return { applied, refused: new ProtocolError(code, `batch refused, nothing applied: ${error.message}`, { cause: error }) };
           }
           if (batch.cursor !== '') cursor = batch.cursor;
         }
         if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
         return { applied };
       });
+      if (this.drift !== undefined && group.applied.length > 0) this.onClockDrift?.(this.drift);
+      return group;
     } finally {
       restoreCache();
       restoreDurability();
@@ -131,11 +166,29 @@ export class SqliteSyncStore implements SyncStore {
 
   private mergeBatch(entries: readonly OplogEntry[]): AppliedBatch {
     const before = this.maxSeq();
-    const result = entries.length > 0 ? merge(this.raw, entries) : undefined;
+    const result = entries.length > 0 ? merge(this.raw, entries, this.mergeOptions) : undefined;
+    if (result !== undefined && result.errors.length > 0) this.noteDrift(entries, result);
     const after = this.maxSeq();
     const onlyMerged = after === before || (this.localRowsStmt.value(before, after) as number) === 0;
     const held = result?.quarantined ?? [];
-    return { before, after, onlyMerged, quarantined: held.length, quarantineReasons: [...new Set(held.map((q) => q.reason))] };
+    const applied: AppliedBatch = { before, after, onlyMerged, quarantined: held.length, quarantineReasons: [...new Set(held.map((q) => q.reason))] };
+    if (result !== undefined && result.errors.length > 0) applied.heldForDrift = { held: result.errors.length, aheadMs: Math.max(...result.errors.map((e) => e.aheadMs)) };
+    return applied;
+  }
+
+  /** Keeps the furthest-ahead write merge held for its stamp (errors and clock-drift holds pair up in order). */
+  private noteDrift(entries: readonly OplogEntry[], result: MergeResult): void {
+    const holds = result.quarantined.filter((q) => q.reason === 'clock-drift');
+    let drift = this.drift;
+    for (let i = 0; i < result.errors.length; i++) {
+      const error = result.errors[i]!;
+      const entry = entries[holds[i]?.index ?? -1];
+      const device = entry?.groups.find((g) => g.hlc === error.remote)?.device ?? '';
+      if (drift === undefined) drift = { device, stamp: error.remote, aheadMs: error.aheadMs, held: 0 };
+      else if (error.aheadMs > drift.aheadMs) Object.assign(drift, { device, stamp: error.remote, aheadMs: error.aheadMs });
+      drift.held += 1;
+    }
+    this.drift = drift;
   }
 
   /**

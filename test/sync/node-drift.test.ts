@@ -1,0 +1,136 @@
+/**
+ * Clock drift on running nodes (issue 12, defect 2), with real databases on 127.0.0.1. Writes held
+ * back because their stamps are too far ahead become visible on the running node once their stamps
+ * are inside the allowance, without reopening; drift is reported as `clock:drift` (which peer, how
+ * far, which way), an `error` event, a log line and in `ahenk status`; a device whose own stamps
+ * ran ahead is told, and the documented way out (retryQuarantined with a wider allowance) works.
+ *
+ * The clock a device stamps with is moved by lifting its ahenk_clock row, as a fast wall clock
+ * leaves it: its triggers stamp above that row. The receiving node's allowance is shrunk to a
+ * second, so "5.5 minutes fast against 5 minutes" plays out as "3 seconds fast against 1 second".
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { getDeviceId } from '../../src/database/identity.ts';
+import { getClockDrift, retryQuarantined } from '../../src/index.ts';
+import { packHlc } from '../../src/clock/timestamp.ts';
+import { createSyncNode, type ClockDriftEvent, type P2PConfig, type SyncErrorEvent, type SyncNode } from '../../src/sync/node/index.ts';
+import { dump, openDevice } from '../helpers/db.ts';
+import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import { addTodos } from './helpers.ts';
+import { cli } from '../cli/helpers.ts';
+
+const LOOPBACK: P2PConfig = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'] };
+const DAY = 86_400_000;
+const nodes: SyncNode[] = [];
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
+});
+
+type Device = ReturnType<typeof openDevice>;
+
+async function start(db: Device, config: P2PConfig = {}): Promise<SyncNode> {
+  const node = await createSyncNode(db, { ...LOOPBACK, ...config });
+  nodes.push(node);
+  return node;
+}
+
+async function pairOfDevices(): Promise<[Device, Device]> {
+  const a = openDevice('a');
+  const b = openDevice('b');
+  await authorizePeers(a, [getDeviceId(b)]);
+  await authorizePeers(b, [getDeviceId(a)]);
+  return [a, b];
+}
+
+/** Stamps of `db`'s next writes start `aheadMs` ahead of the real clock, as after its clock ran fast. */
+function runAhead(db: Device, aheadMs: number): number {
+  const ms = Date.now() + aheadMs;
+  db.$connection.prepare('UPDATE ahenk_clock SET hlc = ? WHERE id = 0').run(packHlc(ms, 0));
+  return ms;
+}
+
+const rowIds = (db: Device): string[] => dump(db, 'todos').map((row) => (row as { id: string }).id);
+
+describe('a running node and clock drift', () => {
+  it('applies writes held back for their stamps once they are inside the allowance, without reopening, and says so', async () => {
+    const [a, b] = await pairOfDevices();
+    const idA = getDeviceId(a);
+    const logB: string[] = [];
+    const na = await start(a);
+    const nb = await start(b, { maxDriftMs: 1_000, log: (line) => logB.push(line) });
+    const drift = nb.once('clock:drift', { filter: (e) => e.direction === 'peer-ahead', signal: AbortSignal.timeout(15_000) });
+    // A's own check sees nothing (5 s is inside its default allowance): B tells it (DRIFT).
+    const told = na.once('clock:drift', { signal: AbortSignal.timeout(15_000) });
+    const errors: SyncErrorEvent[] = [];
+    nb.on('error', (e) => errors.push(e));
+    await na.dial(nb.getMultiaddrs()[0]!);
+
+    // A's clock ran 5 s fast: its stamps are 4 s beyond B's 1 s allowance when they arrive.
+    const stampMs = runAhead(a, 5_000);
+    addTodos(a, 'fast', 20);
+    const event: ClockDriftEvent = await drift;
+    expect(event).toMatchObject({ direction: 'peer-ahead', peerId: idA, device: idA, maxDriftMs: 1_000 });
+    expect(event.held).toBeGreaterThan(0);
+    expect(event.aheadMs).toBeGreaterThan(1_000);
+    expect(event.aheadMs).toBeLessThanOrEqual(5_000 + 20);
+    expect(event.dueAt).toBeGreaterThanOrEqual(stampMs - 1_000);
+    expect(errors.some((e) => e.peerId === idA && e.error.name === 'ClockDriftError')).toBe(true);
+    expect(logB.some((line) => line.includes('clock drift') && line.includes(idA))).toBe(true);
+    expect(await told).toMatchObject({ direction: 'local-ahead', peerId: getDeviceId(b) });
+    // Held, not applied: B's table does not have them yet, and status says why.
+    const dueAt = stampMs + 19 - 1_000;
+    expect(Date.now()).toBeLessThan(dueAt);
+    expect(rowIds(b).filter((id) => id.startsWith('fast-'))).toEqual([]);
+    expect(nb.clockDrift().held).toEqual([expect.objectContaining({ device: idA, entries: 20 })]);
+
+    // No reopen, no new write, no new session: the node applies them once they are due.
+    await waitFor(() => rowIds(b).filter((id) => id.startsWith('fast-')).length === 20, 15_000, 'held rows on B');
+    const late = Date.now() - dueAt;
+    expect(late).toBeLessThan(2_500);
+    expect(getClockDrift(b).held).toEqual([]);
+    expect(logB.some((line) => line.startsWith('applied ') && line.includes('held-back entries'))).toBe(true);
+  }, 40_000);
+
+  it('tells a device whose own stamps ran a day ahead, and its peer which device and how far; a wider allowance lets the peer take them now', async () => {
+    const [a, b] = await pairOfDevices();
+    const idA = getDeviceId(a);
+    // A's clock was a day fast once: its HLC stays there after the clock is fixed.
+    runAhead(a, DAY);
+    const logA: string[] = [];
+    const na = await start(a, { log: (line) => logA.push(line) });
+    const own = await na.once('clock:drift', { signal: AbortSignal.timeout(10_000) });
+    expect(own).toMatchObject({ direction: 'local-ahead', held: 0 });
+    expect(own.aheadMs).toBeGreaterThan(DAY - 60_000);
+    expect(own.aheadMs).toBeLessThanOrEqual(DAY);
+    expect(na.clockDrift()).toMatchObject({ ownAhead: true });
+    expect(logA.some((line) => line.includes("this device's stamps run") && line.includes('Clock drift'))).toBe(true);
+
+    addTodos(a, 'ahead', 5);
+    const nb = await start(b);
+    const drift = nb.once('clock:drift', { filter: (e) => e.direction === 'peer-ahead', signal: AbortSignal.timeout(15_000) });
+    await na.dial(nb.getMultiaddrs()[0]!);
+    const event = await drift;
+    expect(event).toMatchObject({ peerId: idA, device: idA });
+    expect(event.aheadMs).toBeGreaterThan(DAY - 60_000);
+    await waitFor(() => getClockDrift(b).held.some((h) => h.device === idA && h.entries >= 5), 10_000, 'held entries on B');
+    expect(rowIds(b).filter((id) => id.startsWith('ahead-'))).toEqual([]);
+
+    // `ahenk status` on either database says it.
+    const statusB = await cliStatus(b.path);
+    expect(statusB).toMatch(new RegExp(`Clock drift: +\\d+ writes of ${idA} held back, stamped up to 14\\d\\d(\\.\\d)? min ahead`));
+    const statusA = await cliStatus(a.path);
+    expect(statusA).toMatch(/Clock drift: +this device's stamps run 14\d\d(\.\d)? min ahead of its clock/);
+
+    // The way out on the peer (docs/decisions.md, "Clock drift"): accept them now with a wider allowance.
+    const taken = retryQuarantined(b, { maxDriftMs: 2 * DAY });
+    expect(taken.applied).toBeGreaterThanOrEqual(5);
+    expect(rowIds(b).filter((id) => id.startsWith('ahead-'))).toHaveLength(5);
+    expect(getClockDrift(b).held).toEqual([]);
+  }, 40_000);
+});
+
+async function cliStatus(path: string): Promise<string> {
+  const result = await cli(['status', '--db', path]);
+  expect(result.code).toBe(0);
+  return result.stdout;
+}
