@@ -9,7 +9,7 @@
  * - `<temp folder>/ahenk-locks-<uid>/<dev>-<inode>.lock`, the file's identity, which a hard link or a
  *   bind mount shares although their paths differ.
  */
-import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openConnection, type AdapterName, type SqliteConnection } from '../sqlite/index.ts';
@@ -55,11 +55,23 @@ export function lockPaths(database: string): string[] {
   const folder = join(tmpdir(), `ahenk-locks-${process.getuid?.() ?? 'user'}`);
   try {
     mkdirSync(folder, { recursive: true, mode: 0o700 });
-    paths.push(join(folder, `${dev}-${ino}.lock`));
+    if (isPrivateFolder(folder)) paths.push(join(folder, `${dev}-${ino}.lock`));
   } catch {
     // A temp folder this user cannot write: the lock next to the real path still holds every spelling but a hard link's.
   }
   return paths;
+}
+
+/**
+ * Whether `folder` is this user's own folder that no one else may write. The temp folder is shared:
+ * another user may have made the folder first (mkdir then succeeds on it), or made it a symlink, and
+ * planted a symlink named like a lock file there, which SQLite would open, write and hold. Such a
+ * folder is not used (the lock next to the real path still holds).
+ */
+function isPrivateFolder(folder: string): boolean {
+  const stat = lstatSync(folder);
+  const uid = process.getuid?.();
+  return stat.isDirectory() && (uid === undefined || stat.uid === uid) && (stat.mode & 0o022) === 0;
 }
 
 /**
