@@ -76,15 +76,16 @@ function isPrivateFolder(folder: string): boolean {
 
 /**
  * An exclusive lock on `path` held until the connection closes (SQLite's EXCLUSIVE locking mode keeps
- * the write lock of the first write), or undefined when another process or connection holds it.
+ * the lock that BEGIN EXCLUSIVE takes), or undefined when another process or connection holds it.
+ * Nothing is written (SQLite writes the header of a new, empty file once): a write per start cost a
+ * sync of the file each time (about 30 ms per lock file on a loaded disk), and a write cut short by a
+ * crash or power loss (with no journal) would leave a file SQLite cannot read, refusing every start.
  */
 function holdExclusive(path: string, adapter: AdapterName): SqliteConnection | undefined {
   const connection = openConnection(path, { adapter });
   try {
-    connection.exec('PRAGMA busy_timeout = 0; PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = OFF');
+    connection.exec('PRAGMA busy_timeout = 0; PRAGMA locking_mode = EXCLUSIVE');
     connection.exec('BEGIN EXCLUSIVE');
-    connection.exec('CREATE TABLE IF NOT EXISTS ahenk_node (pid INTEGER NOT NULL); DELETE FROM ahenk_node');
-    connection.prepare('INSERT INTO ahenk_node (pid) VALUES (?)').run(process.pid);
     connection.exec('COMMIT');
     return connection;
   } catch (error) {

@@ -4,7 +4,8 @@
  * like a lock file there: the lock would then open, write and hold whatever file the symlink names.
  * A folder that is not this user's own, private, real folder is not used.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lockNode, lockPaths } from '../../src/cli/node-lock.ts';
@@ -90,5 +91,24 @@ describe('the per-user lock folder', () => {
     chownSync(folder, 65534, 65534);
     lockAndCheck(db, victim);
     expect(lockPaths(db)).toEqual([`${db}.ahenk.lock`]);
+  });
+});
+
+describe('taking the node lock', () => {
+  it('writes nothing to a lock file that is already there (no sync per start, no write a crash could cut short)', () => {
+    const { db } = files();
+    const paths = lockPaths(db);
+    lockNode(db, 'better-sqlite3', () => undefined).release();
+    const before = paths.map((path) => readFileSync(path));
+    const lock = lockNode(db, 'better-sqlite3', () => undefined);
+    try {
+      // Still exclusive: a second taker is refused while the first holds it.
+      expect(() => lockNode(db, 'better-sqlite3', () => 'taken')).toThrow('taken');
+    } finally {
+      lock.release();
+    }
+    expect(paths.map((path) => readFileSync(path))).toEqual(before);
+    // No journal left beside the lock files.
+    expect(readdirSync(dirname(db)).filter((name) => name.includes('journal'))).toEqual([]);
   });
 });
