@@ -82,14 +82,16 @@ function isPrivateFolder(folder: string): boolean {
  * crash or power loss (with no journal) would leave a file SQLite cannot read, refusing every start.
  */
 function holdExclusive(path: string, adapter: AdapterName): SqliteConnection | undefined {
-  const connection = openConnection(path, { adapter });
+  let connection: SqliteConnection | undefined;
   try {
-    connection.exec('PRAGMA busy_timeout = 0; PRAGMA locking_mode = EXCLUSIVE');
+    // node:sqlite reads the schema while opening: a held lock answers busy there, at once with no wait.
+    connection = openConnection(path, { adapter, busyTimeoutMs: 0 });
+    connection.exec('PRAGMA locking_mode = EXCLUSIVE');
     connection.exec('BEGIN EXCLUSIVE');
     connection.exec('COMMIT');
     return connection;
   } catch (error) {
-    connection.close();
+    connection?.close();
     if (isBusy(error)) return undefined;
     throw error;
   }

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lockNode, lockPaths } from '../../src/cli/node-lock.ts';
-import { openConnection } from '../../src/sqlite/index.ts';
+import { defaultAdapter, openConnection } from '../../src/sqlite/index.ts';
 import { tempDir } from './helpers.ts';
 
 const uid = process.getuid?.() ?? 0;
@@ -50,7 +50,7 @@ function tablesOf(path: string): string[] {
 
 /** Takes and releases the lock; the victim file must come out untouched. */
 function lockAndCheck(db: string, victim: string): void {
-  const lock = lockNode(db, 'better-sqlite3', () => undefined);
+  const lock = lockNode(db, defaultAdapter(), () => undefined);
   lock.release();
   expect(tablesOf(victim)).toEqual(['mine']);
 }
@@ -98,12 +98,12 @@ describe('taking the node lock', () => {
   it('writes nothing to a lock file that is already there (no sync per start, no write a crash could cut short)', () => {
     const { db } = files();
     const paths = lockPaths(db);
-    lockNode(db, 'better-sqlite3', () => undefined).release();
+    lockNode(db, defaultAdapter(), () => undefined).release();
     const before = paths.map((path) => readFileSync(path));
-    const lock = lockNode(db, 'better-sqlite3', () => undefined);
+    const lock = lockNode(db, defaultAdapter(), () => undefined);
     try {
       // Still exclusive: a second taker is refused while the first holds it.
-      expect(() => lockNode(db, 'better-sqlite3', () => 'taken')).toThrow('taken');
+      expect(() => lockNode(db, defaultAdapter(), () => 'taken')).toThrow('taken');
     } finally {
       lock.release();
     }

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { encodePairingQr } from '../../src/auth/pairing/challenge.ts';
 import { EXIT } from '../../src/cli/main.ts';
 import { lockNode } from '../../src/cli/node-lock.ts';
+import { defaultAdapter } from '../../src/sqlite/index.ts';
 import { BIN, cli, LOOPBACK, spawnCli, tempDir } from './helpers.ts';
 
 /** A folder L holding an Ahenk database notes.db, and the folder above it. */
@@ -87,7 +88,7 @@ describe('one node per database', () => {
     const { root, db } = await notesDatabase();
     const hardLink = join(root, 'hard.db');
     linkSync(db, hardLink);
-    const other = lockNode(db, 'better-sqlite3', () => undefined);
+    const other = lockNode(db, defaultAdapter(), () => undefined);
     try {
       // The shell writes its own pid, then becomes the daemon (exec keeps the pid), as start --detach arranges.
       const daemon = spawnSync('sh', ['-c', 'echo $$ > "$1"; shift; exec "$@"', 'sh', `${hardLink}.ahenk.pid`, process.execPath, BIN, 'start', '--db', hardLink, ...LOOPBACK], {
