@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { eq, relations } from 'drizzle-orm';
 import { integer, text } from 'drizzle-orm/sqlite-core';
@@ -123,6 +123,21 @@ describe('initializeDatabase', () => {
     initializeDatabase(path).$connection.close();
     expect(() => initializeDatabase(path, { schema, migrationsFolder: folder })).toThrow();
     expect(existsSync(path)).toBe(true);
+  });
+
+  it('removes only a file it created itself: a path that was there (here a symlink existsSync calls absent) stays', () => {
+    // The same holds for a file another process creates between the check and the open: the call
+    // did not create it, so a failure must not delete it (nor its -wal and -shm, which hold its commits).
+    const dir = tempDir();
+    const folder = join(dir, 'drizzle');
+    mkdirSync(join(folder, 'meta'), { recursive: true });
+    writeFileSync(join(folder, 'meta', '_journal.json'), JSON.stringify({ version: '7', dialect: 'sqlite', entries: [{ idx: 0, version: '6', when: 1, tag: '0000_bad', breakpoints: true }] }));
+    writeFileSync(join(folder, '0000_bad.sql'), 'CREATE TABLE oops (;');
+    const path = join(dir, 'app.db');
+    symlinkSync(join(dir, 'elsewhere.db'), path);
+    expect(existsSync(path)).toBe(false);
+    expect(() => initializeDatabase(path, { schema, migrationsFolder: folder })).toThrow();
+    expect(lstatSync(path).isSymbolicLink()).toBe(true);
   });
 
   it('refuses an adapter it does not know with a TypeError, before opening anything', () => {

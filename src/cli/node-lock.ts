@@ -9,7 +9,7 @@
  * - `<temp folder>/ahenk-locks-<uid>/<dev>-<inode>.lock`, the file's identity, which a hard link or a
  *   bind mount shares although their paths differ.
  */
-import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openConnection, type AdapterName, type SqliteConnection } from '../sqlite/index.ts';
@@ -55,7 +55,7 @@ export function lockPaths(database: string): string[] {
   const folder = join(tmpdir(), `ahenk-locks-${process.getuid?.() ?? 'user'}`);
   try {
     mkdirSync(folder, { recursive: true, mode: 0o700 });
-    paths.push(join(folder, `${dev}-${ino}.lock`));
+    if (isPrivateFolder(folder)) paths.push(join(folder, `${dev}-${ino}.lock`));
   } catch {
     // A temp folder this user cannot write: the lock next to the real path still holds every spelling but a hard link's.
   }
@@ -63,20 +63,35 @@ export function lockPaths(database: string): string[] {
 }
 
 /**
+ * Whether `folder` is this user's own folder that no one else may write. The temp folder is shared:
+ * another user may have made the folder first (mkdir then succeeds on it), or made it a symlink, and
+ * planted a symlink named like a lock file there, which SQLite would open, write and hold. Such a
+ * folder is not used (the lock next to the real path still holds).
+ */
+function isPrivateFolder(folder: string): boolean {
+  const stat = lstatSync(folder);
+  const uid = process.getuid?.();
+  return stat.isDirectory() && (uid === undefined || stat.uid === uid) && (stat.mode & 0o022) === 0;
+}
+
+/**
  * An exclusive lock on `path` held until the connection closes (SQLite's EXCLUSIVE locking mode keeps
- * the write lock of the first write), or undefined when another process or connection holds it.
+ * the lock that BEGIN EXCLUSIVE takes), or undefined when another process or connection holds it.
+ * Nothing is written (SQLite writes the header of a new, empty file once): a write per start cost a
+ * sync of the file each time (about 30 ms per lock file on a loaded disk), and a write cut short by a
+ * crash or power loss (with no journal) would leave a file SQLite cannot read, refusing every start.
  */
 function holdExclusive(path: string, adapter: AdapterName): SqliteConnection | undefined {
-  const connection = openConnection(path, { adapter });
+  let connection: SqliteConnection | undefined;
   try {
-    connection.exec('PRAGMA busy_timeout = 0; PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = OFF');
+    // node:sqlite reads the schema while opening: a held lock answers busy there, at once with no wait.
+    connection = openConnection(path, { adapter, busyTimeoutMs: 0 });
+    connection.exec('PRAGMA locking_mode = EXCLUSIVE');
     connection.exec('BEGIN EXCLUSIVE');
-    connection.exec('CREATE TABLE IF NOT EXISTS ahenk_node (pid INTEGER NOT NULL); DELETE FROM ahenk_node');
-    connection.prepare('INSERT INTO ahenk_node (pid) VALUES (?)').run(process.pid);
     connection.exec('COMMIT');
     return connection;
   } catch (error) {
-    connection.close();
+    connection?.close();
     if (isBusy(error)) return undefined;
     throw error;
   }

@@ -3,7 +3,7 @@
  * creates this device's identity, runs the app's migrations if given, and installs capture for
  * every synced table of the schema. Opening again is an idempotent upgrade.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
@@ -61,8 +61,18 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
   }
   // Checked before the file is opened: a typo in the folder must not leave a half-made database.
   if (options.migrationsFolder !== undefined) checkMigrationsFolder(options.migrationsFolder);
-  const createdHere = typeof target === 'string' && isFilePath(target) && !existsSync(target);
-  const raw = openConnection(target, options.adapter === undefined ? {} : { adapter: options.adapter });
+  const createdHere = typeof target === 'string' && isFilePath(target) && createExclusively(target);
+  const removeCreated = (): void => {
+    // A file this call created and could not finish is removed, so a retry starts from nothing.
+    if (createdHere) for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${target}${suffix}`, { force: true });
+  };
+  let raw;
+  try {
+    raw = openConnection(target, options.adapter === undefined ? {} : { adapter: options.adapter });
+  } catch (error) {
+    removeCreated();
+    throw error;
+  }
   try {
     // First, so that switching to WAL waits for another connection's lock like everything after it.
     raw.exec('PRAGMA busy_timeout = 5000');
@@ -85,8 +95,7 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
   } catch (error) {
     // A connection the app opened stays the app's: it may migrate and try again.
     if (typeof target === 'string') raw.close();
-    // A file this call created and could not finish is removed, so a retry starts from nothing.
-    if (createdHere) for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${target}${suffix}`, { force: true });
+    removeCreated();
     if (error instanceof Error && error.name.endsWith('Error') && 'code' in error) throw error;
     const name = typeof target === 'string' ? JSON.stringify(target) : raw.adapter;
     throw new DatabaseError(`initializeDatabase(${name}): ${(error as Error).message}`, { cause: error });
@@ -146,6 +155,21 @@ function checkMigrationsFolder(folder: string): void {
   const where = resolved === folder ? resolved : `${resolved} ("${folder}" resolved against the working directory ${process.cwd()})`;
   const what = existsSync(resolved) ? `has no meta/_journal.json` : 'does not exist';
   throw new MigrationsFolderError(resolved, `migrationsFolder ${where} ${what}: give the folder drizzle-kit generates into (the "out" of drizzle.config.ts)`);
+}
+
+/**
+ * Creates `path` as an empty file (an empty SQLite database) if nothing is there, atomically: true when
+ * this call made it. A check-then-open would take a file another process creates in between (or a
+ * symlink, which existsSync follows) for its own and, on failure, delete it with its -wal and -shm.
+ */
+function createExclusively(path: string): boolean {
+  try {
+    closeSync(openSync(path, 'wx', 0o644));
+    return true;
+  } catch {
+    // There already (EEXIST), or SQLite's open reports why it cannot be made.
+    return false;
+  }
 }
 
 /** A path SQLite creates a file for (not ':memory:', not a URI, which SQLite may read differently). */

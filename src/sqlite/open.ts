@@ -48,6 +48,8 @@ export interface OpenOptions {
   adapter?: AdapterName;
   /** For a path: open read-only (the file must exist). @default false */
   readOnly?: boolean;
+  /** For a path: how long a statement waits for another connection's lock before SQLITE_BUSY, opening included. @default 5000 */
+  busyTimeoutMs?: number;
 }
 
 export function openConnection(target: SqliteTarget, options: OpenOptions = {}): SqliteConnection {
@@ -55,7 +57,7 @@ export function openConnection(target: SqliteTarget, options: OpenOptions = {}):
   if (typeof target === 'string') {
     if (target.length === 0) throw new TypeError('expected a file path or ":memory:"');
     const adapter = options.adapter === undefined ? defaultAdapter() : checkAdapter(options.adapter);
-    const flags = { readOnly: options.readOnly === true };
+    const flags = { readOnly: options.readOnly === true, ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }) };
     return new SqliteConnection(adapter === 'node:sqlite' ? openNodeSqlite(target, flags) : openBetterSqlite3(target, flags));
   }
   if (isBetterSqlite3Client(target)) return new SqliteConnection(betterSqlite3Driver(target));

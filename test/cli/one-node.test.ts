@@ -3,12 +3,15 @@
  * spelling of a database that a node runs on is refused (exit 1, one clear line), and the OS lock
  * goes with the node's process, so after a SIGKILL a new node starts at once.
  */
+import { spawnSync } from 'node:child_process';
 import { linkSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodePairingQr } from '../../src/auth/pairing/challenge.ts';
 import { EXIT } from '../../src/cli/main.ts';
-import { cli, LOOPBACK, spawnCli, tempDir } from './helpers.ts';
+import { lockNode } from '../../src/cli/node-lock.ts';
+import { defaultAdapter } from '../../src/sqlite/index.ts';
+import { BIN, cli, LOOPBACK, spawnCli, tempDir } from './helpers.ts';
 
 /** A folder L holding an Ahenk database notes.db, and the folder above it. */
 async function notesDatabase(): Promise<{ root: string; db: string }> {
@@ -24,6 +27,11 @@ const REGRESSION_MS = 15_000;
 
 /** A node process starts in 1-5 s here; a machine busy with other suites takes longer. */
 const START_MS = 60_000;
+
+/** A process's stderr without Node's own warnings (Node 22 warns that node:sqlite is experimental). */
+function withoutNodeWarnings(stderr: string): string {
+  return stderr.replace(/^\(node:\d+\) \w*Warning: .*\n(\(Use `node --trace-warnings .*\n)?/gm, '');
+}
 
 function pidIn(db: string): number {
   return Number(readFileSync(`${db}.ahenk.pid`, 'utf8').trim());
@@ -78,6 +86,30 @@ describe('one node per database', () => {
     }
   }, 180_000);
 
+  it('a daemon that finds the file taken does not name itself as the running daemon', async () => {
+    // start --detach checks the lock, lets go of it, spawns the daemon and writes the daemon's pid
+    // file; a node that takes the lock in between (here by a hard link) makes the daemon fail. Its
+    // pid file then names the daemon itself, which must not be reported as "a daemon is already running".
+    const { root, db } = await notesDatabase();
+    const hardLink = join(root, 'hard.db');
+    linkSync(db, hardLink);
+    const other = lockNode(db, defaultAdapter(), () => undefined);
+    try {
+      // The shell writes its own pid, then becomes the daemon (exec keeps the pid), as start --detach arranges.
+      const daemon = spawnSync('sh', ['-c', 'echo $$ > "$1"; shift; exec "$@"', 'sh', `${hardLink}.ahenk.pid`, process.execPath, BIN, 'start', '--db', hardLink, ...LOOPBACK], {
+        env: { ...process.env, AHENK_DAEMON: '1' },
+        encoding: 'utf8',
+        timeout: START_MS,
+      });
+      expect({ code: daemon.status, stderr: withoutNodeWarnings(daemon.stderr) }).toEqual({
+        code: EXIT.failure,
+        stderr: `ahenk: another Ahenk node is already running on ${hardLink} (the same file, perhaps by another name: a symlink, a hard link, a bind mount); stop it first\n`,
+      });
+    } finally {
+      other.release();
+    }
+  }, 120_000);
+
   it('a node killed with SIGKILL leaves no lock behind: a new node starts at once, by any name', async () => {
     const { root, db } = await notesDatabase();
     const hardLink = join(root, 'hard.db');
@@ -92,7 +124,7 @@ describe('one node per database', () => {
     expect(pidIn(db)).toBe(first.child.pid);
     const second = spawnCli(['start', '--db', hardLink, ...LOOPBACK]);
     await second.line(/listening on/, START_MS);
-    expect(second.stderr()).toBe('');
+    expect(withoutNodeWarnings(second.stderr())).toBe('');
     const third = await cli(['start', '--db', db, ...LOOPBACK], { signal: AbortSignal.timeout(REGRESSION_MS) });
     expect(third.code).toBe(EXIT.failure);
     expect(third.stderr).toContain('another Ahenk node is already running');

@@ -91,10 +91,14 @@ export function refuseIfDaemonRunning(files: DaemonFiles): void {
   if (message !== undefined) throw new CommandFailedError(message);
 }
 
-/** What to tell someone whose node would be the second on the database, if its pid file names a running one. */
+/**
+ * What to tell someone whose node would be the second on the database, if its pid file names a running
+ * one. Never this process: a daemon whose start found the file taken (by another name, between the
+ * check of start --detach and its own lock) reads its own pid there.
+ */
 export function daemonRunningMessage(files: DaemonFiles): string | undefined {
   const { pid, running } = readDaemon(files);
-  return running ? `a daemon is already running for ${files.database} (pid ${pid}); stop it with: ahenk stop --db ${files.database}` : undefined;
+  return running && pid !== process.pid ? `a daemon is already running for ${files.database} (pid ${pid}); stop it with: ahenk stop --db ${files.database}` : undefined;
 }
 
 function realPath(path: string): string {

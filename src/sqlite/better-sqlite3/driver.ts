@@ -66,6 +66,7 @@ export function betterSqlite3Driver(client: Native): SqliteDriver {
 }
 
 /** Opens `path` (or ':memory:') with better-sqlite3; read-only opens only a file that exists. */
-export function openBetterSqlite3(path: string, options: { readOnly?: boolean } = {}): SqliteDriver {
-  return new BetterSqlite3Driver(new Database(path, options.readOnly === true ? { readonly: true, fileMustExist: true } : {}));
+export function openBetterSqlite3(path: string, options: { readOnly?: boolean; busyTimeoutMs?: number } = {}): SqliteDriver {
+  const timeout = options.busyTimeoutMs === undefined ? {} : { timeout: options.busyTimeoutMs };
+  return new BetterSqlite3Driver(new Database(path, options.readOnly === true ? { readonly: true, fileMustExist: true, ...timeout } : timeout));
 }

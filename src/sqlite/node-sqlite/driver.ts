@@ -118,9 +118,10 @@ export function nodeSqliteDriver(client: NodeSqliteClient, path?: string): Sqlit
 const BUSY_TIMEOUT_MS = 5000;
 
 /** Opens `path` (or ':memory:') with node:sqlite; read-only opens only a file that exists. */
-export function openNodeSqlite(path: string, options: { readOnly?: boolean } = {}): SqliteDriver {
+export function openNodeSqlite(path: string, options: { readOnly?: boolean; busyTimeoutMs?: number } = {}): SqliteDriver {
   const { DatabaseSync } = loadNodeSqlite();
-  const client = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, ...(options.readOnly === true ? { readOnly: true } : {}) });
+  // Opening prepares a statement, which reads the schema: it waits for a lock like any statement.
+  const client = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? BUSY_TIMEOUT_MS, ...(options.readOnly === true ? { readOnly: true } : {}) });
   try {
     return nodeSqliteDriver(client, path);
   } catch (error) {
