@@ -62,6 +62,13 @@ module.exports = {
       to: { path: '^(node:)?sqlite$' },
     },
     {
+      name: 'sqlite-wasm-only-in-its-adapter',
+      comment: '@sqlite.org/sqlite-wasm is named only by its adapter folder (the browser entry opens OPFS through it)',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/sqlite/sqlite-wasm/' },
+      to: { path: 'node_modules/@sqlite\\.org/sqlite-wasm/' },
+    },
+    {
       name: 'session-over-a-store',
       comment: 'the sync session works over the SyncStore interface: no SQLite, no migrator, no merge, no node; only the entry unit and the cursor format of the log',
       severity: 'error',

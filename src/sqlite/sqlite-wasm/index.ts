@@ -1,0 +1,2 @@
+export { isSqliteWasmClient, loadSqliteWasm, sqliteWasm, sqliteWasmDriver, type CloseHook } from './driver.ts';
+export { openSqliteWasm } from './open.ts';
