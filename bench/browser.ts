@@ -61,6 +61,8 @@ async function main(): Promise<void> {
     console.log('| --- | --- |');
     console.log(`| insert ${r.rows} rows, plain / synced | ${ms(r.plainInsertMs!)} / ${ms(r.syncedInsertMs!)} = **${(r.syncedInsertMs! / r.plainInsertMs!).toFixed(2)}x** |`);
     console.log(`| update ${r.rows} rows, plain / synced | ${ms(r.plainUpdateMs!)} / ${ms(r.syncedUpdateMs!)} = **${(r.syncedUpdateMs! / r.plainUpdateMs!).toFixed(2)}x** |`);
+    console.log(`| same in memory (sqlite-wasm, no OPFS): insert plain / synced | ${ms(r.memoryPlainInsertMs!)} / ${ms(r.memorySyncedInsertMs!)} = **${(r.memorySyncedInsertMs! / r.memoryPlainInsertMs!).toFixed(2)}x** |`);
+    console.log(`| same in memory: update plain / synced | ${ms(r.memoryPlainUpdateMs!)} / ${ms(r.memorySyncedUpdateMs!)} = **${(r.memorySyncedUpdateMs! / r.memoryPlainUpdateMs!).toFixed(2)}x** |`);
     console.log(`| export ${r.mergeRows} row deltas (in-memory source) | ${ms(r.exportMs!)} (${perSec(r.mergeRows!, r.exportMs!)}) |`);
     console.log(`| merge ${r.mergeRows} rows into an empty database, one transaction | ${ms(r.mergeMs!)} (${perSec(r.mergeRows!, r.mergeMs!)}); plain upsert ${ms(r.upsertMs!)} = **${(r.mergeMs! / r.upsertMs!).toFixed(2)}x** |`);
     if (r.merged !== r.mergeRows) throw new Error(`merge left ${r.merged} rows of ${r.mergeRows}`);

@@ -55,6 +55,15 @@ async function run(rows: number, mergeRows: number): Promise<Record<string, numb
   const synced = best(syncedRuns);
   raw.close();
 
+  // The same rounds in memory: what is WebAssembly's CPU and what is OPFS's I/O.
+  const memory = initializeDatabase(openConnection(':memory:', { adapter: 'sqlite-wasm' }), { schema, migrations }).$connection;
+  memory.exec(CREATE('plain'));
+  writeAll(memory, 'plain', warm);
+  writeAll(memory, 'items', warm);
+  const memoryPlain = writeAll(memory, 'plain', fresh());
+  const memorySynced = writeAll(memory, 'items', fresh());
+  memory.close();
+
   // A source of mergeRows row deltas (an in-memory sqlite-wasm database), then one merge into an
   // empty OPFS database, against a plain upsert of the same rows.
   const source = initializeDatabase(openConnection(':memory:', { adapter: 'sqlite-wasm' }), { schema, migrations });
@@ -81,6 +90,10 @@ async function run(rows: number, mergeRows: number): Promise<Record<string, numb
     syncedInsertMs: synced.insert,
     plainUpdateMs: plain.update,
     syncedUpdateMs: synced.update,
+    memoryPlainInsertMs: memoryPlain.insert,
+    memorySyncedInsertMs: memorySynced.insert,
+    memoryPlainUpdateMs: memoryPlain.update,
+    memorySyncedUpdateMs: memorySynced.update,
     mergeRows,
     exportMs,
     mergeMs,

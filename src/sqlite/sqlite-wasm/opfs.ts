@@ -21,5 +21,9 @@ export async function openOpfsSahPool(file: string, options: OpfsOptions = {}): 
   const sqlite3 = await loadSqliteWasm();
   const directory = options.directory ?? '.ahenk';
   const pool = await sqlite3.installOpfsSAHPoolVfs({ directory, name: `ahenk-sahpool-${directory.replace(/[^A-Za-z0-9]/g, '_')}`, initialCapacity: options.initialCapacity ?? 6 });
-  return sqliteWasmDriver(new pool.OpfsSAHPoolDb(file), file);
+  const db = new pool.OpfsSAHPoolDb(file);
+  // The pool's files are this worker's alone anyway; exclusive locking is what lets SQLite use WAL
+  // without shared memory (initializeDatabase then switches to it).
+  db.exec('PRAGMA locking_mode = EXCLUSIVE');
+  return sqliteWasmDriver(db, file);
 }
