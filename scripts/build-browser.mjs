@@ -77,5 +77,6 @@ export async function browserBuild({ entryPoints, outdir, whole = false, minify 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const outdir = join(root, 'dist', 'browser');
   await browserBuild({ entryPoints: { 'worker.bundle': join(root, 'src', 'browser', 'worker-entry.ts') }, outdir });
-  console.log(`build-browser: ${join(outdir, 'worker.bundle.js')}`);
+  // stderr: npm pack --json runs this in prepack and reads its own report from stdout.
+  console.error(`build-browser: ${join(outdir, "worker.bundle.js")}`);
 }
