@@ -3,7 +3,7 @@
  * below it: cli -> sync, auth -> database -> merge -> capture -> oplog -> schema -> sqlite, clock.
  * `npm run lint:deps` checks it; CI runs it.
  */
-const ROOMS = ['sqlite', 'clock', 'schema', 'oplog', 'capture', 'merge', 'database', 'auth', 'sync', 'cli'];
+const ROOMS = ['sqlite', 'clock', 'schema', 'oplog', 'capture', 'merge', 'database', 'auth', 'sync', 'cli', 'browser'];
 // What each room may import besides itself and src/errors.ts.
 const ALLOWED = {
   sqlite: [],
@@ -16,6 +16,7 @@ const ALLOWED = {
   auth: ['database', 'oplog', 'schema', 'sqlite', 'clock'],
   sync: ['auth', 'database', 'merge', 'capture', 'oplog', 'schema', 'sqlite', 'clock'],
   cli: ['sync', 'auth', 'database', 'merge', 'capture', 'oplog', 'schema', 'sqlite', 'clock'],
+  browser: ['database', 'merge', 'capture', 'oplog', 'schema', 'sqlite', 'clock'],
 };
 
 const layering = ROOMS.map((room) => {
@@ -60,6 +61,20 @@ module.exports = {
       from: { path: '^src/', pathNot: '^src/sqlite/node-sqlite/' },
       // Older resolvers do not know node:sqlite as a core module, so the name alone decides.
       to: { path: '^(node:)?sqlite$' },
+    },
+    {
+      name: 'sqlite-wasm-only-in-its-adapter',
+      comment: '@sqlite.org/sqlite-wasm is named only by its adapter folder (the browser entry opens OPFS through it)',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/sqlite/sqlite-wasm/' },
+      to: { path: 'node_modules/@sqlite\\.org/sqlite-wasm/' },
+    },
+    {
+      name: 'browser-knows-no-node',
+      comment: 'src/browser runs in a page and a worker: no Node built-in module',
+      severity: 'error',
+      from: { path: '^src/browser/' },
+      to: { dependencyTypes: ['core'] },
     },
     {
       name: 'session-over-a-store',

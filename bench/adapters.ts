@@ -17,7 +17,8 @@ const RERUN_MARK = 'AHENK_BENCH_RERUN';
 /** AHENK_BENCH_ADAPTERS (a comma list), else both; in ADAPTERS order, so better-sqlite3 is the baseline. */
 export function benchAdapters(): AdapterName[] {
   const text = process.env.AHENK_BENCH_ADAPTERS ?? '';
-  if (text.trim() === '') return [...ADAPTERS];
+  // sqlite-wasm is the browser's SQLite: bench/browser.ts measures it in Chromium, on OPFS.
+  if (text.trim() === '') return ADAPTERS.filter((adapter) => adapter !== 'sqlite-wasm');
   const named = text.split(',').map((name) => name.trim()).filter((name) => name !== '').map((name) => checkAdapter(name, 'AHENK_BENCH_ADAPTERS'));
   return ADAPTERS.filter((adapter) => named.includes(adapter));
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs the test suite under another Node with one SQLite adapter:
-//   node scripts/test-on.mjs <node major> <better-sqlite3|node:sqlite> [vitest arguments]
+//   node scripts/test-on.mjs <node major> <better-sqlite3|node:sqlite|sqlite-wasm> [vitest arguments]
 // `npm run test:node-sqlite` is Node 22 with node:sqlite, `npm run test:node24` Node 24 with
-// better-sqlite3. Child processes the tests start (the CLI, demo devices, bench peers) run under the
+// better-sqlite3, `npm run test:sqlite-wasm` Node 22 with sqlite-wasm (the browser's SQLite; in Node
+// a path opens as an in-memory image of the file, so it runs the suites of one process only). Child processes the tests start (the CLI, demo devices, bench peers) run under the
 // same Node with the same adapter.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -10,8 +11,8 @@ import { betterSqlite3For, nodeBinary, root, runtimeEnv } from './node-runtime.m
 
 const [majorText, adapter, ...rest] = process.argv.slice(2);
 const major = Number(majorText);
-if (!Number.isInteger(major) || major < 20 || (adapter !== 'better-sqlite3' && adapter !== 'node:sqlite')) {
-  console.error('usage: node scripts/test-on.mjs <node major> <better-sqlite3|node:sqlite> [vitest arguments]');
+if (!Number.isInteger(major) || major < 20 || !['better-sqlite3', 'node:sqlite', 'sqlite-wasm'].includes(adapter)) {
+  console.error('usage: node scripts/test-on.mjs <node major> <better-sqlite3|node:sqlite|sqlite-wasm> [vitest arguments]');
   process.exit(2);
 }
 const node = nodeBinary(major);

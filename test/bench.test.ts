@@ -22,7 +22,8 @@ function opens(adapter: AdapterName): boolean {
 // built for it when this Node cannot open both; building that addon takes minutes on a fresh
 // checkout, too long for a test. So the bench here measures both adapters only where this Node
 // opens both (Node 24 with its own build, `npm run test:node24`), else the adapter under test.
-const adapters = ADAPTERS.every(opens) ? [...ADAPTERS] : [defaultAdapter()];
+const nodeAdapters = ADAPTERS.filter((adapter) => adapter !== 'sqlite-wasm');
+const adapters = nodeAdapters.every(opens) ? nodeAdapters : [defaultAdapter()];
 
 describe('npm run bench', () => {
   it(`runs every suite end to end on a small workload (foundation on ${adapters.join(' and ')})`, () => {

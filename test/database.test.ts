@@ -144,7 +144,7 @@ describe('initializeDatabase', () => {
     const path = `${tempDir()}/app.db`;
     const call = () => initializeDatabase(path, { adapter: 'sqlite3' as AdapterName });
     expect(call).toThrow(TypeError);
-    expect(call).toThrow(/unknown SQLite adapter "sqlite3" \(expected better-sqlite3 or node:sqlite\)/);
+    expect(call).toThrow(/unknown SQLite adapter "sqlite3" \(expected better-sqlite3, node:sqlite or sqlite-wasm\)/);
     expect(existsSync(path)).toBe(false);
   });
 });

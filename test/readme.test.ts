@@ -3,15 +3,18 @@ import { describe, expect, it } from 'vitest';
 import * as ahenk from '../src/index.ts';
 import * as schemaEntry from '../src/schema/index.ts';
 import * as transportEntry from '../src/transport.ts';
+import * as browserEntry from '../src/browser/index.ts';
+import * as browserWorkerEntry from '../src/browser/worker-entry.ts';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
 describe('README', () => {
   it('imports only names the package exports', () => {
-    const imports = [...readme.matchAll(/import \{([^}]+)\} from '(ahenk(?:\/schema)?)'/g)];
-    expect(imports.length).toBeGreaterThanOrEqual(3);
+    const imports = [...readme.matchAll(/import \{([^}]+)\} from '(ahenk(?:\/schema|\/browser|\/browser\/worker)?)'/g)];
+    expect(imports.length).toBeGreaterThanOrEqual(5);
+    const entries: Record<string, Record<string, unknown>> = { ahenk, 'ahenk/schema': schemaEntry, 'ahenk/browser': browserEntry, 'ahenk/browser/worker': browserWorkerEntry };
     for (const [, names, from] of imports) {
-      const module: Record<string, unknown> = from === 'ahenk' ? ahenk : schemaEntry;
+      const module = entries[from!]!;
       for (const name of names!.split(',').map((n) => n.trim()).filter(Boolean)) expect(module, `${name} from ${from}`).toHaveProperty(name);
     }
   });

@@ -3,7 +3,8 @@
  * their triggers when missing or out of date (drizzle-kit table rebuilds drop them), and logs rows
  * that existed before capture so they sync too. Idempotent; when nothing changed it only reads.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { quoteIdent, type SqliteConnection } from '../sqlite/index.ts';
 import { DatabaseError } from '../errors.ts';
 import { resolverName } from '../schema/resolvers.ts';
@@ -75,7 +76,8 @@ function installOne(raw: SqliteConnection, meta: SyncedTableMeta, report: Captur
   const id = existing?.id ?? SYSTEM_TABLE_IDS.get(meta.name) ?? nextTableId(raw);
   const target: CaptureTarget = { id, name: meta.name, pkColumn: meta.pkColumn, columns, liveColumns: live };
   const statements = captureTriggerSql(target);
-  const hash = createHash('sha256').update(statements.join('\n')).digest('hex');
+  // SHA-256 in JS, not node:crypto, so capture installs in a browser's worker too.
+  const hash = bytesToHex(sha256(utf8ToBytes(statements.join('\n'))));
   const triggersPresent = countTriggers(raw, meta.name) === statements.length;
 
   raw

@@ -3,7 +3,7 @@
  * PeerId string is the device id that stamps every local write, so the key a peer proves over
  * Noise and the id in the oplog are the same thing.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { connectionOf, type DatabaseHandle, type SqliteConnection } from '../sqlite/index.ts';
 import { privateKeyFromRaw } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
@@ -25,7 +25,7 @@ export function ensureIdentity(raw: SqliteConnection): DeviceIdentity {
   if (stored) return stored;
   const { rawKey, identity } = newKey();
   const put = raw.prepare('INSERT INTO ahenk_meta (key, value) VALUES (?, ?)');
-  put.run(KEY, rawKey.toString('base64'));
+  put.run(KEY, toBase64(rawKey));
   put.run(ID, identity.deviceId);
   raw.prepare('INSERT INTO ahenk_sites (id, device) VALUES (0, ?)').run(identity.deviceId);
   return identity;
@@ -49,7 +49,7 @@ export function resetIdentity(db: DatabaseHandle): ResetIdentityResult {
     const previousDeviceId = getDeviceId(raw);
     const { rawKey, identity } = newKey();
     const put = raw.prepare('UPDATE ahenk_meta SET value = ? WHERE key = ?');
-    put.run(rawKey.toString('base64'), KEY);
+    put.run(toBase64(rawKey), KEY);
     put.run(identity.deviceId, ID);
     moveLocalSite(raw, identity.deviceId);
     raw.prepare('DELETE FROM ahenk_meta WHERE key = ?').run(REVOKED);
@@ -58,12 +58,16 @@ export function resetIdentity(db: DatabaseHandle): ResetIdentityResult {
   });
 }
 
-function newKey(): { rawKey: Buffer; identity: DeviceIdentity } {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const jwk = privateKey.export({ format: 'jwk' });
-  if (!jwk.d || !jwk.x) throw new DatabaseError('could not export the new Ed25519 key');
-  const rawKey = Buffer.concat([Buffer.from(jwk.d, 'base64url'), Buffer.from(jwk.x, 'base64url')]);
-  const key = privateKeyFromRaw(new Uint8Array(rawKey));
+/**
+ * A new key: libp2p's raw Ed25519 private key, the 32-byte seed then the public key. Synchronous
+ * and without node:crypto, so that a browser's worker makes its identity the same way.
+ */
+function newKey(): { rawKey: Uint8Array; identity: DeviceIdentity } {
+  const seed = globalThis.crypto.getRandomValues(new Uint8Array(32));
+  const rawKey = new Uint8Array(64);
+  rawKey.set(seed);
+  rawKey.set(ed25519.getPublicKey(seed), 32);
+  const key = privateKeyFromRaw(rawKey);
   return { rawKey, identity: { deviceId: peerIdFromPrivateKey(key).toString(), privateKey: key } };
 }
 
@@ -72,7 +76,7 @@ export function readIdentity(raw: SqliteConnection): DeviceIdentity | undefined 
   const key = get.value(KEY) as string | undefined;
   const deviceId = get.value(ID) as string | undefined;
   if (key === undefined || deviceId === undefined) return undefined;
-  const privateKey = privateKeyFromRaw(new Uint8Array(Buffer.from(key, 'base64')));
+  const privateKey = privateKeyFromRaw(fromBase64(key));
   if (peerIdFromPrivateKey(privateKey).toString() !== deviceId) throw new DatabaseError('ahenk_meta: device id does not match the stored key');
   return { deviceId, privateKey };
 }
@@ -115,4 +119,12 @@ export function readRevocationNotice(db: DatabaseHandle): RevocationNotice | und
   } catch {
     return undefined;
   }
+}
+
+function toBase64(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes));
+}
+
+function fromBase64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }

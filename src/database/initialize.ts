@@ -6,7 +6,7 @@
 import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readMigrationFiles } from 'drizzle-orm/migrator';
+import type { MigrationMeta } from 'drizzle-orm/migrator';
 import { installCapture, refreshCapture, type CaptureInstallReport } from '../capture/install.ts';
 import { DatabaseError, MigrationsFolderError } from '../errors.ts';
 import { retryQuarantined } from '../merge/merge.ts';
@@ -27,8 +27,9 @@ import {
 } from '../sqlite/index.ts';
 
 import { ensureIdentity } from './identity.ts';
+import { SYSTEM_MIGRATIONS_FOLDER, systemMigrations } from './system-migrations.ts';
 
-export const SYSTEM_MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url));
+export { SYSTEM_MIGRATIONS_FOLDER };
 /** Kept apart from drizzle's default `__drizzle_migrations`, which belongs to the app. */
 export const SYSTEM_MIGRATIONS_TABLE = '__ahenk_migrations';
 
@@ -37,6 +38,8 @@ export interface InitializeOptions<TSchema extends Record<string, unknown>> {
   schema?: TSchema;
   /** The app's drizzle-kit migrations folder, applied before capture is installed. */
   migrationsFolder?: string;
+  /** The app's migrations as data, where there is no folder to read (a browser bundle); instead of `migrationsFolder`. */
+  migrations?: readonly MigrationMeta[];
   /**
    * The SQLite adapter that opens a path: 'better-sqlite3' or 'node:sqlite' (Node 22.16+).
    * Ignored for an opened connection, whose driver decides.
@@ -85,7 +88,7 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
     if (typeof target === 'string') raw.exec('PRAGMA cache_size = -16000; PRAGMA synchronous = NORMAL');
     const db = drizzleOverPort(raw, options.schema ? { schema: options.schema } : {}) as AhenkDatabase<TSchema>;
     refuseNewerSchema(raw);
-    migrateOverPort(db, { migrationsFolder: SYSTEM_MIGRATIONS_FOLDER, migrationsTable: SYSTEM_MIGRATIONS_TABLE });
+    migrateOverPort(db, { migrations: systemMigrations(), migrationsTable: SYSTEM_MIGRATIONS_TABLE });
     raw.transaction(() => {
       ensureIdentity(raw);
       raw.prepare('INSERT OR IGNORE INTO ahenk_clock (id, hlc) VALUES (0, 0)').run();
@@ -111,7 +114,7 @@ export function getSchemaVersion(db: DatabaseHandle): number {
 }
 
 /** The schema version this code brings (its migrations folder). */
-export const KNOWN_SCHEMA_VERSION = readMigrationFiles({ migrationsFolder: SYSTEM_MIGRATIONS_FOLDER }).length;
+export const KNOWN_SCHEMA_VERSION = systemMigrations().length;
 
 /** drizzle's migrator silently skips a database that is ahead of it: say so instead. */
 function refuseNewerSchema(raw: SqliteConnection): void {
@@ -124,6 +127,8 @@ function refuseNewerSchema(raw: SqliteConnection): void {
 export interface MigrateOptions {
   schema?: Record<string, unknown>;
   migrationsFolder?: string;
+  /** The app's migrations as data (a browser bundle); instead of `migrationsFolder`. */
+  migrations?: readonly MigrationMeta[];
 }
 
 /**
@@ -132,8 +137,10 @@ export interface MigrateOptions {
  */
 export function migrateDatabase(db: DatabaseHandle, options: MigrateOptions = {}): CaptureInstallReport {
   const raw = connectionOf(db);
+  if (options.migrationsFolder !== undefined && options.migrations !== undefined) throw new TypeError('migrateDatabase: give migrationsFolder or migrations, not both');
   if (options.migrationsFolder !== undefined) checkMigrationsFolder(options.migrationsFolder);
   if (options.migrationsFolder !== undefined) migrateOverPort(drizzleOverPort(raw), { migrationsFolder: options.migrationsFolder });
+  if (options.migrations !== undefined) migrateOverPort(drizzleOverPort(raw), { migrations: options.migrations });
   const tables = options.schema ? syncedTablesOf(options.schema) : [];
   const customResolvers = tables.flatMap((t) => Object.values(t.resolvers)).filter((r): r is Resolver => typeof r === 'object');
   registerResolvers(raw, customResolvers);

@@ -238,9 +238,9 @@ export class RowMerger {
       this.appendLog(table, pk, OP.insert, [{ clock: latestClock(current), mask: 0n }]);
       return;
     }
-    let more: Buffer | null = null;
+    let more: Uint8Array | null = null;
     if (extra > 0) {
-      more = Buffer.allocUnsafe(extra * GROUP_BYTES);
+      more = new Uint8Array(extra * GROUP_BYTES);
       let at = 0;
       for (let i = first + 1; i < current.length; i++) {
         const clock = current[i]!;
@@ -324,7 +324,7 @@ export class RowMerger {
    */
   private appendLog(table: CapturedTable, pk: string, op: number, groups: readonly Stamped[]): void {
     const { clock, mask } = groups[0]!;
-    let more: Buffer | null = null;
+    let more: Uint8Array | null = null;
     if (groups.length > 1) {
       const extra: ClockGroup[] = [];
       for (let i = 1; i < groups.length; i++) extra.push({ hlc: groups[i]!.clock.hlc, site: this.sites.siteOf(groups[i]!.clock.device), mask: groups[i]!.mask });
@@ -333,7 +333,7 @@ export class RowMerger {
     this.queueLog(clock.hlc, this.sites.siteOf(clock.device), table.id, pk, op, clock.cl, mask, more);
   }
 
-  private queueLog(hlc: string, site: number, tbl: number, pk: string, op: number, cl: number, mask: bigint | number, more: Buffer | null): void {
+  private queueLog(hlc: string, site: number, tbl: number, pk: string, op: number, cl: number, mask: bigint | number, more: Uint8Array | null): void {
     this.seq += 1n;
     this.pendingLog.push(this.seq, BigInt(`0x${hlc}`), site, tbl, pk, op, cl, mask, more, ixOfCl(cl));
     if (this.pendingLog.length === LOG_BATCH * LOG_COLUMNS) this.flushLog();

@@ -20,8 +20,8 @@ export interface ClockGroup {
 
 const LOW_32 = 0xffffffffn;
 
-export function encodeClockGroups(groups: readonly ClockGroup[]): Buffer {
-  const out = Buffer.allocUnsafe(groups.length * GROUP_BYTES);
+export function encodeClockGroups(groups: readonly ClockGroup[]): Uint8Array {
+  const out = new Uint8Array(groups.length * GROUP_BYTES);
   for (let i = 0; i < groups.length; i++) {
     const { hlc, site, mask } = groups[i]!;
     writeClockGroup(out, i * GROUP_BYTES, hlc, site, Number(mask >> 32n), Number(mask & LOW_32));
@@ -29,23 +29,28 @@ export function encodeClockGroups(groups: readonly ClockGroup[]): Buffer {
   return out;
 }
 
-/** Value of a lower-case hex digit by character code. */
+/** Value of a hex digit by character code (SQLite's hex() writes upper case, stamps lower case). */
 const HEX_DIGIT = new Uint8Array(128);
-for (let i = 0; i < 16; i++) HEX_DIGIT['0123456789abcdef'.charCodeAt(i)] = i;
+for (let i = 0; i < 16; i++) {
+  HEX_DIGIT['0123456789abcdef'.charCodeAt(i)] = i;
+  HEX_DIGIT['0123456789ABCDEF'.charCodeAt(i)] = i;
+}
+/** Two lower-case hex digits by byte value. */
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 /**
  * Writes one group at `at`: the stamp straight from its hex text (a valid stamp: 16 lower-case hex
  * digits), the mask as its upper and lower 32 bits (merge's number masks pass 0 and the mask).
- * Byte by byte: this runs once per merged row, and Buffer.write(hex) or parseInt cost more.
+ * Byte by byte: this runs once per merged row, and parseInt or a hex decoder cost more.
  */
-export function writeClockGroup(out: Buffer, at: number, hlc: string, site: number, maskHigh: number, maskLow: number): void {
+export function writeClockGroup(out: Uint8Array, at: number, hlc: string, site: number, maskHigh: number, maskLow: number): void {
   for (let i = 0; i < 8; i++) out[at + i] = (HEX_DIGIT[hlc.charCodeAt(2 * i)]! << 4) | HEX_DIGIT[hlc.charCodeAt(2 * i + 1)]!;
   writeU32(out, at + 8, site);
   writeU32(out, at + 12, maskHigh);
   writeU32(out, at + 16, maskLow);
 }
 
-function writeU32(out: Buffer, at: number, value: number): void {
+function writeU32(out: Uint8Array, at: number, value: number): void {
   out[at] = value >>> 24;
   out[at + 1] = value >>> 16;
   out[at + 2] = value >>> 8;
@@ -53,10 +58,10 @@ function writeU32(out: Buffer, at: number, value: number): void {
 }
 
 export function decodeClockGroups(more: Uint8Array): ClockGroup[] {
-  const bytes = asBuffer(more);
+  const view = viewOf(more);
   const groups: ClockGroup[] = [];
-  for (let at = 0; at < bytes.length; at += GROUP_BYTES) {
-    groups.push({ hlc: bytes.toString('hex', at, at + 8), site: bytes.readUInt32BE(at + 8), mask: bytes.readBigUInt64BE(at + 12) });
+  for (let at = 0; at < more.length; at += GROUP_BYTES) {
+    groups.push({ hlc: stampHex(more, at), site: view.getUint32(at + 8), mask: view.getBigUint64(at + 12) });
   }
   return groups;
 }
@@ -66,15 +71,29 @@ export function decodeClockGroups(more: Uint8Array): ClockGroup[] {
  * and the mask split in two 31-bit halves (bits 0-30 and 31-61).
  */
 export function forEachClockGroup(more: Uint8Array, visit: (hlc: string, site: number, lo: number, hi: number) => void): void {
-  const bytes = asBuffer(more);
-  for (let at = 0; at < bytes.length; at += GROUP_BYTES) {
-    const upper = bytes.readUInt32BE(at + 12);
-    const lower = bytes.readUInt32BE(at + 16);
-    visit(bytes.toString('hex', at, at + 8), bytes.readUInt32BE(at + 8), lower & 0x7fffffff, ((upper << 1) | (lower >>> 31)) & 0x7fffffff);
+  const view = viewOf(more);
+  for (let at = 0; at < more.length; at += GROUP_BYTES) {
+    const upper = view.getUint32(at + 12);
+    const lower = view.getUint32(at + 16);
+    visit(stampHex(more, at), view.getUint32(at + 8), lower & 0x7fffffff, ((upper << 1) | (lower >>> 31)) & 0x7fffffff);
   }
 }
 
-function asBuffer(more: Uint8Array): Buffer {
+/** The bytes of SQLite's hex() text of a blob (an even number of hex digits, either case). */
+export function bytesFromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >>> 1);
+  for (let i = 0; i < out.length; i++) out[i] = (HEX_DIGIT[hex.charCodeAt(2 * i)]! << 4) | HEX_DIGIT[hex.charCodeAt(2 * i + 1)]!;
+  return out;
+}
+
+/** The 8-byte stamp at `at` as 16 lower-case hex digits. */
+function stampHex(bytes: Uint8Array, at: number): string {
+  let out = '';
+  for (let i = at; i < at + 8; i++) out += HEX_BYTE[bytes[i]!]!;
+  return out;
+}
+
+function viewOf(more: Uint8Array): DataView {
   if (more.length % GROUP_BYTES !== 0) throw new DatabaseError(`oplog clock groups of ${more.length} bytes are corrupt (not a multiple of ${GROUP_BYTES})`);
-  return Buffer.isBuffer(more) ? more : Buffer.from(more.buffer, more.byteOffset, more.byteLength);
+  return new DataView(more.buffer, more.byteOffset, more.byteLength);
 }

@@ -7,7 +7,7 @@
  */
 import { InvalidEntryError } from '../errors.ts';
 import { isHlcString } from '../clock/timestamp.ts';
-import { isSqlValue, type SqlValue } from '../sqlite/values.ts';
+import { isSqlValue, utf8ByteLength, type SqlValue } from '../sqlite/values.ts';
 
 /** The operations of the manual path's input (buildOplogEntry); entries themselves carry none. */
 export type OpType = 'insert' | 'update' | 'delete';
@@ -137,7 +137,7 @@ export function validateIndexedEntry(value: unknown, index: number): IndexedGrou
       }
       const v = own_[key];
       if (!isSqlValue(v)) failEntry(index, `value of column "${key.slice(0, 64)}" is not a SQLite value (${describe(v)})`);
-      if ((typeof v === 'string' && v.length * 3 > ENTRY_LIMITS.valueBytes && Buffer.byteLength(v) > ENTRY_LIMITS.valueBytes) || (v instanceof Uint8Array && v.byteLength > ENTRY_LIMITS.valueBytes)) {
+      if ((typeof v === 'string' && v.length * 3 > ENTRY_LIMITS.valueBytes && utf8ByteLength(v) > ENTRY_LIMITS.valueBytes) || (v instanceof Uint8Array && v.byteLength > ENTRY_LIMITS.valueBytes)) {
         failEntry(index, `value of column "${key.slice(0, 64)}" is larger than ${ENTRY_LIMITS.valueBytes} bytes`);
       }
     }

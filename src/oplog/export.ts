@@ -8,7 +8,7 @@ import { loadCatalog, type CapturedTable } from './catalog.ts';
 import { OP } from './format.ts';
 import { MAX_CAUSAL_LENGTH, type CellGroup, type OplogEntry } from './entry.ts';
 import { SiteTable } from './sites.ts';
-import { forEachClockGroup } from './clock-groups.ts';
+import { bytesFromHex, forEachClockGroup } from './clock-groups.ts';
 import { fromSqlite, setOwn, type SqlValue } from '../sqlite/values.ts';
 
 export interface OplogExport {
@@ -161,7 +161,7 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
       const more = row.pop() as string;
       visit(row as unknown as LogRow);
       // The groups of one log row share its causal length and op, and cover disjoint columns.
-      if (more !== '') forEachClockGroup(Buffer.from(more, 'hex'), (hlc, site, lo, hi) => visit([hlc, site, row[2], row[3], lo, hi, row[6]]));
+      if (more !== '') forEachClockGroup(bytesFromHex(more), (hlc, site, lo, hi) => visit([hlc, site, row[2], row[3], lo, hi, row[6]]));
     }
     if (rows.length < SCAN_CHUNK) break;
     top = lowest! - 1n;

@@ -60,7 +60,7 @@ function asSetItems(value: SqlValue): unknown[] {
     return [value];
   }
   if (typeof value === 'bigint') return [value.toString()];
-  if (value instanceof Uint8Array) return [Buffer.from(value).toString('base64')];
+  if (value instanceof Uint8Array) return [base64(value)];
   return [value];
 }
 
@@ -117,4 +117,11 @@ export function checkResolver(resolver: Resolver | Resolver['resolve'], samples:
     }
   }
   return { ok: violations.length === 0, violations };
+}
+
+/** Standard base64 with padding, as Node's Buffer writes it (elements of a set are compared as text). */
+function base64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
 }

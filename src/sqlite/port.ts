@@ -44,7 +44,7 @@ export interface SqliteStatement {
   value(...params: SqlParams): SqlValue | undefined;
 }
 
-export type AdapterName = 'better-sqlite3' | 'node:sqlite';
+export type AdapterName = 'better-sqlite3' | 'node:sqlite' | 'sqlite-wasm';
 
 /** A driver's own connection object, as far as Ahenk's types need to know it. */
 export interface DriverConnection {

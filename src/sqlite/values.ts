@@ -30,6 +30,22 @@ export function fromSqlite(value: unknown): SqlValue {
   return value as SqlValue;
 }
 
+/** The length of `text` in UTF-8 bytes (what SQLite stores), counted without encoding it. */
+export function utf8ByteLength(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) bytes += 1;
+    // A surrogate pair is two UTF-16 units and four bytes; a lone surrogate encodes as U+FFFD, three.
+    else if (code >= 0xd800 && code < 0xdc00 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2;
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
+}
+
 /** SQLite's cross-class order (NULL < numbers < text < blob), then the natural order within. */
 export function compareSqlValues(a: SqlValue, b: SqlValue): number {
   const rank = (v: SqlValue) => (v === null ? 0 : typeof v === 'bigint' || typeof v === 'number' ? 1 : typeof v === 'string' ? 2 : 3);

@@ -74,19 +74,19 @@ describe('the CLI picks its SQLite adapter from its own environment', () => {
     const fresh = join(dir, 'fresh.db');
     const init = await cli(['init', '--db', fresh], { env: { AHENK_SQLITE: 'sqlite3' } });
     expect(init.code).toBe(EXIT.usage);
-    expect(init.stderr).toMatch(/AHENK_SQLITE: unknown SQLite adapter "sqlite3" \(expected better-sqlite3 or node:sqlite\)/);
+    expect(init.stderr).toMatch(/AHENK_SQLITE: unknown SQLite adapter "sqlite3" \(expected better-sqlite3, node:sqlite or sqlite-wasm\)/);
     expect(existsSync(fresh)).toBe(false);
     const existing = appDatabase(dir, 'app');
     const status = await cli(['status', '--db', existing], { env: { AHENK_SQLITE: 'node-sqlite' } });
     expect(status.code).toBe(EXIT.usage);
-    expect(status.stderr).toMatch(/unknown SQLite adapter "node-sqlite" \(expected better-sqlite3 or node:sqlite\)/);
+    expect(status.stderr).toMatch(/unknown SQLite adapter "node-sqlite" \(expected better-sqlite3, node:sqlite or sqlite-wasm\)/);
   });
 
   it('the bin exits with the usage code for an AHENK_SQLITE it does not know', async () => {
     const db = join(tempDir(), 'app.db');
     const bin = spawnCli(['init', '--db', db], { AHENK_SQLITE: 'sqlite3' });
     expect(await bin.exited).toBe(EXIT.usage);
-    expect(bin.stderr()).toMatch(/expected better-sqlite3 or node:sqlite/);
+    expect(bin.stderr()).toMatch(/expected better-sqlite3, node:sqlite or sqlite-wasm/);
     expect(existsSync(db)).toBe(false);
   });
 });

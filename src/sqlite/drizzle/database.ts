@@ -3,7 +3,7 @@
  * driver's own connection object, `$connection` the port Ahenk runs on.
  */
 import { createTableRelationsHelpers, extractTablesRelationalConfig, type ExtractTablesWithRelations, type RelationalSchemaConfig, type TablesRelationalConfig } from 'drizzle-orm';
-import { readMigrationFiles } from 'drizzle-orm/migrator';
+import { readMigrationFiles, type MigrationMeta } from 'drizzle-orm/migrator';
 import { BaseSQLiteDatabase, SQLiteSyncDialect } from 'drizzle-orm/sqlite-core';
 import type { SqliteConnection } from '../connection.ts';
 import type { DriverConnection, SqlRunResult } from '../port.ts';
@@ -38,14 +38,16 @@ export function drizzleOverPort<TSchema extends Record<string, unknown> = Record
   return db;
 }
 
-export interface PortMigrationConfig {
-  migrationsFolder: string;
-  migrationsTable?: string;
-}
+export type PortMigrationConfig = ({ migrationsFolder: string } | { migrations: readonly MigrationMeta[] }) & { migrationsTable?: string };
 
-/** drizzle-kit's migrations folder applied through the port (what drizzle's own migrators do). */
+/**
+ * drizzle-kit's migrations applied through the port (what drizzle's own migrators do): read from a
+ * folder, or given as data (a browser has no folder to read; its bundler inlined them).
+ */
 export function migrateOverPort(db: PortDatabase<Record<string, unknown>>, config: PortMigrationConfig): void {
-  const migrations = readMigrationFiles(config);
+  const migrations = 'migrations' in config ? [...config.migrations] : readMigrationFiles(config);
   const internals = db as unknown as { dialect: SQLiteSyncDialect; session: PortSession<Record<string, unknown>, TablesRelationalConfig> };
-  internals.dialect.migrate(migrations, internals.session, config);
+  // The dialect reads only the table's name from its config.
+  const table = config.migrationsTable === undefined ? {} : { migrationsTable: config.migrationsTable };
+  internals.dialect.migrate(migrations, internals.session, { migrationsFolder: '', ...table });
 }

@@ -1,0 +1,55 @@
+// Browser tests: the fixture app bundled (scripts/build-browser.mjs), served on 127.0.0.1, and
+// Debian's Chromium driven by playwright-core. Where /usr/bin/chromium is absent the tests skip and
+// say why (.ci/run installs it).
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { browserBuild } from '../../scripts/build-browser.mjs';
+
+export const CHROMIUM = process.env.AHENK_CHROMIUM ?? '/usr/bin/chromium';
+export const chromiumMissing = existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM} (apt-get install -y chromium; .ci/run does)`;
+if (chromiumMissing !== undefined) console.warn(`browser tests skipped: ${chromiumMissing}`);
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+export const ARTIFACTS = join(here, '..', '..', 'test-artifacts');
+
+/** Bundles the fixture app (page, worker, sqlite3.wasm, index.html) into a fresh directory. */
+export async function buildFixture(extra: Record<string, string> = {}): Promise<{ dir: string; cleanup: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ahenk-browser-'));
+  const fixture = join(here, 'fixture');
+  await browserBuild({ entryPoints: { page: join(fixture, 'page.ts'), worker: join(fixture, 'worker.ts'), ...extra }, outdir: dir, whole: true });
+  copyFileSync(join(fixture, 'index.html'), join(dir, 'index.html'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.map': 'application/json' };
+
+/** Serves `dir` on 127.0.0.1 (a secure context, as OPFS needs); resolves to its origin. */
+export async function serve(dir: string): Promise<{ origin: string; server: Server }> {
+  const server = createServer((request, response) => {
+    const path = normalize(decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    const file = join(dir, path === '/' ? 'index.html' : path);
+    if (!file.startsWith(dir) || !existsSync(file)) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+    response.end(readFileSync(file));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+export async function launch(): Promise<Browser> {
+  // As root Chromium needs --no-sandbox; the page is our own fixture on loopback.
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'] });
+}
+
+export function artifactPath(name: string): string {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return join(ARTIFACTS, name);
+}
