@@ -23,11 +23,27 @@ export function countQuarantined(db: DatabaseHandle): number {
   return Number(connectionOf(db).prepare('SELECT count(*) FROM ahenk_quarantine').value());
 }
 
-/** Removes and returns every quarantined entry (as its groups' working copies); the caller applies them in the same transaction. */
+/**
+ * Removes and returns every quarantined entry that still passes merge's validation (as its groups'
+ * working copies); the caller applies them in the same transaction.
+ */
 export function takeQuarantined(raw: SqliteConnection): IndexedGroup[][] {
-  const rows = raw.prepare('SELECT entry FROM ahenk_quarantine ORDER BY id').values().map(([text]) => text as string);
-  raw.prepare('DELETE FROM ahenk_quarantine').run();
-  return rows.map((text, i) => validateIndexedEntry(withValues(superjson.parse(text)), i));
+  const taken: IndexedGroup[][] = [];
+  const remove = raw.prepare('DELETE FROM ahenk_quarantine WHERE id = ?');
+  for (const [id, text] of raw.prepare('SELECT id, entry FROM ahenk_quarantine ORDER BY id').values()) {
+    // A row an older version held back that today's bounds refuse (a causal length past 2^48), or
+    // one that no longer parses, stays where it is: throwing here would stop every later retry,
+    // and with it initializeDatabase, for good.
+    let groups: IndexedGroup[];
+    try {
+      groups = validateIndexedEntry(withValues(superjson.parse(text as string)), taken.length);
+    } catch {
+      continue;
+    }
+    taken.push(groups);
+    remove.run(id as bigint);
+  }
+  return taken;
 }
 
 /** A stored entry with its groups' cells as values again (rows stored before cells were pairs have values already). */
