@@ -7,7 +7,7 @@ import superjson from 'superjson';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { validateIndexedEntry, type IndexedGroup, type OplogEntry } from '../oplog/entry.ts';
 
-export type QuarantineReason = 'unknown-table' | 'unknown-column' | 'unknown-resolver' | 'clock-drift';
+export type QuarantineReason = 'unknown-table' | 'unknown-column' | 'unknown-resolver' | 'clock-drift' | 'value-too-large';
 
 export function quarantine(raw: SqliteConnection, entry: OplogEntry, reason: QuarantineReason, message: string): void {
   // Only the entry's own fields: merge's working copies carry more. Cells as [column, value] pairs:
