@@ -157,7 +157,10 @@ export class RowMerger {
         } else if (resolver) {
           liveRow ??= won ? undefined : this.readRow(table, pk);
           const mine = won ? won.value : (liveRow?.get(column) ?? null);
-          const joined = resolver.resolve(mine, value);
+          // A join of a value with itself is that value (idempotence), whatever the resolver makes of
+          // it: union is a join only on the sets it produces, and a write delivered again (a resent
+          // window) onto a row it created would otherwise turn a blob or plain text into a JSON array.
+          const joined = sqlValuesEqual(mine, value) ? mine : resolver.resolve(mine, value);
           if (isTooLarge(joined)) {
             this.tooLarge(clock, column);
             continue;
