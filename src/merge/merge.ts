@@ -5,6 +5,7 @@
  * does not have yet, or stamped too far in the future, are quarantined, never dropped.
  */
 import type { SqliteConnection } from '../sqlite/index.ts';
+import { setOwn, type SqlValue } from '../sqlite/values.ts';
 import { formatHlc, hlcTextMs, MAX_COUNTER, MAX_REMOTE_MS, packHlc, parseHlc } from '../clock/timestamp.ts';
 import { DEFAULT_MAX_DRIFT_MS } from '../clock/hybrid-logical-clock.ts';
 import { ClockDriftError } from '../clock/errors.ts';
@@ -14,7 +15,7 @@ import { refreshCapture } from '../capture/install.ts';
 import { withoutCapture } from '../oplog/guard.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
-import { entryOf, validateIndexedEntry, type OplogEntry } from '../oplog/entry.ts';
+import { ENTRY_LIMITS, entryOf, validateIndexedEntry, type OplogEntry } from '../oplog/entry.ts';
 import { QuarantineWriter, takeQuarantined, type QuarantineReason, type QuarantineSelection } from './quarantine.ts';
 import { customResolversOf } from './registry.ts';
 import { lookupResolver, type Resolver } from '../schema/resolvers.ts';
@@ -115,7 +116,12 @@ export function applyEntries(raw: SqliteConnection, entries: readonly (readonly 
     }
   }
 
-  const merger = new RowMerger(raw, wallMs, custom);
+  // A resolver's join past the value limit (a union of two large sets) waits in quarantine, cell alone.
+  const merger = new RowMerger(raw, wallMs, custom, (group, column) => {
+    const values: Record<string, SqlValue> = {};
+    setOwn(values, column, group.values[column]!);
+    hold(group.index, entryOf([{ ...group, values }]), 'value-too-large', `column "${group.table}"."${column}" joined by its resolver would be larger than ${ENTRY_LIMITS.valueBytes} bytes`);
+  });
   // What merge writes is logged by merge itself, with the peer's stamps: the triggers stand aside.
   withoutCapture(raw, () => {
     for (const [table, rowsOf] of byTable) {

@@ -13,7 +13,7 @@ import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { validateIndexedEntry, type IndexedGroup, type OplogEntry } from '../oplog/entry.ts';
 import { decodeHeldEntry, encodeHeldEntry } from './held-codec.ts';
 
-export type QuarantineReason = 'unknown-table' | 'unknown-column' | 'unknown-resolver' | 'clock-drift';
+export type QuarantineReason = 'unknown-table' | 'unknown-column' | 'unknown-resolver' | 'clock-drift' | 'value-too-large';
 
 export const QUARANTINE_LIMITS = {
   /**
@@ -112,12 +112,22 @@ export function takeQuarantined(raw: SqliteConnection, selection: QuarantineSele
   const rows = raw.prepare(`SELECT id, entry FROM ahenk_quarantine ${filter} ORDER BY id${limit}`).values(...params);
   if (rows.length === 0) return { entries: [], lastId: selection.afterId ?? 0 };
   const lastId = Number(rows.at(-1)![0]);
-  if (where.length === 0 && selection.limit === undefined) raw.prepare('DELETE FROM ahenk_quarantine').run();
-  else {
-    const remove = raw.cached('DELETE FROM ahenk_quarantine WHERE id = ?');
-    for (const row of rows) remove.run(row[0]!);
+  const entries: IndexedGroup[][] = [];
+  const remove = raw.cached('DELETE FROM ahenk_quarantine WHERE id = ?');
+  for (const [id, stored] of rows) {
+    // A row an older version held back that today's bounds refuse (a causal length past 2^48), or
+    // one that no longer parses, stays where it is: throwing here would stop every later retry,
+    // and with it initializeDatabase, for good.
+    let groups: IndexedGroup[];
+    try {
+      groups = validateIndexedEntry(readHeld(stored), entries.length);
+    } catch {
+      continue;
+    }
+    entries.push(groups);
+    remove.run(id!);
   }
-  return { entries: rows.map(([, stored], i) => validateIndexedEntry(readHeld(stored), i)), lastId };
+  return { entries, lastId };
 }
 
 /** Rows held before migration 0002 are superjson text; later ones the binary form. */

@@ -12,7 +12,7 @@ import { ixOfCl, overBothIndexes } from '../oplog/log-index.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { compareCellClocks, type CellClock } from '../oplog/register-order.ts';
 import { decodeClockGroups, encodeClockGroups, GROUP_BYTES, writeClockGroup, type ClockGroup } from '../oplog/clock-groups.ts';
-import type { IndexedGroup } from '../oplog/entry.ts';
+import { isTooLarge, type IndexedGroup } from '../oplog/entry.ts';
 import { lookupResolver, type Resolver } from '../schema/resolvers.ts';
 import { SiteTable } from '../oplog/sites.ts';
 import { shapeOf } from './shape.ts';
@@ -70,10 +70,16 @@ export class RowMerger {
   /** App-table write statements by table and column mask, for this call. */
   private readonly writes = new Map<CapturedTable, { replace: Map<bigint, SqliteStatement>; upsert: Map<bigint, SqliteStatement> }>();
 
+  /**
+   * `tooLarge` is told of a cell whose resolver joined it with the row's value into one past the
+   * value limit: the cell is left as it was, since no peer would take the joined value (export
+   * could never send it, and the row's every later change with it).
+   */
   constructor(
     private readonly raw: SqliteConnection,
     wallMs: number,
     private readonly custom: ReadonlyMap<string, Resolver>,
+    private readonly tooLarge: (group: Incoming, column: string) => void = () => {},
   ) {
     this.sites = new SiteTable(raw);
     const maxSeq = (raw.cached('SELECT max(seq) FROM ahenk_oplog').value() as bigint | null) ?? 0n;
@@ -151,7 +157,14 @@ export class RowMerger {
         } else if (resolver) {
           liveRow ??= won ? undefined : this.readRow(table, pk);
           const mine = won ? won.value : (liveRow?.get(column) ?? null);
-          const joined = resolver.resolve(mine, value);
+          // A join of a value with itself is that value (idempotence), whatever the resolver makes of
+          // it: union is a join only on the sets it produces, and a write delivered again (a resent
+          // window) onto a row it created would otherwise turn a blob or plain text into a JSON array.
+          const joined = sqlValuesEqual(mine, value) ? mine : resolver.resolve(mine, value);
+          if (isTooLarge(joined)) {
+            this.tooLarge(clock, column);
+            continue;
+          }
           const later = compareCellClocks(clock, held) > 0 ? clock : held;
           if (!sqlValuesEqual(joined, mine) || later !== held) winners.set(column, { value: joined, clock: later });
         } else if (compareCellClocks(clock, held) > 0) {

@@ -137,13 +137,19 @@ export function validateIndexedEntry(value: unknown, index: number): IndexedGrou
       }
       const v = own_[key];
       if (!isSqlValue(v)) failEntry(index, `value of column "${key.slice(0, 64)}" is not a SQLite value (${describe(v)})`);
-      if ((typeof v === 'string' && v.length * 3 > ENTRY_LIMITS.valueBytes && utf8ByteLength(v) > ENTRY_LIMITS.valueBytes) || (v instanceof Uint8Array && v.byteLength > ENTRY_LIMITS.valueBytes)) {
+      if (isTooLarge(v)) {
         failEntry(index, `value of column "${key.slice(0, 64)}" is larger than ${ENTRY_LIMITS.valueBytes} bytes`);
       }
     }
     out[g] = { table: table as string, pk: pk as string, cl: cl as number, hlc: hlc as string, device: device as string, values: own_ as Record<string, SqlValue>, index, mask: -1 };
   }
   return out;
+}
+
+/** Whether a text or blob value is past ENTRY_LIMITS.valueBytes (text in UTF-8 bytes), which merge and the codec refuse. */
+export function isTooLarge(value: SqlValue): boolean {
+  if (typeof value === 'string') return value.length * 3 > ENTRY_LIMITS.valueBytes && utf8ByteLength(value) > ENTRY_LIMITS.valueBytes;
+  return value instanceof Uint8Array && value.byteLength > ENTRY_LIMITS.valueBytes;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -165,6 +165,20 @@ describe('merge', () => {
     expect(got).toEqual({ high: 10n, tags: '["a","b","c"]', note: 'n2' });
   });
 
+  it('the same write delivered again leaves a resolver column as it is (union of a value that is not a set)', () => {
+    const c = (over: Partial<Write>) => entry({ table: 'counters', pk: 'c1', ...over });
+    // A resent window delivers a write again; union joined the value with itself: blob, then '[""]'.
+    for (const tags of [new Uint8Array([]), new Uint8Array([1, 2]), 'plain', '["b","a"]']) {
+      const write = c({ op: 'insert', values: { tags }, hlc: at(10) });
+      const b = openDevice(`b-${String(tags)}`);
+      merge(b, [write]);
+      const once = dump(b, 'counters');
+      expect(merge(b, [write])).toMatchObject({ applied: 0, unchanged: 1 });
+      merge(b, [write, write]);
+      expect(dump(b, 'counters'), String(tags)).toEqual(once);
+    }
+  });
+
   it('round-trips every storage class exactly', () => {
     const a = openDevice('a');
     const b = openDevice('b');

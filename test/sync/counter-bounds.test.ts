@@ -7,11 +7,12 @@
  */
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { ENTRY_LIMITS, getOplogEntriesSince, InvalidEntryError, localApply, buildOplogEntry, merge, type OplogEntry } from '../../src/index.ts';
+import superjson from 'superjson';
+import { countQuarantined, ENTRY_LIMITS, getOplogEntriesSince, initializeDatabase, InvalidEntryError, localApply, buildOplogEntry, merge, retryQuarantined, type OplogEntry } from '../../src/index.ts';
 import { ClockDriftError, formatHlc, HybridLogicalClock, packHlc } from '../../src/clock/index.ts';
 import { decodeMessage, encodeBatchFrames, ProtocolError } from '../../src/sync/protocol/index.ts';
 import { caught, openDevice } from '../helpers/db.ts';
-import { todos } from '../helpers/schema.ts';
+import { counters, schema, todos } from '../helpers/schema.ts';
 import { addTodos, idOf, syncPair } from './helpers.ts';
 
 const MAX = ENTRY_LIMITS.causalLength;
@@ -153,5 +154,48 @@ describe('stamps past the clock range', () => {
     const local = b.$connection.prepare(`SELECT max(seq) FROM ahenk_oplog WHERE site = 0`).value() as bigint;
     expect(local > BigInt(`0x${year5999}`)).toBe(true);
     expect(getOplogEntriesSince(b).entries.find((e) => e.pk === 'b-next-0')).toBeDefined();
+  });
+});
+
+describe('values a resolver joins', () => {
+  it('a join past the value limit is held back, so export can still send everything', async () => {
+    const b = openDevice('b');
+    const c = openDevice('c', b.path.replace(/\/b\.db$/, ''));
+    b.insert(counters).values({ id: 'k', tags: 'x' }).run();
+    // 11 MiB of a control character: within the limit, but JSON escapes each as six characters,
+    // so the union with B's set would be about 66 MiB, past what merge and the codec take.
+    const big = '\x01'.repeat(11 * 1024 * 1024 + 1);
+    const result = merge(b, [{ table: 'counters', pk: 'k', cl: 1, groups: [{ hlc: stamp(), device: 'device-evil', values: { tags: big, note: 'kept' } }] }]);
+    expect(result.quarantined).toMatchObject([{ index: 0, table: 'counters', pk: 'k', reason: 'value-too-large' }]);
+    // The other cell of the write applies; the set stays as it was.
+    expect(b.select().from(counters).all()).toEqual([{ id: 'k', high: null, tags: 'x', note: 'kept' }]);
+    expect(countQuarantined(b)).toBe(1);
+    // The session used to fail on B's side ("column tags is too large for a frame"), every time.
+    addTodos(b, 'b-after', 1);
+    await syncPair(b, c);
+    expect(c.select().from(counters).all()).toEqual([{ id: 'k', high: null, tags: 'x', note: 'kept' }]);
+    expect(titles(c)).toEqual(['b-after-0']);
+    // A retry holds it back again rather than apply it.
+    expect(retryQuarantined(b).quarantined).toMatchObject([{ reason: 'value-too-large' }]);
+    expect(countQuarantined(b)).toBe(1);
+  }, 60_000);
+});
+
+describe('quarantine written before the bounds', () => {
+  it('an entry held back that the bounds now refuse does not stop the database from opening', () => {
+    const b = openDevice('b');
+    // What an older Ahenk quarantined for a table B did not have yet: a causal length of 2^53 - 1.
+    const old = { table: 'later', pk: 'k', cl: 2 ** 53 - 1, groups: [{ hlc: stamp(), device: 'device-evil', values: { x: 'y' } }] };
+    const held = (entry: unknown) =>
+      b.$connection.prepare('INSERT INTO ahenk_quarantine (table_name, reason, entry, received_at) VALUES (?, ?, ?, ?)').run('later', 'unknown-table: not here', superjson.stringify(entry), Date.now());
+    held(old);
+    held({ ...old, pk: 'fine', cl: 1 });
+    b.$connection.close();
+    // initializeDatabase retries quarantined entries: it threw InvalidEntryError, at every open.
+    const again = initializeDatabase(b.path, { schema });
+    // The valid one is still held (its table is not here); the one no peer would take now stays as it was.
+    expect(countQuarantined(again)).toBe(2);
+    expect(retryQuarantined(again).quarantined).toMatchObject([{ pk: 'fine', reason: 'unknown-table' }]);
+    again.$connection.close();
   });
 });
