@@ -31,6 +31,7 @@ export const startCommand: CommandSpec = {
         const log = new EventLog(context.io, flag(context, 'json'));
         const node = await startNode(db, context, log);
         const unfollow = log.follow(node);
+        const hideProgress = log.showProgress(node);
         try {
           log.line('start', { deviceId: getDeviceId(db.$connection), addresses: node.getMultiaddrs() }, `started ${node.peerId}`);
           for (const address of node.getMultiaddrs()) log.line('listen', { address }, `listening on ${address}`);
@@ -38,6 +39,7 @@ export const startCommand: CommandSpec = {
           log.line('stop', {}, 'stopping');
         } finally {
           await node.stop();
+          hideProgress();
           unfollow();
         }
         log.line('stopped', {}, 'stopped');
