@@ -25,8 +25,9 @@ export const pairCommand: CommandSpec = {
   name: 'pair',
   summary: 'show a pairing code for a new device and wait for it to join (run on a device that has the account)',
   description:
-    'Starts a node, prints a single-use pairing code (the text of the QR code) and waits until a new ' +
-    'device answers it with `ahenk join <code>`; at a terminal it asks before accepting the device (--yes skips that). ' +
+    'Starts a node, prints a single-use pairing code (drawn as a QR code at a terminal, its text always) and waits until a new ' +
+    'device answers it with `ahenk join <code>`; at a terminal it asks before accepting the device (--yes skips that), ' +
+    'and offers a short code to type with `ahenk join <short code> --from <address>`, confirmed by comparing a confirmation code on both screens. ' +
     'Then waits for their first sync and exits 0.\n' +
     `Exits ${EXIT.pairing} when the code expires or the pairing is refused.`,
   options: [
