@@ -115,8 +115,8 @@ describe('ahenk sync --once', () => {
     for (let i = 0; i < ROWS; i += 1) insert.run(`row-${i}`, `title ${i}`, i % 2, i / 3);
     raw.exec('COMMIT');
     raw.close();
-    const laptopNode = spawnCli(['start', '--db', laptop, ...LOOPBACK]);
-    const address = (await laptopNode.line(/ listening on \/ip4\/127\.0\.0\.1\//, 60_000)).split(' listening on ')[1]!;
+    const laptopNode = spawnCli(['start', '--db', laptop, ...LOOPBACK, '--json']);
+    const address = (JSON.parse(await laptopNode.line(/"event":"listen"/, 60_000)) as { address: string }).address;
 
     const sync = await cli(['sync', '--once', '--json', '--db', phone, '--peer', address, ...LOOPBACK]);
     expect(sync.stderr).toBe('');
@@ -136,6 +136,10 @@ describe('ahenk sync --once', () => {
     expect(last.bytes).toBeLessThanOrEqual(complete.bytesReceived!);
     expect(complete.received).toBeGreaterThanOrEqual(ROWS);
     expect(Object.keys(todoTitles(phone))).toHaveLength(ROWS + 1);
+    // `start --json` on the other side printed its half: what it sent, up to the same total.
+    const sentLines = () => laptopNode.stdout().trim().split('\n').map((l) => JSON.parse(l) as JsonLine).filter((l) => l.event === 'sync:progress' && l.direction === 'send');
+    await expect.poll(() => sentLines().at(-1)?.entries, { timeout: 10_000 }).toBe(complete.received);
+    expect(sentLines().length).toBeGreaterThanOrEqual(5);
     laptopNode.child.kill('SIGINT');
     expect(await laptopNode.exited).toBe(0);
   }, 120_000);
