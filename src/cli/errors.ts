@@ -12,6 +12,8 @@ export const EXIT = {
   usage: 2,
   /** Pairing did not happen: the code expired, was refused or was already used. */
   pairing: 3,
+  /** A sync stopped making progress for longer than its idle timeout (--sync-timeout). */
+  stalled: 4,
   /** Stopped by SIGINT/SIGTERM before the command had finished its work (128 + SIGINT). */
   interrupted: 130,
 } as const;

@@ -5,6 +5,10 @@
 
 export interface Writer {
   write(text: string): unknown;
+  /** True for a terminal: progress is drawn as a bar redrawn in place. */
+  isTTY?: boolean;
+  /** The terminal's width, when it is one. */
+  columns?: number;
 }
 
 export interface Reader extends AsyncIterable<string | Uint8Array> {

@@ -9,6 +9,7 @@ import type { CliDatabase } from './context.ts';
 import { flag, stringOption, stringsOption } from './context.ts';
 import { CommandFailedError, UsageError } from './errors.ts';
 import { writeLine, type CliIo } from './io.ts';
+import { ProgressTracker, progressFields, renderProgressLine } from './progress.ts';
 import type { CommandContext, OptionSpec } from './spec.ts';
 
 export const NODE_OPTIONS: readonly OptionSpec[] = [
@@ -21,9 +22,10 @@ export const NODE_OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** Starts a node with the network flags; a bad address is a usage error. */
-export async function startNode(db: CliDatabase, context: CommandContext, log: EventLog): Promise<SyncNode> {
+export async function startNode(db: CliDatabase, context: CommandContext, log: EventLog, overrides: Pick<P2PConfig, 'live'> = {}): Promise<SyncNode> {
   const listen = stringsOption(context, 'listen');
   const config: P2PConfig = {
+    ...overrides,
     bootstrapPeers: stringsOption(context, 'peer'),
     relayServers: stringsOption(context, 'relay'),
     // Asked for by name on the command line: the user wants this machine seen on its LAN, which the
@@ -73,18 +75,34 @@ const UNREACHABLE_REPEAT_MS = 3_600_000;
 
 type Fields = Record<string, string | number | boolean | null | string[]>;
 
-/** One line per event: `<ISO time> <text>`, or one JSON object per line with --json. */
+/** A terminal is redrawn at most this often: a 600k-row sync has hundreds of batches a second at its peak. */
+const REDRAW_INTERVAL_MS = 100;
+const CLEAR_LINE = '\r\u001b[K';
+
+/**
+ * One line per event: `<ISO time> <text>`, or one JSON object per line with --json. Progress is a
+ * bar redrawn in place at a terminal (cleared before the next line), a JSON line with --json, and
+ * nothing in a plain pipe (a log file gains nothing from hundreds of progress lines).
+ */
 export class EventLog {
   readonly #io: CliIo;
   readonly #json: boolean;
+  readonly #tracker = new ProgressTracker();
+  #barShown = false;
+  #lastDraw = -Infinity;
 
   constructor(io: CliIo, json: boolean) {
     this.#io = io;
     this.#json = json;
   }
 
+  get json(): boolean {
+    return this.#json;
+  }
+
   line(event: string, fields: Fields, text: string): void {
     const time = new Date().toISOString();
+    this.#clearBar();
     if (this.#json) writeLine(this.#io.stdout, JSON.stringify({ time, event, ...fields }));
     else writeLine(this.#io.stdout, `${time} ${text}`);
   }
@@ -97,6 +115,39 @@ export class EventLog {
       `this device was revoked: ${by} refused it; it no longer syncs. Its writes stay in the database. ` +
         'To bring it back: ahenk stop (if detached), ahenk reset-identity, then pair it again (ahenk pair on a device of the account, ahenk join here)',
     );
+  }
+
+  /** A result line of a command: `text` as it is, or a JSON object with --json. */
+  message(event: string, fields: Fields, text: string): void {
+    this.#clearBar();
+    if (this.#json) writeLine(this.#io.stdout, JSON.stringify({ time: new Date().toISOString(), event, ...fields }));
+    else writeLine(this.#io.stdout, text);
+  }
+
+  /** Shows the node's sync progress; returns a function that stops (and clears the bar). */
+  showProgress(node: SyncNode): () => void {
+    const tty = this.#io.stdout.isTTY === true;
+    if (!this.#json && !tty) return () => {};
+    const off = node.on('sync:progress', (event) => {
+      const state = this.#tracker.update(event);
+      if (this.#json) return this.line('sync:progress', progressFields(state), '');
+      const now = performance.now();
+      const last = state.totalEntries !== undefined && state.entries >= state.totalEntries;
+      if (!last && now - this.#lastDraw < REDRAW_INTERVAL_MS) return;
+      this.#lastDraw = now;
+      this.#io.stdout.write(CLEAR_LINE + renderProgressLine(state, terminalWidth(this.#io.stdout.columns) - 1));
+      this.#barShown = true;
+    });
+    return () => {
+      off();
+      this.#clearBar();
+    };
+  }
+
+  #clearBar(): void {
+    if (!this.#barShown) return;
+    this.#io.stdout.write(CLEAR_LINE);
+    this.#barShown = false;
   }
 
   /** Logs connects, disconnects, completed catch-ups and errors of `node`; returns a function that stops logging. */
@@ -148,6 +199,11 @@ export class EventLog {
     ];
     return () => offs.forEach((off) => off());
   }
+}
+
+/** A pseudo-terminal may report no size (0): then a common width. */
+function terminalWidth(columns: number | undefined): number {
+  return columns !== undefined && columns >= 20 ? columns : 100;
 }
 
 /** Resolves when `signal` aborts (never, without one). */

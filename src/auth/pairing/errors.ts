@@ -20,7 +20,11 @@ export type PairingErrorCode =
   /** This device already holds a different account with the same name or email. */
   | 'ACCOUNT_CONFLICT'
   /** The workflow was cancelled or its node stopped. */
-  | 'CANCELLED';
+  | 'CANCELLED'
+  /** A short pairing code was typed wrong (a failed attempt). */
+  | 'BAD_CODE'
+  /** Too many wrong short codes: the pairing ended, show a new code. */
+  | 'TOO_MANY_ATTEMPTS';
 
 /** Every pairing failure; `code` tells them apart, the message says what to do. */
 export class PairingError extends AhenkError {

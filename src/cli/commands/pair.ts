@@ -7,16 +7,16 @@ import type { SqliteConnection } from '../../sqlite/index.ts';
 import { DEFAULT_PAIRING_TTL_MS, PAIRING_LIMITS } from '../../auth/pairing/challenge.ts';
 import type { SyncNode } from '../../sync/node/node.ts';
 import { AuthorizerWorkflow } from '../../sync/pairing/authorizer.ts';
+import { ShortCodeOffer } from '../../sync/pairing/short-code.ts';
 import { DB_OPTION, flag, secondsOption, stringOption, withDatabase } from '../context.ts';
 import { CommandFailedError, EXIT, UsageError } from '../errors.ts';
 import { writeLine } from '../io.ts';
 import { canAsk, confirm } from '../prompt.ts';
 import { EventLog, NODE_OPTIONS, startNode } from '../node.ts';
+import { renderTerminalQr } from '../qr.ts';
 import type { CommandSpec } from '../spec.ts';
-import { pairingFailure, recordCompletions, waitForSync } from './pairing-shared.ts';
+import { pairingFailure, recordCompletions, SYNC_IDLE_TIMEOUT_MS, waitForSync } from './pairing-shared.ts';
 
-/** The new device syncs right after pairing; a minute covers a large first sync on a slow link. */
-const FIRST_SYNC_TIMEOUT_MS = 60_000;
 /** After the first sync, how long to let the new device finish and hang up before this node stops. */
 const HANG_UP_GRACE_MS = 3_000;
 
@@ -24,8 +24,9 @@ export const pairCommand: CommandSpec = {
   name: 'pair',
   summary: 'show a pairing code for a new device and wait for it to join (run on a device that has the account)',
   description:
-    'Starts a node, prints a single-use pairing code (the text of the QR code) and waits until a new ' +
-    'device answers it with `ahenk join <code>`; at a terminal it asks before accepting the device (--yes skips that). ' +
+    'Starts a node, prints a single-use pairing code (drawn as a QR code at a terminal, its text always) and waits until a new ' +
+    'device answers it with `ahenk join <code>`; at a terminal it asks before accepting the device (--yes skips that), ' +
+    'and offers a short code to type with `ahenk join <short code> --from <address>`, confirmed by comparing a confirmation code on both screens. ' +
     'Then waits for their first sync and exits 0.\n' +
     `Exits ${EXIT.pairing} when the code expires or the pairing is refused.`,
   options: [
@@ -50,6 +51,7 @@ export const pairCommand: CommandSpec = {
       // gets to check the device's type and id before it learns anything.
       const ask = canAsk(context.io) && !flag(context, 'yes');
       let workflow: AuthorizerWorkflow | undefined;
+      let offer: ShortCodeOffer | undefined;
       let cancelledAtPrompt = false;
       const onSignal = () => void workflow?.close();
       context.io.signal?.addEventListener('abort', onSignal, { once: true });
@@ -62,6 +64,8 @@ export const pairCommand: CommandSpec = {
           ...(ask
             ? {
                 confirm: (d: { peerId: string; deviceType: string }) =>
+                  // A device that came through the short code was compared and accepted already.
+                  offer?.isConfirmed(d.peerId) === true ||
                   confirm(context.io, `A ${d.deviceType} (${d.peerId}) wants to join ${user.userName}. Accept?`).catch(() => {
                     cancelledAtPrompt = true;
                     return false;
@@ -70,22 +74,41 @@ export const pairCommand: CommandSpec = {
             : {}),
         });
         const challenge = await workflow.createChallenge();
+        const code = workflow.getQrCodeString();
         writeLine(stdout, `Pairing code for ${user.userName}, valid until ${new Date(challenge.expiresAt).toISOString()}:`);
         writeLine(stdout);
-        writeLine(stdout, workflow.getQrCodeString());
+        // The QR code is for a person with a camera; scripts read the text line below it.
+        if (stdout.isTTY === true) stdout.write(await renderTerminalQr(code));
+        writeLine(stdout, code);
         writeLine(stdout);
         writeLine(stdout, 'On the new device run: ahenk join <code> --device-type <type> --db <its database>');
-        const device = await workflow.waitForResponse().catch((error: unknown) => {
+        // The short code needs a person on each side to compare the confirmation code.
+        const from = ask ? typingAddress(node) : undefined;
+        if (from !== undefined) {
+          const current = workflow;
+          offer = new ShortCodeOffer(node, {
+            pairingCode: () => current.getQrCodeString(),
+            compare: (d) =>
+              confirm(context.io, `A ${d.deviceType} (${d.peerId}) typed the short code. Does it show the confirmation code ${d.confirmation}?`).catch(() => {
+                cancelledAtPrompt = true;
+                return false;
+              }),
+          });
+          await offer.start();
+          writeLine(stdout, `Or type the short code there: ahenk join ${offer.code} --from ${from} --device-type <type> --db <its database>`);
+        }
+        const device = await Promise.race([workflow.waitForResponse(), ...(offer ? [offer.failed] : [])]).catch((error: unknown) => {
           if (context.io.signal?.aborted || cancelledAtPrompt) throw new CommandFailedError('pairing cancelled', EXIT.interrupted);
           throw pairingFailure(error);
         });
         writeLine(stdout, `Paired: ${device.deviceType} ${device.peerId} joined ${user.userName}.`);
-        const sync = await waitForSync(completed, device.peerId, FIRST_SYNC_TIMEOUT_MS, context.io.signal);
+        const sync = await waitForSync(completed, device.peerId, SYNC_IDLE_TIMEOUT_MS, context.io.signal);
         writeLine(stdout, `First sync with ${device.peerId} complete: sent ${sync.sent}, received ${sync.received} entries.`);
         await hangUp(node, device.peerId, HANG_UP_GRACE_MS);
       } finally {
         unfollow();
         context.io.signal?.removeEventListener('abort', onSignal);
+        await offer?.close();
         await workflow?.close();
         await node.stop();
       }
@@ -104,6 +127,13 @@ function findUser(raw: SqliteConnection, login: string | undefined): { id: strin
   const user = users.find((u) => u.userName === wanted || u.email === wanted.toLowerCase());
   if (user === undefined) throw new UsageError(`no account "${wanted}" in this database`);
   return user;
+}
+
+/** host:port of a direct TCP address to type on the other device: a LAN one before loopback. */
+function typingAddress(node: SyncNode): string | undefined {
+  const direct = node.getMultiaddrs().map((a) => /^\/ip4\/([\d.]+)\/tcp\/(\d+)\/p2p\/[^/]+$/.exec(a)).filter((m) => m !== null);
+  const best = direct.find((m) => !m[1]!.startsWith('127.')) ?? direct[0];
+  return best === undefined ? undefined : `${best[1]}:${best[2]}`;
 }
 
 /** Lets the new device end the connection itself: stopping first could cut its last frames. */

@@ -38,6 +38,7 @@ export const startCommand: CommandSpec = {
           const log = new EventLog(context.io, flag(context, 'json'));
           const node = await startNode(db, context, log);
           const unfollow = log.follow(node);
+          const hideProgress = log.showProgress(node);
           let control: ControlServer | undefined;
           try {
             control = await serveControl(db.path, node, log);
@@ -49,6 +50,7 @@ export const startCommand: CommandSpec = {
           } finally {
             await control?.close();
             await node.stop();
+            hideProgress();
             unfollow();
           }
           log.line('stopped', {}, 'stopped');
