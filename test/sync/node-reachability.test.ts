@@ -206,6 +206,25 @@ describe('remembered addresses', () => {
     ).toEqual(['/ip4/192.168.1.2/tcp/4001', `/ip4/203.0.113.9/tcp/4001/p2p/${OTHER}/p2p-circuit`]);
   });
 
+  it('keeps no address that only looks valid: a bare id, another transport behind the id, port 0, a circuit with no relay', () => {
+    const relay = `/ip4/203.0.113.9/tcp/4001/p2p/${OTHER}/p2p-circuit`;
+    expect(
+      validPeerAddresses(PEER, [
+        `/p2p/${PEER}`, // nothing left once its own id is taken off
+        `/ip4/192.168.1.4/udp/4001/p2p/${PEER}`, // UDP, however it ends
+        `/unix/tmp%2Fsock/p2p/${PEER}`,
+        '/ip4/192.168.1.5/tcp/0', // nobody listens on port 0
+        '/p2p-circuit', // through which relay?
+        `/p2p/${OTHER}/p2p-circuit`, // a relay with no address
+        `/ip4/192.168.1.6/tcp/4001/p2p/${OTHER}/ws`, // another peer's id in the middle
+        `/ip4/0.0.0.0/tcp/4001/p2p/${OTHER}/p2p-circuit`, // a relay at a wildcard
+        `${relay}/p2p/${PEER}`, // kept, without its own id
+        `/ip6/2001:db8::1/tcp/4001/p2p/${PEER}`, // kept
+        '/dns4/nas.local/tcp/4001/ws', // kept
+      ]),
+    ).toEqual([relay, '/ip6/2001:db8::1/tcp/4001', '/dns4/nas.local/tcp/4001/ws']);
+  });
+
   it(`keeps at most ${MAX_ADDRESSES_PER_PEER} addresses per peer, never dropping those that worked for ones that did not`, () => {
     const a = openDevice('a');
     recordAddressWorked(a.$connection, PEER, '/ip4/10.0.0.1/tcp/1', 1_000);
