@@ -260,6 +260,20 @@ describe('remembered addresses', () => {
     expect(raw.prepare("SELECT count(*) FROM pragma_table_info('ahenk_peers') WHERE name = 'addresses'").value()).toBe(0n);
     raw.close();
   });
+
+  it('carries over no more than a peer may keep, and no empty or overlong address', () => {
+    const raw = openConnection(':memory:');
+    raw.exec("CREATE TABLE ahenk_peers (peer_id text PRIMARY KEY NOT NULL, addresses text DEFAULT '[]' NOT NULL, last_seen integer, last_sync integer)");
+    const many = Array.from({ length: 40 }, (_, i) => `/ip4/10.0.0.${i + 1}/tcp/1`);
+    raw.prepare('INSERT INTO ahenk_peers VALUES (?, ?, ?, NULL)').run(PEER, JSON.stringify(['', `/dns4/${'a'.repeat(600)}/tcp/1`, ...many]), 5_000);
+    raw.prepare('INSERT INTO ahenk_peers VALUES (?, ?, ?, NULL)').run(OTHER, JSON.stringify({ a: '/ip4/10.9.9.9/tcp/1' }), 5_000);
+    const sql = readFileSync(new URL('../../migrations/0002_peer_addresses.sql', import.meta.url), 'utf8');
+    for (const statement of sql.split('--> statement-breakpoint')) raw.exec(statement);
+    const kept = raw.prepare('SELECT address FROM ahenk_peer_addresses WHERE peer_id = ? ORDER BY learned_at DESC').all(PEER).map((r) => r.address);
+    expect(kept).toEqual(many.slice(0, MAX_ADDRESSES_PER_PEER - 2));
+    expect(raw.prepare('SELECT count(*) FROM ahenk_peer_addresses WHERE peer_id = ?').value(OTHER)).toBe(0n);
+    raw.close();
+  });
 });
 
 describe('network changes', () => {
