@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { getDeviceId } from '../../src/database/identity.ts';
 import { ADDRESS_BACKOFF_INITIAL_MS, ADDRESS_BACKOFF_MAX_MS, KEPT_PORT_MAX, KEPT_PORT_MIN, MAX_ADDRESSES_PER_PEER } from '../../src/sync/node/constants.ts';
 import { createSyncNode, ListenPortInUseError, type PeerUnreachableEvent, type SyncNode } from '../../src/sync/node/index.ts';
+import { dialFailureReason } from '../../src/sync/node/dialer.ts';
 import { readKeptPort } from '../../src/sync/node/listen-port.ts';
 import { NetworkWatcher } from '../../src/sync/node/network-watch.ts';
 import { dialPlan, peerAddresses, recordAddressWorked, rememberPeer, validPeerAddresses } from '../../src/sync/node/peer-store.ts';
@@ -223,6 +224,20 @@ describe('remembered addresses', () => {
         '/dns4/nas.local/tcp/4001/ws', // kept
       ]),
     ).toEqual([relay, '/ip6/2001:db8::1/tcp/4001', '/dns4/nas.local/tcp/4001/ws']);
+  });
+
+  it('keeps no host name that could forge or colour a log line, and says no such reason either', () => {
+    expect(
+      validPeerAddresses(PEER, [
+        '/dns4/nas\n2026-01-01T00:00:00.000Z connected someone/tcp/4001', // a second line in the CLI output
+        '/dns4/nas\u001b[31m.local/tcp/4001', // a terminal escape
+        '/dns4/nas local/tcp/4001',
+        `/dns4/${'a'.repeat(64)}.example/tcp/4001`, // a label longer than DNS allows
+        '/dns4/nas.local/tcp/4001', // kept
+        '/dns/my-nas_1.example./tcp/4001', // kept
+      ]),
+    ).toEqual(['/dns4/nas.local/tcp/4001', '/dns/my-nas_1.example./tcp/4001']);
+    expect(dialFailureReason(new Error('refused \u001b[2J\u0007by\u009b peer'), false)).toBe('refused [2J by peer');
   });
 
   it(`keeps at most ${MAX_ADDRESSES_PER_PEER} addresses per peer, never dropping those that worked for ones that did not`, () => {

@@ -194,6 +194,7 @@ export function validPeerAddresses(peerId: string, candidates: readonly (string 
 type Component = ReturnType<Multiaddr['getComponents']>[number];
 
 const HOSTS = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6']);
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 /** What may follow host/tcp/port in an address this node's transports dial. */
 const TCP_SUFFIXES = new Set(['tls', 'sni', 'ws', 'wss']);
 
@@ -209,6 +210,9 @@ function isDialable(components: readonly Component[]): boolean {
 function isDirect(components: readonly Component[]): boolean {
   const [host, tcp, ...rest] = components;
   if (host === undefined || !HOSTS.has(host.name) || host.value === undefined || host.value === '0.0.0.0' || host.value === '::') return false;
+  // A DNS name from the network ends up in log lines: letters, digits, '-' and '_' in labels of at
+  // most 63, nothing that could start a new line or move the cursor.
+  if (host.name.startsWith('dns') && !DNS_NAME.test(host.value)) return false;
   if (tcp?.name !== 'tcp' || tcp.value === undefined || Number(tcp.value) < 1) return false;
   return rest.every((c) => TCP_SUFFIXES.has(c.name));
 }
