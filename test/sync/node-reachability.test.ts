@@ -97,6 +97,21 @@ describe('the kept listen port', () => {
     await expect(createSyncNode(a, { ...LOOPBACK, port: kept })).rejects.toBeInstanceOf(ListenPortInUseError);
   });
 
+  it('does not give up its kept IPv6 port because an IPv4 program holds the same number', async () => {
+    const a = openDevice('a');
+    const v6 = { listenAddresses: ['/ip6/::/tcp/0'], networkCheckIntervalMs: 0 };
+    const first = await start(a, v6);
+    const kept = portOf(first);
+    await first.stop();
+    // libp2p listens on IPv6 only (ipv6Only): a v4 socket on the same number is no conflict.
+    const squatter = createServer();
+    servers.push(squatter);
+    await new Promise<void>((resolve) => squatter.listen(kept, '127.0.0.1', resolve));
+    const second = await start(a, v6);
+    expect(second.listenPort).toEqual({ kept, unavailable: undefined });
+    expect(portOf(second)).toBe(kept);
+  });
+
   it('takes a port from the config and keeps it', async () => {
     const a = openDevice('a');
     const port = await closedPort();
