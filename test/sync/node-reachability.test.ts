@@ -112,6 +112,21 @@ describe('the kept listen port', () => {
     expect(portOf(second)).toBe(kept);
   });
 
+  it('starts on random ports, and says why, when the kept port cannot be listened on after all', async () => {
+    const a = openDevice('a');
+    // Both ask for port 0, so both would get the kept port, and 0.0.0.0 already holds 127.0.0.1's.
+    // The same happens when another program takes the port between the check and the listen.
+    const overlapping = { listenAddresses: ['/ip4/127.0.0.1/tcp/0', '/ip4/0.0.0.0/tcp/0'], networkCheckIntervalMs: 0 };
+    const logged: string[] = [];
+    const node = await start(a, { ...overlapping, log: (line) => logged.push(line) });
+    const kept = readKeptPort(a.$connection)!;
+    expect(node.listenPort.kept).toBe(kept);
+    expect(node.listenPort.unavailable).toMatch(new RegExp(`kept listen port ${kept} could not be listened on`));
+    expect(logged).toContain(node.listenPort.unavailable);
+    expect(node.getMultiaddrs().length).toBeGreaterThan(0);
+    expect(node.getMultiaddrs().filter((address) => address.includes(`/tcp/${kept}/`))).toEqual([]);
+  });
+
   it('takes a port from the config and keeps it', async () => {
     const a = openDevice('a');
     const port = await closedPort();
