@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { getDeviceId } from '../../src/database/identity.ts';
 import { ADDRESS_BACKOFF_INITIAL_MS, ADDRESS_BACKOFF_MAX_MS, KEPT_PORT_MAX, KEPT_PORT_MIN, MAX_ADDRESSES_PER_PEER } from '../../src/sync/node/constants.ts';
 import { createSyncNode, ListenPortInUseError, type PeerUnreachableEvent, type SyncNode } from '../../src/sync/node/index.ts';
+import { dialFailureReason } from '../../src/sync/node/dialer.ts';
 import { readKeptPort } from '../../src/sync/node/listen-port.ts';
 import { NetworkWatcher } from '../../src/sync/node/network-watch.ts';
 import { dialPlan, peerAddresses, recordAddressWorked, rememberPeer, validPeerAddresses } from '../../src/sync/node/peer-store.ts';
@@ -94,6 +95,36 @@ describe('the kept listen port', () => {
     expect(readKeptPort(a.$connection)).toBe(kept);
     await fallback.stop();
     await expect(createSyncNode(a, { ...LOOPBACK, port: kept })).rejects.toBeInstanceOf(ListenPortInUseError);
+  });
+
+  it('does not give up its kept IPv6 port because an IPv4 program holds the same number', async () => {
+    const a = openDevice('a');
+    const v6 = { listenAddresses: ['/ip6/::/tcp/0'], networkCheckIntervalMs: 0 };
+    const first = await start(a, v6);
+    const kept = portOf(first);
+    await first.stop();
+    // libp2p listens on IPv6 only (ipv6Only): a v4 socket on the same number is no conflict.
+    const squatter = createServer();
+    servers.push(squatter);
+    await new Promise<void>((resolve) => squatter.listen(kept, '127.0.0.1', resolve));
+    const second = await start(a, v6);
+    expect(second.listenPort).toEqual({ kept, unavailable: undefined });
+    expect(portOf(second)).toBe(kept);
+  });
+
+  it('starts on random ports, and says why, when the kept port cannot be listened on after all', async () => {
+    const a = openDevice('a');
+    // Both ask for port 0, so both would get the kept port, and 0.0.0.0 already holds 127.0.0.1's.
+    // The same happens when another program takes the port between the check and the listen.
+    const overlapping = { listenAddresses: ['/ip4/127.0.0.1/tcp/0', '/ip4/0.0.0.0/tcp/0'], networkCheckIntervalMs: 0 };
+    const logged: string[] = [];
+    const node = await start(a, { ...overlapping, log: (line) => logged.push(line) });
+    const kept = readKeptPort(a.$connection)!;
+    expect(node.listenPort.kept).toBe(kept);
+    expect(node.listenPort.unavailable).toMatch(new RegExp(`kept listen port ${kept} could not be listened on`));
+    expect(logged).toContain(node.listenPort.unavailable);
+    expect(node.getMultiaddrs().length).toBeGreaterThan(0);
+    expect(node.getMultiaddrs().filter((address) => address.includes(`/tcp/${kept}/`))).toEqual([]);
   });
 
   it('takes a port from the config and keeps it', async () => {
@@ -206,6 +237,39 @@ describe('remembered addresses', () => {
     ).toEqual(['/ip4/192.168.1.2/tcp/4001', `/ip4/203.0.113.9/tcp/4001/p2p/${OTHER}/p2p-circuit`]);
   });
 
+  it('keeps no address that only looks valid: a bare id, another transport behind the id, port 0, a circuit with no relay', () => {
+    const relay = `/ip4/203.0.113.9/tcp/4001/p2p/${OTHER}/p2p-circuit`;
+    expect(
+      validPeerAddresses(PEER, [
+        `/p2p/${PEER}`, // nothing left once its own id is taken off
+        `/ip4/192.168.1.4/udp/4001/p2p/${PEER}`, // UDP, however it ends
+        `/unix/tmp%2Fsock/p2p/${PEER}`,
+        '/ip4/192.168.1.5/tcp/0', // nobody listens on port 0
+        '/p2p-circuit', // through which relay?
+        `/p2p/${OTHER}/p2p-circuit`, // a relay with no address
+        `/ip4/192.168.1.6/tcp/4001/p2p/${OTHER}/ws`, // another peer's id in the middle
+        `/ip4/0.0.0.0/tcp/4001/p2p/${OTHER}/p2p-circuit`, // a relay at a wildcard
+        `${relay}/p2p/${PEER}`, // kept, without its own id
+        `/ip6/2001:db8::1/tcp/4001/p2p/${PEER}`, // kept
+        '/dns4/nas.local/tcp/4001/ws', // kept
+      ]),
+    ).toEqual([relay, '/ip6/2001:db8::1/tcp/4001', '/dns4/nas.local/tcp/4001/ws']);
+  });
+
+  it('keeps no host name that could forge or colour a log line, and says no such reason either', () => {
+    expect(
+      validPeerAddresses(PEER, [
+        '/dns4/nas\n2026-01-01T00:00:00.000Z connected someone/tcp/4001', // a second line in the CLI output
+        '/dns4/nas\u001b[31m.local/tcp/4001', // a terminal escape
+        '/dns4/nas local/tcp/4001',
+        `/dns4/${'a'.repeat(64)}.example/tcp/4001`, // a label longer than DNS allows
+        '/dns4/nas.local/tcp/4001', // kept
+        '/dns/my-nas_1.example./tcp/4001', // kept
+      ]),
+    ).toEqual(['/dns4/nas.local/tcp/4001', '/dns/my-nas_1.example./tcp/4001']);
+    expect(dialFailureReason(new Error('refused \u001b[2J\u0007by\u009b peer'), false)).toBe('refused [2J by peer');
+  });
+
   it(`keeps at most ${MAX_ADDRESSES_PER_PEER} addresses per peer, never dropping those that worked for ones that did not`, () => {
     const a = openDevice('a');
     recordAddressWorked(a.$connection, PEER, '/ip4/10.0.0.1/tcp/1', 1_000);
@@ -239,6 +303,20 @@ describe('remembered addresses', () => {
       { peer_id: PEER, address: '/ip4/10.0.0.1/tcp/1', learned_at: 4_999n },
     ]);
     expect(raw.prepare("SELECT count(*) FROM pragma_table_info('ahenk_peers') WHERE name = 'addresses'").value()).toBe(0n);
+    raw.close();
+  });
+
+  it('carries over no more than a peer may keep, and no empty or overlong address', () => {
+    const raw = openConnection(':memory:');
+    raw.exec("CREATE TABLE ahenk_peers (peer_id text PRIMARY KEY NOT NULL, addresses text DEFAULT '[]' NOT NULL, last_seen integer, last_sync integer)");
+    const many = Array.from({ length: 40 }, (_, i) => `/ip4/10.0.0.${i + 1}/tcp/1`);
+    raw.prepare('INSERT INTO ahenk_peers VALUES (?, ?, ?, NULL)').run(PEER, JSON.stringify(['', `/dns4/${'a'.repeat(600)}/tcp/1`, ...many]), 5_000);
+    raw.prepare('INSERT INTO ahenk_peers VALUES (?, ?, ?, NULL)').run(OTHER, JSON.stringify({ a: '/ip4/10.9.9.9/tcp/1' }), 5_000);
+    const sql = readFileSync(new URL('../../migrations/0002_peer_addresses.sql', import.meta.url), 'utf8');
+    for (const statement of sql.split('--> statement-breakpoint')) raw.exec(statement);
+    const kept = raw.prepare('SELECT address FROM ahenk_peer_addresses WHERE peer_id = ? ORDER BY learned_at DESC').all(PEER).map((r) => r.address);
+    expect(kept).toEqual(many.slice(0, MAX_ADDRESSES_PER_PEER - 2));
+    expect(raw.prepare('SELECT count(*) FROM ahenk_peer_addresses WHERE peer_id = ?').value(OTHER)).toBe(0n);
     raw.close();
   });
 });

@@ -198,7 +198,8 @@ export function dialFailureReason(error: unknown, timedOut: boolean): string {
     else break;
   }
   const text = cause instanceof Error ? cause.message || cause.name : String(cause);
-  return text.replace(/\s+/g, ' ').slice(0, MAX_DIAL_ERROR_LENGTH);
+  // It is logged: one line, with no control character from whatever the message quoted.
+  return text.replace(/[\s\u0000-\u001f\u007f-\u009f]+/g, ' ').slice(0, MAX_DIAL_ERROR_LENGTH);
 }
 
 function unreachableMessage(peerId: string, tried: readonly DialFailure[], backedOff: readonly { address: string; retryAt: number }[]): string {

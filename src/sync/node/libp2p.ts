@@ -73,16 +73,22 @@ function isCircuit(address: Multiaddr): boolean {
 
 /**
  * libp2p's address manager debounces a peer-store update for 1 s on every 'transport:close',
- * which stop() itself triggers, and never cancels it: a stopped node would hold the event loop
- * for a second. Cancel it when the shape is the one we know; otherwise leave it be.
+ * which stop() itself triggers, and never cancels it; the address change that follows makes
+ * identify push debounce a push for 1 s too, also never cancelled: a stopped node would hold the
+ * event loop for a second. Cancel both when the shape is the one we know; otherwise leave it be.
  */
 export function cancelLibp2pShutdownTimers(node: Libp2p): void {
   const components: unknown = (node as { components?: unknown }).components;
-  if (typeof components !== 'object' || components === null) return;
-  const manager: unknown = (components as { addressManager?: unknown }).addressManager;
-  if (typeof manager !== 'object' || manager === null) return;
-  const update = (manager as { _updatePeerStoreAddresses?: unknown })._updatePeerStoreAddresses;
-  if (typeof update !== 'function') return;
-  const stop: unknown = (update as { stop?: unknown }).stop;
-  if (typeof stop === 'function') stop.call(update);
+  if (typeof components === 'object' && components !== null) {
+    stopDebounced((components as { addressManager?: unknown }).addressManager, '_updatePeerStoreAddresses');
+  }
+  stopDebounced((node.services as { identifyPush?: unknown }).identifyPush, '_push');
+}
+
+function stopDebounced(owner: unknown, field: string): void {
+  if (typeof owner !== 'object' || owner === null) return;
+  const debounced: unknown = (owner as Record<string, unknown>)[field];
+  if (typeof debounced !== 'function') return;
+  const stop: unknown = (debounced as { stop?: unknown }).stop;
+  if (typeof stop === 'function') stop.call(debounced);
 }

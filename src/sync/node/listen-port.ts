@@ -96,7 +96,8 @@ function bindProblem(host: string, port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
+    // As libp2p's TCP listener binds: an IPv6 host for IPv6 only, so a v4 socket on the same number is no conflict.
+    server.listen({ host, port, exclusive: true, ipv6Only: host.includes(':') }, () => server.close(() => resolve(undefined)));
   });
 }
 
@@ -104,7 +105,7 @@ function osChosenPort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
-    server.listen({ host, port: 0, exclusive: true }, () => {
+    server.listen({ host, port: 0, exclusive: true, ipv6Only: host.includes(':') }, () => {
       const address = server.address();
       const port = typeof address === 'object' && address !== null ? address.port : 0;
       server.close(() => (isPort(port) ? resolve(port) : reject(new Error(`the OS gave no port on ${host}`))));

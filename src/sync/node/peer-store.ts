@@ -218,10 +218,12 @@ export function listKnownPeers(raw: SqliteConnection): KnownPeer[] {
 
 /**
  * The addresses of `peerId` among `candidates` that are worth remembering, as strings without
- * /p2p/<peerId>: parsable multiaddrs of a bounded length, not a wildcard (0.0.0.0, ::), and not
- * naming another peer as their destination. At most MAX_ADDRESSES_PER_PEER are returned: a peer
- * announcing thousands cannot flood the table. Anything else is dropped, silently: it came from
- * the network.
+ * /p2p/<peerId>: parsable multiaddrs of a bounded length that this node can dial, either direct
+ * (an IP or DNS host, then TCP on a real port, then at most TLS/SNI/WebSockets) or through a relay
+ * (such a direct address of the relay, its /p2p/<relay>, then /p2p-circuit); not a wildcard
+ * (0.0.0.0, ::), and naming no other peer as their destination. At most MAX_ADDRESSES_PER_PEER
+ * are returned: a peer announcing thousands cannot flood the table. Anything else is dropped,
+ * silently: it came from the network.
  */
 export function validPeerAddresses(peerId: string, candidates: readonly (string | Multiaddr)[]): string[] {
   const valid = new Set<string>();
@@ -236,15 +238,42 @@ export function validPeerAddresses(peerId: string, candidates: readonly (string 
       continue;
     }
     const components = address.getComponents();
-    const host = components[0];
-    if (host === undefined || ((host.name === 'ip4' || host.name === 'ip6') && (host.value === '0.0.0.0' || host.value === '::'))) continue;
-    // A trailing /p2p/<id> must be this peer; inside a relayed address, the relay's id comes before /p2p-circuit.
+    // A trailing /p2p/<id> must be this peer; what comes before it is what gets dialled.
     const last = components.at(-1);
-    if (last?.name === 'p2p' && last.value !== peerId) continue;
-    if (last?.name !== 'p2p' && last?.name !== 'p2p-circuit' && !components.some((c) => c.name === 'tcp' || c.name === 'ws' || c.name === 'wss')) continue;
+    if (last?.name === 'p2p') {
+      if (last.value !== peerId) continue;
+      components.pop();
+    }
+    if (!isDialable(components)) continue;
     valid.add(stripPeerSuffix(address.toString(), peerId));
   }
   return [...valid];
+}
+
+type Component = ReturnType<Multiaddr['getComponents']>[number];
+
+const HOSTS = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6']);
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+/** What may follow host/tcp/port in an address this node's transports dial. */
+const TCP_SUFFIXES = new Set(['tls', 'sni', 'ws', 'wss']);
+
+/** A direct address, or a relay's direct address then /p2p/<relay>/p2p-circuit. */
+function isDialable(components: readonly Component[]): boolean {
+  if (components.at(-1)?.name === 'p2p-circuit') {
+    const relay = components.at(-2);
+    return relay?.name === 'p2p' && isDirect(components.slice(0, -2));
+  }
+  return isDirect(components);
+}
+
+function isDirect(components: readonly Component[]): boolean {
+  const [host, tcp, ...rest] = components;
+  if (host === undefined || !HOSTS.has(host.name) || host.value === undefined || host.value === '0.0.0.0' || host.value === '::') return false;
+  // A DNS name from the network ends up in log lines: letters, digits, '-' and '_' in labels of at
+  // most 63, nothing that could start a new line or move the cursor.
+  if (host.name.startsWith('dns') && !DNS_NAME.test(host.value)) return false;
+  if (tcp?.name !== 'tcp' || tcp.value === undefined || Number(tcp.value) < 1) return false;
+  return rest.every((c) => TCP_SUFFIXES.has(c.name));
 }
 
 function stripPeerSuffix(text: string, peerId: string): string {
