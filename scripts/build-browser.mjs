@@ -6,6 +6,7 @@
 // `browserBuild` is also what the browser tests and the benchmark use to bundle a page and a worker
 // whole. What changes for a browser, and only here:
 // - Ahenk's system migrations are inlined (src/database/system-migrations.ts reads a folder on Node);
+// - src/database/files.ts (node:fs: a migrations folder, a database file by path) becomes a stub;
 // - drizzle-orm/migrator (reads folders with node:fs) and better-sqlite3 (a native addon) become
 //   stubs that throw if called: the worker passes migrations as data and opens OPFS.
 import { build } from 'esbuild';
@@ -28,6 +29,14 @@ async function systemMigrationsModule() {
   ].join('\n');
 }
 
+/** src/database/files.ts in a browser: a page names no file and no migrations folder. */
+const FILES_STUB = [
+  "const NO_FILES = 'a browser opens no database file or migrations folder by path: open OPFS through the worker and pass migrations as data (migrationsFromBundle)';",
+  'export function checkMigrationsFolder() { throw new Error(NO_FILES); }',
+  'export function createExclusively() { return false; }',
+  'export function removeDatabaseFiles() {}',
+].join('\n');
+
 const STUBS = {
   'better-sqlite3': "export default class Database { constructor() { throw new Error('better-sqlite3 is a Node addon: in a browser Ahenk runs on sqlite-wasm'); } }",
   'drizzle-orm/migrator': "export function readMigrationFiles() { throw new Error('a browser has no migrations folder: pass the migrations as data (migrationsFromBundle)'); }",
@@ -41,6 +50,7 @@ export function browserPlugin() {
       b.onResolve({ filter: /^(better-sqlite3|drizzle-orm\/migrator)$/ }, (args) => ({ path: args.path, namespace: 'ahenk-stub' }));
       b.onLoad({ filter: /.*/, namespace: 'ahenk-stub' }, (args) => ({ contents: STUBS[args.path], loader: 'js' }));
       b.onLoad({ filter: /[\\/]src[\\/]database[\\/]system-migrations\.ts$/ }, async () => ({ contents: await systemMigrationsModule(), loader: 'js' }));
+      b.onLoad({ filter: /[\\/]src[\\/]database[\\/]files\.ts$/ }, () => ({ contents: FILES_STUB, loader: 'js' }));
     },
   };
 }

@@ -3,12 +3,9 @@
  * creates this device's identity, runs the app's migrations if given, and installs capture for
  * every synced table of the schema. Opening again is an idempotent upgrade.
  */
-import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { MigrationMeta } from 'drizzle-orm/migrator';
 import { installCapture, refreshCapture, type CaptureInstallReport } from '../capture/install.ts';
-import { DatabaseError, MigrationsFolderError } from '../errors.ts';
+import { DatabaseError } from '../errors.ts';
 import { retryQuarantined } from '../merge/merge.ts';
 import { registerResolvers } from '../merge/registry.ts';
 import type { Resolver } from '../schema/resolvers.ts';
@@ -28,6 +25,7 @@ import {
 
 import { ensureIdentity } from './identity.ts';
 import { SYSTEM_MIGRATIONS_FOLDER, systemMigrations } from './system-migrations.ts';
+import { checkMigrationsFolder, createExclusively, removeDatabaseFiles } from './files.ts';
 
 export { SYSTEM_MIGRATIONS_FOLDER };
 /** Kept apart from drizzle's default `__drizzle_migrations`, which belongs to the app. */
@@ -67,7 +65,7 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
   const createdHere = typeof target === 'string' && isFilePath(target) && createExclusively(target);
   const removeCreated = (): void => {
     // A file this call created and could not finish is removed, so a retry starts from nothing.
-    if (createdHere) for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${target}${suffix}`, { force: true });
+    if (createdHere) removeDatabaseFiles(target);
   };
   let raw;
   try {
@@ -151,32 +149,6 @@ export function migrateDatabase(db: DatabaseHandle, options: MigrateOptions = {}
   report.backfilled += rest.backfilled;
   retryQuarantined(raw);
   return report;
-}
-
-/** drizzle's own message ("Can't find meta/_journal.json file") names no folder: say which one was looked in. */
-function checkMigrationsFolder(folder: string): void {
-  if (typeof folder !== 'string' || folder === '') throw new TypeError('migrationsFolder: expected the path of a drizzle-kit migrations folder');
-  const resolved = resolve(folder);
-  const journal = join(resolved, 'meta', '_journal.json');
-  if (existsSync(journal)) return;
-  const where = resolved === folder ? resolved : `${resolved} ("${folder}" resolved against the working directory ${process.cwd()})`;
-  const what = existsSync(resolved) ? `has no meta/_journal.json` : 'does not exist';
-  throw new MigrationsFolderError(resolved, `migrationsFolder ${where} ${what}: give the folder drizzle-kit generates into (the "out" of drizzle.config.ts)`);
-}
-
-/**
- * Creates `path` as an empty file (an empty SQLite database) if nothing is there, atomically: true when
- * this call made it. A check-then-open would take a file another process creates in between (or a
- * symlink, which existsSync follows) for its own and, on failure, delete it with its -wal and -shm.
- */
-function createExclusively(path: string): boolean {
-  try {
-    closeSync(openSync(path, 'wx', 0o644));
-    return true;
-  } catch {
-    // There already (EEXIST), or SQLite's open reports why it cannot be made.
-    return false;
-  }
 }
 
 /** A path SQLite creates a file for (not ':memory:', not a URI, which SQLite may read differently). */

@@ -235,8 +235,15 @@ export interface RetryOptions extends MergeOptions {
 export interface RetryResult extends MergeResult {
   /** Entries taken out of the quarantine (those that still cannot apply are held again, under new ids). */
   retried: number;
-  /** The id of the last entry taken: pass it as `afterId` to go on with the next slice. */
+  /** The id of the last entry read: pass it as `afterId` to go on with the next slice. */
   lastId: number;
+  /** Rows read in this slice: fewer than `limit` means the quarantine has no more. */
+  scanned: number;
+  /**
+   * Held rows left where they are because they cannot be read (damaged) or today's bounds refuse
+   * them (held by an older version): one error each. They never stop a retry or an open.
+   */
+  unreadable: Error[];
 }
 
 /**
@@ -251,14 +258,14 @@ export function retryQuarantined(db: DatabaseHandle, options: RetryOptions = {})
   if (options.dueOnly === true) {
     const wallMs = Math.floor((options.now ?? Date.now)());
     const horizon = driftHorizon(wallMs, options.maxDriftMs ?? DEFAULT_MAX_DRIFT_MS);
-    if (horizon === '') return { applied: 0, unchanged: 0, quarantined: [], errors: [], retried: 0, lastId: options.afterId ?? 0 };
+    if (horizon === '') return { applied: 0, unchanged: 0, quarantined: [], errors: [], retried: 0, lastId: options.afterId ?? 0, scanned: 0, unreadable: [] };
     selection.dueBy = parseHlc(horizon);
   }
   if (options.limit !== undefined) selection.limit = options.limit;
   if (options.afterId !== undefined) selection.afterId = options.afterId;
   if (options.upToId !== undefined) selection.upToId = options.upToId;
   return raw.transaction(() => {
-    const { entries, lastId } = takeQuarantined(raw, selection);
-    return { ...applyEntries(raw, entries, options), retried: entries.length, lastId };
+    const { entries, lastId, scanned, unreadable } = takeQuarantined(raw, selection);
+    return { ...applyEntries(raw, entries, options), retried: entries.length, lastId, scanned, unreadable };
   });
 }

@@ -74,6 +74,17 @@ export function countQuarantined(db: DatabaseHandle): number {
   return Number(connectionOf(db).prepare('SELECT count(*) FROM ahenk_quarantine').value());
 }
 
+/** What a take removed from the quarantine, and what it read but left there. */
+export interface TakenEntries {
+  entries: IndexedGroup[][];
+  /** The id of the last row read. */
+  lastId: number;
+  /** Rows read, those left in place included. */
+  scanned: number;
+  /** Why each row left in place could not be taken: damaged, or refused by today's bounds. */
+  unreadable: Error[];
+}
+
 /** Which held entries a retry takes. */
 export interface QuarantineSelection {
   /** Only entries held for their stamp whose stamp is at most this one (packed): due ones. */
@@ -91,7 +102,7 @@ export interface QuarantineSelection {
  * taken; the caller applies them in the same transaction, and those that still cannot apply are
  * held again (under new ids).
  */
-export function takeQuarantined(raw: SqliteConnection, selection: QuarantineSelection = {}): { entries: IndexedGroup[][]; lastId: number } {
+export function takeQuarantined(raw: SqliteConnection, selection: QuarantineSelection = {}): TakenEntries {
   const where: string[] = [];
   const params: (number | bigint)[] = [];
   if (selection.dueBy !== undefined) {
@@ -110,9 +121,10 @@ export function takeQuarantined(raw: SqliteConnection, selection: QuarantineSele
   const limit = selection.limit === undefined ? '' : ' LIMIT ?';
   if (selection.limit !== undefined) params.push(Math.max(0, Math.floor(selection.limit)));
   const rows = raw.prepare(`SELECT id, entry FROM ahenk_quarantine ${filter} ORDER BY id${limit}`).values(...params);
-  if (rows.length === 0) return { entries: [], lastId: selection.afterId ?? 0 };
+  if (rows.length === 0) return { entries: [], lastId: selection.afterId ?? 0, scanned: 0, unreadable: [] };
   const lastId = Number(rows.at(-1)![0]);
   const entries: IndexedGroup[][] = [];
+  const unreadable: Error[] = [];
   const remove = raw.cached('DELETE FROM ahenk_quarantine WHERE id = ?');
   for (const [id, stored] of rows) {
     // A row an older version held back that today's bounds refuse (a causal length past 2^48), or
@@ -121,13 +133,14 @@ export function takeQuarantined(raw: SqliteConnection, selection: QuarantineSele
     let groups: IndexedGroup[];
     try {
       groups = validateIndexedEntry(readHeld(stored), entries.length);
-    } catch {
+    } catch (error) {
+      unreadable.push(error instanceof Error ? error : new Error(String(error)));
       continue;
     }
     entries.push(groups);
     remove.run(id!);
   }
-  return { entries, lastId };
+  return { entries, lastId, scanned: rows.length, unreadable };
 }
 
 /** Rows held before migration 0002 are superjson text; later ones the binary form. */

@@ -125,6 +125,7 @@ export class HeldEntryRetry {
     }
     let afterId = 0;
     let applied = 0;
+    let unreadable: Error | undefined;
     const step = (): void => {
       if (this.#stopSignal.aborted) return;
       try {
@@ -138,7 +139,8 @@ export class HeldEntryRetry {
         });
         applied += result.applied + result.unchanged;
         afterId = result.lastId;
-        if (result.retried === RETRY_SLICE_ENTRIES) {
+        unreadable ??= result.unreadable[0];
+        if (result.scanned === RETRY_SLICE_ENTRIES) {
           setImmediate(step);
           return;
         }
@@ -147,7 +149,8 @@ export class HeldEntryRetry {
         return;
       }
       if (applied > 0) this.#config.log(`applied ${applied} held-back entries${everything ? ' (the schema changed)' : ' (their stamps are inside the drift allowance now)'}`);
-      this.#finish(undefined, everything);
+      // A held row that cannot be read stays where it is; it is told, and looked at again later.
+      this.#finish(unreadable, everything);
     };
     step();
   }
