@@ -184,7 +184,7 @@ describe('the validated working copy', () => {
       for (const bytes of stored) {
         const json = decodeHeldEntry(bytes);
         expect(Object.keys(json).sort()).toEqual(['cl', 'groups', 'pk', 'table']);
-        for (const group of json.groups) expect(Object.keys(group).sort()).toEqual(['cells', 'device', 'hlc']);
+        for (const group of json.groups) expect(Object.keys(group).sort()).toEqual(['device', 'hlc', 'values']);
       }
       const later = () => WALL + 3_600_000;
       const retried = retryQuarantined(dirty, { now: later });
