@@ -99,6 +99,29 @@ describe('the quarantine stores entries compactly', () => {
     expect(fails(() => decodeHeldEntry(Buffer.from([9]))).code).toBe('DATABASE_INVALID');
   });
 
+  it('keeps the stored byte format: bytes written by the Buffer-based encoder decode, and are written again the same', () => {
+    // Written by the encoder of 36813f3 (Node Buffer); a leading BOM stays, a lone surrogate was stored as U+FFFD.
+    const hex =
+      '010000000674c3a2626c650000000570f09f9982400c000000000000000000020123456789abcdef0000000464c3a97600000005000000016e00000000016901fffffffffffffffe' +
+      '000000017202bfd000000000000000000001740300000009efbbbfc49fefbfbd780000000162040000000300ff07fedcba987654321000000002643200000000';
+    const stored = Uint8Array.from(hex.match(/../g)!, (pair) => Number.parseInt(pair, 16));
+    const expected: OplogEntry = {
+      table: 'tâble',
+      pk: 'p\u{1F642}',
+      cl: 3.5,
+      groups: [
+        { hlc: '0123456789abcdef', device: 'dév', values: { n: null, i: -2n, r: -0.25, t: '\uFEFFğ\uFFFDx', b: new Uint8Array([0, 255, 7]) } },
+        { hlc: 'fedcba9876543210', device: 'd2', values: {} },
+      ],
+    };
+    const back = decodeHeldEntry(stored);
+    expect(back).toEqual(expected);
+    expect(Object.getPrototypeOf(back.groups[0]!.values['b'])).toBe(Uint8Array.prototype);
+    expect(encodeHeldEntry(expected)).toEqual(stored);
+    const withSurrogate = { ...expected, groups: [{ ...expected.groups[0]!, values: { ...expected.groups[0]!.values, t: '\uFEFFğ\uD800x' } }, expected.groups[1]!] };
+    expect(encodeHeldEntry(withSurrogate)).toEqual(stored);
+  });
+
   it('reads rows held in superjson before migration 0002, and stores them in the binary form from then on', () => {
     const dir = tempDir();
     const path = join(dir, 'old.db');

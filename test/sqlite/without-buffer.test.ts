@@ -6,6 +6,10 @@ import { bytesFromHex, decodeClockGroups, encodeClockGroups, forEachClockGroup, 
 import { ENTRY_LIMITS, validateEntry } from '../../src/oplog/entry.ts';
 import { union } from '../../src/schema/resolvers.ts';
 import { utf8ByteLength } from '../../src/sqlite/values.ts';
+import { countQuarantined, merge, migrateDatabase, retryQuarantined } from '../../src/index.ts';
+import { formatHlc, packHlc } from '../../src/clock/timestamp.ts';
+import { openDevice } from '../helpers/db.ts';
+import { todosWithExtra } from '../helpers/schema.ts';
 
 describe('the core without Node Buffer (as in a browser)', () => {
   const saved = globalThis.Buffer;
@@ -39,6 +43,27 @@ describe('the core without Node Buffer (as in a browser)', () => {
 
   it('puts a blob in a union as base64, as before', () => {
     expect(union.resolve(new Uint8Array([0xfb, 0xff, 0x00]), '["a"]')).toBe('["+/8A","a"]');
+  });
+
+  it('quarantines an entry with text and blob values, retries it, and applies it once its column exists', () => {
+    // Opening is the Node driver's work (better-sqlite3 needs Buffer); quarantining and retrying are the core's.
+    globalThis.Buffer = saved;
+    const db = openDevice('b');
+    (globalThis as { Buffer?: unknown }).Buffer = undefined;
+    const blob = new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff);
+    const title = 'ğüş 🙂 \uFEFF end';
+    const hlc = formatHlc(packHlc(Date.now() - 1000, 0));
+    const held = merge(db, [{ table: 'todos', pk: 't1', cl: 1, groups: [{ hlc, device: 'peer-a', values: { title, extra: blob } }] }]);
+    expect(held.quarantined).toMatchObject([{ reason: 'unknown-column' }]);
+    // Still no column: the retry reads the held entry and holds it again.
+    expect(retryQuarantined(db)).toMatchObject({ retried: 1, applied: 0 });
+    expect(countQuarantined(db)).toBe(1);
+    db.$connection.exec('ALTER TABLE todos ADD COLUMN extra text');
+    migrateDatabase(db, { schema: { todos: todosWithExtra } });
+    expect(countQuarantined(db)).toBe(0);
+    const row = db.$connection.prepare(`SELECT title, extra FROM todos WHERE id = 't1'`).get() as { title: string; extra: Uint8Array };
+    expect(row.title).toBe(title);
+    expect(new Uint8Array(row.extra)).toEqual(blob);
   });
 
   it('bounds a text value by its UTF-8 size', () => {

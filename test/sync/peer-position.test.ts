@@ -42,4 +42,20 @@ describe('the peer position a session records', () => {
     await syncPair(a, b);
     expect(waiting(a, b)).toBe(0);
   });
+
+  it('counts waiting from the exact acknowledged seq, which is an HLC above 2^53', async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    await authorizePeers(a, [idOf(b)]);
+    addTodos(a, 'a', 40);
+    const seqs = (a.$connection.prepare('SELECT seq FROM ahenk_oplog ORDER BY seq').values() as [bigint][]).map(([seq]) => seq);
+    // Read as a double, a seq this large rounds to a multiple of 16; some of these round down.
+    expect(seqs.some((seq) => BigInt(Number(seq)) < seq)).toBe(true);
+    const save = a.$connection.prepare('INSERT INTO ahenk_cursors (peer_id, acked) VALUES (?, ?) ON CONFLICT (peer_id) DO UPDATE SET acked = excluded.acked');
+    const counted = seqs.map((seq) => {
+      save.run(idOf(b), seq);
+      return waiting(a, b);
+    });
+    expect(counted).toEqual(seqs.map((_, i) => seqs.length - 1 - i));
+  });
 });

@@ -139,31 +139,30 @@ interface StatusRow {
   last_sync: number | null;
   last_sent: number | null;
   last_received: number | null;
-  acked: number | null;
+  waiting: number;
 }
 
 /** Every peer remembered in ahenk_peers and every other key on the device list, by peer id. */
 export function storedPeerStatuses(raw: SqliteConnection, localPeerId: string): StoredPeerStatus[] {
+  // Counted in SQL: acked is a seq, which is an HLC (docs/decisions.md) above 2^53; read as a
+  // number it would round down by up to 16 and count rows the peer already holds as waiting.
   const rows = raw
     .prepare(
       `WITH ids AS (SELECT peer_id FROM ahenk_peers UNION SELECT peer_id FROM ahenk_devices WHERE peer_id IS NOT NULL)
-       SELECT ids.peer_id, p.last_seen, p.last_sync, p.last_sent, p.last_received, c.acked
+       SELECT ids.peer_id, p.last_seen, p.last_sync, p.last_sent, p.last_received,
+         (SELECT count(*) FROM ahenk_oplog WHERE seq > coalesce(c.acked, 0) AND site IS NOT (SELECT id FROM ahenk_sites WHERE device = ids.peer_id)) AS waiting
        FROM ids LEFT JOIN ahenk_peers p ON p.peer_id = ids.peer_id LEFT JOIN ahenk_cursors c ON c.peer_id = ids.peer_id
        WHERE ids.peer_id != ? ORDER BY ids.peer_id`,
       { integers: 'number' },
     )
     .all(localPeerId) as unknown as StatusRow[];
-  const waiting = raw.prepare(
-    'SELECT count(*) FROM ahenk_oplog WHERE seq > ? AND site IS NOT (SELECT id FROM ahenk_sites WHERE device = ?)',
-    { integers: 'number' },
-  );
   return rows.map((row) => ({
     peerId: row.peer_id,
     authorized: isAuthorizedPeer(raw, row.peer_id),
     addresses: peerAddresses(raw, row.peer_id).map((a) => a.address),
     lastSeen: toNumber(row.last_seen),
     lastSync: row.last_sync === null ? null : { at: Number(row.last_sync), sent: toNumber(row.last_sent), received: toNumber(row.last_received) },
-    waiting: Number(waiting.value(row.acked ?? 0, row.peer_id)),
+    waiting: Number(row.waiting),
   }));
 }
 
