@@ -106,6 +106,16 @@ describe('short code and confirmation code', () => {
     expect(confirmationCode({ ...t, authorizer: 'M' }, rAuth, rNew)).not.toBe(confirmationCode(t, rAuth, rNew));
   });
 
+  it('refuses a device type with control characters: it is shown in the prompt of the other terminal', () => {
+    const escape = encodeShortCodeMessage({ type: 'short-reveal', random: shortCodeRandom(), deviceType: 'phone\u001b[2J\u001b[1A' });
+    expect(() => decodeShortCodeMessage(escape, 'short-reveal')).toThrow(/deviceType is malformed/);
+  });
+
+  it('prints no control characters from the reason the other device gives for a reject', () => {
+    const reject = encodeShortCodeMessage({ type: 'reject', code: 'REFUSED', message: 'no\u001b]0;owned\u0007\u001b[2J' });
+    expect(() => decodeShortCodeMessage(reject, 'short-proof')).toThrow(/^the other device refused: no ]0;owned  \[2J$/);
+  });
+
   it('bounds and checks every message read from the network', () => {
     const reveal = encodeShortCodeMessage({ type: 'short-reveal', random: shortCodeRandom(), deviceType: 'phone' });
     expect(decodeShortCodeMessage(reveal, 'short-reveal').deviceType).toBe('phone');

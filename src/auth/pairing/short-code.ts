@@ -15,6 +15,7 @@
  * two sessions with different ids and randoms, and its two confirmation codes differ (1 in 10^6).
  */
 import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { normalizeDeviceType } from '../validate.ts';
 import { PairingError } from './errors.ts';
 
 /** Crockford's base32: no I, L, O or U, so nothing reads as another character. */
@@ -137,7 +138,8 @@ export function decodeShortCodeMessage<T extends ShortCodeMessage['type']>(frame
   }
   if (m.version !== SHORT_CODE_VERSION) throw new PairingError('PROTOCOL', 'unsupported short-code protocol version');
   if (m.type === 'reject') {
-    const message = typeof m.message === 'string' ? m.message.slice(0, 256) : 'no reason given';
+    // Shown on this terminal: control characters (escape sequences) become spaces.
+    const message = typeof m.message === 'string' ? m.message.slice(0, 256).replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ') : 'no reason given';
     const code = m.code === 'TOO_MANY_ATTEMPTS' || m.code === 'BAD_CODE' || m.code === 'EXPIRED' ? m.code : 'REFUSED';
     throw new PairingError(code, `the other device refused: ${message}`);
   }
@@ -153,7 +155,7 @@ export function decodeShortCodeMessage<T extends ShortCodeMessage['type']>(frame
     case 'short-random':
       return { type, random: checkRandom(m.random, 'random') } as Extract<ShortCodeMessage, { type: T }>;
     case 'short-reveal':
-      return { type, random: checkRandom(m.random, 'random'), deviceType: text('deviceType', 256) } as Extract<ShortCodeMessage, { type: T }>;
+      return { type, random: checkRandom(m.random, 'random'), deviceType: deviceTypeOf(text('deviceType', 256)) } as Extract<ShortCodeMessage, { type: T }>;
     case 'short-proof':
       return { type, proof: text('proof', 64) } as Extract<ShortCodeMessage, { type: T }>;
     case 'short-confirmed':
@@ -162,5 +164,14 @@ export function decodeShortCodeMessage<T extends ShortCodeMessage['type']>(frame
       return { type, code: text('code', 2048) } as Extract<ShortCodeMessage, { type: T }>;
     default:
       throw new PairingError('PROTOCOL', `unexpected short-code message ${type}`);
+  }
+}
+
+/** The device type shown in the other person's prompt: no control characters (terminal escapes), as on the device list. */
+function deviceTypeOf(value: string): string {
+  try {
+    return normalizeDeviceType(value);
+  } catch {
+    throw new PairingError('PROTOCOL', 'short-reveal: deviceType is malformed');
   }
 }
