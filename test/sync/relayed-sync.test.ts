@@ -18,7 +18,11 @@ import { authorizePeers, waitFor } from '../net/fixtures.ts';
 import { startRelayServer } from './relay-server.ts';
 
 const stops: (() => Promise<void>)[] = [];
-afterEach(async () => {
+/** The nodes' log lines: printed when a test fails, to tell a slow machine from a stuck session. */
+const logs: string[] = [];
+afterEach(async (context) => {
+  if (context.task.result?.state === 'fail') console.error(`node log, last 200 lines:\n${logs.slice(-200).join('\n')}`);
+  logs.length = 0;
   await Promise.all(stops.splice(0).map((stop) => stop()));
 });
 
@@ -39,7 +43,9 @@ function fill(db: Device, prefix: string, rows: number, pad = 60): void {
 }
 
 async function device(db: Device, relayAddress: string, paths: PeerPathEvent[]): Promise<SyncNode> {
-  const node = await createSyncNode(db, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], relayServers: [relayAddress], announce: 'relayed', reconnectInitialDelayMs: 200 });
+  const name = getDeviceId(db).slice(-6);
+  const log = (line: string): void => void logs.push(`${new Date().toISOString()} ${name} ${line}`);
+  const node = await createSyncNode(db, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], relayServers: [relayAddress], announce: 'relayed', reconnectInitialDelayMs: 200, log });
   stops.push(() => node.stop());
   node.on('peer:path', (event) => paths.push(event));
   return node;

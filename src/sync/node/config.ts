@@ -178,7 +178,8 @@ export function resolveConfig(config: P2PConfig = {}): ResolvedConfig {
   };
 }
 
-function parseAddresses(field: string, values: unknown): Multiaddr[] {
+/** A config field's multiaddr strings, parsed; NodeConfigError names the field and the bad value. */
+export function parseAddresses(field: string, values: unknown): Multiaddr[] {
   if (!Array.isArray(values)) throw new NodeConfigError(`${field} must be an array of multiaddr strings`);
   return values.map((value: unknown) => {
     if (typeof value !== 'string') throw new NodeConfigError(`${field}: ${String(value)} is not a multiaddr string`);

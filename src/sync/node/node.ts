@@ -136,7 +136,7 @@ export class SyncNode extends SyncNodeEmitter {
       config,
       events: this,
       isAuthorized: (peerId) => this.#maySync(peerId),
-      sessionEnded: (peerId, error) => this.#sessionEnded(peerId, error),
+      sessionEnded: (peerId, error, progressed) => this.#sessionEnded(peerId, error, progressed),
       revokedBy: (peerId) => this.#revokedBy(peerId),
       clockDrift: (peerId, drift) => this.#held.held(peerId, drift),
       caughtUp: () => this.#held.run(),
@@ -396,11 +396,15 @@ export class SyncNode extends SyncNodeEmitter {
     });
   }
 
-  #sessionEnded(peerId: string, error: Error | undefined): void {
+  #sessionEnded(peerId: string, error: Error | undefined, progressed: boolean): void {
+    const key = `session:${peerId}`;
+    // A session that moved entries before it ended (a relay's limit cut its circuit) starts the
+    // backoff again: only sessions that fail without progress wait longer and longer.
+    if (progressed) this.#dialer.retries.reset(key);
     if (this.#stop.signal.aborted || error === undefined || !this.#isConnected(peerId) || !this.#sessions.isOpener(peerId)) return;
     // A session that failed while the connection stays up (a protocol error, a stream reset on
     // one of two connections) is opened again after a backoff rather than at once, in a loop.
-    this.#dialer.retries.schedule(`session:${peerId}`, () => {
+    this.#dialer.retries.schedule(key, () => {
       if (this.#isConnected(peerId) && this.#maySync(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
     });
   }

@@ -32,7 +32,8 @@ export interface SessionHost {
   events: SyncNodeEmitter;
   isAuthorized(peerId: string): boolean;
   /** Called once a session is over; `error` is set when it failed rather than ended or was stopped. */
-  sessionEnded(peerId: string, error: Error | undefined): void;
+  /** `progressed`: the session moved entries before it ended (its retries start again from the first delay). */
+  sessionEnded(peerId: string, error: Error | undefined, progressed: boolean): void;
   /** The peer ended a session saying our key is revoked on its device list. */
   revokedBy(peerId: string): void;
   /** A batch from `peerId` held writes back for their stamps (called after it committed). */
@@ -63,6 +64,8 @@ interface ActiveSession {
   limited: boolean;
   /** Bytes the limited connection may still carry, when its relay set a data limit. */
   dataLimit: bigint | undefined;
+  /** Entries moved in either direction: a circuit cut after progress is not a failure to back off from. */
+  progressed: boolean;
   /** Settles with the catch-up result, or undefined when the session ended without catching up. */
   caughtUp: Deferred<SyncCompleteEvent | undefined>;
   done: Promise<void>;
@@ -201,6 +204,7 @@ export class SyncSessions {
       started: performance.now(),
       limited: false,
       dataLimit: undefined,
+      progressed: false,
       caughtUp: Promise.withResolvers<SyncCompleteEvent | undefined>(),
       done: Promise.resolve(),
     };
@@ -239,7 +243,10 @@ export class SyncSessions {
       signal: AbortSignal.any([controller.signal, stopSignal]),
       live: host.config.live,
       ...sessionSizing(host.config.batchSize, session.dataLimit),
-      onProgress: (progress) => host.events.emit('sync:progress', { peerId, ...progress }),
+      onProgress: (progress) => {
+        if (progress.entries > 0) session.progressed = true;
+        host.events.emit('sync:progress', { peerId, ...progress });
+      },
       onCaughtUp: (snapshot) => this.#caughtUp(session, snapshot),
       log: (message) => host.config.log(`[${peerId}] ${message}`),
       now: host.config.now,
@@ -293,7 +300,7 @@ export class SyncSessions {
   #ended(session: ActiveSession, error: Error | undefined): void {
     session.caughtUp.resolve(undefined);
     if (this.#active.get(session.peerId) === session) this.#active.delete(session.peerId);
-    this.#host.sessionEnded(session.peerId, error);
+    this.#host.sessionEnded(session.peerId, error, session.progressed);
   }
 }
 

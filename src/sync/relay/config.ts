@@ -2,7 +2,8 @@
  * RelayConfig: where a relay keeps its key and admitted devices, what it listens on, and the
  * limits it grants. `resolveRelayConfig` fills the defaults and rejects values that cannot work.
  */
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import { parseAddresses } from '../node/config.ts';
 import { NodeConfigError } from '../node/errors.ts';
 import {
   DEFAULT_CIRCUIT_BYTES,
@@ -71,7 +72,7 @@ export interface ResolvedRelayConfig {
 export function resolveRelayConfig(config: RelayConfig): ResolvedRelayConfig {
   if (typeof config !== 'object' || config === null) throw new NodeConfigError('RelayConfig must be an object');
   if (typeof config.stateFile !== 'string' || config.stateFile.length === 0) throw new NodeConfigError('stateFile: give the path of the relay state file');
-  const listen = addresses('listenAddresses', config.listenAddresses ?? [...DEFAULT_RELAY_LISTEN_ADDRESSES]);
+  const listen = parseAddresses('listenAddresses', config.listenAddresses ?? [...DEFAULT_RELAY_LISTEN_ADDRESSES]);
   if (listen.length === 0) throw new NodeConfigError('listenAddresses: give at least one address to listen on');
   const admit = config.admit ?? [];
   if (!Array.isArray(admit)) throw new NodeConfigError('admit must be an array of peer ids');
@@ -82,7 +83,7 @@ export function resolveRelayConfig(config: RelayConfig): ResolvedRelayConfig {
   return {
     stateFile: config.stateFile,
     listenAddresses: listen,
-    announceAddresses: addresses('announceAddresses', config.announceAddresses ?? []),
+    announceAddresses: parseAddresses('announceAddresses', config.announceAddresses ?? []),
     admit,
     maxReservations: count('limits.maxReservations', limits.maxReservations ?? DEFAULT_MAX_RESERVATIONS),
     maxCircuitsPerPeer: count('limits.maxCircuitsPerPeer', limits.maxCircuitsPerPeer ?? DEFAULT_MAX_CIRCUITS_PER_PEER),
@@ -94,17 +95,6 @@ export function resolveRelayConfig(config: RelayConfig): ResolvedRelayConfig {
   };
 }
 
-function addresses(field: string, values: unknown): Multiaddr[] {
-  if (!Array.isArray(values)) throw new NodeConfigError(`${field} must be an array of multiaddr strings`);
-  return values.map((value: unknown) => {
-    if (typeof value !== 'string') throw new NodeConfigError(`${field}: ${String(value)} is not a multiaddr string`);
-    try {
-      return multiaddr(value);
-    } catch (error) {
-      throw new NodeConfigError(`${field}: ${JSON.stringify(value)} is not a valid multiaddr (${(error as Error).message})`);
-    }
-  });
-}
 
 function count(field: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) throw new NodeConfigError(`${field} must be a positive integer, got ${value}`);
