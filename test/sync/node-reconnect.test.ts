@@ -37,6 +37,31 @@ describe('reconnect', () => {
     await waitFor(() => b.$connection.prepare("SELECT count(*) FROM todos WHERE id = 'meanwhile'").value() === 1n, 10_000, 'the row written while apart');
   });
 
+  it('opens a session on a connection that came while the previous session was still winding down', async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    await authorizePeers(a, [getDeviceId(b)]);
+    await authorizePeers(b, [getDeviceId(a)]);
+    // Reconnecting is left to the test: it dials again at once, racing the old session's end.
+    const config = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnect: false };
+    const na = await createSyncNode(a, config);
+    const nb = await createSyncNode(b, config);
+    nodes.push(na, nb);
+    const first = nb.once('sync:complete');
+    await nb.dial(na.getMultiaddrs()[0]!);
+    await first;
+    for (let round = 0; round < 8; round++) {
+      // B hangs up and dials again at once: A sees the old connection close and the new one open
+      // while its session over the old one may still be saying goodbye.
+      await nb.libp2p.hangUp(na.libp2p.peerId);
+      // libp2p refuses more than 5 inbound connections a second from one host: pace the rounds.
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      await nb.dial(na.getMultiaddrs()[0]!);
+      a.insert(todos).values({ id: `round-${round}`, title: 'after a quick reconnect' }).run();
+      await waitFor(() => b.$connection.prepare('SELECT count(*) FROM todos WHERE id = ?').value(`round-${round}`) === 1n, 10_000, `round ${round}'s row`);
+    }
+  });
+
   it('backs off exponentially up to the cap, and clear() cancels what is pending', () => {
     vi.useFakeTimers();
     const timers = new BackoffTimers({ initialDelayMs: 100, maxDelayMs: 1_000, random: () => 0.5 });

@@ -31,8 +31,10 @@ export interface SessionHost {
   config: ResolvedConfig;
   events: SyncNodeEmitter;
   isAuthorized(peerId: string): boolean;
-  /** Called once a session is over; `error` is set when it failed rather than ended or was stopped. */
-  /** `progressed`: the session moved entries before it ended (its retries start again from the first delay). */
+  /**
+   * Called once a session is over; `error` is set when it failed rather than ended or was stopped,
+   * `progressed` when it moved entries before it ended (its retries start again from the first delay).
+   */
   sessionEnded(peerId: string, error: Error | undefined, progressed: boolean): void;
   /** The peer ended a session saying our key is revoked on its device list. */
   revokedBy(peerId: string): void;
@@ -118,6 +120,11 @@ export class SyncSessions {
   /** Opens /ahenk/sync to a connected peer, unless a session runs; resolves with its catch-up. */
   open(peerId: string, stopSignal: AbortSignal): Promise<SyncCompleteEvent | undefined> {
     const existing = this.#active.get(peerId);
+    if (existing !== undefined && existing.controller.signal.aborted) {
+      // That session is winding down (its connection closed, or it is moving to another one): a
+      // new connection that opens meanwhile must still get a session, once the old one is gone.
+      return existing.done.then(() => (stopSignal.aborted ? undefined : this.open(peerId, stopSignal)));
+    }
     if (existing !== undefined) return existing.caughtUp.promise;
     const session = this.#register(peerId, 'local');
     this.#track(
