@@ -14,10 +14,11 @@ import { getDeviceId } from '../../src/database/identity.ts';
 import { getClockDrift, retryQuarantined } from '../../src/index.ts';
 import { packHlc } from '../../src/clock/timestamp.ts';
 import { createSyncNode, type ClockDriftEvent, type P2PConfig, type SyncErrorEvent, type SyncNode } from '../../src/sync/node/index.ts';
-import { dump, openDevice } from '../helpers/db.ts';
-import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import { dump } from '../helpers/db.ts';
+import { waitFor } from '../net/fixtures.ts';
 import { addTodos } from './helpers.ts';
 import { cli } from '../cli/helpers.ts';
+import { pairedDevices, type Device } from './devices.ts';
 
 const LOOPBACK: P2PConfig = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'] };
 const DAY = 86_400_000;
@@ -26,20 +27,10 @@ afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.stop()));
 });
 
-type Device = ReturnType<typeof openDevice>;
-
 async function start(db: Device, config: P2PConfig = {}): Promise<SyncNode> {
   const node = await createSyncNode(db, { ...LOOPBACK, ...config });
   nodes.push(node);
   return node;
-}
-
-async function pairOfDevices(): Promise<[Device, Device]> {
-  const a = openDevice('a');
-  const b = openDevice('b');
-  await authorizePeers(a, [getDeviceId(b)]);
-  await authorizePeers(b, [getDeviceId(a)]);
-  return [a, b];
 }
 
 /** Stamps of `db`'s next writes start `aheadMs` ahead of the real clock, as after its clock ran fast. */
@@ -53,7 +44,7 @@ const rowIds = (db: Device): string[] => dump(db, 'todos').map((row) => (row as 
 
 describe('a running node and clock drift', () => {
   it('applies writes held back for their stamps once they are inside the allowance, without reopening, and says so', async () => {
-    const [a, b] = await pairOfDevices();
+    const [a, b] = await pairedDevices();
     const idA = getDeviceId(a);
     const logB: string[] = [];
     const na = await start(a);
@@ -92,7 +83,7 @@ describe('a running node and clock drift', () => {
   }, 40_000);
 
   it('tells a device whose own stamps ran a day ahead, and its peer which device and how far; a wider allowance lets the peer take them now', async () => {
-    const [a, b] = await pairOfDevices();
+    const [a, b] = await pairedDevices();
     const idA = getDeviceId(a);
     // A's clock was a day fast once: its HLC stays there after the clock is fixed.
     runAhead(a, DAY);

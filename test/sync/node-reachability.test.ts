@@ -18,7 +18,8 @@ import { dialPlan, peerAddresses, recordAddressWorked, rememberPeer, validPeerAd
 import { openConnection } from '../../src/sqlite/index.ts';
 import { openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
-import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import { waitFor } from '../net/fixtures.ts';
+import { pairedDevices } from './devices.ts';
 
 const LOOPBACK = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'] };
 const PEER = '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq';
@@ -49,14 +50,6 @@ async function closedPort(): Promise<number> {
   const port = (server.address() as { port: number }).port;
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-async function pairedDevices(): Promise<[ReturnType<typeof openDevice>, ReturnType<typeof openDevice>]> {
-  const a = openDevice('a');
-  const b = openDevice('b');
-  await authorizePeers(a, [getDeviceId(b)]);
-  await authorizePeers(b, [getDeviceId(a)]);
-  return [a, b];
 }
 
 describe('the kept listen port', () => {

@@ -3,12 +3,11 @@
  * backoff itself grows, caps, and is cancelled by clear().
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { getDeviceId } from '../../src/database/identity.ts';
 import { BackoffTimers } from '../../src/sync/node/backoff.ts';
 import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
-import { openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
-import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import { waitFor } from '../net/fixtures.ts';
+import { pairedDevices } from './devices.ts';
 
 const nodes: SyncNode[] = [];
 afterEach(async () => {
@@ -18,10 +17,7 @@ afterEach(async () => {
 
 describe('reconnect', () => {
   it('dials a known device again after the connection drops, and syncs what was written meanwhile', async () => {
-    const a = openDevice('a');
-    const b = openDevice('b');
-    await authorizePeers(a, [getDeviceId(b)]);
-    await authorizePeers(b, [getDeviceId(a)]);
+    const [a, b] = await pairedDevices();
     const config = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnectInitialDelayMs: 50 };
     const na = await createSyncNode(a, config);
     const nb = await createSyncNode(b, config);
@@ -38,10 +34,7 @@ describe('reconnect', () => {
   });
 
   it('opens a session on a connection that came while the previous session was still winding down', async () => {
-    const a = openDevice('a');
-    const b = openDevice('b');
-    await authorizePeers(a, [getDeviceId(b)]);
-    await authorizePeers(b, [getDeviceId(a)]);
+    const [a, b] = await pairedDevices();
     // Reconnecting is left to the test: it dials again at once, racing the old session's end.
     const config = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnect: false };
     const na = await createSyncNode(a, config);

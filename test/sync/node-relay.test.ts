@@ -8,8 +8,9 @@ import { getDeviceId } from '../../src/database/identity.ts';
 import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
 import { openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
-import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import { waitFor } from '../net/fixtures.ts';
 import { startRelayServer } from './relay-server.ts';
+import { pairedDevices } from './devices.ts';
 
 const stops: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -22,10 +23,7 @@ describe('relayServers', () => {
     stops.push(async () => {
       await relay.stop();
     });
-    const a = openDevice('a');
-    const b = openDevice('b');
-    await authorizePeers(a, [getDeviceId(b)]);
-    await authorizePeers(b, [getDeviceId(a)]);
+    const [a, b] = await pairedDevices();
     a.insert(todos).values({ id: 'r1', title: 'via relay' }).run();
 
     const na: SyncNode = await createSyncNode(a, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], relayServers: [relay.getMultiaddrs()[0]!.toString()] });

@@ -8,9 +8,10 @@ import { eq } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getDeviceId } from '../../src/database/identity.ts';
 import { createSwarm, createSyncNode, type P2PConfig, type SyncCompleteEvent, type SyncNode } from '../../src/sync/node/index.ts';
-import { dump, openDevice } from '../helpers/db.ts';
+import { dump } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
-import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import { waitFor } from '../net/fixtures.ts';
+import { pairedDevices, type Device } from './devices.ts';
 
 const LOOPBACK: P2PConfig = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'] };
 const nodes: SyncNode[] = [];
@@ -24,16 +25,6 @@ async function start(db: Parameters<typeof createSyncNode>[0], config: P2PConfig
   return node;
 }
 
-type Device = ReturnType<typeof openDevice>;
-
-async function pairOfDevices(): Promise<[Device, Device]> {
-  const a = openDevice('a');
-  const b = openDevice('b');
-  await authorizePeers(a, [getDeviceId(b)]);
-  await authorizePeers(b, [getDeviceId(a)]);
-  return [a, b];
-}
-
 const same = (a: Device, b: Device): boolean => isDeepStrictEqual(dump(a, 'todos'), dump(b, 'todos'));
 const ids = (db: Device): string[] => dump(db, 'todos').map((row) => (row as { id: string }).id);
 
@@ -43,7 +34,7 @@ const caughtUp = (node: SyncNode, peerId: string): Promise<SyncCompleteEvent> =>
 
 describe('createSyncNode on 127.0.0.1', () => {
   it('converges after offline edits, pushes live writes, and after a restart sends only what is new', async () => {
-    const [a, b] = await pairOfDevices();
+    const [a, b] = await pairedDevices();
     const idA = getDeviceId(a);
     const idB = getDeviceId(b);
     a.insert(todos).values({ id: 't1', title: 'milk' }).run();
@@ -96,7 +87,7 @@ describe('createSyncNode on 127.0.0.1', () => {
   });
 
   it('keeps one session when both peers dial each other at the same time', async () => {
-    const [a, b] = await pairOfDevices();
+    const [a, b] = await pairedDevices();
     a.insert(todos).values({ id: 'x', title: 'from a' }).run();
     b.insert(todos).values({ id: 'y', title: 'from b' }).run();
     const na = await start(a);
@@ -114,7 +105,7 @@ describe('createSyncNode on 127.0.0.1', () => {
   });
 
   it('syncNow with live: false runs one catch-up per call', async () => {
-    const [a, b] = await pairOfDevices();
+    const [a, b] = await pairedDevices();
     const na = await start(a, { live: false });
     const nb = await start(b, { live: false });
     a.insert(todos).values({ id: 'one', title: '1' }).run();
@@ -130,7 +121,7 @@ describe('createSyncNode on 127.0.0.1', () => {
   });
 
   it('compacts the oplog on its interval, and the peer still converges', async () => {
-    const [a, b] = await pairOfDevices();
+    const [a, b] = await pairedDevices();
     a.insert(todos).values({ id: 'busy', title: 'v0' }).run();
     for (let i = 1; i <= 20; i++) a.update(todos).set({ title: `v${i}` }).where(eq(todos.id, 'busy')).run();
     const logRows = () => a.$connection.prepare("SELECT count(*) FROM ahenk_oplog WHERE tbl = (SELECT id FROM ahenk_tables WHERE name = 'todos')", { integers: 'number' }).value() as number;
@@ -156,7 +147,7 @@ describe('createSyncNode on 127.0.0.1', () => {
       for (const type of process.getActiveResourcesInfo()) counts[type] = (counts[type] ?? 0) + 1;
       return counts;
     };
-    const [a, b] = await pairOfDevices();
+    const [a, b] = await pairedDevices();
     a.insert(todos).values({ id: 'r', title: 'row' }).run();
     const before = count();
     const na = await createSyncNode(a, LOOPBACK);

@@ -12,10 +12,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { getDeviceId } from '../../src/database/identity.ts';
 import { createRelayNode } from '../../src/sync/relay/index.ts';
 import { createSyncNode, type PeerPathEvent, type SyncNode } from '../../src/sync/node/index.ts';
-import { dump, openDevice, tempDir } from '../helpers/db.ts';
+import { dump, tempDir } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
-import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import { waitFor } from '../net/fixtures.ts';
 import { startRelayServer } from './relay-server.ts';
+import { pairedDevices, type Device } from './devices.ts';
 
 const stops: (() => Promise<void>)[] = [];
 /** The nodes' log lines: printed when a test fails, to tell a slow machine from a stuck session. */
@@ -25,16 +26,6 @@ afterEach(async (context) => {
   logs.length = 0;
   await Promise.all(stops.splice(0).map((stop) => stop()));
 });
-
-type Device = ReturnType<typeof openDevice>;
-
-async function pair(): Promise<[Device, Device]> {
-  const a = openDevice('a');
-  const b = openDevice('b');
-  await authorizePeers(a, [getDeviceId(b)]);
-  await authorizePeers(b, [getDeviceId(a)]);
-  return [a, b];
-}
 
 function fill(db: Device, prefix: string, rows: number, pad = 60): void {
   db.$connection.transaction(() => {
@@ -56,7 +47,7 @@ const same = (a: Device, b: Device): boolean => isDeepStrictEqual(dump(a, 'todos
 
 describe('sync through a relay', () => {
   it('finds the other device through an Ahenk relay and syncs over the circuit', async () => {
-    const [a, b] = await pair();
+    const [a, b] = await pairedDevices();
     fill(a, 'a', 500);
     fill(b, 'b', 300);
     const relay = await createRelayNode({ stateFile: join(tempDir(), 'relay.json'), listenAddresses: ['/ip4/127.0.0.1/tcp/0'], admit: [getDeviceId(a), getDeviceId(b)], statusIntervalMs: 0 });
@@ -82,7 +73,7 @@ describe('sync through a relay', () => {
   });
 
   it('loses nothing when the relay goes down mid-sync and comes back', async () => {
-    const [a, b] = await pair();
+    const [a, b] = await pairedDevices();
     fill(a, 'a', 20_000);
     fill(b, 'b', 200);
     const stateFile = join(tempDir(), 'relay.json');
@@ -112,7 +103,7 @@ describe('sync through a relay', () => {
   }, 90_000);
 
   it("completes a sync larger than a foreign relay's 128 KiB circuit, resuming across circuits", async () => {
-    const [a, b] = await pair();
+    const [a, b] = await pairedDevices();
     // Rows of about 250 bytes: a default batch of 1000 would not fit in one circuit at all.
     fill(a, 'a', 2000, 200);
     fill(b, 'b', 600, 200);
