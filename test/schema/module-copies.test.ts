@@ -7,7 +7,8 @@ import { defineSyncedTable, getSyncedTableMeta } from '../../src/schema/synced-t
 describe('synced tables across copies of the schema module', () => {
   it('a table defined with one copy is a synced table to another copy', async () => {
     // The query string makes the module loader evaluate the file a second time: a second copy.
-    const copy = (await import('../../src/schema/synced-table.ts?second-copy')) as typeof import('../../src/schema/synced-table.ts');
+    const second = new URL('../../src/schema/synced-table.ts?second-copy', import.meta.url).href;
+    const copy = (await import(/* @vite-ignore */ second)) as typeof import('../../src/schema/synced-table.ts');
     expect(copy.defineSyncedTable).not.toBe(defineSyncedTable);
     const notes = defineSyncedTable('notes', { id: text('id').primaryKey(), body: text('body') });
     expect(copy.isSyncedTable(notes)).toBe(true);
