@@ -13,7 +13,7 @@ import {
   type SQLiteTableWithColumns,
 } from 'drizzle-orm/sqlite-core';
 import { SchemaError } from '../errors.ts';
-import { setOwn } from '../sqlite/index.ts';
+import { setOwn } from '../sqlite/values.ts';
 import { isResolverSpec, type ResolverSpec } from './resolvers.ts';
 
 /** Oplog column masks are 62-bit integers (SQLite integers are signed 64-bit). */
