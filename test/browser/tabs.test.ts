@@ -1,9 +1,10 @@
 // Two tabs of one origin share one OPFS database: the first tab's worker leads (a Web Lock), the
 // other's requests go to it; a transaction is one tab's alone; when the leading tab closes, the other
 // takes the database over with nothing lost and nothing written twice.
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFixture, callPage, chromiumMissing, launch, openFixturePage, serve } from './harness.ts';
+import type { BrowserContext, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { callPage, chromiumMissing, openFixturePage } from './harness.ts';
+import { fixtureInChromium } from './chromium-fixture.ts';
 
 interface Row {
   id: string;
@@ -11,29 +12,13 @@ interface Row {
 }
 
 describe.skipIf(chromiumMissing !== undefined)('two tabs, one database (Web Locks leader)', () => {
-  let browser: Browser;
-  let origin: string;
-  const stops: (() => void)[] = [];
-
-  beforeAll(async () => {
-    const fixture = await buildFixture();
-    stops.push(fixture.cleanup);
-    const served = await serve(fixture.dir);
-    stops.push(() => served.server.close());
-    origin = served.origin;
-    browser = await launch();
-  }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    while (stops.length > 0) stops.pop()!();
-  });
+  const chromium = fixtureInChromium();
 
   /** Two tabs of one origin (one context, so one OPFS): the first one opened leads. */
   async function twoTabs(): Promise<{ context: BrowserContext; leader: Page; follower: Page }> {
-    const context = await browser.newContext();
-    const leader = await openFixturePage(context, origin);
-    const follower = await openFixturePage(context, origin);
+    const context = await chromium.newContext();
+    const leader = await openFixturePage(context, chromium.origin());
+    const follower = await openFixturePage(context, chromium.origin());
     return { context, leader, follower };
   }
 
@@ -88,7 +73,7 @@ describe.skipIf(chromiumMissing !== undefined)('two tabs, one database (Web Lock
       await callPage(leader, 'addMany', 'a', 20);
       // A third tab writes one row after another; the follower then holds a transaction open at
       // the leader (the third tab's next write waits for it), and the leader closes under both.
-      const third = await openFixturePage(context, origin);
+      const third = await openFixturePage(context, chromium.origin());
       const writing = callPage<string[]>(third, 'addInTurn', 'c', 60);
       await expect.poll(() => callPage<number>(third, 'count', 'c'), { timeout: 60_000 }).toBeGreaterThanOrEqual(10);
       await callPage(follower, 'holdTransaction', 'lost');
