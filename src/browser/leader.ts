@@ -32,10 +32,13 @@ type Database = AhenkDatabase<Record<string, unknown>>;
 
 const REQUESTS_TABLE = `CREATE TABLE IF NOT EXISTS ahenk_tab_requests (client TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID`;
 
-/** A statement that opens a transaction (or a savepoint), or may end one: the leader does not wrap these. */
-const OPENS = /^\s*(begin|savepoint)\b/i;
+/**
+ * Statements the leader does not wrap: those that open or end a transaction (or a savepoint), and
+ * those SQLite refuses or ignores inside one (VACUUM, ATTACH; `PRAGMA foreign_keys` is a no-op there).
+ */
+const UNWRAPPED = /^\s*(begin|savepoint|commit|end|release|rollback|pragma|vacuum|attach|detach)\b/i;
+/** A statement that may commit the tab's transaction: its request number goes in first. */
 const ENDS = /^\s*(commit|end|release)\b/i;
-const ROLLBACK = /^\s*rollback\b/i;
 
 export class DatabaseLeader implements Leader {
   readonly #db: Database;
@@ -99,9 +102,10 @@ export class DatabaseLeader implements Leader {
     if (item.check) return { status: 'not-applied' };
     const sql = item.work.kind === 'query' ? item.work.sql : '';
     let answer: Answer;
-    if (connection.inTransaction || OPENS.test(sql) || ENDS.test(sql) || ROLLBACK.test(sql)) {
-      // Inside this tab's own transaction (or opening or ending one): run as sent. Before a
-      // statement that may commit it, the request number goes in with the transaction.
+    if (connection.inTransaction || UNWRAPPED.test(sql)) {
+      // Inside this tab's own transaction (or opening or ending one, or a statement that must run
+      // outside one): run as sent. Before a statement that may commit the tab's transaction, the
+      // request number goes in with it.
       if (connection.inTransaction && ENDS.test(sql)) this.#recordApplied(item);
       answer = this.#attempt(item.work);
     } else {

@@ -79,6 +79,16 @@ describe('the leader of the tabs, and a tab after the leader changed', () => {
     }
   });
 
+  it('runs a pragma as sent, not inside a transaction of its own (where foreign_keys would be a no-op)', async () => {
+    const db = openDevice('shared');
+    const client = new TabClient('tab-1');
+    leaderOver(db).connect(client);
+    const foreignKeys = () => client.call({ kind: 'query', sql: 'PRAGMA foreign_keys', params: [], method: 'values' });
+    const before = ((await foreignKeys()) as { rows: number[][] }).rows[0]![0]!;
+    await client.call(run(`PRAGMA foreign_keys = ${before === 1 ? 'OFF' : 'ON'}`));
+    expect(await foreignKeys()).toEqual({ rows: [[1 - before]] });
+  });
+
   it("keeps other tabs' requests out of a tab's transaction, and rolls it back when that tab is gone", async () => {
     const db = openDevice('shared');
     const gone: string[] = [];
