@@ -38,4 +38,11 @@ describe('README', () => {
     expect(readme).toContain('npm ci && npm run demo');
     expect(readme).toContain('npm ci && npm test');
   });
+
+  it('names npm run demo:web, a script the package has and test/browser/demo-web.test.ts runs', () => {
+    const scripts = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).scripts as Record<string, string>;
+    expect(readme).toContain('`npm run demo:web`');
+    expect(scripts['demo:web']).toMatch(/examples\/web\/demo\.ts$/);
+    expect(readFileSync(new URL('./browser/demo-web.test.ts', import.meta.url), 'utf8')).toContain("spawn('npm', ['run', 'demo:web']");
+  });
 });

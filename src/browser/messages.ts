@@ -28,6 +28,16 @@ export interface RemoteError {
   code?: string;
 }
 
+/** An error the worker reported, with the name, message and code it had there. */
+export class WorkerError extends Error {
+  readonly code: string | undefined;
+  constructor(error: RemoteError) {
+    super(error.message);
+    this.name = error.name;
+    this.code = error.code;
+  }
+}
+
 export type Response = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: RemoteError };
 
 /** The worker's first message: the database is open (with this device's id), or opening failed. */
@@ -37,6 +47,39 @@ export type Ready = { kind: 'ready'; deviceId: string } | { kind: 'failed'; erro
 export interface QueryResult {
   rows: SqlValue[][] | SqlValue[] | undefined;
 }
+
+/** A request without its id: what a tab's worker asks of the database, wherever the database is. */
+export type Work = (Exclude<Request, { kind: 'close' }> extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never) | { kind: 'device' };
+
+/**
+ * The leader's answer to one request: done (ok or failed, and whether that tab's transaction is
+ * still open), or, for a request a tab sends again after the leader changed: already applied (it
+ * committed before the old leader closed) or not applied (it was part of a transaction that closed
+ * with the old leader, and is not run again).
+ */
+export type Answer =
+  | { status: 'ok'; value: unknown; inTransaction: boolean }
+  | { status: 'error'; error: RemoteError; inTransaction: boolean }
+  | { status: 'applied' }
+  | { status: 'not-applied' };
+
+/** One request on its way to the leader: the tab's client id, its sequence number, and whether only to check it. */
+export interface Forwarded {
+  seq: number;
+  work: Work;
+  /** Do not run it: say whether it was applied (a resend from a transaction the old leader closed). */
+  check: boolean;
+}
+
+/**
+ * Between the workers of one origin's tabs, on a BroadcastChannel named after the database: a new
+ * leader says so (every tab then sends again what it has no answer for), tabs send requests, the
+ * leader answers the tab that asked.
+ */
+export type TabMessage =
+  | { kind: 'leader' }
+  | ({ kind: 'request'; client: string } & Forwarded)
+  | { kind: 'answer'; client: string; seq: number; answer: Answer };
 
 export function remoteError(error: unknown): RemoteError {
   if (error instanceof Error) {

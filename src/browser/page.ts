@@ -8,7 +8,9 @@ import type { MergeResult } from '../merge/merge.ts';
 import type { OplogEntry } from '../oplog/entry.ts';
 import type { OplogExport } from '../oplog/export.ts';
 import type { SqlValue } from '../sqlite/index.ts';
-import type { Query, QueryMethod, QueryResult, Ready, RemoteError, Request, Response } from './messages.ts';
+import { WorkerError, type Query, type QueryMethod, type QueryResult, type Ready, type RemoteError, type Request, type Response } from './messages.ts';
+
+export { WorkerError };
 
 /** The page's handle on the worker's database. */
 export interface BrowserDatabase<TSchema extends Record<string, unknown>> {
@@ -22,16 +24,6 @@ export interface BrowserDatabase<TSchema extends Record<string, unknown>> {
   merge(entries: readonly OplogEntry[]): Promise<Omit<MergeResult, 'errors'> & { errors: RemoteError[] }>;
   /** Closes the database and ends the worker. */
   close(): Promise<void>;
-}
-
-/** An error the worker reported, with the name, message and code it had there. */
-export class WorkerError extends Error {
-  readonly code: string | undefined;
-  constructor(error: RemoteError) {
-    super(error.message);
-    this.name = error.name;
-    this.code = error.code;
-  }
 }
 
 /** The parts of a DOM Worker this file uses (the Node type check has no DOM library). */

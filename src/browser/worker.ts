@@ -7,12 +7,10 @@
  * The app's worker module is two lines: import its schema and migrations, call `serveDatabase`.
  */
 import type { MigrationMeta } from 'drizzle-orm/migrator';
-import { getDeviceId } from '../database/identity.ts';
-import { getOplogEntriesSince } from '../database/exchange.ts';
 import { initializeDatabase, type AhenkDatabase } from '../database/initialize.ts';
-import { merge } from '../merge/merge.ts';
-import { openOpfsSahPool, SqliteConnection, type OpfsOptions, type SqlValue } from '../sqlite/index.ts';
-import { remoteError, type Query, type QueryResult, type Ready, type Request, type Response } from './messages.ts';
+import { openOpfsSahPool, SqliteConnection, type OpfsOptions } from '../sqlite/index.ts';
+import { remoteError, type Ready, type Request, type Response } from './messages.ts';
+import { shareDatabase } from './tabs.ts';
 
 export interface ServeOptions<TSchema extends Record<string, unknown>> extends OpfsOptions {
   /** The app's Drizzle schema: its synced tables are captured. */
@@ -21,11 +19,28 @@ export interface ServeOptions<TSchema extends Record<string, unknown>> extends O
   migrations?: readonly MigrationMeta[];
   /** The database's name in OPFS. @default '/ahenk.db' */
   file?: string;
+  /**
+   * How long to keep trying to take the pool's files: a tab that just closed (or reloaded) may
+   * still hold them for a moment after its lock is released. @default 20000
+   */
+  openTimeoutMs?: number;
 }
+
+const OPEN_RETRY_MS = 100;
 
 /** Opens the OPFS database as initializeDatabase does on Node (call it in a dedicated worker). */
 export async function openOpfsDatabase<TSchema extends Record<string, unknown>>(options: ServeOptions<TSchema> = {}): Promise<AhenkDatabase<TSchema>> {
-  const driver = await openOpfsSahPool(options.file ?? '/ahenk.db', options);
+  const deadline = Date.now() + (options.openTimeoutMs ?? 20_000);
+  let driver;
+  for (;;) {
+    try {
+      driver = await openOpfsSahPool(options.file ?? '/ahenk.db', options);
+      break;
+    } catch (error) {
+      if (error instanceof TypeError || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_MS));
+    }
+  }
   const connection = new SqliteConnection(driver);
   try {
     return initializeDatabase(connection, {
@@ -45,74 +60,31 @@ interface WorkerScope {
 }
 
 /**
- * Serves the database to the page: opens it, posts `ready` (or `failed`), then answers each request
- * in order. Requests run one at a time, so a transaction the page opens (sqlite-proxy sends BEGIN,
- * its statements, COMMIT) is not interleaved with another request from the same page.
+ * Serves the database to the page. Every tab of the origin runs this in its own worker; one of them
+ * (the leader, holding a Web Lock named after the database) opens it and answers all of them
+ * (tabs.ts). Posts `ready` once the database answers (or `failed`), then relays each request.
+ * A transaction the page opens (sqlite-proxy sends BEGIN, its statements, COMMIT) is never
+ * interleaved with another request, from this tab or another.
  */
 export function serveDatabase<TSchema extends Record<string, unknown>>(options: ServeOptions<TSchema> = {}, scope: WorkerScope = globalThis as unknown as WorkerScope): void {
-  let db: AhenkDatabase<TSchema> | undefined;
-  const queued: Request[] = [];
+  const file = options.file ?? '/ahenk.db';
+  const shared = shareDatabase(`ahenk:${options.directory ?? '.ahenk'}:${file}`, () => openOpfsDatabase(options) as Promise<AhenkDatabase<Record<string, unknown>>>);
   scope.onmessage = (event) => {
-    queued.push(event.data as Request);
-    if (db !== undefined) drain();
-  };
-  const drain = () => {
-    while (queued.length > 0) {
-      const request = queued.shift()!;
-      let response: Response;
-      try {
-        response = { id: request.id, ok: true, value: answer(db!, request) };
-      } catch (error) {
-        response = { id: request.id, ok: false, error: remoteError(error) };
-      }
-      scope.postMessage(response);
-      if (request.kind === 'close') {
-        scope.close();
-        return;
-      }
+    const request = event.data as Request;
+    if (request.kind === 'close') {
+      shared.close();
+      scope.postMessage({ id: request.id, ok: true, value: null } satisfies Response);
+      scope.close();
+      return;
     }
+    const { id, ...work } = request;
+    shared.client.call(work).then(
+      (value) => scope.postMessage({ id, ok: true, value } satisfies Response),
+      (error: unknown) => scope.postMessage({ id, ok: false, error: remoteError(error) } satisfies Response),
+    );
   };
-  openOpfsDatabase(options).then(
-    (opened) => {
-      db = opened;
-      scope.postMessage({ kind: 'ready', deviceId: getDeviceId(opened) } satisfies Ready);
-      drain();
-    },
+  shared.client.call({ kind: 'device' }).then(
+    (deviceId) => scope.postMessage({ kind: 'ready', deviceId: deviceId as string } satisfies Ready),
     (error: unknown) => scope.postMessage({ kind: 'failed', error: remoteError(error) } satisfies Ready),
   );
-}
-
-function answer(db: AhenkDatabase<Record<string, unknown>>, request: Request): unknown {
-  switch (request.kind) {
-    case 'query':
-      return runQuery(db, request);
-    case 'batch':
-      return db.$connection.transaction(() => request.queries.map((query) => runQuery(db, query)));
-    case 'export':
-      return getOplogEntriesSince(db, request.since, request.limit === undefined ? {} : { limit: request.limit });
-    case 'merge': {
-      const result = merge(db, request.entries);
-      return { ...result, errors: result.errors.map(remoteError) };
-    }
-    case 'close':
-      db.$connection.close();
-      return null;
-    default:
-      throw new TypeError(`unknown request ${JSON.stringify((request as { kind?: unknown }).kind)}`);
-  }
-}
-
-/** One Drizzle query, answered as sqlite-proxy expects (app columns read integers as numbers, as on Node). */
-function runQuery(db: AhenkDatabase<Record<string, unknown>>, query: Query): QueryResult {
-  const statement = db.$connection.cached(query.sql, { integers: 'number' });
-  const params = query.params as SqlValue[];
-  switch (query.method) {
-    case 'run':
-      statement.run(...params);
-      return { rows: [] };
-    case 'get':
-      return { rows: statement.getValues(...params) };
-    default:
-      return { rows: statement.values(...params) };
-  }
 }

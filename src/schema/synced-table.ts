@@ -13,7 +13,7 @@ import {
   type SQLiteTableWithColumns,
 } from 'drizzle-orm/sqlite-core';
 import { SchemaError } from '../errors.ts';
-import { setOwn } from '../sqlite/index.ts';
+import { setOwn } from '../sqlite/values.ts';
 import { isResolverSpec, type ResolverSpec } from './resolvers.ts';
 
 /** Oplog column masks are 62-bit integers (SQLite integers are signed 64-bit). */
@@ -34,7 +34,14 @@ export interface SyncedTableMeta {
   resolvers: Record<string, ResolverSpec>;
 }
 
-const syncedTables = new WeakMap<SQLiteTable, SyncedTableMeta>();
+/**
+ * One registry per JavaScript realm, not per copy of this module: a browser app loads its tables
+ * from `ahenk/schema` while the worker bundle (`ahenk/browser/worker`) carries a copy of its own, and
+ * a private WeakMap in each copy would leave the worker's copy blind to the app's tables (no capture).
+ */
+const REGISTRY = Symbol.for('ahenk.syncedTables');
+const realm = globalThis as { [REGISTRY]?: WeakMap<SQLiteTable, SyncedTableMeta> };
+const syncedTables = (realm[REGISTRY] ??= new WeakMap<SQLiteTable, SyncedTableMeta>());
 
 export function defineSyncedTable<
   TName extends string,

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { browserBuild } from '../../scripts/build-browser.mjs';
 
 export const CHROMIUM = process.env.AHENK_CHROMIUM ?? '/usr/bin/chromium';
@@ -52,4 +52,28 @@ export async function launch(): Promise<Browser> {
 export function artifactPath(name: string): string {
   mkdirSync(ARTIFACTS, { recursive: true });
   return join(ARTIFACTS, name);
+}
+
+/** Calls a member of the fixture page's API (window.ahenk). */
+export function callPage<T>(page: Page, name: string, ...args: unknown[]): Promise<T> {
+  return page.evaluate(
+    ([n, a]) => {
+      const api = (globalThis as unknown as { ahenk: Record<string, unknown> }).ahenk;
+      const member = api[n as string];
+      return typeof member === 'function' ? (member as (...x: unknown[]) => unknown)(...(a as unknown[])) : member;
+    },
+    [name, args] as const,
+  ) as Promise<T>;
+}
+
+/** Opens the fixture in a new page of `context` and waits until its database answers. */
+export async function openFixturePage(context: BrowserContext, origin: string): Promise<Page> {
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(origin);
+  await page.waitForSelector('body[data-ready=true]', { timeout: 60_000 }).catch((error: Error) => {
+    throw new Error(`${error.message}; page errors: ${errors.join('; ')}`);
+  });
+  return page;
 }

@@ -3,13 +3,14 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eq } from 'drizzle-orm';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import superjson from 'superjson';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { getOplogEntriesSince, initializeDatabase, merge } from '../../src/index.ts';
 import { tempDir } from '../helpers/db.ts';
 import { schema, todos } from './fixture/schema.ts';
-import { artifactPath, buildFixture, chromiumMissing, launch, serve } from './harness.ts';
+import { artifactPath, callPage, chromiumMissing, openFixturePage } from './harness.ts';
+import { fixtureInChromium } from './chromium-fixture.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('./fixture/drizzle', import.meta.url));
 
@@ -25,14 +26,7 @@ interface PageApi {
 
 /** Calls the fixture page's API (window.ahenk). */
 function call<K extends keyof PageApi>(page: Page, name: K, ...args: unknown[]): Promise<PageApi[K] extends (...a: never[]) => infer R ? Awaited<R> : PageApi[K]> {
-  return page.evaluate(
-    ([n, a]) => {
-      const api = (globalThis as unknown as { ahenk: Record<string, unknown> }).ahenk;
-      const member = api[n as string];
-      return typeof member === 'function' ? (member as (...x: unknown[]) => unknown)(...(a as unknown[])) : member;
-    },
-    [name, args] as const,
-  ) as never;
+  return callPage(page, name, ...args);
 }
 
 async function ready(page: Page): Promise<void> {
@@ -40,36 +34,11 @@ async function ready(page: Page): Promise<void> {
 }
 
 describe.skipIf(chromiumMissing !== undefined)('Ahenk in Chromium (OPFS, worker, Drizzle in the page)', () => {
-  let browser: Browser;
-  let origin: string;
-  const stops: (() => void)[] = [];
-
-  beforeAll(async () => {
-    const fixture = await buildFixture();
-    stops.push(fixture.cleanup);
-    const served = await serve(fixture.dir);
-    stops.push(() => served.server.close());
-    origin = served.origin;
-    browser = await launch();
-    stops.push(() => void browser.close());
-  }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    while (stops.length > 0) stops.pop()!();
-  });
+  const chromium = fixtureInChromium();
 
   /** A fresh context: its own OPFS, as a new profile would have. */
   async function openPage(): Promise<Page> {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(origin);
-    await ready(page).catch((error: Error) => {
-      throw new Error(`${error.message}; page errors: ${errors.join('; ')}`);
-    });
-    return page;
+    return openFixturePage(await chromium.newContext(), chromium.origin());
   }
 
   it('opens the database in OPFS, writes through Drizzle in the page, and keeps the data across a reload', async () => {
