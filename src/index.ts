@@ -97,6 +97,8 @@ export {
   MdnsUnsafeError,
   NodeConfigError,
   NodeStoppedError,
+  RelayAdmissionError,
+  type RelayAdmissionRefusal,
   SyncNode,
   UnauthorizedPeerError,
   type ClockDriftEvent,
@@ -121,7 +123,7 @@ export {
   type SyncProgressEvent,
   type SyncStartEvent,
 } from './sync/node/index.ts';
-export { createRelayNode, RelayNode, type AdmittedPeer, type RelayConfig, type RelayLimits, type RelayStats } from './sync/relay/index.ts';
+export { createRelayNode, joinRelay, RelayNode, type AdmittedPeer, type JoinRelayOptions, type RelayConfig, type RelayLimits, type RelayStats } from './sync/relay/index.ts';
 // The session, channels and protocol constants are under `ahenk/transport` (src/transport.ts).
 export {
   FrameTooLargeError,
