@@ -7,11 +7,9 @@
  * the other private segment reconnects by itself. Skipped with a printed reason without root,
  * namespaces or nft; every namespace is deleted and every process ended in every case.
  */
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,48 +19,21 @@ import { dump, openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import { authorizePeers, waitFor } from './fixtures.ts';
 import { createNatTopology, natUnavailableReason, type NatNode, type NatTopology } from './nat.ts';
+import { announceSkip, collectScript, hasEvent as has, killScripts, reportChildren, ROOT, scriptArgs, stopScript as stopChild, type ScriptChild as Child } from './script-child.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DEVICE_SCRIPT = fileURLToPath(new URL('./nat-device-script.ts', import.meta.url));
 const RELAY_SCRIPT = fileURLToPath(new URL('./relay-script.ts', import.meta.url));
-const skipReason = natUnavailableReason();
-if (skipReason !== undefined) console.warn(`test/net/nat.test.ts skipped: ${skipReason}`);
-
-interface ScriptEvent {
-  event: string;
-  [field: string]: unknown;
-}
-
-interface Child {
-  process: ChildProcessWithoutNullStreams;
-  events: ScriptEvent[];
-  stderr: string[];
-  exited: Promise<number | null>;
-}
+const skipReason = announceSkip('test/net/nat.test.ts', natUnavailableReason());
 
 let topology: NatTopology | undefined;
 const children: Child[] = [];
 let dir = '';
 
 function start(node: NatNode, script: string, options: Record<string, unknown>): Child {
-  const child = topology!.spawn(node, process.execPath, ['--import', 'tsx', script, JSON.stringify(options)], ROOT);
-  const events: ScriptEvent[] = [];
-  const stderr: string[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    try {
-      events.push(JSON.parse(line) as ScriptEvent);
-    } catch {
-      events.push({ event: 'unparsed', line });
-    }
-  });
-  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const entry = { process: child, events, stderr, exited };
+  const entry = collectScript(topology!.spawn(node, process.execPath, scriptArgs(script, options), ROOT));
   children.push(entry);
   return entry;
 }
-
-const has = (child: Child, event: string): boolean => child.events.some((e) => e.event === event);
 const logs = (child: Child): string[] => child.events.filter((e) => e.event === 'log').map((e) => String(e['message']));
 
 /** Rows of `todos` in a database file another process is writing (a fresh read connection each time). */
@@ -88,14 +59,8 @@ function insertRows(path: string, prefix: string, rows: number): void {
   }
 }
 
-async function stopChild(child: Child): Promise<number | null> {
-  if (child.process.exitCode !== null) return child.process.exitCode;
-  child.process.stdin.write('stop\n');
-  return Promise.race([child.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref())]) as Promise<number | null>;
-}
-
 afterAll(() => {
-  for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL');
+  killScripts(children);
   topology?.remove();
   if (dir !== '') rmSync(dir, { recursive: true, force: true });
 });
@@ -107,7 +72,7 @@ describe.skipIf(skipReason !== undefined)('relays and NATs in network namespaces
   let relayAddress = '';
   let dev1: Child;
   let dev2: Child;
-  const report = (): string => children.map((c, i) => `child ${i}: ${JSON.stringify(c.events.slice(-40))}\n${c.stderr.join('\n')}`).join('\n');
+  const report = (): string => reportChildren(children, 40);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ahenk-nat-'));
