@@ -114,6 +114,7 @@ export {
   type PeerDiscoveryEvent,
   type PeerUnreachableEvent,
   type PeerPath,
+  type PeerDirectFailedEvent,
   type PeerPathEvent,
   type SyncCompleteEvent,
   type SyncErrorEvent,

@@ -98,7 +98,7 @@ describe.skipIf(skipReason !== undefined)('relays and NATs in network namespaces
     dev2 = start('dev2', DEVICE_SCRIPT, { dbPath: paths.dev2, relay: relayAddress });
   }, 60_000);
 
-  it('syncs through the relay; no hole is punched between these NATs, which is reported, and sync stays relayed', { timeout: 90_000 }, async () => {
+  it('syncs through the relay; no hole is punched between these NATs, which is reported, and sync stays relayed', { timeout: 150_000 }, async () => {
     await waitFor(() => rowCount(paths.dev1) === 2300 && rowCount(paths.dev2) === 2300, 60_000, `both devices to converge\n${report()}`);
     // Neither device was given the other's address: each found the other through the relay.
     for (const [child, other] of [[dev1, ids.dev2], [dev2, ids.dev1]] as const) {
@@ -109,6 +109,13 @@ describe.skipIf(skipReason !== undefined)('relays and NATs in network namespaces
     // The attempt to go direct was made and its failure reported; sync stayed on the relay.
     const tried = [...logs(dev1), ...logs(dev2)].filter((m) => /direct dial to .* failed .* sync stays on the relay/.test(m));
     expect(tried.length, report()).toBeGreaterThan(0);
+    // Once DCUtR's attempts have run out with no hole punched, that is said too (event and log).
+    const gaveUp = (): boolean => [dev1, dev2].some((c) => c.events.some((e) => e.event === 'peer:direct-failed'));
+    await waitFor(gaveUp, 60_000, `a device to report that no hole was punched\n${report()}`);
+    const failed = [dev1, dev2].flatMap((c) => c.events.filter((e) => e.event === 'peer:direct-failed'));
+    for (const event of failed) expect([ids.dev1, ids.dev2], report()).toContain(event['peerId']);
+    expect([...logs(dev1), ...logs(dev2)].some((m) => /no direct path to .*DCUtR punched no hole .* sync stays on the relay/.test(m)), report()).toBe(true);
+    expect([dev1, dev2].flatMap((c) => c.events.filter((e) => e.event === 'peer:path' && e['path'] === 'hole-punched')), report()).toEqual([]);
     dev1.process.stdin.write('peers\n');
     await waitFor(() => has(dev1, 'peers'), 5_000, 'the peer list');
     const listed = dev1.events.find((e) => e.event === 'peers')!['peers'] as { peerId: string; path: string }[];

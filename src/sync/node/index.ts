@@ -12,6 +12,7 @@ export type {
   PeerDiscoveryEvent,
   PeerUnreachableEvent,
   PeerPath,
+  PeerDirectFailedEvent,
   PeerPathEvent,
   SyncCompleteEvent,
   SyncErrorEvent,
