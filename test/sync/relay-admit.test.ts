@@ -16,6 +16,7 @@ import { generateJoinToken, isJoinTokenShaped } from '../../src/sync/relay/token
 import { openDevice, tempDir } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import { pairedDevices } from './helpers.ts';
 
 const stops: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -36,13 +37,7 @@ async function device(db: Device, relayAddress: string): Promise<SyncNode> {
   return node;
 }
 
-async function pair(): Promise<[Device, Device]> {
-  const a = openDevice('a');
-  const b = openDevice('b');
-  await authorizePeers(a, [getDeviceId(b)]);
-  await authorizePeers(b, [getDeviceId(a)]);
-  return [a, b];
-}
+const pair = pairedDevices;
 
 /** libp2p refuses a host's sixth connection within a second (inboundConnectionThreshold): space the joins. */
 const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 300));

@@ -14,7 +14,8 @@ import { createRelayNode } from '../../src/sync/relay/index.ts';
 import { createSyncNode, type PeerPathEvent, type SyncNode } from '../../src/sync/node/index.ts';
 import { dump, openDevice, tempDir } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
-import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import { waitFor } from '../net/fixtures.ts';
+import { pairedDevices } from './helpers.ts';
 import { startRelayServer } from './relay-server.ts';
 
 const stops: (() => Promise<void>)[] = [];
@@ -28,13 +29,7 @@ afterEach(async (context) => {
 
 type Device = ReturnType<typeof openDevice>;
 
-async function pair(): Promise<[Device, Device]> {
-  const a = openDevice('a');
-  const b = openDevice('b');
-  await authorizePeers(a, [getDeviceId(b)]);
-  await authorizePeers(b, [getDeviceId(a)]);
-  return [a, b];
-}
+const pair = pairedDevices;
 
 function fill(db: Device, prefix: string, rows: number, pad = 60): void {
   db.$connection.transaction(() => {
