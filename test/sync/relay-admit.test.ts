@@ -8,6 +8,12 @@
 import '../../src/sync/node/polyfill.ts';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import type { Libp2p } from '@libp2p/interface';
+import { tcp } from '@libp2p/tcp';
+import { multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p } from 'libp2p';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getDeviceId } from '../../src/database/identity.ts';
 import { createRelayNode, joinRelay, type RelayNode } from '../../src/sync/relay/index.ts';
@@ -90,6 +96,24 @@ describe('admission by join token', () => {
     // The join window (1.5 s here) passes and the relay hangs up on the stranger (it redials: wait for a moment with no connection).
     await waitFor(() => !server.libp2p.getConnections().some((c) => c.remotePeer.toString() === ns.peerId), 15_000, 'the stranger to be hung up on');
     expect(server.isAdmitted(ns.peerId)).toBe(false);
+  });
+
+  it('lets at most 16 strangers in at once to present the token; more are refused at the door', { timeout: 60_000 }, async () => {
+    const server = await relay(join(tempDir(), 'relay.json'), 30_000);
+    const address = multiaddr(server.getMultiaddrs()[0]!);
+    const clients: Libp2p[] = [];
+    stops.push(() => Promise.all(clients.map((c) => c.stop())).then(() => {}));
+    const results: boolean[] = [];
+    for (let i = 0; i < 17; i++) {
+      const client = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], connectionGater: { denyDialMultiaddr: () => false } });
+      clients.push(client);
+      results.push(await client.dial(address).then(() => true, () => false));
+      await pause();
+    }
+    await waitFor(() => server.stats().refused.connections === 1, 10_000, 'the seventeenth stranger to be refused');
+    expect(results.slice(0, 16).every(Boolean)).toBe(true);
+    const held = server.libp2p.getConnections().filter((c) => !server.isAdmitted(c.remotePeer.toString()));
+    expect(held.length).toBe(16);
   });
 
   it('refuses wrong tokens and bounds the attempts per address, even for the right token after that', async () => {
