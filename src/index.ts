@@ -97,6 +97,8 @@ export {
   MdnsUnsafeError,
   NodeConfigError,
   NodeStoppedError,
+  RelayAdmissionError,
+  type RelayAdmissionRefusal,
   SyncNode,
   UnauthorizedPeerError,
   type ClockDriftEvent,
@@ -112,6 +114,7 @@ export {
   type PeerDiscoveryEvent,
   type PeerUnreachableEvent,
   type PeerPath,
+  type PeerDirectFailedEvent,
   type PeerPathEvent,
   type SyncCompleteEvent,
   type SyncErrorEvent,
@@ -121,7 +124,7 @@ export {
   type SyncProgressEvent,
   type SyncStartEvent,
 } from './sync/node/index.ts';
-export { createRelayNode, RelayNode, type AdmittedPeer, type RelayConfig, type RelayLimits, type RelayStats } from './sync/relay/index.ts';
+export { createRelayNode, joinRelay, RelayNode, type AdmittedPeer, type JoinRelayOptions, type RelayConfig, type RelayLimits, type RelayStats } from './sync/relay/index.ts';
 // The session, channels and protocol constants are under `ahenk/transport` (src/transport.ts).
 export {
   FrameTooLargeError,

@@ -1,8 +1,10 @@
 /**
  * The control socket of a running node (`ahenk start`, foreground or daemon): a Unix domain socket
  * next to the database, `<db>.ahenk.sock`, through which `ahenk status` asks what only the running
- * node knows (which peers are connected, and how). A tiny protocol of one JSON line each way:
- * `{"v":1,"op":"status"}\n` in, `{"ok":true,"status":{...}}\n` or `{"ok":false,"error":"..."}\n` out.
+ * node knows (which peers are connected, and how); and that of a running relay, `<state>.sock`,
+ * through which `ahenk relay admit|revoke|token` change it without a restart. A tiny protocol of
+ * one JSON line each way: `{"v":1,"op":"status"}\n` in (an op may carry a few more fields),
+ * `{"ok":true,"status":{...}}\n` or `{"ok":false,"error":"..."}\n` out.
  *
  * Only the owner may connect: the socket is made with mode 0600 (under a umask that allows no
  * more, so it is never wider even for an instant), checked after it is made, never made or used
@@ -28,15 +30,21 @@ export function controlSocketPath(database: string): string {
   return `${database}.ahenk.sock`;
 }
 
+/** One operation of a control socket: takes the request's fields, returns the answer (or throws to refuse). */
+export type ControlOp = (request: Readonly<Record<string, unknown>>) => unknown;
+
 export interface ControlServer {
   path: string;
   close(): Promise<void>;
 }
 
-/** Serves `answer()` on the control socket at `path`; fails if the path is a symlink, another file, or a live node's socket. */
-export async function serveControlSocket(path: string, answer: () => unknown): Promise<ControlServer> {
+/**
+ * Serves `ops` (by name; `status` at least, which is how a second server learns this one is live)
+ * on the control socket at `path`; fails if the path is a symlink, another file, or a live socket.
+ */
+export async function serveControlSocket(path: string, ops: ReadonlyMap<string, ControlOp>): Promise<ControlServer> {
   await clearStaleSocket(path);
-  const server = createServer((socket) => serve(socket, answer));
+  const server = createServer((socket) => serve(socket, ops));
   server.maxConnections = MAX_CONNECTIONS;
   // bind() makes the socket file with the process umask: 0177 leaves it 0600 from the start.
   const umask = process.umask(0o177);
@@ -62,10 +70,11 @@ export async function serveControlSocket(path: string, answer: () => unknown): P
 }
 
 /**
- * Asks the node serving `path` for its status. Undefined when no node serves it (no socket, or
- * a stale one); throws CommandFailedError for a path that is not a socket of this user.
+ * Asks the node serving `path` (for its status, or what `request` says). Undefined when no node
+ * serves it (no socket, or a stale one); throws CommandFailedError for a path that is not a
+ * socket of this user, or when the node refuses.
  */
-export async function queryControlSocket(path: string, timeoutMs = RESPONSE_TIMEOUT_MS): Promise<unknown> {
+export async function queryControlSocket(path: string, timeoutMs = RESPONSE_TIMEOUT_MS, request: Readonly<Record<string, unknown>> = { op: 'status' }): Promise<unknown> {
   const stats = lstatOrUndefined(path);
   if (stats === undefined) return undefined;
   refuseUntrusted(path, stats);
@@ -82,7 +91,7 @@ export async function queryControlSocket(path: string, timeoutMs = RESPONSE_TIME
     };
     socket.setTimeout(timeoutMs, () => finish(undefined, new CommandFailedError(`the node at ${path} did not answer within ${timeoutMs / 1000} s`)));
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify({ v: CONTROL_PROTOCOL_VERSION, op: 'status' })}\n`));
+    socket.on('connect', () => socket.write(`${JSON.stringify({ ...request, v: CONTROL_PROTOCOL_VERSION })}\n`));
     socket.on('data', (chunk: string) => {
       text += chunk;
       if (text.length > MAX_RESPONSE_BYTES) return finish(undefined, new CommandFailedError(`the node at ${path} sent an answer over ${MAX_RESPONSE_BYTES} bytes`));
@@ -111,7 +120,7 @@ function parseAnswer(line: string, path: string): unknown {
   return status;
 }
 
-function serve(socket: Socket, answer: () => unknown): void {
+function serve(socket: Socket, ops: ReadonlyMap<string, ControlOp>): void {
   let received = '';
   const reply = (value: object): void => {
     socket.end(`${JSON.stringify(value)}\n`);
@@ -137,14 +146,17 @@ function serve(socket: Socket, answer: () => unknown): void {
     } catch {
       return reply({ ok: false, error: 'request is not JSON' });
     }
-    const { v, op } = (typeof request === 'object' && request !== null ? request : {}) as { v?: unknown; op?: unknown };
+    const fields = (typeof request === 'object' && request !== null && !Array.isArray(request) ? request : {}) as Record<string, unknown>;
+    const { v, op } = fields;
     if (v !== CONTROL_PROTOCOL_VERSION) return reply({ ok: false, error: `unsupported control protocol version (this node speaks ${CONTROL_PROTOCOL_VERSION})` });
-    if (op !== 'status') return reply({ ok: false, error: 'unknown op (known: status)' });
-    try {
-      reply({ ok: true, status: answer() });
-    } catch (error) {
-      reply({ ok: false, error: `status failed: ${(error as Error).message}` });
-    }
+    const run = typeof op === 'string' ? ops.get(op) : undefined;
+    if (run === undefined) return reply({ ok: false, error: `unknown op (known: ${[...ops.keys()].join(', ')})` });
+    Promise.resolve()
+      .then(() => run(fields))
+      .then(
+        (status: unknown) => reply({ ok: true, status }),
+        (error: unknown) => reply({ ok: false, error: `${String(op)} failed: ${(error as Error).message}` }),
+      );
   });
 }
 

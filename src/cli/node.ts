@@ -159,6 +159,9 @@ export class EventLog {
         this.line('peer:connect', { peerId: e.peerId, authorized: e.authorized, address: e.address, path: e.path }, `connected ${e.peerId} ${e.authorized ? '(on the device list)' : '(not on the device list: no sync)'} ${e.path} ${e.address}`);
       }),
       node.on('peer:path', (e) => this.line('peer:path', { peerId: e.peerId, path: e.path, previous: e.previous ?? null }, `${e.peerId} is reached ${e.path}${e.previous === undefined ? '' : ` (was ${e.previous})`}`)),
+      node.on('peer:direct-failed', (e) =>
+        this.line('peer:direct-failed', { peerId: e.peerId, error: e.error, waitedMs: e.waitedMs }, `no direct path to ${e.peerId} (${e.error}; no hole punched); sync stays on the relay`),
+      ),
       node.on('peer:disconnect', (e) => this.line('peer:disconnect', { peerId: e.peerId }, `disconnected ${e.peerId}`)),
       node.on('sync:complete', (e) =>
         this.line(

@@ -47,6 +47,8 @@ export interface CommandSpec {
 export function buildProgram(root: CommandSpec, io: CliIo, done: (code: number) => void, version: string): Command {
   const program = buildCommand(root, io, done);
   program.version(version, '-V, --version', 'print the version');
+  // Options belong to the command they follow (see buildCommand); commander needs this on the root too.
+  program.enablePositionalOptions();
   return program;
 }
 
@@ -63,6 +65,9 @@ function buildCommand(spec: CommandSpec, io: CliIo, done: (code: number) => void
     });
   for (const arg of spec.args ?? []) command.argument(arg.name, arg.description);
   for (const option of spec.options ?? []) command.addOption(toOption(option));
+  // A command that runs and has subcommands (`relay` and `relay token`) keeps its options for
+  // itself: `relay token --state x` gives --state to `token`, not to `relay`.
+  if (spec.run !== undefined && spec.commands !== undefined) command.enablePositionalOptions();
   for (const child of spec.commands ?? []) command.addCommand(buildCommand(child, io, done));
   const run = spec.run;
   if (run !== undefined) {

@@ -3,9 +3,7 @@
  * each other with no address given and sync a row each way. mDNS runs only inside the test's
  * namespaces (the node script would refuse anywhere else); the namespaces are always deleted.
  */
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getDeviceId } from '../../src/database/identity.ts';
@@ -13,41 +11,14 @@ import { dump, openDevice, openRaw } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import { authorizePeers, waitFor } from './fixtures.ts';
 import { createNamespacePair, namespaceUnavailableReason, type NamespacePair } from './netns.ts';
+import { announceSkip, collectScript, hasEvent as has, killScripts, reportChildren, ROOT, scriptArgs, type ScriptChild as Child } from './script-child.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./sync-node-script.ts', import.meta.url));
-const skipReason = namespaceUnavailableReason();
-if (skipReason !== undefined) console.warn(`test/net/mdns.test.ts skipped: ${skipReason}`);
-
-interface ScriptEvent {
-  event: string;
-  [field: string]: unknown;
-}
-
-interface Child {
-  process: ChildProcessWithoutNullStreams;
-  events: ScriptEvent[];
-  stderr: string[];
-  exited: Promise<number | null>;
-}
+const skipReason = announceSkip('test/net/mdns.test.ts', namespaceUnavailableReason());
 
 function run(pair: NamespacePair, index: 0 | 1, options: Record<string, unknown>): Child {
-  const child = pair.spawn(index, process.execPath, ['--import', 'tsx', SCRIPT, JSON.stringify(options)], ROOT);
-  const events: ScriptEvent[] = [];
-  const stderr: string[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    try {
-      events.push(JSON.parse(line) as ScriptEvent);
-    } catch {
-      events.push({ event: 'unparsed', line });
-    }
-  });
-  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { process: child, events, stderr, exited };
+  return collectScript(pair.spawn(index, process.execPath, scriptArgs(SCRIPT, options), ROOT));
 }
-
-const has = (child: Child, event: string): boolean => child.events.some((e) => e.event === event);
 
 let pair: NamespacePair | undefined;
 afterAll(() => pair?.remove());
@@ -72,7 +43,7 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
       children.push(run(pair, 0, { dbPath: a.path, ip: pair.addresses[0], expectRows }));
       children.push(run(pair, 1, { dbPath: b.path, ip: pair.addresses[1], expectRows }));
       const [ca, cb] = children as [Child, Child];
-      const report = (): string => children.map((c, i) => `child ${i}: ${JSON.stringify(c.events)}\n${c.stderr.join('\n')}`).join('\n');
+      const report = (): string => reportChildren(children);
 
       await waitFor(() => has(ca, 'converged') && has(cb, 'converged'), 30_000, `both devices to converge\n${report()}`);
 
@@ -93,7 +64,7 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
       expect(codes, report()).toEqual([0, 0]);
       for (const child of children) expect(has(child, 'stopped'), report()).toBe(true);
     } finally {
-      for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL');
+      killScripts(children);
       pair.remove();
     }
 

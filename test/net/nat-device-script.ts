@@ -38,6 +38,7 @@ const node = await createSyncNode(db, {
 print('started', { peerId: node.peerId, addresses: node.getMultiaddrs() });
 node.on('peer:connect', (e) => print('peer:connect', { ...e }));
 node.on('peer:path', (e) => print('peer:path', { ...e }));
+node.on('peer:direct-failed', (e) => print('peer:direct-failed', { ...e }));
 node.on('peer:disconnect', (e) => print('peer:disconnect', { ...e }));
 node.on('sync:complete', (e) => print('sync:complete', { ...e }));
 node.on('error', (e) => print('error', { peerId: e.peerId, name: e.error.name, message: e.error.message }));

@@ -7,11 +7,9 @@
  * the other private segment reconnects by itself. Skipped with a printed reason without root,
  * namespaces or nft; every namespace is deleted and every process ended in every case.
  */
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,48 +19,21 @@ import { dump, openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import { authorizePeers, waitFor } from './fixtures.ts';
 import { createNatTopology, natUnavailableReason, type NatNode, type NatTopology } from './nat.ts';
+import { announceSkip, collectScript, hasEvent as has, killScripts, reportChildren, ROOT, scriptArgs, stopScript as stopChild, type ScriptChild as Child } from './script-child.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DEVICE_SCRIPT = fileURLToPath(new URL('./nat-device-script.ts', import.meta.url));
 const RELAY_SCRIPT = fileURLToPath(new URL('./relay-script.ts', import.meta.url));
-const skipReason = natUnavailableReason();
-if (skipReason !== undefined) console.warn(`test/net/nat.test.ts skipped: ${skipReason}`);
-
-interface ScriptEvent {
-  event: string;
-  [field: string]: unknown;
-}
-
-interface Child {
-  process: ChildProcessWithoutNullStreams;
-  events: ScriptEvent[];
-  stderr: string[];
-  exited: Promise<number | null>;
-}
+const skipReason = announceSkip('test/net/nat.test.ts', natUnavailableReason());
 
 let topology: NatTopology | undefined;
 const children: Child[] = [];
 let dir = '';
 
 function start(node: NatNode, script: string, options: Record<string, unknown>): Child {
-  const child = topology!.spawn(node, process.execPath, ['--import', 'tsx', script, JSON.stringify(options)], ROOT);
-  const events: ScriptEvent[] = [];
-  const stderr: string[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    try {
-      events.push(JSON.parse(line) as ScriptEvent);
-    } catch {
-      events.push({ event: 'unparsed', line });
-    }
-  });
-  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const entry = { process: child, events, stderr, exited };
+  const entry = collectScript(topology!.spawn(node, process.execPath, scriptArgs(script, options), ROOT));
   children.push(entry);
   return entry;
 }
-
-const has = (child: Child, event: string): boolean => child.events.some((e) => e.event === event);
 const logs = (child: Child): string[] => child.events.filter((e) => e.event === 'log').map((e) => String(e['message']));
 
 /** Rows of `todos` in a database file another process is writing (a fresh read connection each time). */
@@ -88,14 +59,8 @@ function insertRows(path: string, prefix: string, rows: number): void {
   }
 }
 
-async function stopChild(child: Child): Promise<number | null> {
-  if (child.process.exitCode !== null) return child.process.exitCode;
-  child.process.stdin.write('stop\n');
-  return Promise.race([child.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref())]) as Promise<number | null>;
-}
-
 afterAll(() => {
-  for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL');
+  killScripts(children);
   topology?.remove();
   if (dir !== '') rmSync(dir, { recursive: true, force: true });
 });
@@ -107,7 +72,7 @@ describe.skipIf(skipReason !== undefined)('relays and NATs in network namespaces
   let relayAddress = '';
   let dev1: Child;
   let dev2: Child;
-  const report = (): string => children.map((c, i) => `child ${i}: ${JSON.stringify(c.events.slice(-40))}\n${c.stderr.join('\n')}`).join('\n');
+  const report = (): string => reportChildren(children, 40);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ahenk-nat-'));
@@ -133,7 +98,7 @@ describe.skipIf(skipReason !== undefined)('relays and NATs in network namespaces
     dev2 = start('dev2', DEVICE_SCRIPT, { dbPath: paths.dev2, relay: relayAddress });
   }, 60_000);
 
-  it('syncs through the relay; no hole is punched between these NATs, which is reported, and sync stays relayed', { timeout: 90_000 }, async () => {
+  it('syncs through the relay; no hole is punched between these NATs, which is reported, and sync stays relayed', { timeout: 150_000 }, async () => {
     await waitFor(() => rowCount(paths.dev1) === 2300 && rowCount(paths.dev2) === 2300, 60_000, `both devices to converge\n${report()}`);
     // Neither device was given the other's address: each found the other through the relay.
     for (const [child, other] of [[dev1, ids.dev2], [dev2, ids.dev1]] as const) {
@@ -144,6 +109,13 @@ describe.skipIf(skipReason !== undefined)('relays and NATs in network namespaces
     // The attempt to go direct was made and its failure reported; sync stayed on the relay.
     const tried = [...logs(dev1), ...logs(dev2)].filter((m) => /direct dial to .* failed .* sync stays on the relay/.test(m));
     expect(tried.length, report()).toBeGreaterThan(0);
+    // Once DCUtR's attempts have run out with no hole punched, that is said too (event and log).
+    const gaveUp = (): boolean => [dev1, dev2].some((c) => c.events.some((e) => e.event === 'peer:direct-failed'));
+    await waitFor(gaveUp, 60_000, `a device to report that no hole was punched\n${report()}`);
+    const failed = [dev1, dev2].flatMap((c) => c.events.filter((e) => e.event === 'peer:direct-failed'));
+    for (const event of failed) expect([ids.dev1, ids.dev2], report()).toContain(event['peerId']);
+    expect([...logs(dev1), ...logs(dev2)].some((m) => /no direct path to .*DCUtR punched no hole .* sync stays on the relay/.test(m)), report()).toBe(true);
+    expect([dev1, dev2].flatMap((c) => c.events.filter((e) => e.event === 'peer:path' && e['path'] === 'hole-punched')), report()).toEqual([]);
     dev1.process.stdin.write('peers\n');
     await waitFor(() => has(dev1, 'peers'), 5_000, 'the peer list');
     const listed = dev1.events.find((e) => e.event === 'peers')!['peers'] as { peerId: string; path: string }[];

@@ -18,42 +18,15 @@ import { openDevice } from '../helpers/db.ts';
 import { appDatabase, PASSWORD, tempDir, todoTitles } from '../cli/helpers.ts';
 import { authorizePeers, waitFor } from './fixtures.ts';
 import { createNamespacePair, namespaceUnavailableReason, type NamespacePair } from './netns.ts';
+import { announceSkip, collectScript, findEvent as find, killScripts, reportChildren, ROOT, scriptArgs, type ScriptChild as Child } from './script-child.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/ahenk.js', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./reach-node-script.ts', import.meta.url));
-const skipReason = namespaceUnavailableReason();
-if (skipReason !== undefined) console.warn(`test/net/reachability.test.ts skipped: ${skipReason}`);
-
-interface ScriptEvent {
-  event: string;
-  [field: string]: unknown;
-}
-
-interface Child {
-  process: ChildProcessWithoutNullStreams;
-  events: ScriptEvent[];
-  stderr: string[];
-  exited: Promise<number | null>;
-}
+const skipReason = announceSkip('test/net/reachability.test.ts', namespaceUnavailableReason());
 
 function run(pair: NamespacePair, index: 0 | 1, options: Record<string, unknown>): Child {
-  const child = pair.spawn(index, process.execPath, ['--import', 'tsx', SCRIPT, JSON.stringify(options)], ROOT);
-  const events: ScriptEvent[] = [];
-  const stderr: string[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    try {
-      events.push(JSON.parse(line) as ScriptEvent);
-    } catch {
-      events.push({ event: 'unparsed', line });
-    }
-  });
-  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { process: child, events, stderr, exited };
+  return collectScript(pair.spawn(index, process.execPath, scriptArgs(SCRIPT, options), ROOT));
 }
-
-const find = (child: Child, event: string): ScriptEvent | undefined => child.events.find((e) => e.event === event);
 
 function rememberedAddresses(path: string, peerId: string): string[] {
   const raw = openConnection(path, { readOnly: true });
@@ -79,7 +52,7 @@ describe.skipIf(skipReason !== undefined)('network changes in network namespaces
 
     pair = createNamespacePair();
     const children: Child[] = [];
-    const report = (): string => children.map((c, i) => `child ${i}: ${JSON.stringify(c.events)}\n${c.stderr.join('\n')}`).join('\n');
+    const report = (): string => reportChildren(children);
     try {
       const ca = run(pair, 0, { dbPath: a.path });
       children.push(ca);
@@ -103,7 +76,7 @@ describe.skipIf(skipReason !== undefined)('network changes in network namespaces
       await waitFor(() => children.every((c) => find(c, 'stopped') !== undefined), 10_000, `both to stop\n${report()}`);
       expect(await Promise.all(children.map((c) => c.exited))).toEqual([0, 0]);
     } finally {
-      for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL');
+      killScripts(children);
       pair.remove();
       pair = undefined;
     }
@@ -123,7 +96,7 @@ describe.skipIf(skipReason !== undefined)('network changes in network namespaces
 
     pair = createNamespacePair();
     const children: Child[] = [];
-    const report = (): string => children.map((c, i) => `child ${i}: ${JSON.stringify(c.events)}\n${c.stderr.join('\n')}`).join('\n');
+    const report = (): string => reportChildren(children);
     try {
       const cb = run(pair, 1, { dbPath: b.path });
       children.push(cb);
@@ -143,7 +116,7 @@ describe.skipIf(skipReason !== undefined)('network changes in network namespaces
       for (const child of children) child.process.stdin.write('stop\n');
       await waitFor(() => children.every((c) => find(c, 'stopped') !== undefined), 10_000, `both to stop\n${report()}`);
     } finally {
-      for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL');
+      killScripts(children);
       pair.remove();
       pair = undefined;
     }

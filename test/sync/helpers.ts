@@ -4,6 +4,7 @@ import { createMemoryChannelPair, runSyncSession, type FrameChannel, type SyncSe
 import { decodeMessage, type SyncMessage } from '../../src/sync/protocol/index.ts';
 import { openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
+import { authorizePeers } from '../net/fixtures.ts';
 
 export type Device = ReturnType<typeof openDevice>;
 
@@ -15,6 +16,15 @@ export function addTodos(db: Device, prefix: string, count: number, extra: Parti
   db.$connection.transaction(() => {
     for (let i = 0; i < count; i++) db.insert(todos).values({ id: `${prefix}-${i}`, title: `${prefix} ${i}`, done: 0, ...extra }).run();
   });
+}
+
+/** Two devices on one user's device list, each listing the other (for node tests). */
+export async function pairedDevices(): Promise<[Device, Device]> {
+  const a = openDevice('a');
+  const b = openDevice('b');
+  await authorizePeers(a, [getDeviceId(b)]);
+  await authorizePeers(b, [getDeviceId(a)]);
+  return [a, b];
 }
 
 export interface PairRun {

@@ -18,7 +18,7 @@ import { dump } from '../helpers/db.ts';
 import { waitFor } from '../net/fixtures.ts';
 import { addTodos } from './helpers.ts';
 import { cli } from '../cli/helpers.ts';
-import { pairedDevices, type Device } from './devices.ts';
+import { pairedDevices, type Device } from './helpers.ts';
 
 const LOOPBACK: P2PConfig = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'] };
 const DAY = 86_400_000;

@@ -19,7 +19,7 @@ import { openConnection } from '../../src/sqlite/index.ts';
 import { openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import { waitFor } from '../net/fixtures.ts';
-import { pairedDevices } from './devices.ts';
+import { pairedDevices } from './helpers.ts';
 
 const LOOPBACK = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'] };
 const PEER = '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq';

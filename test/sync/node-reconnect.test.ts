@@ -7,7 +7,7 @@ import { BackoffTimers } from '../../src/sync/node/backoff.ts';
 import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
 import { todos } from '../helpers/schema.ts';
 import { waitFor } from '../net/fixtures.ts';
-import { pairedDevices } from './devices.ts';
+import { pairedDevices } from './helpers.ts';
 
 const nodes: SyncNode[] = [];
 afterEach(async () => {

@@ -10,7 +10,7 @@ import { openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import { waitFor } from '../net/fixtures.ts';
 import { startRelayServer } from './relay-server.ts';
-import { pairedDevices } from './devices.ts';
+import { pairedDevices } from './helpers.ts';
 
 const stops: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -11,7 +11,7 @@ import { createSwarm, createSyncNode, type P2PConfig, type SyncCompleteEvent, ty
 import { dump } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import { waitFor } from '../net/fixtures.ts';
-import { pairedDevices, type Device } from './devices.ts';
+import { pairedDevices, type Device } from './helpers.ts';
 
 const LOOPBACK: P2PConfig = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'] };
 const nodes: SyncNode[] = [];

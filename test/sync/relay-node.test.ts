@@ -48,8 +48,8 @@ describe('createRelayNode', () => {
     expect(second.peerId).toBe(peerId);
     expect(second.libp2p.peerId.toString()).toBe(peerId);
     expect(second.admitted().map((p) => p.peerId)).toEqual([admitted]);
-    // Only the key and the admitted ids are stored: no user data.
-    expect(Object.keys(JSON.parse(readFileSync(stateFile, 'utf8')) as object).sort()).toEqual(['admitted', 'privateKey', 'version']);
+    // Only the key, the join token and device ids are stored: no user data.
+    expect(Object.keys(JSON.parse(readFileSync(stateFile, 'utf8')) as object).sort()).toEqual(['admitted', 'joinToken', 'privateKey', 'revoked', 'version']);
   });
 
   it('refuses a state file that is not its own, and bad limits', async () => {
@@ -73,7 +73,7 @@ describe('createRelayNode', () => {
     const circuit = na.getMultiaddrs().find((m) => m.includes('/p2p-circuit'))!;
 
     const ns = await device(stranger, address);
-    await waitFor(() => server.stats().refused.connections > 0, 10_000, 'the relay to refuse the stranger');
+    await waitFor(() => server.stats().refused.reservations > 0, 10_000, 'the relay to refuse the stranger a reservation');
     expect(ns.getMultiaddrs().some((m) => m.includes('/p2p-circuit'))).toBe(false);
     await expect(ns.dial(circuit)).rejects.toThrow();
     expect(server.stats()).toMatchObject({ reservations: 1, circuitsTotal: 0 });

@@ -16,7 +16,7 @@ import { dump, tempDir } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import { waitFor } from '../net/fixtures.ts';
 import { startRelayServer } from './relay-server.ts';
-import { pairedDevices, type Device } from './devices.ts';
+import { pairedDevices, type Device } from './helpers.ts';
 
 const stops: (() => Promise<void>)[] = [];
 /** The nodes' log lines: printed when a test fails, to tell a slow machine from a stuck session. */

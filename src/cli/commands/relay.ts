@@ -1,35 +1,39 @@
 /**
  * `ahenk relay`: runs a relay for the user's devices on an always-on machine until SIGINT/SIGTERM.
- * It needs no device database: its key and admitted devices live in its state file. It writes its
- * counters next to that file (`<state>.status.json`) every few seconds, logs them periodically
- * and on SIGUSR1; `ahenk relay --status` prints them.
+ * It needs no device database: its key, join token and admitted devices live in its state file.
+ * It prints the join token at its first start only, serves its control socket (`<state>.sock`,
+ * for `ahenk relay admit|revoke|token`), writes its counters next to the state file
+ * (`<state>.status.json`) every few seconds, logs them periodically and on SIGUSR1;
+ * `ahenk relay --status` prints them.
  */
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { NodeConfigError } from '../../sync/node/errors.ts';
 import { createRelayNode, type RelayConfig, type RelayNode } from '../../sync/relay/index.ts';
 import { formatRelayStats, type RelayStats } from '../../sync/relay/counters.ts';
+import type { ControlServer } from '../control-socket.ts';
 import { flag, JSON_OPTION, stringOption, stringsOption } from '../context.ts';
 import { CommandFailedError, UsageError } from '../errors.ts';
 import { writeJson, writeLine } from '../io.ts';
 import { EventLog, untilAborted } from '../node.ts';
 import type { CommandContext, CommandSpec } from '../spec.ts';
+import { relayStateFile, relaySubcommands, serveRelayControl, STATE_OPTION } from './relay-admin.ts';
 
 /** How often a running relay rewrites its status file: fresh enough for a glance, cheap on disk. */
 const STATUS_FILE_INTERVAL_MS = 10_000;
-const DEFAULT_STATE_FILE = 'ahenk-relay.json';
 
 export const relayCommand: CommandSpec = {
   name: 'relay',
   summary: 'run a relay for your devices on an always-on machine (Ctrl-C stops it)',
   description:
     'Runs a circuit-relay-v2 relay that lets your devices reach each other across NATs. It serves only ' +
-    'the devices admitted with --admit (their device ids, as `ahenk status` prints them); admission is ' +
-    'kept in the state file with the relay\'s key, so its address stays the same across restarts. ' +
-    'Give each device the printed address with `ahenk start --relay <address>`. ' +
+    'the devices admitted: those that presented its join token once (`ahenk relay add` on the device; the ' +
+    'token is printed at the first start and by `ahenk relay token`), and those admitted by id (--admit, or ' +
+    '`ahenk relay admit` while it runs). Admission is kept in the state file with the relay\'s key, so its ' +
+    'address stays the same across restarts. Give each device the printed address with `ahenk start --relay <address>`. ' +
     '--status prints the counters of the relay running on the same state file.',
+  commands: relaySubcommands,
   options: [
-    { flags: '--state <path>', description: `the relay's state file: key and admitted devices (default: $AHENK_RELAY_STATE or ./${DEFAULT_STATE_FILE})` },
+    STATE_OPTION,
     { flags: '--listen <multiaddr>', description: 'address to listen on, repeatable (default: /ip4/0.0.0.0/tcp/4001 and /ip4/0.0.0.0/tcp/4002/ws)', repeatable: true },
     { flags: '--announce <multiaddr>', description: 'address to tell devices instead of the listen addresses (a public IP or DNS name), repeatable', repeatable: true },
     { flags: '--admit <deviceId>', description: 'admit a device (remembered in the state file), repeatable', repeatable: true },
@@ -43,7 +47,7 @@ export const relayCommand: CommandSpec = {
     { ...JSON_OPTION, description: 'print JSON (with --status), or one JSON object per log line' },
   ],
   run: async (context) => {
-    const stateFile = resolve(context.io.cwd, stringOption(context, 'state') ?? context.io.env['AHENK_RELAY_STATE'] ?? DEFAULT_STATE_FILE);
+    const stateFile = relayStateFile(context);
     if (flag(context, 'status')) return printStatus(context, stateFile);
     const log = new EventLog(context.io, flag(context, 'json'));
     const relay = await startRelay(context, stateFile, log);
@@ -54,18 +58,23 @@ export const relayCommand: CommandSpec = {
       writeStatus();
       const stats = relay.stats();
       const { refused, ...counts } = stats;
-      log.line('relay:status', { ...counts, refusedConnections: refused.connections, refusedReservations: refused.reservations, refusedCircuits: refused.circuits }, formatRelayStats(stats));
+      log.line('relay:status', { ...counts, refusedConnections: refused.connections, refusedReservations: refused.reservations, refusedCircuits: refused.circuits, refusedJoins: refused.joins }, formatRelayStats(stats));
     });
+    let control: ControlServer | undefined;
     try {
       for (const peerId of stringsOption(context, 'revoke')) await relay.revoke(peerId);
+      control = await serveRelayControl(stateFile, relay);
       writeStatus();
       log.line('relay:start', { peerId: relay.peerId, addresses: relay.getMultiaddrs() }, `relay ${relay.peerId} started; ${relay.admitted().length} devices admitted`);
       for (const address of relay.getMultiaddrs()) log.line('listen', { address }, `listening on ${address}`);
+      // Shown this once, when it is made; `ahenk relay token` shows it again to the owner of the state file.
+      if (relay.joinTokenCreated) log.line('relay:token', { token: relay.joinToken }, `join token: ${relay.joinToken} (on each device: ahenk relay add <address> --token <token>; shown only now, \`ahenk relay token\` prints it again)`);
       await untilAborted(context.io.signal);
       log.line('stop', {}, 'stopping');
     } finally {
       clearInterval(interval);
       offSignal?.();
+      await control?.close();
       await relay.stop();
     }
     log.line('stopped', {}, 'stopped');

@@ -72,7 +72,7 @@ export const startCommand: CommandSpec = {
 async function serveControl(database: string, node: Parameters<typeof liveStatusOf>[0], log: EventLog): Promise<ControlServer | undefined> {
   const path = controlSocketPath(database);
   try {
-    return await serveControlSocket(path, () => liveStatusOf(node));
+    return await serveControlSocket(path, new Map([['status', () => liveStatusOf(node)]]));
   } catch (error) {
     if (error instanceof CommandFailedError) throw error;
     const message = `no control socket at ${path} (${(error as Error).message}): ahenk status will not see this node's connections`;

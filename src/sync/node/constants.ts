@@ -107,3 +107,10 @@ export const RETRY_MAX_WAIT_MS = 60_000;
 
 /** At most one `clock:drift` event (and log line) per peer in this long: a backlog held batch by batch is one report. */
 export const DRIFT_REPORT_INTERVAL_MS = 60_000;
+
+/**
+ * How long DCUtR gets to replace a relayed connection after our own direct dial failed, before the
+ * node reports that sync stays on the relay. libp2p's DCUtR (3.0) tries a unilateral upgrade (5 s)
+ * and then up to 3 hole punches of 5 s each, and reports no failure: 25 s covers all of that.
+ */
+export const HOLE_PUNCH_WAIT_MS = 25_000;

@@ -52,3 +52,17 @@ export class ListenPortInUseError extends AhenkError {
     this.port = port;
   }
 }
+
+/** Why a relay did not admit this device when it presented a join token (`joinRelay`). */
+export type RelayAdmissionRefusal = 'WRONG_TOKEN' | 'RATE_LIMITED' | 'REVOKED' | 'FULL' | 'BAD_REQUEST' | 'UNREACHABLE' | 'PROTOCOL';
+
+/** A relay refused a join token, or could not be asked; `reason` says which. */
+export class RelayAdmissionError extends AhenkError {
+  readonly reason: RelayAdmissionRefusal;
+
+  constructor(reason: RelayAdmissionRefusal, message: string, options?: { cause?: unknown }) {
+    super('RELAY_ADMISSION_REFUSED', message, options);
+    this.name = 'RelayAdmissionError';
+    this.reason = reason;
+  }
+}

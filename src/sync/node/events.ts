@@ -29,6 +29,18 @@ export interface PeerPathEvent {
   previous?: PeerPath;
 }
 
+/**
+ * A peer stays reached only through a relay: this node's direct dial to its announced addresses
+ * failed, and DCUtR did not punch a hole within its attempts. Sync runs on over the relay.
+ */
+export interface PeerDirectFailedEvent {
+  peerId: string;
+  /** Why the direct dial failed. */
+  error: string;
+  /** How long DCUtR was given after that, in milliseconds. */
+  waitedMs: number;
+}
+
 export interface PeerDisconnectEvent {
   peerId: string;
 }
@@ -138,6 +150,7 @@ export interface SyncNodeEvents {
   'peer:unreachable': PeerUnreachableEvent;
   'network:change': NetworkChangeEvent;
   'peer:path': PeerPathEvent;
+  'peer:direct-failed': PeerDirectFailedEvent;
   'sync:start': SyncStartEvent;
   'sync:progress': SyncProgressEvent;
   'sync:complete': SyncCompleteEvent;

@@ -1,7 +1,7 @@
 // The libp2p sync node: createSyncNode and its config, events and errors.
 export { createSwarm, createSyncNode, SyncNode, type ConnectedPeer } from './node.ts';
 export type { P2PConfig } from './config.ts';
-export { ListenPortInUseError, MdnsUnsafeError, NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
+export { ListenPortInUseError, MdnsUnsafeError, NodeConfigError, NodeStoppedError, RelayAdmissionError, UnauthorizedPeerError, type RelayAdmissionRefusal } from './errors.ts';
 export type {
   DialFailure,
   NetworkChangeEvent,
@@ -12,6 +12,7 @@ export type {
   PeerDiscoveryEvent,
   PeerUnreachableEvent,
   PeerPath,
+  PeerDirectFailedEvent,
   PeerPathEvent,
   SyncCompleteEvent,
   SyncErrorEvent,

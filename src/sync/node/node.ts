@@ -15,7 +15,8 @@ import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { readIdentity, readRevocationNotice, recordRevocationNotice, type RevocationNotice } from '../../database/identity.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts';
-import { AUTHORIZATION_RECHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS } from './constants.ts';
+import { AUTHORIZATION_RECHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS, HOLE_PUNCH_WAIT_MS } from './constants.ts';
+import { HolePunchWatch } from './hole-punch-watch.ts';
 import { PeerDialer, withPeer } from './dialer.ts';
 import { NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
 import { SyncNodeEmitter, type PeerPath, type SyncCompleteEvent } from './events.ts';
@@ -97,6 +98,7 @@ export class SyncNode extends SyncNodeEmitter {
   #revoked: RevocationNotice | undefined;
   readonly #paths: PeerPaths;
   readonly #relays: RelayKeeper;
+  readonly #holePunch: HolePunchWatch;
 
   /** Use createSyncNode. */
   constructor(db: DatabaseHandle, raw: SqliteConnection, libp2p: Libp2p, config: ResolvedConfig, listenPort: ListenPort = { kept: undefined, unavailable: undefined }) {
@@ -128,6 +130,18 @@ export class SyncNode extends SyncNodeEmitter {
     });
     this.#paths = new PeerPaths(libp2p);
     this.#relays = new RelayKeeper({ libp2p, config, retries: this.#dialer.retries, stopSignal: this.#stop.signal });
+    this.#holePunch = new HolePunchWatch(
+      {
+        pathOf: (peerId) => this.#paths.pathOf(peerId),
+        isConnected: (peerId) => this.#isConnected(peerId),
+        stopSignal: this.#stop.signal,
+        report: (peerId, error, waitedMs) => {
+          this.#config.log(`no direct path to ${peerId}: the direct dial failed (${error}) and DCUtR punched no hole within ${waitedMs / 1000} s; sync stays on the relay`);
+          this.emit('peer:direct-failed', { peerId, error, waitedMs });
+        },
+      },
+      HOLE_PUNCH_WAIT_MS,
+    );
     this.#sessions = new SyncSessions({
       db,
       raw,
@@ -378,6 +392,7 @@ export class SyncNode extends SyncNodeEmitter {
         .dial(direct.map((a) => multiaddr(withPeer(a, peerId))), { signal, force: true })
         .catch((error: unknown) => {
           this.#config.log(`direct dial to ${peerId} failed (${(error as Error).message}); sync stays on the relay unless DCUtR punches a hole`);
+          this.#holePunch.directDialFailed(peerId, (error as Error).message);
         })
         .finally(ownDial);
     }

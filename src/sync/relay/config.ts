@@ -13,6 +13,7 @@ import {
   DEFAULT_RELAY_LISTEN_ADDRESSES,
   DEFAULT_RESERVATION_TTL_MS,
   DEFAULT_STATUS_INTERVAL_MS,
+  STRANGER_WINDOW_MS,
 } from './constants.ts';
 import { isPeerId } from './state.ts';
 
@@ -49,6 +50,11 @@ export interface RelayConfig {
    */
   admit?: string[];
   limits?: RelayLimits;
+  /**
+   * How long a peer that is not admitted may stay connected to present the join token, in
+   * milliseconds; then the relay hangs up on it. @default 15000
+   */
+  joinWindowMs?: number;
   /** How often the counters are logged, in milliseconds; 0 never. @default 600000 (10 minutes) */
   statusIntervalMs?: number;
   /** Receives one line per notable thing the relay does (admissions, refusals, counters). */
@@ -66,6 +72,7 @@ export interface ResolvedRelayConfig {
   circuitBytes: bigint;
   reservationTtlMs: number;
   statusIntervalMs: number;
+  joinWindowMs: number;
   log: (message: string) => void;
 }
 
@@ -91,6 +98,7 @@ export function resolveRelayConfig(config: RelayConfig): ResolvedRelayConfig {
     circuitBytes: BigInt(bytes),
     reservationTtlMs: count('limits.reservationTtlMs', limits.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS),
     statusIntervalMs: nonNegative('statusIntervalMs', config.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS),
+    joinWindowMs: count('joinWindowMs', config.joinWindowMs ?? STRANGER_WINDOW_MS),
     log: config.log ?? (() => {}),
   };
 }

@@ -20,8 +20,11 @@ export interface RelayStats {
   circuitsTotal: number;
   /** Bytes relayed since start, both directions, protocol framing included. */
   bytesRelayed: number;
-  /** Connections, reservations and circuits refused because a peer was not admitted. */
-  refused: { connections: number; reservations: number; circuits: number };
+  /**
+   * Connections, reservations and circuits refused because a peer was not admitted (connections:
+   * strangers beyond the few allowed in to present the join token), and join requests refused.
+   */
+  refused: { connections: number; reservations: number; circuits: number; joins: number };
   /** Devices admitted now. */
   admitted: number;
   /** Since start, in milliseconds. */
@@ -71,14 +74,14 @@ export class RelayCounters {
     }
   }
 
-  snapshot(reservations: number, admitted: number): RelayStats {
+  snapshot(reservations: number, admitted: number, refusedJoins: number): RelayStats {
     return {
       reservations,
       reservationsGranted: this.reservationsGranted,
       circuits: this.circuits,
       circuitsTotal: this.circuitsTotal,
       bytesRelayed: this.bytesRelayed,
-      refused: { ...this.refused },
+      refused: { ...this.refused, joins: refusedJoins },
       admitted,
       uptimeMs: Math.round(performance.now() - this.#started),
     };
@@ -101,6 +104,6 @@ export function formatRelayStats(stats: RelayStats): string {
   return (
     `relay: ${stats.admitted} admitted, ${stats.reservations} reservations (${stats.reservationsGranted} granted), ` +
     `${stats.circuits} circuits open (${stats.circuitsTotal} in all), ${stats.bytesRelayed} bytes relayed, ` +
-    `refused ${refused.connections} connections, ${refused.reservations} reservations, ${refused.circuits} circuits`
+    `refused ${refused.connections} connections, ${refused.reservations} reservations, ${refused.circuits} circuits, ${refused.joins ?? 0} join requests`
   );
 }

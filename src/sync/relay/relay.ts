@@ -1,9 +1,10 @@
 /**
  * createRelayNode: a circuit-relay-v2 relay for an always-on machine (a VPS, a NAS). It serves
- * only the devices its operator admitted: any other peer is refused once Noise has told who it
- * is, before it can reserve a slot or open a circuit. It keeps a key (a stable PeerId) and the
- * admitted device ids in its state file and nothing else: the circuits it carries are Noise
- * sessions between the devices, ciphertext to the relay.
+ * only the devices its operator admitted, by id or because they presented its join token: any
+ * other peer may stay connected for a few seconds to present the token (on
+ * `/ahenk/relay-admit/1.0.0`) and can neither reserve a slot nor open a circuit. It keeps a key (a
+ * stable PeerId), the token and the admitted device ids in its state file and nothing else: the
+ * circuits it carries are Noise sessions between the devices, ciphertext to the relay.
  */
 import '../node/polyfill.ts';
 import { noise } from '@chainsafe/libp2p-noise';
@@ -11,7 +12,7 @@ import { yamux } from '@chainsafe/libp2p-yamux';
 import { autoNAT } from '@libp2p/autonat';
 import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2';
 import { identify } from '@libp2p/identify';
-import type { Libp2p, PeerId } from '@libp2p/interface';
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
@@ -20,34 +21,37 @@ import { createLibp2p } from 'libp2p';
 import { NodeConfigError, NodeStoppedError } from '../node/errors.ts';
 import { cancelLibp2pShutdownTimers } from '../node/libp2p.ts';
 import { resolveRelayConfig, type RelayConfig, type ResolvedRelayConfig } from './config.ts';
-import { MAX_ADMITTED_PEERS } from './constants.ts';
+import { Admission } from './admission.ts';
+import { serveAdmitStream } from './admit-protocol.ts';
+import { MAX_STRANGER_CONNECTIONS, RELAY_ADMIT_PROTOCOL } from './constants.ts';
 import { formatRelayStats, RelayCounters, type RelayStats } from './counters.ts';
-import { isPeerId, loadOrCreateState, saveState, type AdmittedPeer, type RelayState } from './state.ts';
+import { loadOrCreateState, type AdmittedPeer, type LoadedState } from './state.ts';
 
 /** Starts a relay; resolves once it listens. Stop it with `stop()`. */
 export async function createRelayNode(config: RelayConfig): Promise<RelayNode> {
   const resolved = resolveRelayConfig(config);
-  const { state, created } = await loadOrCreateState(resolved.stateFile);
-  const relay = new RelayNode(resolved, state);
+  const loaded = await loadOrCreateState(resolved.stateFile);
+  const relay = new RelayNode(resolved, loaded);
   for (const peerId of resolved.admit) relay.admit(peerId);
-  await relay.start(created);
+  await relay.start(loaded.created);
   return relay;
 }
 
 export class RelayNode {
   readonly #config: ResolvedRelayConfig;
-  readonly #state: RelayState;
-  readonly #admitted: Map<string, AdmittedPeer>;
+  readonly #loaded: LoadedState;
+  readonly #admission: Admission;
   readonly #counters = new RelayCounters();
+  readonly #strangerTimers = new Set<NodeJS.Timeout>();
   #libp2p: Libp2p<{ relay: CircuitRelayService }> | undefined;
   #interval: NodeJS.Timeout | undefined;
   #stopped: Promise<void> | undefined;
 
   /** Use createRelayNode. */
-  constructor(config: ResolvedRelayConfig, state: RelayState) {
+  constructor(config: ResolvedRelayConfig, loaded: LoadedState) {
     this.#config = config;
-    this.#state = state;
-    this.#admitted = new Map(state.admitted.map((p) => [p.peerId, p]));
+    this.#loaded = loaded;
+    this.#admission = new Admission(loaded.state, { stateFile: config.stateFile, log: config.log });
   }
 
   /** Builds and starts libp2p; called by createRelayNode. */
@@ -59,7 +63,7 @@ export class RelayNode {
       return true;
     };
     this.#libp2p = await createLibp2p({
-      privateKey: this.#state.privateKey,
+      privateKey: this.#loaded.state.privateKey,
       addresses: { listen: config.listenAddresses.map(String), announce: config.announceAddresses.map(String) },
       transports: [tcp(), webSockets()],
       connectionEncrypters: [noise()],
@@ -68,7 +72,8 @@ export class RelayNode {
       connectionGater: {
         // Private addresses are where a home relay's devices live; the default gater refuses them.
         denyDialMultiaddr: () => false,
-        denyInboundEncryptedConnection: (peer) => !this.isAdmitted(peer.toString()) && refuse('connections', peer, 'a connection from'),
+        // A stranger may connect to present the join token, a few at a time and for a few seconds.
+        denyInboundEncryptedConnection: (peer) => !this.isAdmitted(peer.toString()) && this.#strangerCount() >= MAX_STRANGER_CONNECTIONS && refuse('connections', peer, 'a connection from'),
         denyInboundRelayReservation: (peer) => {
           if (!this.isAdmitted(peer.toString())) return refuse('reservations', peer, 'a reservation for');
           this.#counters.reservationsGranted += 1;
@@ -93,13 +98,15 @@ export class RelayNode {
         }),
       },
     });
+    this.#libp2p.addEventListener('connection:open', (event) => this.#watchStranger(event.detail));
+    await this.#libp2p.handle(RELAY_ADMIT_PROTOCOL, (stream, connection) => void this.#onAdmitStream(stream, connection), { maxInboundStreams: 1 });
     if (this.#libp2p.getMultiaddrs().length === 0) {
       await this.stop();
       throw new NodeConfigError(`the relay could not listen on ${config.listenAddresses.join(', ')}`);
     }
     config.log(`relay ${this.peerId} ${created ? 'created a new key in' : 'loaded its key from'} ${config.stateFile}`);
     for (const address of this.getMultiaddrs()) config.log(`relay listening on ${address}`);
-    config.log(`relay admits ${this.#admitted.size} device${this.#admitted.size === 1 ? '' : 's'}`);
+    config.log(`relay admits ${this.#admission.size} device${this.#admission.size === 1 ? '' : 's'}`);
     if (config.statusIntervalMs > 0) {
       this.#interval = setInterval(() => config.log(formatRelayStats(this.stats())), config.statusIntervalMs);
       this.#interval.unref();
@@ -108,7 +115,7 @@ export class RelayNode {
 
   /** The relay's PeerId, the same after every restart with the same state file. */
   get peerId(): string {
-    return peerIdFromPrivateKey(this.#state.privateKey).toString();
+    return peerIdFromPrivateKey(this.#loaded.state.privateKey).toString();
   }
 
   /** The underlying libp2p node, for diagnostics; the relay owns its lifecycle. */
@@ -123,33 +130,47 @@ export class RelayNode {
 
   stats(): RelayStats {
     const reservations = this.#libp2p?.services.relay.reservations.size ?? 0;
-    return this.#counters.snapshot(reservations, this.#admitted.size);
+    return this.#counters.snapshot(reservations, this.#admission.size, this.#admission.refusedJoins);
   }
 
   isAdmitted(peerId: string): boolean {
-    return this.#admitted.has(peerId);
+    return this.#admission.has(peerId);
   }
 
   /** The admitted devices, oldest first. */
   admitted(): AdmittedPeer[] {
-    return [...this.#admitted.values()].map((p) => ({ ...p }));
+    return this.#admission.list();
   }
 
-  /** Admits a device (its peer id, as `ahenk status` shows it) and records it in the state file. */
+  /**
+   * The secret a device presents once to be admitted (`joinRelay`, `ahenk relay add`). Kept in the
+   * state file; the relay never logs it.
+   */
+  get joinToken(): string {
+    return this.#admission.joinToken;
+  }
+
+  /** True when the join token was made at this start (a new state file): the one time to show it unasked. */
+  get joinTokenCreated(): boolean {
+    return this.#loaded.tokenCreated;
+  }
+
+  /** Makes a new join token (the old one admits nobody from now on) and returns it. */
+  rotateJoinToken(): string {
+    return this.#admission.rotateJoinToken();
+  }
+
+  /** Admits a device (its peer id, as `ahenk status` shows it), also one revoked before; recorded in the state file. */
   admit(peerId: string): void {
-    if (!isPeerId(peerId)) throw new NodeConfigError(`${JSON.stringify(peerId)} is not a peer id`);
-    if (this.#admitted.has(peerId)) return;
-    if (this.#admitted.size >= MAX_ADMITTED_PEERS) throw new NodeConfigError(`the relay admits at most ${MAX_ADMITTED_PEERS} devices`);
-    this.#admitted.set(peerId, { peerId, admittedAt: Date.now() });
-    this.#save();
-    this.#config.log(`admitted ${peerId}`);
+    this.#admission.admit(peerId);
   }
 
-  /** Stops serving a device: removes it from the state file and closes its connections (and circuits). */
+  /**
+   * Stops serving a device: removes it from the state file, remembers it as revoked (the join token
+   * does not admit it again) and closes its reservation, connections and the circuits through them.
+   */
   async revoke(peerId: string): Promise<void> {
-    if (!this.#admitted.delete(peerId)) return;
-    this.#save();
-    this.#config.log(`revoked ${peerId}`);
+    this.#admission.revoke(peerId);
     const libp2p = this.#libp2p;
     if (libp2p === undefined) return;
     const id = peerIdFromString(peerId);
@@ -161,6 +182,8 @@ export class RelayNode {
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       clearInterval(this.#interval);
+      for (const timer of this.#strangerTimers) clearTimeout(timer);
+      this.#strangerTimers.clear();
       const libp2p = this.#libp2p;
       if (libp2p === undefined) return;
       await libp2p.stop();
@@ -169,13 +192,37 @@ export class RelayNode {
     return this.#stopped;
   }
 
-  #save(): void {
-    this.#state.admitted = [...this.#admitted.values()];
-    saveState(this.#config.stateFile, this.#state);
+  #strangerCount(): number {
+    return this.#libp2p?.getConnections().filter((c) => !this.isAdmitted(c.remotePeer.toString())).length ?? 0;
+  }
+
+  /** A connection from a peer not admitted is closed after the stranger window unless it joined meanwhile. */
+  #watchStranger(connection: Connection): void {
+    if (this.isAdmitted(connection.remotePeer.toString())) return;
+    const timer = setTimeout(() => {
+      this.#strangerTimers.delete(timer);
+      if (!this.isAdmitted(connection.remotePeer.toString())) void connection.close().catch(() => {});
+    }, this.#config.joinWindowMs);
+    timer.unref();
+    this.#strangerTimers.add(timer);
+  }
+
+  async #onAdmitStream(stream: Stream, connection: Connection): Promise<void> {
+    const peerId = connection.remotePeer.toString();
+    const address = addressOf(connection);
+    const answer = await serveAdmitStream(stream, (token) => this.#admission.decide(peerId, address, token)).catch(() => undefined);
+    // A refused peer has had its one try on this connection.
+    if (answer !== undefined && answer.status !== 'ADMITTED') await connection.close().catch(() => {});
   }
 
   #libp2pOrThrow(): Libp2p<{ relay: CircuitRelayService }> {
     if (this.#libp2p === undefined) throw new NodeStoppedError('the relay has not started');
     return this.#libp2p;
   }
+}
+
+/** The remote's IP address (what bounds a guesser: a peer id costs nothing to make). */
+function addressOf(connection: Connection): string {
+  const ip = connection.remoteAddr.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6' || c.name === 'dns4' || c.name === 'dns6' || c.name === 'dns');
+  return ip?.value ?? connection.remoteAddr.toString();
 }

@@ -1,7 +1,8 @@
 /**
- * The relay's state file: its private key (a stable PeerId across restarts) and the devices its
- * operator admitted. JSON, written atomically (temp file + rename) with mode 0600, since the key
- * is a secret. The relay keeps no user data: only device ids and when they were admitted.
+ * The relay's state file: its private key (a stable PeerId across restarts), its join token, the
+ * devices its operator admitted and those it revoked. JSON, written atomically (temp file + rename) with mode 0600, since the key
+ * and the token are secrets. The relay keeps no user data: only device ids and when they were
+ * admitted. Version 1 (before join tokens) is read and given a token.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
@@ -10,9 +11,10 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { NodeConfigError } from '../node/errors.ts';
-import { MAX_ADMITTED_PEERS, MAX_STATE_FILE_BYTES } from './constants.ts';
+import { MAX_ADMITTED_PEERS, MAX_REVOKED_PEERS, MAX_STATE_FILE_BYTES } from './constants.ts';
+import { generateJoinToken, isJoinTokenShaped } from './token.ts';
 
-const STATE_VERSION = 1;
+const STATE_VERSION = 2;
 
 export interface AdmittedPeer {
   peerId: string;
@@ -22,24 +24,38 @@ export interface AdmittedPeer {
 
 export interface RelayState {
   privateKey: PrivateKey;
+  /** The secret a device presents once to be admitted (`/ahenk/relay-admit`). */
+  joinToken: string;
   admitted: AdmittedPeer[];
+  /** Device ids revoked by the operator: the join token does not admit them again. */
+  revoked: string[];
 }
 
-/** Reads the state file, or makes a new key and writes the file when there is none. */
-export async function loadOrCreateState(path: string): Promise<{ state: RelayState; created: boolean }> {
+export interface LoadedState {
+  state: RelayState;
+  /** The file was made now (a new key). */
+  created: boolean;
+  /** The join token was made now (a new file, or one from before tokens): the only time it is shown unasked. */
+  tokenCreated: boolean;
+}
+
+/** Reads the state file, or makes a new key and token and writes the file when there is none. */
+export async function loadOrCreateState(path: string): Promise<LoadedState> {
   let text: string;
   try {
     if (statSync(path).size > MAX_STATE_FILE_BYTES) throw new NodeConfigError(`relay state file ${path} is larger than ${MAX_STATE_FILE_BYTES} bytes`);
     text = readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    const state: RelayState = { privateKey: await generateKeyPair('Ed25519'), admitted: [] };
+    const state: RelayState = { privateKey: await generateKeyPair('Ed25519'), joinToken: generateJoinToken(), admitted: [], revoked: [] };
     saveState(path, state);
-    return { state, created: true };
+    return { state, created: true, tokenCreated: true };
   }
   // An older file may have been made readable by others: the key is a secret, so narrow it.
   if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
-  return { state: parseState(path, text), created: false };
+  const { state, tokenCreated } = parseState(path, text);
+  if (tokenCreated) saveState(path, state);
+  return { state, created: false, tokenCreated };
 }
 
 export function saveState(path: string, state: RelayState): void {
@@ -47,7 +63,9 @@ export function saveState(path: string, state: RelayState): void {
     {
       version: STATE_VERSION,
       privateKey: Buffer.from(privateKeyToProtobuf(state.privateKey)).toString('base64'),
+      joinToken: state.joinToken,
       admitted: state.admitted,
+      revoked: state.revoked,
     },
     null,
     2,
@@ -63,7 +81,7 @@ export function saveState(path: string, state: RelayState): void {
   renameSync(temp, path);
 }
 
-function parseState(path: string, text: string): RelayState {
+function parseState(path: string, text: string): { state: RelayState; tokenCreated: boolean } {
   const fail = (why: string): never => {
     throw new NodeConfigError(`relay state file ${path}: ${why}`);
   };
@@ -75,7 +93,8 @@ function parseState(path: string, text: string): RelayState {
   }
   if (typeof value !== 'object' || value === null) return fail('not an object');
   const record = value as Record<string, unknown>;
-  if (record['version'] !== STATE_VERSION) return fail(`unknown version ${String(record['version'])}`);
+  const version = record['version'];
+  if (version !== 1 && version !== STATE_VERSION) return fail(`unknown version ${String(version)}`);
   const keyText = record['privateKey'];
   if (typeof keyText !== 'string') return fail('privateKey is missing');
   let privateKey: PrivateKey;
@@ -94,7 +113,13 @@ function parseState(path: string, text: string): RelayState {
     if (typeof admittedAt !== 'number' || !Number.isFinite(admittedAt)) return fail(`admitted: ${peerId} has no admittedAt time`);
     return { peerId, admittedAt };
   });
-  return { privateKey, admitted };
+  if (version === 1) return { state: { privateKey, joinToken: generateJoinToken(), admitted, revoked: [] }, tokenCreated: true };
+  const joinToken = record['joinToken'];
+  if (typeof joinToken !== 'string' || !isJoinTokenShaped(joinToken)) return fail('joinToken is missing or malformed');
+  const revoked = record['revoked'];
+  if (!Array.isArray(revoked) || revoked.length > MAX_REVOKED_PEERS) return fail(`revoked must be a list of at most ${MAX_REVOKED_PEERS} peers`);
+  for (const peerId of revoked) if (typeof peerId !== 'string' || !isPeerId(peerId)) return fail(`revoked: ${JSON.stringify(peerId)} is not a peer id`);
+  return { state: { privateKey, joinToken, admitted, revoked: revoked as string[] }, tokenCreated: false };
 }
 
 export function isPeerId(text: string): boolean {
