@@ -16,9 +16,8 @@ import { packHlc } from '../../src/clock/timestamp.ts';
 import { createSyncNode, type ClockDriftEvent, type P2PConfig, type SyncErrorEvent, type SyncNode } from '../../src/sync/node/index.ts';
 import { dump } from '../helpers/db.ts';
 import { waitFor } from '../net/fixtures.ts';
-import { addTodos } from './helpers.ts';
+import { addTodos, pairedDevices, type Device } from './helpers.ts';
 import { cli } from '../cli/helpers.ts';
-import { pairedDevices, type Device } from './helpers.ts';
 
 const LOOPBACK: P2PConfig = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'] };
 const DAY = 86_400_000;
