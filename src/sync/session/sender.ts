@@ -130,10 +130,6 @@ export class Sender {
       }
       pos = next;
       unsentCursor = undefined;
-      // The transport gets this window before the next one is exported: without a turn of the
-      // event loop, a fresh window of the peer's (16 batches) was exported in one go before the
-      // first byte went out, and the peer waited for all of it.
-      await nextTurn();
     }
     if (unsentCursor !== undefined) {
       while (this.inFlight >= this.window && !this.hooks.stopping()) await this.hooks.acked();
@@ -157,9 +153,4 @@ export class Sender {
     this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
     this.hooks.push(frame);
   }
-}
-
-/** Resolves after the event loop's I/O phase: queued writes reach the socket, arrived acks are read. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
