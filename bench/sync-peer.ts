@@ -38,6 +38,8 @@ export interface InitialSyncResult {
   complete: SyncCompleteEvent;
   /** CPU time of this process from the dial to the last row. */
   cpuMs: number;
+  /** From the dial to the first progress event of a received batch (the first group committed). */
+  firstMs: number;
 }
 
 const role = JSON.parse(process.argv[2] ?? '{}') as PeerRole;
@@ -167,6 +169,9 @@ async function initialSync(node: SyncNode, db: NotesDatabase, address: string, r
   const signal = AbortSignal.timeout(limitMs);
   const allRows = node.once('sync:progress', { filter: (e) => e.direction === 'receive' && e.entries >= rows, signal });
   const complete = node.once('sync:complete', { signal });
+  const firstRows = node.once('sync:progress', { filter: (e) => e.direction === 'receive' && e.entries > 0, signal });
+  let firstAt = Number.NaN;
+  firstRows.then(() => (firstAt = performance.now()), () => undefined);
   allRows.catch(() => undefined);
   complete.catch(() => undefined);
   const cpu0 = cpuMs();
@@ -180,7 +185,7 @@ async function initialSync(node: SyncNode, db: NotesDatabase, address: string, r
   const t2 = performance.now();
   const count = Number(db.$connection.prepare(`SELECT count(*) FROM "${NOTES_TABLE}"`).value());
   if (count !== rows) throw new Error(`receiver holds ${count} rows after the sync, expected ${rows}`);
-  return { ms: t1 - t0, dialMs, completeMs: t2 - t0, complete: done, cpuMs: cpu1 - cpu0 };
+  return { ms: t1 - t0, dialMs, completeMs: t2 - t0, complete: done, cpuMs: cpu1 - cpu0, firstMs: firstAt - t0 };
 }
 
 /**

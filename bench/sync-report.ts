@@ -137,6 +137,7 @@ export function printSyncReport(f: SyncFigures): void {
     ['CPU time of the receiver process during the sync', 'receiver', (k) => median(k.samples.map((s) => s.cpuMs))],
     ['CPU time of the sender process during the sync', 'sender', (k) => median(k.samples.map((s) => s.senderCpuMs))],
     ['of which node.dial (connection up: TCP, Noise, Yamux)', 'both', (k) => median(k.samples.map((s) => s.dialMs))],
+    ['of which dial to the first batch committed on the receiver', 'both', (k) => median(k.samples.map((s) => s.firstMs))],
     ['end-to-end wall time', 'both', (k) => median(k.samples.map((s) => s.ms))],
   ];
   const breakdown = parts.map(([label, side, pick]) => [

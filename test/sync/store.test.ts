@@ -3,6 +3,7 @@
  * together, without waiting for the disk and with a larger page cache, and the connection's own
  * settings are back right after.
  */
+import { statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SqliteSyncStore } from '../../src/sync/store/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
@@ -36,6 +37,8 @@ describe('SqliteSyncStore.applyBatch', () => {
     expect(set).toEqual([
       ['synchronous = NORMAL', false],
       ['cache_size = -65536', false],
+      ['wal_autocheckpoint = 10000', false],
+      ['wal_autocheckpoint = 1000', false],
       [`cache_size = ${String(ownCache)}`, false],
       ['synchronous = 2', false],
     ]);
@@ -46,6 +49,31 @@ describe('SqliteSyncStore.applyBatch', () => {
     expect(() => store.applyBatch('peer-x', [{ table: 'todos', pk: 'r2', cl: 1, groups: [{ hlc, device: 'peer-x', values: { done: null } }] }], '43')).toThrow();
     expect(connection.pragma('synchronous')).toBe(2n);
     expect(store.loadCursor('peer-x')).toBe('42');
+  });
+
+  it('lets the WAL grow past SQLite\'s checkpoint threshold during a group, and gives the connection its threshold back', () => {
+    const a = openDevice('a');
+    const connection = a.$connection;
+    expect(String(connection.pragma('journal_mode'))).toBe('wal');
+    expect(connection.pragma('wal_autocheckpoint')).toBe(1000n);
+    const store = new SqliteSyncStore(connection);
+    const hlc = formatHlc(packHlc(Date.now() - 1000, 0));
+    // About 6 MB of rows in one group: 1500 WAL pages of 4 KiB, past the default threshold of 1000.
+    const title = 'x'.repeat(3000);
+    const batch = (from: number, cursor: string) => ({
+      entries: Array.from({ length: 1000 }, (_, i) => ({ table: 'todos', pk: `r${from + i}`, cl: 1, groups: [{ hlc, device: 'peer-x', values: { title } }] })),
+      cursor,
+    });
+    const fileBefore = statSync(a.path).size;
+    const group = store.applyBatches('peer-x', [batch(0, '1'), batch(1000, '2')], Number.POSITIVE_INFINITY);
+    expect(group.applied).toHaveLength(2);
+    expect(connection.prepare('SELECT count(*) FROM todos').value()).toBe(2000n);
+    // No checkpoint ran at the group's commit: the rows are in the WAL, not yet in the database file.
+    expect(statSync(a.path).size).toBe(fileBefore);
+    expect(connection.pragma('wal_autocheckpoint')).toBe(1000n);
+    // The connection's own threshold is back: its next commit checkpoints the log into the file.
+    connection.exec("UPDATE todos SET done = 1 WHERE id = 'r1'");
+    expect(statSync(a.path).size).toBeGreaterThan(fileBefore + 4_000_000);
   });
 
   it('merges several batches in one transaction with the cursor of the last, and starts no batch after the time budget', () => {

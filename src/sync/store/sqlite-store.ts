@@ -40,6 +40,13 @@ export interface SqliteStoreOptions {
 /** The page cache a group apply gets at least (KiB): at a million rows with random keys it saved about 30% of the apply's CPU over 16 MB, and 32 MB about as much. */
 const GROUP_CACHE_KIB = 64 * 1024;
 
+/**
+ * WAL pages a group apply lets the log grow to before a commit copies them into the database file
+ * (SQLite's default is 1000): at 100k rows with random keys, a checkpoint at about every group
+ * commit wrote 150 MB where this wrote 95 MB, and the apply took about 0.77x the time.
+ */
+const GROUP_CHECKPOINT_PAGES = 10_000;
+
 export class SqliteSyncStore implements SyncStore {
   private readonly watcher: OplogWatcher;
   private readonly maxSeqStmt: SqliteStatement;
@@ -134,6 +141,7 @@ export class SqliteSyncStore implements SyncStore {
     const started = performance.now();
     const restoreDurability = this.relaxedDurability();
     const restoreCache = this.largerCache();
+    const restoreCheckpoints = this.laterCheckpoints();
     this.drift = undefined;
     try {
       const group = this.raw.transaction((): AppliedGroup => {
@@ -159,6 +167,7 @@ export class SqliteSyncStore implements SyncStore {
       if (this.drift !== undefined && group.applied.length > 0) this.onClockDrift?.(this.drift);
       return group;
     } finally {
+      restoreCheckpoints();
       restoreCache();
       restoreDurability();
     }
@@ -204,6 +213,23 @@ export class SqliteSyncStore implements SyncStore {
     if (kib >= GROUP_CACHE_KIB) return () => {};
     this.raw.exec(`PRAGMA cache_size = -${GROUP_CACHE_KIB}`);
     return () => this.raw.exec(`PRAGMA cache_size = ${size}`);
+  }
+
+  /**
+   * WAL checkpoints at most every GROUP_CHECKPOINT_PAGES pages while a group is applied (they run
+   * at commit), then the connection's own threshold again. A checkpoint copies every page the log
+   * holds into the database file and waits for the disk twice; rows with random keys change pages
+   * all over the table, and successive groups change the same pages again, so checkpointing at
+   * nearly every group commit of an initial sync wrote those pages to the file over and over.
+   * The log file then grows to about 40 MB (4 KiB pages) before its pages go to the database file.
+   */
+  private laterCheckpoints(): () => void {
+    if (!this.wal) return () => {};
+    const pages = Number(this.raw.pragma('wal_autocheckpoint'));
+    // 0 or less: the app checkpoints itself, and keeps doing so.
+    if (pages <= 0 || pages >= GROUP_CHECKPOINT_PAGES) return () => {};
+    this.raw.exec(`PRAGMA wal_autocheckpoint = ${GROUP_CHECKPOINT_PAGES}`);
+    return () => this.raw.exec(`PRAGMA wal_autocheckpoint = ${pages}`);
   }
 
   /**
