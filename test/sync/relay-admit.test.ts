@@ -46,7 +46,8 @@ async function device(db: Device, relayAddress: string): Promise<SyncNode> {
 const pair = pairedDevices;
 
 /** libp2p refuses a host's sixth connection within a second (inboundConnectionThreshold): space the joins. */
-const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 300));
+/** Longer than libp2p's one-second window of 5 inbound connections per host (every test device is 127.0.0.1). */
+const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1_100));
 const reserved = (node: SyncNode): boolean => node.getMultiaddrs().some((m) => m.includes('/p2p-circuit'));
 const rows = (db: Device): bigint => db.$connection.prepare('SELECT count(*) FROM todos').value() as bigint;
 
