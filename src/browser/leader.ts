@@ -44,7 +44,13 @@ export class DatabaseLeader implements Leader {
   readonly #db: Database;
   readonly #watch: (client: string) => void;
   readonly #queue: LeaderItem[] = [];
-  /** The highest number taken from each tab: a tab resends what it has no answer for when a leader announces itself. */
+  /**
+   * The highest number taken from each tab. A leader takes each tab's requests in order only: the
+   * first it hears from a tab must be that tab's oldest unanswered one, then each the next. A request
+   * that overtook older ones (sent while this leader was opening, as the older ones were, but heard
+   * after it was up) is dropped: the tab sends them all again, in order, when it hears this leader
+   * announce itself.
+   */
   readonly #received = new Map<string, number>();
   readonly #watched = new Set<string>();
   /** The tab whose transaction is open; only its requests run until it ends. */
@@ -64,7 +70,8 @@ export class DatabaseLeader implements Leader {
   }
 
   submit(item: LeaderItem): void {
-    if (item.seq <= (this.#received.get(item.client) ?? 0)) return; // sent again, already queued or answered
+    const last = this.#received.get(item.client);
+    if (item.seq !== (last === undefined ? item.first : last + 1)) return; // sent again (already queued or answered), or ahead of older ones
     this.#received.set(item.client, item.seq);
     this.#queue.push(item);
     this.#drain();

@@ -66,6 +66,8 @@ export type Answer =
 /** One request on its way to the leader: the tab's client id, its sequence number, and whether only to check it. */
 export interface Forwarded {
   seq: number;
+  /** The tab's oldest request still unanswered when this one was sent (all before it are answered). */
+  first: number;
   work: Work;
   /** Do not run it: say whether it was applied (a resend from a transaction the old leader closed). */
   check: boolean;

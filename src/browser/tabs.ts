@@ -52,9 +52,9 @@ export function shareDatabase(name: string, open: () => Promise<AhenkDatabase<Re
     const message = event.data as TabMessage;
     if (closed || typeof message !== 'object' || message === null) return;
     if (message.kind === 'leader' && leader === undefined) client.connect(forward);
-    else if (message.kind === 'request' && leader !== undefined && typeof message.client === 'string' && Number.isSafeInteger(message.seq)) {
+    else if (message.kind === 'request' && leader !== undefined && typeof message.client === 'string' && Number.isSafeInteger(message.seq) && Number.isSafeInteger(message.first)) {
       const from = message.client;
-      leader.submit({ client: from, seq: message.seq, work: message.work, check: message.check === true, reply: (answer) => channel.postMessage({ kind: 'answer', client: from, seq: message.seq, answer } satisfies TabMessage) });
+      leader.submit({ client: from, seq: message.seq, first: message.first, work: message.work, check: message.check === true, reply: (answer) => channel.postMessage({ kind: 'answer', client: from, seq: message.seq, answer } satisfies TabMessage) });
     } else if (message.kind === 'answer' && message.client === client.id) client.answer(message.seq, message.answer);
   };
   const forward = (request: Forwarded) => channel.postMessage({ kind: 'request', client: client.id, ...request } satisfies TabMessage);

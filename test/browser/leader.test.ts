@@ -3,7 +3,7 @@
 // transaction that closes with its leader, and one tab's transaction keeping the others' requests out.
 import { describe, expect, it } from 'vitest';
 import { DatabaseLeader } from '../../src/browser/leader.ts';
-import type { Work } from '../../src/browser/messages.ts';
+import type { Forwarded, Work } from '../../src/browser/messages.ts';
 import { TabClient } from '../../src/browser/tab-client.ts';
 import { initializeDatabase, type AhenkDatabase } from '../../src/index.ts';
 import { openDevice } from '../helpers/db.ts';
@@ -114,5 +114,24 @@ describe('the leader of the tabs, and a tab after the leader changed', () => {
     leader.clientGone('tab-1');
     await next;
     expect(db.$connection.prepare(`SELECT id FROM todos ORDER BY id`).values()).toEqual([['two-1'], ['two-2']]);
+  });
+
+  it('runs the requests a tab sent while no leader listened, in order, though a newer one reached the new leader first', async () => {
+    const db = openDevice('shared');
+    const client = new TabClient('tab-1');
+    const leader = new DatabaseLeader(db, () => {});
+    const toLeader = (request: Forwarded) => leader.submit({ client: client.id, ...request, reply: (answer) => client.answer(request.seq, answer) });
+    // No leader yet (the new one is still opening the database): what the tab sends goes nowhere.
+    const lost: Forwarded[] = [];
+    client.connect((request) => lost.push(request));
+    const first = client.call(insert('a'));
+    const second = client.call(insert('b'));
+    // The leader is up; the tab's next request reaches it before the tab hears it announced.
+    const third = client.call(insert('c'));
+    toLeader(lost.at(-1)!);
+    // The announcement: the tab sends again all it has no answer for.
+    client.connect(toLeader);
+    expect(await settled(Promise.all([first, second, third]))).toBe(true);
+    expect(db.$connection.prepare(`SELECT id FROM todos ORDER BY rowid`).values()).toEqual([['a'], ['b'], ['c']]);
   });
 });
