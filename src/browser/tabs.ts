@@ -11,7 +11,7 @@
  */
 import type { AhenkDatabase } from '../database/initialize.ts';
 import { DatabaseLeader, failedLeader, type Leader } from './leader.ts';
-import type { Forwarded, TabMessage } from './messages.ts';
+import { isAnswer, isWork, type Forwarded, type TabMessage } from './messages.ts';
 import { TabClient } from './tab-client.ts';
 
 /** The parts of the Web Locks API used here (the Node type check has no DOM library). */
@@ -52,10 +52,10 @@ export function shareDatabase(name: string, open: () => Promise<AhenkDatabase<Re
     const message = event.data as TabMessage;
     if (closed || typeof message !== 'object' || message === null) return;
     if (message.kind === 'leader' && leader === undefined) client.connect(forward);
-    else if (message.kind === 'request' && leader !== undefined && typeof message.client === 'string' && Number.isSafeInteger(message.seq) && Number.isSafeInteger(message.first)) {
+    else if (message.kind === 'request' && leader !== undefined && typeof message.client === 'string' && Number.isSafeInteger(message.seq) && Number.isSafeInteger(message.first) && isWork(message.work)) {
       const from = message.client;
       leader.submit({ client: from, seq: message.seq, first: message.first, work: message.work, check: message.check === true, reply: (answer) => channel.postMessage({ kind: 'answer', client: from, seq: message.seq, answer } satisfies TabMessage) });
-    } else if (message.kind === 'answer' && message.client === client.id) client.answer(message.seq, message.answer);
+    } else if (message.kind === 'answer' && message.client === client.id && Number.isSafeInteger(message.seq) && isAnswer(message.answer)) client.answer(message.seq, message.answer);
   };
   const forward = (request: Forwarded) => channel.postMessage({ kind: 'request', client: client.id, ...request } satisfies TabMessage);
 
