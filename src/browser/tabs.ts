@@ -6,8 +6,8 @@
  * and says so; every tab then sends it what the old leader left unanswered (leader.ts and
  * tab-client.ts say why that neither loses nor repeats a write).
  *
- * Each worker also holds a lock of its own for its lifetime, so the leader learns when a tab
- * holding a transaction open is gone (it is granted that lock) and rolls the transaction back.
+ * Each worker also holds a lock of its own for its lifetime, so the leader learns when a tab is
+ * gone (it is granted that lock): it rolls back a transaction the tab left open and forgets the tab.
  */
 import type { AhenkDatabase } from '../database/initialize.ts';
 import { DatabaseLeader, failedLeader, type Leader } from './leader.ts';

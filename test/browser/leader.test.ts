@@ -108,7 +108,7 @@ describe('the leader of the tabs, and a tab after the leader changed', () => {
 
     await one.call(run('BEGIN'));
     await one.call(insert('one-3'));
-    expect(gone).toEqual(['tab-1']); // the leader watches the tab that holds a transaction
+    expect(gone).toContain('tab-1'); // the leader watches the tab that holds a transaction
     const next = two.call(insert('two-2'));
     expect(await settled(next)).toBe(false);
     leader.clientGone('tab-1');
@@ -133,5 +133,24 @@ describe('the leader of the tabs, and a tab after the leader changed', () => {
     client.connect(toLeader);
     expect(await settled(Promise.all([first, second, third]))).toBe(true);
     expect(db.$connection.prepare(`SELECT id FROM todos ORDER BY rowid`).values()).toEqual([['a'], ['b'], ['c']]);
+  });
+
+  it("forgets a tab that is gone: its request number, once no transaction is open", async () => {
+    const db = openDevice('shared');
+    const gone: string[] = [];
+    const { leader, connect } = leaderOver(db, gone);
+    const [one, two] = [new TabClient('tab-1'), new TabClient('tab-2')];
+    connect(one);
+    connect(two);
+    await one.call(insert('one-1'));
+    await two.call(insert('two-1'));
+    const tabs = () => db.$connection.prepare(`SELECT client FROM ahenk_tab_requests ORDER BY client`).values();
+    expect(tabs()).toEqual([['tab-1'], ['tab-2']]);
+    // The leader watches every tab it serves (a tab that never opened a transaction included).
+    expect(gone.toSorted()).toEqual(['tab-1', 'tab-2']);
+    await two.call(run('BEGIN'));
+    leader.clientGone('tab-1'); // while tab-2's transaction is open: not written into it
+    await two.call(run('ROLLBACK'));
+    expect(tabs()).toEqual([['tab-2']]);
   });
 });
