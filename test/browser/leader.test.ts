@@ -22,6 +22,17 @@ function leaderOver(db: Database, gone: string[] = []) {
   return { leader, connect };
 }
 
+/** A leader over a fresh database, serving two tabs; `gone` lists the tabs it watches. */
+function twoTabs() {
+  const db = openDevice('shared');
+  const gone: string[] = [];
+  const { leader, connect } = leaderOver(db, gone);
+  const [one, two] = [new TabClient('tab-1'), new TabClient('tab-2')];
+  connect(one);
+  connect(two);
+  return { db, gone, leader, one, two };
+}
+
 const count = (db: Database, sql: string, ...params: string[]) => db.$connection.prepare(sql).value(...params);
 const settled = async (promise: Promise<unknown>) => {
   let done = false;
@@ -90,12 +101,7 @@ describe('the leader of the tabs, and a tab after the leader changed', () => {
   });
 
   it("keeps other tabs' requests out of a tab's transaction, and rolls it back when that tab is gone", async () => {
-    const db = openDevice('shared');
-    const gone: string[] = [];
-    const { leader, connect } = leaderOver(db, gone);
-    const [one, two] = [new TabClient('tab-1'), new TabClient('tab-2')];
-    connect(one);
-    connect(two);
+    const { db, gone, leader, one, two } = twoTabs();
 
     await one.call(run('BEGIN'));
     await one.call(insert('one-1'));
@@ -135,13 +141,8 @@ describe('the leader of the tabs, and a tab after the leader changed', () => {
     expect(db.$connection.prepare(`SELECT id FROM todos ORDER BY rowid`).values()).toEqual([['a'], ['b'], ['c']]);
   });
 
-  it("forgets a tab that is gone: its request number, once no transaction is open", async () => {
-    const db = openDevice('shared');
-    const gone: string[] = [];
-    const { leader, connect } = leaderOver(db, gone);
-    const [one, two] = [new TabClient('tab-1'), new TabClient('tab-2')];
-    connect(one);
-    connect(two);
+  it('forgets a tab that is gone: its request number, once no transaction is open', async () => {
+    const { db, gone, leader, one, two } = twoTabs();
     await one.call(insert('one-1'));
     await two.call(insert('two-1'));
     const tabs = () => db.$connection.prepare(`SELECT client FROM ahenk_tab_requests ORDER BY client`).values();
