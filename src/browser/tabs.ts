@@ -47,11 +47,19 @@ export function shareDatabase(name: string, open: () => Promise<AhenkDatabase<Re
   let leader: Leader | undefined;
   let database: AhenkDatabase<Record<string, unknown>> | undefined;
   let closed = false;
+  /**
+   * This tab holds its own lock. Until then it sends nothing, even on hearing a leader: a leader
+   * watching it would take it as gone, and taking the lock then connects again, which, had a
+   * transaction opened meanwhile, would take that transaction as closed with an old leader.
+   */
+  let joined = false;
 
   channel.onmessage = (event) => {
     const message = event.data as TabMessage;
     if (closed || typeof message !== 'object' || message === null) return;
-    if (message.kind === 'leader' && leader === undefined) client.connect(forward);
+    if (message.kind === 'leader' && leader === undefined) {
+      if (joined) client.connect(forward);
+    }
     else if (message.kind === 'request' && leader !== undefined && typeof message.client === 'string' && Number.isSafeInteger(message.seq) && Number.isSafeInteger(message.first) && isWork(message.work)) {
       const from = message.client;
       leader.submit({ client: from, seq: message.seq, first: message.first, work: message.work, check: message.check === true, reply: (answer) => channel.postMessage({ kind: 'answer', client: from, seq: message.seq, answer } satisfies TabMessage) });
@@ -81,6 +89,7 @@ export function shareDatabase(name: string, open: () => Promise<AhenkDatabase<Re
   else {
     // This tab's own lock first: until it holds it, a leader watching it would take it as gone.
     void locks.request(clientLock(client.id), () => {
+      joined = true;
       client.connect(forward);
       void locks.request(name, async () => {
         await lead();

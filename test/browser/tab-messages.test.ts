@@ -67,4 +67,43 @@ describe('messages on the tabs channel', () => {
     await pause();
     expect(done).toBe(true);
   });
+
+  it("a tab that hears a leader before it holds its own lock keeps its transaction when the lock comes", async () => {
+    // Node 20 has no Web Locks: a lock manager whose grants the test gives by hand (the tab's own
+    // lock late, the database's never: this tab follows; the test's channel is the leader).
+    const grants = new Map<string, () => void>();
+    const locks = {
+      request: (lockName: string, callback: () => unknown) => new Promise((resolve) => grants.set(lockName, () => resolve(callback()))),
+      query: () => Promise.resolve({}),
+    };
+    const globals = globalThis as { navigator?: unknown };
+    const navigator = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    Object.defineProperty(globalThis, 'navigator', { value: { locks }, configurable: true });
+    try {
+      const name = 'ahenk:test:early-leader';
+      const leader = new BroadcastChannel(name);
+      open.push(leader);
+      const shared = shareDatabase(name, () => Promise.reject(new Error('never leads')));
+      open.push(shared);
+      const heard: Extract<TabMessage, { kind: 'request' }>[] = [];
+      leader.onmessage = (event: MessageEvent<TabMessage>) => {
+        if (event.data.kind !== 'request') return;
+        heard.push(event.data);
+        const inTransaction = event.data.work.kind === 'query' && event.data.work.sql === 'BEGIN';
+        leader.postMessage({ kind: 'answer', client: event.data.client, seq: event.data.seq, answer: { status: 'ok', value: { rows: [] }, inTransaction } } satisfies TabMessage);
+      };
+      leader.postMessage({ kind: 'leader' } satisfies TabMessage);
+      await pause();
+      const begin = shared.client.call(run('BEGIN'));
+      await pause();
+      grants.get(`${name}#tab:${shared.client.id}`)!();
+      await begin;
+      await pause();
+      await expect(shared.client.call(insert('inside'))).resolves.toEqual({ rows: [] });
+      expect(heard.filter((request) => request.check)).toEqual([]);
+    } finally {
+      if (navigator === undefined) delete globals.navigator;
+      else Object.defineProperty(globalThis, 'navigator', navigator);
+    }
+  });
 });
