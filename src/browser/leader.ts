@@ -44,9 +44,17 @@ export class DatabaseLeader implements Leader {
   readonly #db: Database;
   readonly #watch: (client: string) => void;
   readonly #queue: LeaderItem[] = [];
-  /** The highest number taken from each tab: a tab resends what it has no answer for when a leader announces itself. */
+  /**
+   * The highest number taken from each tab. A leader takes each tab's requests in order only: the
+   * first it hears from a tab must be that tab's oldest unanswered one, then each the next. A request
+   * that overtook older ones (sent while this leader was opening, as the older ones were, but heard
+   * after it was up) is dropped: the tab sends them all again, in order, when it hears this leader
+   * announce itself.
+   */
   readonly #received = new Map<string, number>();
   readonly #watched = new Set<string>();
+  /** Tabs that are gone, whose request numbers are yet to be deleted. */
+  readonly #gone = new Set<string>();
   /** The tab whose transaction is open; only its requests run until it ends. */
   #owner: string | undefined;
   #draining = false;
@@ -64,21 +72,43 @@ export class DatabaseLeader implements Leader {
   }
 
   submit(item: LeaderItem): void {
-    if (item.seq <= (this.#received.get(item.client) ?? 0)) return; // sent again, already queued or answered
+    const last = this.#received.get(item.client);
+    if (item.seq !== (last === undefined ? item.first : last + 1)) return; // sent again (already queued or answered), or ahead of older ones
     this.#received.set(item.client, item.seq);
+    this.#watchClient(item.client);
     this.#queue.push(item);
     this.#drain();
   }
 
-  /** A tab's worker ended: a transaction it left open is rolled back, and the others' requests run. */
+  /**
+   * A tab's worker ended: a transaction it left open is rolled back, the others' requests run, and
+   * its request number is forgotten (kept until no other tab's transaction is open, so as not to
+   * become part of it).
+   */
   clientGone(client: string): void {
     this.#watched.delete(client);
     this.#received.delete(client);
+    this.#gone.add(client);
     for (let i = this.#queue.length - 1; i >= 0; i--) if (this.#queue[i]!.client === client) this.#queue.splice(i, 1);
-    if (this.#owner !== client) return;
-    if (this.#db.$connection.inTransaction) this.#db.$connection.exec('ROLLBACK');
-    this.#owner = undefined;
+    if (this.#owner === client) {
+      if (this.#db.$connection.inTransaction) this.#db.$connection.exec('ROLLBACK');
+      this.#owner = undefined;
+    }
     this.#drain();
+  }
+
+  /** Every tab served is watched, so that what the leader keeps for it goes when the tab does. */
+  #watchClient(client: string): void {
+    if (this.#watched.has(client)) return;
+    this.#watched.add(client);
+    this.#watch(client);
+  }
+
+  #forgetGone(): void {
+    if (this.#gone.size === 0 || this.#db.$connection.inTransaction) return;
+    const forget = this.#db.$connection.cached(`DELETE FROM ahenk_tab_requests WHERE client = ?`);
+    for (const client of this.#gone) forget.run(client);
+    this.#gone.clear();
   }
 
   #drain(): void {
@@ -86,6 +116,7 @@ export class DatabaseLeader implements Leader {
     this.#draining = true;
     try {
       for (;;) {
+        this.#forgetGone();
         const index = this.#owner === undefined ? (this.#queue.length > 0 ? 0 : -1) : this.#queue.findIndex((item) => item.client === this.#owner);
         if (index < 0) return;
         const [item] = this.#queue.splice(index, 1);
@@ -119,10 +150,6 @@ export class DatabaseLeader implements Leader {
       }
     }
     this.#owner = connection.inTransaction ? item.client : undefined;
-    if (this.#owner !== undefined && !this.#watched.has(this.#owner)) {
-      this.#watched.add(this.#owner);
-      this.#watch(this.#owner);
-    }
     return answer.status === 'ok' || answer.status === 'error' ? { ...answer, inTransaction: connection.inTransaction } : answer;
   }
 

@@ -66,6 +66,8 @@ export type Answer =
 /** One request on its way to the leader: the tab's client id, its sequence number, and whether only to check it. */
 export interface Forwarded {
   seq: number;
+  /** The tab's oldest request still unanswered when this one was sent (all before it are answered). */
+  first: number;
   work: Work;
   /** Do not run it: say whether it was applied (a resend from a transaction the old leader closed). */
   check: boolean;
@@ -80,6 +82,48 @@ export type TabMessage =
   | { kind: 'leader' }
   | ({ kind: 'request'; client: string } & Forwarded)
   | { kind: 'answer'; client: string; seq: number; answer: Answer };
+
+const METHODS: ReadonlySet<unknown> = new Set<QueryMethod>(['run', 'all', 'values', 'get']);
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
+const isSqlValue = (value: unknown) => value === null || ['bigint', 'number', 'string'].includes(typeof value) || value instanceof Uint8Array;
+const isQuery = (value: unknown): value is Query =>
+  isRecord(value) && typeof value.sql === 'string' && Array.isArray(value.params) && value.params.every(isSqlValue) && METHODS.has(value.method);
+
+/** A request as another tab must have sent it (anything of the origin can post on the channel). */
+export function isWork(value: unknown): value is Work {
+  if (!isRecord(value)) return false;
+  switch (value.kind) {
+    case 'query':
+      return isQuery(value);
+    case 'batch':
+      return Array.isArray(value.queries) && value.queries.every(isQuery);
+    case 'export':
+      return (value.since === undefined || typeof value.since === 'string') && (value.limit === undefined || Number.isSafeInteger(value.limit));
+    case 'merge':
+      return Array.isArray(value.entries); // each entry is validated by merge, as a peer's
+    case 'device':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** An answer as the leader must have sent it. */
+export function isAnswer(value: unknown): value is Answer {
+  if (!isRecord(value)) return false;
+  switch (value.status) {
+    case 'ok':
+      return typeof value.inTransaction === 'boolean';
+    case 'error':
+      return typeof value.inTransaction === 'boolean' && isRecord(value.error) && typeof value.error.name === 'string' && typeof value.error.message === 'string';
+    case 'applied':
+    case 'not-applied':
+      return true;
+    default:
+      return false;
+  }
+}
 
 export function remoteError(error: unknown): RemoteError {
   if (error instanceof Error) {

@@ -51,7 +51,7 @@ export class TabClient {
     const seq = ++this.#seq;
     return new Promise((resolve, reject) => {
       this.#unanswered.set(seq, { work, resolve, reject });
-      this.#send?.({ seq, work, check: false });
+      this.#send?.({ seq, first: this.#first(), work, check: false });
     });
   }
 
@@ -63,7 +63,13 @@ export class TabClient {
       this.#inTransaction = false;
       this.#transactionLost = true;
     }
-    for (const [seq, pending] of this.#unanswered) send({ seq, work: pending.work, check });
+    const first = this.#first();
+    for (const [seq, pending] of this.#unanswered) send({ seq, first, work: pending.work, check });
+  }
+
+  /** The oldest request without an answer (a Map keeps the order sent). */
+  #first(): number {
+    return this.#unanswered.keys().next().value ?? this.#seq + 1;
   }
 
   answer(seq: number, answer: Answer): void {

@@ -6,12 +6,12 @@
  * and says so; every tab then sends it what the old leader left unanswered (leader.ts and
  * tab-client.ts say why that neither loses nor repeats a write).
  *
- * Each worker also holds a lock of its own for its lifetime, so the leader learns when a tab
- * holding a transaction open is gone (it is granted that lock) and rolls the transaction back.
+ * Each worker also holds a lock of its own for its lifetime, so the leader learns when a tab is
+ * gone (it is granted that lock): it rolls back a transaction the tab left open and forgets the tab.
  */
 import type { AhenkDatabase } from '../database/initialize.ts';
 import { DatabaseLeader, failedLeader, type Leader } from './leader.ts';
-import type { Forwarded, TabMessage } from './messages.ts';
+import { isAnswer, isWork, type Forwarded, type TabMessage } from './messages.ts';
 import { TabClient } from './tab-client.ts';
 
 /** The parts of the Web Locks API used here (the Node type check has no DOM library). */
@@ -47,15 +47,23 @@ export function shareDatabase(name: string, open: () => Promise<AhenkDatabase<Re
   let leader: Leader | undefined;
   let database: AhenkDatabase<Record<string, unknown>> | undefined;
   let closed = false;
+  /**
+   * This tab holds its own lock. Until then it sends nothing, even on hearing a leader: a leader
+   * watching it would take it as gone, and taking the lock then connects again, which, had a
+   * transaction opened meanwhile, would take that transaction as closed with an old leader.
+   */
+  let joined = false;
 
   channel.onmessage = (event) => {
     const message = event.data as TabMessage;
     if (closed || typeof message !== 'object' || message === null) return;
-    if (message.kind === 'leader' && leader === undefined) client.connect(forward);
-    else if (message.kind === 'request' && leader !== undefined && typeof message.client === 'string' && Number.isSafeInteger(message.seq)) {
+    if (message.kind === 'leader' && leader === undefined) {
+      if (joined) client.connect(forward);
+    }
+    else if (message.kind === 'request' && leader !== undefined && typeof message.client === 'string' && Number.isSafeInteger(message.seq) && Number.isSafeInteger(message.first) && isWork(message.work)) {
       const from = message.client;
-      leader.submit({ client: from, seq: message.seq, work: message.work, check: message.check === true, reply: (answer) => channel.postMessage({ kind: 'answer', client: from, seq: message.seq, answer } satisfies TabMessage) });
-    } else if (message.kind === 'answer' && message.client === client.id) client.answer(message.seq, message.answer);
+      leader.submit({ client: from, seq: message.seq, first: message.first, work: message.work, check: message.check === true, reply: (answer) => channel.postMessage({ kind: 'answer', client: from, seq: message.seq, answer } satisfies TabMessage) });
+    } else if (message.kind === 'answer' && message.client === client.id && Number.isSafeInteger(message.seq) && isAnswer(message.answer)) client.answer(message.seq, message.answer);
   };
   const forward = (request: Forwarded) => channel.postMessage({ kind: 'request', client: client.id, ...request } satisfies TabMessage);
 
@@ -81,6 +89,7 @@ export function shareDatabase(name: string, open: () => Promise<AhenkDatabase<Re
   else {
     // This tab's own lock first: until it holds it, a leader watching it would take it as gone.
     void locks.request(clientLock(client.id), () => {
+      joined = true;
       client.connect(forward);
       void locks.request(name, async () => {
         await lead();

@@ -3,7 +3,7 @@
 // transaction that closes with its leader, and one tab's transaction keeping the others' requests out.
 import { describe, expect, it } from 'vitest';
 import { DatabaseLeader } from '../../src/browser/leader.ts';
-import type { Work } from '../../src/browser/messages.ts';
+import type { Forwarded, Work } from '../../src/browser/messages.ts';
 import { TabClient } from '../../src/browser/tab-client.ts';
 import { initializeDatabase, type AhenkDatabase } from '../../src/index.ts';
 import { openDevice } from '../helpers/db.ts';
@@ -20,6 +20,17 @@ function leaderOver(db: Database, gone: string[] = []) {
   const connect = (client: TabClient, answers = true) =>
     client.connect((request) => leader.submit({ client: client.id, ...request, reply: (answer) => answers && client.answer(request.seq, answer) }));
   return { leader, connect };
+}
+
+/** A leader over a fresh database, serving two tabs; `gone` lists the tabs it watches. */
+function twoTabs() {
+  const db = openDevice('shared');
+  const gone: string[] = [];
+  const { leader, connect } = leaderOver(db, gone);
+  const [one, two] = [new TabClient('tab-1'), new TabClient('tab-2')];
+  connect(one);
+  connect(two);
+  return { db, gone, leader, one, two };
 }
 
 const count = (db: Database, sql: string, ...params: string[]) => db.$connection.prepare(sql).value(...params);
@@ -90,12 +101,7 @@ describe('the leader of the tabs, and a tab after the leader changed', () => {
   });
 
   it("keeps other tabs' requests out of a tab's transaction, and rolls it back when that tab is gone", async () => {
-    const db = openDevice('shared');
-    const gone: string[] = [];
-    const { leader, connect } = leaderOver(db, gone);
-    const [one, two] = [new TabClient('tab-1'), new TabClient('tab-2')];
-    connect(one);
-    connect(two);
+    const { db, gone, leader, one, two } = twoTabs();
 
     await one.call(run('BEGIN'));
     await one.call(insert('one-1'));
@@ -108,11 +114,44 @@ describe('the leader of the tabs, and a tab after the leader changed', () => {
 
     await one.call(run('BEGIN'));
     await one.call(insert('one-3'));
-    expect(gone).toEqual(['tab-1']); // the leader watches the tab that holds a transaction
+    expect(gone).toContain('tab-1'); // the leader watches the tab that holds a transaction
     const next = two.call(insert('two-2'));
     expect(await settled(next)).toBe(false);
     leader.clientGone('tab-1');
     await next;
     expect(db.$connection.prepare(`SELECT id FROM todos ORDER BY id`).values()).toEqual([['two-1'], ['two-2']]);
+  });
+
+  it('runs the requests a tab sent while no leader listened, in order, though a newer one reached the new leader first', async () => {
+    const db = openDevice('shared');
+    const client = new TabClient('tab-1');
+    const leader = new DatabaseLeader(db, () => {});
+    const toLeader = (request: Forwarded) => leader.submit({ client: client.id, ...request, reply: (answer) => client.answer(request.seq, answer) });
+    // No leader yet (the new one is still opening the database): what the tab sends goes nowhere.
+    const lost: Forwarded[] = [];
+    client.connect((request) => lost.push(request));
+    const first = client.call(insert('a'));
+    const second = client.call(insert('b'));
+    // The leader is up; the tab's next request reaches it before the tab hears it announced.
+    const third = client.call(insert('c'));
+    toLeader(lost.at(-1)!);
+    // The announcement: the tab sends again all it has no answer for.
+    client.connect(toLeader);
+    expect(await settled(Promise.all([first, second, third]))).toBe(true);
+    expect(db.$connection.prepare(`SELECT id FROM todos ORDER BY rowid`).values()).toEqual([['a'], ['b'], ['c']]);
+  });
+
+  it('forgets a tab that is gone: its request number, once no transaction is open', async () => {
+    const { db, gone, leader, one, two } = twoTabs();
+    await one.call(insert('one-1'));
+    await two.call(insert('two-1'));
+    const tabs = () => db.$connection.prepare(`SELECT client FROM ahenk_tab_requests ORDER BY client`).values();
+    expect(tabs()).toEqual([['tab-1'], ['tab-2']]);
+    // The leader watches every tab it serves (a tab that never opened a transaction included).
+    expect(gone.toSorted()).toEqual(['tab-1', 'tab-2']);
+    await two.call(run('BEGIN'));
+    leader.clientGone('tab-1'); // while tab-2's transaction is open: not written into it
+    await two.call(run('ROLLBACK'));
+    expect(tabs()).toEqual([['tab-2']]);
   });
 });
