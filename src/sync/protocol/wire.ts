@@ -11,6 +11,10 @@ const fatalDecoder = new TextDecoder('utf-8', { fatal: true });
 /** Hex digit values by character code (lower-case only: callers pass canonical UUIDs). */
 const HEX_VALUE = new Uint8Array(128);
 for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+/** Each byte's two lower-case hex digits. */
+const HEX_PAIR = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** Decodes ASCII runs longer than this with TextDecoder; shorter ones char by char (cheaper than the call). */
+const SHORT_ASCII = 24;
 
 export class WireWriter {
   private buffer: Uint8Array;
@@ -130,8 +134,6 @@ export class WireWriter {
 
 export class WireReader {
   private readonly view: DataView;
-  /** The same bytes as a Buffer, for its native latin1 decoding of ASCII strings. */
-  private readonly buffer: Buffer;
   offset = 0;
   /**
    * Where in the message the reader is (`entry #12`), prefixed to the field name of an error. A
@@ -142,7 +144,6 @@ export class WireReader {
 
   constructor(private readonly data: Uint8Array) {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    this.buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   }
 
   private label(what: string): string {
@@ -220,10 +221,15 @@ export class WireReader {
   /** 16 bytes read back as the canonical lower-case UUID string. */
   uuid(what: string): string {
     if (this.remaining < 16) throw malformed(`frame ends inside ${this.label(what)}`);
-    // Native hex of the 16 bytes, then the hyphens: cheaper than building it digit by digit.
-    const hex = this.buffer.toString('hex', this.offset, this.offset + 16);
+    const b = this.data;
+    const o = this.offset;
+    const hex = (from: number, to: number) => {
+      let out = '';
+      for (let i = o + from; i < o + to; i++) out += HEX_PAIR[b[i]!]!;
+      return out;
+    };
     this.offset += 16;
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    return `${hex(0, 4)}-${hex(4, 6)}-${hex(6, 8)}-${hex(8, 10)}-${hex(10, 16)}`;
   }
 
   /** A length-prefixed byte string, copied out so it does not pin the frame in memory. */
@@ -248,7 +254,11 @@ export class WireReader {
         break;
       }
     }
-    if (ascii) return this.buffer.toString('latin1', start, end);
+    if (ascii && length <= SHORT_ASCII) {
+      let out = '';
+      for (let i = start; i < end; i++) out += String.fromCharCode(bytes[i]!);
+      return out;
+    }
     try {
       return fatalDecoder.decode(bytes.subarray(start, end));
     } catch {
