@@ -55,11 +55,12 @@ export async function createSyncNode(db: DatabaseHandle, config: P2PConfig = {})
     // The kept port was free when checked, yet the listen failed: another program took it since, or
     // two listen addresses overlap (0.0.0.0 and 127.0.0.1 both with port 0). As when it is taken
     // before the check: this run listens on random ports. A named port, or none kept, fails as it is.
-    const kept = listen.port.kept;
-    if (kept === undefined || listen.port.unavailable !== undefined || resolved.port !== undefined) throw error;
+    const { kept, keptWebSocket } = listen.port;
+    if ((kept ?? keptWebSocket) === undefined || listen.port.unavailable !== undefined || resolved.port !== undefined) throw error;
     const reason = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').slice(0, 200);
-    const unavailable = `the kept listen port ${kept} could not be listened on (${reason}); listening on a random port for this run (free the port, or choose another with --port / P2PConfig.port)`;
-    listen = { addresses: resolved.listenAddresses, port: { kept, unavailable } };
+    const ports = [kept, keptWebSocket].filter((p) => p !== undefined).join(' and ');
+    const unavailable = `the kept listen port ${ports} could not be listened on (${reason}); listening on a random port for this run (free the port, or choose another with --port / P2PConfig.port)`;
+    listen = { addresses: resolved.listenAddresses, port: { kept, keptWebSocket, unavailable } };
     libp2p = await startLibp2p(identity.privateKey, resolved);
   }
   if (listen.port.unavailable !== undefined) resolved.log(listen.port.unavailable);
