@@ -4,6 +4,7 @@
  */
 import type { OplogEntry } from '../oplog/entry.ts';
 import type { SqlValue } from '../sqlite/index.ts';
+import type { SyncRequest } from './sync-messages.ts';
 
 /** What Drizzle's sqlite-proxy driver asks for: a run, every row, the rows as arrays, or the first row. */
 export type QueryMethod = 'run' | 'all' | 'values' | 'get';
@@ -19,7 +20,8 @@ export type Request =
   | { id: number; kind: 'batch'; queries: Query[] }
   | { id: number; kind: 'export'; since?: string; limit?: number }
   | { id: number; kind: 'merge'; entries: OplogEntry[] }
-  | { id: number; kind: 'close' };
+  | { id: number; kind: 'close' }
+  | SyncRequest;
 
 /** What a failed request reports: the error's name, message and code, as the worker saw them. */
 export interface RemoteError {

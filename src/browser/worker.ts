@@ -12,7 +12,9 @@ import { getOplogEntriesSince } from '../database/exchange.ts';
 import { initializeDatabase, type AhenkDatabase } from '../database/initialize.ts';
 import { merge } from '../merge/merge.ts';
 import { openOpfsSahPool, SqliteConnection, type OpfsOptions, type SqlValue } from '../sqlite/index.ts';
+import type { WebSyncConfig } from '../sync/web/index.ts';
 import { remoteError, type Query, type QueryResult, type Ready, type Request, type Response } from './messages.ts';
+import { WorkerSync } from './sync.ts';
 
 export interface ServeOptions<TSchema extends Record<string, unknown>> extends OpfsOptions {
   /** The app's Drizzle schema: its synced tables are captured. */
@@ -21,6 +23,8 @@ export interface ServeOptions<TSchema extends Record<string, unknown>> extends O
   migrations?: readonly MigrationMeta[];
   /** The database's name in OPFS. @default '/ahenk.db' */
   file?: string;
+  /** The sync node's settings (it starts on the page's first `sync` call). */
+  sync?: WebSyncConfig;
 }
 
 /** Opens the OPFS database as initializeDatabase does on Node (call it in a dedicated worker). */
@@ -51,6 +55,7 @@ interface WorkerScope {
  */
 export function serveDatabase<TSchema extends Record<string, unknown>>(options: ServeOptions<TSchema> = {}, scope: WorkerScope = globalThis as unknown as WorkerScope): void {
   let db: AhenkDatabase<TSchema> | undefined;
+  let sync: WorkerSync | undefined;
   const queued: Request[] = [];
   scope.onmessage = (event) => {
     queued.push(event.data as Request);
@@ -59,6 +64,19 @@ export function serveDatabase<TSchema extends Record<string, unknown>>(options: 
   const drain = () => {
     while (queued.length > 0) {
       const request = queued.shift()!;
+      if (request.kind === 'sync' || request.kind === 'close') {
+        // Sync requests take network time: answered when done, while queries go on. Close stops the node first.
+        const done = request.kind === 'sync' ? sync!.answer(request) : sync!.stop().then(() => answer(db!, request));
+        done.then(
+          (value) => scope.postMessage({ id: request.id, ok: true, value } satisfies Response),
+          (error: unknown) => scope.postMessage({ id: request.id, ok: false, error: remoteError(error) } satisfies Response),
+        );
+        if (request.kind === 'close') {
+          void done.finally(() => scope.close());
+          return;
+        }
+        continue;
+      }
       let response: Response;
       try {
         response = { id: request.id, ok: true, value: answer(db!, request) };
@@ -66,15 +84,12 @@ export function serveDatabase<TSchema extends Record<string, unknown>>(options: 
         response = { id: request.id, ok: false, error: remoteError(error) };
       }
       scope.postMessage(response);
-      if (request.kind === 'close') {
-        scope.close();
-        return;
-      }
     }
   };
   openOpfsDatabase(options).then(
     (opened) => {
       db = opened;
+      sync = new WorkerSync(opened, options.sync ?? {}, (message) => scope.postMessage(message));
       scope.postMessage({ kind: 'ready', deviceId: getDeviceId(opened) } satisfies Ready);
       drain();
     },
@@ -97,6 +112,8 @@ function answer(db: AhenkDatabase<Record<string, unknown>>, request: Request): u
     case 'close':
       db.$connection.close();
       return null;
+    case 'sync':
+      throw new TypeError('sync requests are answered by the sync node');
     default:
       throw new TypeError(`unknown request ${JSON.stringify((request as { kind?: unknown }).kind)}`);
   }
