@@ -12,6 +12,7 @@ import { ahenkDevices, ahenkUsers } from '../../src/schema/system.ts';
 import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
 import { tempDir } from '../helpers/db.ts';
 import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import { initialSyncBench } from '../../bench/browser-sync.ts';
 import { schema, todos } from './fixture/schema.ts';
 import { artifactPath, buildFixture, chromiumMissing, launch, serve } from './harness.ts';
 
@@ -120,5 +121,11 @@ describe.skipIf(chromiumMissing !== undefined)('a page syncs with a Node device 
     expect(completed).toMatchObject([{ peerId: nodeId, received: 1 }]);
     expect(await call<string[]>(page, 'syncErrors')).toEqual([]);
     expect(pageErrors).toEqual([]);
+  });
+
+  it('runs the initial-sync benchmark (a smoke size): every row arrives', { timeout: 180_000 }, async () => {
+    const result = await initialSyncBench(browser, 2000, 120_000);
+    expect(result.received).toBeGreaterThanOrEqual(2000);
+    console.log(`initial sync of ${result.rows} rows over WebSockets: ${result.wallMs.toFixed(0)} ms, ${result.rowsPerSecond} rows/s`);
   });
 });
