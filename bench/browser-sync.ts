@@ -5,15 +5,16 @@
  * the page's catch-up event (`sync:complete`); used by `npm run bench:browser` and, small, by
  * test/browser/sync.test.ts.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { getDeviceId, initializeDatabase } from '../src/index.ts';
 import { ahenkDevices, ahenkUsers } from '../src/schema/system.ts';
 import { createSyncNode } from '../src/sync/node/index.ts';
-import { tempDir } from '../test/helpers/db.ts';
 import { authorizePeers } from '../test/net/fixtures.ts';
-import { buildFixture, serve } from '../test/browser/harness.ts';
+import { buildFixture, callPage, pageReady, serve } from '../test/browser/harness.ts';
 import { schema, todos } from '../test/browser/fixture/schema.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('../test/browser/fixture/drizzle', import.meta.url));
@@ -29,22 +30,14 @@ export interface InitialSyncResult {
   rowsPerSecond: number;
 }
 
-function call<T>(page: Page, name: string, ...args: unknown[]): Promise<T> {
-  return page.evaluate(
-    ([n, a]) => {
-      const api = (globalThis as unknown as { ahenk: Record<string, unknown> }).ahenk;
-      const member = api[n as string];
-      return typeof member === 'function' ? (member as (...x: unknown[]) => unknown)(...(a as unknown[])) : member;
-    },
-    [name, args] as const,
-  ) as Promise<T>;
-}
+const call = callPage;
 
 export async function initialSyncBench(browser: Browser, rows: number, timeoutMs = 600_000): Promise<InitialSyncResult> {
   const fixture = await buildFixture();
   const { origin, server } = await serve(fixture.dir);
   const context = await browser.newContext();
-  const nodeDb = initializeDatabase(join(tempDir(), 'bench-node.db'), { schema, migrationsFolder: MIGRATIONS });
+  const dir = mkdtempSync(join(tmpdir(), 'ahenk-bench-sync-'));
+  const nodeDb = initializeDatabase(join(dir, 'node.db'), { schema, migrationsFolder: MIGRATIONS });
   let node: Awaited<ReturnType<typeof createSyncNode>> | undefined;
   try {
     for (let start = 0; start < rows; start += INSERT_CHUNK) {
@@ -53,11 +46,11 @@ export async function initialSyncBench(browser: Browser, rows: number, timeoutMs
     }
     const page = await context.newPage();
     await page.goto(origin);
-    await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
+    await pageReady(page, 30_000);
     const pageId = await call<string>(page, 'deviceId');
     await authorizePeers(nodeDb, [pageId]);
     await call(page, 'authorize', nodeDb.select().from(ahenkUsers).all(), nodeDb.select().from(ahenkDevices).all());
-    node = await createSyncNode(nodeDb, { listenAddresses: ['/ip4/127.0.0.1/tcp/0/ws'], keepPort: false });
+    node = await createSyncNode(nodeDb, { listenAddresses: ['/ip4/127.0.0.1/tcp/0/ws'], keepPort: false, ...(process.env.AHENK_BENCH_DEBUG ? { log: (m: string) => console.error(`node: ${m}`) } : {}) });
     const address = node.getMultiaddrs().find((a) => a.includes('/ws/'))!;
     const nodeId = getDeviceId(nodeDb);
     const started = performance.now();
@@ -69,12 +62,14 @@ export async function initialSyncBench(browser: Browser, rows: number, timeoutMs
       done = (await call<{ peerId: string; received: number; durationMs: number }[]>(page, 'completed')).find((e) => e.peerId === nodeId);
     }
     const wallMs = performance.now() - started;
+    if (process.env.AHENK_BENCH_DEBUG) console.log(JSON.stringify({ completed: await call(page, 'completed'), errors: await call(page, 'syncErrors') }));
     const count = await call<number>(page, 'count');
     if (count !== rows) throw new Error(`the page holds ${count} rows after its catch-up, not ${rows}`);
     return { rows, wallMs, sessionMs: done.durationMs, received: done.received, rowsPerSecond: Math.round((rows / wallMs) * 1000) };
   } finally {
     await node?.stop();
     nodeDb.$connection.close();
+    rmSync(dir, { recursive: true, force: true });
     await context.close();
     server.close();
     fixture.cleanup();

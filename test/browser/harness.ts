@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { browserBuild } from '../../scripts/build-browser.mjs';
 
 export const CHROMIUM = process.env.AHENK_CHROMIUM ?? '/usr/bin/chromium';
@@ -52,4 +52,37 @@ export async function launch(): Promise<Browser> {
 export function artifactPath(name: string): string {
   mkdirSync(ARTIFACTS, { recursive: true });
   return join(ARTIFACTS, name);
+}
+
+/** Calls a function, or reads a value, of the fixture page's API (`window.ahenk`). */
+export function callPage<T>(page: Page, name: string, ...args: unknown[]): Promise<T> {
+  return page.evaluate(
+    ([n, a]) => {
+      const api = (globalThis as unknown as { ahenk: Record<string, unknown> }).ahenk;
+      const member = api[n as string];
+      return typeof member === 'function' ? (member as (...x: unknown[]) => unknown)(...(a as unknown[])) : member;
+    },
+    [name, args] as const,
+  ) as Promise<T>;
+}
+
+/** The fixture app built, served and a Chromium launched; `stop` closes all three. */
+export async function fixtureBrowser(): Promise<{ browser: Browser; origin: string; stop: () => Promise<void> }> {
+  const fixture = await buildFixture();
+  const served = await serve(fixture.dir);
+  const browser = await launch();
+  return {
+    browser,
+    origin: served.origin,
+    stop: async () => {
+      await browser.close();
+      served.server.close();
+      fixture.cleanup();
+    },
+  };
+}
+
+/** Waits for the fixture page to say it is ready (its database open). */
+export async function pageReady(page: Page, timeoutMs = 20_000): Promise<void> {
+  await page.waitForSelector('body[data-ready=true]', { timeout: timeoutMs });
 }

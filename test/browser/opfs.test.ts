@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getOplogEntriesSince, initializeDatabase, merge } from '../../src/index.ts';
 import { tempDir } from '../helpers/db.ts';
 import { schema, todos } from './fixture/schema.ts';
-import { artifactPath, buildFixture, chromiumMissing, launch, serve } from './harness.ts';
+import { artifactPath, buildFixture, callPage, chromiumMissing, launch, serve } from './harness.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('./fixture/drizzle', import.meta.url));
 
@@ -25,14 +25,7 @@ interface PageApi {
 
 /** Calls the fixture page's API (window.ahenk). */
 function call<K extends keyof PageApi>(page: Page, name: K, ...args: unknown[]): Promise<PageApi[K] extends (...a: never[]) => infer R ? Awaited<R> : PageApi[K]> {
-  return page.evaluate(
-    ([n, a]) => {
-      const api = (globalThis as unknown as { ahenk: Record<string, unknown> }).ahenk;
-      const member = api[n as string];
-      return typeof member === 'function' ? (member as (...x: unknown[]) => unknown)(...(a as unknown[])) : member;
-    },
-    [name, args] as const,
-  ) as never;
+  return callPage(page, name, ...args) as never;
 }
 
 async function ready(page: Page): Promise<void> {

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eq } from 'drizzle-orm';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getDeviceId, initializeDatabase } from '../../src/index.ts';
 import { ahenkDevices, ahenkUsers } from '../../src/schema/system.ts';
@@ -14,27 +14,15 @@ import { tempDir } from '../helpers/db.ts';
 import { authorizePeers, waitFor } from '../net/fixtures.ts';
 import { initialSyncBench } from '../../bench/browser-sync.ts';
 import { schema, todos } from './fixture/schema.ts';
-import { artifactPath, buildFixture, chromiumMissing, launch, serve } from './harness.ts';
+import { artifactPath, callPage, chromiumMissing, fixtureBrowser, pageReady } from './harness.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('./fixture/drizzle', import.meta.url));
 /** A live edit must arrive within a second; the waits allow 10x that on a loaded machine, and the measured latency is printed. */
 const LIVE_WAIT_MS = 10_000;
 
-/** Calls a function or reads a value of the fixture page's API (window.ahenk). */
-function call<T>(page: Page, name: string, ...args: unknown[]): Promise<T> {
-  return page.evaluate(
-    ([n, a]) => {
-      const api = (globalThis as unknown as { ahenk: Record<string, unknown> }).ahenk;
-      const member = api[n as string];
-      return typeof member === 'function' ? (member as (...x: unknown[]) => unknown)(...(a as unknown[])) : member;
-    },
-    [name, args] as const,
-  ) as Promise<T>;
-}
+const call = callPage;
 
-async function ready(page: Page): Promise<void> {
-  await page.waitForSelector('body[data-ready=true]', { timeout: 20_000 });
-}
+const ready = pageReady;
 
 describe.skipIf(chromiumMissing !== undefined)('a page syncs with a Node device over WebSockets', () => {
   let browser: Browser;
@@ -42,16 +30,12 @@ describe.skipIf(chromiumMissing !== undefined)('a page syncs with a Node device 
   const stops: (() => unknown)[] = [];
 
   beforeAll(async () => {
-    const fixture = await buildFixture();
-    stops.push(fixture.cleanup);
-    const served = await serve(fixture.dir);
-    stops.push(() => served.server.close());
-    origin = served.origin;
-    browser = await launch();
+    const started = await fixtureBrowser();
+    ({ browser, origin } = started);
+    stops.push(started.stop);
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
     while (stops.length > 0) await stops.pop()!();
   });
 

@@ -16,9 +16,9 @@ import { readIdentity, readRevocationNotice, recordRevocationNotice, type Revoca
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts';
 import { AUTHORIZATION_RECHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS } from './constants.ts';
-import { PeerDialer, withPeer } from './dialer.ts';
+import { dialAddress, PeerDialer, withPeer } from './dialer.ts';
 import { NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
-import { SyncNodeEmitter, type PeerPath, type SyncCompleteEvent } from './events.ts';
+import { startedOrStopped, SyncNodeEmitter, type PeerPath, type SyncCompleteEvent } from './events.ts';
 import { PeerPaths } from './paths.ts';
 import { RelayKeeper } from './relay-keeper.ts';
 import { cancelLibp2pShutdownTimers, ownAddresses, startLibp2p } from './libp2p.ts';
@@ -64,14 +64,7 @@ export async function createSyncNode(db: DatabaseHandle, config: P2PConfig = {})
     libp2p = await startLibp2p(identity.privateKey, resolved);
   }
   if (listen.port.unavailable !== undefined) resolved.log(listen.port.unavailable);
-  const node = new SyncNode(db, raw, libp2p, resolved, listen.port);
-  try {
-    await node.start();
-  } catch (error) {
-    await node.stop();
-    throw error;
-  }
-  return node;
+  return startedOrStopped(new SyncNode(db, raw, libp2p, resolved, listen.port));
 }
 
 /** The same function under the name the Rust seed used. */
@@ -221,10 +214,7 @@ export class SyncNode extends SyncNodeEmitter {
   /** Connects to `address` (a multiaddr string); resolves with the remote PeerId. Sync starts by itself if it is authorized. */
   async dial(address: string, options: { signal?: AbortSignal } = {}): Promise<string> {
     this.#assertRunning();
-    const target = multiaddr(address);
-    const signals = [this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])];
-    const connection = await this.libp2p.dial(target, { signal: AbortSignal.any(signals) });
-    return connection.remotePeer.toString();
+    return dialAddress(this.libp2p, address, this.#stop.signal, options.signal);
   }
 
   /**

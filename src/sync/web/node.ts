@@ -14,7 +14,6 @@ import { identify } from '@libp2p/identify';
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { webSockets } from '@libp2p/websockets';
-import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import { isAuthorizedPeer } from '../../auth/devices.ts';
 import { readIdentity } from '../../database/identity.ts';
@@ -22,9 +21,9 @@ import { connectionOf, type DatabaseHandle, type SqliteConnection } from '../../
 import { SYNC_PROTOCOL } from '../protocol/constants.ts';
 import { BackoffTimers } from '../node/backoff.ts';
 import { resolveConfig, type P2PConfig, type ResolvedConfig } from '../node/config.ts';
-import { DIAL_TIMEOUT_MS } from '../node/constants.ts';
+import { dialAddress } from '../node/dialer.ts';
 import { NodeConfigError, NodeStoppedError } from '../node/errors.ts';
-import { SyncNodeEmitter, type SyncCompleteEvent } from '../node/events.ts';
+import { startedOrStopped, SyncNodeEmitter, type SyncCompleteEvent } from '../node/events.ts';
 import { HeldEntryRetry } from '../node/held-retry.ts';
 import { rememberPeer } from '../node/peer-store.ts';
 import { SyncSessions } from '../node/sessions.ts';
@@ -59,14 +58,7 @@ export async function createWebSyncNode(db: DatabaseHandle, config: WebSyncConfi
     // A page dials loopback and LAN devices: libp2p's default gater refuses private addresses in a browser.
     connectionGater: { denyDialMultiaddr: () => false },
   });
-  const node = new WebSyncNode(db, raw, libp2p, { ...resolved, listenAddresses: [] });
-  try {
-    await node.start();
-  } catch (error) {
-    await node.stop();
-    throw error;
-  }
-  return node;
+  return startedOrStopped(new WebSyncNode(db, raw, libp2p, { ...resolved, listenAddresses: [] }));
 }
 
 /** Only the fields a web node takes, so a P2PConfig passed whole cannot make it listen or discover. */
@@ -137,10 +129,7 @@ export class WebSyncNode extends SyncNodeEmitter {
    */
   async dial(address: string, options: { signal?: AbortSignal } = {}): Promise<string> {
     this.#assertRunning();
-    const target = multiaddr(address);
-    const signals = [this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])];
-    const connection = await this.libp2p.dial(target, { signal: AbortSignal.any(signals) });
-    const peerId = connection.remotePeer.toString();
+    const peerId = await dialAddress(this.libp2p, address, this.#stop.signal, options.signal);
     this.#addresses.set(peerId, address);
     this.#retries.reset(`dial:${peerId}`);
     return peerId;
