@@ -18,6 +18,7 @@ import type { BatchDrift } from '../store/index.ts';
 import type { ResolvedConfig } from './config.ts';
 import { DRIFT_REPORT_INTERVAL_MS, RETRY_MAX_WAIT_MS, RETRY_SLICE_ENTRIES } from './constants.ts';
 import type { SyncNodeEmitter } from './events.ts';
+import type { SessionHost } from './sessions.ts';
 
 export class HeldEntryRetry {
   readonly #raw: SqliteConnection;
@@ -49,6 +50,15 @@ export class HeldEntryRetry {
   start(): void {
     const cancel = afterPending(() => this.run());
     this.#stopSignal.addEventListener('abort', cancel, { once: true });
+  }
+
+  /** What a node's sessions tell the retry: SessionHost's clockDrift, caughtUp and driftReported. */
+  sessionHooks(): Pick<SessionHost, 'clockDrift' | 'caughtUp' | 'driftReported'> {
+    return {
+      clockDrift: (peerId, drift) => this.held(peerId, drift),
+      caughtUp: () => this.run(),
+      driftReported: (peerId, report) => this.reported(peerId, report),
+    };
   }
 
   /**

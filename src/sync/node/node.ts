@@ -132,9 +132,7 @@ export class SyncNode extends SyncNodeEmitter {
       isAuthorized: (peerId) => this.#maySync(peerId),
       sessionEnded: (peerId, error, progressed) => this.#sessionEnded(peerId, error, progressed),
       revokedBy: (peerId) => this.#revokedBy(peerId),
-      clockDrift: (peerId, drift) => this.#held.held(peerId, drift),
-      caughtUp: () => this.#held.run(),
-      driftReported: (peerId, report) => this.#held.reported(peerId, report),
+      ...this.#held.sessionHooks(),
     });
   }
 

@@ -103,9 +103,7 @@ export class WebSyncNode extends SyncNodeEmitter {
       isAuthorized: (peerId) => this.isAuthorized(peerId),
       sessionEnded: (peerId, error, progressed) => this.#sessionEnded(peerId, error, progressed),
       revokedBy: (peerId) => this.#config.log(`${peerId} refused this device as revoked`),
-      clockDrift: (peerId, drift) => this.#held.held(peerId, drift),
-      caughtUp: () => this.#held.run(),
-      driftReported: (peerId, report) => this.#held.reported(peerId, report),
+      ...this.#held.sessionHooks(),
     });
   }
 
