@@ -16,7 +16,7 @@ import { getDeviceId } from '../database/identity.ts';
 import type { AhenkDatabase } from '../database/initialize.ts';
 import { merge } from '../merge/merge.ts';
 import type { SqlValue } from '../sqlite/index.ts';
-import { remoteError, type Answer, type Forwarded, type Query, type QueryResult, type Work } from './messages.ts';
+import { remoteError, type Answer, type Forwarded, type Query, type QueryResult, type SyncWork, type Work } from './messages.ts';
 
 /** One request at the leader, with the way back to the tab that sent it. */
 export interface LeaderItem extends Forwarded {
@@ -43,6 +43,7 @@ const ENDS = /^\s*(commit|end|release)\b/i;
 export class DatabaseLeader implements Leader {
   readonly #db: Database;
   readonly #watch: (client: string) => void;
+  readonly #sync: ((work: SyncWork) => Promise<unknown>) | undefined;
   readonly #queue: LeaderItem[] = [];
   /** The highest number taken from each tab: a tab resends what it has no answer for when a leader announces itself. */
   readonly #received = new Map<string, number>();
@@ -51,10 +52,14 @@ export class DatabaseLeader implements Leader {
   #owner: string | undefined;
   #draining = false;
 
-  /** `watch(client)` calls `clientGone(client)` once that tab's worker has ended. */
-  constructor(db: Database, watch: (client: string) => void) {
+  /**
+   * `watch(client)` calls `clientGone(client)` once that tab's worker has ended; `sync` answers the
+   * tabs' sync requests (the sync node, sync.ts).
+   */
+  constructor(db: Database, watch: (client: string) => void, sync?: (work: SyncWork) => Promise<unknown>) {
     this.#db = db;
     this.#watch = watch;
+    this.#sync = sync;
     db.$connection.exec(REQUESTS_TABLE);
   }
 
@@ -66,8 +71,20 @@ export class DatabaseLeader implements Leader {
   submit(item: LeaderItem): void {
     if (item.seq <= (this.#received.get(item.client) ?? 0)) return; // sent again, already queued or answered
     this.#received.set(item.client, item.seq);
-    this.#queue.push(item);
-    this.#drain();
+    if (item.work.kind === 'sync') this.#runSync(item, item.work);
+    else {
+      this.#queue.push(item);
+      this.#drain();
+    }
+  }
+
+  /** A sync request takes network time and touches no tab's transaction: answered when done, while the queue goes on. */
+  #runSync(item: LeaderItem, work: SyncWork): void {
+    const done = this.#sync === undefined ? Promise.reject(new TypeError('this database has no sync node')) : this.#sync(work);
+    done.then(
+      (value) => item.reply({ status: 'ok', value, inTransaction: this.#owner === item.client }),
+      (error: unknown) => item.reply({ status: 'error', error: remoteError(error), inTransaction: this.#owner === item.client }),
+    );
   }
 
   /** A tab's worker ended: a transaction it left open is rolled back, and the others' requests run. */
