@@ -1,7 +1,8 @@
 // A page's database syncs with a Node device over WebSockets: libp2p (WebSockets, Noise, Yamux)
 // in the page's database worker, a Node SyncNode listening on /ws on 127.0.0.1. Offline writes on
 // both sides converge, live edits cross both ways, and after a reload the data is there and sync
-// resumes from the cursor.
+// resumes from the cursor. With two tabs, the node runs in the leader's worker and a new leader
+// dials again for the tab that had dialled.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eq } from 'drizzle-orm';
@@ -95,6 +96,38 @@ describe.skipIf(chromiumMissing !== undefined)('a page syncs with a Node device 
     // The catch-up after the reload carried the one new row, not the whole log again.
     expect(completed).toMatchObject([{ peerId: nodeId, received: 1 }]);
     expect(await call<string[]>(page, 'syncErrors')).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("syncs from a tab that does not hold the database, tells every tab, and dials again from the tab left after the leader's closes", { timeout: 180_000 }, async () => {
+    const context = await chromium.newContext();
+    stops.push(() => context.close());
+    const leader = await openFixturePage(context, chromium.origin());
+    const follower = await openFixturePage(context, chromium.origin());
+    const pageErrors: string[] = [];
+    follower.on('pageerror', (error) => pageErrors.push(error.message));
+
+    const nodeDb = initializeDatabase(join(tempDir(), 'node.db'), { schema, migrationsFolder: MIGRATIONS });
+    stops.push(() => nodeDb.$connection.close());
+    await authorizePeers(nodeDb, [await call<string>(follower, 'deviceId')]);
+    await call(follower, 'authorize', nodeDb.select().from(ahenkUsers).all(), nodeDb.select().from(ahenkDevices).all());
+    nodeDb.insert(todos).values({ id: 'before', title: 'written before the dial' }).run();
+    const node: SyncNode = await createSyncNode(nodeDb, { listenAddresses: ['/ip4/127.0.0.1/tcp/0/ws'], keepPort: false });
+    stops.push(() => node.stop());
+    const address = node.getMultiaddrs().find((a) => a.includes('/ws/'))!;
+
+    // The follower's dial runs on the leader's node; both tabs hear its catch-up.
+    expect(await call<string>(follower, 'dial', address)).toBe(getDeviceId(nodeDb));
+    await call(follower, 'waitForTitle', 'before', 'written before the dial', 30_000);
+    for (const page of [leader, follower]) await expect.poll(() => call<unknown[]>(page, 'completed'), { timeout: 30_000 }).not.toEqual([]);
+
+    // The leader's tab closes with the node; the follower leads now, dials again by itself, and live sync goes on.
+    await leader.close();
+    nodeDb.insert(todos).values({ id: 'after', title: 'written after the leader closed' }).run();
+    await call(follower, 'waitForTitle', 'after', 'written after the leader closed', 60_000);
+    await call(follower, 'setTitle', 'before', 'edited in the new leader');
+    await waitFor(() => nodeDb.select().from(todos).where(eq(todos.id, 'before')).get()?.title === 'edited in the new leader', 30_000, 'the edit on Node');
+    expect(await call<string[]>(follower, 'syncErrors')).toEqual([]);
     expect(pageErrors).toEqual([]);
   });
 
