@@ -1,7 +1,7 @@
 /**
- * The page's handle on the worker's sync node (`db.sync`): the names of a Node SyncNode (dial,
- * peers, syncNow, on, stop), each a message to the worker, and the node's events as the worker
- * posts them.
+ * The page's handle on the sync node (`db.sync`), which runs in the worker holding the database
+ * (tabs.ts): the names of a Node SyncNode (dial, peers, syncNow, on, stop), each a message to the
+ * tab's worker, which passes it on, and the node's events as the worker posts them.
  */
 import type { SyncCompleteEvent } from '../sync/node/events.ts';
 import type { WebConnectedPeer } from '../sync/web/index.ts';
@@ -22,7 +22,7 @@ export interface BrowserSync {
   syncNow(): Promise<SyncCompleteEvent[]>;
   /** Listens to the node's events; the returned function stops listening. */
   on<K extends SyncEventName>(name: K, listener: (event: BrowserSyncEvents[K]) => void): () => void;
-  /** Ends the sessions and connections (the database stays open; `dial` starts the node again). */
+  /** Ends the sessions and connections, for every tab (the database stays open; `dial` starts the node again). */
   stop(): Promise<void>;
 }
 
