@@ -2,7 +2,9 @@
  * `npm run bench:browser`: Ahenk in Chromium on OPFS (SAH pool, in a worker). Prints one markdown
  * table: insert and update overhead (synced/plain, AHENK_BENCH_ROWS rows, default 20000, in
  * transactions of 1000), a merge of AHENK_BENCH_MERGE_ROWS (default 100000) row deltas into an
- * empty database against a plain upsert of the same rows, and the browser bundles' sizes.
+ * empty database against a plain upsert of the same rows, the initial sync of
+ * AHENK_BENCH_SYNC_ROWS (default 100000) rows from a Node device over WebSockets, and the browser
+ * bundles' sizes.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { browserBuild } from '../scripts/build-browser.mjs';
 import { buildFixture, chromiumMissing, launch, serve } from '../test/browser/harness.ts';
 import { envInt } from './util.ts';
+import { initialSyncBench } from './browser-sync.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -24,7 +27,7 @@ async function bundleSizes(): Promise<string[]> {
     };
     return [
       `| page bundle (Drizzle + sqlite-proxy + ahenk/browser page side), minified | ${size('page.js')} |`,
-      `| worker bundle (Ahenk core + sqlite-wasm JS + libp2p key code), minified | ${size('worker.js')} |`,
+      `| worker bundle (Ahenk core + sqlite-wasm JS + libp2p: WebSockets, Noise, Yamux, identify), minified | ${size('worker.js')} |`,
       `| sqlite3.wasm | ${size('sqlite3.wasm')} |`,
     ];
   } finally {
@@ -39,6 +42,7 @@ async function main(): Promise<void> {
   }
   const rows = envInt('AHENK_BENCH_ROWS', 20_000);
   const mergeRows = envInt('AHENK_BENCH_MERGE_ROWS', 100_000);
+  const syncRows = envInt('AHENK_BENCH_SYNC_ROWS', 100_000);
   const { dir, cleanup } = await buildFixture();
   await browserBuild({ entryPoints: { page: join(here, 'browser', 'page.ts'), worker: join(here, 'browser', 'worker.ts') }, outdir: dir, whole: true, minify: true });
   writeFileSync(join(dir, 'index.html'), '<!doctype html><body><script type="module" src="./page.js"></script></body>');
@@ -66,6 +70,8 @@ async function main(): Promise<void> {
     console.log(`| export ${r.mergeRows} row deltas (in-memory source) | ${ms(r.exportMs!)} (${perSec(r.mergeRows!, r.exportMs!)}) |`);
     console.log(`| merge ${r.mergeRows} rows into an empty database, one transaction | ${ms(r.mergeMs!)} (${perSec(r.mergeRows!, r.mergeMs!)}); plain upsert ${ms(r.upsertMs!)} = **${(r.mergeMs! / r.upsertMs!).toFixed(2)}x** |`);
     if (r.merged !== r.mergeRows) throw new Error(`merge left ${r.merged} rows of ${r.mergeRows}`);
+    const synced = await initialSyncBench(browser, syncRows);
+    console.log(`| initial sync of ${synced.rows} rows from a Node device over WebSockets (dial to caught up) | ${ms(synced.wallMs)} (${synced.rowsPerSecond.toLocaleString('en')} rows/s; the session itself ${ms(synced.sessionMs)}) |`);
     for (const line of await bundleSizes()) console.log(line);
   } finally {
     await browser.close();

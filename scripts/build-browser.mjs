@@ -8,7 +8,11 @@
 // - Ahenk's system migrations are inlined (src/database/system-migrations.ts reads a folder on Node);
 // - src/database/files.ts (node:fs: a migrations folder, a database file by path) becomes a stub;
 // - drizzle-orm/migrator (reads folders with node:fs) and better-sqlite3 (a native addon) become
-//   stubs that throw if called: the worker passes migrations as data and opens OPFS.
+//   stubs that throw if called: the worker passes migrations as data and opens OPFS;
+// - @node-rs/argon2 (a native addon: account passwords, reached through the device list's module)
+//   becomes a stub that throws: accounts are made on a Node device, the page only reads the list;
+// - src/sync/store/file-watch.ts (node:fs: the oplog watcher's WAL watch) watches nothing: in the
+//   worker the poll sees every write, since the worker is the database's only writer.
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -37,7 +41,11 @@ const FILES_STUB = [
   'export function removeDatabaseFiles() {}',
 ].join('\n');
 
+/** src/sync/store/file-watch.ts in a browser: OPFS has nothing to watch. */
+const FILE_WATCH_STUB = 'export function watchFile() { return undefined; }';
+
 const STUBS = {
+  '@node-rs/argon2': "const NO_ARGON2 = () => { throw new Error('account passwords (Argon2id) are handled on a Node device, not in a browser'); }; export const hash = NO_ARGON2, verify = NO_ARGON2, parseOptions = NO_ARGON2;",
   'better-sqlite3': "export default class Database { constructor() { throw new Error('better-sqlite3 is a Node addon: in a browser Ahenk runs on sqlite-wasm'); } }",
   'drizzle-orm/migrator': "export function readMigrationFiles() { throw new Error('a browser has no migrations folder: pass the migrations as data (migrationsFromBundle)'); }",
 };
@@ -47,10 +55,11 @@ export function browserPlugin() {
   return {
     name: 'ahenk-browser',
     setup(b) {
-      b.onResolve({ filter: /^(better-sqlite3|drizzle-orm\/migrator)$/ }, (args) => ({ path: args.path, namespace: 'ahenk-stub' }));
+      b.onResolve({ filter: /^(better-sqlite3|drizzle-orm\/migrator|@node-rs\/argon2)$/ }, (args) => ({ path: args.path, namespace: 'ahenk-stub' }));
       b.onLoad({ filter: /.*/, namespace: 'ahenk-stub' }, (args) => ({ contents: STUBS[args.path], loader: 'js' }));
       b.onLoad({ filter: /[\\/]src[\\/]database[\\/]system-migrations\.ts$/ }, async () => ({ contents: await systemMigrationsModule(), loader: 'js' }));
       b.onLoad({ filter: /[\\/]src[\\/]database[\\/]files\.ts$/ }, () => ({ contents: FILES_STUB, loader: 'js' }));
+      b.onLoad({ filter: /[\\/]src[\\/]sync[\\/]store[\\/]file-watch\.ts$/ }, () => ({ contents: FILE_WATCH_STUB, loader: 'js' }));
     },
   };
 }

@@ -2,7 +2,11 @@
  * UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then randomness. Ids sort by creation time,
  * so rows keyed by them cluster at the end of the b-tree and list in a stable order.
  */
-import { randomBytes } from 'node:crypto';
+
+/** `n` random bytes from Web Crypto (Node and browsers alike). */
+function randomBytes(n: number): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(n));
+}
 
 const RAND_BITS = 74n; // rand_a (12) + rand_b (62)
 const RAND_MAX = (1n << RAND_BITS) - 1n;
@@ -24,7 +28,7 @@ export function uuidv7(nowMs: number = Date.now()): string {
   if (ms <= lastMs && ms > lastMs - MAX_BACKSTEP_MS) {
     ms = lastMs;
     // A random step (1..2^32) keeps the next id unguessable from the previous one.
-    rand = lastRand + 1n + BigInt(randomBytes(4).readUInt32BE(0));
+    rand = lastRand + 1n + BigInt(new DataView(randomBytes(4).buffer).getUint32(0));
     if (rand > RAND_MAX) {
       ms += 1;
       rand = freshRandom();
@@ -39,7 +43,7 @@ export function uuidv7(nowMs: number = Date.now()): string {
 
 function freshRandom(): bigint {
   // The top bit stays clear so a burst of same-millisecond ids has room to count upwards.
-  return BigInt(`0x${randomBytes(10).toString('hex')}`) & (RAND_MAX >> 1n);
+  return randomBytes(10).reduce((n, byte) => (n << 8n) | BigInt(byte), 0n) & (RAND_MAX >> 1n);
 }
 
 function format(ms: number, rand: bigint): string {

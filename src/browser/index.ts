@@ -2,3 +2,5 @@
 // ahenk/browser/worker.
 export { openBrowserDatabase, WorkerError, type BrowserDatabase } from './page.ts';
 export type { RemoteError } from './messages.ts';
+export type { BrowserSync } from './page-sync.ts';
+export type { BrowserSyncEvents, SyncEventName } from './sync-messages.ts';

@@ -16,7 +16,7 @@ import { getDeviceId } from '../database/identity.ts';
 import type { AhenkDatabase } from '../database/initialize.ts';
 import { merge } from '../merge/merge.ts';
 import type { SqlValue } from '../sqlite/index.ts';
-import { remoteError, type Answer, type Forwarded, type Query, type QueryResult, type Work } from './messages.ts';
+import { remoteError, type Answer, type Forwarded, type Query, type QueryResult, type SyncWork, type Work } from './messages.ts';
 
 /** One request at the leader, with the way back to the tab that sent it. */
 export interface LeaderItem extends Forwarded {
@@ -43,6 +43,7 @@ const ENDS = /^\s*(commit|end|release)\b/i;
 export class DatabaseLeader implements Leader {
   readonly #db: Database;
   readonly #watch: (client: string) => void;
+  readonly #sync: ((work: SyncWork) => Promise<unknown>) | undefined;
   readonly #queue: LeaderItem[] = [];
   /**
    * The highest number taken from each tab. A leader takes each tab's requests in order only: the
@@ -59,10 +60,14 @@ export class DatabaseLeader implements Leader {
   #owner: string | undefined;
   #draining = false;
 
-  /** `watch(client)` calls `clientGone(client)` once that tab's worker has ended. */
-  constructor(db: Database, watch: (client: string) => void) {
+  /**
+   * `watch(client)` calls `clientGone(client)` once that tab's worker has ended; `sync` answers the
+   * tabs' sync requests (the sync node, sync.ts).
+   */
+  constructor(db: Database, watch: (client: string) => void, sync?: (work: SyncWork) => Promise<unknown>) {
     this.#db = db;
     this.#watch = watch;
+    this.#sync = sync;
     db.$connection.exec(REQUESTS_TABLE);
   }
 
@@ -76,8 +81,20 @@ export class DatabaseLeader implements Leader {
     if (item.seq !== (last === undefined ? item.first : last + 1)) return; // sent again (already queued or answered), or ahead of older ones
     this.#received.set(item.client, item.seq);
     this.#watchClient(item.client);
-    this.#queue.push(item);
-    this.#drain();
+    if (item.work.kind === 'sync') this.#runSync(item, item.work);
+    else {
+      this.#queue.push(item);
+      this.#drain();
+    }
+  }
+
+  /** A sync request takes network time and touches no tab's transaction: answered when done, while the queue goes on. */
+  #runSync(item: LeaderItem, work: SyncWork): void {
+    const done = this.#sync === undefined ? Promise.reject(new TypeError('this database has no sync node')) : this.#sync(work);
+    done.then(
+      (value) => item.reply({ status: 'ok', value, inTransaction: this.#owner === item.client }),
+      (error: unknown) => item.reply({ status: 'error', error: remoteError(error), inTransaction: this.#owner === item.client }),
+    );
   }
 
   /**

@@ -4,6 +4,7 @@
  */
 import type { OplogEntry } from '../oplog/entry.ts';
 import type { SqlValue } from '../sqlite/index.ts';
+import type { SyncEventMessage, SyncRequest } from './sync-messages.ts';
 
 /** What Drizzle's sqlite-proxy driver asks for: a run, every row, the rows as arrays, or the first row. */
 export type QueryMethod = 'run' | 'all' | 'values' | 'get';
@@ -19,7 +20,8 @@ export type Request =
   | { id: number; kind: 'batch'; queries: Query[] }
   | { id: number; kind: 'export'; since?: string; limit?: number }
   | { id: number; kind: 'merge'; entries: OplogEntry[] }
-  | { id: number; kind: 'close' };
+  | { id: number; kind: 'close' }
+  | SyncRequest;
 
 /** What a failed request reports: the error's name, message and code, as the worker saw them. */
 export interface RemoteError {
@@ -51,6 +53,9 @@ export interface QueryResult {
 /** A request without its id: what a tab's worker asks of the database, wherever the database is. */
 export type Work = (Exclude<Request, { kind: 'close' }> extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never) | { kind: 'device' };
 
+/** A request to the sync node, which runs in the leader's worker (sync.ts). */
+export type SyncWork = Extract<Work, { kind: 'sync' }>;
+
 /**
  * The leader's answer to one request: done (ok or failed, and whether that tab's transaction is
  * still open), or, for a request a tab sends again after the leader changed: already applied (it
@@ -76,12 +81,13 @@ export interface Forwarded {
 /**
  * Between the workers of one origin's tabs, on a BroadcastChannel named after the database: a new
  * leader says so (every tab then sends again what it has no answer for), tabs send requests, the
- * leader answers the tab that asked.
+ * leader answers the tab that asked, and passes its sync node's events to every tab.
  */
 export type TabMessage =
   | { kind: 'leader' }
   | ({ kind: 'request'; client: string } & Forwarded)
-  | { kind: 'answer'; client: string; seq: number; answer: Answer };
+  | { kind: 'answer'; client: string; seq: number; answer: Answer }
+  | SyncEventMessage;
 
 const METHODS: ReadonlySet<unknown> = new Set<QueryMethod>(['run', 'all', 'values', 'get']);
 
@@ -104,10 +110,16 @@ export function isWork(value: unknown): value is Work {
       return Array.isArray(value.entries); // each entry is validated by merge, as a peer's
     case 'device':
       return true;
+    case 'sync':
+      // The address is parsed by libp2p, which refuses what is not a multiaddr; bounded here.
+      return value.op === 'dial' ? typeof value.address === 'string' && value.address.length <= MAX_DIAL_ADDRESS_LENGTH : value.op === 'peers' || value.op === 'syncNow' || value.op === 'stop';
     default:
       return false;
   }
 }
+
+/** Far above any multiaddr a page dials (an address with /p2p/ and a relay hop is under 300). */
+const MAX_DIAL_ADDRESS_LENGTH = 2048;
 
 /** An answer as the leader must have sent it. */
 export function isAnswer(value: unknown): value is Answer {

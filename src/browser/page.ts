@@ -9,6 +9,8 @@ import type { OplogEntry } from '../oplog/entry.ts';
 import type { OplogExport } from '../oplog/export.ts';
 import type { SqlValue } from '../sqlite/index.ts';
 import { WorkerError, type Query, type QueryMethod, type QueryResult, type Ready, type RemoteError, type Request, type Response } from './messages.ts';
+import { browserSync, type BrowserSync } from './page-sync.ts';
+import type { SyncEventMessage } from './sync-messages.ts';
 
 export { WorkerError };
 
@@ -22,7 +24,9 @@ export interface BrowserDatabase<TSchema extends Record<string, unknown>> {
   getOplogEntriesSince(since?: string, options?: { limit?: number }): Promise<OplogExport>;
   /** merge in the worker (one transaction); clock errors come back as name and message. */
   merge(entries: readonly OplogEntry[]): Promise<Omit<MergeResult, 'errors'> & { errors: RemoteError[] }>;
-  /** Closes the database and ends the worker. */
+  /** The worker's sync node: `await db.sync.dial('/ip4/…/tcp/…/ws/p2p/…')` (page-sync.ts). */
+  readonly sync: BrowserSync;
+  /** Closes the database (after ending the sync node) and ends the worker. */
   close(): Promise<void>;
 }
 
@@ -45,11 +49,16 @@ export async function openBrowserDatabase<TSchema extends Record<string, unknown
 ): Promise<BrowserDatabase<TSchema>> {
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let nextId = 1;
+  let deliver: ((message: SyncEventMessage) => void) | undefined;
   const ready = new Promise<string>((resolve, reject) => {
     const onAbort = () => reject(options.signal?.reason ?? new Error('aborted'));
     options.signal?.addEventListener('abort', onAbort, { once: true });
     worker.addEventListener('message', (event) => {
-      const message = event.data as Ready | Response;
+      const message = event.data as Ready | Response | SyncEventMessage;
+      if ('kind' in message && message.kind === 'sync-event') {
+        deliver?.(message);
+        return;
+      }
       if ('kind' in message) {
         options.signal?.removeEventListener('abort', onAbort);
         if (message.kind === 'ready') resolve(message.deviceId);
@@ -71,6 +80,8 @@ export async function openBrowserDatabase<TSchema extends Record<string, unknown
       worker.postMessage({ ...request, id });
     });
   const deviceId = await ready;
+  const synced = browserSync(call);
+  deliver = synced.deliver;
   const query = (sql: string, params: unknown[], method: QueryMethod) => call<QueryResult>({ kind: 'query', sql, params: params as SqlValue[], method });
   const batch = async (queries: { sql: string; params: unknown[]; method: QueryMethod }[]) =>
     call<QueryResult[]>({ kind: 'batch', queries: queries.map((q) => ({ sql: q.sql, params: q.params as SqlValue[], method: q.method })) satisfies Query[] });
@@ -80,6 +91,7 @@ export async function openBrowserDatabase<TSchema extends Record<string, unknown
     deviceId,
     getOplogEntriesSince: (since, opts = {}) => call({ kind: 'export', ...(since === undefined ? {} : { since }), ...(opts.limit === undefined ? {} : { limit: opts.limit }) }),
     merge: (entries) => call({ kind: 'merge', entries: [...entries] }),
+    sync: synced.sync,
     close: async () => {
       await call({ kind: 'close' });
     },

@@ -4,7 +4,8 @@
  * leader changes, what the old one left unanswered goes to the new one: a request it had applied is
  * answered as applied (not run twice); a transaction it held open is gone (SQLite rolled it back
  * when the old leader closed), so its requests fail with `LeaderChangedError` until the app's
- * ROLLBACK, which Drizzle sends when a transaction's callback throws.
+ * ROLLBACK, which Drizzle sends when a transaction's callback throws. The sync node ran in the old
+ * leader's worker: the tab dials its last address again, and the new leader starts a node for it.
  */
 import { AhenkError } from '../errors.ts';
 import { WorkerError, type Answer, type Forwarded, type QueryResult, type Work } from './messages.ts';
@@ -35,6 +36,8 @@ export class TabClient {
   /** The tab's transaction closed with the old leader; requests fail until the app rolls back. */
   #transactionLost = false;
   #send: ((request: Forwarded) => void) | undefined;
+  /** The last address this tab dialled (until it stops sync): dialled again when the leader changes. */
+  #dialed: string | undefined;
 
   constructor(id: string) {
     this.id = id;
@@ -48,6 +51,7 @@ export class TabClient {
       }
       return Promise.reject(lost());
     }
+    if (work.kind === 'sync' && (work.op === 'dial' || work.op === 'stop')) this.#dialed = work.op === 'dial' ? work.address : undefined;
     const seq = ++this.#seq;
     return new Promise((resolve, reject) => {
       this.#unanswered.set(seq, { work, resolve, reject });
@@ -65,6 +69,11 @@ export class TabClient {
     }
     const first = this.#first();
     for (const [seq, pending] of this.#unanswered) send({ seq, first, work: pending.work, check });
+    const address = this.#dialed;
+    if (address !== undefined && ![...this.#unanswered.values()].some(({ work }) => work.kind === 'sync' && work.op === 'dial')) {
+      // Nobody waits for this answer: the page learns of the connection by the node's events.
+      this.call({ kind: 'sync', op: 'dial', address }).catch(() => {});
+    }
   }
 
   /** The oldest request without an answer (a Map keeps the order sent). */

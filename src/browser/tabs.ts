@@ -6,12 +6,18 @@
  * and says so; every tab then sends it what the old leader left unanswered (leader.ts and
  * tab-client.ts say why that neither loses nor repeats a write).
  *
+ * The sync node runs in the leader's worker, beside the database it reads and writes (sync.ts): a
+ * tab's sync request goes to the leader as its queries do, and the node's events go to every tab.
+ *
  * Each worker also holds a lock of its own for its lifetime, so the leader learns when a tab is
  * gone (it is granted that lock): it rolls back a transaction the tab left open and forgets the tab.
  */
 import type { AhenkDatabase } from '../database/initialize.ts';
+import type { WebSyncConfig } from '../sync/web/index.ts';
 import { DatabaseLeader, failedLeader, type Leader } from './leader.ts';
 import { isAnswer, isWork, type Forwarded, type TabMessage } from './messages.ts';
+import { SYNC_EVENT_NAMES, type SyncEventMessage } from './sync-messages.ts';
+import { WorkerSync } from './sync.ts';
 import { TabClient } from './tab-client.ts';
 
 /** The parts of the Web Locks API used here (the Node type check has no DOM library). */
@@ -29,8 +35,15 @@ interface Channel {
 export interface SharedDatabase {
   /** This tab's client: every request of the page goes through it. */
   readonly client: TabClient;
-  /** Closes the database if this tab leads, and stops answering other tabs. */
-  close(): void;
+  /** Stops answering other tabs and, if this tab leads, stops the sync node and closes the database. */
+  close(): Promise<void>;
+}
+
+export interface ShareOptions {
+  /** The sync node's settings, if this tab comes to lead. */
+  sync?: WebSyncConfig;
+  /** Takes the sync node's events, wherever the node runs. */
+  onSyncEvent(message: SyncEventMessage): void;
 }
 
 const forever = () => new Promise<never>(() => {});
@@ -39,13 +52,14 @@ const forever = () => new Promise<never>(() => {});
  * Joins the tabs that share database `name`. `open` runs if and when this tab becomes the leader.
  * Without Web Locks (an old browser) this tab opens the database itself, as one tab at a time.
  */
-export function shareDatabase(name: string, open: () => Promise<AhenkDatabase<Record<string, unknown>>>): SharedDatabase {
+export function shareDatabase(name: string, open: () => Promise<AhenkDatabase<Record<string, unknown>>>, options: ShareOptions): SharedDatabase {
   const client = new TabClient(crypto.randomUUID());
   const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks;
   const channel: Channel = new BroadcastChannel(name) as unknown as Channel;
   const clientLock = (id: string) => `${name}#tab:${id}`;
   let leader: Leader | undefined;
   let database: AhenkDatabase<Record<string, unknown>> | undefined;
+  let sync: WorkerSync | undefined;
   let closed = false;
   /**
    * This tab holds its own lock. Until then it sends nothing, even on hearing a leader: a leader
@@ -64,13 +78,22 @@ export function shareDatabase(name: string, open: () => Promise<AhenkDatabase<Re
       const from = message.client;
       leader.submit({ client: from, seq: message.seq, first: message.first, work: message.work, check: message.check === true, reply: (answer) => channel.postMessage({ kind: 'answer', client: from, seq: message.seq, answer } satisfies TabMessage) });
     } else if (message.kind === 'answer' && message.client === client.id && Number.isSafeInteger(message.seq) && isAnswer(message.answer)) client.answer(message.seq, message.answer);
+    else if (message.kind === 'sync-event' && (SYNC_EVENT_NAMES as readonly unknown[]).includes(message.name)) options.onSyncEvent(message);
   };
   const forward = (request: Forwarded) => channel.postMessage({ kind: 'request', client: client.id, ...request } satisfies TabMessage);
 
   const lead = async () => {
     try {
       database = await open();
-      const opened = new DatabaseLeader(database, (id) => void locks?.request(clientLock(id), () => opened.clientGone(id)));
+      const node = (sync = new WorkerSync(database, options.sync ?? {}, (message) => {
+        channel.postMessage(message);
+        options.onSyncEvent(message);
+      }));
+      const opened = new DatabaseLeader(
+        database,
+        (id) => void locks?.request(clientLock(id), () => opened.clientGone(id)),
+        (work) => node.answer(work),
+      );
       if (locks !== undefined) {
         const state = await locks.query();
         const alive = [...(state.held ?? []), ...(state.pending ?? [])].flatMap((lock) => (lock.name?.startsWith(`${name}#tab:`) ? [lock.name.slice(name.length + 5)] : []));
@@ -101,8 +124,9 @@ export function shareDatabase(name: string, open: () => Promise<AhenkDatabase<Re
 
   return {
     client,
-    close() {
+    async close() {
       closed = true;
+      await sync?.stop(); // its last events still go out
       channel.close();
       database?.$connection.close();
     },

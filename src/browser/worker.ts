@@ -9,6 +9,7 @@
 import type { MigrationMeta } from 'drizzle-orm/migrator';
 import { initializeDatabase, type AhenkDatabase } from '../database/initialize.ts';
 import { openOpfsSahPool, SqliteConnection, type OpfsOptions } from '../sqlite/index.ts';
+import type { WebSyncConfig } from '../sync/web/index.ts';
 import { remoteError, type Ready, type Request, type Response } from './messages.ts';
 import { shareDatabase } from './tabs.ts';
 
@@ -24,6 +25,8 @@ export interface ServeOptions<TSchema extends Record<string, unknown>> extends O
    * still hold them for a moment after its lock is released. @default 20000
    */
   openTimeoutMs?: number;
+  /** The sync node's settings (it starts, in the leader's worker, on a tab's first `sync` call). */
+  sync?: WebSyncConfig;
 }
 
 const OPEN_RETRY_MS = 100;
@@ -62,19 +65,23 @@ interface WorkerScope {
 /**
  * Serves the database to the page. Every tab of the origin runs this in its own worker; one of them
  * (the leader, holding a Web Lock named after the database) opens it and answers all of them
- * (tabs.ts). Posts `ready` once the database answers (or `failed`), then relays each request.
- * A transaction the page opens (sqlite-proxy sends BEGIN, its statements, COMMIT) is never
- * interleaved with another request, from this tab or another.
+ * (tabs.ts). Posts `ready` once the database answers (or `failed`), then relays each request,
+ * and posts the sync node's events to the page. A transaction the page opens (sqlite-proxy sends
+ * BEGIN, its statements, COMMIT) is never interleaved with another request, from this tab or another.
  */
 export function serveDatabase<TSchema extends Record<string, unknown>>(options: ServeOptions<TSchema> = {}, scope: WorkerScope = globalThis as unknown as WorkerScope): void {
   const file = options.file ?? '/ahenk.db';
-  const shared = shareDatabase(`ahenk:${options.directory ?? '.ahenk'}:${file}`, () => openOpfsDatabase(options) as Promise<AhenkDatabase<Record<string, unknown>>>);
+  const shared = shareDatabase(`ahenk:${options.directory ?? '.ahenk'}:${file}`, () => openOpfsDatabase(options) as Promise<AhenkDatabase<Record<string, unknown>>>, {
+    ...(options.sync === undefined ? {} : { sync: options.sync }),
+    onSyncEvent: (message) => scope.postMessage(message),
+  });
   scope.onmessage = (event) => {
     const request = event.data as Request;
     if (request.kind === 'close') {
-      shared.close();
-      scope.postMessage({ id: request.id, ok: true, value: null } satisfies Response);
-      scope.close();
+      void shared.close().finally(() => {
+        scope.postMessage({ id: request.id, ok: true, value: null } satisfies Response);
+        scope.close();
+      });
       return;
     }
     const { id, ...work } = request;

@@ -12,8 +12,15 @@ import { writeLine, type CliIo } from './io.ts';
 import { ProgressTracker, progressFields, renderProgressLine } from './progress.ts';
 import type { CommandContext, OptionSpec } from './spec.ts';
 
+/**
+ * What `ahenk start` listens on without --listen: TCP on the kept port and WebSockets on a second
+ * kept port, so a web page (ahenk/browser) on this machine or its LAN can dial the daemon
+ * (docs/decisions.md, "The daemon listens on WebSockets"). The one-shot commands keep the library's TCP-only default.
+ */
+export const DAEMON_LISTEN_ADDRESSES: readonly string[] = ['/ip4/0.0.0.0/tcp/0', '/ip4/0.0.0.0/tcp/0/ws'];
+
 export const NODE_OPTIONS: readonly OptionSpec[] = [
-  { flags: '--listen <multiaddr>', description: 'address to listen on, repeatable (default: /ip4/0.0.0.0/tcp/0; port 0 is this device\'s kept port)', repeatable: true },
+  { flags: '--listen <multiaddr>', description: 'address to listen on, repeatable (default: /ip4/0.0.0.0/tcp/0, and for start also /ip4/0.0.0.0/tcp/0/ws; port 0 is this device\'s kept port)', repeatable: true },
   { flags: '--port <port>', description: 'listen on this TCP port and keep it for later runs (default: a free port chosen at the first start, then kept)' },
   { flags: '--peer <multiaddr>', description: 'a peer to dial and keep reconnecting to, repeatable', repeatable: true },
   { flags: '--relay <multiaddr>', description: 'a circuit-relay-v2 server (ending in /p2p/<id>) to be reachable through, repeatable', repeatable: true },
@@ -22,7 +29,7 @@ export const NODE_OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** Starts a node with the network flags; a bad address is a usage error. */
-export async function startNode(db: CliDatabase, context: CommandContext, log: EventLog, overrides: Pick<P2PConfig, 'live'> = {}): Promise<SyncNode> {
+export async function startNode(db: CliDatabase, context: CommandContext, log: EventLog, overrides: Pick<P2PConfig, 'live' | 'listenAddresses'> = {}): Promise<SyncNode> {
   const listen = stringsOption(context, 'listen');
   const config: P2PConfig = {
     ...overrides,

@@ -4,7 +4,7 @@
  * with different values. `checkResolver` tests those laws on sample values.
  */
 import { ResolverError } from '../errors.ts';
-import { compareSqlValues, sqlValuesEqual, type SqlValue } from '../sqlite/values.ts';
+import { base64, compareSqlValues, sqlValuesEqual, type SqlValue } from '../sqlite/values.ts';
 
 export interface Resolver {
   /** Stored in the database so other processes know which rule a column follows. */
@@ -117,11 +117,4 @@ export function checkResolver(resolver: Resolver | Resolver['resolve'], samples:
     }
   }
   return { ok: violations.length === 0, violations };
-}
-
-/** Standard base64 with padding, as Node's Buffer writes it (elements of a set are compared as text). */
-function base64(bytes: Uint8Array): string {
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
 }

@@ -5,4 +5,4 @@ export type { AdapterName, DriverConnection, SqliteDriver, SqliteStatement, SqlP
 export { connectionOf, type DatabaseHandle } from './handle.ts';
 export { isSqliteWasmClient, loadSqliteWasm, openOpfsSahPool, sqliteWasmDriver, type OpfsOptions } from './sqlite-wasm/index.ts';
 export { quoteIdent } from './identifiers.ts';
-export { compareSqlValues, fromSqlite, isSqlValue, setOwn, sqlValuesEqual, utf8ByteLength } from './values.ts';
+export { base64, compareSqlValues, fromBase64, fromSqlite, isSqlValue, setOwn, sqlValuesEqual, utf8ByteLength } from './values.ts';

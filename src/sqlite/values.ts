@@ -46,6 +46,26 @@ export function utf8ByteLength(text: string): number {
   return bytes;
 }
 
+/**
+ * Base64 of `bytes` as Node's Buffer writes it: standard with padding, or base64url without
+ * (`url`). Without Buffer, so it runs in a browser too.
+ */
+export function base64(bytes: Uint8Array, { url = false }: { url?: boolean } = {}): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  const text = btoa(binary);
+  return url ? text.replace(/=+$/, '').replaceAll('+', '-').replaceAll('/', '_') : text;
+}
+
+/** The bytes of standard or url-safe base64 (padding optional); throws on any other character. */
+export function fromBase64(text: string): Uint8Array {
+  const standard = text.replaceAll('-', '+').replaceAll('_', '/');
+  const binary = atob(standard.padEnd(Math.ceil(standard.length / 4) * 4, '='));
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
 /** SQLite's cross-class order (NULL < numbers < text < blob), then the natural order within. */
 export function compareSqlValues(a: SqlValue, b: SqlValue): number {
   const rank = (v: SqlValue) => (v === null ? 0 : typeof v === 'bigint' || typeof v === 'number' ? 1 : typeof v === 'string' ? 2 : 3);

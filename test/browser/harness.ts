@@ -54,7 +54,7 @@ export function artifactPath(name: string): string {
   return join(ARTIFACTS, name);
 }
 
-/** Calls a member of the fixture page's API (window.ahenk). */
+/** Calls a function, or reads a value, of the fixture page's API (`window.ahenk`). */
 export function callPage<T>(page: Page, name: string, ...args: unknown[]): Promise<T> {
   return page.evaluate(
     ([n, a]) => {
@@ -72,8 +72,29 @@ export async function openFixturePage(context: BrowserContext, origin: string): 
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
   await page.goto(origin);
-  await page.waitForSelector('body[data-ready=true]', { timeout: 60_000 }).catch((error: Error) => {
+  await pageReady(page, 60_000).catch((error: Error) => {
     throw new Error(`${error.message}; page errors: ${errors.join('; ')}`);
   });
   return page;
+}
+
+/** The fixture app built, served and a Chromium launched; `stop` closes all three. */
+export async function fixtureBrowser(): Promise<{ browser: Browser; origin: string; stop: () => Promise<void> }> {
+  const fixture = await buildFixture();
+  const served = await serve(fixture.dir);
+  const browser = await launch();
+  return {
+    browser,
+    origin: served.origin,
+    stop: async () => {
+      await browser.close();
+      served.server.close();
+      fixture.cleanup();
+    },
+  };
+}
+
+/** Waits for the fixture page to say it is ready (its database open). */
+export async function pageReady(page: Page, timeoutMs = 20_000): Promise<void> {
+  await page.waitForSelector('body[data-ready=true]', { timeout: timeoutMs });
 }

@@ -1,9 +1,10 @@
 // The leader and the tab client without a browser (the same classes the workers run, over a
 // database file on Node): a leader that closes after committing a write but before answering, a
-// transaction that closes with its leader, and one tab's transaction keeping the others' requests out.
+// transaction that closes with its leader, one tab's transaction keeping the others' requests out,
+// and sync requests (to a stand-in for the sync node, which needs a browser: test/browser/sync.test.ts).
 import { describe, expect, it } from 'vitest';
 import { DatabaseLeader } from '../../src/browser/leader.ts';
-import type { Forwarded, Work } from '../../src/browser/messages.ts';
+import type { Forwarded, SyncWork, Work } from '../../src/browser/messages.ts';
 import { TabClient } from '../../src/browser/tab-client.ts';
 import { initializeDatabase, type AhenkDatabase } from '../../src/index.ts';
 import { openDevice } from '../helpers/db.ts';
@@ -15,8 +16,8 @@ const run = (sql: string, ...params: (string | number)[]): Work => ({ kind: 'que
 const insert = (id: string): Work => run('INSERT INTO todos (id, title) VALUES (?, ?)', id, 'x');
 
 /** A leader over `db`; `answers` false makes it a leader that closes before its answers get out. */
-function leaderOver(db: Database, gone: string[] = []) {
-  const leader = new DatabaseLeader(db, (client) => gone.push(client));
+function leaderOver(db: Database, gone: string[] = [], sync?: (work: SyncWork) => Promise<unknown>) {
+  const leader = new DatabaseLeader(db, (client) => gone.push(client), sync);
   const connect = (client: TabClient, answers = true) =>
     client.connect((request) => leader.submit({ client: client.id, ...request, reply: (answer) => answers && client.answer(request.seq, answer) }));
   return { leader, connect };
@@ -153,5 +154,34 @@ describe('the leader of the tabs, and a tab after the leader changed', () => {
     leader.clientGone('tab-1'); // while tab-2's transaction is open: not written into it
     await two.call(run('ROLLBACK'));
     expect(tabs()).toEqual([['tab-2']]);
+  });
+
+  it("answers a sync request while another tab's transaction holds the queue, and a tab dials its last address again at a new leader", async () => {
+    const db = openDevice('shared');
+    const dialled: string[] = [];
+    const node = (work: SyncWork) => {
+      if (work.op === 'dial') dialled.push(work.address);
+      return Promise.resolve(work.op === 'dial' ? 'the-peer' : null);
+    };
+    const first = leaderOver(db, [], node);
+    const [one, two] = [new TabClient('tab-1'), new TabClient('tab-2')];
+    first.connect(one);
+    first.connect(two);
+    await two.call(run('BEGIN'));
+    expect(await one.call({ kind: 'sync', op: 'dial', address: '/ip4/127.0.0.1/tcp/1/ws' })).toBe('the-peer');
+    await two.call(run('ROLLBACK'));
+
+    // A new leader has no sync node: the tab dials again, and only its last address.
+    leaderOver(db, [], node).connect(one);
+    await settled(Promise.resolve());
+    expect(dialled).toEqual(['/ip4/127.0.0.1/tcp/1/ws', '/ip4/127.0.0.1/tcp/1/ws']);
+    // After stop, a leader change dials nothing.
+    await one.call({ kind: 'sync', op: 'stop' });
+    leaderOver(db, [], node).connect(one);
+    await settled(Promise.resolve());
+    expect(dialled).toHaveLength(2);
+    // A leader without a sync node says so.
+    leaderOver(db).connect(two);
+    await expect(two.call({ kind: 'sync', op: 'peers' })).rejects.toThrow('this database has no sync node');
   });
 });

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { getOplogEntriesSince, initializeDatabase, merge } from '../../src/index.ts';
 import { tempDir } from '../helpers/db.ts';
 import { schema, todos } from './fixture/schema.ts';
-import { artifactPath, callPage, chromiumMissing, openFixturePage } from './harness.ts';
+import { artifactPath, callPage, chromiumMissing, openFixturePage, pageReady } from './harness.ts';
 import { fixtureInChromium } from './chromium-fixture.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('./fixture/drizzle', import.meta.url));
@@ -29,9 +29,7 @@ function call<K extends keyof PageApi>(page: Page, name: K, ...args: unknown[]):
   return callPage(page, name, ...args);
 }
 
-async function ready(page: Page): Promise<void> {
-  await page.waitForSelector('body[data-ready=true]', { timeout: 20_000 });
-}
+const ready = pageReady;
 
 describe.skipIf(chromiumMissing !== undefined)('Ahenk in Chromium (OPFS, worker, Drizzle in the page)', () => {
   const chromium = fixtureInChromium();

@@ -19,7 +19,7 @@ afterEach(() => {
 /** The leading tab over a fresh database, and a channel of another script of the origin with the answers it hears. */
 async function leaderAndChannel(name: string) {
   const db = openDevice('shared');
-  const shared = shareDatabase(name, () => Promise.resolve(db as unknown as AhenkDatabase<Record<string, unknown>>));
+  const shared = shareDatabase(name, () => Promise.resolve(db as unknown as AhenkDatabase<Record<string, unknown>>), { onSyncEvent: () => {} });
   open.push(shared);
   await shared.client.call({ kind: 'device' });
   const channel = new BroadcastChannel(name);
@@ -83,7 +83,7 @@ describe('messages on the tabs channel', () => {
       const name = 'ahenk:test:early-leader';
       const leader = new BroadcastChannel(name);
       open.push(leader);
-      const shared = shareDatabase(name, () => Promise.reject(new Error('never leads')));
+      const shared = shareDatabase(name, () => Promise.reject(new Error('never leads')), { onSyncEvent: () => {} });
       open.push(shared);
       const heard: Extract<TabMessage, { kind: 'request' }>[] = [];
       leader.onmessage = (event: MessageEvent<TabMessage>) => {

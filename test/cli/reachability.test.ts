@@ -109,6 +109,20 @@ describe('ahenk start after pair/join, with no --peer', () => {
   });
 });
 
+describe('ahenk start on WebSockets', () => {
+  it('keeps a second port for a /ws listen address, prints it and shows it in status', { timeout: 90_000 }, async () => {
+    const db = appDatabase(tempDir(), 'laptop');
+    const node = spawnCli(['start', '--db', db, ...LOOPBACK, '--listen', '/ip4/127.0.0.1/tcp/0/ws']);
+    const line = await node.line(/ listening on \/ip4\/127\.0\.0\.1\/tcp\/\d+\/ws\//, 30_000);
+    const wsPort = Number(/\/tcp\/(\d+)\/ws/.exec(line)![1]);
+    await stop(node);
+    const status = JSON.parse((await cli(['status', '--db', db, '--json'])).stdout) as { listenPort: number; webSocketPort: number };
+    expect(status.webSocketPort).toBe(wsPort);
+    expect(status.listenPort).not.toBe(wsPort);
+    expect((await cli(['status', '--db', db])).stdout).toContain(`WebSocket port: ${wsPort}`);
+  });
+});
+
 async function waitForRow(path: string, id: string): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (!(id in todoTitles(path))) {

@@ -5,10 +5,17 @@ import fc from 'fast-check';
 import { bytesFromHex, decodeClockGroups, encodeClockGroups, forEachClockGroup, writeClockGroup, GROUP_BYTES } from '../../src/oplog/clock-groups.ts';
 import { ENTRY_LIMITS, validateEntry } from '../../src/oplog/entry.ts';
 import { union } from '../../src/schema/resolvers.ts';
-import { utf8ByteLength } from '../../src/sqlite/values.ts';
 import { countQuarantined, merge, migrateDatabase, retryQuarantined } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/timestamp.ts';
 import { openDevice } from '../helpers/db.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import type { OplogEntry } from '../../src/oplog/entry.ts';
+import { base64, fromBase64, utf8ByteLength } from '../../src/sqlite/values.ts';
+import { decodeMessage, encodeBatchFrames, encodeMessage, type BatchMessage } from '../../src/sync/protocol/index.ts';
+import { truncateUtf8 } from '../../src/sync/protocol/messages.ts';
+
+const GOLDEN_SHA256 = '241db7223eae36a3ce98250f5921802c01c5cabe13f8ce015e96323091a3b359';
 import { todosWithExtra } from '../helpers/schema.ts';
 
 describe('the core without Node Buffer (as in a browser)', () => {
@@ -82,5 +89,71 @@ describe('utf8ByteLength', () => {
         expect(utf8ByteLength(text)).toBe(new TextEncoder().encode(text).byteLength);
       }),
     );
+  });
+});
+
+describe('the sync codec without Node Buffer (as in a browser)', () => {
+  const saved = globalThis.Buffer;
+  beforeEach(() => {
+    (globalThis as { Buffer?: unknown }).Buffer = undefined;
+  });
+  afterEach(() => {
+    globalThis.Buffer = saved;
+  });
+
+  const alice = '12D3KooWAlice';
+  /** Every value tag, canonical UUID keys and near-misses, ASCII short and long, non-ASCII, a large text split by columns. */
+  const entries: OplogEntry[] = [
+    { table: 'todos', pk: '0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b', cl: 1, groups: [{ hlc: '0001020304050607', device: alice, values: { title: 'milk', done: 0n, n: -(2n ** 63n), f: -0, g: 0.1, b: new Uint8Array([0, 255, 7]), z: null } }] },
+    { table: 'ταμπλό', pk: '0F8E2A4C-1B3D-4E5F-8A9B-0C1D2E3F4A5B', cl: 3, groups: [{ hlc: '0001020304050608', device: 'dé vice ✓', values: { long: 'x'.repeat(300), uni: 'ğüş 🙂 \uFEFF' } }, { hlc: '0001020304050609', device: alice, values: { big: 2n ** 53n + 1n } }] },
+    { table: 'todos', pk: 'a-plain-key-that-is-not-a-uuid-at-all', cl: 2, groups: [{ hlc: '000102030405060a', device: alice, values: {} }] },
+    { table: 'todos', pk: 'huge', cl: 1, groups: [{ hlc: '000102030405060b', device: alice, values: { a: 'é'.repeat(3000), b: 'ü'.repeat(3000) } }] },
+  ];
+  const messages = (): Uint8Array[] => [
+    encodeMessage({ type: 'hello', major: 1, minor: 2, schemaVersion: 3, deviceId: alice, live: true, window: 1000 }),
+    encodeMessage({ type: 'have', cursor: '123456' }),
+    ...encodeBatchFrames(entries, { firstBatch: 1, cursor: '123456', remaining: 0, sender: alice }, { targetBytes: 4000, maxFrameBytes: 8192 }).map((f) => f.frame),
+    encodeMessage({ type: 'error', code: 'x', message: 'é'.repeat(5000) } as never),
+  ];
+
+  it('writes the same bytes as the Buffer-based codec did (a9e694a) and reads them back', () => {
+    const frames = messages();
+    const all = new Uint8Array(frames.reduce((n, f) => n + f.byteLength, 0));
+    frames.reduce((at, f) => (all.set(f, at), at + f.byteLength), 0);
+    // SHA-256 of these frames as the codec wrote them with Buffer, before it went without.
+    expect(bytesToHex(sha256(all))).toBe(GOLDEN_SHA256);
+    const decoded = frames.slice(2, -1).flatMap((f) => (decodeMessage(f, { sender: alice }) as BatchMessage).entries);
+    const merged = new Map<string, OplogEntry>();
+    for (const e of decoded) {
+      const seen = merged.get(e.pk);
+      if (seen === undefined) merged.set(e.pk, structuredClone(e));
+      else Object.assign(seen.groups[0]!.values, e.groups[0]!.values);
+    }
+    expect([...merged.values()]).toEqual(entries);
+    expect(() => decodeMessage(frames[0]!)).toThrow(/protocol 1\.2 /);
+    expect(decodeMessage(frames[1]!)).toEqual({ type: 'have', cursor: '123456' });
+    const error = decodeMessage(frames.at(-1)!) as { message: string };
+    expect(utf8ByteLength(error.message)).toBeLessThanOrEqual(1024);
+    expect(error.message).toMatch(/^é+$/);
+  });
+
+  it('cuts a string to a UTF-8 size without splitting a character', () => {
+    expect(truncateUtf8('aé🙂b', 4)).toBe('aé');
+    expect(truncateUtf8('aé🙂b', 7)).toBe('aé🙂');
+    expect(truncateUtf8('plain', 10)).toBe('plain');
+  });
+
+  it('writes base64 and base64url as Buffer does, and reads them back', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
+        const b64 = base64(bytes);
+        const url = base64(bytes, { url: true });
+        expect(b64).toBe(saved.from(bytes).toString('base64'));
+        expect(url).toBe(saved.from(bytes).toString('base64url'));
+        expect(fromBase64(b64)).toEqual(bytes);
+        expect(fromBase64(url)).toEqual(bytes);
+      }),
+    );
+    expect(() => fromBase64('not base64!')).toThrow();
   });
 });

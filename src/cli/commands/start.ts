@@ -4,7 +4,7 @@ import { DB_OPTION, flag, JSON_OPTION, withDatabase } from '../context.ts';
 import { controlSocketPath, serveControlSocket, type ControlServer } from '../control-socket.ts';
 import { CommandFailedError } from '../errors.ts';
 import { liveStatusOf } from '../live-status.ts';
-import { EventLog, NODE_OPTIONS, startNode, untilAborted } from '../node.ts';
+import { DAEMON_LISTEN_ADDRESSES, EventLog, NODE_OPTIONS, startNode, untilAborted } from '../node.ts';
 import type { CommandSpec } from '../spec.ts';
 import { DAEMON_ENV, daemonFiles, removePidFile, writePidFile } from './daemon-files.ts';
 import { startDetached } from './detach.ts';
@@ -36,7 +36,7 @@ export const startCommand: CommandSpec = {
         if (!isDaemon) writePidFile(files, process.pid);
         try {
           const log = new EventLog(context.io, flag(context, 'json'));
-          const node = await startNode(db, context, log);
+          const node = await startNode(db, context, log, { listenAddresses: [...DAEMON_LISTEN_ADDRESSES] });
           const unfollow = log.follow(node);
           const hideProgress = log.showProgress(node);
           let control: ControlServer | undefined;

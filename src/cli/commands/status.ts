@@ -46,6 +46,7 @@ export const statusCommand: CommandSpec = {
         oplogEntries: count(raw, 'SELECT count(*) FROM ahenk_oplog'),
         quarantined: countQuarantined(db),
         listenPort: readKeptPort(raw) ?? null,
+        webSocketPort: readKeptPort(raw, 'ws') ?? null,
         daemon: daemon.running ? { pid: daemon.pid } : live === undefined ? null : { pid: live.pid },
         node: { running: live !== undefined, pid: live?.pid ?? null, addresses: live?.addresses ?? [] },
         revoked,
@@ -61,6 +62,7 @@ export const statusCommand: CommandSpec = {
       writeLine(stdout, `Oplog entries:  ${status.oplogEntries}`);
       writeLine(stdout, `Quarantined:    ${status.quarantined}`);
       writeLine(stdout, `Listen port:    ${status.listenPort ?? 'not chosen yet (the first start keeps a free one)'}`);
+      if (status.webSocketPort !== null) writeLine(stdout, `WebSocket port: ${status.webSocketPort}`);
       for (const line of clockDriftLines(status.clockDrift)) writeLine(stdout, line);
       writeLine(stdout, `Daemon:         ${status.daemon === null ? 'not running' : `running (pid ${status.daemon.pid})`}`);
       if (!status.node.running) writeLine(stdout, 'Node:           not running (connections unknown; last sync and waiting entries are from the database)');

@@ -226,3 +226,10 @@ function listedDevices(raw: SqliteConnection): string[] {
   const rows = raw.prepare('SELECT DISTINCT peer_id FROM ahenk_devices WHERE peer_id IS NOT NULL').all() as { peer_id: string }[];
   return rows.map((row) => row.peer_id);
 }
+
+/** Dials `address` (a multiaddr string) within DIAL_TIMEOUT_MS, until `stopSignal` or `signal` aborts; resolves with the remote PeerId. */
+export async function dialAddress(libp2p: Libp2p, address: string, stopSignal: AbortSignal, signal?: AbortSignal): Promise<string> {
+  const signals = [stopSignal, AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(signal ? [signal] : [])];
+  const connection = await libp2p.dial(multiaddr(address), { signal: AbortSignal.any(signals) });
+  return connection.remotePeer.toString();
+}

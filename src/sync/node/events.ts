@@ -220,3 +220,14 @@ export class SyncNodeEmitter {
     this.#listeners.clear();
   }
 }
+
+/** Starts a node made by its factory; if starting fails, stops it (timers, libp2p) and rethrows. */
+export async function startedOrStopped<T extends { start(): Promise<void>; stop(): Promise<void> }>(node: T): Promise<T> {
+  try {
+    await node.start();
+  } catch (error) {
+    await node.stop();
+    throw error;
+  }
+  return node;
+}

@@ -13,17 +13,19 @@ import { getClockDrift } from '../../merge/drift.ts';
 import { retryQuarantined } from '../../merge/merge.ts';
 import { earliestHeldStamp } from '../../merge/quarantine.ts';
 import { hlcMs } from '../../clock/timestamp.ts';
+import { afterPending, unrefTimer } from '../session/signals.ts';
 import type { BatchDrift } from '../store/index.ts';
 import type { ResolvedConfig } from './config.ts';
 import { DRIFT_REPORT_INTERVAL_MS, RETRY_MAX_WAIT_MS, RETRY_SLICE_ENTRIES } from './constants.ts';
 import type { SyncNodeEmitter } from './events.ts';
+import type { SessionHost } from './sessions.ts';
 
 export class HeldEntryRetry {
   readonly #raw: SqliteConnection;
   readonly #config: ResolvedConfig;
   readonly #events: SyncNodeEmitter;
   readonly #stopSignal: AbortSignal;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
   #again = false;
   #schemaVersion: number;
@@ -46,8 +48,17 @@ export class HeldEntryRetry {
    * hear what it finds.
    */
   start(): void {
-    const first = setImmediate(() => this.run());
-    this.#stopSignal.addEventListener('abort', () => clearImmediate(first), { once: true });
+    const cancel = afterPending(() => this.run());
+    this.#stopSignal.addEventListener('abort', cancel, { once: true });
+  }
+
+  /** What a node's sessions tell the retry: SessionHost's clockDrift, caughtUp and driftReported. */
+  sessionHooks(): Pick<SessionHost, 'clockDrift' | 'caughtUp' | 'driftReported'> {
+    return {
+      clockDrift: (peerId, drift) => this.held(peerId, drift),
+      caughtUp: () => this.run(),
+      driftReported: (peerId, report) => this.reported(peerId, report),
+    };
   }
 
   /**
@@ -141,7 +152,7 @@ export class HeldEntryRetry {
         afterId = result.lastId;
         unreadable ??= result.unreadable[0];
         if (result.scanned === RETRY_SLICE_ENTRIES) {
-          setImmediate(step);
+          afterPending(step);
           return;
         }
       } catch (error) {
@@ -184,9 +195,8 @@ export class HeldEntryRetry {
     let wait = RETRY_MAX_WAIT_MS;
     // The horizon counts whole milliseconds: a stamp of millisecond m is due once now + allowance >= m.
     if (earliest !== undefined) wait = Math.min(wait, Math.max(0, hlcMs(earliest) - Math.floor(this.#config.maxDriftMs) - Math.floor(this.#config.now()) + 1));
-    this.#timer = setTimeout(() => this.run(), wait);
     // The node's sockets keep the process alive while it runs; its housekeeping need not.
-    this.#timer.unref();
+    this.#timer = unrefTimer(setTimeout(() => this.run(), wait));
   }
 
   /** Tells once (event, error, log) when this device's own stamps run ahead of its wall clock, and once when they no longer do. */

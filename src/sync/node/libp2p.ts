@@ -1,5 +1,6 @@
 /**
- * The libp2p 3 node under a sync node: TCP, Noise, Yamux, identify, ping, the circuit-relay-v2
+ * The libp2p 3 node under a sync node: TCP and WebSockets (`/ws` listen addresses; a page's
+ * browser node dials those), Noise, Yamux, identify, ping, the circuit-relay-v2
  * transport; mDNS only when asked (after the safety check); DCUtR and AutoNAT only when relay
  * servers are configured, since they exist to get past NATs.
  */
@@ -14,6 +15,7 @@ import { FaultTolerance, type Libp2p, type PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns';
 import { ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
+import { webSockets } from '@libp2p/websockets';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2pOptions } from 'libp2p';
 import type { ResolvedConfig } from './config.ts';
@@ -44,7 +46,7 @@ export async function startLibp2p(privateKey: PrivateKey, config: ResolvedConfig
         return config.announce === 'relayed' ? addresses.filter(isCircuit) : addresses;
       },
     },
-    transports: [tcp(), circuitRelayTransport()],
+    transports: [tcp(), webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,

@@ -17,9 +17,9 @@ import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts';
 import { AUTHORIZATION_RECHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS, HOLE_PUNCH_WAIT_MS } from './constants.ts';
 import { HolePunchWatch } from './hole-punch-watch.ts';
-import { PeerDialer, withPeer } from './dialer.ts';
+import { dialAddress, PeerDialer, withPeer } from './dialer.ts';
 import { NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
-import { SyncNodeEmitter, type PeerPath, type SyncCompleteEvent } from './events.ts';
+import { startedOrStopped, SyncNodeEmitter, type PeerPath, type SyncCompleteEvent } from './events.ts';
 import { PeerPaths } from './paths.ts';
 import { RelayKeeper } from './relay-keeper.ts';
 import { cancelLibp2pShutdownTimers, ownAddresses, startLibp2p } from './libp2p.ts';
@@ -56,22 +56,16 @@ export async function createSyncNode(db: DatabaseHandle, config: P2PConfig = {})
     // The kept port was free when checked, yet the listen failed: another program took it since, or
     // two listen addresses overlap (0.0.0.0 and 127.0.0.1 both with port 0). As when it is taken
     // before the check: this run listens on random ports. A named port, or none kept, fails as it is.
-    const kept = listen.port.kept;
-    if (kept === undefined || listen.port.unavailable !== undefined || resolved.port !== undefined) throw error;
+    const { kept, keptWebSocket } = listen.port;
+    if ((kept ?? keptWebSocket) === undefined || listen.port.unavailable !== undefined || resolved.port !== undefined) throw error;
     const reason = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').slice(0, 200);
-    const unavailable = `the kept listen port ${kept} could not be listened on (${reason}); listening on a random port for this run (free the port, or choose another with --port / P2PConfig.port)`;
-    listen = { addresses: resolved.listenAddresses, port: { kept, unavailable } };
+    const ports = [kept, keptWebSocket].filter((p) => p !== undefined).join(' and ');
+    const unavailable = `the kept listen port ${ports} could not be listened on (${reason}); listening on a random port for this run (free the port, or choose another with --port / P2PConfig.port)`;
+    listen = { addresses: resolved.listenAddresses, port: { kept, keptWebSocket, unavailable } };
     libp2p = await startLibp2p(identity.privateKey, resolved);
   }
   if (listen.port.unavailable !== undefined) resolved.log(listen.port.unavailable);
-  const node = new SyncNode(db, raw, libp2p, resolved, listen.port);
-  try {
-    await node.start();
-  } catch (error) {
-    await node.stop();
-    throw error;
-  }
-  return node;
+  return startedOrStopped(new SyncNode(db, raw, libp2p, resolved, listen.port));
 }
 
 /** The same function under the name the Rust seed used. */
@@ -152,9 +146,7 @@ export class SyncNode extends SyncNodeEmitter {
       isAuthorized: (peerId) => this.#maySync(peerId),
       sessionEnded: (peerId, error, progressed) => this.#sessionEnded(peerId, error, progressed),
       revokedBy: (peerId) => this.#revokedBy(peerId),
-      clockDrift: (peerId, drift) => this.#held.held(peerId, drift),
-      caughtUp: () => this.#held.run(),
-      driftReported: (peerId, report) => this.#held.reported(peerId, report),
+      ...this.#held.sessionHooks(),
     });
   }
 
@@ -234,10 +226,7 @@ export class SyncNode extends SyncNodeEmitter {
   /** Connects to `address` (a multiaddr string); resolves with the remote PeerId. Sync starts by itself if it is authorized. */
   async dial(address: string, options: { signal?: AbortSignal } = {}): Promise<string> {
     this.#assertRunning();
-    const target = multiaddr(address);
-    const signals = [this.#stop.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])];
-    const connection = await this.libp2p.dial(target, { signal: AbortSignal.any(signals) });
-    return connection.remotePeer.toString();
+    return dialAddress(this.libp2p, address, this.#stop.signal, options.signal);
   }
 
   /**

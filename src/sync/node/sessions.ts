@@ -15,7 +15,7 @@ import { RemoteError } from '../protocol/errors.ts';
 import { encodeMessage } from '../protocol/messages.ts';
 import { createFramedChannel, type FrameChannel, type SyncSessionResult } from '../session/index.ts';
 import { runSyncSession, type BatchDrift } from '../store/index.ts';
-import { settleWithin } from '../session/signals.ts';
+import { settleWithin, unrefTimer } from '../session/signals.ts';
 import { byteChannelOf } from './byte-stream.ts';
 import type { ResolvedConfig } from './config.ts';
 import { DIAL_TIMEOUT_MS, LIMITED_BYTES_PER_ENTRY_BUDGET, LIMITED_WINDOW } from './constants.ts';
@@ -181,7 +181,7 @@ export class SyncSessions {
     const sent = channel.send(encodeMessage({ type: 'error', code, message: REFUSALS[code] }), AbortSignal.timeout(LINGER_TIMEOUT_MS));
     if (!(await settleWithin(sent, LINGER_TIMEOUT_MS)) || !(await settleWithin(channel.close(), LINGER_TIMEOUT_MS))) channel.abort(reason);
     // Whatever the peer sent meanwhile (its hello) is not read; the stream goes once it has our frame.
-    setTimeout(() => channel.abort(reason), LINGER_TIMEOUT_MS).unref();
+    unrefTimer(setTimeout(() => channel.abort(reason), LINGER_TIMEOUT_MS));
   }
 
   /**

@@ -14,7 +14,7 @@ import { decodePairingQr, responseBytes, verifyPairingChallenge } from '../../au
 import { PairingError } from '../../auth/pairing/errors.ts';
 import { decodePairAnswer, decodePairDone, encodePairingMessage, PAIRING_VERSION } from '../../auth/pairing/messages.ts';
 import { normalizeDeviceType } from '../../auth/validate.ts';
-import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
+import { base64, connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { readIdentity } from '../../database/identity.ts';
 import { DIAL_TIMEOUT_MS } from '../node/constants.ts';
 import { withPeer } from '../node/dialer.ts';
@@ -92,7 +92,7 @@ export class NewDeviceWorkflow {
     });
     const channel = pairingChannel(stream);
     try {
-      const proof = Buffer.from(await identity.privateKey.sign(responseBytes(challenge.authorizer, self, challenge.nonce))).toString('base64url');
+      const proof = base64(await identity.privateKey.sign(responseBytes(challenge.authorizer, self, challenge.nonce)), { url: true });
       await channel.send(encodePairingMessage({ type: 'request', version: PAIRING_VERSION, nonce: challenge.nonce, deviceType: this.#deviceType, proof }));
       // The authorizer may be asking its user to confirm this device: wait for a person, not a packet.
       const accept = decodePairAnswer(await channel.next(options.signal, PAIR_CONFIRM_TIMEOUT_MS));

@@ -7,7 +7,7 @@
  */
 import { MAX_PACKED } from '../../clock/timestamp.ts';
 import { ENTRY_LIMITS, type CellGroup, type OplogEntry } from '../../oplog/entry.ts';
-import { setOwn, type SqlValue } from '../../sqlite/values.ts';
+import { setOwn, utf8ByteLength, type SqlValue } from '../../sqlite/values.ts';
 import { malformed } from './errors.ts';
 import { WireReader, WireWriter } from './wire.ts';
 
@@ -170,7 +170,7 @@ export function splitEntry(entry: OplogEntry, budget: number): OplogEntry[] {
     let group: CellGroup | undefined;
     for (const [name, value] of Object.entries(values)) {
       let cell = 16 + name.length * 3 + valueSizeBound(value);
-      if (base + head + cell > budget && typeof value === 'string') cell = 16 + name.length * 3 + Buffer.byteLength(value);
+      if (base + head + cell > budget && typeof value === 'string') cell = 16 + name.length * 3 + utf8ByteLength(value);
       if (base + head + cell > budget) throw new RangeError(`column "${name}" of ${entry.table}/${entry.pk} is too large for a frame`);
       if (size + (group ? 0 : head) + cell > budget && groups.length > 0) {
         parts.push({ table: entry.table, pk: entry.pk, cl: entry.cl, groups });

@@ -18,6 +18,7 @@ import {
   PROTOCOL_MINOR,
   TARGET_BATCH_BYTES,
 } from './constants.ts';
+import { utf8ByteLength } from '../../sqlite/values.ts';
 import { EntryEncoder, entrySizeBound, readEntries, splitEntry } from './entries.ts';
 import { FrameTooLargeError, malformed, UnsupportedVersionError } from './errors.ts';
 import { WireReader, WireWriter } from './wire.ts';
@@ -309,9 +310,9 @@ function readCursor(r: WireReader, what: string): string {
 
 /** Cuts a string to at most `maxBytes` of UTF-8 without splitting a character. */
 export function truncateUtf8(text: string, maxBytes: number): string {
-  if (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes) return text;
+  if (text.length * 3 <= maxBytes || utf8ByteLength(text) <= maxBytes) return text;
   let out = text.slice(0, maxBytes);
-  while (Buffer.byteLength(out) > maxBytes) out = out.slice(0, -1);
+  while (utf8ByteLength(out) > maxBytes) out = out.slice(0, -1);
   // A lone high surrogate left at the end would encode as U+FFFD (3 bytes); drop it.
   if (/[\ud800-\udbff]$/.test(out)) out = out.slice(0, -1);
   return out;

@@ -11,6 +11,10 @@ const fatalDecoder = new TextDecoder('utf-8', { fatal: true });
 /** Hex digit values by character code (lower-case only: callers pass canonical UUIDs). */
 const HEX_VALUE = new Uint8Array(128);
 for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+/** Each byte's two lower-case hex digits. */
+const HEX_PAIR = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** ASCII strings up to this many bytes are made with one String.fromCharCode call (far cheaper than TextDecoder for short ones). */
+const ASCII_BY_CHAR_CODES = 4096;
 
 export class WireWriter {
   private buffer: Uint8Array;
@@ -128,10 +132,21 @@ export class WireWriter {
   }
 }
 
+/** Node's Buffer where there is one: its native hex and latin1 decoding are the fastest there. A browser has none. */
+interface NativeBytes {
+  toString(encoding: 'hex' | 'latin1', start: number, end: number): string;
+}
+type BufferFrom = (buffer: ArrayBufferLike, byteOffset: number, length: number) => NativeBytes;
+
+function nativeBytes(data: Uint8Array): NativeBytes | undefined {
+  const from = (globalThis as { Buffer?: { from?: BufferFrom } }).Buffer?.from;
+  return typeof from === 'function' ? from(data.buffer, data.byteOffset, data.byteLength) : undefined;
+}
+
 export class WireReader {
   private readonly view: DataView;
-  /** The same bytes as a Buffer, for its native latin1 decoding of ASCII strings. */
-  private readonly buffer: Buffer;
+  /** The same bytes as a Node Buffer, when there is one (see nativeBytes). */
+  private readonly native: NativeBytes | undefined;
   offset = 0;
   /**
    * Where in the message the reader is (`entry #12`), prefixed to the field name of an error. A
@@ -142,7 +157,7 @@ export class WireReader {
 
   constructor(private readonly data: Uint8Array) {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    this.buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.native = nativeBytes(data);
   }
 
   private label(what: string): string {
@@ -220,10 +235,19 @@ export class WireReader {
   /** 16 bytes read back as the canonical lower-case UUID string. */
   uuid(what: string): string {
     if (this.remaining < 16) throw malformed(`frame ends inside ${this.label(what)}`);
-    // Native hex of the 16 bytes, then the hyphens: cheaper than building it digit by digit.
-    const hex = this.buffer.toString('hex', this.offset, this.offset + 16);
+    const b = this.data;
+    const o = this.offset;
     this.offset += 16;
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    if (this.native !== undefined) {
+      const hex = this.native.toString('hex', o, o + 16);
+      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    }
+    let out = '';
+    for (let i = 0; i < 16; i++) {
+      if (i === 4 || i === 6 || i === 8 || i === 10) out += '-';
+      out += HEX_PAIR[b[o + i]!]!;
+    }
+    return out;
   }
 
   /** A length-prefixed byte string, copied out so it does not pin the frame in memory. */
@@ -248,7 +272,8 @@ export class WireReader {
         break;
       }
     }
-    if (ascii) return this.buffer.toString('latin1', start, end);
+    if (ascii && this.native !== undefined) return this.native.toString('latin1', start, end);
+    if (ascii && length <= ASCII_BY_CHAR_CODES) return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
     try {
       return fatalDecoder.decode(bytes.subarray(start, end));
     } catch {

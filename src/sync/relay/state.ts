@@ -10,6 +10,7 @@ import { dirname, basename, join } from 'node:path';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
+import { base64, fromBase64 } from '../../sqlite/values.ts';
 import { NodeConfigError } from '../node/errors.ts';
 import { MAX_ADMITTED_PEERS, MAX_REVOKED_PEERS, MAX_STATE_FILE_BYTES } from './constants.ts';
 import { generateJoinToken, isJoinTokenShaped } from './token.ts';
@@ -62,7 +63,7 @@ export function saveState(path: string, state: RelayState): void {
   const json = JSON.stringify(
     {
       version: STATE_VERSION,
-      privateKey: Buffer.from(privateKeyToProtobuf(state.privateKey)).toString('base64'),
+      privateKey: base64(privateKeyToProtobuf(state.privateKey)),
       joinToken: state.joinToken,
       admitted: state.admitted,
       revoked: state.revoked,
@@ -99,7 +100,7 @@ function parseState(path: string, text: string): { state: RelayState; tokenCreat
   if (typeof keyText !== 'string') return fail('privateKey is missing');
   let privateKey: PrivateKey;
   try {
-    privateKey = privateKeyFromProtobuf(new Uint8Array(Buffer.from(keyText, 'base64')));
+    privateKey = privateKeyFromProtobuf(fromBase64(keyText));
   } catch (error) {
     return fail(`privateKey is not a libp2p key (${(error as Error).message})`);
   }

@@ -14,7 +14,7 @@ import { FrameTooLargeError, ProtocolError, RemoteError } from '../protocol/erro
 import { framedSize } from '../protocol/framing.ts';
 import { decodeMessage, type BatchMessage, type HelloMessage, type SyncMessage } from '../protocol/messages.ts';
 import type { Sender } from './sender.ts';
-import { Latch } from './signals.ts';
+import { afterPending, Latch } from './signals.ts';
 import type { AppliedBatch, AppliedGroup, SyncStore } from './store.ts';
 
 export interface ReceiverHooks {
@@ -244,9 +244,9 @@ export class SessionReceiver {
 /** Whether `promise` settles before the event loop reaches its check phase: a frame already buffered. */
 function settlesAtOnce(promise: Promise<unknown>): Promise<boolean> {
   return new Promise((resolve) => {
-    const later = setImmediate(() => resolve(false));
+    const cancel = afterPending(() => resolve(false));
     const now = (): void => {
-      clearImmediate(later);
+      cancel();
       resolve(true);
     };
     promise.then(now, now);

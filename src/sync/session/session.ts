@@ -14,7 +14,7 @@ import { Outbox } from './outbox.ts';
 import { Sender } from './sender.ts';
 import type { SyncStore } from './store.ts';
 import { SessionReceiver, TransportFailure } from './receiver.ts';
-import { Latch, Notifier, settleWithin, untilAborted } from './signals.ts';
+import { Latch, Notifier, settleWithin, unrefTimer, untilAborted } from './signals.ts';
 
 export interface SyncSessionOptions {
   /** This database's device id (its PeerId string); sent in hello. */
@@ -240,7 +240,7 @@ class SyncSession {
     if (wait <= 0) return this.savePeerPosition();
     if (this.positionTimer === undefined && !this.finished) {
       this.positionTimer = setTimeout(() => this.savePeerPosition(), wait);
-      this.positionTimer.unref();
+      unrefTimer(this.positionTimer);
     }
   }
 

@@ -66,6 +66,22 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promi
   });
 }
 
+/** Lets a timer not keep Node's event loop alive; a no-op where timers are numbers (a browser). */
+export function unrefTimer<T>(timer: T): T {
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
+}
+
+/** Runs `task` once the event loop has handled what is pending (setImmediate on Node, a zero timeout in a browser); returns its cancel. */
+export function afterPending(task: () => void): () => void {
+  if (typeof setImmediate === 'function') {
+    const handle = setImmediate(task);
+    return () => clearImmediate(handle);
+  }
+  const handle = setTimeout(task, 0);
+  return () => clearTimeout(handle);
+}
+
 /** Whether `promise` settled (either way) within `ms`; the timer never outlives the wait. */
 export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;

@@ -4,9 +4,10 @@
  * the WAL wakes us as soon as another process writes, and a short poll covers our own connection
  * and file systems where watching does not work. One watcher per connection serves every session.
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { ConnectionSlot, type SqliteConnection, type SqliteStatement } from '../../sqlite/index.ts';
 import { LIVE_POLL_INTERVAL_MS } from '../protocol/constants.ts';
+import { unrefTimer } from '../session/signals.ts';
+import { watchFile, type FileWatch } from './file-watch.ts';
 
 interface Waiter {
   after: bigint;
@@ -20,9 +21,9 @@ const SETTLE_DELAYS_MS = [0, 1, 3];
 export class OplogWatcher {
   private readonly waiters = new Set<Waiter>();
   private readonly maxSeq: SqliteStatement;
-  private timer: NodeJS.Timeout | undefined;
-  private settle: NodeJS.Timeout | undefined;
-  private fileWatch: FSWatcher | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private settle: ReturnType<typeof setTimeout> | undefined;
+  private fileWatch: FileWatch | undefined;
 
   private constructor(
     private readonly raw: SqliteConnection,
@@ -98,19 +99,15 @@ export class OplogWatcher {
       this.check();
       if (this.waiters.size > 0) this.schedule();
     }, this.intervalMs);
-    this.timer.unref();
+    unrefTimer(this.timer);
   }
 
   private watchFile(): void {
     const file = this.raw.path;
     if (file === '' || file === ':memory:') return;
     const wal = String(this.raw.pragma('journal_mode')).toLowerCase() === 'wal';
-    try {
-      this.fileWatch = watch(wal ? `${file}-wal` : file, { persistent: false }, () => this.onFileEvent());
-      this.fileWatch.on('error', () => this.stopFileWatch());
-    } catch {
-      // No watch (the file system does not support it, or the WAL is not there yet): the poll suffices.
-    }
+    // No watch (the file system does not support it, the WAL is not there yet, a browser): the poll suffices.
+    this.fileWatch = watchFile(wal ? `${file}-wal` : file, () => this.onFileEvent(), () => this.stopFileWatch());
   }
 
   private onFileEvent(): void {
@@ -119,12 +116,10 @@ export class OplogWatcher {
     const next = (): void => {
       this.settle = undefined;
       if (!this.check() && this.waiters.size > 0 && ++step < SETTLE_DELAYS_MS.length) {
-        this.settle = setTimeout(next, SETTLE_DELAYS_MS[step]);
-        this.settle.unref();
+        this.settle = unrefTimer(setTimeout(next, SETTLE_DELAYS_MS[step]));
       }
     };
-    this.settle = setTimeout(next, SETTLE_DELAYS_MS[0]);
-    this.settle.unref();
+    this.settle = unrefTimer(setTimeout(next, SETTLE_DELAYS_MS[0]));
   }
 
   /** Resolves the waiters the log has moved past; returns whether any were. */

@@ -1,0 +1,229 @@
+/**
+ * The sync node of a web page: libp2p in the database worker, dialling Node devices (or a relay)
+ * over WebSockets, with Noise, Yamux and identify, and the same /ahenk/sync sessions as a Node
+ * SyncNode (src/sync/node/sessions.ts), reading and writing the worker's SQLite connection
+ * directly. A page cannot listen, so this node only dials: `dial(address)` a device's `/ws`
+ * address, and it is dialled again after a disconnect, with backoff, until the node stops.
+ *
+ * No Node built-in is reached from here (a lint rule): no TCP, mDNS, network watch or kept port.
+ */
+import '../node/polyfill.ts';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { webSockets } from '@libp2p/websockets';
+import { createLibp2p } from 'libp2p';
+import { isAuthorizedPeer } from '../../auth/devices.ts';
+import { readIdentity } from '../../database/identity.ts';
+import { connectionOf, type DatabaseHandle, type SqliteConnection } from '../../sqlite/index.ts';
+import { SYNC_PROTOCOL } from '../protocol/constants.ts';
+import { BackoffTimers } from '../node/backoff.ts';
+import { resolveConfig, type P2PConfig, type ResolvedConfig } from '../node/config.ts';
+import { dialAddress } from '../node/dialer.ts';
+import { NodeConfigError, NodeStoppedError } from '../node/errors.ts';
+import { startedOrStopped, SyncNodeEmitter, type SyncCompleteEvent } from '../node/events.ts';
+import { HeldEntryRetry } from '../node/held-retry.ts';
+import { rememberPeer } from '../node/peer-store.ts';
+import { SyncSessions } from '../node/sessions.ts';
+
+/** What a web sync node takes: the session and retry settings of P2PConfig (it neither listens nor discovers). */
+export type WebSyncConfig = Pick<
+  P2PConfig,
+  'live' | 'batchSize' | 'reconnect' | 'reconnectInitialDelayMs' | 'reconnectMaxDelayMs' | 'log' | 'maxDriftMs' | 'now'
+>;
+
+/** A connected peer, as SyncNode.peers() describes it (a page reaches peers directly, never through its own relay). */
+export interface WebConnectedPeer {
+  peerId: string;
+  addresses: string[];
+  authorized: boolean;
+  syncing: boolean;
+}
+
+/** Starts a web sync node for `db` (in the worker that holds the database). Stop it with `stop()`. */
+export async function createWebSyncNode(db: DatabaseHandle, config: WebSyncConfig = {}): Promise<WebSyncNode> {
+  const resolved = resolveConfig({ ...pickWebConfig(config), listenAddresses: ['/ip4/127.0.0.1/tcp/0'] });
+  const raw = connectionOf(db);
+  const identity = readIdentity(raw);
+  if (identity === undefined) throw new NodeConfigError('this database has no device identity; open it with initializeDatabase first');
+  const libp2p = await createLibp2p({
+    privateKey: identity.privateKey,
+    addresses: { listen: [] },
+    transports: [webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() },
+    // A page dials loopback and LAN devices: libp2p's default gater refuses private addresses in a browser.
+    connectionGater: { denyDialMultiaddr: () => false },
+  });
+  return startedOrStopped(new WebSyncNode(db, raw, libp2p, { ...resolved, listenAddresses: [] }));
+}
+
+/** Only the fields a web node takes, so a P2PConfig passed whole cannot make it listen or discover. */
+function pickWebConfig(config: WebSyncConfig): WebSyncConfig {
+  const keys = ['live', 'batchSize', 'reconnect', 'reconnectInitialDelayMs', 'reconnectMaxDelayMs', 'log', 'maxDriftMs', 'now'] as const;
+  const out: Record<string, unknown> = {};
+  for (const key of keys) if (Object.hasOwn(config, key) && config[key] !== undefined) out[key] = config[key];
+  return out as WebSyncConfig;
+}
+
+export class WebSyncNode extends SyncNodeEmitter {
+  /** This device's id: the PeerId of the database's own key. */
+  readonly peerId: string;
+  readonly libp2p: Libp2p;
+  readonly #raw: SqliteConnection;
+  readonly #config: ResolvedConfig;
+  readonly #sessions: SyncSessions;
+  readonly #held: HeldEntryRetry;
+  readonly #retries: BackoffTimers;
+  readonly #stop = new AbortController();
+  /** Where each peer `dial` reached is dialled again after a disconnect. */
+  readonly #addresses = new Map<string, string>();
+  readonly #detach: (() => void)[] = [];
+  #stopped: Promise<void> | undefined;
+
+  /** Use createWebSyncNode. */
+  constructor(db: DatabaseHandle, raw: SqliteConnection, libp2p: Libp2p, config: ResolvedConfig) {
+    super();
+    this.peerId = libp2p.peerId.toString();
+    this.libp2p = libp2p;
+    this.#raw = raw;
+    this.#config = config;
+    this.#retries = new BackoffTimers({ initialDelayMs: config.reconnectInitialDelayMs, maxDelayMs: config.reconnectMaxDelayMs });
+    this.#held = new HeldEntryRetry(raw, config, this, this.#stop.signal);
+    this.#sessions = new SyncSessions({
+      db,
+      raw,
+      localPeerId: this.peerId,
+      libp2p,
+      config,
+      events: this,
+      isAuthorized: (peerId) => this.isAuthorized(peerId),
+      sessionEnded: (peerId, error, progressed) => this.#sessionEnded(peerId, error, progressed),
+      revokedBy: (peerId) => this.#config.log(`${peerId} refused this device as revoked`),
+      ...this.#held.sessionHooks(),
+    });
+  }
+
+  /** Registers /ahenk/sync and the connection listeners; called by createWebSyncNode. */
+  async start(): Promise<void> {
+    const signal = this.#stop.signal;
+    await this.libp2p.handle(SYNC_PROTOCOL, (stream, connection) => this.#sessions.accept(stream, connection, signal));
+    this.#listen('connection:open', (connection: Connection) => this.#opened(connection));
+    this.#listen('peer:disconnect', (id: PeerId) => this.#disconnected(id.toString()));
+    this.#held.start();
+  }
+
+  isAuthorized(peerId: string): boolean {
+    return peerId !== this.peerId && isAuthorizedPeer(this.#raw, peerId);
+  }
+
+  /**
+   * Connects to a device's WebSocket address (`/ip4/…/tcp/…/ws/p2p/<id>`); resolves with its id.
+   * Sync starts by itself when it is on this device's list; the address is dialled again after a
+   * disconnect (with backoff) until `stop()`.
+   */
+  async dial(address: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+    this.#assertRunning();
+    const peerId = await dialAddress(this.libp2p, address, this.#stop.signal, options.signal);
+    this.#addresses.set(peerId, address);
+    this.#retries.reset(`dial:${peerId}`);
+    return peerId;
+  }
+
+  /** Peers with an open connection. */
+  peers(): WebConnectedPeer[] {
+    return this.libp2p.getPeers().map((id) => {
+      const peerId = id.toString();
+      return {
+        peerId,
+        addresses: this.libp2p.getConnections(id).map((c) => c.remoteAddr.toString()),
+        authorized: this.isAuthorized(peerId),
+        syncing: this.#sessions.has(peerId),
+      };
+    });
+  }
+
+  /** Makes sure every connected authorized peer has a session; resolves with their catch-ups. */
+  async syncNow(): Promise<SyncCompleteEvent[]> {
+    this.#assertRunning();
+    const runs = this.libp2p
+      .getPeers()
+      .map(String)
+      .filter((peerId) => this.isAuthorized(peerId))
+      .map((peerId) => this.#sessions.caughtUp(peerId) ?? this.#sessions.open(peerId, this.#stop.signal));
+    return (await Promise.all(runs)).filter((r): r is SyncCompleteEvent => r !== undefined);
+  }
+
+  /** Ends every session, closes every connection, cancels every retry; safe to call more than once. */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      const reason = new NodeStoppedError();
+      this.#stop.abort(reason);
+      this.#retries.clear();
+      for (const detach of this.#detach) detach();
+      await this.#sessions.stopAll(reason);
+      await this.libp2p.stop();
+    })();
+    return this.#stopped;
+  }
+
+  #assertRunning(): void {
+    if (this.#stop.signal.aborted) throw new NodeStoppedError();
+  }
+
+  #listen<T>(name: 'connection:open' | 'peer:disconnect', handler: (detail: T) => void): void {
+    const listener = (event: CustomEvent<T>): void => {
+      if (this.#stop.signal.aborted) return;
+      try {
+        handler(event.detail);
+      } catch (error) {
+        this.emit('error', { error: error instanceof Error ? error : new Error(String(error)) });
+      }
+    };
+    this.libp2p.addEventListener(name, listener as never);
+    this.#detach.push(() => this.libp2p.removeEventListener(name, listener as never));
+  }
+
+  #opened(connection: Connection): void {
+    const peerId = connection.remotePeer.toString();
+    const authorized = this.isAuthorized(peerId);
+    this.#config.log(`connected to ${peerId} (${connection.remoteAddr.toString()})${authorized ? '' : ' (not on the device list: no sync)'}`);
+    this.emit('peer:connect', { peerId, authorized, address: connection.remoteAddr.toString(), path: 'direct' });
+    if (!authorized) return;
+    rememberPeer(this.#raw, peerId, []);
+    if (this.#sessions.isOpener(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
+  }
+
+  #disconnected(peerId: string): void {
+    this.#config.log(`disconnected from ${peerId}`);
+    void this.#sessions.abort(peerId, new Error(`peer ${peerId} disconnected`));
+    this.emit('peer:disconnect', { peerId });
+    this.#redial(peerId);
+  }
+
+  /** Dials `peerId` again at the address that reached it, after a backoff, until it connects or the node stops. */
+  #redial(peerId: string): void {
+    const address = this.#addresses.get(peerId);
+    if (address === undefined || !this.#config.reconnect || !this.isAuthorized(peerId)) return;
+    const delay = this.#retries.schedule(`dial:${peerId}`, () => {
+      if (this.#stop.signal.aborted || this.libp2p.getConnections(peerIdFromString(peerId)).length > 0) return;
+      this.dial(address).catch((error: unknown) => {
+        this.#config.log(`could not reach ${peerId} at ${address}: ${(error as Error).message}`);
+        this.#redial(peerId);
+      });
+    });
+    if (delay !== undefined) this.#config.log(`dialling ${peerId} again in ${delay} ms`);
+  }
+
+  #sessionEnded(peerId: string, error: Error | undefined, progressed: boolean): void {
+    const key = `session:${peerId}`;
+    if (progressed) this.#retries.reset(key);
+    if (this.#stop.signal.aborted || error === undefined || !this.#sessions.isOpener(peerId)) return;
+    this.#retries.schedule(key, () => {
+      if (this.libp2p.getConnections(peerIdFromString(peerId)).length > 0 && this.isAuthorized(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
+    });
+  }
+}
