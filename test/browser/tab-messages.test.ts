@@ -28,8 +28,8 @@ async function leaderAndChannel(name: string) {
   channel.onmessage = (event: MessageEvent<TabMessage>) => {
     if (event.data.kind === 'answer') answers.set(`${event.data.client}:${event.data.seq}`, event.data.answer);
   };
-  const answered = async (client: string, seq: number) => {
-    for (let waited = 0; waited < 5000 && !answers.has(`${client}:${seq}`); waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  const answered = async (client: string, seq: number, waitMs = 5000) => {
+    for (let waited = 0; waited < waitMs && !answers.has(`${client}:${seq}`); waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
     return answers.get(`${client}:${seq}`);
   };
   const request = (client: string, seq: number, work: unknown) => channel.postMessage({ kind: 'request', client, seq, first: seq, work, check: false });
@@ -51,6 +51,17 @@ describe('messages on the tabs channel', () => {
     expect(await answered('tab-2', 2)).toMatchObject({ status: 'ok', inTransaction: false });
     expect(await answered('tab-3', 1)).toMatchObject({ status: 'ok' });
     expect(db.$connection.prepare(`SELECT id FROM todos`).values()).toEqual([['three']]);
+  });
+
+  it('drops a malformed sync request; a well-formed one reaches the leader', async () => {
+    const { answered, request } = await leaderAndChannel('ahenk:test:malformed-sync');
+    request('rogue', 1, { kind: 'sync', op: 'dial', address: 42 });
+    request('rogue-2', 1, { kind: 'sync', op: 'dial', address: `/ip4/127.0.0.1/tcp/1/ws/p2p/${'x'.repeat(5000)}` });
+    request('rogue-3', 1, { kind: 'sync', op: 'format-disk' });
+    request('tab-4', 1, { kind: 'sync', op: 'peers' });
+    expect(await answered('tab-4', 1)).toEqual({ status: 'ok', value: [], inTransaction: false });
+    await pause();
+    for (const rogue of ['rogue', 'rogue-2', 'rogue-3']) expect(await answered(rogue, 1, 0)).toBeUndefined();
   });
 
   it('ignores a malformed answer: the request it names is still answered by the leader', async () => {
