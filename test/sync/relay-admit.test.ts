@@ -117,6 +117,24 @@ describe('admission by join token', () => {
     expect(held.length).toBe(16);
   });
 
+  it("forgets a stranger's join window when its connection closes first", async () => {
+    const server = await relay(join(tempDir(), 'relay.json'), 30_000);
+    const address = multiaddr(server.getMultiaddrs()[0]!);
+    const client = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], connectionGater: { denyDialMultiaddr: () => false } });
+    stops.push(async () => {
+      await client.stop();
+    });
+    for (let i = 0; i < 3; i++) {
+      await client.dial(address);
+      await waitFor(() => server.strangersWaiting === 1, 10_000, 'the join window to start');
+      await client.hangUp(multiaddr(server.getMultiaddrs()[0]!));
+      await waitFor(() => server.libp2p.getConnections().length === 0, 10_000, 'the relay to see the connection close');
+      await pause();
+    }
+    // Each window went with its connection, not 30 s later (a peer connecting and leaving in a loop held them all).
+    expect(server.strangersWaiting).toBe(0);
+  });
+
   it('refuses wrong tokens and bounds the attempts per address, even for the right token after that', async () => {
     const server = await relay();
     const address = server.getMultiaddrs()[0]!;

@@ -42,7 +42,8 @@ export class RelayNode {
   readonly #loaded: LoadedState;
   readonly #admission: Admission;
   readonly #counters = new RelayCounters();
-  readonly #strangerTimers = new Set<NodeJS.Timeout>();
+  /** A stranger's join window, by connection id: cleared when its connection closes first. */
+  readonly #strangerTimers = new Map<string, NodeJS.Timeout>();
   #libp2p: Libp2p<{ relay: CircuitRelayService }> | undefined;
   #interval: NodeJS.Timeout | undefined;
   #stopped: Promise<void> | undefined;
@@ -99,6 +100,7 @@ export class RelayNode {
       },
     });
     this.#libp2p.addEventListener('connection:open', (event) => this.#watchStranger(event.detail));
+    this.#libp2p.addEventListener('connection:close', (event) => this.#forgetStranger(event.detail));
     await this.#libp2p.handle(RELAY_ADMIT_PROTOCOL, (stream, connection) => void this.#onAdmitStream(stream, connection), { maxInboundStreams: 1 });
     if (this.#libp2p.getMultiaddrs().length === 0) {
       await this.stop();
@@ -182,7 +184,7 @@ export class RelayNode {
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       clearInterval(this.#interval);
-      for (const timer of this.#strangerTimers) clearTimeout(timer);
+      for (const timer of this.#strangerTimers.values()) clearTimeout(timer);
       this.#strangerTimers.clear();
       const libp2p = this.#libp2p;
       if (libp2p === undefined) return;
@@ -200,11 +202,24 @@ export class RelayNode {
   #watchStranger(connection: Connection): void {
     if (this.isAdmitted(connection.remotePeer.toString())) return;
     const timer = setTimeout(() => {
-      this.#strangerTimers.delete(timer);
+      this.#strangerTimers.delete(connection.id);
       if (!this.isAdmitted(connection.remotePeer.toString())) void connection.close().catch(() => {});
     }, this.#config.joinWindowMs);
     timer.unref();
-    this.#strangerTimers.add(timer);
+    this.#strangerTimers.set(connection.id, timer);
+  }
+
+  /** A connection closed within its join window: its timer (and the connection it holds) goes. */
+  #forgetStranger(connection: Connection): void {
+    const timer = this.#strangerTimers.get(connection.id);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#strangerTimers.delete(connection.id);
+  }
+
+  /** Join windows still running (a stranger's connection open, not yet admitted or closed). */
+  get strangersWaiting(): number {
+    return this.#strangerTimers.size;
   }
 
   async #onAdmitStream(stream: Stream, connection: Connection): Promise<void> {
