@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BackoffTimers } from '../../src/sync/node/backoff.ts';
-import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
+import { createSyncNode, type P2PConfig, type SyncNode } from '../../src/sync/node/index.ts';
 import { todos } from '../helpers/schema.ts';
 import { waitFor } from '../net/fixtures.ts';
 import { pairedDevices } from './helpers.ts';
@@ -15,16 +15,21 @@ afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.stop()));
 });
 
+/** Two paired devices' nodes on 127.0.0.1, B dialled A, after their first catch-up. */
+async function syncedPair(config: P2PConfig) {
+  const [a, b] = await pairedDevices();
+  const na = await createSyncNode(a, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], ...config });
+  const nb = await createSyncNode(b, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], ...config });
+  nodes.push(na, nb);
+  const first = nb.once('sync:complete');
+  await nb.dial(na.getMultiaddrs()[0]!);
+  await first;
+  return { a, b, na, nb };
+}
+
 describe('reconnect', () => {
   it('dials a known device again after the connection drops, and syncs what was written meanwhile', async () => {
-    const [a, b] = await pairedDevices();
-    const config = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnectInitialDelayMs: 50 };
-    const na = await createSyncNode(a, config);
-    const nb = await createSyncNode(b, config);
-    nodes.push(na, nb);
-    const first = nb.once('sync:complete');
-    await nb.dial(na.getMultiaddrs()[0]!);
-    await first;
+    const { a, b, na, nb } = await syncedPair({ reconnectInitialDelayMs: 50 });
 
     const reconnected = na.once('peer:connect', { filter: (e) => e.peerId === nb.peerId, signal: AbortSignal.timeout(10_000) });
     await na.libp2p.hangUp(nb.libp2p.peerId);
@@ -34,15 +39,8 @@ describe('reconnect', () => {
   });
 
   it('opens a session on a connection that came while the previous session was still winding down', async () => {
-    const [a, b] = await pairedDevices();
     // Reconnecting is left to the test: it dials again at once, racing the old session's end.
-    const config = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnect: false };
-    const na = await createSyncNode(a, config);
-    const nb = await createSyncNode(b, config);
-    nodes.push(na, nb);
-    const first = nb.once('sync:complete');
-    await nb.dial(na.getMultiaddrs()[0]!);
-    await first;
+    const { a, b, na, nb } = await syncedPair({ reconnect: false });
     for (let round = 0; round < 8; round++) {
       // B hangs up and dials again at once: A sees the old connection close and the new one open
       // while its session over the old one may still be saying goodbye.
