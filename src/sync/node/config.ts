@@ -201,7 +201,8 @@ function positive(field: string, value: number): number {
   return value;
 }
 
-function nonNegative(field: string, value: number): number {
+/** `value` when it is a finite number >= 0; a NodeConfigError naming `field` otherwise (the relay's config uses it too). */
+export function nonNegative(field: string, value: number): number {
   if (!Number.isFinite(value) || value < 0) throw new NodeConfigError(`${field} must be zero or a positive number, got ${value}`);
   return value;
 }

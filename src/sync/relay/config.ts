@@ -3,7 +3,7 @@
  * limits it grants. `resolveRelayConfig` fills the defaults and rejects values that cannot work.
  */
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { parseAddresses } from '../node/config.ts';
+import { nonNegative, parseAddresses } from '../node/config.ts';
 import { NodeConfigError } from '../node/errors.ts';
 import {
   DEFAULT_CIRCUIT_BYTES,
@@ -103,13 +103,7 @@ export function resolveRelayConfig(config: RelayConfig): ResolvedRelayConfig {
   };
 }
 
-
 function count(field: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) throw new NodeConfigError(`${field} must be a positive integer, got ${value}`);
-  return value;
-}
-
-function nonNegative(field: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) throw new NodeConfigError(`${field} must be zero or a positive number, got ${value}`);
   return value;
 }
