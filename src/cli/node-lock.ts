@@ -81,7 +81,7 @@ function isPrivateFolder(folder: string): boolean {
  * sync of the file each time (about 30 ms per lock file on a loaded disk), and a write cut short by a
  * crash or power loss (with no journal) would leave a file SQLite cannot read, refusing every start.
  */
-function holdExclusive(path: string, adapter: AdapterName): SqliteConnection | undefined {
+export function holdExclusive(path: string, adapter: AdapterName): SqliteConnection | undefined {
   let connection: SqliteConnection | undefined;
   try {
     // node:sqlite reads the schema while opening: a held lock answers busy there, at once with no wait.

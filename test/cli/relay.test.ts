@@ -105,6 +105,38 @@ describe('ahenk relay', () => {
     expect(missing.stderr).toContain('no relay state file');
   });
 
+  it('keeps a change made while the relay starts, runs one relay per state file, and refuses a bad id alike running or not', async () => {
+    const dir = tempDir();
+    const state = join(dir, 'relay.json');
+    const [first, second] = ['12D3KooWHoc5mZuABLYaBrfigfQcPZDgtqooE2x9RWGgHRUGJGkF', '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'];
+    expect((await runRelay(['--state', state, '--admit', first])).code).toBe(0);
+    // The relay loads the state, starts libp2p, then applies --revoke (a save of what it loaded);
+    // an admit sent meanwhile used to edit the file behind its back and be overwritten.
+    const stop = new AbortController();
+    let output = '';
+    const running = cli(['relay', ...LISTEN, '--json', '--state', state, '--revoke', first], { signal: stop.signal, onStdout: (text) => void (output += text) });
+    try {
+      const admitted = await cli(['relay', 'admit', second, '--state', state, '--json']);
+      expect(admitted.code).toBe(0);
+      await waitFor(() => output.includes('"listen"'), 20_000, 'the relay to listen');
+      const file = JSON.parse(readFileSync(state, 'utf8')) as { admitted: { peerId: string }[]; revoked: string[] };
+      expect(file.admitted.map((p) => p.peerId)).toEqual([second]);
+      expect(file.revoked).toEqual([first]);
+      const twice = await cli(['relay', ...LISTEN, '--state', state]);
+      expect(twice.code).toBe(1);
+      expect(twice.stderr).toContain(`another relay runs on ${state}`);
+      const badRunning = await cli(['relay', 'admit', 'nobody', '--state', state]);
+      expect(badRunning.code).toBe(2);
+      expect(badRunning.stderr).toContain('"nobody" is not a device id');
+    } finally {
+      stop.abort();
+      await running;
+    }
+    const badOffline = await cli(['relay', 'admit', 'nobody', '--state', state]);
+    expect(badOffline.code).toBe(2);
+    expect(badOffline.stderr).toContain('"nobody" is not a device id');
+  });
+
   it('refuses a bad device id or limit as a usage error, and --status without a relay', async () => {
     const dir = tempDir();
     const bad = await cli(['relay', '--state', join(dir, 'r.json'), ...LISTEN, '--admit', 'nobody']);

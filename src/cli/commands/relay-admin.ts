@@ -8,12 +8,14 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Admission } from '../../sync/relay/admission.ts';
 import { joinRelay } from '../../sync/relay/index.ts';
-import { loadOrCreateState } from '../../sync/relay/state.ts';
+import { isPeerId, loadOrCreateState } from '../../sync/relay/state.ts';
+import { defaultAdapter } from '../../sqlite/index.ts';
 import { NodeConfigError, RelayAdmissionError } from '../../sync/node/errors.ts';
 import type { RelayNode } from '../../sync/relay/relay.ts';
 import { queryControlSocket, serveControlSocket, type ControlOp, type ControlServer } from '../control-socket.ts';
 import { DB_OPTION, flag, JSON_OPTION, stringOption, withDatabase } from '../context.ts';
 import { CommandFailedError, UsageError } from '../errors.ts';
+import { holdExclusive } from '../node-lock.ts';
 import { writeJson, writeLine } from '../io.ts';
 import type { CommandContext, CommandSpec, OptionSpec } from '../spec.ts';
 
@@ -52,13 +54,72 @@ export function serveRelayControl(stateFile: string, relay: RelayNode): Promise<
   );
 }
 
+/** How long a relay start or an offline change waits for the state file's lock before giving up. */
+export const STATE_LOCK_WAIT_MS = 10_000;
+const STATE_LOCK_RETRY_MS = 100;
+
+/**
+ * The state file's lock (`<state>.lock`, an OS lock the process's end releases, as a node's: see
+ * node-lock.ts): a running relay holds it for its life, an offline change while it edits the file.
+ * Without it, a change made while a relay starts (before its control socket answers), or two
+ * changes at once, read the file before the other wrote it, and one overwrote the other.
+ */
+export function tryLockRelayState(stateFile: string): { release(): void } | undefined {
+  let connection;
+  try {
+    connection = holdExclusive(`${stateFile}.lock`, defaultAdapter());
+  } catch (error) {
+    throw new CommandFailedError(`cannot lock the relay state file ${stateFile} (${(error as Error).message}): does its folder exist and may you write there?`, undefined, { cause: error });
+  }
+  return connection === undefined ? undefined : { release: () => connection.close() };
+}
+
+/**
+ * Takes the state file's lock for a relay's life. A relay already answering on the control socket
+ * is refused at once; otherwise waits up to STATE_LOCK_WAIT_MS for a change under way (or a relay
+ * still starting) to let go.
+ */
+export async function lockRelayState(stateFile: string): Promise<{ release(): void }> {
+  const deadline = Date.now() + STATE_LOCK_WAIT_MS;
+  for (;;) {
+    const lock = tryLockRelayState(stateFile);
+    if (lock !== undefined) return lock;
+    const running = await queryControlSocket(controlSocketPathOfRelay(stateFile), undefined, { op: 'status' }).catch(() => undefined);
+    if (running !== undefined || Date.now() >= deadline) throw new CommandFailedError(`another relay runs on ${stateFile}; stop it first`);
+    await new Promise((resolve) => setTimeout(resolve, STATE_LOCK_RETRY_MS));
+  }
+}
+
 type Change = { op: 'admit' | 'revoke'; deviceId: string } | { op: 'token' | 'rotate-token' };
 
 /** Applies a change to the running relay, or to its state file when none runs. Returns the answer and whether a relay took it. */
 async function change(stateFile: string, request: Change): Promise<{ answer: Record<string, unknown>; running: boolean }> {
-  const live = await queryControlSocket(controlSocketPathOfRelay(stateFile), undefined, request);
-  if (live !== undefined) return { answer: live as Record<string, unknown>, running: true };
-  if (!existsSync(stateFile)) throw new CommandFailedError(`no relay state file at ${stateFile}: start the relay once with \`ahenk relay --state ${stateFile}\``);
+  // Checked here, so a bad id is the same usage error whether a relay runs or not.
+  if ('deviceId' in request && !isPeerId(request.deviceId)) throw new UsageError(`${JSON.stringify(request.deviceId)} is not a device id`);
+  // A relay that holds the lock but does not answer yet is starting: ask again until it does, or
+  // until the lock is free (another change under way ends in milliseconds).
+  const deadline = Date.now() + STATE_LOCK_WAIT_MS;
+  for (;;) {
+    const live = await queryControlSocket(controlSocketPathOfRelay(stateFile), undefined, request);
+    if (live !== undefined) return { answer: live as Record<string, unknown>, running: true };
+    if (!existsSync(stateFile)) throw new CommandFailedError(`no relay state file at ${stateFile}: start the relay once with \`ahenk relay --state ${stateFile}\``);
+    const lock = tryLockRelayState(stateFile);
+    if (lock !== undefined) {
+      try {
+        return await changeStateFile(stateFile, request);
+      } finally {
+        lock.release();
+      }
+    }
+    if (Date.now() >= deadline) {
+      throw new CommandFailedError(`the relay state file ${stateFile} is locked and no relay answers on ${controlSocketPathOfRelay(stateFile)}: is a relay stuck starting on it? Try again once it runs`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, STATE_LOCK_RETRY_MS));
+  }
+}
+
+/** The change made in the state file itself, under its lock (no relay runs on it). */
+async function changeStateFile(stateFile: string, request: Change): Promise<{ answer: Record<string, unknown>; running: boolean }> {
   const { state } = await loadOrCreateState(stateFile);
   const admission = new Admission(state, { stateFile, log: () => {} });
   try {

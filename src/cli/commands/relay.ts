@@ -16,7 +16,7 @@ import { CommandFailedError, UsageError } from '../errors.ts';
 import { writeJson, writeLine } from '../io.ts';
 import { EventLog, untilAborted } from '../node.ts';
 import type { CommandContext, CommandSpec } from '../spec.ts';
-import { relayStateFile, relaySubcommands, serveRelayControl, STATE_OPTION } from './relay-admin.ts';
+import { lockRelayState, relayStateFile, relaySubcommands, serveRelayControl, STATE_OPTION } from './relay-admin.ts';
 
 /** How often a running relay rewrites its status file: fresh enough for a glance, cheap on disk. */
 const STATUS_FILE_INTERVAL_MS = 10_000;
@@ -50,7 +50,15 @@ export const relayCommand: CommandSpec = {
     const stateFile = relayStateFile(context);
     if (flag(context, 'status')) return printStatus(context, stateFile);
     const log = new EventLog(context.io, flag(context, 'json'));
-    const relay = await startRelay(context, stateFile, log);
+    // Held for the relay's life: one relay per state file, and no offline change behind its back.
+    const lock = await lockRelayState(stateFile);
+    let relay: RelayNode;
+    try {
+      relay = await startRelay(context, stateFile, log);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
     const statusFile = `${stateFile}.status.json`;
     const writeStatus = (): void => writeStatusFile(statusFile, relay.stats());
     const interval = setInterval(writeStatus, STATUS_FILE_INTERVAL_MS);
@@ -76,6 +84,7 @@ export const relayCommand: CommandSpec = {
       offSignal?.();
       await control?.close();
       await relay.stop();
+      lock.release();
     }
     log.line('stopped', {}, 'stopped');
   },

@@ -53,7 +53,7 @@ export class Admission {
     if (!isPeerId(peerId)) throw new NodeConfigError(`${JSON.stringify(peerId)} is not a peer id`);
     if (this.#admitted.has(peerId)) return false;
     if (this.#admitted.size >= MAX_ADMITTED_PEERS) throw new NodeConfigError(`the relay admits at most ${MAX_ADMITTED_PEERS} devices`);
-    this.#admitted.set(peerId, { peerId, admittedAt: Date.now() });
+    this.#admitted.set(peerId, { peerId, admittedAt: (this.#host.now ?? Date.now)() });
     this.#revoked.delete(peerId);
     this.#save();
     this.#host.log(`admitted ${peerId}${how}`);
