@@ -82,17 +82,14 @@ describe.skipIf(chromiumMissing !== undefined)('two pages sync over WebRTC, meet
 
     // The relay admits both browser devices by id and listens on WebSockets only, on loopback.
     const relayLog: string[] = [];
-    const relay = await createRelayNode({
-      stateFile: join(mkdtempSync(join(tmpdir(), 'ahenk-relay-')), 'relay.json'),
-      listenAddresses: ['/ip4/127.0.0.1/tcp/0/ws'],
-      admit: [aId, bId],
-      statusIntervalMs: 0,
-      log: (line) => relayLog.push(line),
-    });
-    let relayStopped = false;
-    stops.push(() => (relayStopped ? undefined : relay.stop()));
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'ahenk-relay-')), 'relay.json');
+    const startRelay = (listen: string) => createRelayNode({ stateFile, listenAddresses: [listen], admit: [aId, bId], statusIntervalMs: 0, log: (line) => relayLog.push(line) });
+    let relay = await startRelay('/ip4/127.0.0.1/tcp/0/ws');
+    let relayRunning = true;
+    stops.push(() => (relayRunning ? relay.stop() : undefined));
     const relayAddress = relay.getMultiaddrs().find((address) => address.includes('/ws/'))!;
     expect(relayAddress).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/ws\/p2p\/12D3KooW/);
+    const relayId = relayAddress.split('/p2p/')[1]!;
 
     // Offline writes on both pages, one row on both (the later write wins).
     await call(a, 'add', 'a1', 'written in A');
@@ -141,7 +138,7 @@ describe.skipIf(chromiumMissing !== undefined)('two pages sync over WebRTC, meet
 
     // The relay goes: its circuits close, the WebRTC connection stays, and live edits still cross.
     await relay.stop();
-    relayStopped = true;
+    relayRunning = false;
     const onlyWebRtc = (peers: Peer[], id: string) => {
       const peer = peers.find((p) => p.peerId === id);
       return peer !== undefined && peer.addresses.length > 0 && peer.addresses.every((address) => address.includes('/webrtc/'));
@@ -151,6 +148,11 @@ describe.skipIf(chromiumMissing !== undefined)('two pages sync over WebRTC, meet
     await call(a, 'waitForTitle', 'a1', 'edited in B without a relay', LIVE_WAIT_MS);
     await call(a, 'setTitle', 'b1', 'edited in A without a relay');
     await call(b, 'waitForTitle', 'b1', 'edited in A without a relay', LIVE_WAIT_MS);
+
+    // The relay comes back (same key, same port): both pages dial it again by themselves, to be reachable there again.
+    relay = await startRelay(relayAddress.split('/p2p/')[0]!);
+    relayRunning = true;
+    for (const page of pages) await pollPage<Peer[]>(page, 'peers', (peers) => peers.some((p) => p.peerId === relayId), 90_000, 'the page to dial the relay again');
 
     expect(await call<string[]>(a, 'syncErrors')).toEqual([]);
     expect(await call<string[]>(b, 'syncErrors')).toEqual([]);

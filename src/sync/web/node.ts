@@ -35,6 +35,9 @@ import { SyncSessions } from '../node/sessions.ts';
 import type { RtcIceServer } from './rtc-messages.ts';
 import { webRtcAvailable } from './rtc-shim.ts';
 
+/** What a relay offers (circuit relay v2): a page that dialled one dials it again after it goes. */
+const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop';
+
 /** What a web sync node takes: the session and retry settings of P2PConfig (it neither listens nor discovers), and WebRTC's ICE servers. */
 export type WebSyncConfig = Pick<
   P2PConfig,
@@ -242,21 +245,32 @@ export class WebSyncNode extends SyncNodeEmitter {
     this.#config.log(`disconnected from ${peerId}`);
     void this.#sessions.abort(peerId, new Error(`peer ${peerId} disconnected`));
     this.emit('peer:disconnect', { peerId });
-    this.#redial(peerId);
+    void this.#redial(peerId);
   }
 
-  /** Dials `peerId` again at the address that reached it, after a backoff, until it connects or the node stops. */
-  #redial(peerId: string): void {
+  /**
+   * Dials `peerId` again at the address that reached it, after a backoff, until it connects or the
+   * node stops: a device on the list, or a relay (where this page keeps its reservation).
+   */
+  async #redial(peerId: string): Promise<void> {
     const address = this.#addresses.get(peerId);
-    if (address === undefined || !this.#config.reconnect || !this.isAuthorized(peerId)) return;
+    if (address === undefined || !this.#config.reconnect) return;
+    if (!this.isAuthorized(peerId) && !(await this.#isRelay(peerId))) return;
+    if (this.#stop.signal.aborted) return;
     const delay = this.#retries.schedule(`dial:${peerId}`, () => {
       if (this.#stop.signal.aborted || this.libp2p.getConnections(peerIdFromString(peerId)).length > 0) return;
       this.dial(address).catch((error: unknown) => {
         this.#config.log(`could not reach ${peerId} at ${address}: ${(error as Error).message}`);
-        this.#redial(peerId);
+        void this.#redial(peerId);
       });
     });
     if (delay !== undefined) this.#config.log(`dialling ${peerId} again in ${delay} ms`);
+  }
+
+  /** Whether `peerId` said (identify) that it relays: it offers the circuit relay's hop protocol. */
+  async #isRelay(peerId: string): Promise<boolean> {
+    const peer = await this.libp2p.peerStore.get(peerIdFromString(peerId)).catch(() => undefined);
+    return peer?.protocols.includes(RELAY_HOP_PROTOCOL) === true;
   }
 
   #sessionEnded(peerId: string, error: Error | undefined, progressed: boolean): void {
