@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { initializeDatabase } from '../../src/index.ts';
 import { ahenkDevices, ahenkUsers } from '../../src/schema/system.ts';
 import { createRelayNode } from '../../src/sync/relay/index.ts';
@@ -16,7 +16,7 @@ import { tempDir } from '../helpers/db.ts';
 import { authorizePeers } from '../net/fixtures.ts';
 import { initialSyncBench } from '../../bench/browser-sync.ts';
 import { schema } from './fixture/schema.ts';
-import { fixtureInChromium } from './chromium-fixture.ts';
+import { cleanupsAfterAll, fixtureInChromium } from './chromium-fixture.ts';
 import { callPage as call, chromiumMissing, openFixturePage } from './harness.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('./fixture/drizzle', import.meta.url));
@@ -55,11 +55,7 @@ async function countIs(page: Page, prefix: string, rows: number, timeoutMs: numb
 
 describe.skipIf(chromiumMissing !== undefined)('two pages sync over WebRTC, meeting through a relay', () => {
   const chromium = fixtureInChromium();
-  const stops: (() => unknown)[] = [];
-
-  afterAll(async () => {
-    while (stops.length > 0) await stops.pop()!();
-  });
+  const stops = cleanupsAfterAll();
 
   it('converges offline writes and carries live edits both ways over a direct /webrtc connection, also once the relay is gone', { timeout: 300_000 }, async () => {
     const pages: Page[] = [];
