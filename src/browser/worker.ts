@@ -9,8 +9,7 @@
 import type { MigrationMeta } from 'drizzle-orm/migrator';
 import { initializeDatabase, type AhenkDatabase } from '../database/initialize.ts';
 import { openOpfsSahPool, SqliteConnection, type OpfsOptions } from '../sqlite/index.ts';
-import type { WebSyncConfig } from '../sync/web/index.ts';
-import { installPageRtc } from '../sync/web/index.ts';
+import { installPageRtc, type WebSyncConfig } from '../sync/web/index.ts';
 import { remoteError, type Ready, type Request, type Response } from './messages.ts';
 import { isRtcPortMessage } from './peer-connections.ts';
 import { shareDatabase } from './tabs.ts';

@@ -51,7 +51,7 @@ export type WebSyncConfig = Pick<
   iceServers?: RtcIceServer[];
 };
 
-/** A connected peer, as SyncNode.peers() describes it (a page reaches peers directly, never through its own relay). */
+/** A connected peer, as SyncNode.peers() describes it (a relay's circuit is `relayed`; WebSockets and WebRTC are `direct`). */
 export interface WebConnectedPeer {
   peerId: string;
   addresses: string[];
