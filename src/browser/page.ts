@@ -10,6 +10,7 @@ import type { OplogExport } from '../oplog/export.ts';
 import type { SqlValue } from '../sqlite/index.ts';
 import { WorkerError, type Query, type QueryMethod, type QueryResult, type Ready, type RemoteError, type Request, type Response } from './messages.ts';
 import { browserSync, type BrowserSync } from './page-sync.ts';
+import { offerPeerConnections } from './peer-connections.ts';
 import type { SyncEventMessage } from './sync-messages.ts';
 
 export { WorkerError };
@@ -32,7 +33,7 @@ export interface BrowserDatabase<TSchema extends Record<string, unknown>> {
 
 /** The parts of a DOM Worker this file uses (the Node type check has no DOM library). */
 interface Port {
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer?: unknown[]): void;
   addEventListener(type: 'message' | 'error', listener: (event: { data?: unknown; message?: string }) => void): void;
 }
 
@@ -73,6 +74,8 @@ export async function openBrowserDatabase<TSchema extends Record<string, unknown
     });
     worker.addEventListener('error', (event) => reject(new Error(`the database worker failed to start: ${event.message ?? 'unknown error'}`)));
   });
+  // The worker has no RTCPeerConnection: this page holds its peer connections (WebRTC between browsers).
+  const closePeerConnections = offerPeerConnections({ postMessage: (message, transfer) => worker.postMessage(message, transfer) });
   const call = <T>(request: Outgoing): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const id = nextId++;
@@ -94,6 +97,7 @@ export async function openBrowserDatabase<TSchema extends Record<string, unknown
     sync: synced.sync,
     close: async () => {
       await call({ kind: 'close' });
+      closePeerConnections?.();
     },
   };
 }

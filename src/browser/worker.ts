@@ -9,8 +9,9 @@
 import type { MigrationMeta } from 'drizzle-orm/migrator';
 import { initializeDatabase, type AhenkDatabase } from '../database/initialize.ts';
 import { openOpfsSahPool, SqliteConnection, type OpfsOptions } from '../sqlite/index.ts';
-import type { WebSyncConfig } from '../sync/web/index.ts';
+import { installPageRtc, type WebSyncConfig } from '../sync/web/index.ts';
 import { remoteError, type Ready, type Request, type Response } from './messages.ts';
+import { isRtcPortMessage } from './peer-connections.ts';
 import { shareDatabase } from './tabs.ts';
 
 export interface ServeOptions<TSchema extends Record<string, unknown>> extends OpfsOptions {
@@ -76,6 +77,10 @@ export function serveDatabase<TSchema extends Record<string, unknown>>(options: 
     onSyncEvent: (message) => scope.postMessage(message),
   });
   scope.onmessage = (event) => {
+    if (isRtcPortMessage(event.data)) {
+      installPageRtc(event.data.port);
+      return;
+    }
     const request = event.data as Request;
     if (request.kind === 'close') {
       void shared.close().finally(() => {

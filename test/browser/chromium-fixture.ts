@@ -18,3 +18,12 @@ export function fixtureInChromium(): { origin: () => string; browser: () => Brow
   });
   return { origin: () => started!.origin, browser: () => started!.browser, newContext: () => started!.browser.newContext() };
 }
+
+/** For a describe block: a list of clean-ups, run last-in first-out after its tests. */
+export function cleanupsAfterAll(): (() => unknown)[] {
+  const stops: (() => unknown)[] = [];
+  afterAll(async () => {
+    while (stops.length > 0) await stops.pop()!();
+  });
+  return stops;
+}

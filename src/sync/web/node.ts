@@ -5,6 +5,11 @@
  * directly. A page cannot listen, so this node only dials: `dial(address)` a device's `/ws`
  * address, and it is dialled again after a disconnect, with backoff, until the node stops.
  *
+ * When the page lends the worker its WebRTC (rtc-shim.ts), the node also takes the circuit relay
+ * and WebRTC transports: once it has dialled a relay it holds a reservation there, and other
+ * browsers reach it at `<relay>/p2p-circuit/webrtc/p2p/<id>`: signalling over the relayed
+ * circuit (Noise end to end), then a direct WebRTC connection, where its session moves.
+ *
  * No Node built-in is reached from here (a lint rule): no TCP, mDNS, network watch or kept port.
  */
 import '../node/polyfill.ts';
@@ -27,19 +32,33 @@ import { startedOrStopped, SyncNodeEmitter, type SyncCompleteEvent } from '../no
 import { HeldEntryRetry } from '../node/held-retry.ts';
 import { rememberPeer } from '../node/peer-store.ts';
 import { SyncSessions } from '../node/sessions.ts';
+import type { RtcIceServer } from './rtc-messages.ts';
+import { webRtcAvailable } from './rtc-shim.ts';
 
-/** What a web sync node takes: the session and retry settings of P2PConfig (it neither listens nor discovers). */
+/** What a relay offers (circuit relay v2): a page that dialled one dials it again after it goes. */
+const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop';
+
+/** What a web sync node takes: the session and retry settings of P2PConfig (it neither listens nor discovers), and WebRTC's ICE servers. */
 export type WebSyncConfig = Pick<
   P2PConfig,
   'live' | 'batchSize' | 'reconnect' | 'reconnectInitialDelayMs' | 'reconnectMaxDelayMs' | 'log' | 'maxDriftMs' | 'now'
->;
+> & {
+  /**
+   * STUN/TURN servers for WebRTC between browsers. None by default: no third party learns the
+   * device's addresses; browsers on one network connect directly, others sync through the relay.
+   * @default []
+   */
+  iceServers?: RtcIceServer[];
+};
 
-/** A connected peer, as SyncNode.peers() describes it (a page reaches peers directly, never through its own relay). */
+/** A connected peer, as SyncNode.peers() describes it (a relay's circuit is `relayed`; WebSockets and WebRTC are `direct`). */
 export interface WebConnectedPeer {
   peerId: string;
   addresses: string[];
   authorized: boolean;
   syncing: boolean;
+  /** How the session (or else the best connection) reaches the peer: directly (WebSockets, WebRTC) or through a relay's circuit. */
+  path: 'direct' | 'relayed';
 }
 
 /** Starts a web sync node for `db` (in the worker that holds the database). Stop it with `stop()`. */
@@ -48,10 +67,12 @@ export async function createWebSyncNode(db: DatabaseHandle, config: WebSyncConfi
   const raw = connectionOf(db);
   const identity = readIdentity(raw);
   if (identity === undefined) throw new NodeConfigError('this database has no device identity; open it with initializeDatabase first');
+  const rtc = webRtcAvailable() ? await webRtcTransports(config.iceServers ?? []) : undefined;
   const libp2p = await createLibp2p({
     privateKey: identity.privateKey,
-    addresses: { listen: [] },
-    transports: [webSockets()],
+    // `/p2p-circuit` asks every relay the node connects to for a reservation; `/webrtc` answers WebRTC dials through it.
+    addresses: { listen: rtc === undefined ? [] : ['/p2p-circuit', '/webrtc'] },
+    transports: [webSockets(), ...(rtc ?? [])],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services: { identify: identify() },
@@ -61,9 +82,18 @@ export async function createWebSyncNode(db: DatabaseHandle, config: WebSyncConfi
   return startedOrStopped(new WebSyncNode(db, raw, libp2p, { ...resolved, listenAddresses: [] }));
 }
 
+/**
+ * The circuit relay and WebRTC transports, loaded only where they can run (a worker whose page
+ * lends it WebRTC, or a page): a Node process never loads @libp2p/webrtc's native binding.
+ */
+async function webRtcTransports(iceServers: RtcIceServer[]) {
+  const [{ circuitRelayTransport }, { webRTC }] = await Promise.all([import('@libp2p/circuit-relay-v2'), import('@libp2p/webrtc')]);
+  return [circuitRelayTransport(), webRTC({ rtcConfiguration: { iceServers } })];
+}
+
 /** Only the fields a web node takes, so a P2PConfig passed whole cannot make it listen or discover. */
 function pickWebConfig(config: WebSyncConfig): WebSyncConfig {
-  const keys = ['live', 'batchSize', 'reconnect', 'reconnectInitialDelayMs', 'reconnectMaxDelayMs', 'log', 'maxDriftMs', 'now'] as const;
+  const keys = ['live', 'batchSize', 'reconnect', 'reconnectInitialDelayMs', 'reconnectMaxDelayMs', 'log', 'maxDriftMs', 'now', 'iceServers'] as const;
   const out: Record<string, unknown> = {};
   for (const key of keys) if (Object.hasOwn(config, key) && config[key] !== undefined) out[key] = config[key];
   return out as WebSyncConfig;
@@ -110,7 +140,8 @@ export class WebSyncNode extends SyncNodeEmitter {
   /** Registers /ahenk/sync and the connection listeners; called by createWebSyncNode. */
   async start(): Promise<void> {
     const signal = this.#stop.signal;
-    await this.libp2p.handle(SYNC_PROTOCOL, (stream, connection) => this.#sessions.accept(stream, connection, signal));
+    // Sync runs over a relay's circuit too (limited), until a direct WebRTC connection takes it over.
+    await this.libp2p.handle(SYNC_PROTOCOL, (stream, connection) => this.#sessions.accept(stream, connection, signal), { runOnLimitedConnection: true });
     this.#listen('connection:open', (connection: Connection) => this.#opened(connection));
     this.#listen('peer:disconnect', (id: PeerId) => this.#disconnected(id.toString()));
     this.#held.start();
@@ -137,11 +168,15 @@ export class WebSyncNode extends SyncNodeEmitter {
   peers(): WebConnectedPeer[] {
     return this.libp2p.getPeers().map((id) => {
       const peerId = id.toString();
+      const connections = this.libp2p.getConnections(id);
+      const syncing = this.#sessions.has(peerId);
+      const relayed = syncing ? this.#sessions.isLimited(peerId) : connections.every((c) => c.limits !== undefined);
       return {
         peerId,
-        addresses: this.libp2p.getConnections(id).map((c) => c.remoteAddr.toString()),
+        addresses: connections.map((c) => c.remoteAddr.toString()),
         authorized: this.isAuthorized(peerId),
-        syncing: this.#sessions.has(peerId),
+        syncing,
+        path: relayed ? 'relayed' : 'direct',
       };
     });
   }
@@ -191,31 +226,51 @@ export class WebSyncNode extends SyncNodeEmitter {
     const peerId = connection.remotePeer.toString();
     const authorized = this.isAuthorized(peerId);
     this.#config.log(`connected to ${peerId} (${connection.remoteAddr.toString()})${authorized ? '' : ' (not on the device list: no sync)'}`);
-    this.emit('peer:connect', { peerId, authorized, address: connection.remoteAddr.toString(), path: 'direct' });
+    this.emit('peer:connect', { peerId, authorized, address: connection.remoteAddr.toString(), path: connection.limits === undefined ? 'direct' : 'relayed' });
     if (!authorized) return;
     rememberPeer(this.#raw, peerId, []);
-    if (this.#sessions.isOpener(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
+    if (!this.#sessions.isOpener(peerId)) return;
+    if (connection.limits === undefined && this.#sessions.isLimited(peerId)) {
+      // A direct (WebRTC) connection came while the session runs over the relay: move it there.
+      // It resumes from its cursor; the peer replaces its side when the new stream arrives.
+      void this.#sessions.abort(peerId, new Error('moving the session to a direct connection')).then(() => {
+        if (!this.#stop.signal.aborted && this.libp2p.getConnections(connection.remotePeer).length > 0) void this.#sessions.open(peerId, this.#stop.signal);
+      });
+      return;
+    }
+    void this.#sessions.open(peerId, this.#stop.signal);
   }
 
   #disconnected(peerId: string): void {
     this.#config.log(`disconnected from ${peerId}`);
     void this.#sessions.abort(peerId, new Error(`peer ${peerId} disconnected`));
     this.emit('peer:disconnect', { peerId });
-    this.#redial(peerId);
+    void this.#redial(peerId);
   }
 
-  /** Dials `peerId` again at the address that reached it, after a backoff, until it connects or the node stops. */
-  #redial(peerId: string): void {
+  /**
+   * Dials `peerId` again at the address that reached it, after a backoff, until it connects or the
+   * node stops: a device on the list, or a relay (where this page keeps its reservation).
+   */
+  async #redial(peerId: string): Promise<void> {
     const address = this.#addresses.get(peerId);
-    if (address === undefined || !this.#config.reconnect || !this.isAuthorized(peerId)) return;
+    if (address === undefined || !this.#config.reconnect) return;
+    if (!this.isAuthorized(peerId) && !(await this.#isRelay(peerId))) return;
+    if (this.#stop.signal.aborted) return;
     const delay = this.#retries.schedule(`dial:${peerId}`, () => {
       if (this.#stop.signal.aborted || this.libp2p.getConnections(peerIdFromString(peerId)).length > 0) return;
       this.dial(address).catch((error: unknown) => {
         this.#config.log(`could not reach ${peerId} at ${address}: ${(error as Error).message}`);
-        this.#redial(peerId);
+        void this.#redial(peerId);
       });
     });
     if (delay !== undefined) this.#config.log(`dialling ${peerId} again in ${delay} ms`);
+  }
+
+  /** Whether `peerId` said (identify) that it relays: it offers the circuit relay's hop protocol. */
+  async #isRelay(peerId: string): Promise<boolean> {
+    const peer = await this.libp2p.peerStore.get(peerIdFromString(peerId)).catch(() => undefined);
+    return peer?.protocols.includes(RELAY_HOP_PROTOCOL) === true;
   }
 
   #sessionEnded(peerId: string, error: Error | undefined, progressed: boolean): void {
