@@ -48,10 +48,12 @@ function exportFrom(raw: SqliteConnection, from: bigint, limit: number | undefin
   return { entries, cursor: cursor.toString() };
 }
 
-/** A scanned log row (or one clock group of it): stamp as hex, site, op, causal length, the mask's two 31-bit halves, key. */
-type LogRow = [hlc: string, site: number, op: number, cl: number, lo: number, hi: number, pk: string];
-/** As scanned: the row's extra clock groups follow in an eighth field, as hex ('' when none). */
-type ScannedRow = [...LogRow, more: string];
+/**
+ * A scanned log row (or one clock group of it): key, stamp as hex, site, op, causal length, the
+ * mask's two 31-bit halves. As scanned, the row's extra clock groups follow as hex in an eighth
+ * field ('' when none).
+ */
+type LogRow = [pk: string, hlc: string, site: number, op: number, cl: number, lo: number, hi: number, more?: string];
 
 const LOW_BITS = 31;
 /** Log rows per scanned chunk (one JSON text of about 80 bytes a row). */
@@ -61,33 +63,48 @@ const VALUE_CHUNK = 1000;
 /** From this many rows wanted, reading the whole table can beat looking each one up. */
 const WHOLE_TABLE_MIN_KEYS = 5000;
 
+const DONE = 1;
+/** An entry of the row survives, so its values must be read. */
+const WANTED = 2;
+
 /**
- * What the newest-first scan knows of one row so far, kept in parallel arrays indexed by a slot
- * per row (an initial sync visits every row of the table: no object per row, little garbage).
+ * What the newest-first scan knows of one row so far, in typed arrays indexed by a slot per row
+ * (an initial sync visits every row of the table: no object per row, little garbage).
  */
 class RowStates {
   readonly slots = new Map<string, number>();
-  cl: number[] = [];
-  lo: number[] = [];
-  hi: number[] = [];
-  done: boolean[] = [];
-  /** An entry of the row survives, so its values must be read. */
-  wanted: boolean[] = [];
+  count = 0;
+  cl = new Float64Array(1024);
+  lo = new Int32Array(1024);
+  hi = new Int32Array(1024);
+  flags = new Uint8Array(1024);
   /** Live values of the row (liveColumns order after the key), once read. */
   values: (unknown[] | undefined)[] = [];
   /** Keys of the wanted rows. */
   readonly needed: string[] = [];
 
   add(pk: string, cl: number): number {
-    const slot = this.cl.length;
+    const slot = this.count++;
+    if (slot === this.cl.length) this.grow();
     this.slots.set(pk, slot);
-    this.cl.push(cl);
-    this.lo.push(0);
-    this.hi.push(0);
-    this.done.push(false);
-    this.wanted.push(false);
-    this.values.push(undefined);
+    this.cl[slot] = cl;
     return slot;
+  }
+
+  private grow(): void {
+    const size = this.cl.length * 2;
+    const cl = new Float64Array(size);
+    cl.set(this.cl);
+    this.cl = cl;
+    const lo = new Int32Array(size);
+    lo.set(this.lo);
+    this.lo = lo;
+    const hi = new Int32Array(size);
+    hi.set(this.hi);
+    this.hi = hi;
+    const flags = new Uint8Array(size);
+    flags.set(this.flags);
+    this.flags = flags;
   }
 }
 
@@ -103,12 +120,14 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
   // Stamps come out as the hex text entries carry and masks as two small halves, so the scan
   // allocates no BigInts; only the values (read once per row below) need exact 64-bit integers.
   // Each chunk of log rows comes as one JSON array: one JSON.parse costs far less than a
-  // better-sqlite3 row per log row. The subquery's ORDER BY with LIMIT is not flattened, so the
+  // driver's row per log row. The subquery's ORDER BY with LIMIT is not flattened, so the
   // aggregate takes the rows newest first (test/merge/export-scan.test.ts holds it to that).
-  const columns = `printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647, pk, hex(more)`;
+  // A log row without extra clock groups (every local write) leaves the eighth field out.
+  const fields = `pk, printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647`;
+  const columns = `CASE WHEN more IS NULL THEN json_array(${fields}) ELSE json_array(${fields}, hex(more)) END`;
   const window = `SELECT seq, hlc, site, op, cl, cols, pk, more FROM ahenk_oplog WHERE tbl = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ${SCAN_CHUNK}`;
   // The chunk's lowest seq comes with it: the next chunk ends just below.
-  const scanChunk = raw.cached(`SELECT json_group_array(json_array(${columns})), min(seq) FROM (${window})`);
+  const scanChunk = raw.cached(`SELECT json_group_array(${columns}), min(seq) FROM (${window})`);
 
   // Newest first: the first entry seen for a row fixes its causal length; older entries only
   // contribute columns nothing newer has covered. A survivor keeps its scanned row, with the
@@ -117,51 +136,60 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
   const survivors: LogRow[] = [];
   const survivorSlots: number[] = [];
   const visit = (row: LogRow): void => {
-    const [, , op, cl, lo, hi, pk] = row;
+    const pk = row[0];
+    const cl = row[4];
     let slot = states.slots.get(pk);
     const newest = slot === undefined;
     if (slot === undefined) {
       slot = states.add(pk, cl);
-      if (op === OP.delete) {
-        row[4] = row[5] = 0;
+      if (row[3] === OP.delete) {
+        row[5] = row[6] = 0;
         survivors.push(row);
         survivorSlots.push(slot);
-        states.done[slot] = true;
+        states.flags[slot] = DONE;
         return;
       }
     }
-    if (states.done[slot]) return;
+    const flags = states.flags[slot]!;
+    if ((flags & DONE) !== 0) return;
     if (cl < states.cl[slot]!) {
-      states.done[slot] = true;
+      states.flags[slot] = flags | DONE;
       return;
     }
+    const lo = row[5];
+    const hi = row[6];
     const seenLo = states.lo[slot]!;
     const seenHi = states.hi[slot]!;
     const freshLo = lo & liveLo & ~seenLo;
     const freshHi = hi & liveHi & ~seenHi;
     const allLo = (states.lo[slot] = seenLo | lo);
     const allHi = (states.hi[slot] = seenHi | hi);
-    if ((allLo & liveLo) === liveLo && (allHi & liveHi) === liveHi) states.done[slot] = true;
+    let next = flags;
+    if ((allLo & liveLo) === liveLo && (allHi & liveHi) === liveHi) next |= DONE;
     // The row's newest entry travels even when it sets no column (a row created with its key
     // alone, or with columns all dropped since): it carries the row's existence and causal length.
-    if (freshLo === 0 && freshHi === 0 && !newest) return;
-    if (!states.wanted[slot]) {
-      states.wanted[slot] = true;
+    if (freshLo === 0 && freshHi === 0 && !newest) {
+      states.flags[slot] = next;
+      return;
+    }
+    if ((next & WANTED) === 0) {
+      next |= WANTED;
       states.needed.push(pk);
     }
-    row[4] = freshLo;
-    row[5] = freshHi;
+    states.flags[slot] = next;
+    row[5] = freshLo;
+    row[6] = freshHi;
     survivors.push(row);
     survivorSlots.push(slot);
   };
   for (let top = upTo; ; ) {
     const [json, lowest] = scanChunk.values(table.id, from, top)[0] as [string, bigint | null];
-    const rows = JSON.parse(json) as ScannedRow[];
+    const rows = JSON.parse(json) as LogRow[];
     for (const row of rows) {
-      const more = row.pop() as string;
-      visit(row as unknown as LogRow);
+      const more = row[7];
+      visit(row);
       // The groups of one log row share its causal length and op, and cover disjoint columns.
-      if (more !== '') forEachClockGroup(bytesFromHex(more), (hlc, site, lo, hi) => visit([hlc, site, row[2], row[3], lo, hi, row[6]]));
+      if (more !== undefined) forEachClockGroup(bytesFromHex(more), (hlc, site, lo, hi) => visit([row[0], hlc, site, row[3], row[4], lo, hi]));
     }
     if (rows.length < SCAN_CHUNK) break;
     top = lowest! - 1n;
@@ -170,10 +198,14 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
   readValues(raw, table, states);
   // Survivors of one row come out side by side, oldest first: they join into one entry, a group
   // per surviving log row (or clock group of one).
+  const names = live.map((name) => ({ name, proto: name === '__proto__' }));
   let current: OplogEntry | undefined;
   let currentSlot = -1;
-  for (const s of rowByRow(survivorSlots, states.cl.length)) {
-    const [hlc, site, op, cl, lo, hi, pk] = survivors[s]!;
+  let lastSite = -1;
+  let lastDevice = '';
+  for (const s of rowByRow(survivorSlots, states.count)) {
+    const survivor = survivors[s]!;
+    const cl = survivor[4];
     const slot = survivorSlots[s]!;
     // Only a log written before the bound existed holds more (a hostile entry, then a local
     // delete): no peer accepts it, so it stays here rather than stop everything after it.
@@ -181,25 +213,34 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
       current = undefined;
       continue;
     }
-    if (op === OP.delete) {
-      out.push({ table: table.name, pk, cl, groups: [{ hlc, device: sites.device(site), values: {} }] });
+    const site = survivor[2];
+    if (site !== lastSite) {
+      lastDevice = sites.device(site);
+      lastSite = site;
+    }
+    if (survivor[3] === OP.delete) {
+      out.push({ table: table.name, pk: survivor[0], cl, groups: [{ hlc: survivor[1], device: lastDevice, values: {} }] });
       current = undefined;
       continue;
     }
     const row = states.values[slot];
     // Logged as alive but the row is gone: it was deleted while capture was not installed.
     if (!row) continue;
+    const lo = survivor[5];
+    const hi = survivor[6];
     const picked: Record<string, SqlValue> = {};
     let cells = 0;
-    for (let i = 0; i < live.length; i++) {
+    for (let i = 0; i < names.length; i++) {
       const bit = bits[i]!;
       const set = bit < LOW_BITS ? lo & (1 << bit) : hi & (1 << (bit - LOW_BITS));
-      if (set !== 0) {
-        setOwn(picked, live[i]!, fromSqlite(row[i + 1]));
-        cells++;
-      }
+      if (set === 0) continue;
+      const { name, proto } = names[i]!;
+      const value = fromSqlite(row[i + 1]);
+      if (proto) setOwn(picked, name, value);
+      else picked[name] = value;
+      cells++;
     }
-    const group: CellGroup = { hlc, device: sites.device(site), values: picked };
+    const group: CellGroup = { hlc: survivor[1], device: lastDevice, values: picked };
     if (current !== undefined && currentSlot === slot && current.cl === cl) {
       // A group that sets no column only stands alone: it carries the row's existence, which the
       // other groups carry as well.
@@ -209,7 +250,7 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
       else groups.push(group);
       continue;
     }
-    current = { table: table.name, pk, cl, groups: [group] };
+    current = { table: table.name, pk: survivor[0], cl, groups: [group] };
     currentSlot = slot;
     out.push(current);
   }
@@ -257,7 +298,7 @@ function readValues(raw: SqliteConnection, table: CapturedTable, states: RowStat
   const select = `SELECT ${pk}${table.liveColumns.map((c) => `, ${quoteIdent(c)}`).join('')} FROM ${quoteIdent(table.name)}`;
   const keep = (row: unknown[]) => {
     const slot = states.slots.get(row[0] as string);
-    if (slot !== undefined && states.wanted[slot]) states.values[slot] = row;
+    if (slot !== undefined && (states.flags[slot]! & WANTED) !== 0) states.values[slot] = row;
   };
   if (keys.length >= WHOLE_TABLE_MIN_KEYS && keys.length * 2 >= Number(raw.cached(`SELECT count(*) FROM ${quoteIdent(table.name)}`).value())) {
     for (const row of raw.cached(select).values() as unknown[][]) keep(row);
