@@ -10,6 +10,7 @@ import { MAX_CAUSAL_LENGTH, type CellGroup, type OplogEntry } from './entry.ts';
 import { SiteTable } from './sites.ts';
 import { bytesFromHex, forEachClockGroup } from './clock-groups.ts';
 import { fromSqlite, setOwn, type SqlValue } from '../sqlite/values.ts';
+import { DONE, RowStates, Survivors, WANTED } from './export-rows.ts';
 
 export interface OplogExport {
   /** Row deltas, one per row and incarnation, rows in the order of their oldest surviving write, table by table. */
@@ -50,8 +51,7 @@ function exportFrom(raw: SqliteConnection, from: bigint, limit: number | undefin
 
 /**
  * A scanned log row (or one clock group of it): key, stamp as hex, site, op, causal length, the
- * mask's two 31-bit halves. As scanned, the row's extra clock groups follow as hex in an eighth
- * field ('' when none).
+ * mask's two 31-bit halves; then, for a log row with extra clock groups, those as hex.
  */
 type LogRow = [pk: string, hlc: string, site: number, op: number, cl: number, lo: number, hi: number, more?: string];
 
@@ -62,51 +62,6 @@ const SCAN_CHUNK = 20_000;
 const VALUE_CHUNK = 1000;
 /** From this many rows wanted, reading the whole table can beat looking each one up. */
 const WHOLE_TABLE_MIN_KEYS = 5000;
-
-const DONE = 1;
-/** An entry of the row survives, so its values must be read. */
-const WANTED = 2;
-
-/**
- * What the newest-first scan knows of one row so far, in typed arrays indexed by a slot per row
- * (an initial sync visits every row of the table: no object per row, little garbage).
- */
-class RowStates {
-  readonly slots = new Map<string, number>();
-  count = 0;
-  cl = new Float64Array(1024);
-  lo = new Int32Array(1024);
-  hi = new Int32Array(1024);
-  flags = new Uint8Array(1024);
-  /** Live values of the row (liveColumns order after the key), once read. */
-  values: (unknown[] | undefined)[] = [];
-  /** Keys of the wanted rows. */
-  readonly needed: string[] = [];
-
-  add(pk: string, cl: number): number {
-    const slot = this.count++;
-    if (slot === this.cl.length) this.grow();
-    this.slots.set(pk, slot);
-    this.cl[slot] = cl;
-    return slot;
-  }
-
-  private grow(): void {
-    const size = this.cl.length * 2;
-    const cl = new Float64Array(size);
-    cl.set(this.cl);
-    this.cl = cl;
-    const lo = new Int32Array(size);
-    lo.set(this.lo);
-    this.lo = lo;
-    const hi = new Int32Array(size);
-    hi.set(this.hi);
-    this.hi = hi;
-    const flags = new Uint8Array(size);
-    flags.set(this.flags);
-    this.flags = flags;
-  }
-}
 
 function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTable, from: bigint, upTo: bigint, out: OplogEntry[]): void {
   const live = table.liveColumns;
@@ -130,22 +85,17 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
   const scanChunk = raw.cached(`SELECT json_group_array(${columns}), min(seq) FROM (${window})`);
 
   // Newest first: the first entry seen for a row fixes its causal length; older entries only
-  // contribute columns nothing newer has covered. A survivor keeps its scanned row, with the
-  // mask narrowed to the columns it still contributes.
+  // contribute columns nothing newer has covered. A survivor is recorded with its mask narrowed
+  // to the columns it still contributes; the scanned rows themselves are garbage at once.
   const states = new RowStates();
-  const survivors: LogRow[] = [];
-  const survivorSlots: number[] = [];
-  const visit = (row: LogRow): void => {
-    const pk = row[0];
-    const cl = row[4];
+  const survivors = new Survivors();
+  const visit = (pk: string, hlc: string, site: number, op: number, cl: number, lo: number, hi: number): void => {
     let slot = states.slots.get(pk);
     const newest = slot === undefined;
     if (slot === undefined) {
       slot = states.add(pk, cl);
-      if (row[3] === OP.delete) {
-        row[5] = row[6] = 0;
-        survivors.push(row);
-        survivorSlots.push(slot);
+      if (op === OP.delete) {
+        survivors.push(slot, hlc, site, op, cl, 0, 0);
         states.flags[slot] = DONE;
         return;
       }
@@ -156,8 +106,6 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
       states.flags[slot] = flags | DONE;
       return;
     }
-    const lo = row[5];
-    const hi = row[6];
     const seenLo = states.lo[slot]!;
     const seenHi = states.hi[slot]!;
     const freshLo = lo & liveLo & ~seenLo;
@@ -168,28 +116,22 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
     if ((allLo & liveLo) === liveLo && (allHi & liveHi) === liveHi) next |= DONE;
     // The row's newest entry travels even when it sets no column (a row created with its key
     // alone, or with columns all dropped since): it carries the row's existence and causal length.
-    if (freshLo === 0 && freshHi === 0 && !newest) {
-      states.flags[slot] = next;
-      return;
-    }
-    if ((next & WANTED) === 0) {
-      next |= WANTED;
-      states.needed.push(pk);
+    if (freshLo !== 0 || freshHi !== 0 || newest) {
+      if ((next & WANTED) === 0) {
+        next |= WANTED;
+        states.needed.push(pk);
+      }
+      survivors.push(slot, hlc, site, op, cl, freshLo, freshHi);
     }
     states.flags[slot] = next;
-    row[5] = freshLo;
-    row[6] = freshHi;
-    survivors.push(row);
-    survivorSlots.push(slot);
   };
   for (let top = upTo; ; ) {
     const [json, lowest] = scanChunk.values(table.id, from, top)[0] as [string, bigint | null];
     const rows = JSON.parse(json) as LogRow[];
-    for (const row of rows) {
-      const more = row[7];
-      visit(row);
+    for (const [pk, hlc, site, op, cl, lo, hi, more] of rows) {
+      visit(pk, hlc, site, op, cl, lo, hi);
       // The groups of one log row share its causal length and op, and cover disjoint columns.
-      if (more !== undefined) forEachClockGroup(bytesFromHex(more), (hlc, site, lo, hi) => visit([row[0], hlc, site, row[3], row[4], lo, hi]));
+      if (more !== undefined) forEachClockGroup(bytesFromHex(more), (groupHlc, groupSite, groupLo, groupHi) => visit(pk, groupHlc, groupSite, op, cl, groupLo, groupHi));
     }
     if (rows.length < SCAN_CHUNK) break;
     top = lowest! - 1n;
@@ -203,31 +145,32 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
   let currentSlot = -1;
   let lastSite = -1;
   let lastDevice = '';
-  for (const s of rowByRow(survivorSlots, states.count)) {
-    const survivor = survivors[s]!;
-    const cl = survivor[4];
-    const slot = survivorSlots[s]!;
+  for (const s of survivors.rowByRow(states.count)) {
+    const cl = survivors.cl[s]!;
+    const slot = survivors.slot[s]!;
+    const pk = states.keys[slot]!;
     // Only a log written before the bound existed holds more (a hostile entry, then a local
     // delete): no peer accepts it, so it stays here rather than stop everything after it.
     if (cl > MAX_CAUSAL_LENGTH) {
       current = undefined;
       continue;
     }
-    const site = survivor[2];
+    const site = survivors.site[s]!;
     if (site !== lastSite) {
       lastDevice = sites.device(site);
       lastSite = site;
     }
-    if (survivor[3] === OP.delete) {
-      out.push({ table: table.name, pk: survivor[0], cl, groups: [{ hlc: survivor[1], device: lastDevice, values: {} }] });
+    const hlc = survivors.hlc[s]!;
+    if (survivors.op[s] === OP.delete) {
+      out.push({ table: table.name, pk, cl, groups: [{ hlc, device: lastDevice, values: {} }] });
       current = undefined;
       continue;
     }
     const row = states.values[slot];
     // Logged as alive but the row is gone: it was deleted while capture was not installed.
     if (!row) continue;
-    const lo = survivor[5];
-    const hi = survivor[6];
+    const lo = survivors.lo[s]!;
+    const hi = survivors.hi[s]!;
     const picked: Record<string, SqlValue> = {};
     let cells = 0;
     for (let i = 0; i < names.length; i++) {
@@ -240,7 +183,7 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
       else picked[name] = value;
       cells++;
     }
-    const group: CellGroup = { hlc: survivor[1], device: lastDevice, values: picked };
+    const group: CellGroup = { hlc, device: lastDevice, values: picked };
     if (current !== undefined && currentSlot === slot && current.cl === cl) {
       // A group that sets no column only stands alone: it carries the row's existence, which the
       // other groups carry as well.
@@ -250,7 +193,7 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
       else groups.push(group);
       continue;
     }
-    current = { table: table.name, pk: survivor[0], cl, groups: [group] };
+    current = { table: table.name, pk, cl, groups: [group] };
     currentSlot = slot;
     out.push(current);
   }
@@ -259,32 +202,6 @@ function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTab
 function emptyGroup(group: CellGroup): boolean {
   for (const _ in group.values) return false;
   return true;
-}
-
-/**
- * The survivors' order of output: each row's entries together and oldest first (merge then finds a
- * row's entries side by side), rows in the order of their oldest entry, so rows come in the order
- * they were written (for time-ordered keys, key order: the receiver's inserts stay sequential).
- * `slots` is in scan order (newest first); a counting sort by the row's rank.
- */
-function rowByRow(slots: readonly number[], slotCount: number): Int32Array {
-  const rank = new Int32Array(slotCount).fill(-1);
-  const start = new Int32Array(slotCount);
-  let rows = 0;
-  for (let s = slots.length - 1; s >= 0; s--) {
-    const slot = slots[s]!;
-    if (rank[slot]! < 0) rank[slot] = rows++;
-    start[rank[slot]!]! += 1;
-  }
-  let at = 0;
-  for (let r = 0; r < rows; r++) {
-    const count = start[r]!;
-    start[r] = at;
-    at += count;
-  }
-  const order = new Int32Array(slots.length);
-  for (let s = slots.length - 1; s >= 0; s--) order[start[rank[slots[s]!]!]!++] = s;
-  return order;
 }
 
 /**
