@@ -1,14 +1,88 @@
 /**
- * The export's working state, in typed arrays that grow by doubling: what the newest-first scan
- * knows of each row (a slot per row) and the log rows that survive it. An initial sync visits every
- * row of a table, so nothing here is an object per row or per log row: the scanned rows die young
- * and the garbage collector never copies them.
+ * The export's working state for one table, in typed arrays that grow by doubling: what the
+ * newest-first scan knows of each row (a slot per row) and the log rows that survive it. An initial
+ * sync visits every row of a table, so nothing here is an object per row or per log row: the
+ * scanned rows die young and the garbage collector never copies them.
  */
+import type { CapturedTable } from './catalog.ts';
+import { OP } from './format.ts';
+
+/** Mask bits per half: a mask is carried as two 31-bit halves, so no BigInt per log row. */
+export const LOW_BITS = 31;
+
+/**
+ * What the scan of the log knows of one table. Newest first: the first entry seen for a row fixes
+ * its causal length; older entries only contribute columns nothing newer has covered. A survivor
+ * is recorded with its mask narrowed to the columns it still contributes.
+ */
+export class TableScan {
+  readonly states = new RowStates();
+  readonly survivors = new Survivors();
+  /** The live columns' bits (liveColumns order). */
+  readonly bits: readonly number[];
+  private readonly liveLo: number;
+  private readonly liveHi: number;
+
+  constructor(readonly table: CapturedTable) {
+    this.bits = table.liveColumns.map((c) => table.columns.indexOf(c));
+    let liveLo = 0;
+    let liveHi = 0;
+    for (const bit of this.bits) {
+      if (bit < LOW_BITS) liveLo |= 1 << bit;
+      else liveHi |= 1 << (bit - LOW_BITS);
+    }
+    this.liveLo = liveLo;
+    this.liveHi = liveHi;
+  }
+
+  /** One log row, or one clock group of one (the groups of a log row share its causal length and op). */
+  visit(pk: string, hlc: string, site: number, op: number, cl: number, lo: number, hi: number): void {
+    const { states, survivors, liveLo, liveHi } = this;
+    let slot = states.slots.get(pk);
+    if (slot === undefined) slot = states.add(pk);
+    let flags = states.flags[slot]!;
+    const newest = (flags & SEEN) === 0;
+    if (newest) {
+      states.cl[slot] = cl;
+      flags = SEEN;
+      if (op === OP.delete) {
+        survivors.push(slot, hlc, site, op, cl, 0, 0);
+        states.flags[slot] = SEEN | DONE;
+        return;
+      }
+    }
+    if ((flags & DONE) !== 0) return;
+    if (cl < states.cl[slot]!) {
+      states.flags[slot] = flags | DONE;
+      return;
+    }
+    const seenLo = states.lo[slot]!;
+    const seenHi = states.hi[slot]!;
+    const freshLo = lo & liveLo & ~seenLo;
+    const freshHi = hi & liveHi & ~seenHi;
+    const allLo = (states.lo[slot] = seenLo | lo);
+    const allHi = (states.hi[slot] = seenHi | hi);
+    let next = flags;
+    if ((allLo & liveLo) === liveLo && (allHi & liveHi) === liveHi) next |= DONE;
+    // The row's newest entry travels even when it sets no column (a row created with its key
+    // alone, or with columns all dropped since): it carries the row's existence and causal length.
+    if (freshLo !== 0 || freshHi !== 0 || newest) {
+      if ((next & WANTED) === 0) {
+        next |= WANTED;
+        if (!states.preloaded) states.needed.push(pk);
+      }
+      survivors.push(slot, hlc, site, op, cl, freshLo, freshHi);
+    }
+    states.flags[slot] = next;
+  }
+}
 
 /** The row's entries are all decided: nothing older can add to it. */
-export const DONE = 1;
+const DONE = 1;
 /** An entry of the row survives, so its values must be read. */
 export const WANTED = 2;
+/** The scan has seen an entry of the row (a slot can exist before: see RowStates.preload). */
+const SEEN = 4;
 
 const INITIAL = 1024;
 
@@ -25,22 +99,40 @@ export class RowStates {
   hi = new Int32Array(INITIAL);
   flags = new Uint8Array(INITIAL);
   /** Live values of the row (liveColumns order after the key), once read. */
-  readonly values: (unknown[] | undefined)[] = [];
-  /** Keys of the wanted rows. */
+  values: (unknown[] | undefined)[] = [];
+  /** Keys of the wanted rows whose values are still to be read (none after preload). */
   readonly needed: string[] = [];
+  /** Values were read before the scan: every row of the table has a slot. */
+  preloaded = false;
 
-  add(pk: string, cl: number): number {
+  add(pk: string): number {
     const slot = this.count++;
-    if (slot === this.cl.length) {
-      this.cl = grown(this.cl);
-      this.lo = grown(this.lo);
-      this.hi = grown(this.hi);
-      this.flags = grown(this.flags);
-    }
+    if (slot === this.cl.length) this.grow(slot + 1);
     this.slots.set(pk, slot);
     this.keys.push(pk);
-    this.cl[slot] = cl;
     return slot;
+  }
+
+  /**
+   * Gives every row of the table a slot before the scan, its values read in one pass (the key
+   * first): when most of the table is in the window (an initial sync), this costs one key lookup
+   * per row less than finding the wanted rows' slots after it.
+   */
+  preload(rows: unknown[][]): void {
+    if (this.count !== 0) throw new Error('preload before the scan');
+    this.grow(rows.length + 1);
+    for (const row of rows) this.add(row[0] as string);
+    this.values = rows;
+    this.preloaded = true;
+  }
+
+  private grow(least: number): void {
+    let size = this.cl.length;
+    while (size < least) size *= 2;
+    this.cl = grown(this.cl, size);
+    this.lo = grown(this.lo, size);
+    this.hi = grown(this.hi, size);
+    this.flags = grown(this.flags, size);
   }
 }
 
@@ -59,12 +151,13 @@ export class Survivors {
   push(slot: number, hlc: string, site: number, op: number, cl: number, lo: number, hi: number): void {
     const at = this.count++;
     if (at === this.slot.length) {
-      this.slot = grown(this.slot);
-      this.site = grown(this.site);
-      this.op = grown(this.op);
-      this.cl = grown(this.cl);
-      this.lo = grown(this.lo);
-      this.hi = grown(this.hi);
+      const size = at * 2;
+      this.slot = grown(this.slot, size);
+      this.site = grown(this.site, size);
+      this.op = grown(this.op, size);
+      this.cl = grown(this.cl, size);
+      this.lo = grown(this.lo, size);
+      this.hi = grown(this.hi, size);
     }
     this.slot[at] = slot;
     this.site[at] = site;
@@ -103,8 +196,9 @@ export class Survivors {
   }
 }
 
-function grown<T extends Float64Array | Int32Array | Uint8Array>(array: T): T {
-  const bigger = new (array.constructor as new (length: number) => T)(array.length * 2);
+function grown<T extends Float64Array | Int32Array | Uint8Array>(array: T, size: number): T {
+  if (size <= array.length) return array;
+  const bigger = new (array.constructor as new (length: number) => T)(size);
   bigger.set(array);
   return bigger;
 }

@@ -4,13 +4,13 @@
  * row, so the log stores clocks, not copies of the data.
  */
 import { quoteIdent, type SqliteConnection } from '../sqlite/index.ts';
-import { loadCatalog, type CapturedTable } from './catalog.ts';
+import { loadCatalog, tableExists, type CapturedTable } from './catalog.ts';
 import { OP } from './format.ts';
 import { MAX_CAUSAL_LENGTH, type CellGroup, type OplogEntry } from './entry.ts';
 import { SiteTable } from './sites.ts';
 import { bytesFromHex, forEachClockGroup } from './clock-groups.ts';
 import { fromSqlite, setOwn, type SqlValue } from '../sqlite/values.ts';
-import { DONE, RowStates, Survivors, WANTED } from './export-rows.ts';
+import { LOW_BITS, TableScan, WANTED, type RowStates } from './export-rows.ts';
 
 export interface OplogExport {
   /** Row deltas, one per row and incarnation, rows in the order of their oldest surviving write, table by table. */
@@ -41,21 +41,24 @@ function exportFrom(raw: SqliteConnection, from: bigint, limit: number | undefin
   }
   const maxSeq = (raw.cached('SELECT max(seq) FROM ahenk_oplog').value() as bigint | null) ?? 0n;
   const upTo = to ?? maxSeq;
+  const scans = new Map<number, TableScan>();
+  for (const table of catalog.byId.values()) scans.set(table.id, new TableScan(table));
+  preloadLargeWindows(raw, from, upTo, scans);
+  scanLog(raw, from, upTo, scans);
   // Entries of a row stay in log order; rows (of one table or of different tables) are
   // independent, so the tables simply follow one another.
   const entries: OplogEntry[] = [];
-  for (const table of catalog.byId.values()) exportTable(raw, table, sites, from, upTo, entries);
+  for (const scan of scans.values()) if (scan.survivors.count > 0) buildEntries(raw, scan, sites, entries);
   const cursor = upTo > from ? upTo : from;
   return { entries, cursor: cursor.toString() };
 }
 
 /**
- * A scanned log row (or one clock group of it): key, stamp as hex, site, op, causal length, the
- * mask's two 31-bit halves; then, for a log row with extra clock groups, those as hex.
+ * A scanned log row: table id, key, stamp as hex, site, op, causal length, the mask's two 31-bit
+ * halves; then, for a log row with extra clock groups, those as hex.
  */
-type LogRow = [pk: string, hlc: string, site: number, op: number, cl: number, lo: number, hi: number, more?: string];
+type LogRow = [tbl: number, pk: string, hlc: string, site: number, op: number, cl: number, lo: number, hi: number, more?: string];
 
-const LOW_BITS = 31;
 /** Log rows per scanned chunk (one JSON text of about 80 bytes a row). */
 const SCAN_CHUNK = 20_000;
 /** Keys per value query; json_each keeps the statement text fixed. */
@@ -63,84 +66,74 @@ const VALUE_CHUNK = 1000;
 /** From this many rows wanted, reading the whole table can beat looking each one up. */
 const WHOLE_TABLE_MIN_KEYS = 5000;
 
-function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTable, from: bigint, upTo: bigint, out: OplogEntry[]): void {
-  const live = table.liveColumns;
-  const bits = live.map((c) => table.columns.indexOf(c));
-  let liveLo = 0;
-  let liveHi = 0;
-  for (const bit of bits) {
-    if (bit < LOW_BITS) liveLo |= 1 << bit;
-    else liveHi |= 1 << (bit - LOW_BITS);
-  }
-  // Stamps come out as the hex text entries carry and masks as two small halves, so the scan
-  // allocates no BigInts; only the values (read once per row below) need exact 64-bit integers.
-  // Each chunk of log rows comes as one JSON array: one JSON.parse costs far less than a
-  // driver's row per log row. The subquery's ORDER BY with LIMIT is not flattened, so the
-  // aggregate takes the rows newest first (test/merge/export-scan.test.ts holds it to that).
-  // A log row without extra clock groups (every local write) leaves the eighth field out.
-  const fields = `pk, printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647`;
+/**
+ * Reads the log window (from, upTo] once, newest first, every table's rows together; rows of a
+ * table the catalog does not know (dropped since) are skipped. Stamps come out as the hex text
+ * entries carry and masks as two small halves, so the scan allocates no BigInts; only the values
+ * (read once per row later) need exact 64-bit integers. Each chunk of log rows comes as one JSON
+ * array: one JSON.parse costs far less than a driver's row per log row. The subquery's ORDER BY
+ * with LIMIT is not flattened, so the aggregate takes the rows newest first
+ * (test/merge/export-scan.test.ts holds it to that). A log row without extra clock groups (every
+ * local write) leaves the last field out.
+ */
+function scanLog(raw: SqliteConnection, from: bigint, upTo: bigint, scans: ReadonlyMap<number, TableScan>): void {
+  const fields = `tbl, pk, printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647`;
   const columns = `CASE WHEN more IS NULL THEN json_array(${fields}) ELSE json_array(${fields}, hex(more)) END`;
-  const window = `SELECT seq, hlc, site, op, cl, cols, pk, more FROM ahenk_oplog WHERE tbl = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ${SCAN_CHUNK}`;
+  const window = `SELECT seq, hlc, site, tbl, op, cl, cols, pk, more FROM ahenk_oplog WHERE seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ${SCAN_CHUNK}`;
   // The chunk's lowest seq comes with it: the next chunk ends just below.
   const scanChunk = raw.cached(`SELECT json_group_array(${columns}), min(seq) FROM (${window})`);
-
-  // Newest first: the first entry seen for a row fixes its causal length; older entries only
-  // contribute columns nothing newer has covered. A survivor is recorded with its mask narrowed
-  // to the columns it still contributes; the scanned rows themselves are garbage at once.
-  const states = new RowStates();
-  const survivors = new Survivors();
-  const visit = (pk: string, hlc: string, site: number, op: number, cl: number, lo: number, hi: number): void => {
-    let slot = states.slots.get(pk);
-    const newest = slot === undefined;
-    if (slot === undefined) {
-      slot = states.add(pk, cl);
-      if (op === OP.delete) {
-        survivors.push(slot, hlc, site, op, cl, 0, 0);
-        states.flags[slot] = DONE;
-        return;
-      }
-    }
-    const flags = states.flags[slot]!;
-    if ((flags & DONE) !== 0) return;
-    if (cl < states.cl[slot]!) {
-      states.flags[slot] = flags | DONE;
-      return;
-    }
-    const seenLo = states.lo[slot]!;
-    const seenHi = states.hi[slot]!;
-    const freshLo = lo & liveLo & ~seenLo;
-    const freshHi = hi & liveHi & ~seenHi;
-    const allLo = (states.lo[slot] = seenLo | lo);
-    const allHi = (states.hi[slot] = seenHi | hi);
-    let next = flags;
-    if ((allLo & liveLo) === liveLo && (allHi & liveHi) === liveHi) next |= DONE;
-    // The row's newest entry travels even when it sets no column (a row created with its key
-    // alone, or with columns all dropped since): it carries the row's existence and causal length.
-    if (freshLo !== 0 || freshHi !== 0 || newest) {
-      if ((next & WANTED) === 0) {
-        next |= WANTED;
-        states.needed.push(pk);
-      }
-      survivors.push(slot, hlc, site, op, cl, freshLo, freshHi);
-    }
-    states.flags[slot] = next;
-  };
-  for (let top = upTo; ; ) {
-    const [json, lowest] = scanChunk.values(table.id, from, top)[0] as [string, bigint | null];
+  let lastTbl: number | undefined;
+  let scan: TableScan | undefined;
+  for (let top = upTo; top > from; ) {
+    const [json, lowest] = scanChunk.values(from, top)[0] as [string, bigint | null];
     const rows = JSON.parse(json) as LogRow[];
-    for (const [pk, hlc, site, op, cl, lo, hi, more] of rows) {
-      visit(pk, hlc, site, op, cl, lo, hi);
-      // The groups of one log row share its causal length and op, and cover disjoint columns.
-      if (more !== undefined) forEachClockGroup(bytesFromHex(more), (groupHlc, groupSite, groupLo, groupHi) => visit(pk, groupHlc, groupSite, op, cl, groupLo, groupHi));
+    for (const [tbl, pk, hlc, site, op, cl, lo, hi, more] of rows) {
+      if (tbl !== lastTbl) {
+        scan = scans.get(tbl);
+        lastTbl = tbl;
+      }
+      if (scan === undefined) continue;
+      scan.visit(pk, hlc, site, op, cl, lo, hi);
+      if (more === undefined) continue;
+      const into = scan;
+      forEachClockGroup(bytesFromHex(more), (groupHlc, groupSite, groupLo, groupHi) => into.visit(pk, groupHlc, groupSite, op, cl, groupLo, groupHi));
     }
     if (rows.length < SCAN_CHUNK) break;
     top = lowest! - 1n;
   }
+}
 
+/**
+ * When the window holds at least half as many log rows as a table has rows (an initial sync, a
+ * peer far behind), that table's values are read in one pass before the scan (RowStates.preload).
+ * The window is counted only up to what decides it, and tables only for a window of some size, so a
+ * small export (live sync) pays a walk of at most WHOLE_TABLE_MIN_KEYS log rows for this.
+ */
+function preloadLargeWindows(raw: SqliteConnection, from: bigint, upTo: bigint, scans: ReadonlyMap<number, TableScan>): void {
+  const windowRows = raw.cached('SELECT count(*) FROM (SELECT 1 FROM ahenk_oplog WHERE seq > ? AND seq <= ? LIMIT ?)', { integers: 'number' });
+  if ((windowRows.value(from, upTo, WHOLE_TABLE_MIN_KEYS) as number) < WHOLE_TABLE_MIN_KEYS) return;
+  const sizes = new Map<TableScan, number>();
+  // A table dropped since capture knew it has no values to read (its log rows are skipped later).
+  for (const scan of scans.values()) if (tableExists(raw, scan.table.name)) sizes.set(scan, raw.cached(`SELECT count(*) FROM ${quoteIdent(scan.table.name)}`, { integers: 'number' }).value() as number);
+  if (sizes.size === 0) return;
+  const largest = Math.max(...sizes.values());
+  const inWindow = windowRows.value(from, upTo, Math.ceil(largest / 2)) as number;
+  for (const [scan, rows] of sizes) if (inWindow * 2 >= rows) scan.states.preload(raw.cached(selectValues(scan.table)).values() as unknown[][]);
+}
+
+/** The table's key and live columns, in that order (RowStates.values). */
+function selectValues(table: CapturedTable): string {
+  return `SELECT ${quoteIdent(table.pkColumn)}${table.liveColumns.map((c) => `, ${quoteIdent(c)}`).join('')} FROM ${quoteIdent(table.name)}`;
+}
+
+/**
+ * The entries of one table's survivors. Survivors of one row come out side by side, oldest
+ * first: they join into one entry, a group per surviving log row (or clock group of one).
+ */
+function buildEntries(raw: SqliteConnection, scan: TableScan, sites: SiteTable, out: OplogEntry[]): void {
+  const { table, states, survivors, bits } = scan;
   readValues(raw, table, states);
-  // Survivors of one row come out side by side, oldest first: they join into one entry, a group
-  // per surviving log row (or clock group of one).
-  const names = live.map((name) => ({ name, proto: name === '__proto__' }));
+  const names = table.liveColumns.map((name) => ({ name, proto: name === '__proto__' }));
   let current: OplogEntry | undefined;
   let currentSlot = -1;
   let lastSite = -1;
@@ -212,7 +205,7 @@ function readValues(raw: SqliteConnection, table: CapturedTable, states: RowStat
   const keys = states.needed;
   if (keys.length === 0) return;
   const pk = quoteIdent(table.pkColumn);
-  const select = `SELECT ${pk}${table.liveColumns.map((c) => `, ${quoteIdent(c)}`).join('')} FROM ${quoteIdent(table.name)}`;
+  const select = selectValues(table);
   const keep = (row: unknown[]) => {
     const slot = states.slots.get(row[0] as string);
     if (slot !== undefined && (states.flags[slot]! & WANTED) !== 0) states.values[slot] = row;
