@@ -136,6 +136,8 @@ function buildEntries(raw: SqliteConnection, scan: TableScan, sites: SiteTable, 
   const names = table.liveColumns.map((name) => ({ name, proto: name === '__proto__' }));
   let current: OplogEntry | undefined;
   let currentSlot = -1;
+  /** The current entry's only group sets no column (see below). */
+  let currentBare = false;
   let lastSite = -1;
   let lastDevice = '';
   for (const s of survivors.rowByRow(states.count)) {
@@ -182,19 +184,16 @@ function buildEntries(raw: SqliteConnection, scan: TableScan, sites: SiteTable, 
       // other groups carry as well.
       if (cells === 0) continue;
       const groups = current.groups;
-      if (groups.length === 1 && emptyGroup(groups[0]!)) groups[0] = group;
+      if (currentBare) groups[0] = group;
       else groups.push(group);
+      currentBare = false;
       continue;
     }
     current = { table: table.name, pk, cl, groups: [group] };
     currentSlot = slot;
+    currentBare = cells === 0;
     out.push(current);
   }
-}
-
-function emptyGroup(group: CellGroup): boolean {
-  for (const _ in group.values) return false;
-  return true;
 }
 
 /**
