@@ -4,12 +4,13 @@
  * row, so the log stores clocks, not copies of the data.
  */
 import { quoteIdent, type SqliteConnection } from '../sqlite/index.ts';
-import { loadCatalog, type CapturedTable } from './catalog.ts';
+import { loadCatalog, tableExists, type CapturedTable } from './catalog.ts';
 import { OP } from './format.ts';
 import { MAX_CAUSAL_LENGTH, type CellGroup, type OplogEntry } from './entry.ts';
 import { SiteTable } from './sites.ts';
 import { bytesFromHex, forEachClockGroup } from './clock-groups.ts';
 import { fromSqlite, setOwn, type SqlValue } from '../sqlite/values.ts';
+import { LOW_BITS, TableScan, WANTED, type RowStates } from './export-rows.ts';
 
 export interface OplogExport {
   /** Row deltas, one per row and incarnation, rows in the order of their oldest surviving write, table by table. */
@@ -40,20 +41,24 @@ function exportFrom(raw: SqliteConnection, from: bigint, limit: number | undefin
   }
   const maxSeq = (raw.cached('SELECT max(seq) FROM ahenk_oplog').value() as bigint | null) ?? 0n;
   const upTo = to ?? maxSeq;
+  const scans = new Map<number, TableScan>();
+  for (const table of catalog.byId.values()) scans.set(table.id, new TableScan(table));
+  preloadLargeWindows(raw, from, upTo, scans);
+  scanLog(raw, from, upTo, scans);
   // Entries of a row stay in log order; rows (of one table or of different tables) are
   // independent, so the tables simply follow one another.
   const entries: OplogEntry[] = [];
-  for (const table of catalog.byId.values()) exportTable(raw, table, sites, from, upTo, entries);
+  for (const scan of scans.values()) if (scan.survivors.count > 0) buildEntries(raw, scan, sites, entries);
   const cursor = upTo > from ? upTo : from;
   return { entries, cursor: cursor.toString() };
 }
 
-/** A scanned log row (or one clock group of it): stamp as hex, site, op, causal length, the mask's two 31-bit halves, key. */
-type LogRow = [hlc: string, site: number, op: number, cl: number, lo: number, hi: number, pk: string];
-/** As scanned: the row's extra clock groups follow in an eighth field, as hex ('' when none). */
-type ScannedRow = [...LogRow, more: string];
+/**
+ * A scanned log row: table id, key, stamp as hex, site, op, causal length, the mask's two 31-bit
+ * halves; then, for a log row with extra clock groups, those as hex.
+ */
+type LogRow = [tbl: number, pk: string, hlc: string, site: number, op: number, cl: number, lo: number, hi: number, more?: string];
 
-const LOW_BITS = 31;
 /** Log rows per scanned chunk (one JSON text of about 80 bytes a row). */
 const SCAN_CHUNK = 20_000;
 /** Keys per value query; json_each keeps the statement text fixed. */
@@ -62,188 +67,133 @@ const VALUE_CHUNK = 1000;
 const WHOLE_TABLE_MIN_KEYS = 5000;
 
 /**
- * What the newest-first scan knows of one row so far, kept in parallel arrays indexed by a slot
- * per row (an initial sync visits every row of the table: no object per row, little garbage).
+ * Reads the log window (from, upTo] once, newest first, every table's rows together; rows of a
+ * table the catalog does not know (dropped since) are skipped. Stamps come out as the hex text
+ * entries carry and masks as two small halves, so the scan allocates no BigInts; only the values
+ * (read once per row later) need exact 64-bit integers. Each chunk of log rows comes as one JSON
+ * array: one JSON.parse costs far less than a driver's row per log row. The subquery's ORDER BY
+ * with LIMIT is not flattened, so the aggregate takes the rows newest first
+ * (test/merge/export-scan.test.ts holds it to that). A log row without extra clock groups (every
+ * local write) leaves the last field out.
  */
-class RowStates {
-  readonly slots = new Map<string, number>();
-  cl: number[] = [];
-  lo: number[] = [];
-  hi: number[] = [];
-  done: boolean[] = [];
-  /** An entry of the row survives, so its values must be read. */
-  wanted: boolean[] = [];
-  /** Live values of the row (liveColumns order after the key), once read. */
-  values: (unknown[] | undefined)[] = [];
-  /** Keys of the wanted rows. */
-  readonly needed: string[] = [];
-
-  add(pk: string, cl: number): number {
-    const slot = this.cl.length;
-    this.slots.set(pk, slot);
-    this.cl.push(cl);
-    this.lo.push(0);
-    this.hi.push(0);
-    this.done.push(false);
-    this.wanted.push(false);
-    this.values.push(undefined);
-    return slot;
-  }
-}
-
-function exportTable(raw: SqliteConnection, table: CapturedTable, sites: SiteTable, from: bigint, upTo: bigint, out: OplogEntry[]): void {
-  const live = table.liveColumns;
-  const bits = live.map((c) => table.columns.indexOf(c));
-  let liveLo = 0;
-  let liveHi = 0;
-  for (const bit of bits) {
-    if (bit < LOW_BITS) liveLo |= 1 << bit;
-    else liveHi |= 1 << (bit - LOW_BITS);
-  }
-  // Stamps come out as the hex text entries carry and masks as two small halves, so the scan
-  // allocates no BigInts; only the values (read once per row below) need exact 64-bit integers.
-  // Each chunk of log rows comes as one JSON array: one JSON.parse costs far less than a
-  // better-sqlite3 row per log row. The subquery's ORDER BY with LIMIT is not flattened, so the
-  // aggregate takes the rows newest first (test/merge/export-scan.test.ts holds it to that).
-  const columns = `printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647, pk, hex(more)`;
-  const window = `SELECT seq, hlc, site, op, cl, cols, pk, more FROM ahenk_oplog WHERE tbl = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ${SCAN_CHUNK}`;
+function scanLog(raw: SqliteConnection, from: bigint, upTo: bigint, scans: ReadonlyMap<number, TableScan>): void {
+  const fields = `tbl, pk, printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647`;
+  const columns = `CASE WHEN more IS NULL THEN json_array(${fields}) ELSE json_array(${fields}, hex(more)) END`;
+  const window = `SELECT seq, hlc, site, tbl, op, cl, cols, pk, more FROM ahenk_oplog WHERE seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ${SCAN_CHUNK}`;
   // The chunk's lowest seq comes with it: the next chunk ends just below.
-  const scanChunk = raw.cached(`SELECT json_group_array(json_array(${columns})), min(seq) FROM (${window})`);
-
-  // Newest first: the first entry seen for a row fixes its causal length; older entries only
-  // contribute columns nothing newer has covered. A survivor keeps its scanned row, with the
-  // mask narrowed to the columns it still contributes.
-  const states = new RowStates();
-  const survivors: LogRow[] = [];
-  const survivorSlots: number[] = [];
-  const visit = (row: LogRow): void => {
-    const [, , op, cl, lo, hi, pk] = row;
-    let slot = states.slots.get(pk);
-    const newest = slot === undefined;
-    if (slot === undefined) {
-      slot = states.add(pk, cl);
-      if (op === OP.delete) {
-        row[4] = row[5] = 0;
-        survivors.push(row);
-        survivorSlots.push(slot);
-        states.done[slot] = true;
-        return;
+  const scanChunk = raw.cached(`SELECT json_group_array(${columns}), min(seq) FROM (${window})`);
+  let lastTbl: number | undefined;
+  let scan: TableScan | undefined;
+  for (let top = upTo; top > from; ) {
+    const [json, lowest] = scanChunk.values(from, top)[0] as [string, bigint | null];
+    const rows = JSON.parse(json) as LogRow[];
+    for (const [tbl, pk, hlc, site, op, cl, lo, hi, more] of rows) {
+      if (tbl !== lastTbl) {
+        scan = scans.get(tbl);
+        lastTbl = tbl;
       }
-    }
-    if (states.done[slot]) return;
-    if (cl < states.cl[slot]!) {
-      states.done[slot] = true;
-      return;
-    }
-    const seenLo = states.lo[slot]!;
-    const seenHi = states.hi[slot]!;
-    const freshLo = lo & liveLo & ~seenLo;
-    const freshHi = hi & liveHi & ~seenHi;
-    const allLo = (states.lo[slot] = seenLo | lo);
-    const allHi = (states.hi[slot] = seenHi | hi);
-    if ((allLo & liveLo) === liveLo && (allHi & liveHi) === liveHi) states.done[slot] = true;
-    // The row's newest entry travels even when it sets no column (a row created with its key
-    // alone, or with columns all dropped since): it carries the row's existence and causal length.
-    if (freshLo === 0 && freshHi === 0 && !newest) return;
-    if (!states.wanted[slot]) {
-      states.wanted[slot] = true;
-      states.needed.push(pk);
-    }
-    row[4] = freshLo;
-    row[5] = freshHi;
-    survivors.push(row);
-    survivorSlots.push(slot);
-  };
-  for (let top = upTo; ; ) {
-    const [json, lowest] = scanChunk.values(table.id, from, top)[0] as [string, bigint | null];
-    const rows = JSON.parse(json) as ScannedRow[];
-    for (const row of rows) {
-      const more = row.pop() as string;
-      visit(row as unknown as LogRow);
-      // The groups of one log row share its causal length and op, and cover disjoint columns.
-      if (more !== '') forEachClockGroup(bytesFromHex(more), (hlc, site, lo, hi) => visit([hlc, site, row[2], row[3], lo, hi, row[6]]));
+      if (scan === undefined) continue;
+      scan.visit(pk, hlc, site, op, cl, lo, hi);
+      if (more === undefined) continue;
+      const into = scan;
+      forEachClockGroup(bytesFromHex(more), (groupHlc, groupSite, groupLo, groupHi) => into.visit(pk, groupHlc, groupSite, op, cl, groupLo, groupHi));
     }
     if (rows.length < SCAN_CHUNK) break;
     top = lowest! - 1n;
   }
+}
 
+/**
+ * When the window holds at least half as many log rows as a table has rows (an initial sync, a
+ * peer far behind), that table's values are read in one pass before the scan (RowStates.preload).
+ * The window is counted only up to what decides it, and tables only for a window of some size, so a
+ * small export (live sync) pays a walk of at most WHOLE_TABLE_MIN_KEYS log rows for this.
+ */
+function preloadLargeWindows(raw: SqliteConnection, from: bigint, upTo: bigint, scans: ReadonlyMap<number, TableScan>): void {
+  const windowRows = raw.cached('SELECT count(*) FROM (SELECT 1 FROM ahenk_oplog WHERE seq > ? AND seq <= ? LIMIT ?)', { integers: 'number' });
+  if ((windowRows.value(from, upTo, WHOLE_TABLE_MIN_KEYS) as number) < WHOLE_TABLE_MIN_KEYS) return;
+  const sizes = new Map<TableScan, number>();
+  // A table dropped since capture knew it has no values to read (its log rows are skipped later).
+  for (const scan of scans.values()) if (tableExists(raw, scan.table.name)) sizes.set(scan, raw.cached(`SELECT count(*) FROM ${quoteIdent(scan.table.name)}`, { integers: 'number' }).value() as number);
+  if (sizes.size === 0) return;
+  const largest = Math.max(...sizes.values());
+  const inWindow = windowRows.value(from, upTo, Math.ceil(largest / 2)) as number;
+  for (const [scan, rows] of sizes) if (inWindow * 2 >= rows) scan.states.preload(raw.cached(selectValues(scan.table)).values() as unknown[][]);
+}
+
+/** The table's key and live columns, in that order (RowStates.values). */
+function selectValues(table: CapturedTable): string {
+  return `SELECT ${quoteIdent(table.pkColumn)}${table.liveColumns.map((c) => `, ${quoteIdent(c)}`).join('')} FROM ${quoteIdent(table.name)}`;
+}
+
+/**
+ * The entries of one table's survivors. Survivors of one row come out side by side, oldest
+ * first: they join into one entry, a group per surviving log row (or clock group of one).
+ */
+function buildEntries(raw: SqliteConnection, scan: TableScan, sites: SiteTable, out: OplogEntry[]): void {
+  const { table, states, survivors, bits } = scan;
   readValues(raw, table, states);
-  // Survivors of one row come out side by side, oldest first: they join into one entry, a group
-  // per surviving log row (or clock group of one).
+  const names = table.liveColumns.map((name) => ({ name, proto: name === '__proto__' }));
   let current: OplogEntry | undefined;
   let currentSlot = -1;
-  for (const s of rowByRow(survivorSlots, states.cl.length)) {
-    const [hlc, site, op, cl, lo, hi, pk] = survivors[s]!;
-    const slot = survivorSlots[s]!;
+  /** The current entry's only group sets no column (see below). */
+  let currentBare = false;
+  let lastSite = -1;
+  let lastDevice = '';
+  for (const s of survivors.rowByRow(states.count)) {
+    const cl = survivors.cl[s]!;
+    const slot = survivors.slot[s]!;
+    const pk = states.keys[slot]!;
     // Only a log written before the bound existed holds more (a hostile entry, then a local
     // delete): no peer accepts it, so it stays here rather than stop everything after it.
     if (cl > MAX_CAUSAL_LENGTH) {
       current = undefined;
       continue;
     }
-    if (op === OP.delete) {
-      out.push({ table: table.name, pk, cl, groups: [{ hlc, device: sites.device(site), values: {} }] });
+    const site = survivors.site[s]!;
+    if (site !== lastSite) {
+      lastDevice = sites.device(site);
+      lastSite = site;
+    }
+    const hlc = survivors.hlc[s]!;
+    if (survivors.op[s] === OP.delete) {
+      out.push({ table: table.name, pk, cl, groups: [{ hlc, device: lastDevice, values: {} }] });
       current = undefined;
       continue;
     }
     const row = states.values[slot];
     // Logged as alive but the row is gone: it was deleted while capture was not installed.
     if (!row) continue;
+    const lo = survivors.lo[s]!;
+    const hi = survivors.hi[s]!;
     const picked: Record<string, SqlValue> = {};
     let cells = 0;
-    for (let i = 0; i < live.length; i++) {
+    for (let i = 0; i < names.length; i++) {
       const bit = bits[i]!;
       const set = bit < LOW_BITS ? lo & (1 << bit) : hi & (1 << (bit - LOW_BITS));
-      if (set !== 0) {
-        setOwn(picked, live[i]!, fromSqlite(row[i + 1]));
-        cells++;
-      }
+      if (set === 0) continue;
+      const { name, proto } = names[i]!;
+      const value = fromSqlite(row[i + 1]);
+      if (proto) setOwn(picked, name, value);
+      else picked[name] = value;
+      cells++;
     }
-    const group: CellGroup = { hlc, device: sites.device(site), values: picked };
+    const group: CellGroup = { hlc, device: lastDevice, values: picked };
     if (current !== undefined && currentSlot === slot && current.cl === cl) {
       // A group that sets no column only stands alone: it carries the row's existence, which the
       // other groups carry as well.
       if (cells === 0) continue;
       const groups = current.groups;
-      if (groups.length === 1 && emptyGroup(groups[0]!)) groups[0] = group;
+      if (currentBare) groups[0] = group;
       else groups.push(group);
+      currentBare = false;
       continue;
     }
     current = { table: table.name, pk, cl, groups: [group] };
     currentSlot = slot;
+    currentBare = cells === 0;
     out.push(current);
   }
-}
-
-function emptyGroup(group: CellGroup): boolean {
-  for (const _ in group.values) return false;
-  return true;
-}
-
-/**
- * The survivors' order of output: each row's entries together and oldest first (merge then finds a
- * row's entries side by side), rows in the order of their oldest entry, so rows come in the order
- * they were written (for time-ordered keys, key order: the receiver's inserts stay sequential).
- * `slots` is in scan order (newest first); a counting sort by the row's rank.
- */
-function rowByRow(slots: readonly number[], slotCount: number): Int32Array {
-  const rank = new Int32Array(slotCount).fill(-1);
-  const start = new Int32Array(slotCount);
-  let rows = 0;
-  for (let s = slots.length - 1; s >= 0; s--) {
-    const slot = slots[s]!;
-    if (rank[slot]! < 0) rank[slot] = rows++;
-    start[rank[slot]!]! += 1;
-  }
-  let at = 0;
-  for (let r = 0; r < rows; r++) {
-    const count = start[r]!;
-    start[r] = at;
-    at += count;
-  }
-  const order = new Int32Array(slots.length);
-  for (let s = slots.length - 1; s >= 0; s--) order[start[rank[slots[s]!]!]!++] = s;
-  return order;
 }
 
 /**
@@ -254,10 +204,10 @@ function readValues(raw: SqliteConnection, table: CapturedTable, states: RowStat
   const keys = states.needed;
   if (keys.length === 0) return;
   const pk = quoteIdent(table.pkColumn);
-  const select = `SELECT ${pk}${table.liveColumns.map((c) => `, ${quoteIdent(c)}`).join('')} FROM ${quoteIdent(table.name)}`;
+  const select = selectValues(table);
   const keep = (row: unknown[]) => {
     const slot = states.slots.get(row[0] as string);
-    if (slot !== undefined && states.wanted[slot]) states.values[slot] = row;
+    if (slot !== undefined && (states.flags[slot]! & WANTED) !== 0) states.values[slot] = row;
   };
   if (keys.length >= WHOLE_TABLE_MIN_KEYS && keys.length * 2 >= Number(raw.cached(`SELECT count(*) FROM ${quoteIdent(table.name)}`).value())) {
     for (const row of raw.cached(select).values() as unknown[][]) keep(row);

@@ -61,6 +61,42 @@ describe('export', () => {
     expect(dump(windowed, 'todos')).toEqual(dump(a, 'todos'));
   }, 60_000);
 
+  it('reads a table most of which is in the window in one pass, and exports only the rows the window touched', () => {
+    const a = openDevice('a');
+    const raw = a.$connection;
+    const key = (i: number) => `k${String(i).padStart(5, '0')}`;
+    raw.transaction(() => {
+      const insert = raw.prepare('INSERT INTO todos (id, title, done) VALUES (?, ?, 0)');
+      for (let i = 0; i < 8000; i++) insert.run(key(i), `t${i}`);
+    });
+    const before = getOplogEntriesSince(a).cursor;
+    // 6,010 log rows after the cursor, for a table of 8,000 rows: its values are read before the scan.
+    raw.transaction(() => {
+      for (let i = 0; i < 6000; i++) raw.prepare('UPDATE todos SET done = ? WHERE id = ?').run(i + 1, key(i));
+      for (let i = 7000; i < 7010; i++) raw.prepare('DELETE FROM todos WHERE id = ?').run(key(i));
+    });
+    const { entries } = getOplogEntriesSince(a, before);
+    expect(entries).toHaveLength(6010);
+    const updates = entries.filter((e) => e.cl === 1);
+    expect(updates.map((e) => e.pk)).toEqual(Array.from({ length: 6000 }, (_, i) => key(i)));
+    expect(updates.every((e, i) => e.groups.length === 1 && Object.keys(e.groups[0]!.values).join() === 'done' && e.groups[0]!.values.done === BigInt(i + 1))).toBe(true);
+    expect(entries.filter((e) => e.cl === 2).map((e) => [e.pk, e.groups.map((g) => g.values)])).toEqual(Array.from({ length: 10 }, (_, i) => [key(7000 + i), [{}]]));
+
+    // A peer that had everything up to the cursor ends equal, whole or in windows too small for the one pass.
+    for (const limit of [undefined, 3000]) {
+      const b = openDevice(`b${limit ?? ''}`);
+      merge(b, getOplogEntriesSince(a, undefined, { limit: 8000 }).entries);
+      let cursor = before;
+      for (let batch = 0; batch < 10; batch++) {
+        const out = getOplogEntriesSince(a, cursor, limit === undefined ? {} : { limit });
+        if (out.entries.length === 0) break;
+        merge(b, out.entries);
+        cursor = out.cursor;
+      }
+      expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+    }
+  }, 60_000);
+
   it('keeps keys exact through the JSON scan: quotes, backslashes, control characters, any script', () => {
     const a = openDevice('a');
     const keys = ['ключ "q"', 'back\\slash', 'tab\tnew\nline\u0001', '😀 emoji', '', ' ', '{"json": [1]}', 'x'.repeat(4000)];
