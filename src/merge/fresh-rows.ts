@@ -19,8 +19,6 @@ const FIRST_SLOTS = 1 << 12;
 export class FreshRows {
   /** By table id: the hashes of keys merged since the table's log was empty, or null (not fresh). */
   private readonly tables = new Map<number, KeyHashes | null>();
-  /** Keys sent past the lookup, for tests and measurements. */
-  skipped = 0;
 
   /**
    * The keys of `pks` that may have history in `table` (to look up), recording all of them as
@@ -37,7 +35,6 @@ export class FreshRows {
     const lookup: string[] = [];
     for (const pk of pks) if (!hashes.add(pk)) lookup.push(pk);
     if (hashes.full) this.tables.set(table.id, null);
-    this.skipped += pks.length - lookup.length;
     return lookup;
   }
 }
