@@ -21,6 +21,7 @@ import { customResolversOf } from './registry.ts';
 import { lookupResolver, type Resolver } from '../schema/resolvers.ts';
 import { RowMerger, type Incoming } from './row-merge.ts';
 import { RowGroups } from './row-groups.ts';
+import type { FreshRows } from './fresh-rows.ts';
 import { shapeOf } from './shape.ts';
 import { APPEND_ONLY_TABLES } from '../schema/system.ts';
 
@@ -52,14 +53,22 @@ export interface MergeResult {
 }
 
 export function merge(db: DatabaseHandle, entries: readonly unknown[], options: MergeOptions = {}): MergeResult {
-  const raw = connectionOf(db);
+  return mergeEntries(connectionOf(db), entries, options);
+}
+
+/**
+ * merge on a connection, for the sync store: `fresh` (kept by the caller across batches, and
+ * dropped by it when anything else may have written the log) spares the history lookup of rows
+ * that cannot have any.
+ */
+export function mergeEntries(raw: SqliteConnection, entries: readonly unknown[], options: MergeOptions, fresh?: FreshRows): MergeResult {
   if (!Array.isArray(entries)) throw new InvalidEntryError(-1, 'merge expects an array of entries');
   const valid = entries.map((entry, index) => validateIndexedEntry(entry, index));
-  return raw.transaction(() => applyEntries(raw, valid, options));
+  return raw.transaction(() => applyEntries(raw, valid, options, fresh));
 }
 
 /** Applies validated entries (each as the working copies of its groups); the caller owns the transaction. */
-export function applyEntries(raw: SqliteConnection, entries: readonly (readonly Incoming[])[], options: MergeOptions): MergeResult {
+export function applyEntries(raw: SqliteConnection, entries: readonly (readonly Incoming[])[], options: MergeOptions, fresh?: FreshRows): MergeResult {
   const result: MergeResult = { applied: 0, unchanged: 0, quarantined: [], errors: [] };
   if (entries.length === 0) return result;
   const wallMs = Math.floor((options.now ?? Date.now)());
@@ -126,7 +135,7 @@ export function applyEntries(raw: SqliteConnection, entries: readonly (readonly 
   withoutCapture(raw, () => {
     for (const [table, rowsOf] of byTable) {
       const { keys, groups } = rowsOf;
-      const histories = merger.loadHistories(table, keys);
+      const histories = merger.loadHistories(table, fresh === undefined ? keys : fresh.mayHaveHistory(raw, table, keys));
       for (const row of rowsOf.order()) {
         const pk = keys[row]!;
         const incoming = groups[row]!;

@@ -6,7 +6,8 @@
 import { InvalidEntryError } from '../../errors.ts';
 import { getOplogEntriesSince } from '../../database/exchange.ts';
 import { getSchemaVersion } from '../../database/initialize.ts';
-import { merge, type MergeOptions, type MergeResult } from '../../merge/merge.ts';
+import { FreshRows } from '../../merge/fresh-rows.ts';
+import { mergeEntries, type MergeOptions, type MergeResult } from '../../merge/merge.ts';
 import { QuarantineFullError } from '../../merge/quarantine.ts';
 import { parseCursor } from '../../oplog/cursor.ts';
 import type { OplogEntry } from '../../oplog/entry.ts';
@@ -64,6 +65,13 @@ export class SqliteSyncStore implements SyncStore {
   private readonly onClockDrift: ((drift: BatchDrift) => void) | undefined;
   /** The furthest-ahead held write of the group being applied. */
   private drift: BatchDrift | undefined;
+  /**
+   * Rows merged by the groups applied since a table's log was empty, and the log's max(seq) when
+   * the last of those groups committed: while it is still the log's max(seq) at the start of the
+   * next group, nothing else wrote the log in between (every write to it takes a higher seq), and
+   * the rows the groups did not merge have no history to look up.
+   */
+  private fresh: { rows: FreshRows; seq: bigint } | undefined;
 
   constructor(
     readonly raw: SqliteConnection,
@@ -143,29 +151,25 @@ export class SqliteSyncStore implements SyncStore {
     const restoreCache = this.largerCache();
     const restoreCheckpoints = this.laterCheckpoints();
     this.drift = undefined;
+    let fresh: FreshRows | undefined;
+    let freshSeq = 0n;
     try {
+      // Inside a caller's transaction, what this group writes may still be rolled back with it.
+      const outer = this.raw.inTransaction;
       const group = this.raw.transaction((): AppliedGroup => {
-        const applied: AppliedBatch[] = [];
-        let cursor = '';
-        for (const batch of batches) {
-          if (applied.length > 0 && performance.now() - started >= budgetMs) break;
-          try {
-            applied.push(this.raw.transaction(() => this.mergeBatch(batch.entries)));
-          } catch (error) {
-            if (!(error instanceof InvalidEntryError || error instanceof QuarantineFullError)) throw error;
-            if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
-            // A full quarantine is this side's condition, not the entry's fault: the peer sends the
-            // batch again in a later session, from the cursor saved here.
-            const code = error instanceof QuarantineFullError ? 'PROTOCOL_INTERNAL' : 'PROTOCOL_ENTRY_REJECTED';
-            return { applied, refused: new ProtocolError(code, `batch refused, nothing applied: ${error.message}`, { cause: error }) };
-          }
-          if (batch.cursor !== '') cursor = batch.cursor;
+        fresh = outer ? undefined : this.freshRows();
+        try {
+          return this.applyGroup(peerId, batches, budgetMs, started, fresh);
+        } finally {
+          freshSeq = this.maxSeq();
         }
-        if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
-        return { applied };
       });
+      if (fresh !== undefined) this.fresh = { rows: fresh, seq: freshSeq };
       if (this.drift !== undefined && group.applied.length > 0) this.onClockDrift?.(this.drift);
       return group;
+    } catch (error) {
+      this.fresh = undefined;
+      throw error;
     } finally {
       restoreCheckpoints();
       restoreCache();
@@ -173,9 +177,37 @@ export class SqliteSyncStore implements SyncStore {
     }
   }
 
-  private mergeBatch(entries: readonly OplogEntry[]): AppliedBatch {
+  /** The rows kept since the last group, while nothing else wrote the log since it committed; else a new start. */
+  private freshRows(): FreshRows {
+    const kept = this.fresh;
+    this.fresh = undefined;
+    return kept !== undefined && kept.seq === this.maxSeq() ? kept.rows : new FreshRows();
+  }
+
+  private applyGroup(peerId: string, batches: readonly ReceivedBatch[], budgetMs: number, started: number, fresh: FreshRows | undefined): AppliedGroup {
+    const applied: AppliedBatch[] = [];
+    let cursor = '';
+    for (const batch of batches) {
+      if (applied.length > 0 && performance.now() - started >= budgetMs) break;
+      try {
+        applied.push(this.raw.transaction(() => this.mergeBatch(batch.entries, fresh)));
+      } catch (error) {
+        if (!(error instanceof InvalidEntryError || error instanceof QuarantineFullError)) throw error;
+        if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
+        // A full quarantine is this side's condition, not the entry's fault: the peer sends the
+        // batch again in a later session, from the cursor saved here.
+        const code = error instanceof QuarantineFullError ? 'PROTOCOL_INTERNAL' : 'PROTOCOL_ENTRY_REJECTED';
+        return { applied, refused: new ProtocolError(code, `batch refused, nothing applied: ${error.message}`, { cause: error }) };
+      }
+      if (batch.cursor !== '') cursor = batch.cursor;
+    }
+    if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
+    return { applied };
+  }
+
+  private mergeBatch(entries: readonly OplogEntry[], fresh?: FreshRows): AppliedBatch {
     const before = this.maxSeq();
-    const result = entries.length > 0 ? merge(this.raw, entries, this.mergeOptions) : undefined;
+    const result = entries.length > 0 ? mergeEntries(this.raw, entries, this.mergeOptions, fresh) : undefined;
     if (result !== undefined && result.errors.length > 0) this.noteDrift(entries, result);
     const after = this.maxSeq();
     const onlyMerged = after === before || (this.localRowsStmt.value(before, after) as number) === 0;
