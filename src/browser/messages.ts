@@ -2,6 +2,7 @@
  * The messages between the page and the database worker (postMessage, structured clone: bigint,
  * Uint8Array and plain objects cross as they are). Each request carries an id its response echoes.
  */
+import { PAIRING_LIMITS } from '../auth/pairing/challenge.ts';
 import type { OplogEntry } from '../oplog/entry.ts';
 import type { SqlValue } from '../sqlite/index.ts';
 import type { SyncEventMessage, SyncRequest } from './sync-messages.ts';
@@ -112,11 +113,23 @@ export function isWork(value: unknown): value is Work {
       return true;
     case 'sync':
       // The address is parsed by libp2p, which refuses what is not a multiaddr; bounded here.
-      return value.op === 'dial' ? typeof value.address === 'string' && value.address.length <= MAX_DIAL_ADDRESS_LENGTH : value.op === 'peers' || value.op === 'syncNow' || value.op === 'stop';
+      switch (value.op) {
+        case 'dial':
+          return isBoundedText(value.address, MAX_DIAL_ADDRESS_LENGTH);
+        case 'join':
+          // The code and device type are checked again by pairing, as any peer's input.
+          return isBoundedText(value.code, PAIRING_LIMITS.qrChars) && isBoundedText(value.deviceType, 256) && (value.from === undefined || isBoundedText(value.from, MAX_DIAL_ADDRESS_LENGTH)) && isBoundedText(value.pairing, 64);
+        case 'confirm':
+          return isBoundedText(value.pairing, 64) && typeof value.same === 'boolean';
+        default:
+          return value.op === 'peers' || value.op === 'syncNow' || value.op === 'stop';
+      }
     default:
       return false;
   }
 }
+
+const isBoundedText = (value: unknown, max: number): value is string => typeof value === 'string' && value.length <= max;
 
 /** Far above any multiaddr a page dials (an address with /p2p/ and a relay hop is under 300). */
 const MAX_DIAL_ADDRESS_LENGTH = 2048;
