@@ -2,7 +2,6 @@
  * The messages between the page and the database worker (postMessage, structured clone: bigint,
  * Uint8Array and plain objects cross as they are). Each request carries an id its response echoes.
  */
-import { PAIRING_LIMITS } from '../auth/pairing/challenge.ts';
 import type { OplogEntry } from '../oplog/entry.ts';
 import type { SqlValue } from '../sqlite/index.ts';
 import type { SyncEventMessage, SyncRequest } from './sync-messages.ts';
@@ -118,7 +117,7 @@ export function isWork(value: unknown): value is Work {
           return isBoundedText(value.address, MAX_DIAL_ADDRESS_LENGTH);
         case 'join':
           // The code and device type are checked again by pairing, as any peer's input.
-          return isBoundedText(value.code, PAIRING_LIMITS.qrChars) && isBoundedText(value.deviceType, 256) && (value.from === undefined || isBoundedText(value.from, MAX_DIAL_ADDRESS_LENGTH)) && isBoundedText(value.pairing, 64);
+          return isBoundedText(value.code, MAX_PAIRING_CODE_LENGTH) && isBoundedText(value.deviceType, 256) && (value.from === undefined || isBoundedText(value.from, MAX_DIAL_ADDRESS_LENGTH)) && isBoundedText(value.pairing, 64);
         case 'confirm':
           return isBoundedText(value.pairing, 64) && typeof value.same === 'boolean';
         default:
@@ -130,6 +129,9 @@ export function isWork(value: unknown): value is Work {
 }
 
 const isBoundedText = (value: unknown, max: number): value is string => typeof value === 'string' && value.length <= max;
+
+/** A pairing code's own bound (PAIRING_LIMITS.qrChars), not imported: the page bundle stays free of libp2p. */
+const MAX_PAIRING_CODE_LENGTH = 2048;
 
 /** Far above any multiaddr a page dials (an address with /p2p/ and a relay hop is under 300). */
 const MAX_DIAL_ADDRESS_LENGTH = 2048;
