@@ -91,6 +91,25 @@ describe.skipIf(chromiumMissing !== undefined)('a page pairs with a Node device'
     expect(await call<string[]>(other, 'devices')).toEqual([]);
   });
 
+  it('says UNREACHABLE for a code with no WebSocket address and for a device that is gone', { timeout: 120_000 }, async () => {
+    const device = await nodeDevice();
+    const tcpOnly = new AuthorizerWorkflow(device.db, device.node, { userId: device.userId, addresses: ['/ip4/127.0.0.1/tcp/9'] });
+    stops.push(() => tcpOnly.close());
+    await tcpOnly.createChallenge();
+    const page = await newPage();
+    const noWs = await call<Joined>(page, 'join', tcpOnly.getQrCodeString());
+    expect(noWs).toMatchObject({ ok: false, code: 'UNREACHABLE' });
+    expect(noWs.message).toContain('/ws');
+    await tcpOnly.close();
+
+    const workflow = new AuthorizerWorkflow(device.db, device.node, { userId: device.userId });
+    await workflow.createChallenge();
+    const code = workflow.getQrCodeString();
+    await device.node.stop();
+    expect(await call<Joined>(page, 'join', code)).toMatchObject({ ok: false, code: 'UNREACHABLE' });
+    expect(await call<string[]>(page, 'devices')).toEqual([]);
+  });
+
   it('joins with the short code after both screens show the same confirmation code; a wrong short code is BAD_CODE', { timeout: 180_000 }, async () => {
     const device = await nodeDevice();
     const workflow = new AuthorizerWorkflow(device.db, device.node, { userId: device.userId });
