@@ -12,6 +12,7 @@ import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
 import { AuthorizerWorkflow } from '../../src/sync/pairing/index.ts';
 import { ShortCodeOffer } from '../../src/sync/pairing/short-code.ts';
 import { tempDir } from '../helpers/db.ts';
+import { appDatabase, cli, PASSWORD, spawnCli } from '../cli/helpers.ts';
 import { waitFor } from '../net/fixtures.ts';
 import { schema, todos } from './fixture/schema.ts';
 import { fixtureInChromium } from './chromium-fixture.ts';
@@ -89,6 +90,22 @@ describe.skipIf(chromiumMissing !== undefined)('a page pairs with a Node device'
     expect(await call<Joined>(other, 'join', 'ahenk-pair:1:not-json')).toMatchObject({ ok: false, code: 'INVALID_QR' });
     expect(await call<Joined>(other, 'join', 'hello')).toMatchObject({ ok: false, code: 'INVALID_QR' });
     expect(await call<string[]>(other, 'devices')).toEqual([]);
+  });
+
+  it('joins with the code `ahenk pair` prints, which carries its WebSocket address', { timeout: 180_000 }, async () => {
+    const dir = tempDir();
+    const laptop = appDatabase(dir, 'laptop');
+    expect((await cli(['init', '--db', laptop, '--user', 'ayse', '--email', 'ayse@example.test', '--device-type', 'laptop'], { env: { AHENK_PASSWORD: PASSWORD } })).code).toBe(0);
+    const pair = spawnCli(['pair', '--db', laptop, '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0/ws']);
+    const code = await pair.line(/^ahenk-pair:1:/);
+    expect(await pair.line(/^A web page joins with the same code/)).toMatch(/it dials \/ip4\/127\.0\.0\.1\/tcp\/\d+\/ws\/p2p\/12D3KooW\w+$/);
+    const page = await newPage();
+    const pageId = await call<string>(page, 'deviceId');
+    expect(await call<Joined>(page, 'join', code)).toMatchObject({ ok: true, userName: 'ayse', devices: 2 });
+    // `pair` waits for the first sync with the page, then exits 0.
+    expect(await pair.exited).toBe(0);
+    expect(pair.stdout()).toContain(`Paired: browser ${pageId} joined ayse.`);
+    expect(pair.stdout()).toMatch(/^First sync with \S+ complete/m);
   });
 
   it('says UNREACHABLE for a code with no WebSocket address and for a device that is gone', { timeout: 120_000 }, async () => {
