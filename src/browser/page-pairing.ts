@@ -47,7 +47,9 @@ export function browserPairing(call: <T>(request: SyncWork) => Promise<T>): { pa
               (same) => same === true,
               () => false,
             )
-            .then((same) => call({ kind: 'sync', op: 'confirm', pairing: id, same }));
+            .then((same) => call({ kind: 'sync', op: 'confirm', pairing: id, same }))
+            // The join itself reports the outcome (no answer is a no, after its timeout).
+            .catch(() => {});
         });
       }
       try {

@@ -36,19 +36,21 @@ export class WorkerPairing {
 
   /** Runs one join on `node`; PairingError on failure (codes as `ahenk join`'s). */
   async join(db: AhenkDatabase<Record<string, unknown>>, node: WebSyncNode, request: JoinRequest): Promise<BrowserPairingResult> {
+    // The device type is checked before anything is dialled.
+    const workflow = new NewDeviceWorkflow(db, node, { deviceType: request.deviceType });
     let code = request.code.trim();
     if (!code.startsWith('ahenk-pair:')) {
       if (normalizeShortCode(code) === undefined) throw new PairingError('INVALID_QR', 'not a pairing code: paste the long code (ahenk-pair:1:…) or type the short code (ABCDE-FGHJK) with the address shown next to it');
       if (request.from === undefined) throw new PairingError('INVALID_QR', 'a short code needs the /ws address of the device that shows it (from)');
       if (!isWebSocket(request.from)) throw new PairingError('UNREACHABLE', `a page reaches devices over WebSockets only: ${request.from} is not a /ws address`);
       const ask = (confirmation: string) => this.#ask(request.pairing, confirmation, node.stopSignal);
-      code = (await exchangeShortCode(node, request.from, code, request.deviceType, ask)).pairingCode;
+      code = (await exchangeShortCode(node, request.from, code, workflow.deviceType, ask)).pairingCode;
     }
     const challenge = decodePairingQr(code);
     if (!challenge.addresses.some(isWebSocket)) {
       throw new PairingError('UNREACHABLE', 'the pairing code holds no WebSocket (/ws) address, and a page can dial no other: start the device with a /ws listen address (ahenk pair --listen /ip4/0.0.0.0/tcp/0/ws)');
     }
-    const result = await new NewDeviceWorkflow(db, node, { deviceType: request.deviceType }).respondToChallenge(code);
+    const result = await workflow.respondToChallenge(code);
     // Dialled through the web node too, so that it dials that address again after a disconnect.
     const used = node.peers().find((p) => p.peerId === result.authorizer)?.addresses.find(isWebSocket);
     const address = used === undefined ? challenge.addresses.find(isWebSocket)! : withPeerId(used, result.authorizer);

@@ -44,6 +44,11 @@ export class NewDeviceWorkflow {
   readonly #deviceType: string;
   readonly #now: () => number;
 
+  /** How this device will be listed, normalised. */
+  get deviceType(): string {
+    return this.#deviceType;
+  }
+
   constructor(db: DatabaseHandle, node: PairingNode, options: NewDeviceOptions) {
     this.#db = db;
     this.#node = node;
