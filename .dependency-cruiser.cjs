@@ -71,9 +71,9 @@ module.exports = {
     },
     {
       name: 'browser-knows-no-node',
-      comment: 'src/browser and the web sync node (src/sync/web) run in a page and a worker: no Node built-in module',
+      comment: 'src/browser, the web sync node (src/sync/web) and pairing (src/auth/pairing, src/sync/pairing) run in a page and a worker: no Node built-in module',
       severity: 'error',
-      from: { path: ['^src/browser/', '^src/sync/web/'] },
+      from: { path: ['^src/browser/', '^src/sync/web/', '^src/auth/pairing/', '^src/sync/pairing/'] },
       to: { dependencyTypes: ['core'] },
     },
     {

@@ -112,11 +112,26 @@ export function isWork(value: unknown): value is Work {
       return true;
     case 'sync':
       // The address is parsed by libp2p, which refuses what is not a multiaddr; bounded here.
-      return value.op === 'dial' ? typeof value.address === 'string' && value.address.length <= MAX_DIAL_ADDRESS_LENGTH : value.op === 'peers' || value.op === 'syncNow' || value.op === 'stop';
+      switch (value.op) {
+        case 'dial':
+          return isBoundedText(value.address, MAX_DIAL_ADDRESS_LENGTH);
+        case 'join':
+          // The code and device type are checked again by pairing, as any peer's input.
+          return isBoundedText(value.code, MAX_PAIRING_CODE_LENGTH) && isBoundedText(value.deviceType, 256) && (value.from === undefined || isBoundedText(value.from, MAX_DIAL_ADDRESS_LENGTH)) && isBoundedText(value.pairing, 64);
+        case 'confirm':
+          return isBoundedText(value.pairing, 64) && typeof value.same === 'boolean';
+        default:
+          return value.op === 'peers' || value.op === 'syncNow' || value.op === 'stop';
+      }
     default:
       return false;
   }
 }
+
+const isBoundedText = (value: unknown, max: number): value is string => typeof value === 'string' && value.length <= max;
+
+/** A pairing code's own bound (PAIRING_LIMITS.qrChars), not imported: the page bundle stays free of libp2p. */
+const MAX_PAIRING_CODE_LENGTH = 2048;
 
 /** Far above any multiaddr a page dials (an address with /p2p/ and a relay hop is under 300). */
 const MAX_DIAL_ADDRESS_LENGTH = 2048;

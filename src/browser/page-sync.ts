@@ -6,7 +6,7 @@
 import type { SyncCompleteEvent } from '../sync/node/events.ts';
 import type { WebConnectedPeer } from '../sync/web/index.ts';
 import type { SyncWork } from './messages.ts';
-import type { BrowserSyncEvents, SyncEventMessage, SyncEventName } from './sync-messages.ts';
+import type { BrowserSyncEvents, PairingConfirmEvent, SyncEventMessage, SyncEventName } from './sync-messages.ts';
 
 export interface BrowserSync {
   /**
@@ -27,7 +27,7 @@ export interface BrowserSync {
 }
 
 /** The page side of sync, over the page's call to the worker; `deliver` takes the worker's sync events. */
-export function browserSync(call: <T>(request: SyncWork) => Promise<T>): { sync: BrowserSync; deliver: (message: SyncEventMessage) => void } {
+export function browserSync(call: <T>(request: SyncWork) => Promise<T>): { sync: BrowserSync; deliver: (message: Exclude<SyncEventMessage, PairingConfirmEvent>) => void } {
   const listeners = new Map<SyncEventName, Set<(event: never) => void>>();
   const sync: BrowserSync = {
     dial: (address) => call({ kind: 'sync', op: 'dial', address }),
@@ -43,7 +43,7 @@ export function browserSync(call: <T>(request: SyncWork) => Promise<T>): { sync:
       await call({ kind: 'sync', op: 'stop' });
     },
   };
-  const deliver = (message: SyncEventMessage): void => {
+  const deliver = (message: Exclude<SyncEventMessage, PairingConfirmEvent>): void => {
     for (const listener of listeners.get(message.name) ?? []) {
       try {
         (listener as (event: unknown) => void)(message.event);

@@ -9,6 +9,7 @@ import type { OplogEntry } from '../oplog/entry.ts';
 import type { OplogExport } from '../oplog/export.ts';
 import type { SqlValue } from '../sqlite/index.ts';
 import { WorkerError, type Query, type QueryMethod, type QueryResult, type Ready, type RemoteError, type Request, type Response } from './messages.ts';
+import { browserPairing, type BrowserPairing } from './page-pairing.ts';
 import { browserSync, type BrowserSync } from './page-sync.ts';
 import { offerPeerConnections } from './peer-connections.ts';
 import type { SyncEventMessage } from './sync-messages.ts';
@@ -27,6 +28,8 @@ export interface BrowserDatabase<TSchema extends Record<string, unknown>> {
   merge(entries: readonly OplogEntry[]): Promise<Omit<MergeResult, 'errors'> & { errors: RemoteError[] }>;
   /** The worker's sync node: `await db.sync.dial('/ip4/…/tcp/…/ws/p2p/…')` (page-sync.ts). */
   readonly sync: BrowserSync;
+  /** Joining the user's devices with a code another device shows: `await db.pairing.join(code)` (page-pairing.ts). */
+  readonly pairing: BrowserPairing;
   /** Closes the database (after ending the sync node) and ends the worker. */
   close(): Promise<void>;
 }
@@ -84,7 +87,8 @@ export async function openBrowserDatabase<TSchema extends Record<string, unknown
     });
   const deviceId = await ready;
   const synced = browserSync(call);
-  deliver = synced.deliver;
+  const paired = browserPairing(call);
+  deliver = (message) => (message.name === 'pairing:confirm' ? paired.deliver(message) : synced.deliver(message));
   const query = (sql: string, params: unknown[], method: QueryMethod) => call<QueryResult>({ kind: 'query', sql, params: params as SqlValue[], method });
   const batch = async (queries: { sql: string; params: unknown[]; method: QueryMethod }[]) =>
     call<QueryResult[]>({ kind: 'batch', queries: queries.map((q) => ({ sql: q.sql, params: q.params as SqlValue[], method: q.method })) satisfies Query[] });
@@ -95,6 +99,7 @@ export async function openBrowserDatabase<TSchema extends Record<string, unknown
     getOplogEntriesSince: (since, opts = {}) => call({ kind: 'export', ...(since === undefined ? {} : { since }), ...(opts.limit === undefined ? {} : { limit: opts.limit }) }),
     merge: (entries) => call({ kind: 'merge', entries: [...entries] }),
     sync: synced.sync,
+    pairing: paired.pairing,
     close: async () => {
       await call({ kind: 'close' });
       closePeerConnections?.();

@@ -5,12 +5,16 @@
  */
 import type { SyncCompleteEvent, SyncNodeEvents } from '../sync/node/events.ts';
 import type { WebConnectedPeer } from '../sync/web/index.ts';
+import type { PairingResult } from '../sync/pairing/new-device.ts';
 
 export type SyncRequest =
   | { id: number; kind: 'sync'; op: 'dial'; address: string }
   | { id: number; kind: 'sync'; op: 'peers' }
   | { id: number; kind: 'sync'; op: 'syncNow' }
-  | { id: number; kind: 'sync'; op: 'stop' };
+  | { id: number; kind: 'sync'; op: 'stop' }
+  // Pairing (pairing.ts): a join, and the page's answer to the confirmation code of a short code.
+  | { id: number; kind: 'sync'; op: 'join'; code: string; deviceType: string; from?: string; pairing: string }
+  | { id: number; kind: 'sync'; op: 'confirm'; pairing: string; same: boolean };
 
 /** What each request answers with. */
 export interface SyncAnswers {
@@ -18,6 +22,8 @@ export interface SyncAnswers {
   peers: WebConnectedPeer[];
   syncNow: SyncCompleteEvent[];
   stop: null;
+  join: BrowserPairingResult;
+  confirm: null;
 }
 
 /** The events the page hears: the web node's, with an error as name and message. */
@@ -29,9 +35,27 @@ export type BrowserSyncEvents = Omit<Pick<SyncNodeEvents, SyncEventName>, 'error
 export const SYNC_EVENT_NAMES = ['peer:connect', 'peer:disconnect', 'sync:start', 'sync:progress', 'sync:complete', 'clock:drift', 'error'] as const;
 export type SyncEventName = (typeof SYNC_EVENT_NAMES)[number];
 
-/** An event of the worker's sync node, posted to the page. */
-export interface SyncEventMessage {
-  kind: 'sync-event';
-  name: SyncEventName;
-  event: unknown;
+/** What `db.pairing.join` resolves with: the pairing, and the address the page now syncs over. */
+export interface BrowserPairingResult extends PairingResult {
+  /** The authorizer's WebSocket address the pairing went through; dialled, and dialled again after a disconnect. */
+  address: string;
 }
+
+/** A short code's confirmation code, for the page whose join (`pairing`) it is to show it and answer. */
+export interface PairingConfirmEvent {
+  kind: 'sync-event';
+  name: 'pairing:confirm';
+  event: { pairing: string; confirmation: string };
+}
+
+/** Every event name the leader's worker posts to the tabs. */
+export const WORKER_EVENT_NAMES: readonly string[] = [...SYNC_EVENT_NAMES, 'pairing:confirm'];
+
+/** An event of the worker's sync node (or of a pairing it runs), posted to the page. */
+export type SyncEventMessage =
+  | {
+      kind: 'sync-event';
+      name: SyncEventName;
+      event: unknown;
+    }
+  | PairingConfirmEvent;

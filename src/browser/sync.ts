@@ -6,10 +6,12 @@
 import type { AhenkDatabase } from '../database/initialize.ts';
 import { createWebSyncNode, type WebSyncConfig, type WebSyncNode } from '../sync/web/index.ts';
 import { remoteError, type SyncWork } from './messages.ts';
+import { WorkerPairing } from './pairing.ts';
 import { SYNC_EVENT_NAMES, type SyncEventMessage } from './sync-messages.ts';
 
 export class WorkerSync {
   #node: Promise<WebSyncNode> | undefined;
+  readonly #pairing = new WorkerPairing((message) => this.post(message));
 
   constructor(
     private readonly db: AhenkDatabase<Record<string, unknown>>,
@@ -20,6 +22,7 @@ export class WorkerSync {
   /** Answers one sync request (the node starts on the first one that needs it). */
   async answer(request: SyncWork): Promise<unknown> {
     if (request.op === 'stop') return this.stop();
+    if (request.op === 'confirm') return this.#pairing.answer(request.pairing, request.same);
     const node = await this.node();
     switch (request.op) {
       case 'dial':
@@ -29,6 +32,10 @@ export class WorkerSync {
         return node.peers();
       case 'syncNow':
         return node.syncNow();
+      case 'join': {
+        const { code, deviceType, from, pairing } = request;
+        return this.#pairing.join(this.db, node, { code, deviceType, pairing, ...(from === undefined ? {} : { from }) });
+      }
       default:
         throw new TypeError(`unknown sync request ${JSON.stringify((request as { op?: unknown }).op)}`);
     }

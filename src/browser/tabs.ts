@@ -16,7 +16,7 @@ import type { AhenkDatabase } from '../database/initialize.ts';
 import type { WebSyncConfig } from '../sync/web/index.ts';
 import { DatabaseLeader, failedLeader, type Leader } from './leader.ts';
 import { isAnswer, isWork, type Forwarded, type TabMessage } from './messages.ts';
-import { SYNC_EVENT_NAMES, type SyncEventMessage } from './sync-messages.ts';
+import { WORKER_EVENT_NAMES, type SyncEventMessage } from './sync-messages.ts';
 import { WorkerSync } from './sync.ts';
 import { TabClient } from './tab-client.ts';
 
@@ -78,7 +78,7 @@ export function shareDatabase(name: string, open: () => Promise<AhenkDatabase<Re
       const from = message.client;
       leader.submit({ client: from, seq: message.seq, first: message.first, work: message.work, check: message.check === true, reply: (answer) => channel.postMessage({ kind: 'answer', client: from, seq: message.seq, answer } satisfies TabMessage) });
     } else if (message.kind === 'answer' && message.client === client.id && Number.isSafeInteger(message.seq) && isAnswer(message.answer)) client.answer(message.seq, message.answer);
-    else if (message.kind === 'sync-event' && (SYNC_EVENT_NAMES as readonly unknown[]).includes(message.name)) options.onSyncEvent(message);
+    else if (message.kind === 'sync-event' && typeof message.name === 'string' && WORKER_EVENT_NAMES.includes(message.name)) options.onSyncEvent(message);
   };
   const forward = (request: Forwarded) => channel.postMessage({ kind: 'request', client: client.id, ...request } satisfies TabMessage);
 

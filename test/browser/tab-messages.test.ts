@@ -58,10 +58,16 @@ describe('messages on the tabs channel', () => {
     request('rogue', 1, { kind: 'sync', op: 'dial', address: 42 });
     request('rogue-2', 1, { kind: 'sync', op: 'dial', address: `/ip4/127.0.0.1/tcp/1/ws/p2p/${'x'.repeat(5000)}` });
     request('rogue-3', 1, { kind: 'sync', op: 'format-disk' });
+    request('rogue-4', 1, { kind: 'sync', op: 'join', code: `ahenk-pair:1:${'x'.repeat(3000)}`, deviceType: 'browser', pairing: 'p' });
+    request('rogue-5', 1, { kind: 'sync', op: 'join', code: 'ABCDE-FGHJK', deviceType: 'browser', from: 7, pairing: 'p' });
+    request('rogue-6', 1, { kind: 'sync', op: 'confirm', pairing: 'p', same: 'yes' });
     request('tab-4', 1, { kind: 'sync', op: 'peers' });
     expect(await answered('tab-4', 1)).toEqual({ status: 'ok', value: [], inTransaction: false });
+    // A well-formed pairing request reaches the leader, whose pairing checks the code itself.
+    request('tab-5', 1, { kind: 'sync', op: 'join', code: 'not a code', deviceType: 'browser', pairing: 'p' });
+    expect(await answered('tab-5', 1)).toMatchObject({ status: 'error', error: { name: 'PairingError', code: 'INVALID_QR' } });
     await pause();
-    for (const rogue of ['rogue', 'rogue-2', 'rogue-3']) expect(await answered(rogue, 1, 0)).toBeUndefined();
+    for (const rogue of ['rogue', 'rogue-2', 'rogue-3', 'rogue-4', 'rogue-5', 'rogue-6']) expect(await answered(rogue, 1, 0)).toBeUndefined();
   });
 
   it('ignores a malformed answer: the request it names is still answered by the leader', async () => {

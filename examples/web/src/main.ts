@@ -3,7 +3,7 @@
 import { asc, eq, not } from 'drizzle-orm';
 import { openBrowserDatabase } from 'ahenk/browser';
 import { schema, todos } from './schema.ts';
-import { connectSync } from './sync.ts';
+import { connectSync, joinDevices } from './sync.ts';
 
 const ahenk = await openBrowserDatabase(new Worker(new URL('./db.worker.ts', import.meta.url), { type: 'module' }), { schema });
 const { db } = ahenk;
@@ -12,6 +12,12 @@ const form = document.querySelector<HTMLFormElement>('#add')!;
 const input = document.querySelector<HTMLInputElement>('#title')!;
 const list = document.querySelector<HTMLUListElement>('#todos')!;
 const status = document.querySelector<HTMLParagraphElement>('#status')!;
+const joinForm = document.querySelector<HTMLFormElement>('#join')!;
+const codeInput = document.querySelector<HTMLInputElement>('#code')!;
+const pairStatus = document.querySelector<HTMLParagraphElement>('#pair-status')!;
+const params = new URLSearchParams(location.search);
+const deviceAddress = params.get('device') ?? undefined;
+let syncState = 'connecting…';
 
 async function render(): Promise<void> {
   const rows = await db.select().from(todos).orderBy(asc(todos.createdAt), asc(todos.id));
@@ -44,6 +50,22 @@ form.addEventListener('submit', (event) => {
   void db.insert(todos).values({ id: crypto.randomUUID(), title, createdAt: Date.now() }).then(render);
 });
 
-const syncState = connectSync(ahenk, new URLSearchParams(location.search).get('device') ?? undefined);
+// The pairing panel: the code `npm run demo:web` printed (the long one comes filled in by ?pair=).
+codeInput.value = params.get('pair') ?? '';
+joinForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  pairStatus.textContent = 'pairing…';
+  void joinDevices(ahenk, codeInput.value, deviceAddress).then((text) => {
+    pairStatus.textContent = text;
+    if (text.startsWith('paired')) syncState = text.slice(text.indexOf(': ') + 2);
+    return render();
+  });
+});
+
 await render();
+// Dialled after the page is up: the todos never wait for the network.
+void connectSync(ahenk, deviceAddress, () => void render()).then((state) => {
+  syncState = state;
+  return render();
+});
 document.body.dataset.ready = 'true';

@@ -4,7 +4,6 @@
  * (commitPairing); the new device records the account and the device list the authorizer sent
  * (recordPairing). Writes run in one transaction each.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { and, eq, ne, or } from 'drizzle-orm';
 import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
@@ -14,6 +13,7 @@ import { authDb } from '../db.ts';
 import { getUserDevices, isRevokedPeer } from '../devices.ts';
 import { uuidv7 } from '../ids.ts';
 import { normalizeDeviceType } from '../validate.ts';
+import { constantTimeEqual, decodeBase64url } from './bytes.ts';
 import { responseBytes, type PairingChallenge } from './challenge.ts';
 import { PairingError } from './errors.ts';
 import { MAX_PAIRED_DEVICES, PAIRING_VERSION, type PairAccept, type PairedDeviceRecord, type PairRequest } from './messages.ts';
@@ -53,7 +53,8 @@ export async function planPairing(db: DatabaseHandle, input: AnswerInput): Promi
   }
   if (input.now > challenge.expiresAt) throw new PairingError('EXPIRED', 'the pairing code has expired; show a new one');
   const key = peerIdFromString(remotePeerId).publicKey;
-  if (key === undefined || !(await key.verify(responseBytes(challenge.authorizer, remotePeerId, request.nonce), Buffer.from(request.proof, 'base64url')))) {
+  const proof = decodeBase64url(request.proof);
+  if (key === undefined || proof === undefined || !(await key.verify(responseBytes(challenge.authorizer, remotePeerId, request.nonce), proof))) {
     throw new PairingError('BAD_PROOF', 'the new device did not prove the key it connected with');
   }
   let deviceType: string;
@@ -102,9 +103,9 @@ function listedFor(db: DatabaseHandle, peerId: string, userId: string): boolean 
 
 /** Whether `nonce` is the challenge's, compared in constant time. */
 export function nonceMatches(challenge: PairingChallenge, nonce: string): boolean {
-  const presented = Buffer.from(nonce, 'base64url');
-  const expected = Buffer.from(challenge.nonce, 'base64url');
-  return presented.length === expected.length && timingSafeEqual(presented, expected);
+  const presented = decodeBase64url(nonce);
+  const expected = decodeBase64url(challenge.nonce);
+  return presented !== undefined && expected !== undefined && constantTimeEqual(presented, expected);
 }
 
 /**

@@ -5,9 +5,10 @@
  * a later expiry) is refused before anything is dialled; the nonce is what the new device must
  * present over a Noise connection to that same peer id.
  */
-import { randomBytes } from 'node:crypto';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
+import { base64 } from '../../sqlite/index.ts';
+import { decodeBase64url, randomBase64url } from './bytes.ts';
 import { PairingError } from './errors.ts';
 
 export const PAIRING_LIMITS = {
@@ -40,14 +41,14 @@ export interface PairingChallenge {
 }
 
 export async function createPairingChallenge(privateKey: PrivateKey, authorizer: string, addresses: readonly string[], expiresAt: number): Promise<PairingChallenge> {
-  const fields = { authorizer, addresses: [...addresses].slice(0, PAIRING_LIMITS.addresses), nonce: randomBytes(PAIRING_LIMITS.nonceBytes).toString('base64url'), expiresAt };
-  const signature = Buffer.from(await privateKey.sign(challengeBytes(fields))).toString('base64url');
+  const fields = { authorizer, addresses: [...addresses].slice(0, PAIRING_LIMITS.addresses), nonce: randomBase64url(PAIRING_LIMITS.nonceBytes), expiresAt };
+  const signature = base64(await privateKey.sign(challengeBytes(fields)), { url: true });
   return { ...fields, signature };
 }
 
 /** The text a QR code carries: a fixed prefix and the challenge as base64url JSON. */
 export function encodePairingQr(challenge: PairingChallenge): string {
-  const text = QR_PREFIX + Buffer.from(JSON.stringify([challenge.authorizer, challenge.addresses, challenge.nonce, challenge.expiresAt, challenge.signature])).toString('base64url');
+  const text = QR_PREFIX + base64(new TextEncoder().encode(JSON.stringify([challenge.authorizer, challenge.addresses, challenge.nonce, challenge.expiresAt, challenge.signature])), { url: true });
   if (text.length > PAIRING_LIMITS.qrChars) throw new PairingError('INVALID_QR', `the pairing QR text would be ${text.length} characters; at most ${PAIRING_LIMITS.qrChars}`);
   return text;
 }
@@ -59,7 +60,9 @@ export function decodePairingQr(text: unknown): PairingChallenge {
   if (!trimmed.startsWith(QR_PREFIX)) throw invalid('not an Ahenk pairing code (it must start with "ahenk-pair:1:")');
   let fields: unknown;
   try {
-    fields = JSON.parse(Buffer.from(trimmed.slice(QR_PREFIX.length), 'base64url').toString('utf8'));
+    const bytes = decodeBase64url(trimmed.slice(QR_PREFIX.length));
+    if (bytes === undefined) throw new Error('not base64url');
+    fields = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch {
     throw invalid('the pairing code is damaged (not base64url JSON)');
   }
@@ -70,7 +73,7 @@ export function decodePairingQr(text: unknown): PairingChallenge {
   for (const address of addresses) {
     if (typeof address !== 'string' || address.length === 0 || address.length > PAIRING_LIMITS.addressChars || !address.startsWith('/')) throw invalid('an address is not a multiaddr string');
   }
-  if (typeof nonce !== 'string' || Buffer.from(nonce, 'base64url').length !== PAIRING_LIMITS.nonceBytes || nonce.length !== 43) throw invalid('the nonce must be 32 bytes of base64url');
+  if (typeof nonce !== 'string' || decodeBase64url(nonce)?.length !== PAIRING_LIMITS.nonceBytes || nonce.length !== 43) throw invalid('the nonce must be 32 bytes of base64url');
   if (typeof expiresAt !== 'number' || !Number.isSafeInteger(expiresAt) || expiresAt <= 0) throw invalid('the expiry must be a Unix time in milliseconds');
   if (typeof signature !== 'string' || signature.length > 128) throw invalid('the signature is malformed');
   return { authorizer, addresses: addresses as string[], nonce, expiresAt, signature };
@@ -79,8 +82,8 @@ export function decodePairingQr(text: unknown): PairingChallenge {
 /** Checks the authorizer's signature and the expiry; throws PairingError BAD_SIGNATURE or EXPIRED. */
 export async function verifyPairingChallenge(challenge: PairingChallenge, now: number = Date.now()): Promise<void> {
   const key = peerIdFromString(challenge.authorizer).publicKey;
-  const signature = Buffer.from(challenge.signature, 'base64url');
-  if (key === undefined || !(await key.verify(challengeBytes(challenge), signature))) {
+  const signature = decodeBase64url(challenge.signature);
+  if (key === undefined || signature === undefined || !(await key.verify(challengeBytes(challenge), signature))) {
     throw new PairingError('BAD_SIGNATURE', 'the pairing code is not signed by the device it names');
   }
   if (now > challenge.expiresAt) throw new PairingError('EXPIRED', 'the pairing code has expired; show a new one');

@@ -14,7 +14,10 @@
  * The peer ids are the ones Noise authenticated on the connection, so a relay in the middle runs
  * two sessions with different ids and randoms, and its two confirmation codes differ (1 in 10^6).
  */
-import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { base64 } from '../../sqlite/index.ts';
+import { constantTimeEqual, decodeBase64url, randomBase64url, randomBelow } from './bytes.ts';
 import { normalizeDeviceType } from '../validate.ts';
 import { PairingError } from './errors.ts';
 
@@ -26,7 +29,7 @@ export const MAX_SHORT_CODE_ATTEMPTS = 3;
 export const SHORT_CODE_RANDOM_BYTES = 32;
 
 /** A new random short code, as shown: ABCDE-FGHJK. */
-export function createShortCode(random: (max: number) => number = randomInt): string {
+export function createShortCode(random: (max: number) => number = randomBelow): string {
   let code = '';
   for (let i = 0; i < SHORT_CODE_LENGTH; i += 1) code += ALPHABET[random(ALPHABET.length)];
   return formatShortCode(code);
@@ -47,7 +50,7 @@ export function normalizeShortCode(typed: string): string | undefined {
 
 /** 32 fresh random bytes, base64url: each side's contribution to one attempt. */
 export function shortCodeRandom(): string {
-  return randomBytes(SHORT_CODE_RANDOM_BYTES).toString('base64url');
+  return randomBase64url(SHORT_CODE_RANDOM_BYTES);
 }
 
 export interface ShortCodeTranscript {
@@ -58,7 +61,7 @@ export interface ShortCodeTranscript {
 }
 
 export function shortCodeCommit(t: ShortCodeTranscript, newRandom: string): string {
-  return hash('ahenk-short-commit', t.authorizer, t.newDevice, t.code, newRandom).toString('base64url');
+  return base64(hash('ahenk-short-commit', t.authorizer, t.newDevice, t.code, newRandom), { url: true });
 }
 
 /** True when `commit` was made with this code: compared in constant time. */
@@ -67,7 +70,8 @@ export function commitMatches(t: ShortCodeTranscript, newRandom: string, commit:
 }
 
 export function shortCodeProof(t: ShortCodeTranscript, authRandom: string, newRandom: string): string {
-  return createHmac('sha256', t.code).update(fields('ahenk-short-proof', t.authorizer, t.newDevice, authRandom, newRandom)).digest('base64url');
+  const encode = (text: string) => new TextEncoder().encode(text);
+  return base64(hmac(sha256, encode(t.code), encode(fields('ahenk-short-proof', t.authorizer, t.newDevice, authRandom, newRandom))), { url: true });
 }
 
 export function proofMatches(t: ShortCodeTranscript, authRandom: string, newRandom: string, proof: string): boolean {
@@ -77,13 +81,13 @@ export function proofMatches(t: ShortCodeTranscript, authRandom: string, newRand
 /** The six digits both screens show, as 123-456. */
 export function confirmationCode(t: ShortCodeTranscript, authRandom: string, newRandom: string): string {
   const digest = hash('ahenk-short-confirm', t.authorizer, t.newDevice, t.code, authRandom, newRandom);
-  const digits = String(digest.readUInt32BE(0) % 1_000_000).padStart(6, '0');
+  const digits = String(new DataView(digest.buffer, digest.byteOffset, digest.byteLength).getUint32(0) % 1_000_000).padStart(6, '0');
   return `${digits.slice(0, 3)}-${digits.slice(3)}`;
 }
 
 /** A base64url random of the right size from the network, or a PairingError PROTOCOL. */
 export function checkRandom(value: unknown, what: string): string {
-  if (typeof value !== 'string' || value.length !== 43 || Buffer.from(value, 'base64url').length !== SHORT_CODE_RANDOM_BYTES) {
+  if (typeof value !== 'string' || value.length !== 43 || decodeBase64url(value)?.length !== SHORT_CODE_RANDOM_BYTES) {
     throw new PairingError('PROTOCOL', `${what} must be ${SHORT_CODE_RANDOM_BYTES} bytes of base64url`);
   }
   return value;
@@ -94,14 +98,12 @@ function fields(...parts: string[]): string {
   return parts.map((p) => `${p.length}:${p}`).join('|');
 }
 
-function hash(...parts: string[]): Buffer {
-  return createHash('sha256').update(fields(...parts)).digest();
+function hash(...parts: string[]): Uint8Array {
+  return sha256(new TextEncoder().encode(fields(...parts)));
 }
 
 function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+  return constantTimeEqual(new TextEncoder().encode(a), new TextEncoder().encode(b));
 }
 
 /** Messages of /ahenk/pair-short/1.0.0, in the order they are sent (docs/protocol.md, "Short pairing codes"). */

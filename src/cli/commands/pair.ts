@@ -12,7 +12,7 @@ import { DB_OPTION, flag, secondsOption, stringOption, withDatabase } from '../c
 import { CommandFailedError, EXIT, UsageError } from '../errors.ts';
 import { writeLine } from '../io.ts';
 import { canAsk, confirm } from '../prompt.ts';
-import { EventLog, NODE_OPTIONS, startNode } from '../node.ts';
+import { DAEMON_LISTEN_ADDRESSES, EventLog, NODE_OPTIONS, startNode } from '../node.ts';
 import { renderTerminalQr } from '../qr.ts';
 import type { CommandSpec } from '../spec.ts';
 import { pairingFailure, recordCompletions, SYNC_IDLE_TIMEOUT_MS, waitForSync } from './pairing-shared.ts';
@@ -44,7 +44,8 @@ export const pairCommand: CommandSpec = {
       const user = findUser(db.$connection, stringOption(context, 'user'));
       const { stdout } = context.io;
       const log = new EventLog(context.io, false);
-      const node = await startNode(db, context, log);
+      // WebSockets as well as TCP, as `start`: the code then carries a /ws address a web page can dial.
+      const node = await startNode(db, context, log, { listenAddresses: [...DAEMON_LISTEN_ADDRESSES] });
       const completed = recordCompletions(node);
       const unfollow = flag(context, 'verbose') ? log.follow(node) : () => {};
       // Someone who only saw the code on this screen could answer it first: a person at the terminal
@@ -82,6 +83,8 @@ export const pairCommand: CommandSpec = {
         writeLine(stdout, code);
         writeLine(stdout);
         writeLine(stdout, 'On the new device run: ahenk join <code> --device-type <type> --db <its database>');
+        const web = webAddress(node);
+        if (web !== undefined) writeLine(stdout, `A web page joins with the same code (ahenk/browser: db.pairing.join); it dials ${web}`);
         // The short code needs a person on each side to compare the confirmation code.
         const from = ask ? typingAddress(node) : undefined;
         if (from !== undefined) {
@@ -96,6 +99,7 @@ export const pairCommand: CommandSpec = {
           });
           await offer.start();
           writeLine(stdout, `Or type the short code there: ahenk join ${offer.code} --from ${from} --device-type <type> --db <its database>`);
+          if (web !== undefined) writeLine(stdout, `(in a web page: the short code, from ${web})`);
         }
         const device = await Promise.race([workflow.waitForResponse(), ...(offer ? [offer.failed] : [])]).catch((error: unknown) => {
           if (context.io.signal?.aborted || cancelledAtPrompt) throw new CommandFailedError('pairing cancelled', EXIT.interrupted);
@@ -134,6 +138,12 @@ function typingAddress(node: SyncNode): string | undefined {
   const direct = node.getMultiaddrs().map((a) => /^\/ip4\/([\d.]+)\/tcp\/(\d+)\/p2p\/[^/]+$/.exec(a)).filter((m) => m !== null);
   const best = direct.find((m) => !m[1]!.startsWith('127.')) ?? direct[0];
   return best === undefined ? undefined : `${best[1]}:${best[2]}`;
+}
+
+/** The WebSocket address a page dials (a LAN one before loopback), if this node listens on one. */
+function webAddress(node: SyncNode): string | undefined {
+  const ws = node.getMultiaddrs().filter((a) => /^\/ip4\/[\d.]+\/tcp\/\d+\/ws\/p2p\//.test(a));
+  return ws.find((a) => !a.startsWith('/ip4/127.')) ?? ws[0];
 }
 
 /** Lets the new device end the connection itself: stopping first could cut its last frames. */

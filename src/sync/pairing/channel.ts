@@ -2,7 +2,7 @@
  * /ahenk/pair/1.0.0 streams as frame channels, and reading the one frame each side expects with
  * a deadline, so a peer that connects and says nothing cannot hold a pairing open.
  */
-import type { Stream } from '@libp2p/interface';
+import type { Libp2p, Stream } from '@libp2p/interface';
 import { MAX_PAIRING_FRAME_BYTES } from '../../auth/pairing/messages.ts';
 import { PairingError } from '../../auth/pairing/errors.ts';
 import { byteChannelOf } from '../node/byte-stream.ts';
@@ -14,6 +14,18 @@ export const PAIR_PROTOCOL = '/ahenk/pair/1.0.0';
 export const PAIR_MESSAGE_TIMEOUT_MS = 10_000;
 /** The accept may wait for a person to confirm the device on the authorizer: two minutes, a code's default lifetime. */
 export const PAIR_CONFIRM_TIMEOUT_MS = 120_000;
+
+/**
+ * What the new device's side of pairing needs of a node: a Node SyncNode or a page's WebSyncNode
+ * (which dials only, so it joins but cannot show a code).
+ */
+export interface PairingNode {
+  readonly peerId: string;
+  readonly libp2p: Libp2p;
+  /** Aborts when the node stops. */
+  readonly stopSignal: AbortSignal;
+  syncNow(): Promise<unknown>;
+}
 
 /** A pairing stream: whole frames out, and the next frame in, one at a time, each with a deadline. */
 export interface PairingChannel {

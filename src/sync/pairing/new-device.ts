@@ -18,9 +18,8 @@ import { base64, connectionOf, type DatabaseHandle } from '../../sqlite/index.ts
 import { readIdentity } from '../../database/identity.ts';
 import { DIAL_TIMEOUT_MS } from '../node/constants.ts';
 import { withPeer } from '../node/dialer.ts';
-import type { SyncNode } from '../node/node.ts';
 import { recordAddressWorked, rememberPeer, validPeerAddresses } from '../node/peer-store.ts';
-import { PAIR_CONFIRM_TIMEOUT_MS, PAIR_PROTOCOL, pairingChannel } from './channel.ts';
+import { PAIR_CONFIRM_TIMEOUT_MS, PAIR_PROTOCOL, pairingChannel, type PairingNode } from './channel.ts';
 
 export interface NewDeviceOptions {
   /** How this device appears on the user's device list ('phone', 'laptop'). */
@@ -41,11 +40,16 @@ export interface PairingResult {
 
 export class NewDeviceWorkflow {
   readonly #db: DatabaseHandle;
-  readonly #node: SyncNode;
+  readonly #node: PairingNode;
   readonly #deviceType: string;
   readonly #now: () => number;
 
-  constructor(db: DatabaseHandle, node: SyncNode, options: NewDeviceOptions) {
+  /** How this device will be listed, normalised. */
+  get deviceType(): string {
+    return this.#deviceType;
+  }
+
+  constructor(db: DatabaseHandle, node: PairingNode, options: NewDeviceOptions) {
     this.#db = db;
     this.#node = node;
     this.#deviceType = normalizeDeviceType(options.deviceType);

@@ -26,7 +26,7 @@ import {
 } from '../../auth/pairing/short-code.ts';
 import { DIAL_TIMEOUT_MS } from '../node/constants.ts';
 import type { SyncNode } from '../node/node.ts';
-import { PAIR_CONFIRM_TIMEOUT_MS, pairingChannel, type PairingChannel } from './channel.ts';
+import { PAIR_CONFIRM_TIMEOUT_MS, pairingChannel, type PairingChannel, type PairingNode } from './channel.ts';
 
 export const PAIR_SHORT_PROTOCOL = '/ahenk/pair-short/1.0.0';
 
@@ -158,7 +158,7 @@ export interface ShortCodeExchange {
  * confirmation code matches, and returns the full pairing code the authorizer hands over.
  */
 export async function exchangeShortCode(
-  node: SyncNode,
+  node: PairingNode,
   address: string,
   typed: string,
   deviceType: string,

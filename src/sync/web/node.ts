@@ -147,6 +147,11 @@ export class WebSyncNode extends SyncNodeEmitter {
     this.#held.start();
   }
 
+  /** Aborts when the node stops (pairing's waits end with it). */
+  get stopSignal(): AbortSignal {
+    return this.#stop.signal;
+  }
+
   isAuthorized(peerId: string): boolean {
     return peerId !== this.peerId && isAuthorizedPeer(this.#raw, peerId);
   }
