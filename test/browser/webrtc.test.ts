@@ -155,6 +155,51 @@ describe.skipIf(chromiumMissing !== undefined)('two pages sync over WebRTC, meet
     expect(pageErrors).toEqual([]);
   });
 
+  it('refuses a stranger that reaches the page through a relay, before it holds a connection', { timeout: 180_000 }, async () => {
+    const pages: Page[] = [];
+    for (let i = 0; i < 2; i++) {
+      const context = await chromium.newContext();
+      stops.push(() => context.close());
+      pages.push(await openFixturePage(context, chromium.origin()));
+    }
+    const [stranger, page] = pages as [Page, Page];
+    const [strangerId, pageId] = [await call<string>(stranger, 'deviceId'), await call<string>(page, 'deviceId')];
+    // The page's device list holds only itself; the stranger lists the page, so it would sync if let in.
+    for (const [who, list] of [[page, [pageId]], [stranger, [strangerId, pageId]]] as const) {
+      const listDb = initializeDatabase(join(tempDir(), 'list.db'), { schema, migrationsFolder: MIGRATIONS });
+      stops.push(() => listDb.$connection.close());
+      await authorizePeers(listDb, [...list]);
+      await call(who, 'authorize', listDb.select().from(ahenkUsers).all(), listDb.select().from(ahenkDevices).all());
+    }
+    // A relay that admits both (a relay shared with others, or not Ahenk's): the gate must be the page's.
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'ahenk-relay-')), 'relay.json');
+    const relay = await createRelayNode({ stateFile, listenAddresses: ['/ip4/127.0.0.1/tcp/0/ws'], admit: [strangerId, pageId], statusIntervalMs: 0, log: () => {} });
+    stops.push(() => relay.stop());
+    const relayAddress = relay.getMultiaddrs().find((address) => address.includes('/ws/'))!;
+    for (const each of pages) await call(each, 'dial', relayAddress);
+    // The page's reservation may not be made yet (the relay then refuses the circuit): dial until
+    // the circuit reaches the page. The dialling side may see its Noise handshake finish before the
+    // page, which checks last, hangs up: what counts is what the page holds after.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const outcome = await call<string>(stranger, 'dial', `${relayAddress}/p2p-circuit/p2p/${pageId}`).then(
+        (id) => `connected to ${id}`,
+        (error: Error) => error.message,
+      );
+      if (!/reservation/i.test(outcome) || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    // For two seconds after, the page never holds the stranger; the stranger's side of the refused
+    // connection closes too (it may see it open for a moment, until the page's hang-up arrives).
+    const pageHeld: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      if ((await call<Peer[]>(page, 'peers')).some((p) => p.peerId === strangerId)) pageHeld.push(i);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(pageHeld).toEqual([]);
+    expect((await call<Peer[]>(stranger, 'peers')).filter((p) => p.peerId === pageId && p.addresses.length > 0)).toEqual([]);
+  });
+
   it('for comparison: the initial sync of 10k rows from a Node device into a page over WebSockets', { timeout: 300_000 }, async () => {
     const result = await initialSyncBench(chromium.browser(), BULK_ROWS, 180_000);
     expect(result.received).toBeGreaterThanOrEqual(BULK_ROWS);

@@ -76,8 +76,17 @@ export async function createWebSyncNode(db: DatabaseHandle, config: WebSyncConfi
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services: { identify: identify() },
-    // A page dials loopback and LAN devices: libp2p's default gater refuses private addresses in a browser.
-    connectionGater: { denyDialMultiaddr: () => false },
+    connectionGater: {
+      // A page dials loopback and LAN devices: libp2p's default gater refuses private addresses in a browser.
+      denyDialMultiaddr: () => false,
+      // Only the user's own devices may connect in (through a relay's circuit, then WebRTC): a
+      // stranger is refused once Noise has proved its key, before it holds a connection or one of
+      // the page's peer-connection slots. The page's own pairing dials out, so it needs no exception.
+      denyInboundEncryptedConnection: (peer) => {
+        const peerId = peer.toString();
+        return peerId === identity.deviceId || !isAuthorizedPeer(raw, peerId);
+      },
+    },
   });
   return startedOrStopped(new WebSyncNode(db, raw, libp2p, { ...resolved, listenAddresses: [] }));
 }
