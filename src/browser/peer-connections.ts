@@ -14,6 +14,8 @@ const MAX_LABEL_LENGTH = 256;
 const MAX_SDP_LENGTH = 64 * 1024;
 /** ICE servers taken for one connection. */
 const MAX_ICE_SERVERS = 16;
+/** A TURN server's username or credential (long-lived secrets and short-lived tokens fit). */
+const MAX_ICE_CREDENTIAL_LENGTH = 1024;
 
 /** What the page uses of its RTCPeerConnection (the type check has no DOM library). */
 interface PeerConnection {
@@ -185,7 +187,8 @@ function iceServer(value: unknown): RtcIceServer | undefined {
   const { urls, username, credential } = value as Record<string, unknown>;
   const list = Array.isArray(urls) ? urls : [urls];
   if (list.length === 0 || list.length > MAX_ICE_SERVERS || !list.every((u) => typeof u === 'string' && u.length <= MAX_LABEL_LENGTH)) return undefined;
-  if ((username !== undefined && typeof username !== 'string') || (credential !== undefined && typeof credential !== 'string')) return undefined;
+  const bounded = (text: unknown): text is string | undefined => text === undefined || (typeof text === 'string' && text.length <= MAX_ICE_CREDENTIAL_LENGTH);
+  if (!bounded(username) || !bounded(credential)) return undefined;
   return { urls: list as string[], ...(username === undefined ? {} : { username }), ...(credential === undefined ? {} : { credential }) };
 }
 

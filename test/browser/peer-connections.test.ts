@@ -47,7 +47,7 @@ describe.skipIf(chromiumMissing !== undefined)("the page holds its worker's peer
     expect(offer?.value?.sdp).toContain('m=application');
   });
 
-  it('refuses requests out of bounds: unknown kinds and methods, long SDPs, bad channel options, too many connections', { timeout: 120_000 }, async () => {
+  it('refuses requests out of bounds: unknown kinds and methods, long SDPs and TURN credentials, bad channel options, too many connections', { timeout: 120_000 }, async () => {
     const context = await chromium.newContext();
     const page = await openFixturePage(context, chromium.origin());
     const tooLong = 'x'.repeat(64 * 1024 + 1);
@@ -67,6 +67,9 @@ describe.skipIf(chromiumMissing !== undefined)("the page holds its worker's peer
         { kind: 'call', pc: 2, call: 5, method: 'addIceCandidate', arg: { candidate: tooLong } },
         { kind: 'channel', pc: 2, channel: 1, label: 'l'.repeat(257), init: {} },
         { kind: 'channel', pc: 2, channel: 2, label: '', init: { id: 70_000 } },
+        // A TURN username or credential past its bound: the connection is not opened.
+        { kind: 'open', pc: 3, iceServers: [{ urls: 'turn:127.0.0.1', username: 'u', credential: 'c'.repeat(1025) }] },
+        { kind: 'call', pc: 3, call: 6, method: 'createOffer' },
         ...Array.from({ length: MAX_PEER_CONNECTIONS }, (_, i) => ({ kind: 'open', pc: 100 + i, iceServers: [] })),
       ],
       DROPPED_WAIT_MS,
@@ -79,6 +82,7 @@ describe.skipIf(chromiumMissing !== undefined)("the page holds its worker's peer
       [3, false, 'TypeError', 'a session description needs an SDP string'],
       [4, false, 'TypeError', 'a session description needs a known type'],
       [5, false, 'TypeError', 'an ICE candidate needs a candidate string'],
+      [6, false, 'Error', 'no such peer connection'],
     ]);
     expect(events.filter((e) => e.kind === 'channel')).toEqual([]);
     // pc 2 and 63 more fill the page's 64; the 64th of the last batch is refused.
