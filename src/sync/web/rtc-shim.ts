@@ -86,6 +86,7 @@ export class PagePeerConnection extends EventTarget {
   readonly #channels = new Map<number, PendingDataChannel>();
   #nextCall = 1;
   #nextChannel = 1;
+  #closed = false;
 
   constructor(config: { iceServers?: RtcIceServer[] } = {}) {
     super();
@@ -126,7 +127,10 @@ export class PagePeerConnection extends EventTarget {
   }
 
   close(): void {
-    if (this.connectionState === 'closed') return;
+    // Its own flag, not connectionState: the page may have reported `closed` first, and the slot,
+    // the page's entry and the pending calls must still be let go.
+    if (this.#closed) return;
+    this.#closed = true;
     this.connectionState = 'closed';
     this.#bridge.post({ kind: 'close', pc: this.#id });
     this.#bridge.unregister(this.#id);
