@@ -104,6 +104,11 @@ export function isRevokedPeer(db: DatabaseHandle, peerId: string): boolean {
   return authDb(db).select({ peerId: ahenkRevocations.peerId }).from(ahenkRevocations).where(eq(ahenkRevocations.peerId, peerId)).get() !== undefined;
 }
 
+/** Whether `peerId` is another device on this database's list (not `selfId`, this device itself): who may sync with it. */
+export function isOtherAuthorizedPeer(db: DatabaseHandle, selfId: string, peerId: string): boolean {
+  return peerId !== selfId && isAuthorizedPeer(db, peerId);
+}
+
 /** True only for a well-formed peer id on the device list and not revoked. Never throws for bad input. */
 export function isAuthorizedPeer(db: DatabaseHandle, peerId: string): boolean {
   const canonical = canonicalPeerId(peerId);

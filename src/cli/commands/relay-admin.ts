@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Admission } from '../../sync/relay/admission.ts';
 import { joinRelay } from '../../sync/relay/index.ts';
 import { isPeerId, loadOrCreateState } from '../../sync/relay/state.ts';
@@ -86,7 +87,7 @@ export async function lockRelayState(stateFile: string): Promise<{ release(): vo
     if (lock !== undefined) return lock;
     const running = await queryControlSocket(controlSocketPathOfRelay(stateFile), undefined, { op: 'status' }).catch(() => undefined);
     if (running !== undefined || Date.now() >= deadline) throw new CommandFailedError(`another relay runs on ${stateFile}; stop it first`);
-    await new Promise((resolve) => setTimeout(resolve, STATE_LOCK_RETRY_MS));
+    await sleep(STATE_LOCK_RETRY_MS);
   }
 }
 
@@ -114,7 +115,7 @@ async function change(stateFile: string, request: Change): Promise<{ answer: Rec
     if (Date.now() >= deadline) {
       throw new CommandFailedError(`the relay state file ${stateFile} is locked and no relay answers on ${controlSocketPathOfRelay(stateFile)}: is a relay stuck starting on it? Try again once it runs`);
     }
-    await new Promise((resolve) => setTimeout(resolve, STATE_LOCK_RETRY_MS));
+    await sleep(STATE_LOCK_RETRY_MS);
   }
 }
 

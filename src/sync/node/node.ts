@@ -8,7 +8,7 @@ import type { Connection, IdentifyResult, Libp2p, PeerId, PeerInfo } from '@libp
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { SqliteConnection } from '../../sqlite/index.ts';
-import { isAuthorizedPeer, isRevokedPeer } from '../../auth/devices.ts';
+import { isOtherAuthorizedPeer, isRevokedPeer } from '../../auth/devices.ts';
 import { compactOplog } from '../../oplog/compact.ts';
 import { getClockDrift, type ClockDriftReport } from '../../merge/drift.ts';
 import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
@@ -220,7 +220,7 @@ export class SyncNode extends SyncNodeEmitter {
   }
 
   isAuthorized(peerId: string): boolean {
-    return peerId !== this.peerId && isAuthorizedPeer(this.#raw, peerId);
+    return isOtherAuthorizedPeer(this.#raw, this.peerId, peerId);
   }
 
   /** Connects to `address` (a multiaddr string); resolves with the remote PeerId. Sync starts by itself if it is authorized. */

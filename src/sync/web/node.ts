@@ -20,7 +20,7 @@ import type { Connection, Libp2p, PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { webSockets } from '@libp2p/websockets';
 import { createLibp2p } from 'libp2p';
-import { isAuthorizedPeer } from '../../auth/devices.ts';
+import { isOtherAuthorizedPeer } from '../../auth/devices.ts';
 import { readIdentity } from '../../database/identity.ts';
 import { connectionOf, type DatabaseHandle, type SqliteConnection } from '../../sqlite/index.ts';
 import { SYNC_PROTOCOL } from '../protocol/constants.ts';
@@ -82,10 +82,7 @@ export async function createWebSyncNode(db: DatabaseHandle, config: WebSyncConfi
       // Only the user's own devices may connect in (through a relay's circuit, then WebRTC): a
       // stranger is refused once Noise has proved its key, before it holds a connection or one of
       // the page's peer-connection slots. The page's own pairing dials out, so it needs no exception.
-      denyInboundEncryptedConnection: (peer) => {
-        const peerId = peer.toString();
-        return peerId === identity.deviceId || !isAuthorizedPeer(raw, peerId);
-      },
+      denyInboundEncryptedConnection: (peer) => !isOtherAuthorizedPeer(raw, identity.deviceId, peer.toString()),
     },
   });
   return startedOrStopped(new WebSyncNode(db, raw, libp2p, { ...resolved, listenAddresses: [] }));
@@ -162,7 +159,7 @@ export class WebSyncNode extends SyncNodeEmitter {
   }
 
   isAuthorized(peerId: string): boolean {
-    return peerId !== this.peerId && isAuthorizedPeer(this.#raw, peerId);
+    return isOtherAuthorizedPeer(this.#raw, this.peerId, peerId);
   }
 
   /**
