@@ -60,11 +60,14 @@ describe.skipIf(chromiumMissing !== undefined)('two pages sync over WebRTC, meet
   it('converges offline writes and carries live edits both ways over a direct /webrtc connection, also once the relay is gone', { timeout: 300_000 }, async () => {
     const pages: Page[] = [];
     const pageErrors: string[] = [];
+    const nodeLog: string[] = [];
     for (let i = 0; i < 2; i++) {
       const context = await chromium.newContext();
       stops.push(() => context.close());
       const page = await openFixturePage(context, chromium.origin());
       page.on('pageerror', (error) => pageErrors.push(error.message));
+      // What each page's sync node logged, shown if the test fails.
+      page.on('console', (message) => message.text().startsWith('[ahenk]') && nodeLog.push(`${'AB'[i]} ${message.text()}`));
       pages.push(page);
     }
     const [a, b] = pages as [Page, Page];
@@ -150,8 +153,8 @@ describe.skipIf(chromiumMissing !== undefined)('two pages sync over WebRTC, meet
     relayRunning = true;
     for (const page of pages) await pollPage<Peer[]>(page, 'peers', (peers) => peers.some((p) => p.peerId === relayId), 90_000, 'the page to dial the relay again');
 
-    expect(await call<string[]>(a, 'syncErrors')).toEqual([]);
-    expect(await call<string[]>(b, 'syncErrors')).toEqual([]);
+    expect(await call<string[]>(a, 'syncErrors'), nodeLog.join('\n')).toEqual([]);
+    expect(await call<string[]>(b, 'syncErrors'), nodeLog.join('\n')).toEqual([]);
     expect(pageErrors).toEqual([]);
   });
 

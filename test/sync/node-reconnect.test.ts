@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BackoffTimers } from '../../src/sync/node/backoff.ts';
 import { createSyncNode, type P2PConfig, type SyncNode } from '../../src/sync/node/index.ts';
+import { SYNC_PROTOCOL } from '../../src/sync/protocol/constants.ts';
 import { todos } from '../helpers/schema.ts';
 import { waitFor } from '../net/fixtures.ts';
 import { pairedDevices } from './helpers.ts';
@@ -51,6 +52,29 @@ describe('reconnect', () => {
       a.insert(todos).values({ id: `round-${round}`, title: 'after a quick reconnect' }).run();
       await waitFor(() => b.$connection.prepare('SELECT count(*) FROM todos WHERE id = ?').value(`round-${round}`) === 1n, 10_000, `round ${round}'s row`);
     }
+  });
+
+  it('a sync stream reset under a session is logged as cut, not an error, and the next session finishes the catch-up', async () => {
+    const [a, b] = await pairedDevices();
+    for (let i = 0; i < 3000; i++) a.insert(todos).values({ id: `bulk-${i}`, title: 'before the cut' }).run();
+    const logs: string[] = [];
+    const errors: string[] = [];
+    const config: P2PConfig = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], batchSize: 50, reconnectInitialDelayMs: 50, log: (line) => logs.push(line) };
+    const na = await createSyncNode(a, config);
+    const nb = await createSyncNode(b, config);
+    nodes.push(na, nb);
+    for (const node of [na, nb]) node.on('error', (event) => errors.push(`${event.peerId}: ${event.error.message}`));
+    const moving = nb.once('sync:progress', { filter: (e) => e.direction === 'receive' && e.entries >= 200, signal: AbortSignal.timeout(10_000) });
+    await nb.dial(na.getMultiaddrs()[0]!);
+    await moving;
+    // Only the stream goes, not the connection: no peer:disconnect explains it.
+    const streams = na.libp2p.getConnections(nb.libp2p.peerId).flatMap((c) => c.streams).filter((s) => s.protocol === SYNC_PROTOCOL);
+    expect(streams.length).toBe(1);
+    streams[0]!.abort(new Error('the stream is reset on purpose'));
+    await waitFor(() => b.$connection.prepare("SELECT count(*) FROM todos WHERE id LIKE 'bulk-%'").value() === 3000n, 20_000, 'all 3000 rows on B');
+    expect(errors).toEqual([]);
+    expect(logs.filter((line) => / cut: the stream broke: /.test(line)).length).toBeGreaterThan(0);
+    expect(na.libp2p.getConnections(nb.libp2p.peerId).length).toBeGreaterThan(0);
   });
 
   it('backs off exponentially up to the cap, and clear() cancels what is pending', () => {

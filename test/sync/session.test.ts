@@ -93,6 +93,8 @@ describe('sync session over a memory pair', () => {
       runSyncSession(b, cut, { localDeviceId: idOf(b), batchSize: 100 }),
     ]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    // Each side says its stream broke (not that the peer did something wrong).
+    for (const result of results) expect((result as PromiseRejectedResult).reason).toMatchObject({ name: 'ProtocolError', code: 'PROTOCOL_CONNECTION_LOST' });
     const applied = b.$connection.prepare('SELECT count(*) FROM todos', { integers: 'number' }).value() as number;
     expect(applied).toBeGreaterThan(0);
     expect(applied).toBeLessThan(2000);
@@ -102,6 +104,42 @@ describe('sync session over a memory pair', () => {
     expect(resumed.a.sent).toBe(2000 - applied);
     expect(resumed.b.received).toBe(2000 - applied);
     expect(dump(a, 'todos')).toEqual(dump(b, 'todos'));
+  });
+
+  it('says what broke when a transport fails with an Event rather than an Error (a WebRTC data channel)', async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    addTodos(a, 'a', 500);
+    /** B's side of a pair whose reading throws `thrown` at the 4th frame. */
+    const failingAt4 = (channel: FrameChannel, thrown: unknown): FrameChannel => {
+      let frames = 0;
+      return {
+        ...channel,
+        send: (f, s) => channel.send(f, s),
+        close: () => channel.close(),
+        abort: (r) => channel.abort(r),
+        frames: () => ({
+          async *[Symbol.asyncIterator]() {
+            for await (const frame of channel.frames()) {
+              if (++frames === 4) throw thrown;
+              yield frame;
+            }
+          },
+        }),
+      };
+    };
+    const reasonOf = async (thrown: unknown) => {
+      const [ca, cb] = createMemoryChannelPair();
+      const [, result] = await Promise.allSettled([runSyncSession(a, ca, { localDeviceId: idOf(a), batchSize: 50 }), runSyncSession(b, failingAt4(cb, thrown), { localDeviceId: idOf(b), batchSize: 50 })]);
+      expect(result.status).toBe('rejected');
+      return (result as PromiseRejectedResult).reason as unknown;
+    };
+    expect(await reasonOf(Object.assign(new Event('error'), { error: new Error('User-Initiated Abort, reason=Close called') }))).toMatchObject({
+      code: 'PROTOCOL_CONNECTION_LOST',
+      message: 'the stream broke: User-Initiated Abort, reason=Close called',
+    });
+    // An Event with no error in it is named by its type, never "[object Event]".
+    expect(await reasonOf(new Event('error'))).toMatchObject({ code: 'PROTOCOL_CONNECTION_LOST', message: "the stream broke: an 'error' event on the stream" });
   });
 
   it('tells the peer when its own database fails, and the next session picks up', async () => {

@@ -11,7 +11,7 @@ import type { SqliteConnection } from '../../sqlite/index.ts';
 import type { DatabaseHandle } from '../../sqlite/index.ts';
 import { isRevokedPeer } from '../../auth/devices.ts';
 import { DEFAULT_BATCH_SIZE, LINGER_TIMEOUT_MS, SYNC_PROTOCOL } from '../protocol/constants.ts';
-import { RemoteError } from '../protocol/errors.ts';
+import { connectionLost, ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { encodeMessage } from '../protocol/messages.ts';
 import { createFramedChannel, type FrameChannel, type SyncSessionResult } from '../session/index.ts';
 import { runSyncSession, type BatchDrift } from '../store/index.ts';
@@ -228,7 +228,13 @@ export class SyncSessions {
     const open = libp2p.getConnections(peerIdFromString(peerId)).filter((c) => c.status === 'open');
     const connection = open.find((c) => c.limits === undefined) ?? open[0];
     if (connection === undefined) return libp2p.dialProtocol(peerIdFromString(peerId), SYNC_PROTOCOL, { signal, runOnLimitedConnection: true });
-    const stream = await connection.newStream(SYNC_PROTOCOL, { signal, runOnLimitedConnection: true });
+    const stream = await connection.newStream(SYNC_PROTOCOL, { signal, runOnLimitedConnection: true }).catch((error: unknown) => {
+      // The connection died under the new stream (a WebRTC connection the other side gave up
+      // while setting it up, a circuit the relay closed): the session is opened again on another.
+      // A peer that does not speak /ahenk/sync, or our own timeout or stop, is what it says.
+      if (signal.aborted || (error instanceof Error && error.name === 'UnsupportedProtocolError')) throw error;
+      throw connectionLost(error);
+    });
     const session = this.#active.get(peerId);
     if (session !== undefined) {
       session.limited = connection.limits !== undefined;
@@ -295,7 +301,12 @@ export class SyncSessions {
           return;
         }
         const expected = session.controller.signal.aborted || error instanceof SessionSuperseded || error instanceof NodeStoppedError;
-        if (!expected) {
+        if (!expected && isConnectionLost(error)) {
+          // The connection went (or the peer reset a stream it was done with): not an error of
+          // either side. The session is opened again while the peer stays connected; peer:disconnect
+          // says when it is not.
+          this.#host.config.log(`sync with ${session.peerId} cut: ${error.message}`);
+        } else if (!expected) {
           this.#host.config.log(`sync with ${session.peerId} failed: ${error.message}`);
           this.#host.events.emit('error', { error, peerId: session.peerId });
         }
@@ -323,4 +334,8 @@ function sessionSizing(batchSize: number | undefined, dataLimit: bigint | undefi
   const fitting = dataLimit === undefined ? Infinity : Number(dataLimit / LIMITED_BYTES_PER_ENTRY_BUDGET);
   if (fitting >= wanted) return batchSize === undefined ? {} : { batchSize };
   return { batchSize: Math.max(1, fitting), window: LIMITED_WINDOW };
+}
+
+function isConnectionLost(error: Error): boolean {
+  return error instanceof ProtocolError && error.code === 'PROTOCOL_CONNECTION_LOST';
 }

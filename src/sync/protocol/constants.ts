@@ -77,8 +77,13 @@ export const HELLO_TIMEOUT_MS = 10_000;
 /** Stopping a live session waits this long for the peer's acks and DONE before resetting the stream. */
 export const STOP_TIMEOUT_MS = 2_000;
 
-/** After a finished session or a refused peer, how long we wait for the peer to close its side. */
-export const LINGER_TIMEOUT_MS = 1_000;
+/**
+ * After a finished session or a refused peer, how long we wait for the peer to close its side.
+ * A peer on a busy machine can be well behind its stream: a browser tab still applying the last
+ * batches it received closed its side 1.3 s after its peer had finished (Chromium, two tabs on two
+ * loaded cores), and a 1 s wait reset streams that were about to close cleanly.
+ */
+export const LINGER_TIMEOUT_MS = 5_000;
 
 /** How often a session records how far the peer holds our log (one small write each): status is at most this stale while a session runs. */
 export const PEER_POSITION_SAVE_MS = 1_000;

@@ -21,6 +21,12 @@ export type ProtocolErrorCode =
   | 'PROTOCOL_REMOTE_ERROR'
   /** The peer closed the stream before the session was complete. */
   | 'PROTOCOL_CLOSED'
+  /**
+   * The stream broke under the session: reset by the peer, or its connection (a relay's circuit,
+   * a WebRTC data channel, a socket) closed. Nothing is lost: the next session resumes from the
+   * cursor. Not sent to the peer (there is no stream left to send it on).
+   */
+  | 'PROTOCOL_CONNECTION_LOST'
   /** The peer did not say hello (or finish stopping) in time. */
   | 'PROTOCOL_TIMEOUT'
   /** Something failed on this side (the database, most likely); the peer is told and may retry later. */
@@ -82,4 +88,22 @@ export class RemoteError extends ProtocolError {
 
 export function malformed(message: string): ProtocolError {
   return new ProtocolError('PROTOCOL_MALFORMED', message);
+}
+
+/** A session whose stream broke under it (`PROTOCOL_CONNECTION_LOST`); `cause` is what the transport threw. */
+export function connectionLost(cause: unknown): ProtocolError {
+  return new ProtocolError('PROTOCOL_CONNECTION_LOST', `the stream broke: ${describeTransportFailure(cause)}`, { cause });
+}
+
+/**
+ * What a transport threw, in words: some reject with an Error, some (a WebRTC data channel's
+ * `error` event, passed on by libp2p) with an Event, whose own text would be "[object Event]".
+ */
+function describeTransportFailure(cause: unknown): string {
+  if (cause instanceof Error) return cause.message;
+  if (typeof Event !== 'undefined' && cause instanceof Event) {
+    const inner = (cause as Event & { error?: unknown }).error;
+    return inner instanceof Error ? inner.message : `an '${cause.type}' event on the stream`;
+  }
+  return String(cause);
 }

@@ -6,7 +6,7 @@
  * sender keeps pushing new writes after catch-up until the session is stopped.
  */
 import { DEFAULT_BATCH_SIZE, DEFAULT_WINDOW, DRIFT_NOTICE_INTERVAL_MS, HELLO_TIMEOUT_MS, LINGER_TIMEOUT_MS, MAX_BATCH_SIZE, MAX_DEVICE_ID_BYTES, MAX_WINDOW, PEER_POSITION_SAVE_MS, PROTOCOL_MAJOR, PROTOCOL_MINOR, STOP_TIMEOUT_MS } from '../protocol/constants.ts';
-import { ProtocolError, RemoteError } from '../protocol/errors.ts';
+import { connectionLost, ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { framedSize } from '../protocol/framing.ts';
 import { encodeMessage } from '../protocol/messages.ts';
 import type { FrameChannel } from './channel.ts';
@@ -112,7 +112,7 @@ class SyncSession {
     batchSize: number,
     private readonly window: number,
   ) {
-    this.outbox = new Outbox(channel, this.ended.signal, (error) => this.fail(error, 'reset'));
+    this.outbox = new Outbox(channel, this.ended.signal, (error) => this.fail(error instanceof ProtocolError ? error : connectionLost(error), 'reset'));
     this.sender = new Sender(this.store, batchSize, {
       localDeviceId: options.localDeviceId,
       push: (frame) => this.push(frame),
@@ -167,7 +167,8 @@ class SyncSession {
     // A frame we refuse, or a local failure (the database), is told to the peer; a broken transport is reset.
     reading.catch((error: unknown) => {
       if (!(error instanceof TransportFailure)) return this.fail(error, 'tell');
-      this.fail(error.cause, error.cause instanceof ProtocolError ? 'tell' : 'reset');
+      if (error.cause instanceof ProtocolError) return this.fail(error.cause, 'tell');
+      this.fail(connectionLost(error.cause), 'reset');
     });
     const sending = this.sendLoop();
     sending.catch((error: unknown) => this.fail(error, 'tell'));
