@@ -1,0 +1,105 @@
+/**
+ * A page that is not on the list yet shows an invitation (its QR code) for a device already on the
+ * list to accept (`ahenk accept`, acceptInvitation): run in the leader's worker on its web sync
+ * node. A page cannot listen, so it is reached through a relay: it dials the relay's /ws address,
+ * holds a reservation there (the web node asks every relay it dials for one), and the invitation
+ * carries its circuit address `<relay>/p2p-circuit/p2p/<page>`. While the invitation is shown, the
+ * node lets a device not on the list connect in (a few at once); the pairing itself is
+ * InviteeWorkflow's (src/sync/pairing/invitee.ts).
+ */
+import { multiaddr } from '@multiformats/multiaddr';
+import { PairingError } from '../auth/pairing/errors.ts';
+import type { AhenkDatabase } from '../database/initialize.ts';
+import { normalizeDeviceType } from '../auth/validate.ts';
+import { InviteeWorkflow } from '../sync/pairing/invitee.ts';
+import type { PairingResult } from '../sync/pairing/new-device.ts';
+import type { WebSyncNode } from '../sync/web/index.ts';
+import type { BrowserInvitationShown } from './sync-messages.ts';
+
+/** How long the page waits for its relay to grant the reservation its circuit address needs. */
+const RESERVATION_TIMEOUT_MS = 15_000;
+
+export interface InviteRequest {
+  /** The relay's WebSocket multiaddr, ending in /p2p/<relay id>. */
+  relay: string;
+  deviceType: string;
+  ttlMs?: number;
+}
+
+/** The worker's one invitation (a node has one /ahenk/pair-invite handler): a new one replaces it. */
+export class WorkerInvitation {
+  #current: { id: string; workflow: InviteeWorkflow } | undefined;
+
+  async invite(db: AhenkDatabase<Record<string, unknown>>, node: WebSyncNode, request: InviteRequest): Promise<BrowserInvitationShown> {
+    await this.cancel();
+    // The device type and the relay are checked before anything is dialled.
+    const deviceType = normalizeDeviceType(request.deviceType);
+    const relayId = relayPeerId(request.relay);
+    await node.dial(request.relay).catch((error: unknown) => {
+      throw new PairingError('UNREACHABLE', `could not reach the relay ${request.relay}: ${(error as Error).message}`, { cause: error });
+    });
+    const addresses = await circuitAddresses(node, relayId);
+    const invitee = new InviteeWorkflow(db, node, { deviceType, addresses, ...(request.ttlMs === undefined ? {} : { ttlMs: request.ttlMs }) });
+    const admitted = node.admitStrangers();
+    const id = crypto.randomUUID();
+    this.#current = { id, workflow: invitee };
+    invitee
+      .waitForAuthorizer()
+      .catch(() => undefined)
+      .finally(() => {
+        admitted();
+        if (this.#current?.id === id) this.#current = undefined;
+      });
+    try {
+      const invitation = await invitee.createInvitation();
+      const code = invitee.getQrCodeString();
+      // Loaded on first use: qrcode's browser build renders SVG (no canvas, no DOM), in the worker.
+      const { default: QRCode } = await import('qrcode');
+      const svg = await QRCode.toString(code, { type: 'svg', errorCorrectionLevel: 'L', margin: 2 });
+      return { invitation: id, code, svg, expiresAt: invitation.expiresAt, addresses };
+    } catch (error) {
+      await invitee.close();
+      throw error;
+    }
+  }
+
+  /** Resolves once `id` was accepted; PairingError EXPIRED, CANCELLED (replaced or cancelled), or what the pairing failed with. */
+  async accepted(id: string): Promise<PairingResult> {
+    const current = this.#current;
+    if (current === undefined || current.id !== id) throw new PairingError('CANCELLED', 'this invitation is no longer shown (accepted, expired, cancelled or replaced)');
+    return current.workflow.waitForAuthorizer();
+  }
+
+  async cancel(id?: string): Promise<null> {
+    const current = this.#current;
+    if (current !== undefined && (id === undefined || current.id === id)) await current.workflow.close();
+    return null;
+  }
+}
+
+function relayPeerId(relay: string): string {
+  let peerId: string | undefined;
+  try {
+    peerId = multiaddr(relay).getComponents().findLast((c) => c.name === 'p2p')?.value;
+  } catch (error) {
+    throw new PairingError('INVALID_QR', `the relay is not a multiaddr: ${(error as Error).message}`);
+  }
+  if (peerId === undefined || !/\/(ws|wss|tls\/ws)\//.test(relay)) throw new PairingError('INVALID_QR', 'the relay must be a WebSocket multiaddr ending in /p2p/<relay id>');
+  return peerId;
+}
+
+/** This page's circuit addresses through `relayId` (not its /webrtc ones: a Node device dials the circuit), once the relay granted the reservation. */
+async function circuitAddresses(node: WebSyncNode, relayId: string): Promise<string[]> {
+  const deadline = Date.now() + RESERVATION_TIMEOUT_MS;
+  for (;;) {
+    const addresses = node.libp2p
+      .getMultiaddrs()
+      .map(String)
+      .filter((a) => a.includes(`/p2p/${relayId}/p2p-circuit/`) && !a.includes('/webrtc'));
+    if (addresses.length > 0) return addresses;
+    if (Date.now() > deadline || node.stopSignal.aborted) {
+      throw new PairingError('UNREACHABLE', `the relay ${relayId} gave this page no reservation within ${RESERVATION_TIMEOUT_MS / 1000} s (is the page admitted there, and does this browser lend the worker WebRTC?)`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
