@@ -120,12 +120,13 @@ describe.skipIf(chromiumMissing !== undefined)('a page shows an invitation that 
     // A challenge (ahenk-pair:1:) is not an invitation, and the other way round.
     await expect(acceptInvitation(db, node, other.code.replace('ahenk-invite:1:', 'ahenk-pair:1:'), { userId: user.id })).rejects.toMatchObject({ code: 'INVALID_QR' });
 
-    // Expired: refused by the accepting device before it dials, and by the page itself (its timer
-    // spent the nonce and it stopped listening) when a device's clock says otherwise.
+    // Expired: refused by the accepting device before it dials; and when that device's clock is
+    // behind, by the page: its timer spent the nonce, and showing no invitation it admits no
+    // device that is not on its list (the connection is refused after Noise: UNREACHABLE).
     const short = await call<Shown>(second.page, 'invite', relay, 1_500);
     expect(await call<Outcome>(second.page, 'invitationOutcome')).toMatchObject({ ok: false, code: 'EXPIRED' });
     await expect(acceptInvitation(db, node, short.code, { userId: user.id })).rejects.toMatchObject({ code: 'EXPIRED' });
-    await expect(acceptInvitation(db, node, short.code, { userId: user.id, now: () => short.expiresAt - 1_000 })).rejects.toMatchObject({ code: 'UNKNOWN_CHALLENGE' });
+    await expect(acceptInvitation(db, node, short.code, { userId: user.id, now: () => short.expiresAt - 1_000 })).rejects.toMatchObject({ code: 'UNREACHABLE' });
     expect(await call<string[]>(second.page, 'devices')).toEqual([]);
     expect(db.select().from(ahenkDevices).all()).toHaveLength(2);
   });
