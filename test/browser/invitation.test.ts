@@ -93,6 +93,8 @@ describe.skipIf(chromiumMissing !== undefined)('a page shows an invitation that 
     const pixels = await call<{ width: number; height: number; data: number[] }>(page, 'qrPixels', 4);
     expect(jsQR(Uint8ClampedArray.from(pixels.data), pixels.width, pixels.height)?.data).toBe(shown.code);
     await page.screenshot({ path: artifactPath('page-invitation-qr.png'), fullPage: true });
+    const modules = Number(/viewBox="0 0 (\d+) /.exec(shown.svg)?.[1]) - 4;
+    console.log(`page invitation: ${shown.code.length} characters, ${shown.addresses.length} addresses, a ${modules}x${modules} QR code (version ${(modules - 17) / 4})`);
 
     const device = await acceptInvitation(db, node, shown.code, { userId: user.id, deviceType: 'laptop' });
     expect(device).toEqual({ peerId: pageId, deviceType: 'browser', userId: user.id });
