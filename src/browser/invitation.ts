@@ -7,11 +7,15 @@
  * node lets a device not on the list connect in (a few at once); the pairing itself is
  * InviteeWorkflow's (src/sync/pairing/invitee.ts).
  */
+import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { PairingError } from '../auth/pairing/errors.ts';
 import type { AhenkDatabase } from '../database/initialize.ts';
 import { normalizeDeviceType } from '../auth/validate.ts';
+import { DIAL_TIMEOUT_MS } from '../sync/node/constants.ts';
 import { InviteeWorkflow } from '../sync/pairing/invitee.ts';
+import { presentJoinToken } from '../sync/relay/admit-protocol.ts';
+import { RELAY_ADMIT_PROTOCOL } from '../sync/relay/constants.ts';
 import type { PairingResult } from '../sync/pairing/new-device.ts';
 import type { WebSyncNode } from '../sync/web/index.ts';
 import type { BrowserInvitationShown } from './sync-messages.ts';
@@ -22,6 +26,8 @@ const RESERVATION_TIMEOUT_MS = 15_000;
 export interface InviteRequest {
   /** The relay's WebSocket multiaddr, ending in /p2p/<relay id>. */
   relay: string;
+  /** The relay's join token, for a page the relay does not admit yet. */
+  relayToken?: string;
   deviceType: string;
   ttlMs?: number;
 }
@@ -38,6 +44,7 @@ export class WorkerInvitation {
     await node.dial(request.relay).catch((error: unknown) => {
       throw new PairingError('UNREACHABLE', `could not reach the relay ${request.relay}: ${(error as Error).message}`, { cause: error });
     });
+    if (request.relayToken !== undefined) await joinRelay(node, request.relay, relayId, request.relayToken);
     const addresses = await circuitAddresses(node, relayId);
     const invitee = new InviteeWorkflow(db, node, { deviceType, addresses, ...(request.ttlMs === undefined ? {} : { ttlMs: request.ttlMs }) });
     const admitted = node.admitStrangers();
@@ -75,6 +82,23 @@ export class WorkerInvitation {
     if (current !== undefined && (id === undefined || current.id === id)) await current.workflow.close();
     return null;
   }
+}
+
+/**
+ * Presents the relay's join token on the page's connection to it (/ahenk/relay-admit/1.0.0), then
+ * connects again: the reservation asked for before the page was admitted was refused, and the web
+ * node asks for one on each new connection to a relay. RelayAdmissionError when the relay refuses.
+ */
+async function joinRelay(node: WebSyncNode, relay: string, relayId: string, token: string): Promise<void> {
+  const shaped = token.trim().toLowerCase();
+  if (!/^[a-z2-7]{32}$/.test(shaped)) throw new PairingError('INVALID_QR', 'a relay join token is 32 characters, a-z and 2-7');
+  const relayPeer = peerIdFromString(relayId);
+  const stream = await node.libp2p.dialProtocol(relayPeer, RELAY_ADMIT_PROTOCOL, { signal: AbortSignal.any([AbortSignal.timeout(DIAL_TIMEOUT_MS), node.stopSignal]) }).catch((error: unknown) => {
+    throw new PairingError('UNREACHABLE', `the relay did not take a join token: ${(error as Error).message}`, { cause: error });
+  });
+  await presentJoinToken(stream, shaped);
+  await node.libp2p.hangUp(relayPeer);
+  await node.dial(relay);
 }
 
 function relayPeerId(relay: string): string {

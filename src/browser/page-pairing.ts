@@ -23,6 +23,11 @@ export interface BrowserJoinOptions {
 export interface BrowserInviteOptions {
   /** A relay's WebSocket multiaddr (`/ip4/…/tcp/…/ws/p2p/12D3KooW…`) that admits this page: the accepting device reaches the page through it. */
   relay: string;
+  /**
+   * The relay's join token (`ahenk relay token`), for a page the relay does not admit yet: the
+   * page presents it once and is admitted by its device id. Not needed once admitted.
+   */
+  relayToken?: string;
   /** How this page appears on the device list. @default 'browser' */
   deviceType?: string;
   /** How long the invitation stays valid, in ms. @default 120000 (at most 600000) */
@@ -54,7 +59,8 @@ export interface BrowserPairing {
    * and makes a signed, single-use, expiring code carrying its circuit address there, drawn as a
    * QR code. One invitation at a time: a new one cancels the last. Rejects with UNREACHABLE when
    * the relay cannot be reached or grants no reservation, INVALID_QR for a relay that is not a
-   * /ws multiaddr with its /p2p id.
+   * /ws multiaddr with its /p2p id (or a malformed join token), RelayAdmissionError when the
+   * relay refuses the join token.
    */
   invite(options: BrowserInviteOptions): Promise<BrowserInvitation>;
 
@@ -79,6 +85,7 @@ export function browserPairing(call: <T>(request: SyncWork) => Promise<T>): { pa
         kind: 'sync',
         op: 'invite',
         relay: options.relay,
+        ...(options.relayToken === undefined ? {} : { relayToken: options.relayToken }),
         deviceType: options.deviceType ?? 'browser',
         ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
       });

@@ -16,7 +16,7 @@ export type SyncRequest =
   | { id: number; kind: 'sync'; op: 'join'; code: string; deviceType: string; from?: string; pairing: string }
   | { id: number; kind: 'sync'; op: 'confirm'; pairing: string; same: boolean }
   // An invitation the page shows (invitation.ts): made, waited on, cancelled.
-  | { id: number; kind: 'sync'; op: 'invite'; relay: string; deviceType: string; ttlMs?: number }
+  | { id: number; kind: 'sync'; op: 'invite'; relay: string; relayToken?: string; deviceType: string; ttlMs?: number }
   | { id: number; kind: 'sync'; op: 'invited'; invitation: string }
   | { id: number; kind: 'sync'; op: 'uninvite'; invitation: string };
 

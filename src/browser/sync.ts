@@ -41,8 +41,8 @@ export class WorkerSync {
         return this.#pairing.join(this.db, node, { code, deviceType, pairing, ...(from === undefined ? {} : { from }) });
       }
       case 'invite': {
-        const { relay, deviceType, ttlMs } = request;
-        return this.#invitation.invite(this.db, node, { relay, deviceType, ...(ttlMs === undefined ? {} : { ttlMs }) });
+        const { relay, relayToken, deviceType, ttlMs } = request;
+        return this.#invitation.invite(this.db, node, { relay, deviceType, ...(relayToken === undefined ? {} : { relayToken }), ...(ttlMs === undefined ? {} : { ttlMs }) });
       }
       default:
         throw new TypeError(`unknown sync request ${JSON.stringify((request as { op?: unknown }).op)}`);

@@ -79,7 +79,8 @@ describe.skipIf(chromiumMissing !== undefined)('a page shows an invitation that 
 
     const { page, id: pageId } = await newPage();
     const second = await newPage();
-    const { address: relay } = await relayFor([pageId, second.id, nodeId]);
+    // The second page is not admitted by id: it presents the relay's join token with its invitation.
+    const { relay: relayNode, address: relay } = await relayFor([pageId, nodeId]);
 
     const shown = await call<Shown>(page, 'invite', relay);
     expect(shown).toMatchObject({ ok: true });
@@ -114,7 +115,10 @@ describe.skipIf(chromiumMissing !== undefined)('a page shows an invitation that 
 
     // Forged: another page's invitation with its expiry pushed back no longer carries its signature;
     // refused before anything is dialled, and the page goes on waiting for the real device.
-    const other = await call<Shown>(second.page, 'invite', relay, 60_000);
+    expect(await call<Shown>(second.page, 'invite', relay, 60_000, 'a'.repeat(32))).toMatchObject({ ok: false, name: 'RelayAdmissionError' });
+    const other = await call<Shown>(second.page, 'invite', relay, 60_000, relayNode.joinToken);
+    expect(other).toMatchObject({ ok: true });
+    expect(relayNode.isAdmitted(second.id)).toBe(true);
     const [invitee, addresses, nonce, expiresAt, signature] = JSON.parse(Buffer.from(other.code.slice('ahenk-invite:1:'.length), 'base64url').toString()) as [string, string[], string, number, string];
     const forged = 'ahenk-invite:1:' + Buffer.from(JSON.stringify([invitee, addresses, nonce, expiresAt + 600_000, signature])).toString('base64url');
     await expect(acceptInvitation(db, node, forged, { userId: user.id })).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
