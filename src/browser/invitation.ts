@@ -9,6 +9,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
+import { PAIRING_LIMITS } from '../auth/pairing/challenge.ts';
 import { PairingError } from '../auth/pairing/errors.ts';
 import type { AhenkDatabase } from '../database/initialize.ts';
 import { normalizeDeviceType } from '../auth/validate.ts';
@@ -119,7 +120,8 @@ async function circuitAddresses(node: WebSyncNode, relayId: string): Promise<str
     const addresses = node.libp2p
       .getMultiaddrs()
       .map(String)
-      .filter((a) => a.includes(`/p2p/${relayId}/p2p-circuit/`) && !a.includes('/webrtc'));
+      .filter((a) => a.includes(`/p2p/${relayId}/p2p-circuit/`) && !a.includes('/webrtc') && a.length <= PAIRING_LIMITS.addressChars)
+      .slice(0, PAIRING_LIMITS.addresses);
     if (addresses.length > 0) return addresses;
     if (Date.now() > deadline || node.stopSignal.aborted) {
       throw new PairingError('UNREACHABLE', `the relay ${relayId} gave this page no reservation within ${RESERVATION_TIMEOUT_MS / 1000} s (is the page admitted there, and does this browser lend the worker WebRTC?)`);

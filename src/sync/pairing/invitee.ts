@@ -9,6 +9,7 @@
  * first offer that presents it claims it, before any await) and expires.
  */
 import type { Connection, Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { nonceMatches, recordPairing } from '../../auth/pairing/accept.ts';
 import { DEFAULT_PAIRING_TTL_MS, PAIRING_LIMITS, responseBytes } from '../../auth/pairing/challenge.ts';
 import { PairingError } from '../../auth/pairing/errors.ts';
@@ -18,7 +19,6 @@ import { decodeBase64url } from '../../auth/pairing/bytes.ts';
 import { normalizeDeviceType } from '../../auth/validate.ts';
 import { readIdentity } from '../../database/identity.ts';
 import { base64, connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
-import { peerIdFromString } from '@libp2p/peer-id';
 import { PAIR_CONFIRM_TIMEOUT_MS, pairingChannel, type PairingNode } from './channel.ts';
 import type { PairingResult } from './new-device.ts';
 
@@ -79,6 +79,8 @@ export class InviteeWorkflow {
       this.#claimed = true;
       this.#finish(new PairingError('EXPIRED', 'the invitation expired before a device accepted it; show a new one'));
     }, this.#ttlMs);
+    // On Node, a shown invitation does not keep the process alive (in a browser there is no unref).
+    (this.#expiry as { unref?: () => void }).unref?.();
     return this.#invitation;
   }
 
