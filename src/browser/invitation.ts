@@ -33,11 +33,22 @@ export interface InviteRequest {
   ttlMs?: number;
 }
 
-/** The worker's one invitation (a node has one /ahenk/pair-invite handler): a new one replaces it. */
+/**
+ * The worker's one invitation (a node has one /ahenk/pair-invite handler): a new one replaces it.
+ * Kept once settled, until replaced, so that its outcome can still be asked for.
+ */
 export class WorkerInvitation {
   #current: { id: string; workflow: InviteeWorkflow } | undefined;
+  /** Invitations are made one after the other (two tabs asking at once). */
+  #making: Promise<unknown> = Promise.resolve();
 
-  async invite(db: AhenkDatabase<Record<string, unknown>>, node: WebSyncNode, request: InviteRequest): Promise<BrowserInvitationShown> {
+  invite(db: AhenkDatabase<Record<string, unknown>>, node: WebSyncNode, request: InviteRequest): Promise<BrowserInvitationShown> {
+    const made = this.#making.then(() => this.#invite(db, node, request));
+    this.#making = made.catch(() => {});
+    return made;
+  }
+
+  async #invite(db: AhenkDatabase<Record<string, unknown>>, node: WebSyncNode, request: InviteRequest): Promise<BrowserInvitationShown> {
     await this.cancel();
     // The device type and the relay are checked before anything is dialled.
     const deviceType = normalizeDeviceType(request.deviceType);
@@ -51,13 +62,11 @@ export class WorkerInvitation {
     const admitted = node.admitStrangers();
     const id = crypto.randomUUID();
     this.#current = { id, workflow: invitee };
-    invitee
+    // Accepted, expired, failed or closed: devices not on the list are refused again.
+    void invitee
       .waitForAuthorizer()
       .catch(() => undefined)
-      .finally(() => {
-        admitted();
-        if (this.#current?.id === id) this.#current = undefined;
-      });
+      .finally(admitted);
     try {
       const invitation = await invitee.createInvitation();
       const code = invitee.getQrCodeString();
@@ -74,7 +83,7 @@ export class WorkerInvitation {
   /** Resolves once `id` was accepted; PairingError EXPIRED, CANCELLED (replaced or cancelled), or what the pairing failed with. */
   async accepted(id: string): Promise<PairingResult> {
     const current = this.#current;
-    if (current === undefined || current.id !== id) throw new PairingError('CANCELLED', 'this invitation is no longer shown (accepted, expired, cancelled or replaced)');
+    if (current === undefined || current.id !== id) throw new PairingError('CANCELLED', 'this invitation was replaced by a newer one, or never made here');
     return current.workflow.waitForAuthorizer();
   }
 
