@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { multiaddr } from '@multiformats/multiaddr';
 import { eq } from 'drizzle-orm';
 import jsqr from 'jsqr';
 import type { Page } from 'playwright-core';
@@ -46,6 +47,14 @@ interface Outcome {
   userName?: string;
   authorizer?: string;
   devices?: number;
+}
+
+async function waitForAsync(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 describe.skipIf(chromiumMissing !== undefined)('a page shows an invitation that a device on the list accepts', () => {
@@ -135,6 +144,39 @@ describe.skipIf(chromiumMissing !== undefined)('a page shows an invitation that 
     await expect(acceptInvitation(db, node, short.code, { userId: user.id, now: () => short.expiresAt - 1_000 })).rejects.toMatchObject({ code: 'UNREACHABLE' });
     expect(await call<string[]>(second.page, 'devices')).toEqual([]);
     expect(db.select().from(ahenkDevices).all()).toHaveLength(2);
+  });
+
+  it('lets at most 4 devices that are not on the list connect in while the invitation is shown, and closes and refuses them once it ends', { timeout: 180_000 }, async () => {
+    const { page, id: pageId } = await newPage();
+    const strangers = await Promise.all(
+      Array.from({ length: 5 }, async (_, i) => {
+        const db = initializeDatabase(join(tempDir(), `stranger-${i}.db`), { schema, migrationsFolder: MIGRATIONS });
+        stops.push(() => db.$connection.close());
+        const node = await createSyncNode(db, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], keepPort: false, reconnect: false });
+        stops.push(() => node.stop());
+        return node;
+      }),
+    );
+    const { address: relay, tcp } = await relayFor([pageId, ...strangers.map((n) => n.peerId)]);
+    expect(await call<Shown>(page, 'invite', relay)).toMatchObject({ ok: true });
+    const circuit = multiaddr(`${tcp}/p2p-circuit/p2p/${pageId}`);
+    const held = async () => (await call<{ peerId: string }[]>(page, 'peers')).filter((p) => strangers.some((n) => n.peerId === p.peerId)).length;
+    const outcomes: string[] = [];
+    for (const stranger of strangers) {
+      outcomes.push(await stranger.libp2p.dial(circuit).then(() => 'connected', (error: Error) => error.name));
+      // Paced: the relay takes a handful of new connections a second from one host.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(outcomes.slice(0, 4)).toEqual(['connected', 'connected', 'connected', 'connected']);
+    expect(await held()).toBe(4);
+
+    await call(page, 'cancelInvitation');
+    expect(await call<Outcome>(page, 'invitationOutcome')).toMatchObject({ ok: false, code: 'CANCELLED' });
+    await waitForAsync(async () => (await held()) === 0, 10_000, 'the strangers closed');
+    await strangers[0]!.libp2p.dial(circuit).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await held()).toBe(0);
   });
 
   it('`ahenk accept <code>` pairs the page and waits for the first sync', { timeout: 180_000 }, async () => {
