@@ -112,6 +112,17 @@ describe('pairing by invitation (the device that is not listed shows the code)',
     expect((await p.outcome).authorizer).toBe(winner.node.peerId);
   });
 
+  it('tells the authorizer when it refuses the accept (another account of that name here): A lists nothing', async () => {
+    const a = await listedDevice('ayse');
+    const p = await invitee();
+    await registerUser(p.db, 'ayse', 'someone-else@example.test', 'another long pass phrase');
+    const refused = await caught(acceptInvitation(a.db, a.node, p.code, { userId: a.user.id }));
+    expect(refused.code).toBe('REFUSED');
+    expect(refused.message).toContain('another account');
+    expect((await caught(p.outcome)).code).toBe('ACCOUNT_CONFLICT');
+    expect(a.db.select().from(ahenkDevices).all()).toEqual([]);
+  });
+
   it('refuses what is checked before dialling: a forged, an expired and its own invitation; a closed one meets no listener', async () => {
     const a = await listedDevice('ayse');
     const p = await invitee();

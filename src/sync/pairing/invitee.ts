@@ -118,7 +118,8 @@ export class InviteeWorkflow {
     const authorizer = connection.remotePeer.toString();
     const self = this.#node.peerId;
     let claimed = false;
-    let answered = false;
+    /** Whether the authorizer is owed a reject when this side fails: before its request, and between the accept and the confirm. */
+    let owesReject = true;
     try {
       const offer = decodePairOffer(await channel.next(signal));
       const invitation = this.#invitation;
@@ -136,14 +137,17 @@ export class InviteeWorkflow {
       const identity = readIdentity(connectionOf(this.#db));
       if (identity === undefined) throw new PairingError('CANCELLED', 'this database has no device identity');
       const signed = base64(await identity.privateKey.sign(responseBytes(authorizer, self, invitation.nonce)), { url: true });
-      answered = true;
+      owesReject = false;
       await channel.send(encodePairingMessage({ type: 'request', version: PAIRING_VERSION, nonce: invitation.nonce, deviceType: this.#deviceType, proof: signed }));
       // The authorizer may be asking its user: wait for a person, not a packet.
       const accept = decodePairAnswer(await channel.next(signal, PAIR_CONFIRM_TIMEOUT_MS));
+      // A refusal of the accept (another account of that name here, a list without this device) is told to the authorizer.
+      owesReject = true;
       const listed = (peerId: string) => accept.devices.some((d) => d.peerId === peerId && d.revokedAt === null);
       if (!listed(self) || !listed(authorizer)) throw new PairingError('PROTOCOL', 'the device list sent back does not hold both devices');
       if (this.#closed) throw new PairingError('CANCELLED', 'the invitation was closed');
       recordPairing(this.#db, accept);
+      owesReject = false;
       await channel.send(encodePairingMessage({ type: 'confirm', version: PAIRING_VERSION }));
       decodePairDone(await channel.next(signal));
       await channel.close().catch(() => {});
@@ -151,8 +155,8 @@ export class InviteeWorkflow {
       void this.#node.syncNow().catch(() => {});
     } catch (error) {
       const failure = error instanceof PairingError ? error : new PairingError('PROTOCOL', (error as Error).message, { cause: error });
-      // Before this device answered, it tells the authorizer why; afterwards the authorizer spoke last or the stream failed.
-      if (!answered) {
+      // Otherwise the authorizer spoke last (its reject) or the stream failed.
+      if (owesReject) {
         await channel.send(encodePairingMessage({ type: 'reject', version: PAIRING_VERSION, code: failure.code, message: failure.message })).catch(() => {});
         await channel.close().catch(() => channel.abort(failure));
       } else {
