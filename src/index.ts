@@ -79,12 +79,18 @@ export {
   DEFAULT_PAIRING_TTL_MS,
   PAIRING_LIMITS,
   PairingError,
+  decodePairingInvitation,
+  type PairingInvitation,
   type PairingChallenge,
   type PairingErrorCode,
 } from './auth/pairing/index.ts';
 export {
+  acceptInvitation,
   AuthorizerWorkflow,
+  InviteeWorkflow,
   NewDeviceWorkflow,
+  type AcceptInvitationOptions,
+  type InviteeOptions,
   type AuthorizerOptions,
   type NewDeviceOptions,
   type PairedDevice,

@@ -3,6 +3,6 @@
 export { openBrowserDatabase, WorkerError, type BrowserDatabase } from './page.ts';
 export type { RemoteError } from './messages.ts';
 export type { BrowserSync } from './page-sync.ts';
-export type { BrowserJoinOptions, BrowserPairing } from './page-pairing.ts';
+export type { BrowserInvitation, BrowserInviteOptions, BrowserJoinOptions, BrowserPairing } from './page-pairing.ts';
 export type { BrowserPairingResult } from './sync-messages.ts';
 export type { BrowserSyncEvents, SyncEventName } from './sync-messages.ts';

@@ -120,6 +120,17 @@ export function isWork(value: unknown): value is Work {
           return isBoundedText(value.code, MAX_PAIRING_CODE_LENGTH) && isBoundedText(value.deviceType, 256) && (value.from === undefined || isBoundedText(value.from, MAX_DIAL_ADDRESS_LENGTH)) && isBoundedText(value.pairing, 64);
         case 'confirm':
           return isBoundedText(value.pairing, 64) && typeof value.same === 'boolean';
+        case 'invite':
+          // The ttl is checked again by the invitation (1 ms to 10 minutes).
+          return (
+            isBoundedText(value.relay, MAX_DIAL_ADDRESS_LENGTH) &&
+            (value.relayToken === undefined || isBoundedText(value.relayToken, 64)) &&
+            isBoundedText(value.deviceType, 256) &&
+            (value.ttlMs === undefined || Number.isSafeInteger(value.ttlMs))
+          );
+        case 'invited':
+        case 'uninvite':
+          return isBoundedText(value.invitation, 64);
         default:
           return value.op === 'peers' || value.op === 'syncNow' || value.op === 'stop';
       }

@@ -1,11 +1,12 @@
 /**
  * The page's handle on pairing (`db.pairing`): joining the user's devices with a code another
- * device shows, run by the leader's worker on its sync node (pairing.ts). A page cannot listen,
- * so it joins and does not show codes (docs/decisions.md, "Pairing in the page").
+ * device shows (pairing.ts), or showing an invitation that a device already on the list accepts
+ * (invitation.ts), both run by the leader's worker on its sync node. A page cannot listen: it is
+ * reached for an invitation through a relay (docs/decisions.md, "Pairing in the page").
  */
 import type { SyncWork } from './messages.ts';
-import type { BrowserPairingResult } from './sync-messages.ts';
-import type { PairingConfirmEvent } from './sync-messages.ts';
+import type { BrowserInvitationShown, BrowserPairingResult, PairingConfirmEvent } from './sync-messages.ts';
+import type { PairingResult } from '../sync/pairing/new-device.ts';
 
 export interface BrowserJoinOptions {
   /** How this page appears on the device list. @default 'browser' */
@@ -19,7 +20,50 @@ export interface BrowserJoinOptions {
   confirm?: (confirmation: string) => boolean | Promise<boolean>;
 }
 
+export interface BrowserInviteOptions {
+  /** A relay's WebSocket multiaddr (`/ip4/…/tcp/…/ws/p2p/12D3KooW…`) that admits this page: the accepting device reaches the page through it. */
+  relay: string;
+  /**
+   * The relay's join token (`ahenk relay token`), for a page the relay does not admit yet: the
+   * page presents it once and is admitted by its device id. Not needed once admitted.
+   */
+  relayToken?: string;
+  /** How this page appears on the device list. @default 'browser' */
+  deviceType?: string;
+  /** How long the invitation stays valid, in ms. @default 120000 (at most 600000) */
+  ttlMs?: number;
+}
+
+/** An invitation the page shows; a device on the list accepts it with `ahenk accept <code>`. */
+export interface BrowserInvitation {
+  /** The QR code's text (ahenk-invite:1:…), to show under the QR code for copying. */
+  code: string;
+  /** The QR code as an SVG document, to put in the page (e.g. as an <img> data URL or innerHTML). */
+  svg: string;
+  expiresAt: number;
+  addresses: string[];
+  /**
+   * Resolves once a device on the list accepted the invitation and this page is on the list on
+   * both sides (sync with that device has started); rejects with a WorkerError whose `code` is
+   * EXPIRED, CANCELLED (cancelled or replaced by a newer invitation), BAD_PROOF, PROTOCOL,
+   * REFUSED or ACCOUNT_CONFLICT.
+   */
+  accepted: Promise<PairingResult>;
+  /** Stops showing it: `accepted` rejects with CANCELLED. */
+  cancel(): Promise<void>;
+}
+
 export interface BrowserPairing {
+  /**
+   * Shows an invitation for a device already on the list: the page reserves a slot on `relay`
+   * and makes a signed, single-use, expiring code carrying its circuit address there, drawn as a
+   * QR code. One invitation at a time: a new one cancels the last. Rejects with UNREACHABLE when
+   * the relay cannot be reached or grants no reservation, INVALID_QR for a relay that is not a
+   * /ws multiaddr with its /p2p id (or a malformed join token), RelayAdmissionError when the
+   * relay refuses the join token.
+   */
+  invite(options: BrowserInviteOptions): Promise<BrowserInvitation>;
+
   /**
    * Joins the user's devices with the code `ahenk pair` (or an AuthorizerWorkflow) shows: the
    * long code (`ahenk-pair:1:…`, it carries the device's addresses: one must be /ws), or the short
@@ -36,6 +80,26 @@ export interface BrowserPairing {
 export function browserPairing(call: <T>(request: SyncWork) => Promise<T>): { pairing: BrowserPairing; deliver: (message: PairingConfirmEvent) => void } {
   const asking = new Map<string, (confirmation: string) => void>();
   const pairing: BrowserPairing = {
+    async invite(options) {
+      const shown = await call<BrowserInvitationShown>({
+        kind: 'sync',
+        op: 'invite',
+        relay: options.relay,
+        ...(options.relayToken === undefined ? {} : { relayToken: options.relayToken }),
+        deviceType: options.deviceType ?? 'browser',
+        ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
+      });
+      const accepted = call<PairingResult>({ kind: 'sync', op: 'invited', invitation: shown.invitation });
+      accepted.catch(() => {});
+      const { invitation, ...rest } = shown;
+      return {
+        ...rest,
+        accepted,
+        cancel: async () => {
+          await call({ kind: 'sync', op: 'uninvite', invitation });
+        },
+      };
+    },
     async join(code, options = {}) {
       const id = crypto.randomUUID();
       const { confirm } = options;

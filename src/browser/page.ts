@@ -28,7 +28,7 @@ export interface BrowserDatabase<TSchema extends Record<string, unknown>> {
   merge(entries: readonly OplogEntry[]): Promise<Omit<MergeResult, 'errors'> & { errors: RemoteError[] }>;
   /** The worker's sync node: `await db.sync.dial('/ip4/…/tcp/…/ws/p2p/…')` (page-sync.ts). */
   readonly sync: BrowserSync;
-  /** Joining the user's devices with a code another device shows: `await db.pairing.join(code)` (page-pairing.ts). */
+  /** Pairing (page-pairing.ts): join with a code another device shows (`db.pairing.join(code)`), or show an invitation a listed device accepts (`db.pairing.invite({ relay })`). */
   readonly pairing: BrowserPairing;
   /** Closes the database (after ending the sync node) and ends the worker. */
   close(): Promise<void>;

@@ -14,7 +14,11 @@ export type SyncRequest =
   | { id: number; kind: 'sync'; op: 'stop' }
   // Pairing (pairing.ts): a join, and the page's answer to the confirmation code of a short code.
   | { id: number; kind: 'sync'; op: 'join'; code: string; deviceType: string; from?: string; pairing: string }
-  | { id: number; kind: 'sync'; op: 'confirm'; pairing: string; same: boolean };
+  | { id: number; kind: 'sync'; op: 'confirm'; pairing: string; same: boolean }
+  // An invitation the page shows (invitation.ts): made, waited on, cancelled.
+  | { id: number; kind: 'sync'; op: 'invite'; relay: string; relayToken?: string; deviceType: string; ttlMs?: number }
+  | { id: number; kind: 'sync'; op: 'invited'; invitation: string }
+  | { id: number; kind: 'sync'; op: 'uninvite'; invitation: string };
 
 /** What each request answers with. */
 export interface SyncAnswers {
@@ -24,6 +28,23 @@ export interface SyncAnswers {
   stop: null;
   join: BrowserPairingResult;
   confirm: null;
+  invite: BrowserInvitationShown;
+  invited: PairingResult;
+  uninvite: null;
+}
+
+/** An invitation as the worker made it, for the page to show. */
+export interface BrowserInvitationShown {
+  /** The worker's id of this invitation. */
+  invitation: string;
+  /** The text of the QR code (ahenk-invite:1:…); `ahenk accept <code>` takes it as well. */
+  code: string;
+  /** The QR code as an SVG document (black on white, a quiet zone of two modules). */
+  svg: string;
+  /** Unix ms after which the invitation is refused. */
+  expiresAt: number;
+  /** Where the accepting device reaches the page: its circuit addresses through the relay. */
+  addresses: string[];
 }
 
 /** The events the page hears: the web node's, with an error as name and message. */

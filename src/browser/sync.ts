@@ -6,12 +6,14 @@
 import type { AhenkDatabase } from '../database/initialize.ts';
 import { createWebSyncNode, type WebSyncConfig, type WebSyncNode } from '../sync/web/index.ts';
 import { remoteError, type SyncWork } from './messages.ts';
+import { WorkerInvitation } from './invitation.ts';
 import { WorkerPairing } from './pairing.ts';
 import { SYNC_EVENT_NAMES, type SyncEventMessage } from './sync-messages.ts';
 
 export class WorkerSync {
   #node: Promise<WebSyncNode> | undefined;
   readonly #pairing = new WorkerPairing((message) => this.post(message));
+  readonly #invitation = new WorkerInvitation();
 
   constructor(
     private readonly db: AhenkDatabase<Record<string, unknown>>,
@@ -23,6 +25,8 @@ export class WorkerSync {
   async answer(request: SyncWork): Promise<unknown> {
     if (request.op === 'stop') return this.stop();
     if (request.op === 'confirm') return this.#pairing.answer(request.pairing, request.same);
+    if (request.op === 'invited') return this.#invitation.accepted(request.invitation);
+    if (request.op === 'uninvite') return this.#invitation.cancel(request.invitation);
     const node = await this.node();
     switch (request.op) {
       case 'dial':
@@ -35,6 +39,10 @@ export class WorkerSync {
       case 'join': {
         const { code, deviceType, from, pairing } = request;
         return this.#pairing.join(this.db, node, { code, deviceType, pairing, ...(from === undefined ? {} : { from }) });
+      }
+      case 'invite': {
+        const { relay, relayToken, deviceType, ttlMs } = request;
+        return this.#invitation.invite(this.db, node, { relay, deviceType, ...(relayToken === undefined ? {} : { relayToken }), ...(ttlMs === undefined ? {} : { ttlMs }) });
       }
       default:
         throw new TypeError(`unknown sync request ${JSON.stringify((request as { op?: unknown }).op)}`);

@@ -8,6 +8,7 @@ import { AhenkError } from '../errors.ts';
 import { deviceCommand } from './commands/device.ts';
 import { initCommand } from './commands/init.ts';
 import { joinCommand } from './commands/join.ts';
+import { acceptCommand } from './commands/accept.ts';
 import { logsCommand } from './commands/logs.ts';
 import { pairCommand } from './commands/pair.ts';
 import { relayCommand } from './commands/relay.ts';
@@ -30,7 +31,7 @@ export const COMMANDS: CommandSpec = {
   description:
     'Ahenk keeps the SQLite databases of one person\'s devices in sync, peer to peer. ' +
     'Every command takes the database with --db <path> (or $AHENK_DB).',
-  commands: [initCommand, statusCommand, deviceCommand, peerCommand, startCommand, stopCommand, syncCommand, logsCommand, pairCommand, joinCommand, resetIdentityCommand, relayCommand],
+  commands: [initCommand, statusCommand, deviceCommand, peerCommand, startCommand, stopCommand, syncCommand, logsCommand, pairCommand, joinCommand, acceptCommand, resetIdentityCommand, relayCommand],
 };
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

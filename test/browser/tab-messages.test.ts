@@ -61,13 +61,23 @@ describe('messages on the tabs channel', () => {
     request('rogue-4', 1, { kind: 'sync', op: 'join', code: `ahenk-pair:1:${'x'.repeat(3000)}`, deviceType: 'browser', pairing: 'p' });
     request('rogue-5', 1, { kind: 'sync', op: 'join', code: 'ABCDE-FGHJK', deviceType: 'browser', from: 7, pairing: 'p' });
     request('rogue-6', 1, { kind: 'sync', op: 'confirm', pairing: 'p', same: 'yes' });
+    request('rogue-7', 1, { kind: 'sync', op: 'invite', relay: `/ip4/127.0.0.1/tcp/1/ws/p2p/${'x'.repeat(5000)}`, deviceType: 'browser' });
+    request('rogue-8', 1, { kind: 'sync', op: 'invite', relay: '/ip4/127.0.0.1/tcp/1/ws', deviceType: 'browser', ttlMs: 1.5 });
+    request('rogue-9', 1, { kind: 'sync', op: 'invite', relay: '/ip4/127.0.0.1/tcp/1/ws', relayToken: 'x'.repeat(100), deviceType: 'browser' });
+    request('rogue-10', 1, { kind: 'sync', op: 'invited', invitation: { id: 1 } });
+    request('rogue-11', 1, { kind: 'sync', op: 'uninvite', invitation: 'y'.repeat(100) });
     request('tab-4', 1, { kind: 'sync', op: 'peers' });
     expect(await answered('tab-4', 1)).toEqual({ status: 'ok', value: [], inTransaction: false });
     // A well-formed pairing request reaches the leader, whose pairing checks the code itself.
     request('tab-5', 1, { kind: 'sync', op: 'join', code: 'not a code', deviceType: 'browser', pairing: 'p' });
     expect(await answered('tab-5', 1)).toMatchObject({ status: 'error', error: { name: 'PairingError', code: 'INVALID_QR' } });
+    // So does a well-formed invitation request, whose relay the leader checks (it must name the relay's id).
+    request('tab-6', 1, { kind: 'sync', op: 'invite', relay: '/ip4/127.0.0.1/tcp/1/ws', deviceType: 'browser' });
+    expect(await answered('tab-6', 1)).toMatchObject({ status: 'error', error: { name: 'PairingError', code: 'INVALID_QR' } });
+    request('tab-7', 1, { kind: 'sync', op: 'invited', invitation: 'none' });
+    expect(await answered('tab-7', 1)).toMatchObject({ status: 'error', error: { name: 'PairingError', code: 'CANCELLED' } });
     await pause();
-    for (const rogue of ['rogue', 'rogue-2', 'rogue-3', 'rogue-4', 'rogue-5', 'rogue-6']) expect(await answered(rogue, 1, 0)).toBeUndefined();
+    for (const rogue of ['rogue', 'rogue-2', 'rogue-3', 'rogue-4', 'rogue-5', 'rogue-6', 'rogue-7', 'rogue-8', 'rogue-9', 'rogue-10', 'rogue-11']) expect(await answered(rogue, 1, 0)).toBeUndefined();
   });
 
   it('ignores a malformed answer: the request it names is still answered by the leader', async () => {

@@ -101,8 +101,8 @@ function listedFor(db: DatabaseHandle, peerId: string, userId: string): boolean 
   return records.length > 0;
 }
 
-/** Whether `nonce` is the challenge's, compared in constant time. */
-export function nonceMatches(challenge: PairingChallenge, nonce: string): boolean {
+/** Whether `nonce` is the challenge's (or an invitation's), compared in constant time. */
+export function nonceMatches(challenge: Pick<PairingChallenge, 'nonce'>, nonce: string): boolean {
   const presented = decodeBase64url(nonce);
   const expected = decodeBase64url(challenge.nonce);
   return presented !== undefined && expected !== undefined && constantTimeEqual(presented, expected);

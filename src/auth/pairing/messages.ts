@@ -67,7 +67,18 @@ export interface PairReject {
   message: string;
 }
 
-export function encodePairingMessage(message: PairRequest | PairAccept | PairConfirm | PairDone | PairReject): Uint8Array {
+/**
+ * /ahenk/pair-invite/1.0.0 only: the authorizer, having dialled the device whose invitation it
+ * scanned, presents the invitation's nonce, signed (offerBytes) with the key Noise authenticated.
+ */
+export interface PairOffer {
+  type: 'offer';
+  version: number;
+  nonce: string;
+  proof: string;
+}
+
+export function encodePairingMessage(message: PairOffer | PairRequest | PairAccept | PairConfirm | PairDone | PairReject): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(message));
 }
 
@@ -78,6 +89,26 @@ export function decodePairRequest(frame: Uint8Array): PairRequest {
   if (typeof m.proof !== 'string' || m.proof.length === 0 || m.proof.length > 128) throw protocol('the proof is malformed');
   if (typeof m.deviceType !== 'string' || m.deviceType.length > AUTH_LIMITS.deviceType * 4) throw protocol('the device type is malformed');
   return { type: 'request', version: m.version as number, nonce: m.nonce, deviceType: m.deviceType, proof: m.proof };
+}
+
+export function decodePairOffer(frame: Uint8Array): PairOffer {
+  const m = parse(frame);
+  if (m.type !== 'offer') throw protocol(`expected a pairing offer, got ${describe(m.type)}`);
+  if (typeof m.nonce !== 'string' || m.nonce.length !== 43) throw protocol('the nonce must be 43 base64url characters');
+  if (typeof m.proof !== 'string' || m.proof.length === 0 || m.proof.length > 128) throw protocol('the proof is malformed');
+  return { type: 'offer', version: m.version as number, nonce: m.nonce, proof: m.proof };
+}
+
+/** The invited device's answer to an offer: its request, or a PairingError carrying its reject's code and message. */
+export function decodeInvitedRequest(frame: Uint8Array): PairRequest {
+  rejectOr(parse(frame), 'the invited device');
+  return decodePairRequest(frame);
+}
+
+/** The invited device's confirmation, or a PairingError carrying its reject's code and message. */
+export function decodeInvitedConfirm(frame: Uint8Array): PairConfirm {
+  rejectOr(parse(frame), 'the invited device');
+  return decodePairConfirm(frame);
 }
 
 export function decodePairConfirm(frame: Uint8Array): PairConfirm {
@@ -105,10 +136,10 @@ export function decodePairAnswer(frame: Uint8Array): PairAccept {
 
 const REJECT_CODES: ReadonlySet<PairingErrorCode> = new Set(['EXPIRED', 'UNKNOWN_CHALLENGE', 'BAD_PROOF', 'REFUSED', 'PROTOCOL']);
 
-function rejectOr(m: Record<string, unknown>): Record<string, unknown> {
+function rejectOr(m: Record<string, unknown>, who = 'the authorizing device'): Record<string, unknown> {
   if (m.type !== 'reject') return m;
   const message = typeof m.message === 'string' ? m.message.slice(0, 256) : 'no reason given';
-  throw new PairingError(REJECT_CODES.has(m.code as PairingErrorCode) ? (m.code as PairingErrorCode) : 'REFUSED', `the authorizing device refused: ${message}`);
+  throw new PairingError(REJECT_CODES.has(m.code as PairingErrorCode) ? (m.code as PairingErrorCode) : 'REFUSED', `${who} refused: ${message}`);
 }
 
 function parse(frame: Uint8Array): Record<string, unknown> {

@@ -11,8 +11,8 @@ import { DB_OPTION, flag, JSON_OPTION, secondsOption, stringOption, withDatabase
 import { CommandFailedError, EXIT, UsageError } from '../errors.ts';
 import { EventLog, NODE_OPTIONS, startNode } from '../node.ts';
 import { canAsk, confirm } from '../prompt.ts';
-import type { CommandContext, CommandSpec } from '../spec.ts';
-import { pairingFailure, recordCompletions, SYNC_IDLE_TIMEOUT_MS, waitForSync } from './pairing-shared.ts';
+import type { CommandSpec } from '../spec.ts';
+import { pairingFailure, readCode, recordCompletions, SYNC_IDLE_TIMEOUT_MS, waitForSync } from './pairing-shared.ts';
 
 
 export const joinCommand: CommandSpec = {
@@ -102,18 +102,4 @@ function addressOf(from: string): string {
   const port = match[2]!;
   if (host.startsWith('[')) return `/ip6/${host.slice(1, -1)}/tcp/${port}`;
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) ? `/ip4/${host}/tcp/${port}` : `/dns/${host}/tcp/${port}`;
-}
-
-/** The first line of stdin, bounded like a pairing code. */
-async function readCode(context: CommandContext): Promise<string> {
-  const stdin = context.io.stdin;
-  if (stdin === undefined) throw new UsageError('join -: no stdin to read the pairing code from');
-  let text = '';
-  for await (const chunk of stdin) {
-    text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    if (text.includes('\n') || text.length > 4096) break;
-  }
-  const line = text.split('\n')[0] ?? '';
-  if (line.trim() === '') throw new UsageError('join -: stdin held no pairing code');
-  return line;
 }

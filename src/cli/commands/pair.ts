@@ -3,7 +3,6 @@
  * device to answer it (ahenk join), then stays until their first sync has completed, so the new
  * device leaves with the data and not only the account.
  */
-import type { SqliteConnection } from '../../sqlite/index.ts';
 import { DEFAULT_PAIRING_TTL_MS, PAIRING_LIMITS } from '../../auth/pairing/challenge.ts';
 import type { SyncNode } from '../../sync/node/node.ts';
 import { AuthorizerWorkflow } from '../../sync/pairing/authorizer.ts';
@@ -15,7 +14,7 @@ import { canAsk, confirm } from '../prompt.ts';
 import { DAEMON_LISTEN_ADDRESSES, EventLog, NODE_OPTIONS, startNode } from '../node.ts';
 import { renderTerminalQr } from '../qr.ts';
 import type { CommandSpec } from '../spec.ts';
-import { pairingFailure, recordCompletions, SYNC_IDLE_TIMEOUT_MS, waitForSync } from './pairing-shared.ts';
+import { findUser, pairingFailure, recordCompletions, SYNC_IDLE_TIMEOUT_MS, waitForSync } from './pairing-shared.ts';
 
 /** After the first sync, how long to let the new device finish and hang up before this node stops. */
 const HANG_UP_GRACE_MS = 3_000;
@@ -119,19 +118,6 @@ export const pairCommand: CommandSpec = {
     }, { node: true });
   },
 };
-
-function findUser(raw: SqliteConnection, login: string | undefined): { id: string; userName: string } {
-  const users = raw.prepare('SELECT id, user_name AS userName, email FROM ahenk_users ORDER BY created_at, id').all() as { id: string; userName: string; email: string }[];
-  if (users.length === 0) throw new UsageError('this database has no account: register one with ahenk init --user <name> --email <email>');
-  if (login === undefined) {
-    if (users.length === 1) return users[0]!;
-    throw new UsageError(`this database has ${users.length} accounts; say which with --user <name|email>`);
-  }
-  const wanted = login.trim();
-  const user = users.find((u) => u.userName === wanted || u.email === wanted.toLowerCase());
-  if (user === undefined) throw new UsageError(`no account "${wanted}" in this database`);
-  return user;
-}
 
 /** host:port of a direct TCP address to type on the other device: a LAN one before loopback. */
 function typingAddress(node: SyncNode): string | undefined {

@@ -1,8 +1,10 @@
-/** What pair and join share: waiting for the first sync, and turning pairing failures into exit codes. */
+/** What pair, join and accept share: finding the account, reading a code from stdin, waiting for the first sync, and turning pairing failures into exit codes. */
 import { PairingError } from '../../auth/pairing/errors.ts';
 import type { SyncCompleteEvent } from '../../sync/node/events.ts';
 import type { SyncNode } from '../../sync/node/node.ts';
+import type { SqliteConnection } from '../../sqlite/index.ts';
 import { CommandFailedError, EXIT, UsageError } from '../errors.ts';
+import type { CommandContext } from '../spec.ts';
 
 /** A sync may run as long as it moves; this long without progress (or without starting), it has stalled. */
 export const SYNC_IDLE_TIMEOUT_MS = 60_000;
@@ -69,4 +71,32 @@ export function pairingFailure(error: unknown): Error {
   // Nothing was decided about the pairing: the other device was not there (a network failure).
   if (String(error.code) === 'UNREACHABLE') return new CommandFailedError(error.message, EXIT.failure, { cause: error });
   return new CommandFailedError(`pairing failed (${error.code}): ${error.message}`, EXIT.pairing, { cause: error });
+}
+
+/** The account a pairing is for: `login` (name or email), or the only one in the database. */
+export function findUser(raw: SqliteConnection, login: string | undefined): { id: string; userName: string } {
+  const users = raw.prepare('SELECT id, user_name AS userName, email FROM ahenk_users ORDER BY created_at, id').all() as { id: string; userName: string; email: string }[];
+  if (users.length === 0) throw new UsageError('this database has no account: register one with ahenk init --user <name> --email <email>');
+  if (login === undefined) {
+    if (users.length === 1) return users[0]!;
+    throw new UsageError(`this database has ${users.length} accounts; say which with --user <name|email>`);
+  }
+  const wanted = login.trim();
+  const user = users.find((u) => u.userName === wanted || u.email === wanted.toLowerCase());
+  if (user === undefined) throw new UsageError(`no account "${wanted}" in this database`);
+  return user;
+}
+
+/** The first line of stdin, bounded like a pairing code. */
+export async function readCode(context: CommandContext): Promise<string> {
+  const stdin = context.io.stdin;
+  if (stdin === undefined) throw new UsageError('join -: no stdin to read the pairing code from');
+  let text = '';
+  for await (const chunk of stdin) {
+    text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    if (text.includes('\n') || text.length > 4096) break;
+  }
+  const line = text.split('\n')[0] ?? '';
+  if (line.trim() === '') throw new UsageError('join -: stdin held no pairing code');
+  return line;
 }

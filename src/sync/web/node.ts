@@ -38,6 +38,13 @@ import { webRtcAvailable } from './rtc-shim.ts';
 /** What a relay offers (circuit relay v2): a page that dialled one dials it again after it goes. */
 const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop';
 
+/**
+ * Devices not on the list that may hold a connection in at once while an invitation is shown: the
+ * one accepting it, and a few more so that a stranger who saw the code cannot lock the real device
+ * out; few enough that it cannot fill the page's 64 peer-connection slots.
+ */
+const MAX_STRANGERS_WHILE_INVITING = 4;
+
 /** What a web sync node takes: the session and retry settings of P2PConfig (it neither listens nor discovers), and WebRTC's ICE servers. */
 export type WebSyncConfig = Pick<
   P2PConfig,
@@ -68,6 +75,7 @@ export async function createWebSyncNode(db: DatabaseHandle, config: WebSyncConfi
   const identity = readIdentity(raw);
   if (identity === undefined) throw new NodeConfigError('this database has no device identity; open it with initializeDatabase first');
   const rtc = webRtcAvailable() ? await webRtcTransports(config.iceServers ?? []) : undefined;
+  let node: WebSyncNode | undefined;
   const libp2p = await createLibp2p({
     privateKey: identity.privateKey,
     // `/p2p-circuit` asks every relay the node connects to for a reservation; `/webrtc` answers WebRTC dials through it.
@@ -81,11 +89,13 @@ export async function createWebSyncNode(db: DatabaseHandle, config: WebSyncConfi
       denyDialMultiaddr: () => false,
       // Only the user's own devices may connect in (through a relay's circuit, then WebRTC): a
       // stranger is refused once Noise has proved its key, before it holds a connection or one of
-      // the page's peer-connection slots. The page's own pairing dials out, so it needs no exception.
-      denyInboundEncryptedConnection: (peer) => !isOtherAuthorizedPeer(raw, identity.deviceId, peer.toString()),
+      // the page's peer-connection slots. The page's own join dials out, so it needs no exception;
+      // while it shows an invitation, the device accepting it (not listed yet) dials in (admitStrangers).
+      denyInboundEncryptedConnection: (peer) => !isOtherAuthorizedPeer(raw, identity.deviceId, peer.toString()) && node?.admitsStranger() !== true,
     },
   });
-  return startedOrStopped(new WebSyncNode(db, raw, libp2p, { ...resolved, listenAddresses: [] }));
+  node = new WebSyncNode(db, raw, libp2p, { ...resolved, listenAddresses: [] });
+  return startedOrStopped(node);
 }
 
 /**
@@ -118,6 +128,8 @@ export class WebSyncNode extends SyncNodeEmitter {
   /** Where each peer `dial` reached is dialled again after a disconnect. */
   readonly #addresses = new Map<string, string>();
   readonly #detach: (() => void)[] = [];
+  /** Invitations being shown (admitStrangers). */
+  #inviting = 0;
   #stopped: Promise<void> | undefined;
 
   /** Use createWebSyncNode. */
@@ -160,6 +172,33 @@ export class WebSyncNode extends SyncNodeEmitter {
 
   isAuthorized(peerId: string): boolean {
     return isOtherAuthorizedPeer(this.#raw, this.peerId, peerId);
+  }
+
+  /**
+   * While an invitation is shown, a device not on the list may connect in (at most
+   * MAX_STRANGERS_WHILE_INVITING at once): the one that accepts the invitation is not listed yet.
+   * Call the returned function when the invitation ends: inbound connections of devices still not
+   * on the list are closed, and strangers are refused again.
+   */
+  admitStrangers(): () => void {
+    this.#inviting += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#inviting -= 1;
+      if (this.#inviting > 0) return;
+      for (const connection of this.libp2p.getConnections()) {
+        if (connection.direction === 'inbound' && !this.isAuthorized(connection.remotePeer.toString())) void connection.close().catch(() => {});
+      }
+    };
+  }
+
+  /** Whether one more device not on the list may connect in now. */
+  admitsStranger(): boolean {
+    if (this.#inviting === 0 || this.#stop.signal.aborted) return false;
+    const strangers = this.libp2p.getConnections().filter((c) => c.direction === 'inbound' && !this.isAuthorized(c.remotePeer.toString())).length;
+    return strangers < MAX_STRANGERS_WHILE_INVITING;
   }
 
   /**
