@@ -93,6 +93,7 @@ export {
 export {
   createSwarm,
   createSyncNode,
+  DatabaseBusyError,
   ListenPortInUseError,
   MdnsUnsafeError,
   NodeConfigError,

@@ -14,12 +14,13 @@ import { DEFAULT_BATCH_SIZE, LINGER_TIMEOUT_MS, SYNC_PROTOCOL } from '../protoco
 import { RemoteError } from '../protocol/errors.ts';
 import { encodeMessage } from '../protocol/messages.ts';
 import { createFramedChannel, type FrameChannel, type SyncSessionResult } from '../session/index.ts';
+import type { DatabaseTurn } from '../session/turn.ts';
 import { runSyncSession, type BatchDrift } from '../store/index.ts';
 import { settleWithin, unrefTimer } from '../session/signals.ts';
 import { byteChannelOf } from './byte-stream.ts';
 import type { ResolvedConfig } from './config.ts';
-import { DIAL_TIMEOUT_MS, LIMITED_BYTES_PER_ENTRY_BUDGET, LIMITED_WINDOW } from './constants.ts';
-import { NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
+import { DIAL_TIMEOUT_MS, LIMITED_BYTES_PER_ENTRY_BUDGET, LIMITED_WINDOW, TURN_WAIT_NOTICE_MS } from './constants.ts';
+import { DatabaseBusyError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
 import type { SyncCompleteEvent, SyncNodeEmitter } from './events.ts';
 import { recordPeerSync } from './peer-store.ts';
 
@@ -31,6 +32,11 @@ export interface SessionHost {
   config: ResolvedConfig;
   events: SyncNodeEmitter;
   isAuthorized(peerId: string): boolean;
+  /**
+   * Where the connection is shared with code that holds transactions across awaits (the browser's
+   * tabs, src/browser/leader.ts): sessions apply and export only in their turn. None on Node.
+   */
+  turn?: DatabaseTurn;
   /**
    * Called once a session is over; `error` is set when it failed rather than ended or was stopped,
    * `progressed` when it moved entries before it ended (its retries start again from the first delay).
@@ -260,11 +266,34 @@ export class SyncSessions {
       maxDriftMs: host.config.maxDriftMs,
       onClockDrift: (drift) => host.clockDrift(peerId, drift),
       onDriftReported: (report) => host.driftReported(peerId, report),
+      ...(host.turn === undefined ? {} : { turn: this.#noticed(host.turn, peerId) }),
     });
     // A session stopped before its catch-up finished has nothing to report as complete.
     session.caughtUp.resolve(undefined);
     recordPeerSync(host.raw, peerId, result);
     host.config.log(`sync with ${peerId} ended: sent ${result.sent}, received ${result.received} entries`);
+  }
+
+  /** `turn` for one session: a wait that lasts TURN_WAIT_NOTICE_MS is logged and reported (an `error` event), once per wait. */
+  #noticed(turn: DatabaseTurn, peerId: string): DatabaseTurn {
+    const host = this.#host;
+    return {
+      free: () => turn.free(),
+      wait: async (signal) => {
+        const started = performance.now();
+        const timer = setTimeout(() => {
+          const error = new DatabaseBusyError(performance.now() - started);
+          host.config.log(`[${peerId}] ${error.message}`);
+          host.events.emit('error', { error, peerId });
+        }, TURN_WAIT_NOTICE_MS);
+        unrefTimer(timer);
+        try {
+          await turn.wait(signal);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    };
   }
 
   #caughtUp(session: ActiveSession, snapshot: SyncSessionResult): void {

@@ -16,6 +16,7 @@ import { decodeMessage, type BatchMessage, type HelloMessage, type SyncMessage }
 import type { Sender } from './sender.ts';
 import { afterPending, Latch } from './signals.ts';
 import type { AppliedBatch, AppliedGroup, SyncStore } from './store.ts';
+import type { SessionTurn } from './turn.ts';
 
 export interface ReceiverHooks {
   localDeviceId: string;
@@ -37,6 +38,8 @@ export interface ReceiverOptions {
   expectedRemoteDeviceId?: string;
   /** The window we grant the peer in our hello: a group never waits for more than half of it. */
   window: number;
+  /** Where the connection is shared (a browser's tabs): a group is applied only when it is free. */
+  turn?: SessionTurn;
   log?(message: string): void;
 }
 
@@ -87,7 +90,7 @@ export class SessionReceiver {
         const pending = iterator.next();
         // A group ends where the peer's stream pauses: no batch waits for a frame still on its way.
         // The event loop gets a turn between groups.
-        while (this.queued.length > 0 && !(await settlesAtOnce(pending))) this.applyGroup(ignoring);
+        while (this.queued.length > 0 && !(await settlesAtOnce(pending))) await this.applyGroup(ignoring);
         let next: IteratorResult<Uint8Array>;
         try {
           next = await pending;
@@ -103,15 +106,15 @@ export class SessionReceiver {
         this.bytesReceived += framedSize(frame.byteLength);
         if (frame.byteLength > MAX_FRAME_BYTES) throw new FrameTooLargeError(frame.byteLength, MAX_FRAME_BYTES);
         const newer = this.remote !== undefined && this.remote.minor > PROTOCOL_MINOR;
-        this.handle(decodeMessage(frame, { extensions: newer, sender: this.remote?.deviceId }), ignoring);
+        await this.handle(decodeMessage(frame, { extensions: newer, sender: this.remote?.deviceId }), ignoring);
       }
-      this.applyQueued(ignoring);
+      await this.applyQueued(ignoring);
     } catch (error) {
       if (error instanceof ApplyFailure) throw error.cause;
       // Batches that arrived whole before a cut or a bad frame are applied, as they would have been
       // one by one; the error that ended the reading is the one reported.
       try {
-        this.applyQueued(ignoring);
+        await this.applyQueued(ignoring);
       } catch {
         // Secondary to `error`.
       }
@@ -122,10 +125,10 @@ export class SessionReceiver {
     }
   }
 
-  private handle(message: SyncMessage, ignoring: () => boolean): void {
+  private async handle(message: SyncMessage, ignoring: () => boolean): Promise<void> {
     // What follows a batch may rely on it being applied (CAUGHT_UP, DONE); an ACK is about our
     // own batches, so the peer's keep their group.
-    if (message.type !== 'batch' && message.type !== 'ack') this.applyQueued(ignoring);
+    if (message.type !== 'batch' && message.type !== 'ack') await this.applyQueued(ignoring);
     if (message.type === 'error') throw new RemoteError(message.code, message.message);
     if (message.type === 'hello') return this.onHello(message);
     if (this.remote === undefined) throw unexpected(`${message.type} before hello`);
@@ -170,27 +173,30 @@ export class SessionReceiver {
     this.hooks.onHello();
   }
 
-  private onBatch(batch: BatchMessage, ignoring: () => boolean): void {
+  private async onBatch(batch: BatchMessage, ignoring: () => boolean): Promise<void> {
     if (this.done.settled) throw unexpected('a batch after done');
     if (batch.batch !== this.expectedBatch) throw unexpected(`batch ${batch.batch} where batch ${this.expectedBatch} was due`);
     this.expectedBatch++;
     this.queued.push(batch);
     // Half the window stays open, so the peer keeps sending while this group is applied.
-    if (this.queued.length >= Math.max(1, this.options.window >> 1)) this.applyGroup(ignoring);
+    if (this.queued.length >= Math.max(1, this.options.window >> 1)) await this.applyGroup(ignoring);
   }
 
   /** Applies every queued batch, group after group (before a message that may rely on them). */
-  private applyQueued(ignoring: () => boolean): void {
-    while (this.queued.length > 0 && !ignoring()) this.applyGroup(ignoring);
+  private async applyQueued(ignoring: () => boolean): Promise<void> {
+    while (this.queued.length > 0 && !ignoring()) await this.applyGroup(ignoring);
     this.queued.length = 0;
   }
 
   /**
    * Applies the queue's next group in one transaction (it starts no batch after GROUP_COMMIT_MS),
    * acknowledges it once committed, then reports its batches. A batch merge refuses ends the
-   * session after the batches before it are committed and acknowledged.
+   * session after the batches before it are committed and acknowledged. Where the connection is
+   * shared, the group waits for its turn, and is applied in the same continuation as the check.
    */
-  private applyGroup(ignoring: () => boolean): void {
+  private async applyGroup(ignoring: () => boolean): Promise<void> {
+    const turn = this.options.turn;
+    if (turn !== undefined) while (!ignoring() && !turn.free()) await turn.wait();
     if (ignoring()) {
       this.queued.length = 0;
       return;
