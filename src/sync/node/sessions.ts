@@ -37,6 +37,8 @@ export interface SessionHost {
    * tabs, src/browser/leader.ts): sessions apply and export only in their turn. None on Node.
    */
   turn?: DatabaseTurn;
+  /** The window of batches this side grants a sender (a page grants fewer: see WEB_RECEIVE_WINDOW). @default DEFAULT_WINDOW */
+  window?: number;
   /**
    * Called once a session is over; `error` is set when it failed rather than ended or was stopped,
    * `progressed` when it moved entries before it ended (its retries start again from the first delay).
@@ -255,7 +257,7 @@ export class SyncSessions {
       expectedRemoteDeviceId: peerId,
       signal: AbortSignal.any([controller.signal, stopSignal]),
       live: host.config.live,
-      ...sessionSizing(host.config.batchSize, session.dataLimit),
+      ...sessionSizing(host.config.batchSize, session.dataLimit, host.window),
       onProgress: (progress) => {
         if (progress.entries > 0) session.progressed = true;
         host.events.emit('sync:progress', { peerId, ...progress });
@@ -346,10 +348,10 @@ export class SyncSessions {
  * each committed batch moves the cursor, so the next circuit resumes after it instead of sending
  * a too-large batch again and again.
  */
-function sessionSizing(batchSize: number | undefined, dataLimit: bigint | undefined): { batchSize?: number; window?: number } {
+function sessionSizing(batchSize: number | undefined, dataLimit: bigint | undefined, window: number | undefined): { batchSize?: number; window?: number } {
   const wanted = batchSize ?? DEFAULT_BATCH_SIZE;
   // A generous limit (an Ahenk relay's 1 GiB) changes nothing: the usual batches and window.
   const fitting = dataLimit === undefined ? Infinity : Number(dataLimit / LIMITED_BYTES_PER_ENTRY_BUDGET);
-  if (fitting >= wanted) return batchSize === undefined ? {} : { batchSize };
-  return { batchSize: Math.max(1, fitting), window: LIMITED_WINDOW };
+  if (fitting >= wanted) return { ...(batchSize === undefined ? {} : { batchSize }), ...(window === undefined ? {} : { window }) };
+  return { batchSize: Math.max(1, fitting), window: Math.min(LIMITED_WINDOW, window ?? LIMITED_WINDOW) };
 }

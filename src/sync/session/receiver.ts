@@ -9,7 +9,7 @@
  * batch waits only while the next frame is already there and less than half the window we granted
  * is queued, and it is acknowledged once its group has committed.
  */
-import { GROUP_COMMIT_MS, MAX_FRAME_BYTES, PROTOCOL_MINOR } from '../protocol/constants.ts';
+import { APPLY_PAUSE_MAX_MS, APPLY_PAUSE_SHARE, APPLY_YIELD_MS, GROUP_COMMIT_MS, MAX_FRAME_BYTES, PROTOCOL_MINOR } from '../protocol/constants.ts';
 import { FrameTooLargeError, ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { framedSize } from '../protocol/framing.ts';
 import { decodeMessage, type BatchMessage, type HelloMessage, type SyncMessage } from '../protocol/messages.ts';
@@ -55,6 +55,9 @@ export class SessionReceiver {
   received = 0;
   bytesReceived = 0;
   remoteRemaining = 0;
+  /** When the event loop last had a turn between groups, and how long the last group took (see applyGroup). */
+  private lastYield = performance.now();
+  private lastGroupMs = 0;
 
   constructor(
     private readonly store: SyncStore,
@@ -90,7 +93,10 @@ export class SessionReceiver {
         const pending = iterator.next();
         // A group ends where the peer's stream pauses: no batch waits for a frame still on its way.
         // The event loop gets a turn between groups.
-        while (this.queued.length > 0 && !(await settlesAtOnce(pending))) await this.applyGroup(ignoring);
+        while (this.queued.length > 0 && !(await settlesAtOnce(pending))) {
+          this.lastYield = performance.now();
+          await this.applyGroup(ignoring);
+        }
         let next: IteratorResult<Uint8Array>;
         try {
           next = await pending;
@@ -195,6 +201,15 @@ export class SessionReceiver {
    * shared, the group waits for its turn, and is applied in the same continuation as the check.
    */
   private async applyGroup(ignoring: () => boolean): Promise<void> {
+    // Frames the transport has buffered come in without a task in between, so group after group
+    // could run on microtasks alone while a window of batches waits: the event loop gets a turn at
+    // least every APPLY_YIELD_MS (acks go out, pings are answered: libp2p's connection monitor
+    // closes a connection whose ping waits 5 s). After a long group the turn lasts a moment
+    // (APPLY_PAUSE_SHARE of it): a ping takes several round trips, each needing a turn here.
+    if (performance.now() - this.lastYield >= APPLY_YIELD_MS) {
+      await pause(Math.min(APPLY_PAUSE_MAX_MS, this.lastGroupMs * APPLY_PAUSE_SHARE));
+      this.lastYield = performance.now();
+    }
     const turn = this.options.turn;
     if (turn !== undefined) while (!ignoring() && !turn.free()) await turn.wait();
     if (ignoring()) {
@@ -202,8 +217,10 @@ export class SessionReceiver {
       return;
     }
     let group: AppliedGroup;
+    const started = performance.now();
     try {
       group = this.storeGroup();
+      this.lastGroupMs = performance.now() - started;
     } catch (error) {
       this.queued.length = 0;
       throw new ApplyFailure(error);
@@ -245,6 +262,14 @@ export class SessionReceiver {
       // The log is an observer.
     }
   }
+}
+
+/** A turn of the event loop, lasting `ms` when that is a millisecond or more. */
+function pause(ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (ms >= 1) setTimeout(resolve, ms);
+    else afterPending(resolve);
+  });
 }
 
 /** Whether `promise` settles before the event loop reaches its check phase: a frame already buffered. */
