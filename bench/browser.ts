@@ -30,7 +30,7 @@ async function bundleSizes(): Promise<string[]> {
     };
     return [
       `| page bundle (Drizzle + sqlite-proxy + ahenk/browser page side), minified | ${size('page.js')} (either) |`,
-      `| worker bundle (Ahenk core + sqlite-wasm JS + libp2p: WebSockets, Noise, Yamux, identify), minified | ${size('worker.js')} (either) |`,
+      `| worker bundle (Ahenk core + sqlite-wasm JS + libp2p: WebSockets, Noise, Yamux, identify, circuit relay, WebRTC), minified | ${size('worker.js')} (either) |`,
       `| sqlite3.wasm | ${size('sqlite3.wasm')} (either) |`,
     ];
   } finally {
