@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { getDeviceId, initializeDatabase } from '../../src/index.ts';
 import { ahenkDevices, ahenkUsers } from '../../src/schema/system.ts';
 import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
+import { TURN_WAIT_NOTICE_MS } from '../../src/sync/node/constants.ts';
 import { tempDir } from '../helpers/db.ts';
 import { authorizePeers, waitFor } from '../net/fixtures.ts';
 import { schema, todos } from './fixture/schema.ts';
@@ -90,4 +91,31 @@ describe.skipIf(chromiumMissing !== undefined)('a sync batch that arrives while 
       expect(pageErrors).toEqual([]);
     });
   }
+
+  it('reports a transaction that stays open past TURN_WAIT_NOTICE_MS (an error event, DatabaseBusyError), and syncs once it ends', { timeout: 180_000 }, async () => {
+    const context = await chromium.newContext();
+    stops.push(() => context.close());
+    const page = await openFixturePage(context, chromium.origin());
+    const nodeDb = initializeDatabase(join(tempDir(), 'node.db'), { schema, migrationsFolder: MIGRATIONS });
+    stops.push(() => nodeDb.$connection.close());
+    await authorizePeers(nodeDb, [await call<string>(page, 'deviceId')]);
+    await call(page, 'authorize', nodeDb.select().from(ahenkUsers).all(), nodeDb.select().from(ahenkDevices).all());
+    const node: SyncNode = await createSyncNode(nodeDb, { listenAddresses: ['/ip4/127.0.0.1/tcp/0/ws'], keepPort: false });
+    stops.push(() => node.stop());
+    await call(page, 'dial', node.getMultiaddrs().find((a) => a.includes('/ws/'))!);
+    await expect.poll(() => call<unknown[]>(page, 'completed'), { timeout: 30_000 }).not.toEqual([]);
+
+    await call(page, 'holdTransaction', 'forgotten');
+    const started = Date.now();
+    nodeDb.insert(todos).values({ id: 'n-late', title: 'waits for the transaction' }).run();
+    await expect.poll(() => call<string[]>(page, 'syncErrors'), { timeout: TURN_WAIT_NOTICE_MS + 20_000, interval: 500 }).toEqual([expect.stringMatching(/waited 1\d s for a transaction held open/)]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(TURN_WAIT_NOTICE_MS);
+    expect(await call<number>(page, 'count', 'n')).toBe(0);
+    expect(await call<string>(page, 'endTransaction', false)).toBe('committed');
+    await call(page, 'waitForTitle', 'n-late', 'waits for the transaction', 30_000);
+    await waitFor(() => nodeDb.select().from(todos).where(like(todos.id, 'forgotten%')).all().length === 2, 30_000, 'the committed rows on Node');
+    // Reported once for that wait; the connection held all along.
+    expect(await call<string[]>(page, 'syncErrors')).toHaveLength(1);
+    expect(node.peers()).toHaveLength(1);
+  });
 });

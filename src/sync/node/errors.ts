@@ -70,7 +70,7 @@ export class RelayAdmissionError extends AhenkError {
 /**
  * Sync has waited long for a transaction someone else holds open on the database's connection (a
  * browser tab between BEGIN and COMMIT): nothing is received or sent until it ends. Reported once
- * per wait; sync goes on by itself once the transaction ends (or its tab goes away).
+ * per stretch of waiting; sync goes on by itself once the transaction ends (or its tab goes away).
  */
 export class DatabaseBusyError extends AhenkError {
   readonly waitedMs: number;

@@ -276,23 +276,31 @@ export class SyncSessions {
     host.config.log(`sync with ${peerId} ended: sent ${result.sent}, received ${result.received} entries`);
   }
 
-  /** `turn` for one session: a wait that lasts TURN_WAIT_NOTICE_MS is logged and reported (an `error` event), once per wait. */
+  /**
+   * `turn` for one session: once its waits (the receiver's and the sender's, which overlap) have
+   * lasted TURN_WAIT_NOTICE_MS, it is logged and reported (an `error` event), once per stretch.
+   */
   #noticed(turn: DatabaseTurn, peerId: string): DatabaseTurn {
     const host = this.#host;
+    let waiting = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     return {
       free: () => turn.free(),
       wait: async (signal) => {
-        const started = performance.now();
-        const timer = setTimeout(() => {
-          const error = new DatabaseBusyError(performance.now() - started);
-          host.config.log(`[${peerId}] ${error.message}`);
-          host.events.emit('error', { error, peerId });
-        }, TURN_WAIT_NOTICE_MS);
-        unrefTimer(timer);
+        if (waiting++ === 0) {
+          const started = performance.now();
+          timer = unrefTimer(
+            setTimeout(() => {
+              const error = new DatabaseBusyError(performance.now() - started);
+              host.config.log(`[${peerId}] ${error.message}`);
+              host.events.emit('error', { error, peerId });
+            }, TURN_WAIT_NOTICE_MS),
+          );
+        }
         try {
           await turn.wait(signal);
         } finally {
-          clearTimeout(timer);
+          if (--waiting === 0) clearTimeout(timer);
         }
       },
     };
