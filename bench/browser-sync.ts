@@ -14,6 +14,7 @@ import { getDeviceId, initializeDatabase } from '../src/index.ts';
 import { ahenkDevices, ahenkUsers } from '../src/schema/system.ts';
 import { createSyncNode } from '../src/sync/node/index.ts';
 import { authorizePeers } from '../test/net/fixtures.ts';
+import { uuidv7Generator, type KeyKind } from './data.ts';
 import { buildFixture, callPage, pageReady, serve } from '../test/browser/harness.ts';
 import { schema, todos } from '../test/browser/fixture/schema.ts';
 
@@ -32,16 +33,18 @@ export interface InitialSyncResult {
 
 const call = callPage;
 
-export async function initialSyncBench(browser: Browser, rows: number, timeoutMs = 600_000): Promise<InitialSyncResult> {
+/** `keys`: random UUIDv4 (crypto.randomUUID) or time-ordered UUIDv7 keys for the Node device's rows. */
+export async function initialSyncBench(browser: Browser, rows: number, timeoutMs = 600_000, keys: KeyKind = 'v4'): Promise<InitialSyncResult> {
   const fixture = await buildFixture();
   const { origin, server } = await serve(fixture.dir);
   const context = await browser.newContext();
   const dir = mkdtempSync(join(tmpdir(), 'ahenk-bench-sync-'));
   const nodeDb = initializeDatabase(join(dir, 'node.db'), { schema, migrationsFolder: MIGRATIONS });
   let node: Awaited<ReturnType<typeof createSyncNode>> | undefined;
+  const nextKey = keys === 'v7' ? uuidv7Generator() : () => crypto.randomUUID();
   try {
     for (let start = 0; start < rows; start += INSERT_CHUNK) {
-      const values = Array.from({ length: Math.min(INSERT_CHUNK, rows - start) }, (_, i) => ({ id: crypto.randomUUID(), title: `row ${start + i}`, done: (start + i) % 2 }));
+      const values = Array.from({ length: Math.min(INSERT_CHUNK, rows - start) }, (_, i) => ({ id: nextKey(), title: `row ${start + i}`, done: (start + i) % 2 }));
       nodeDb.$connection.transaction(() => nodeDb.insert(todos).values(values).run());
     }
     const page = await context.newPage();

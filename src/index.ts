@@ -99,6 +99,7 @@ export {
 export {
   createSwarm,
   createSyncNode,
+  DatabaseBusyError,
   ListenPortInUseError,
   MdnsUnsafeError,
   NodeConfigError,

@@ -8,6 +8,7 @@ export {
   type AppliedBatch,
   type AppliedGroup,
   type ByteChannel,
+  type DatabaseTurn,
   type ExportWindow,
   type FrameChannel,
   type FramedChannelOptions,

@@ -10,12 +10,17 @@
  *   tab's last committed write in the same transaction as the write (`ahenk_tab_requests`), so a
  *   tab that sends a request again after the leader changed learns it was already applied instead
  *   of writing it twice.
+ *
+ * The sync node in the same worker shares the connection: it applies a batch, or exports a window,
+ * only in its turn (`free()`/`wait()`, a DatabaseTurn), when no tab's transaction is open. A
+ * waiting session gets its turn as soon as one ends, before the next tab's transaction begins.
  */
 import { getOplogEntriesSince } from '../database/exchange.ts';
 import { getDeviceId } from '../database/identity.ts';
 import type { AhenkDatabase } from '../database/initialize.ts';
 import { merge } from '../merge/merge.ts';
 import type { SqlValue } from '../sqlite/index.ts';
+import type { DatabaseTurn } from '../sync/session/turn.ts';
 import { remoteError, type Answer, type Forwarded, type Query, type QueryResult, type SyncWork, type Work } from './messages.ts';
 
 /** One request at the leader, with the way back to the tab that sent it. */
@@ -40,7 +45,7 @@ const UNWRAPPED = /^\s*(begin|savepoint|commit|end|release|rollback|pragma|vacuu
 /** A statement that may commit the tab's transaction: its request number goes in first. */
 const ENDS = /^\s*(commit|end|release)\b/i;
 
-export class DatabaseLeader implements Leader {
+export class DatabaseLeader implements Leader, DatabaseTurn {
   readonly #db: Database;
   readonly #watch: (client: string) => void;
   readonly #sync: ((work: SyncWork) => Promise<unknown>) | undefined;
@@ -59,6 +64,10 @@ export class DatabaseLeader implements Leader {
   /** The tab whose transaction is open; only its requests run until it ends. */
   #owner: string | undefined;
   #draining = false;
+  /** Sync sessions waiting for their turn on the connection. */
+  readonly #turnWaiters = new Set<() => void>();
+  /** The queue waits one turn of the event loop: a session that waited is applying (or exporting). */
+  #paused = false;
 
   /**
    * `watch(client)` calls `clientGone(client)` once that tab's worker has ended; `sync` answers the
@@ -114,6 +123,45 @@ export class DatabaseLeader implements Leader {
     this.#drain();
   }
 
+  /** No tab's transaction is open: the sync node may use the connection now (in the same continuation). */
+  free(): boolean {
+    return this.#owner === undefined && !this.#db.$connection.inTransaction;
+  }
+
+  /** Resolves once no tab's transaction is open (at once if none is), before the next one may begin. */
+  wait(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.free()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#turnWaiters.delete(wake);
+        reject(signal.reason);
+      };
+      const wake = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.#turnWaiters.add(wake);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Wakes the waiting sessions. Their continuations run before any task does, so each finds the
+   * connection free; the queue goes on a task later, so a tab's next BEGIN cannot get in first.
+   */
+  #giveTurn(): void {
+    const waiters = [...this.#turnWaiters];
+    this.#turnWaiters.clear();
+    for (const wake of waiters) wake();
+    if (this.#queue.length === 0) return;
+    this.#paused = true;
+    setTimeout(() => {
+      this.#paused = false;
+      this.#drain();
+    }, 0);
+  }
+
   /** Every tab served is watched, so that what the leader keeps for it goes when the tab does. */
   #watchClient(client: string): void {
     if (this.#watched.has(client)) return;
@@ -129,11 +177,12 @@ export class DatabaseLeader implements Leader {
   }
 
   #drain(): void {
-    if (this.#draining) return;
+    if (this.#draining || this.#paused) return;
     this.#draining = true;
     try {
       for (;;) {
         this.#forgetGone();
+        if (this.#turnWaiters.size > 0 && this.free()) return this.#giveTurn();
         const index = this.#owner === undefined ? (this.#queue.length > 0 ? 0 : -1) : this.#queue.findIndex((item) => item.client === this.#owner);
         if (index < 0) return;
         const [item] = this.#queue.splice(index, 1);

@@ -85,15 +85,16 @@ export function shareDatabase(name: string, open: () => Promise<AhenkDatabase<Re
   const lead = async () => {
     try {
       database = await open();
-      const node = (sync = new WorkerSync(database, options.sync ?? {}, (message) => {
-        channel.postMessage(message);
-        options.onSyncEvent(message);
-      }));
-      const opened = new DatabaseLeader(
+      const opened: DatabaseLeader = new DatabaseLeader(
         database,
         (id) => void locks?.request(clientLock(id), () => opened.clientGone(id)),
         (work) => node.answer(work),
       );
+      // The node takes its turns on the connection from the leader: never inside a tab's transaction.
+      const node = (sync = new WorkerSync(database, { ...options.sync, databaseTurn: opened }, (message) => {
+        channel.postMessage(message);
+        options.onSyncEvent(message);
+      }));
       if (locks !== undefined) {
         const state = await locks.query();
         const alive = [...(state.held ?? []), ...(state.pending ?? [])].flatMap((lock) => (lock.name?.startsWith(`${name}#tab:`) ? [lock.name.slice(name.length + 5)] : []));

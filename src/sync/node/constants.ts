@@ -114,3 +114,11 @@ export const DRIFT_REPORT_INTERVAL_MS = 60_000;
  * and then up to 3 hole punches of 5 s each, and reports no failure: 25 s covers all of that.
  */
 export const HOLE_PUNCH_WAIT_MS = 25_000;
+
+/**
+ * A session that has waited this long for its turn on a shared connection (a browser tab holding
+ * a transaction open) says so: a log line and an `error` event (DatabaseBusyError). Tabs' own
+ * transactions last milliseconds; ten seconds is a tab that forgot to commit, or one stuck on a
+ * network call inside its transaction.
+ */
+export const TURN_WAIT_NOTICE_MS = 10_000;

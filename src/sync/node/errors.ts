@@ -66,3 +66,18 @@ export class RelayAdmissionError extends AhenkError {
     this.reason = reason;
   }
 }
+
+/**
+ * Sync has waited long for a transaction someone else holds open on the database's connection (a
+ * browser tab between BEGIN and COMMIT): nothing is received or sent until it ends. Reported once
+ * per stretch of waiting; sync goes on by itself once the transaction ends (or its tab goes away).
+ */
+export class DatabaseBusyError extends AhenkError {
+  readonly waitedMs: number;
+
+  constructor(waitedMs: number) {
+    super('DATABASE_BUSY', `sync has waited ${Math.round(waitedMs / 1000)} s for a transaction held open on the database (a tab between BEGIN and COMMIT); it goes on once that ends`);
+    this.name = 'DatabaseBusyError';
+    this.waitedMs = waitedMs;
+  }
+}

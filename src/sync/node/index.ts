@@ -1,7 +1,7 @@
 // The libp2p sync node: createSyncNode and its config, events and errors.
 export { createSwarm, createSyncNode, SyncNode, type ConnectedPeer } from './node.ts';
 export type { P2PConfig } from './config.ts';
-export { ListenPortInUseError, MdnsUnsafeError, NodeConfigError, NodeStoppedError, RelayAdmissionError, UnauthorizedPeerError, type RelayAdmissionRefusal } from './errors.ts';
+export { DatabaseBusyError, ListenPortInUseError, MdnsUnsafeError, NodeConfigError, NodeStoppedError, RelayAdmissionError, UnauthorizedPeerError, type RelayAdmissionRefusal } from './errors.ts';
 export type {
   DialFailure,
   NetworkChangeEvent,

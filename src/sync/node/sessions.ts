@@ -14,12 +14,13 @@ import { DEFAULT_BATCH_SIZE, LINGER_TIMEOUT_MS, SYNC_PROTOCOL } from '../protoco
 import { connectionLost, ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { encodeMessage } from '../protocol/messages.ts';
 import { createFramedChannel, type FrameChannel, type SyncSessionResult } from '../session/index.ts';
+import type { DatabaseTurn } from '../session/turn.ts';
 import { runSyncSession, type BatchDrift } from '../store/index.ts';
 import { settleWithin, unrefTimer } from '../session/signals.ts';
 import { byteChannelOf } from './byte-stream.ts';
 import type { ResolvedConfig } from './config.ts';
-import { DIAL_TIMEOUT_MS, LIMITED_BYTES_PER_ENTRY_BUDGET, LIMITED_WINDOW } from './constants.ts';
-import { NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
+import { DIAL_TIMEOUT_MS, LIMITED_BYTES_PER_ENTRY_BUDGET, LIMITED_WINDOW, TURN_WAIT_NOTICE_MS } from './constants.ts';
+import { DatabaseBusyError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
 import type { SyncCompleteEvent, SyncNodeEmitter } from './events.ts';
 import { recordPeerSync } from './peer-store.ts';
 
@@ -31,6 +32,13 @@ export interface SessionHost {
   config: ResolvedConfig;
   events: SyncNodeEmitter;
   isAuthorized(peerId: string): boolean;
+  /**
+   * Where the connection is shared with code that holds transactions across awaits (the browser's
+   * tabs, src/browser/leader.ts): sessions apply and export only in their turn. None on Node.
+   */
+  turn?: DatabaseTurn;
+  /** The window of batches this side grants a sender (a page grants fewer: see WEB_RECEIVE_WINDOW). @default DEFAULT_WINDOW */
+  window?: number;
   /**
    * Called once a session is over; `error` is set when it failed rather than ended or was stopped,
    * `progressed` when it moved entries before it ended (its retries start again from the first delay).
@@ -255,7 +263,7 @@ export class SyncSessions {
       expectedRemoteDeviceId: peerId,
       signal: AbortSignal.any([controller.signal, stopSignal]),
       live: host.config.live,
-      ...sessionSizing(host.config.batchSize, session.dataLimit),
+      ...sessionSizing(host.config.batchSize, session.dataLimit, host.window),
       onProgress: (progress) => {
         if (progress.entries > 0) session.progressed = true;
         host.events.emit('sync:progress', { peerId, ...progress });
@@ -266,11 +274,42 @@ export class SyncSessions {
       maxDriftMs: host.config.maxDriftMs,
       onClockDrift: (drift) => host.clockDrift(peerId, drift),
       onDriftReported: (report) => host.driftReported(peerId, report),
+      ...(host.turn === undefined ? {} : { turn: this.#noticed(host.turn, peerId) }),
     });
     // A session stopped before its catch-up finished has nothing to report as complete.
     session.caughtUp.resolve(undefined);
     recordPeerSync(host.raw, peerId, result);
     host.config.log(`sync with ${peerId} ended: sent ${result.sent}, received ${result.received} entries`);
+  }
+
+  /**
+   * `turn` for one session: once its waits (the receiver's and the sender's, which overlap) have
+   * lasted TURN_WAIT_NOTICE_MS, it is logged and reported (an `error` event), once per stretch.
+   */
+  #noticed(turn: DatabaseTurn, peerId: string): DatabaseTurn {
+    const host = this.#host;
+    let waiting = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return {
+      free: () => turn.free(),
+      wait: async (signal) => {
+        if (waiting++ === 0) {
+          const started = performance.now();
+          timer = unrefTimer(
+            setTimeout(() => {
+              const error = new DatabaseBusyError(performance.now() - started);
+              host.config.log(`[${peerId}] ${error.message}`);
+              host.events.emit('error', { error, peerId });
+            }, TURN_WAIT_NOTICE_MS),
+          );
+        }
+        try {
+          await turn.wait(signal);
+        } finally {
+          if (--waiting === 0) clearTimeout(timer);
+        }
+      },
+    };
   }
 
   #caughtUp(session: ActiveSession, snapshot: SyncSessionResult): void {
@@ -328,12 +367,12 @@ export class SyncSessions {
  * each committed batch moves the cursor, so the next circuit resumes after it instead of sending
  * a too-large batch again and again.
  */
-function sessionSizing(batchSize: number | undefined, dataLimit: bigint | undefined): { batchSize?: number; window?: number } {
+function sessionSizing(batchSize: number | undefined, dataLimit: bigint | undefined, window: number | undefined): { batchSize?: number; window?: number } {
   const wanted = batchSize ?? DEFAULT_BATCH_SIZE;
   // A generous limit (an Ahenk relay's 1 GiB) changes nothing: the usual batches and window.
   const fitting = dataLimit === undefined ? Infinity : Number(dataLimit / LIMITED_BYTES_PER_ENTRY_BUDGET);
-  if (fitting >= wanted) return batchSize === undefined ? {} : { batchSize };
-  return { batchSize: Math.max(1, fitting), window: LIMITED_WINDOW };
+  if (fitting >= wanted) return { ...(batchSize === undefined ? {} : { batchSize }), ...(window === undefined ? {} : { window }) };
+  return { batchSize: Math.max(1, fitting), window: Math.min(LIMITED_WINDOW, window ?? LIMITED_WINDOW) };
 }
 
 function isConnectionLost(error: Error): boolean {

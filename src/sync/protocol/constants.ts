@@ -53,6 +53,25 @@ export const DEFAULT_WINDOW = 16;
 /** A receiver's group commit starts no further batch after this long: the event loop, and other writers of the database, wait about this long at most. */
 export const GROUP_COMMIT_MS = 500;
 
+/**
+ * A receiver applying group after group gives the event loop a turn at least this often. Frames
+ * already buffered arrive on microtasks alone: a page applying a window of 16 batches without a
+ * turn blocked its worker for seconds and libp2p's connection monitor (ping every 10 s, closed
+ * after at least 5 s without an answer) cut the connection mid-sync. A turn costs well under a
+ * millisecond; a group lasts up to GROUP_COMMIT_MS plus one batch.
+ */
+export const APPLY_YIELD_MS = 100;
+
+/**
+ * That turn lasts this share of the group before it (at most APPLY_PAUSE_MAX_MS): a ping is
+ * several round trips (a stream, multistream-select, the ping itself), each needing a turn on the
+ * receiver, and a page's group on OPFS takes one to two seconds, mostly its commit, so a bare turn
+ * between groups still let a ping wait through three groups (5.6 s measured). 2% of a group is
+ * time enough for loopback round trips and costs the receiver about 2%.
+ */
+export const APPLY_PAUSE_SHARE = 0.02;
+export const APPLY_PAUSE_MAX_MS = 25;
+
 /** Largest window a peer may grant; a hello asking more is malformed. */
 export const MAX_WINDOW = 64;
 

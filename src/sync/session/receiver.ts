@@ -9,13 +9,14 @@
  * batch waits only while the next frame is already there and less than half the window we granted
  * is queued, and it is acknowledged once its group has committed.
  */
-import { GROUP_COMMIT_MS, MAX_FRAME_BYTES, PROTOCOL_MINOR } from '../protocol/constants.ts';
+import { APPLY_PAUSE_MAX_MS, APPLY_PAUSE_SHARE, APPLY_YIELD_MS, GROUP_COMMIT_MS, MAX_FRAME_BYTES, PROTOCOL_MINOR } from '../protocol/constants.ts';
 import { FrameTooLargeError, ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { framedSize } from '../protocol/framing.ts';
 import { decodeMessage, type BatchMessage, type HelloMessage, type SyncMessage } from '../protocol/messages.ts';
 import type { Sender } from './sender.ts';
 import { afterPending, Latch } from './signals.ts';
 import type { AppliedBatch, AppliedGroup, SyncStore } from './store.ts';
+import type { SessionTurn } from './turn.ts';
 
 export interface ReceiverHooks {
   localDeviceId: string;
@@ -37,6 +38,8 @@ export interface ReceiverOptions {
   expectedRemoteDeviceId?: string;
   /** The window we grant the peer in our hello: a group never waits for more than half of it. */
   window: number;
+  /** Where the connection is shared (a browser's tabs): a group is applied only when it is free. */
+  turn?: SessionTurn;
   log?(message: string): void;
 }
 
@@ -52,6 +55,9 @@ export class SessionReceiver {
   received = 0;
   bytesReceived = 0;
   remoteRemaining = 0;
+  /** When the event loop last had a turn between groups, and how long the last group took (see applyGroup). */
+  private lastYield = performance.now();
+  private lastGroupMs = 0;
 
   constructor(
     private readonly store: SyncStore,
@@ -87,7 +93,10 @@ export class SessionReceiver {
         const pending = iterator.next();
         // A group ends where the peer's stream pauses: no batch waits for a frame still on its way.
         // The event loop gets a turn between groups.
-        while (this.queued.length > 0 && !(await settlesAtOnce(pending))) this.applyGroup(ignoring);
+        while (this.queued.length > 0 && !(await settlesAtOnce(pending))) {
+          this.lastYield = performance.now();
+          await this.applyGroup(ignoring);
+        }
         let next: IteratorResult<Uint8Array>;
         try {
           next = await pending;
@@ -103,15 +112,15 @@ export class SessionReceiver {
         this.bytesReceived += framedSize(frame.byteLength);
         if (frame.byteLength > MAX_FRAME_BYTES) throw new FrameTooLargeError(frame.byteLength, MAX_FRAME_BYTES);
         const newer = this.remote !== undefined && this.remote.minor > PROTOCOL_MINOR;
-        this.handle(decodeMessage(frame, { extensions: newer, sender: this.remote?.deviceId }), ignoring);
+        await this.handle(decodeMessage(frame, { extensions: newer, sender: this.remote?.deviceId }), ignoring);
       }
-      this.applyQueued(ignoring);
+      await this.applyQueued(ignoring);
     } catch (error) {
       if (error instanceof ApplyFailure) throw error.cause;
       // Batches that arrived whole before a cut or a bad frame are applied, as they would have been
       // one by one; the error that ended the reading is the one reported.
       try {
-        this.applyQueued(ignoring);
+        await this.applyQueued(ignoring);
       } catch {
         // Secondary to `error`.
       }
@@ -122,10 +131,10 @@ export class SessionReceiver {
     }
   }
 
-  private handle(message: SyncMessage, ignoring: () => boolean): void {
+  private async handle(message: SyncMessage, ignoring: () => boolean): Promise<void> {
     // What follows a batch may rely on it being applied (CAUGHT_UP, DONE); an ACK is about our
     // own batches, so the peer's keep their group.
-    if (message.type !== 'batch' && message.type !== 'ack') this.applyQueued(ignoring);
+    if (message.type !== 'batch' && message.type !== 'ack') await this.applyQueued(ignoring);
     if (message.type === 'error') throw new RemoteError(message.code, message.message);
     if (message.type === 'hello') return this.onHello(message);
     if (this.remote === undefined) throw unexpected(`${message.type} before hello`);
@@ -170,34 +179,48 @@ export class SessionReceiver {
     this.hooks.onHello();
   }
 
-  private onBatch(batch: BatchMessage, ignoring: () => boolean): void {
+  private async onBatch(batch: BatchMessage, ignoring: () => boolean): Promise<void> {
     if (this.done.settled) throw unexpected('a batch after done');
     if (batch.batch !== this.expectedBatch) throw unexpected(`batch ${batch.batch} where batch ${this.expectedBatch} was due`);
     this.expectedBatch++;
     this.queued.push(batch);
     // Half the window stays open, so the peer keeps sending while this group is applied.
-    if (this.queued.length >= Math.max(1, this.options.window >> 1)) this.applyGroup(ignoring);
+    if (this.queued.length >= Math.max(1, this.options.window >> 1)) await this.applyGroup(ignoring);
   }
 
   /** Applies every queued batch, group after group (before a message that may rely on them). */
-  private applyQueued(ignoring: () => boolean): void {
-    while (this.queued.length > 0 && !ignoring()) this.applyGroup(ignoring);
+  private async applyQueued(ignoring: () => boolean): Promise<void> {
+    while (this.queued.length > 0 && !ignoring()) await this.applyGroup(ignoring);
     this.queued.length = 0;
   }
 
   /**
    * Applies the queue's next group in one transaction (it starts no batch after GROUP_COMMIT_MS),
    * acknowledges it once committed, then reports its batches. A batch merge refuses ends the
-   * session after the batches before it are committed and acknowledged.
+   * session after the batches before it are committed and acknowledged. Where the connection is
+   * shared, the group waits for its turn, and is applied in the same continuation as the check.
    */
-  private applyGroup(ignoring: () => boolean): void {
+  private async applyGroup(ignoring: () => boolean): Promise<void> {
+    // Frames the transport has buffered come in without a task in between, so group after group
+    // could run on microtasks alone while a window of batches waits: the event loop gets a turn at
+    // least every APPLY_YIELD_MS (acks go out, pings are answered: libp2p's connection monitor
+    // closes a connection whose ping waits 5 s). After a long group the turn lasts a moment
+    // (APPLY_PAUSE_SHARE of it): a ping takes several round trips, each needing a turn here.
+    if (performance.now() - this.lastYield >= APPLY_YIELD_MS) {
+      await pause(Math.min(APPLY_PAUSE_MAX_MS, this.lastGroupMs * APPLY_PAUSE_SHARE));
+      this.lastYield = performance.now();
+    }
+    const turn = this.options.turn;
+    if (turn !== undefined) while (!ignoring() && !turn.free()) await turn.wait();
     if (ignoring()) {
       this.queued.length = 0;
       return;
     }
     let group: AppliedGroup;
+    const started = performance.now();
     try {
       group = this.storeGroup();
+      this.lastGroupMs = performance.now() - started;
     } catch (error) {
       this.queued.length = 0;
       throw new ApplyFailure(error);
@@ -239,6 +262,14 @@ export class SessionReceiver {
       // The log is an observer.
     }
   }
+}
+
+/** A turn of the event loop, lasting `ms` when that is a millisecond or more. */
+function pause(ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (ms >= 1) setTimeout(resolve, ms);
+    else afterPending(resolve);
+  });
 }
 
 /** Whether `promise` settles before the event loop reaches its check phase: a frame already buffered. */

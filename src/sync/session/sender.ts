@@ -8,6 +8,7 @@ import { InvalidCursorError } from '../../errors.ts';
 import { encodeBatchFrames, encodeMessage } from '../protocol/messages.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import type { SyncStore } from './store.ts';
+import type { SessionTurn } from './turn.ts';
 
 /**
  * Ranges (start, end] of our log appended by merging this peer's batches. Merges append at the end
@@ -41,6 +42,11 @@ export interface SenderHooks {
   onBatch(entries: number, frameBytes: number, remaining: number): void;
   /** The peer holds our log up to `position`: its HAVE, then the cursor of each batch it acknowledged. */
   onPeerPosition?(position: bigint): void;
+  /**
+   * Where the connection is shared (a browser's tabs): a window is exported only when it is free,
+   * so rows of a transaction that may still roll back are never sent.
+   */
+  turn?: SessionTurn;
 }
 
 export class Sender {
@@ -95,7 +101,10 @@ export class Sender {
     let unsentCursor: string | undefined;
     for (;;) {
       while (this.inFlight >= this.window && !this.hooks.stopping()) await this.hooks.acked();
+      const turn = this.hooks.turn;
+      if (turn !== undefined) while (!this.hooks.stopping() && !turn.free()) await turn.wait();
       if (this.hooks.stopping()) return pos;
+      // From here to the window's frames being queued, nothing waits: the export sees the connection as checked.
       let limit = this.batchSize;
       const echo = this.echo.next(pos);
       if (echo !== undefined) {

@@ -15,6 +15,7 @@ import { Sender } from './sender.ts';
 import type { SyncStore } from './store.ts';
 import { SessionReceiver, TransportFailure } from './receiver.ts';
 import { Latch, Notifier, settleWithin, unrefTimer, untilAborted } from './signals.ts';
+import type { DatabaseTurn, SessionTurn } from './turn.ts';
 
 export interface SyncSessionOptions {
   /** This database's device id (its PeerId string); sent in hello. */
@@ -39,6 +40,12 @@ export interface SyncSessionOptions {
    * DRIFT message, minor 1): our clock or our stamps run ahead, or its clock runs behind.
    */
   onDriftReported?(report: { held: number; aheadMs: number }): void;
+  /**
+   * Where the store's connection is shared with code that holds transactions across awaits (a
+   * browser's tabs): each batch is applied, and each window exported, only when it is free.
+   * Omitted, the session uses the connection whenever it likes (Node).
+   */
+  turn?: DatabaseTurn;
   log?(message: string): void;
 }
 
@@ -113,7 +120,10 @@ class SyncSession {
     private readonly window: number,
   ) {
     this.outbox = new Outbox(channel, this.ended.signal, (error) => this.fail(error instanceof ProtocolError ? error : connectionLost(error), 'reset'));
+    const given = options.turn;
+    const turn: SessionTurn | undefined = given === undefined ? undefined : { free: () => given.free(), wait: () => given.wait(this.ended.signal) };
     this.sender = new Sender(this.store, batchSize, {
+      ...(turn === undefined ? {} : { turn }),
       localDeviceId: options.localDeviceId,
       push: (frame) => this.push(frame),
       stopping: () => this.stopRequested.signal.aborted || this.ended.signal.aborted,
@@ -127,7 +137,8 @@ class SyncSession {
         this.notePeerPosition(position);
       },
     });
-    this.receiver = new SessionReceiver(this.store, this.sender, { ...options, window }, {
+    const { turn: _shared, ...receiverOptions } = options;
+    this.receiver = new SessionReceiver(this.store, this.sender, { ...receiverOptions, window, ...(turn === undefined ? {} : { turn }) }, {
       localDeviceId: options.localDeviceId,
       onHello: () => this.push(encodeMessage({ type: 'have', cursor: this.store.loadCursor(this.receiver.remoteId) })),
       onAck: () => this.acks.notify(),

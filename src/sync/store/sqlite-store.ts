@@ -273,6 +273,8 @@ export class SqliteSyncStore implements SyncStore {
    * single cost of the receiver.
    */
   private relaxedDurability(): () => void {
+    // Inside a caller's transaction SQLite refuses to change it (and the caller's commit is not ours to relax).
+    if (this.raw.inTransaction) return () => {};
     const level = Number(this.raw.pragma('synchronous'));
     if (level <= 1 || !this.wal) return () => {};
     this.raw.exec('PRAGMA synchronous = NORMAL');

@@ -32,8 +32,18 @@ import { startedOrStopped, SyncNodeEmitter, type SyncCompleteEvent } from '../no
 import { HeldEntryRetry } from '../node/held-retry.ts';
 import { rememberPeer } from '../node/peer-store.ts';
 import { SyncSessions } from '../node/sessions.ts';
+import type { DatabaseTurn } from '../session/turn.ts';
 import type { RtcIceServer } from './rtc-messages.ts';
 import { webRtcAvailable } from './rtc-shim.ts';
+
+/**
+ * The window of batches a page grants a sender (a Node device grants DEFAULT_WINDOW, 16). The
+ * page's worker applies slowly (OPFS commits) and reads its connection in order: every batch in
+ * flight is a frame that libp2p's pings wait behind. With 16, a 40k-row initial sync saw pings
+ * through the worker take up to 3.8 s (the connection monitor closes at 5 s); with 8, up to 1.9 s,
+ * and the sync ran no slower (3.1k against 2.3-3.0k rows/s, on a loaded machine).
+ */
+const WEB_RECEIVE_WINDOW = 8;
 
 /** What a relay offers (circuit relay v2): a page that dialled one dials it again after it goes. */
 const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop';
@@ -56,6 +66,12 @@ export type WebSyncConfig = Pick<
    * @default []
    */
   iceServers?: RtcIceServer[];
+  /**
+   * The connection is shared with tabs whose transactions span several requests: the browser
+   * entry's leader (src/browser/leader.ts) passes itself, so a batch is never applied, nor a window
+   * exported, inside a tab's open transaction. Leave it out where nothing else holds transactions.
+   */
+  databaseTurn?: DatabaseTurn;
 };
 
 /** A connected peer, as SyncNode.peers() describes it (a relay's circuit is `relayed`; WebSockets and WebRTC are `direct`). */
@@ -70,7 +86,8 @@ export interface WebConnectedPeer {
 
 /** Starts a web sync node for `db` (in the worker that holds the database). Stop it with `stop()`. */
 export async function createWebSyncNode(db: DatabaseHandle, config: WebSyncConfig = {}): Promise<WebSyncNode> {
-  const resolved = resolveConfig({ ...pickWebConfig(config), listenAddresses: ['/ip4/127.0.0.1/tcp/0'] });
+  const { databaseTurn, ...sessionConfig } = pickWebConfig(config);
+  const resolved = resolveConfig({ ...sessionConfig, listenAddresses: ['/ip4/127.0.0.1/tcp/0'] });
   const raw = connectionOf(db);
   const identity = readIdentity(raw);
   if (identity === undefined) throw new NodeConfigError('this database has no device identity; open it with initializeDatabase first');
@@ -94,7 +111,7 @@ export async function createWebSyncNode(db: DatabaseHandle, config: WebSyncConfi
       denyInboundEncryptedConnection: (peer) => !isOtherAuthorizedPeer(raw, identity.deviceId, peer.toString()) && node?.admitsStranger() !== true,
     },
   });
-  node = new WebSyncNode(db, raw, libp2p, { ...resolved, listenAddresses: [] });
+  node = new WebSyncNode(db, raw, libp2p, { ...resolved, listenAddresses: [] }, databaseTurn);
   return startedOrStopped(node);
 }
 
@@ -109,7 +126,7 @@ async function webRtcTransports(iceServers: RtcIceServer[]) {
 
 /** Only the fields a web node takes, so a P2PConfig passed whole cannot make it listen or discover. */
 function pickWebConfig(config: WebSyncConfig): WebSyncConfig {
-  const keys = ['live', 'batchSize', 'reconnect', 'reconnectInitialDelayMs', 'reconnectMaxDelayMs', 'log', 'maxDriftMs', 'now', 'iceServers'] as const;
+  const keys = ['live', 'batchSize', 'reconnect', 'reconnectInitialDelayMs', 'reconnectMaxDelayMs', 'log', 'maxDriftMs', 'now', 'iceServers', 'databaseTurn'] as const;
   const out: Record<string, unknown> = {};
   for (const key of keys) if (Object.hasOwn(config, key) && config[key] !== undefined) out[key] = config[key];
   return out as WebSyncConfig;
@@ -133,7 +150,7 @@ export class WebSyncNode extends SyncNodeEmitter {
   #stopped: Promise<void> | undefined;
 
   /** Use createWebSyncNode. */
-  constructor(db: DatabaseHandle, raw: SqliteConnection, libp2p: Libp2p, config: ResolvedConfig) {
+  constructor(db: DatabaseHandle, raw: SqliteConnection, libp2p: Libp2p, config: ResolvedConfig, turn?: DatabaseTurn) {
     super();
     this.peerId = libp2p.peerId.toString();
     this.libp2p = libp2p;
@@ -151,6 +168,8 @@ export class WebSyncNode extends SyncNodeEmitter {
       isAuthorized: (peerId) => this.isAuthorized(peerId),
       sessionEnded: (peerId, error, progressed) => this.#sessionEnded(peerId, error, progressed),
       revokedBy: (peerId) => this.#config.log(`${peerId} refused this device as revoked`),
+      ...(turn === undefined ? {} : { turn }),
+      window: WEB_RECEIVE_WINDOW,
       ...this.#held.sessionHooks(),
     });
   }
