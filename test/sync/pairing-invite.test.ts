@@ -123,6 +123,35 @@ describe('pairing by invitation (the device that is not listed shows the code)',
     expect(a.db.select().from(ahenkDevices).all()).toEqual([]);
   });
 
+  it('a device that already holds an account shows no invitation: a stranger accepting it would join the page to a second account and sync its data', async () => {
+    const a = await listedDevice('ayse');
+    const p = await invitee();
+    await acceptInvitation(a.db, a.node, p.code, { userId: a.user.id });
+    await p.outcome;
+    a.db.insert(todos).values({ id: 'secret', title: 'ayse only' }).run();
+    await waitFor(() => p.db.select().from(todos).where(eq(todos.id, 'secret')).get() !== undefined, 15_000, 'the row on P');
+    // P, now on ayse's list, is asked for another invitation (an app that always offers one).
+    const again = new InviteeWorkflow(p.db, p.node, { deviceType: 'phone', addresses: p.node.getMultiaddrs() });
+    const refused = await caught(again.createInvitation());
+    expect(refused.code).toBe('REFUSED');
+    expect(() => again.getQrCodeString()).toThrow();
+    await again.close();
+  });
+
+  it('refuses an accept for another account than one the invitee came to hold while showing the invitation (ACCOUNT_CONFLICT); A lists nothing', async () => {
+    const b = await listedDevice('bora');
+    const p = await invitee();
+    // Meanwhile P joined (or made) another account: accepting would put it on bora's list as well.
+    await registerUser(p.db, 'ayse', 'ayse@example.test', 'a long pass phrase');
+    const refused = await caught(acceptInvitation(b.db, b.node, p.code, { userId: b.user.id }));
+    expect(refused.code).toBe('REFUSED');
+    expect(refused.message).toContain('another account');
+    expect((await caught(p.outcome)).code).toBe('ACCOUNT_CONFLICT');
+    expect(b.db.select().from(ahenkDevices).all()).toEqual([]);
+    expect(p.db.select().from(ahenkDevices).all()).toEqual([]);
+    expect(p.node.isAuthorized(b.node.peerId)).toBe(false);
+  });
+
   it('refuses what is checked before dialling: a forged, an expired and its own invitation; a closed one meets no listener', async () => {
     const a = await listedDevice('ayse');
     const p = await invitee();

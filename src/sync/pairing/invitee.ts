@@ -10,7 +10,7 @@
  */
 import type { Connection, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { nonceMatches, recordPairing } from '../../auth/pairing/accept.ts';
+import { nonceMatches, otherAccount, recordPairing } from '../../auth/pairing/accept.ts';
 import { DEFAULT_PAIRING_TTL_MS, PAIRING_LIMITS, responseBytes } from '../../auth/pairing/challenge.ts';
 import { PairingError } from '../../auth/pairing/errors.ts';
 import { createPairingInvitation, encodePairingInvitation, offerBytes, type PairingInvitation } from '../../auth/pairing/invitation.ts';
@@ -69,6 +69,10 @@ export class InviteeWorkflow {
     if (this.#closed || this.#node.stopSignal.aborted || this.#invitation !== undefined) throw new PairingError('CANCELLED', 'an invitation is made once per workflow; start a new one');
     const identity = readIdentity(connectionOf(this.#db));
     if (identity === undefined) throw new PairingError('CANCELLED', 'this database has no device identity');
+    // Whoever accepts puts this device into their account: a device that holds one already (it is
+    // on a list, or made it) would join a second, whose devices would then sync all of its data.
+    const held = otherAccount(this.#db);
+    if (held !== undefined) throw new PairingError('REFUSED', `this device already holds the account "${held.userName}": an invitation is for a device on no list yet; pair from a device of that account instead`);
     this.#invitation = await createPairingInvitation(identity.privateKey, this.#node.peerId, this.#addresses, this.#now() + this.#ttlMs);
     this.#registered = true;
     this.#node.stopSignal.addEventListener('abort', this.#onNodeStop, { once: true });
@@ -146,6 +150,9 @@ export class InviteeWorkflow {
       const listed = (peerId: string) => accept.devices.some((d) => d.peerId === peerId && d.revokedAt === null);
       if (!listed(self) || !listed(authorizer)) throw new PairingError('PROTOCOL', 'the device list sent back does not hold both devices');
       if (this.#closed) throw new PairingError('CANCELLED', 'the invitation was closed');
+      // Checked again with no await before the write: an account may have come meanwhile (a join in another tab).
+      const held = otherAccount(this.#db, accept.user.id);
+      if (held !== undefined) throw new PairingError('ACCOUNT_CONFLICT', `this device came to hold another account ("${held.userName}") while it showed the invitation; it joins no second one`);
       recordPairing(this.#db, accept);
       owesReject = false;
       await channel.send(encodePairingMessage({ type: 'confirm', version: PAIRING_VERSION }));
