@@ -45,6 +45,7 @@ export class InviteeWorkflow {
   readonly #onNodeStop = () => void this.close();
   #invitation: PairingInvitation | undefined;
   #claimed = false;
+  #claimedBy: string | undefined;
   #registered = false;
   #closed = false;
   #expiry: ReturnType<typeof setTimeout> | undefined;
@@ -86,6 +87,11 @@ export class InviteeWorkflow {
     // On Node, a shown invitation does not keep the process alive (in a browser there is no unref).
     (this.#expiry as { unref?: () => void }).unref?.();
     return this.#invitation;
+  }
+
+  /** The device that presented the right nonce and is pairing (or paired, or failed) with this invitation, if any. */
+  get claimedBy(): string | undefined {
+    return this.#claimedBy;
   }
 
   /** The invitation as the text to show in a QR code. */
@@ -131,6 +137,7 @@ export class InviteeWorkflow {
       // Claimed before any await: of two devices presenting the nonce at once, one gets it.
       if (this.#claimed || !nonceMatches(invitation, offer.nonce)) throw new PairingError('UNKNOWN_CHALLENGE', 'this invitation is not pending here (used already, or never shown)');
       this.#claimed = true;
+      this.#claimedBy = authorizer;
       claimed = true;
       if (this.#now() > invitation.expiresAt) throw new PairingError('EXPIRED', 'the invitation has expired; show a new one');
       const key = peerIdFromString(authorizer).publicKey;
