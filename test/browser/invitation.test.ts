@@ -121,6 +121,8 @@ describe.skipIf(chromiumMissing !== undefined)('a page shows an invitation that 
 
     // Used: the page no longer shows it.
     await expect(acceptInvitation(db, node, shown.code, { userId: user.id })).rejects.toMatchObject({ name: 'PairingError', code: 'UNKNOWN_CHALLENGE' });
+    // On a list now, the page shows no invitation: whoever accepted it would get the page's data, ada's included.
+    expect(await call<Shown>(page, 'invite', relay)).toMatchObject({ ok: false, name: 'PairingError', code: 'REFUSED' });
 
     // Forged: another page's invitation with its expiry pushed back no longer carries its signature;
     // refused before anything is dialled, and the page goes on waiting for the real device.
