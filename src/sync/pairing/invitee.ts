@@ -80,6 +80,9 @@ export class InviteeWorkflow {
     // One stream per connection, and over a relay's circuit: that is how a page is reached.
     await this.#node.libp2p.handle(PAIR_INVITE_PROTOCOL, (stream, connection) => void this.#onStream(stream, connection), { maxInboundStreams: 1, runOnLimitedConnection: true });
     this.#expiry = setTimeout(() => {
+      // A device that presented the nonce in time finishes (or fails) on its own deadlines: ending
+      // the invitation under it would report EXPIRED for a device that then gets listed.
+      if (this.#claimedBy !== undefined) return;
       // Spent, not only reported: an offer arriving a moment later must not pair either.
       this.#claimed = true;
       this.#finish(new PairingError('EXPIRED', 'the invitation expired before a device accepted it; show a new one'));
