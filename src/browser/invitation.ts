@@ -59,7 +59,8 @@ export class WorkerInvitation {
     if (request.relayToken !== undefined) await joinRelay(node, request.relay, relayId, request.relayToken);
     const addresses = await circuitAddresses(node, relayId);
     const invitee = new InviteeWorkflow(db, node, { deviceType, addresses, ...(request.ttlMs === undefined ? {} : { ttlMs: request.ttlMs }) });
-    const admitted = node.admitStrangers();
+    // Strangers are let in for a few seconds each; the one that claimed the nonce stays while it pairs.
+    const admitted = node.admitStrangers((peerId) => invitee.claimedBy === peerId);
     const id = crypto.randomUUID();
     this.#current = { id, workflow: invitee };
     // Accepted, expired, failed or closed: devices not on the list are refused again.

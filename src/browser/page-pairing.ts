@@ -57,7 +57,8 @@ export interface BrowserPairing {
   /**
    * Shows an invitation for a device already on the list: the page reserves a slot on `relay`
    * and makes a signed, single-use, expiring code carrying its circuit address there, drawn as a
-   * QR code. One invitation at a time: a new one cancels the last. Rejects with UNREACHABLE when
+   * QR code. One invitation at a time: a new one cancels the last. Rejects with REFUSED when this
+   * database already holds an account (it is on a list: pair from a device of it), UNREACHABLE when
    * the relay cannot be reached or grants no reservation, INVALID_QR for a relay that is not a
    * /ws multiaddr with its /p2p id (or a malformed join token), RelayAdmissionError when the
    * relay refuses the join token.

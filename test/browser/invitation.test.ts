@@ -121,6 +121,8 @@ describe.skipIf(chromiumMissing !== undefined)('a page shows an invitation that 
 
     // Used: the page no longer shows it.
     await expect(acceptInvitation(db, node, shown.code, { userId: user.id })).rejects.toMatchObject({ name: 'PairingError', code: 'UNKNOWN_CHALLENGE' });
+    // On a list now, the page shows no invitation: whoever accepted it would get the page's data, ada's included.
+    expect(await call<Shown>(page, 'invite', relay)).toMatchObject({ ok: false, name: 'PairingError', code: 'REFUSED' });
 
     // Forged: another page's invitation with its expiry pushed back no longer carries its signature;
     // refused before anything is dialled, and the page goes on waiting for the real device.
@@ -177,6 +179,54 @@ describe.skipIf(chromiumMissing !== undefined)('a page shows an invitation that 
     await strangers[0]!.libp2p.dial(circuit).catch(() => undefined);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(await held()).toBe(0);
+  });
+
+  /** A Node device on no list, with its node (the relay must admit it by id). */
+  async function strangerNode(name: string) {
+    const db = initializeDatabase(join(tempDir(), `${name}.db`), { schema, migrationsFolder: MIGRATIONS });
+    stops.push(() => db.$connection.close());
+    const node = await createSyncNode(db, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], keepPort: false, reconnect: false });
+    stops.push(() => node.stop());
+    return node;
+  }
+
+  it('closes a stranger that claims nothing within 10 s while the invitation is still shown; the real device then pairs', { timeout: 180_000 }, async () => {
+    const { page, id: pageId } = await newPage();
+    const stranger = await strangerNode('idle-stranger');
+    const db = initializeDatabase(join(tempDir(), 'node.db'), { schema, migrationsFolder: MIGRATIONS });
+    stops.push(() => db.$connection.close());
+    const user = await registerUser(db, 'ada', `ada-${Date.now()}@example.test`, 'correct horse battery');
+    const node = await createSyncNode(db, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], keepPort: false });
+    stops.push(() => node.stop());
+    const { address: relay, tcp } = await relayFor([pageId, stranger.peerId, getDeviceId(db)]);
+    const shown = await call<Shown>(page, 'invite', relay, 120_000);
+    expect(shown).toMatchObject({ ok: true });
+    const strangerHeld = async () => (await call<{ peerId: string }[]>(page, 'peers')).some((p) => p.peerId === stranger.peerId);
+    const connectedAt = Date.now();
+    await stranger.libp2p.dial(multiaddr(`${tcp}/p2p-circuit/p2p/${pageId}`));
+    await waitForAsync(strangerHeld, 5_000, 'the stranger connected');
+    // It holds its slot without presenting anything: the page closes it, the invitation still shown.
+    await waitForAsync(async () => !(await strangerHeld()), 20_000, 'the idle stranger closed');
+    expect(Date.now() - connectedAt).toBeGreaterThanOrEqual(9_000);
+    const device = await acceptInvitation(db, node, shown.code, { userId: user.id });
+    expect(device.peerId).toBe(pageId);
+    expect(await call<Outcome>(page, 'invitationOutcome')).toMatchObject({ ok: true, userName: 'ada' });
+  });
+
+  it('lends a stranger no WebRTC signalling while the invitation is shown (each attempt would take one of the page\'s peer connections)', { timeout: 180_000 }, async () => {
+    const { page, id: pageId } = await newPage();
+    const other = await newPage();
+    const { address: relay } = await relayFor([pageId, other.id]);
+    expect(await call<Shown>(page, 'invite', relay, 120_000)).toMatchObject({ ok: true });
+    await call(other.page, 'dial', relay);
+    const overWebRtc = `${relay}/p2p-circuit/webrtc/p2p/${pageId}`;
+    const outcome = await call<string>(other.page, 'dial', overWebRtc).then(
+      () => 'connected',
+      (error: Error) => error.message,
+    );
+    expect(outcome).not.toBe('connected');
+    const peers = await call<{ peerId: string; addresses: string[] }[]>(page, 'peers');
+    expect(peers.filter((p) => p.peerId === other.id).flatMap((p) => p.addresses).filter((a) => a.includes('/webrtc'))).toEqual([]);
   });
 
   it('`ahenk accept <code>` pairs the page and waits for the first sync', { timeout: 180_000 }, async () => {

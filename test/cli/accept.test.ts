@@ -55,6 +55,8 @@ describe('ahenk accept', () => {
   it('exits 2 for a malformed invitation, 3 for a forged or expired one, 1 when the device is gone', async () => {
     const db = await laptop();
     expect((await cli(['accept', 'ahenk-pair:1:abc', '--db', db])).code).toBe(EXIT.usage);
+    const empty = await cli(['accept', '-', '--db', db], { stdin: '\n' });
+    expect([empty.code, empty.stderr]).toEqual([EXIT.usage, expect.stringContaining('accept -: stdin held no invitation') as string]);
     const p = await invitee(1_000);
     const [id, addresses, nonce, expiresAt, signature] = JSON.parse(Buffer.from(p.code.slice('ahenk-invite:1:'.length), 'base64url').toString()) as [string, string[], string, number, string];
     const forged = 'ahenk-invite:1:' + Buffer.from(JSON.stringify([id, addresses, nonce, expiresAt + 600_000, signature])).toString('base64url');

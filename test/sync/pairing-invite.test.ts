@@ -12,7 +12,8 @@ import { acceptInvitation, getDeviceId, InviteeWorkflow, registerUser } from '..
 import { PAIR_INVITE_PROTOCOL } from '../../src/sync/pairing/index.ts';
 import { randomBase64url } from '../../src/auth/pairing/bytes.ts';
 import { decodePairingInvitation, offerBytes } from '../../src/auth/pairing/invitation.ts';
-import { encodePairingMessage, PAIRING_VERSION } from '../../src/auth/pairing/messages.ts';
+import { decodePairConfirm, decodePairRequest, encodePairingMessage, PAIRING_VERSION } from '../../src/auth/pairing/messages.ts';
+import { commitPairing, planPairing } from '../../src/auth/pairing/accept.ts';
 import { readIdentity } from '../../src/database/identity.ts';
 import { base64, connectionOf } from '../../src/sqlite/index.ts';
 import type { SyncNode } from '../../src/sync/node/index.ts';
@@ -123,6 +124,35 @@ describe('pairing by invitation (the device that is not listed shows the code)',
     expect(a.db.select().from(ahenkDevices).all()).toEqual([]);
   });
 
+  it('a device that already holds an account shows no invitation: a stranger accepting it would join the page to a second account and sync its data', async () => {
+    const a = await listedDevice('ayse');
+    const p = await invitee();
+    await acceptInvitation(a.db, a.node, p.code, { userId: a.user.id });
+    await p.outcome;
+    a.db.insert(todos).values({ id: 'secret', title: 'ayse only' }).run();
+    await waitFor(() => p.db.select().from(todos).where(eq(todos.id, 'secret')).get() !== undefined, 15_000, 'the row on P');
+    // P, now on ayse's list, is asked for another invitation (an app that always offers one).
+    const again = new InviteeWorkflow(p.db, p.node, { deviceType: 'phone', addresses: p.node.getMultiaddrs() });
+    const refused = await caught(again.createInvitation());
+    expect(refused.code).toBe('REFUSED');
+    expect(() => again.getQrCodeString()).toThrow();
+    await again.close();
+  });
+
+  it('refuses an accept for another account than one the invitee came to hold while showing the invitation (ACCOUNT_CONFLICT); A lists nothing', async () => {
+    const b = await listedDevice('bora');
+    const p = await invitee();
+    // Meanwhile P joined (or made) another account: accepting would put it on bora's list as well.
+    await registerUser(p.db, 'ayse', 'ayse@example.test', 'a long pass phrase');
+    const refused = await caught(acceptInvitation(b.db, b.node, p.code, { userId: b.user.id }));
+    expect(refused.code).toBe('REFUSED');
+    expect(refused.message).toContain('another account');
+    expect((await caught(p.outcome)).code).toBe('ACCOUNT_CONFLICT');
+    expect(b.db.select().from(ahenkDevices).all()).toEqual([]);
+    expect(p.db.select().from(ahenkDevices).all()).toEqual([]);
+    expect(p.node.isAuthorized(b.node.peerId)).toBe(false);
+  });
+
   it('refuses what is checked before dialling: a forged, an expired and its own invitation; a closed one meets no listener', async () => {
     const a = await listedDevice('ayse');
     const p = await invitee();
@@ -135,6 +165,28 @@ describe('pairing by invitation (the device that is not listed shows the code)',
     expect((await caught(p.outcome)).code).toBe('CANCELLED');
     expect((await caught(acceptInvitation(a.db, a.node, p.code, { userId: a.user.id }))).code).toBe('UNKNOWN_CHALLENGE');
     expect(peerIdFromString(p.node.peerId).toString()).toBe(decodePairingInvitation(p.code).invitee);
+  });
+
+  it('lets a pairing that claimed the nonce in time finish after the expiry: the outcome says paired, as both lists do', async () => {
+    const a = await listedDevice('ayse');
+    const p = await invitee(1_500);
+    const invitation = decodePairingInvitation(p.code);
+    const identity = readIdentity(connectionOf(a.db))!;
+    const proof = base64(await identity.privateKey.sign(offerBytes(invitation.invitee, a.node.peerId, invitation.nonce)), { url: true });
+    const channel = pairingChannel(await a.node.libp2p.dialProtocol(multiaddr(invitation.addresses[0]!), PAIR_INVITE_PROTOCOL));
+    await channel.send(encodePairingMessage({ type: 'offer', version: PAIRING_VERSION, nonce: invitation.nonce, proof }));
+    const request = decodePairRequest(await channel.next());
+    // A slow authorizer: its accept comes after the invitation's timer has run out.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const challenge = { authorizer: a.node.peerId, addresses: invitation.addresses, nonce: invitation.nonce, expiresAt: invitation.expiresAt, signature: invitation.signature };
+    const plan = await planPairing(a.db, { challenge, used: false, request, remotePeerId: invitation.invitee, userId: a.user.id, selfDeviceType: 'laptop', now: invitation.expiresAt - 1 });
+    await channel.send(encodePairingMessage(plan.accept));
+    decodePairConfirm(await channel.next());
+    commitPairing(a.db, plan);
+    await channel.send(encodePairingMessage({ type: 'done', version: PAIRING_VERSION }));
+    await channel.close();
+    expect(await p.outcome).toMatchObject({ authorizer: a.node.peerId, userName: 'ayse' });
+    expect(p.node.isAuthorized(a.node.peerId)).toBe(true);
   });
 
   it('expires on its own: the invitee reports EXPIRED and stops listening', async () => {

@@ -101,6 +101,16 @@ function listedFor(db: DatabaseHandle, peerId: string, userId: string): boolean 
   return records.length > 0;
 }
 
+/**
+ * An account this database holds other than `userId` (any account when omitted), or undefined.
+ * A device that shows an invitation must hold none but the one it joins: joined to a second
+ * account, its other account's devices would be authorized here and sync all of this database.
+ */
+export function otherAccount(db: DatabaseHandle, userId?: string): { id: string; userName: string } | undefined {
+  const query = authDb(db).select({ id: ahenkUsers.id, userName: ahenkUsers.userName }).from(ahenkUsers);
+  return (userId === undefined ? query : query.where(ne(ahenkUsers.id, userId))).limit(1).get();
+}
+
 /** Whether `nonce` is the challenge's (or an invitation's), compared in constant time. */
 export function nonceMatches(challenge: Pick<PairingChallenge, 'nonce'>, nonce: string): boolean {
   const presented = decodeBase64url(nonce);

@@ -34,7 +34,7 @@ export const joinCommand: CommandSpec = {
   run: async (context) => {
     // `-`: the code comes on stdin, out of `ps` and shell history (it is a secret while it lasts).
     const given = context.args[0] ?? '';
-    const code = (given === '-' ? await readCode(context) : given).trim();
+    const code = (given === '-' ? await readCode(context, 'join') : given).trim();
     const syncTimeoutMs = secondsOption(context, 'syncTimeout', '--sync-timeout', SYNC_IDLE_TIMEOUT_MS);
     // A mistyped code fails here, before any database or socket is opened.
     const short = code.startsWith('ahenk-pair:') ? undefined : normalizeShortCode(code);

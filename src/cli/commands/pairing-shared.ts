@@ -88,15 +88,15 @@ export function findUser(raw: SqliteConnection, login: string | undefined): { id
 }
 
 /** The first line of stdin, bounded like a pairing code. */
-export async function readCode(context: CommandContext): Promise<string> {
+export async function readCode(context: CommandContext, command: 'join' | 'accept'): Promise<string> {
   const stdin = context.io.stdin;
-  if (stdin === undefined) throw new UsageError('join -: no stdin to read the pairing code from');
+  if (stdin === undefined) throw new UsageError(`${command} -: no stdin to read the ${command === 'join' ? 'pairing code' : 'invitation'} from`);
   let text = '';
   for await (const chunk of stdin) {
     text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
     if (text.includes('\n') || text.length > 4096) break;
   }
   const line = text.split('\n')[0] ?? '';
-  if (line.trim() === '') throw new UsageError('join -: stdin held no pairing code');
+  if (line.trim() === '') throw new UsageError(`${command} -: stdin held no ${command === 'join' ? 'pairing code' : 'invitation'}`);
   return line;
 }

@@ -10,7 +10,7 @@
  */
 import type { Connection, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { nonceMatches, recordPairing } from '../../auth/pairing/accept.ts';
+import { nonceMatches, otherAccount, recordPairing } from '../../auth/pairing/accept.ts';
 import { DEFAULT_PAIRING_TTL_MS, PAIRING_LIMITS, responseBytes } from '../../auth/pairing/challenge.ts';
 import { PairingError } from '../../auth/pairing/errors.ts';
 import { createPairingInvitation, encodePairingInvitation, offerBytes, type PairingInvitation } from '../../auth/pairing/invitation.ts';
@@ -45,6 +45,7 @@ export class InviteeWorkflow {
   readonly #onNodeStop = () => void this.close();
   #invitation: PairingInvitation | undefined;
   #claimed = false;
+  #claimedBy: string | undefined;
   #registered = false;
   #closed = false;
   #expiry: ReturnType<typeof setTimeout> | undefined;
@@ -69,12 +70,19 @@ export class InviteeWorkflow {
     if (this.#closed || this.#node.stopSignal.aborted || this.#invitation !== undefined) throw new PairingError('CANCELLED', 'an invitation is made once per workflow; start a new one');
     const identity = readIdentity(connectionOf(this.#db));
     if (identity === undefined) throw new PairingError('CANCELLED', 'this database has no device identity');
+    // Whoever accepts puts this device into their account: a device that holds one already (it is
+    // on a list, or made it) would join a second, whose devices would then sync all of its data.
+    const held = otherAccount(this.#db);
+    if (held !== undefined) throw new PairingError('REFUSED', `this device already holds the account "${held.userName}": an invitation is for a device on no list yet; pair from a device of that account instead`);
     this.#invitation = await createPairingInvitation(identity.privateKey, this.#node.peerId, this.#addresses, this.#now() + this.#ttlMs);
     this.#registered = true;
     this.#node.stopSignal.addEventListener('abort', this.#onNodeStop, { once: true });
     // One stream per connection, and over a relay's circuit: that is how a page is reached.
     await this.#node.libp2p.handle(PAIR_INVITE_PROTOCOL, (stream, connection) => void this.#onStream(stream, connection), { maxInboundStreams: 1, runOnLimitedConnection: true });
     this.#expiry = setTimeout(() => {
+      // A device that presented the nonce in time finishes (or fails) on its own deadlines: ending
+      // the invitation under it would report EXPIRED for a device that then gets listed.
+      if (this.#claimedBy !== undefined) return;
       // Spent, not only reported: an offer arriving a moment later must not pair either.
       this.#claimed = true;
       this.#finish(new PairingError('EXPIRED', 'the invitation expired before a device accepted it; show a new one'));
@@ -82,6 +90,11 @@ export class InviteeWorkflow {
     // On Node, a shown invitation does not keep the process alive (in a browser there is no unref).
     (this.#expiry as { unref?: () => void }).unref?.();
     return this.#invitation;
+  }
+
+  /** The device that presented the right nonce and is pairing (or paired, or failed) with this invitation, if any. */
+  get claimedBy(): string | undefined {
+    return this.#claimedBy;
   }
 
   /** The invitation as the text to show in a QR code. */
@@ -127,6 +140,7 @@ export class InviteeWorkflow {
       // Claimed before any await: of two devices presenting the nonce at once, one gets it.
       if (this.#claimed || !nonceMatches(invitation, offer.nonce)) throw new PairingError('UNKNOWN_CHALLENGE', 'this invitation is not pending here (used already, or never shown)');
       this.#claimed = true;
+      this.#claimedBy = authorizer;
       claimed = true;
       if (this.#now() > invitation.expiresAt) throw new PairingError('EXPIRED', 'the invitation has expired; show a new one');
       const key = peerIdFromString(authorizer).publicKey;
@@ -146,6 +160,9 @@ export class InviteeWorkflow {
       const listed = (peerId: string) => accept.devices.some((d) => d.peerId === peerId && d.revokedAt === null);
       if (!listed(self) || !listed(authorizer)) throw new PairingError('PROTOCOL', 'the device list sent back does not hold both devices');
       if (this.#closed) throw new PairingError('CANCELLED', 'the invitation was closed');
+      // Checked again with no await before the write: an account may have come meanwhile (a join in another tab).
+      const held = otherAccount(this.#db, accept.user.id);
+      if (held !== undefined) throw new PairingError('ACCOUNT_CONFLICT', `this device came to hold another account ("${held.userName}") while it showed the invitation; it joins no second one`);
       recordPairing(this.#db, accept);
       owesReject = false;
       await channel.send(encodePairingMessage({ type: 'confirm', version: PAIRING_VERSION }));

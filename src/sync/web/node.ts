@@ -55,6 +55,16 @@ const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop';
  */
 const MAX_STRANGERS_WHILE_INVITING = 4;
 
+/**
+ * How long a device not on the list stays connected in without having claimed the invitation: the
+ * accepting device presents the nonce as soon as it connects (the invitee waits as long for it), so
+ * a stranger cannot hold one of the few slots for the invitation's whole life.
+ */
+const STRANGER_GRACE_MS = 10_000;
+
+/** WebRTC's signalling protocol (@libp2p/webrtc): each inbound stream makes one of the page's peer connections. */
+const WEBRTC_SIGNALING_PROTOCOL = '/webrtc-signaling/0.0.1';
+
 /** What a web sync node takes: the session and retry settings of P2PConfig (it neither listens nor discovers), and WebRTC's ICE servers. */
 export type WebSyncConfig = Pick<
   P2PConfig,
@@ -145,8 +155,9 @@ export class WebSyncNode extends SyncNodeEmitter {
   /** Where each peer `dial` reached is dialled again after a disconnect. */
   readonly #addresses = new Map<string, string>();
   readonly #detach: (() => void)[] = [];
-  /** Invitations being shown (admitStrangers). */
-  #inviting = 0;
+  /** Invitations being shown (admitStrangers), each with who it keeps past STRANGER_GRACE_MS (the device pairing with it). */
+  readonly #inviting = new Set<(peerId: string) => boolean>();
+  readonly #graceTimers = new Set<ReturnType<typeof setTimeout>>();
   #stopped: Promise<void> | undefined;
 
   /** Use createWebSyncNode. */
@@ -179,6 +190,12 @@ export class WebSyncNode extends SyncNodeEmitter {
     const signal = this.#stop.signal;
     // Sync runs over a relay's circuit too (limited), until a direct WebRTC connection takes it over.
     await this.libp2p.handle(SYNC_PROTOCOL, (stream, connection) => this.#sessions.accept(stream, connection, signal), { runOnLimitedConnection: true });
+    // A device not on the list connects in only to accept an invitation: no WebRTC for it (each
+    // signalling stream would take one of the page's peer connections, 32 streams a connection).
+    this.libp2p.use(WEBRTC_SIGNALING_PROTOCOL, (stream, connection, next) => {
+      if (stream.direction === 'inbound' && !this.isAuthorized(connection.remotePeer.toString())) throw new Error('WebRTC is for devices on the list');
+      next(stream, connection);
+    });
     this.#listen('connection:open', (connection: Connection) => this.#opened(connection));
     this.#listen('peer:disconnect', (id: PeerId) => this.#disconnected(id.toString()));
     this.#held.start();
@@ -196,17 +213,16 @@ export class WebSyncNode extends SyncNodeEmitter {
   /**
    * While an invitation is shown, a device not on the list may connect in (at most
    * MAX_STRANGERS_WHILE_INVITING at once): the one that accepts the invitation is not listed yet.
-   * Call the returned function when the invitation ends: inbound connections of devices still not
-   * on the list are closed, and strangers are refused again.
+   * Each is closed after STRANGER_GRACE_MS unless `keeps` says it is the one pairing, and none gets
+   * WebRTC. Call the returned function when the invitation ends: inbound connections of devices
+   * still not on the list are closed, and strangers are refused again.
    */
-  admitStrangers(): () => void {
-    this.#inviting += 1;
-    let released = false;
+  admitStrangers(keeps: (peerId: string) => boolean = () => false): () => void {
+    // A function of its own per call, so that two invitations with the same predicate count twice.
+    const keep = (peerId: string) => keeps(peerId);
+    this.#inviting.add(keep);
     return () => {
-      if (released) return;
-      released = true;
-      this.#inviting -= 1;
-      if (this.#inviting > 0) return;
+      if (!this.#inviting.delete(keep) || this.#inviting.size > 0) return;
       for (const connection of this.libp2p.getConnections()) {
         if (connection.direction === 'inbound' && !this.isAuthorized(connection.remotePeer.toString())) void connection.close().catch(() => {});
       }
@@ -215,7 +231,7 @@ export class WebSyncNode extends SyncNodeEmitter {
 
   /** Whether one more device not on the list may connect in now. */
   admitsStranger(): boolean {
-    if (this.#inviting === 0 || this.#stop.signal.aborted) return false;
+    if (this.#inviting.size === 0 || this.#stop.signal.aborted) return false;
     const strangers = this.libp2p.getConnections().filter((c) => c.direction === 'inbound' && !this.isAuthorized(c.remotePeer.toString())).length;
     return strangers < MAX_STRANGERS_WHILE_INVITING;
   }
@@ -267,6 +283,8 @@ export class WebSyncNode extends SyncNodeEmitter {
       const reason = new NodeStoppedError();
       this.#stop.abort(reason);
       this.#retries.clear();
+      for (const timer of this.#graceTimers) clearTimeout(timer);
+      this.#graceTimers.clear();
       for (const detach of this.#detach) detach();
       await this.#sessions.stopAll(reason);
       await this.libp2p.stop();
@@ -296,7 +314,10 @@ export class WebSyncNode extends SyncNodeEmitter {
     const authorized = this.isAuthorized(peerId);
     this.#config.log(`connected to ${peerId} (${connection.remoteAddr.toString()})${authorized ? '' : ' (not on the device list: no sync)'}`);
     this.emit('peer:connect', { peerId, authorized, address: connection.remoteAddr.toString(), path: connection.limits === undefined ? 'direct' : 'relayed' });
-    if (!authorized) return;
+    if (!authorized) {
+      if (connection.direction === 'inbound') this.#closeUnlessClaimed(connection);
+      return;
+    }
     rememberPeer(this.#raw, peerId, []);
     if (!this.#sessions.isOpener(peerId)) return;
     if (connection.limits === undefined && this.#sessions.isLimited(peerId)) {
@@ -308,6 +329,22 @@ export class WebSyncNode extends SyncNodeEmitter {
       return;
     }
     void this.#sessions.open(peerId, this.#stop.signal);
+  }
+
+  /**
+   * A device not on the list that connected in (while an invitation is shown) is closed after
+   * STRANGER_GRACE_MS unless it is listed by then or an invitation keeps it (it claimed the nonce
+   * and is pairing; it is looked at again after as long).
+   */
+  #closeUnlessClaimed(connection: Connection): void {
+    const timer = setTimeout(() => {
+      this.#graceTimers.delete(timer);
+      const peerId = connection.remotePeer.toString();
+      if (this.#stop.signal.aborted || connection.status !== 'open' || this.isAuthorized(peerId)) return;
+      if ([...this.#inviting].some((keep) => keep(peerId))) this.#closeUnlessClaimed(connection);
+      else void connection.close().catch(() => {});
+    }, STRANGER_GRACE_MS);
+    this.#graceTimers.add(timer);
   }
 
   #disconnected(peerId: string): void {
