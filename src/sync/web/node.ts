@@ -157,7 +157,7 @@ export class WebSyncNode extends SyncNodeEmitter {
     this.#raw = raw;
     this.#config = config;
     this.#retries = new BackoffTimers({ initialDelayMs: config.reconnectInitialDelayMs, maxDelayMs: config.reconnectMaxDelayMs });
-    this.#held = new HeldEntryRetry(raw, config, this, this.#stop.signal);
+    this.#held = new HeldEntryRetry(raw, config, this, this.#stop.signal, turn);
     this.#sessions = new SyncSessions({
       db,
       raw,
