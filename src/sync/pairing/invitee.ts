@@ -146,6 +146,10 @@ export class InviteeWorkflow {
       const listed = (peerId: string) => accept.devices.some((d) => d.peerId === peerId && d.revokedAt === null);
       if (!listed(self) || !listed(authorizer)) throw new PairingError('PROTOCOL', 'the device list sent back does not hold both devices');
       if (this.#closed) throw new PairingError('CANCELLED', 'the invitation was closed');
+      if (this.#node.takeTurn !== undefined) {
+        await this.#node.takeTurn(signal);
+        if (this.#closed) throw new PairingError('CANCELLED', 'the invitation was closed');
+      }
       recordPairing(this.#db, accept);
       owesReject = false;
       await channel.send(encodePairingMessage({ type: 'confirm', version: PAIRING_VERSION }));
