@@ -5,14 +5,64 @@
  * take them away after the authorizer had listed this device.
  */
 import { describe, expect, it } from 'vitest';
-import { NewDeviceWorkflow } from '../../src/index.ts';
+import { acceptInvitation, InviteeWorkflow, NewDeviceWorkflow, registerUser } from '../../src/index.ts';
 import { takeTurn, type DatabaseTurn } from '../../src/sync/session/turn.ts';
 import { openDevice } from '../helpers/db.ts';
 import { waitFor } from '../net/fixtures.ts';
 import { idOf } from './helpers.ts';
 import { authorizer, node } from './pairing-fixtures.ts';
 
+type Db = ReturnType<typeof openDevice>;
+
+/** A turn on `db`'s connection that is free when no transaction is open there; `wake()` ends every wait. */
+function tabTurn(db: Db) {
+  const connection = db.$connection;
+  const waiters: (() => void)[] = [];
+  const turn: DatabaseTurn = {
+    free: () => !connection.inTransaction,
+    wait: (signal) =>
+      new Promise<void>((resolve, reject) => {
+        waiters.push(resolve);
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      }),
+  };
+  return { turn, waiting: () => waiters.length, wake: () => waiters.splice(0).forEach((wake) => wake()) };
+}
+
 describe('pairing on a shared connection', () => {
+  it('an invitee records the pairing only once the tab that holds a transaction open has ended it', async () => {
+    const a = openDevice('a');
+    const user = await registerUser(a, 'ayse', 'ayse@example.test', 'a long pass phrase');
+    const nodeA = await node(a);
+    const p = openDevice('p');
+    const nodeP = await node(p);
+    const { turn, waiting, wake } = tabTurn(p);
+    const pairingNode = {
+      peerId: nodeP.peerId,
+      libp2p: nodeP.libp2p,
+      stopSignal: new AbortController().signal,
+      syncNow: () => nodeP.syncNow(),
+      takeTurn: (signal: AbortSignal) => takeTurn(turn, signal),
+    };
+    const workflow = new InviteeWorkflow(p, pairingNode, { deviceType: 'phone', addresses: nodeP.getMultiaddrs() });
+    await workflow.createInvitation();
+    let settled = false;
+    const outcome = workflow.waitForAuthorizer().finally(() => (settled = true));
+    outcome.catch(() => {});
+    p.$connection.exec('BEGIN');
+    p.$connection.prepare(`INSERT INTO todos (id, title, done) VALUES ('tab', 'in the open transaction', 0)`).run();
+    const accepted = acceptInvitation(a, nodeA, workflow.getQrCodeString(), { userId: user.id });
+    accepted.catch(() => {});
+    await waitFor(() => waiting() > 0 || settled, 20_000, 'the invitee at the point of recording');
+    p.$connection.exec('ROLLBACK');
+    wake();
+    expect((await outcome).userId).toBe(user.id);
+    await accepted;
+    expect(p.$connection.prepare(`SELECT count(*) FROM ahenk_users WHERE id = ?`).value(user.id)).toBe(1n);
+    expect(p.$connection.prepare(`SELECT count(*) FROM ahenk_devices WHERE peer_id IN (?, ?) AND revoked_at IS NULL`).value(nodeP.peerId, nodeA.peerId)).toBe(2n);
+    await workflow.close();
+  }, 60_000);
+
   it('records the pairing only once the tab that holds a transaction open has ended it', async () => {
     const { a, user, qr } = await authorizer();
     const b = openDevice('b');
