@@ -113,4 +113,45 @@ describe('HeldEntryRetry', () => {
       stop.abort();
     }
   });
+
+  it('given a turn (a browser tab may hold a transaction open on the connection), applies nothing inside that transaction and goes on once it ends', async () => {
+    const b = openDevice('b');
+    let wall = T;
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const config = resolveConfig({ now: () => wall, maxDriftMs: 1_000, log: (line) => lines.push(line) });
+    merge(b, [ahead('due', T + 10_000)], { now: () => wall, maxDriftMs: 1_000 });
+    expect(countQuarantined(b)).toBe(1);
+    const connection = b.$connection;
+    let waiters: (() => void)[] = [];
+    const turn = {
+      free: () => !connection.inTransaction,
+      wait: (signal: AbortSignal) =>
+        new Promise<void>((resolve, reject) => {
+          waiters.push(resolve);
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        }),
+    };
+    const retry = new HeldEntryRetry(connection, config, new SyncNodeEmitter(), stop.signal, turn);
+    try {
+      // The "tab": a transaction left open across awaits, then rolled back.
+      connection.exec('BEGIN');
+      connection.prepare(`INSERT INTO todos (id, title, done) VALUES ('tab', 'in the open transaction', 0)`).run();
+      wall = T + 9_500;
+      retry.run();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      connection.exec('ROLLBACK');
+      // Nothing was applied in the tab's transaction (its rollback took nothing of sync's with it).
+      expect(lines.filter((line) => line.startsWith('applied'))).toEqual([]);
+      expect(waiters).toHaveLength(1);
+      const woken = waiters;
+      waiters = [];
+      for (const wake of woken) wake();
+      await waitFor(() => countQuarantined(b) === 0, 5_000, 'the held entry applied after the rollback');
+      expect(connection.prepare(`SELECT title FROM todos WHERE id = 'due'`).value()).toBe('due');
+      expect(connection.prepare(`SELECT count(*) FROM todos WHERE id = 'tab'`).value()).toBe(0n);
+    } finally {
+      stop.abort();
+    }
+  });
 });

@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { storedPeerStatuses } from '../../src/sync/node/peer-store.ts';
 import { openDevice } from '../helpers/db.ts';
-import { authorizePeers } from '../net/fixtures.ts';
+import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import type { DatabaseTurn } from '../../src/sync/session/turn.ts';
+import { createMemoryChannelPair, runSyncSession } from '../../src/transport.ts';
 import { addTodos, idOf, syncPair, type Device } from './helpers.ts';
 
 function acked(db: Device, peer: Device): bigint | null | undefined {
@@ -57,5 +59,45 @@ describe('the peer position a session records', () => {
       return waiting(a, b);
     });
     expect(counted).toEqual(seqs.map((_, i) => seqs.length - 1 - i));
+  });
+
+  it('given a turn, is not written inside a transaction a tab holds open on the shared connection, and is written once it ends', async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    addTodos(a, 'a', 250);
+    const connection = a.$connection;
+    let waiters: (() => void)[] = [];
+    const turn: DatabaseTurn = {
+      free: () => !connection.inTransaction,
+      wait: (signal) =>
+        new Promise<void>((resolve, reject) => {
+          waiters.push(resolve);
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        }),
+    };
+    // The "tab" begins its transaction on a's connection as soon as a's last window has gone out:
+    // the acknowledgements, the catch-up and the session's end all come while it is open.
+    let begun = false;
+    const onProgress = (progress: { direction: string; entries: number }): void => {
+      if (!begun && progress.direction === 'send' && progress.entries === 250) {
+        begun = true;
+        connection.exec('BEGIN');
+        connection.prepare(`INSERT INTO todos (id, title, done) VALUES ('tab', 'in the open transaction', 0)`).run();
+      }
+    };
+    const [ca, cb] = createMemoryChannelPair();
+    const sessions = Promise.all([
+      runSyncSession(a, ca, { localDeviceId: idOf(a), expectedRemoteDeviceId: idOf(b), batchSize: 40, turn, onProgress }),
+      runSyncSession(b, cb, { localDeviceId: idOf(b), expectedRemoteDeviceId: idOf(a), batchSize: 40 }),
+    ]);
+    // b has every row and has acknowledged every batch while the tab's transaction is open.
+    await waitFor(() => b.$connection.prepare(`SELECT count(*) FROM todos`).value() === 250n, 10_000, 'b has every row');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(begun).toBe(true);
+    connection.exec('ROLLBACK');
+    for (const wake of waiters.splice(0)) wake();
+    waiters = [];
+    await sessions;
+    expect(acked(a, b)).toBe(maxSeq(a));
   });
 });

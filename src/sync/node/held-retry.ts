@@ -6,6 +6,8 @@
  * Work is done in slices of RETRY_SLICE_ENTRIES with the event loop free in between. Drift is
  * reported as `clock:drift` events, an `error` event (ClockDriftError) and a log line: for peers
  * whose writes are held, and for this device when its own stamps run ahead of its wall clock.
+ * Given a DatabaseTurn (a browser's tabs share the connection), each slice waits for its turn, as
+ * a session's group does: applied inside a tab's open transaction, it would go with its ROLLBACK.
  */
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import { ClockDriftError } from '../../clock/errors.ts';
@@ -14,6 +16,7 @@ import { retryQuarantined } from '../../merge/merge.ts';
 import { earliestHeldStamp } from '../../merge/quarantine.ts';
 import { hlcMs } from '../../clock/timestamp.ts';
 import { afterPending, unrefTimer } from '../session/signals.ts';
+import type { DatabaseTurn } from '../session/turn.ts';
 import type { BatchDrift } from '../store/index.ts';
 import type { ResolvedConfig } from './config.ts';
 import { DRIFT_REPORT_INTERVAL_MS, RETRY_MAX_WAIT_MS, RETRY_SLICE_ENTRIES } from './constants.ts';
@@ -25,6 +28,7 @@ export class HeldEntryRetry {
   readonly #config: ResolvedConfig;
   readonly #events: SyncNodeEmitter;
   readonly #stopSignal: AbortSignal;
+  readonly #turn: DatabaseTurn | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
   #again = false;
@@ -33,8 +37,9 @@ export class HeldEntryRetry {
   /** Per peer: when it was last reported, and what was held since. */
   readonly #reports = new Map<string, { at: number; held: number }>();
 
-  constructor(raw: SqliteConnection, config: ResolvedConfig, events: SyncNodeEmitter, stopSignal: AbortSignal) {
+  constructor(raw: SqliteConnection, config: ResolvedConfig, events: SyncNodeEmitter, stopSignal: AbortSignal, turn?: DatabaseTurn) {
     this.#raw = raw;
+    this.#turn = turn;
     this.#config = config;
     this.#events = events;
     this.#stopSignal = stopSignal;
@@ -139,6 +144,11 @@ export class HeldEntryRetry {
     let unreadable: Error | undefined;
     const step = (): void => {
       if (this.#stopSignal.aborted) return;
+      // Checked in the same continuation as the slice's transaction; a stop ends the wait (and the pass).
+      if (this.#turn !== undefined && !this.#turn.free()) {
+        this.#turn.wait(this.#stopSignal).then(step, () => {});
+        return;
+      }
       try {
         const result = retryQuarantined(this.#raw, {
           now: this.#config.now,

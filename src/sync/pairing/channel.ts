@@ -25,6 +25,12 @@ export interface PairingNode {
   /** Aborts when the node stops. */
   readonly stopSignal: AbortSignal;
   syncNow(): Promise<unknown>;
+  /**
+   * Where the database's connection is shared with transactions held across awaits (a browser's
+   * tabs): resolves when no such transaction is open, and the pairing writes right after, in the
+   * same continuation. Without it, a pairing recorded inside a tab's transaction went with its ROLLBACK.
+   */
+  takeTurn?(signal: AbortSignal): Promise<void>;
 }
 
 /** A pairing stream: whole frames out, and the next frame in, one at a time, each with a deadline. */

@@ -160,6 +160,10 @@ export class InviteeWorkflow {
       const listed = (peerId: string) => accept.devices.some((d) => d.peerId === peerId && d.revokedAt === null);
       if (!listed(self) || !listed(authorizer)) throw new PairingError('PROTOCOL', 'the device list sent back does not hold both devices');
       if (this.#closed) throw new PairingError('CANCELLED', 'the invitation was closed');
+      if (this.#node.takeTurn !== undefined) {
+        await this.#node.takeTurn(signal);
+        if (this.#closed) throw new PairingError('CANCELLED', 'the invitation was closed');
+      }
       // Checked again with no await before the write: an account may have come meanwhile (a join in another tab).
       const held = otherAccount(this.#db, accept.user.id);
       if (held !== undefined) throw new PairingError('ACCOUNT_CONFLICT', `this device came to hold another account ("${held.userName}") while it showed the invitation; it joins no second one`);

@@ -103,10 +103,12 @@ export class NewDeviceWorkflow {
       const listed = (peerId: string) => accept.devices.some((d) => d.peerId === peerId && d.revokedAt === null);
       if (!listed(self) || !listed(challenge.authorizer)) throw new PairingError('PROTOCOL', 'the device list sent back does not hold both devices');
       // Recorded here first; the authorizer lists this device only once it hears that.
+      if (this.#node.takeTurn !== undefined) await this.#node.takeTurn(options.signal === undefined ? this.#node.stopSignal : AbortSignal.any([options.signal, this.#node.stopSignal]));
       recordPairing(this.#db, accept);
       await channel.send(encodePairingMessage({ type: 'confirm', version: PAIRING_VERSION }));
       decodePairDone(await channel.next(options.signal));
       await channel.close().catch(() => {});
+      if (this.#node.takeTurn !== undefined) await this.#node.takeTurn(this.#node.stopSignal);
       const raw = connectionOf(this.#db);
       rememberPeer(raw, challenge.authorizer, validPeerAddresses(challenge.authorizer, challenge.addresses));
       // The address the pairing went through is the one known to work: dialled first next time.

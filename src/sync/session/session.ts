@@ -15,7 +15,7 @@ import { Sender } from './sender.ts';
 import type { SyncStore } from './store.ts';
 import { SessionReceiver, TransportFailure } from './receiver.ts';
 import { Latch, Notifier, settleWithin, unrefTimer, untilAborted } from './signals.ts';
-import type { DatabaseTurn, SessionTurn } from './turn.ts';
+import { takeTurn, type DatabaseTurn, type SessionTurn } from './turn.ts';
 
 export interface SyncSessionOptions {
   /** This database's device id (its PeerId string); sent in hello. */
@@ -110,6 +110,8 @@ class SyncSession {
   private positionTimer: NodeJS.Timeout | undefined;
   /** A peer's word on its position is recorded only once it acknowledged a batch or caught up: a peer refused at once changes nothing here. */
   private positionTrusted = false;
+  /** A save waits for its turn on a shared connection. */
+  private positionWaiting = false;
   private driftNotice: { at: number; held: number; aheadMs: number } | undefined;
 
   constructor(
@@ -261,6 +263,21 @@ class SyncSession {
     this.positionTimer = undefined;
     const position = this.peerPosition;
     if (!this.positionTrusted || position === undefined || position === this.savedPosition || this.receiver.remoteId === '') return;
+    const turn = this.options.turn;
+    if (turn !== undefined && !turn.free()) {
+      // Written inside a tab's open transaction it would go with its ROLLBACK, while we took it as
+      // saved: it is saved in the next turn instead (the latest position then), or at a later save.
+      if (this.positionWaiting) return;
+      this.positionWaiting = true;
+      takeTurn(turn, AbortSignal.timeout(LINGER_TIMEOUT_MS)).then(
+        () => {
+          this.positionWaiting = false;
+          this.savePeerPosition();
+        },
+        () => (this.positionWaiting = false),
+      );
+      return;
+    }
     this.positionSavedAt = performance.now();
     try {
       this.store.savePeerPosition?.(this.receiver.remoteId, position);

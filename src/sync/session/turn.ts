@@ -23,3 +23,11 @@ export interface SessionTurn {
   free(): boolean;
   wait(): Promise<void>;
 }
+
+/**
+ * Resolves once `turn` is free, on a microtask (before any task, so before a tab's next request):
+ * the caller writes right after it, in the same continuation. Rejects when `signal` aborts.
+ */
+export async function takeTurn(turn: DatabaseTurn, signal: AbortSignal): Promise<void> {
+  while (!turn.free()) await turn.wait(signal);
+}

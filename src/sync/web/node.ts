@@ -32,7 +32,7 @@ import { startedOrStopped, SyncNodeEmitter, type SyncCompleteEvent } from '../no
 import { HeldEntryRetry } from '../node/held-retry.ts';
 import { rememberPeer } from '../node/peer-store.ts';
 import { SyncSessions } from '../node/sessions.ts';
-import type { DatabaseTurn } from '../session/turn.ts';
+import { takeTurn, type DatabaseTurn } from '../session/turn.ts';
 import type { RtcIceServer } from './rtc-messages.ts';
 import { webRtcAvailable } from './rtc-shim.ts';
 
@@ -150,6 +150,7 @@ export class WebSyncNode extends SyncNodeEmitter {
   readonly #config: ResolvedConfig;
   readonly #sessions: SyncSessions;
   readonly #held: HeldEntryRetry;
+  readonly #turn: DatabaseTurn | undefined;
   readonly #retries: BackoffTimers;
   readonly #stop = new AbortController();
   /** Where each peer `dial` reached is dialled again after a disconnect. */
@@ -167,8 +168,9 @@ export class WebSyncNode extends SyncNodeEmitter {
     this.libp2p = libp2p;
     this.#raw = raw;
     this.#config = config;
+    this.#turn = turn;
     this.#retries = new BackoffTimers({ initialDelayMs: config.reconnectInitialDelayMs, maxDelayMs: config.reconnectMaxDelayMs });
-    this.#held = new HeldEntryRetry(raw, config, this, this.#stop.signal);
+    this.#held = new HeldEntryRetry(raw, config, this, this.#stop.signal, turn);
     this.#sessions = new SyncSessions({
       db,
       raw,
@@ -199,6 +201,11 @@ export class WebSyncNode extends SyncNodeEmitter {
     this.#listen('connection:open', (connection: Connection) => this.#opened(connection));
     this.#listen('peer:disconnect', (id: PeerId) => this.#disconnected(id.toString()));
     this.#held.start();
+  }
+
+  /** Resolves when the database is free for this node's write (no tab's transaction open): pairing writes right after. */
+  takeTurn(signal: AbortSignal): Promise<void> {
+    return this.#turn === undefined ? Promise.resolve() : takeTurn(this.#turn, signal);
   }
 
   /** Aborts when the node stops (pairing's waits end with it). */
