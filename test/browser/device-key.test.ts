@@ -77,6 +77,44 @@ function deleteStoredKey(page: Page): Promise<void> {
   }, KEY_NAME);
 }
 
+/**
+ * Stores a key in IndexedDB as the worker would: `seed` (32 bytes) imported non-extractable with
+ * its public key, or, without a seed, a new key (one that belongs to no device of the page).
+ */
+function putStoredKey(page: Page, seed?: number[], publicKey?: number[]): Promise<void> {
+  return page.evaluate(
+    async ([name, seedBytes, publicBytes]) => {
+      let record: { privateKey: CryptoKey; publicKey: Uint8Array };
+      if (seedBytes === undefined) {
+        const pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+        record = { privateKey: pair.privateKey, publicKey: new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey)) };
+      } else {
+        const pkcs8 = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20, ...seedBytes]);
+        record = { privateKey: await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, false, ['sign']), publicKey: new Uint8Array(publicBytes!) };
+      }
+      const database = await new Promise<IDBDatabase>((resolve, reject) => {
+        const request = indexedDB.open('ahenk-device-keys');
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+      await new Promise<void>((resolve, reject) => {
+        const transaction = database.transaction('keys', 'readwrite');
+        transaction.objectStore('keys').put(record, name);
+        transaction.oncomplete = () => resolve();
+        transaction.onerror = () => reject(transaction.error);
+      });
+      database.close();
+    },
+    [KEY_NAME, seed, publicKey] as const,
+  );
+}
+
+/** What the fixture page says when its database did not open. */
+async function openFailure(page: Page): Promise<{ name: string; code: string; message: string }> {
+  await page.waitForSelector('body[data-failed]', { timeout: 60_000 });
+  return JSON.parse((await page.getAttribute('body', 'data-failed'))!) as { name: string; code: string; message: string };
+}
+
 /** Asserts that IndexedDB holds a non-extractable Ed25519 key that signs as `deviceId`. */
 async function expectNonExtractableKeyOf(page: Page, deviceId: string): Promise<void> {
   const message = Array.from(crypto.getRandomValues(new Uint8Array(48)));
@@ -149,10 +187,38 @@ describe.skipIf(chromiumMissing !== undefined)("the page's device key (non-extra
     await deleteStoredKey(page);
 
     await page.reload();
-    await page.waitForSelector('body[data-failed]', { timeout: 60_000 });
-    const failed = JSON.parse((await page.getAttribute('body', 'data-failed'))!) as { name: string; code: string; message: string };
+    const failed = await openFailure(page);
     expect(failed).toMatchObject({ name: 'DeviceKeyError', code: 'DEVICE_KEY_MISSING' });
     expect(failed.message).toContain(deviceId);
     expect(await storedKey(page, [1])).toBeNull();
+  });
+
+  it('moves the key again when a tab died after storing it in IndexedDB and before deleting the bytes', { timeout: 120_000 }, async () => {
+    const context = await chromium.newContext();
+    stops.push(() => context.close());
+    const page = await openFixturePage(context, chromium.origin());
+    const oldKey = await generateKeyPair('Ed25519');
+    const oldId = peerIdFromPrivateKey(oldKey).toString();
+    // The state such a tab leaves: the bytes still in ahenk_meta, and the same key already in IndexedDB.
+    await callPage(page, 'plantOldFormatKey', oldId, Buffer.from(oldKey.raw).toString('base64'));
+    await putStoredKey(page, Array.from(oldKey.raw.subarray(0, 32)), Array.from(oldKey.raw.subarray(32)));
+
+    await page.reload();
+    await pageReady(page);
+    expect(await callPage<string>(page, 'deviceId')).toBe(oldId);
+    expect(await callPage<string[]>(page, 'metaKeys')).not.toContain('device_private_key');
+    await expectNonExtractableKeyOf(page, oldId);
+  });
+
+  it("refuses to open a database whose IndexedDB key is another device's (device id does not match the stored key)", { timeout: 120_000 }, async () => {
+    const context = await chromium.newContext();
+    stops.push(() => context.close());
+    const page = await openFixturePage(context, chromium.origin());
+    await putStoredKey(page);
+
+    await page.reload();
+    const failed = await openFailure(page);
+    expect(failed).toMatchObject({ name: 'DatabaseError', code: 'DATABASE_INVALID' });
+    expect(failed.message).toContain('device id does not match the stored key');
   });
 });
