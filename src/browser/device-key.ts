@@ -52,6 +52,8 @@ export async function loadDeviceKey(raw: SqliteConnection, name: string): Promis
     return identity;
   }
   // A new database (or one whose first open did not finish): a new key, replacing any left over.
+  // Key bytes with no device id belong to no identity: they go, so no key stays in the file.
+  if (meta.keyText !== undefined) raw.prepare('DELETE FROM ahenk_meta WHERE key = ?').run('device_private_key');
   const pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
   const stored: StoredKey = { privateKey: pair.privateKey, publicKey: new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey)) };
   await withStore('readwrite', (store) => store.put(stored, name));
