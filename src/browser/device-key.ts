@@ -5,7 +5,8 @@
  * script of the origin can read the key's bytes: it can only ask the browser to sign.
  *
  * libp2p and pairing take it as a `PrivateKey` whose `sign` calls WebCrypto (Noise, identify and
- * pairing only sign); its `raw` throws.
+ * pairing only sign); its `raw` throws. Where WebCrypto has no Ed25519, the key stays in the
+ * database as on Node ("non-extractable where WebCrypto allows").
  */
 import { publicKeyFromRaw, privateKeyFromRaw } from '@libp2p/crypto/keys';
 import type { Ed25519PrivateKey, Ed25519PublicKey } from '@libp2p/interface';
@@ -33,10 +34,11 @@ interface StoredKey {
  * only once the stored key has been read back and has signed for the device id, so a tab that dies
  * in between leaves the bytes where they were, and the next open moves them again.
  */
-export async function loadDeviceKey(raw: SqliteConnection, name: string): Promise<DeviceIdentity> {
+export async function loadDeviceKey(raw: SqliteConnection, name: string): Promise<DeviceIdentity | undefined> {
   const meta = readMeta(raw);
   if (meta.keyText !== undefined && meta.deviceId !== undefined) {
     const identity = await moveKeyOutOfDatabase(name, meta.keyText, meta.deviceId);
+    if (identity === undefined) return undefined; // no Ed25519 in this browser's WebCrypto: the bytes stay
     raw.prepare('DELETE FROM ahenk_meta WHERE key = ?').run('device_private_key');
     holdIdentity(raw, identity);
     return identity;
@@ -53,16 +55,29 @@ export async function loadDeviceKey(raw: SqliteConnection, name: string): Promis
   }
   // A new database (or one whose first open did not finish): a new key, replacing any left over.
   // Key bytes with no device id belong to no identity: they go, so no key stays in the file.
-  if (meta.keyText !== undefined) raw.prepare('DELETE FROM ahenk_meta WHERE key = ?').run('device_private_key');
-  const pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+  let pair: CryptoKeyPair;
+  try {
+    pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+  } catch (error) {
+    // A browser whose WebCrypto has no Ed25519 (older releases of the main browsers): the key is
+    // made in the database, as on Node (initializeDatabase), and moved here once the browser can.
+    if (notSupported(error)) return undefined;
+    throw error;
+  }
   const stored: StoredKey = { privateKey: pair.privateKey, publicKey: new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey)) };
   await withStore('readwrite', (store) => store.put(stored, name));
+  if (meta.keyText !== undefined) raw.prepare('DELETE FROM ahenk_meta WHERE key = ?').run('device_private_key');
   const identity = identityOf(stored);
   holdIdentity(raw, identity);
   return identity;
 }
 
-async function moveKeyOutOfDatabase(name: string, keyText: string, deviceId: string): Promise<DeviceIdentity> {
+function notSupported(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === 'NotSupportedError';
+}
+
+/** The key moved to IndexedDB, or undefined where WebCrypto cannot hold an Ed25519 key. */
+async function moveKeyOutOfDatabase(name: string, keyText: string, deviceId: string): Promise<DeviceIdentity | undefined> {
   const bytes = Uint8Array.from(atob(keyText), (c) => c.charCodeAt(0));
   if (bytes.length !== 64 || peerIdFromPrivateKey(privateKeyFromRaw(bytes)).toString() !== deviceId) {
     throw new DatabaseError('ahenk_meta: device id does not match the stored key');
@@ -70,8 +85,15 @@ async function moveKeyOutOfDatabase(name: string, keyText: string, deviceId: str
   const pkcs8 = new Uint8Array(PKCS8_PREFIX.length + 32);
   pkcs8.set(PKCS8_PREFIX);
   pkcs8.set(bytes.subarray(0, 32), PKCS8_PREFIX.length);
-  const privateKey = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, false, ['sign']);
-  pkcs8.fill(0);
+  let privateKey: CryptoKey;
+  try {
+    privateKey = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, false, ['sign']);
+  } catch (error) {
+    if (notSupported(error)) return undefined;
+    throw error;
+  } finally {
+    pkcs8.fill(0);
+  }
   await withStore('readwrite', (store) => store.put({ privateKey, publicKey: bytes.slice(32) } satisfies StoredKey, name));
   const readBack = await withStore('readonly', (store) => store.get(name));
   if (!isStoredKey(readBack)) throw new DeviceKeyError('DEVICE_KEY_STORE_FAILED', `IndexedDB did not keep the device key of ${name}`);
