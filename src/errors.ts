@@ -61,6 +61,19 @@ export class DatabaseError extends AhenkError {
 }
 
 /**
+ * The device key cannot be had: `DEVICE_KEY_MISSING` (the database has a device id but its key is
+ * gone, e.g. a browser's site data was partly cleared), `DEVICE_KEY_RESET_UNSUPPORTED`
+ * (resetIdentity on a browser-held key), `DEVICE_KEY_NOT_EXTRACTABLE` (the raw bytes of a
+ * non-extractable key were asked for), `DEVICE_KEY_STORE_FAILED` (IndexedDB refused or is absent).
+ */
+export class DeviceKeyError extends AhenkError {
+  constructor(code: 'DEVICE_KEY_MISSING' | 'DEVICE_KEY_RESET_UNSUPPORTED' | 'DEVICE_KEY_NOT_EXTRACTABLE' | 'DEVICE_KEY_STORE_FAILED', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'DeviceKeyError';
+  }
+}
+
+/**
  * The app's drizzle-kit migrations folder (`migrationsFolder`) is not there, or holds no
  * `meta/_journal.json`. `folder` is the path as resolved against the working directory.
  */

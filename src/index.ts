@@ -4,6 +4,7 @@ export {
   AhenkError,
   AuthError,
   DatabaseError,
+  DeviceKeyError,
   InvalidCursorError,
   InvalidEntryError,
   MigrationsFolderError,

@@ -8,6 +8,7 @@
  */
 import type { MigrationMeta } from 'drizzle-orm/migrator';
 import { initializeDatabase, type AhenkDatabase } from '../database/initialize.ts';
+import { loadDeviceKey } from './device-key.ts';
 import { openOpfsSahPool, SqliteConnection, type OpfsOptions } from '../sqlite/index.ts';
 import { installPageRtc, type WebSyncConfig } from '../sync/web/index.ts';
 import { remoteError, type Ready, type Request, type Response } from './messages.ts';
@@ -47,6 +48,8 @@ export async function openOpfsDatabase<TSchema extends Record<string, unknown>>(
   }
   const connection = new SqliteConnection(driver);
   try {
+    // The device key lives in IndexedDB, not in the file (device-key.ts): found, made or moved first.
+    await loadDeviceKey(connection, `${options.directory ?? '.ahenk'}:${options.file ?? '/ahenk.db'}`);
     return initializeDatabase(connection, {
       ...(options.schema === undefined ? {} : { schema: options.schema }),
       ...(options.migrations === undefined ? {} : { migrations: options.migrations }),

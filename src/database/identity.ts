@@ -2,13 +2,17 @@
  * This device's identity: an Ed25519 key made on first open and kept in ahenk_meta. Its libp2p
  * PeerId string is the device id that stamps every local write, so the key a peer proves over
  * Noise and the id in the oplog are the same thing.
+ *
+ * In a browser the key is not in the database: the worker holds it as a non-extractable CryptoKey
+ * (src/browser/device-key.ts) and hands it to the connection (`holdIdentity`) before
+ * initializeDatabase; ahenk_meta then keeps only the device id.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { connectionOf, type DatabaseHandle, type SqliteConnection } from '../sqlite/index.ts';
+import { ConnectionSlot, connectionOf, type DatabaseHandle, type SqliteConnection } from '../sqlite/index.ts';
 import { privateKeyFromRaw } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import type { PrivateKey } from '@libp2p/interface';
-import { DatabaseError } from '../errors.ts';
+import { DatabaseError, DeviceKeyError } from '../errors.ts';
 import { moveLocalSite } from '../oplog/sites.ts';
 
 const KEY = 'device_private_key';
@@ -19,10 +23,31 @@ export interface DeviceIdentity {
   privateKey: PrivateKey;
 }
 
+/** A key kept outside the database for this connection (a browser's CryptoKey), if any. */
+const HELD_KEY = new ConnectionSlot<{ identity: DeviceIdentity | undefined }>('the device key held outside the database');
+
+/**
+ * Gives this connection the device key kept outside the database (call before initializeDatabase):
+ * the identity is then this key, and ahenk_meta holds only its device id.
+ */
+export function holdIdentity(raw: SqliteConnection, identity: DeviceIdentity): void {
+  raw.slot(HELD_KEY, () => ({ identity: undefined })).identity = identity;
+}
+
+function heldIdentity(raw: SqliteConnection): DeviceIdentity | undefined {
+  return raw.slot(HELD_KEY, () => ({ identity: undefined })).identity;
+}
+
 /** Creates the identity if this database has none; call inside a write transaction. */
 export function ensureIdentity(raw: SqliteConnection): DeviceIdentity {
   const stored = readIdentity(raw);
   if (stored) return stored;
+  const held = heldIdentity(raw);
+  if (held !== undefined) {
+    raw.prepare('INSERT INTO ahenk_meta (key, value) VALUES (?, ?)').run(ID, held.deviceId);
+    raw.prepare('INSERT INTO ahenk_sites (id, device) VALUES (0, ?)').run(held.deviceId);
+    return held;
+  }
   const { rawKey, identity } = newKey();
   const put = raw.prepare('INSERT INTO ahenk_meta (key, value) VALUES (?, ?)');
   put.run(KEY, toBase64(rawKey));
@@ -45,6 +70,10 @@ export interface ResetIdentityResult {
  */
 export function resetIdentity(db: DatabaseHandle): ResetIdentityResult {
   const raw = connectionOf(db);
+  if (heldIdentity(raw) !== undefined) {
+    // The new key would have to be made (asynchronously) in the browser's key store first.
+    throw new DeviceKeyError('DEVICE_KEY_RESET_UNSUPPORTED', 'resetIdentity: this database keeps its device key in the browser (a non-extractable CryptoKey); it cannot be replaced from here');
+  }
   return raw.transaction(() => {
     const previousDeviceId = getDeviceId(raw);
     const { rawKey, identity } = newKey();
@@ -71,11 +100,25 @@ function newKey(): { rawKey: Uint8Array; identity: DeviceIdentity } {
   return { rawKey, identity: { deviceId: peerIdFromPrivateKey(key).toString(), privateKey: key } };
 }
 
+/**
+ * This database's identity, or undefined before its first open. A device id whose key is neither
+ * in ahenk_meta nor held for the connection is an error, never a reason to make a new key: a new
+ * key cannot sign for the old device id.
+ */
 export function readIdentity(raw: SqliteConnection): DeviceIdentity | undefined {
   const get = raw.prepare('SELECT value FROM ahenk_meta WHERE key = ?');
-  const key = get.value(KEY) as string | undefined;
   const deviceId = get.value(ID) as string | undefined;
-  if (key === undefined || deviceId === undefined) return undefined;
+  const held = heldIdentity(raw);
+  if (held !== undefined) {
+    if (deviceId === undefined) return undefined;
+    if (held.deviceId !== deviceId) throw new DatabaseError('ahenk_meta: device id does not match the stored key');
+    return held;
+  }
+  const key = get.value(KEY) as string | undefined;
+  if (deviceId === undefined) return undefined;
+  if (key === undefined) {
+    throw new DeviceKeyError('DEVICE_KEY_MISSING', `this database's device key (device ${deviceId}) is not in it: it is kept in the browser that made it`);
+  }
   const privateKey = privateKeyFromRaw(fromBase64(key));
   if (peerIdFromPrivateKey(privateKey).toString() !== deviceId) throw new DatabaseError('ahenk_meta: device id does not match the stored key');
   return { deviceId, privateKey };
