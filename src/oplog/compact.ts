@@ -53,7 +53,8 @@ export function compactOplog(db: DatabaseHandle, options: CompactionOptions = {}
 }
 
 function compactIn(raw: SqliteConnection, full: boolean, maxEntries: number | undefined): CompactionReport {
-  foldOplog(raw);
+  // Rows the fold joins count as removed: the log holds that many rows fewer.
+  const { joined } = foldOplog(raw);
   const since = full ? 0n : (raw.prepare('SELECT compacted FROM ahenk_clock WHERE id = 0').value() as bigint);
   const last = (raw.prepare('SELECT coalesce(max(seq), 0) FROM ahenk_oplog').value() as bigint) ?? 0n;
   const windowEnd =
@@ -69,7 +70,7 @@ function compactIn(raw: SqliteConnection, full: boolean, maxEntries: number | un
     .prepare(`${overBothIndexes('SELECT pk, seq, cl, cols, more FROM ahenk_oplog', 'tbl = ? AND pk IN (SELECT value FROM json_each(?))')} ORDER BY pk, seq DESC`);
   const drop = raw.prepare('DELETE FROM ahenk_oplog WHERE seq IN (SELECT value FROM json_each(?))');
   let rows = 0;
-  let removed = 0;
+  let removed = joined;
   const dead: bigint[] = [];
   const flush = () => {
     for (let start = 0; start < dead.length; start += CHUNK) removed += Number(drop.run(`[${dead.slice(start, start + CHUNK).join(',')}]`).changes);
@@ -129,6 +130,8 @@ function supersededIn(history: readonly LogEntry[], dead: bigint[]): void {
 
 function maskWithGroups(cols: bigint, more: Uint8Array): bigint {
   let mask = cols;
-  for (const group of decodeClockGroups(more)) mask |= group.mask;
+  // A joined insert's group holds every column but those newer groups set, as 64 bits: signed,
+  // so that together they make -1 ("every column, present and future") again.
+  for (const group of decodeClockGroups(more)) mask |= BigInt.asIntN(64, group.mask);
   return mask;
 }

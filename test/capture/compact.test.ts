@@ -1,18 +1,19 @@
-import { delta, writesOf } from '../helpers/entries.ts';
+import { canonical, delta, holdsAllOf, writesOf } from '../helpers/entries.ts';
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { compactOplog, getOplogEntriesSince, merge, type OplogEntry } from '../../src/index.ts';
+import { join } from 'node:path';
+import { compactOplog, getOplogEntriesSince, initializeDatabase, merge, type OplogEntry } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { seededRandom } from '../../bench/data.ts';
-import { dump, openDevice } from '../helpers/db.ts';
-import { todos } from '../helpers/schema.ts';
+import { dump, openDevice, peerAcknowledged, tempDir } from '../helpers/db.ts';
+import { schema, todos } from '../helpers/schema.ts';
 
 type Device = ReturnType<typeof openDevice>;
 const logSize = (db: Device) => Number(db.$connection.prepare('SELECT count(*) FROM ahenk_oplog').value());
 const cursors = (db: Device) => db.$connection.prepare('SELECT seq FROM ahenk_oplog ORDER BY seq').values().map(([seq]) => String(seq));
 
 /** A history with every kind of write: re-updated cells, deletes, re-inserts, and rows merged from a peer with two stamps. */
-function churn(a: Device, seed: number): void {
+function churn(a: Device, seed: number, peerRows = true): void {
   const random = seededRandom(seed);
   const key = () => `row-${Math.floor(random() * 12)}`;
   const T0 = Date.now() - 60_000;
@@ -22,7 +23,7 @@ function churn(a: Device, seed: number): void {
     const roll = random();
     if (!exists) a.insert(todos).values({ id, title: `t${step}` }).run();
     else if (roll < 0.1) a.delete(todos).where(eq(todos.id, id)).run();
-    else if (roll < 0.2) {
+    else if (roll < 0.2 && peerRows) {
       const stamp = (ms: number) => formatHlc(packHlc(T0 + step * 10 + ms, 0));
       // A peer's row with cells at two stamps: logged as one row with two clock groups.
       merge(a, [
@@ -44,6 +45,8 @@ function churn(a: Device, seed: number): void {
 describe('compactOplog', () => {
   it('drops superseded entries and changes no export, from any cursor', () => {
     const a = openDevice('a');
+    // A peer that has not acknowledged anything yet: the fold joins nothing (see the next test).
+    peerAcknowledged(a, null);
     churn(a, 7);
     const before = logSize(a);
     const exports = new Map(cursors(a).map((c) => [c, getOplogEntriesSince(a, c).entries]));
@@ -64,12 +67,49 @@ describe('compactOplog', () => {
     expect(dump(c, 'todos')).toEqual(dump(a, 'todos'));
   });
 
+  it('joins each row\'s local entries up to the acknowledged position: nothing lost from any cursor, exact from there on', () => {
+    const reference = openDevice('a');
+    peerAcknowledged(reference, null);
+    // No merge, so nothing folds before the copy's compaction: the whole log is the fold's tail.
+    churn(reference, 7, false);
+    // A byte copy of the same device, whose peer has acknowledged everything.
+    const path = join(tempDir(), 'joined.db');
+    reference.$connection.exec(`VACUUM INTO '${path}'`);
+    const joined = Object.assign(initializeDatabase(path, { schema }), { path });
+    const position = joined.$connection.prepare('SELECT max(seq) FROM ahenk_oplog').value() as bigint;
+    peerAcknowledged(joined, position);
+    const before = logSize(joined);
+    const report = compactOplog(joined);
+    expect(logSize(joined)).toBe(before - report.removed);
+    // Local rows with clock groups: joined entries (merged rows always carry their own stamp).
+    const joinedRows = Number(joined.$connection.prepare('SELECT count(*) FROM ahenk_oplog WHERE hlc IS NULL AND more IS NOT NULL').value());
+    expect(joinedRows).toBeGreaterThan(0);
+    const fromStart = getOplogEntriesSince(reference).entries;
+    expect(canonical(getOplogEntriesSince(joined).entries)).toEqual(canonical(fromStart));
+    for (const cursor of cursors(reference)) {
+      expect(holdsAllOf(getOplogEntriesSince(joined, cursor).entries, getOplogEntriesSince(reference, cursor).entries, fromStart), `cursor ${cursor}`).toBeUndefined();
+    }
+    // Writes after the acknowledged position stay apart until the peer acknowledges them.
+    joined.update(todos).set({ done: 1000 }).where(eq(todos.id, 'row-1')).run();
+    joined.update(todos).set({ title: 'later' }).where(eq(todos.id, 'row-1')).run();
+    const after = cursors(joined).filter((c) => BigInt(c) > position);
+    compactOplog(joined);
+    expect(cursors(joined).filter((c) => BigInt(c) > position)).toEqual(after);
+    expect(after).toHaveLength(2);
+    const b = openDevice('b');
+    merge(b, getOplogEntriesSince(joined).entries);
+    expect(dump(b, 'todos')).toEqual(dump(joined, 'todos'));
+    joined.$connection.close();
+  });
+
   it('keeps an entry while one of its cells is still its own, and each row its causal length', () => {
     const a = openDevice('a');
     a.insert(todos).values({ id: 'r', title: 'x' }).run();
     for (let i = 0; i < 10; i++) a.update(todos).set({ done: i + 1 }).where(eq(todos.id, 'r')).run();
     a.update(todos).set({ title: 'y' }).where(eq(todos.id, 'r')).run();
-    expect(compactOplog(a)).toEqual({ rows: 1, removed: 9, done: true });
+    // No peer: the fold joins the row's twelve entries into one log row (the nine superseded go).
+    expect(compactOplog(a)).toEqual({ rows: 1, removed: 11, done: true });
+    expect(logSize(a)).toBe(1);
     // The insert (its all-columns mask also stands for score and data), the last done, the title.
     expect(getOplogEntriesSince(a).entries.map((e) => [e.cl, e.groups.map((g) => Object.keys(g.values).sort())])).toEqual([
       [1, [['data', 'score'], ['done'], ['title']]],

@@ -65,3 +65,8 @@ export function fileImage(db: { $connection: SqliteConnection; path: string }): 
   db.$connection.exec('PRAGMA wal_checkpoint(TRUNCATE)');
   return readFileSync(db.path);
 }
+
+/** Records a peer that acknowledged our log up to `acked` (null: not yet), as a sync session does. */
+export function peerAcknowledged(db: { $connection: SqliteConnection }, acked: bigint | string | null, peerId = 'test-peer'): void {
+  db.$connection.prepare('INSERT INTO ahenk_cursors (peer_id, acked) VALUES (?, ?) ON CONFLICT (peer_id) DO UPDATE SET acked = excluded.acked').run(peerId, acked === null ? null : BigInt(acked));
+}

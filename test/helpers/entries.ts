@@ -42,3 +42,28 @@ export function canonical(entries: readonly OplogEntry[]): Write[] {
   const order = (e: Write) => JSON.stringify([e.table, e.pk, e.hlc, e.device]);
   return [...joined.values()].sort((x, y) => (order(x) < order(y) ? -1 : 1));
 }
+
+/** An export as a sorted list of single cells (table, key, causal length, column, stamp, device, value); a delete is one cell named ''. */
+export function cellWrites(entries: readonly OplogEntry[]): string[] {
+  const out: string[] = [];
+  for (const e of writesOf(entries)) {
+    const columns = Object.keys(e.values);
+    if (columns.length === 0) out.push(JSON.stringify([e.table, e.pk, e.cl, '', e.hlc, e.device]));
+    for (const c of columns) out.push(JSON.stringify([e.table, e.pk, e.cl, c, e.hlc, e.device, e.values[c]], (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? [...v] : v)));
+  }
+  return out.sort();
+}
+
+/**
+ * Checks an export from a cursor below a joined log row (docs/decisions.md, "The fold joins a
+ * row's local entries"): it holds every cell the unjoined log's export from that cursor holds
+ * (nothing lost), and only cells that the export from the start holds too (any extra is an older
+ * cell of a row the cursor had, sent again with the same stamp).
+ */
+export function holdsAllOf(joined: readonly OplogEntry[], reference: readonly OplogEntry[], fromStart: readonly OplogEntry[]): string | undefined {
+  const have = new Set(cellWrites(joined));
+  const all = new Set(cellWrites(fromStart));
+  for (const cell of cellWrites(reference)) if (!have.has(cell)) return `lost ${cell}`;
+  for (const cell of have) if (!all.has(cell)) return `not in the export from the start: ${cell}`;
+  return undefined;
+}
