@@ -1,0 +1,131 @@
+/**
+ * The fold joins a row's run of unindexed local entries into one log row with clock groups
+ * (src/oplog/fold.ts), up to every known peer's acknowledged position.
+ */
+import { join } from 'node:path';
+import { eq } from 'drizzle-orm';
+import { describe, expect, it } from 'vitest';
+import { getOplogEntriesSince, initializeDatabase, merge } from '../../src/index.ts';
+import { formatHlc, packHlc } from '../../src/clock/index.ts';
+import { foldOplog } from '../../src/oplog/fold.ts';
+import { dump, openDevice, peerAcknowledged, tempDir } from '../helpers/db.ts';
+import { canonical, delta, holdsAllOf } from '../helpers/entries.ts';
+import { schema, todos } from '../helpers/schema.ts';
+
+type Device = ReturnType<typeof openDevice>;
+const ROWS = 50;
+const count = (db: Device, where = '1') => Number(db.$connection.prepare(`SELECT count(*) FROM ahenk_oplog WHERE ${where}`).value());
+const maxSeq = (db: Device) => db.$connection.prepare('SELECT max(seq) FROM ahenk_oplog').value() as bigint;
+const fold = (db: Device) => db.$connection.transaction(() => foldOplog(db.$connection));
+
+/** Inserts ROWS rows, then updates `done` in each: two log rows per row. Returns the seq between. */
+function insertThenUpdate(db: Device): bigint {
+  for (let i = 0; i < ROWS; i++) db.insert(todos).values({ id: `r${String(i).padStart(3, '0')}`, title: `t${i}`, score: i / 2 }).run();
+  const between = maxSeq(db);
+  for (let i = 0; i < ROWS; i++) db.update(todos).set({ done: i + 1 }).where(eq(todos.id, `r${String(i).padStart(3, '0')}`)).run();
+  return between;
+}
+
+/** A byte copy of `db` as a second handle on the same device (the twin that is not folded differently). */
+function twinOf(db: Device): Device {
+  const path = join(tempDir(), 'twin.db');
+  db.$connection.exec(`VACUUM INTO '${path}'`);
+  return Object.assign(initializeDatabase(path, { schema }), { path });
+}
+
+describe('the fold joins a row\'s local entries', () => {
+  it('with no peer, leaves one log row and one index entry per row, and the same export from the start and from its end', () => {
+    const a = openDevice('a');
+    const between = insertThenUpdate(a);
+    const last = maxSeq(a);
+    const before = getOplogEntriesSince(a).entries;
+    const fromBetween = getOplogEntriesSince(a, between.toString()).entries;
+    expect(count(a)).toBe(2 * ROWS);
+    expect(fold(a)).toEqual({ indexed: ROWS, joined: ROWS });
+    expect(count(a)).toBe(ROWS);
+    expect(count(a, 'ix = 0')).toBe(ROWS);
+    // Each row: the update's stamp in its own columns, the insert's in one 20-byte group.
+    expect(count(a, 'hlc IS NULL AND length(more) = 20')).toBe(ROWS);
+    expect(maxSeq(a)).toBe(last);
+    expect(canonical(getOplogEntriesSince(a).entries)).toEqual(canonical(before));
+    expect(getOplogEntriesSince(a, last.toString()).entries).toEqual([]);
+    // From a cursor between the joined entries the insert's cells come again, with their stamps.
+    expect(holdsAllOf(getOplogEntriesSince(a, between.toString()).entries, fromBetween, before)).toBeUndefined();
+    expect(getOplogEntriesSince(a, between.toString()).entries).toHaveLength(ROWS);
+    const b = openDevice('b');
+    merge(b, getOplogEntriesSince(a).entries);
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+  });
+
+  it('joins nothing past the lowest acknowledged position, and nothing while a peer has acknowledged nothing', () => {
+    const a = openDevice('a');
+    peerAcknowledged(a, null, 'p1');
+    insertThenUpdate(a);
+    expect(fold(a)).toEqual({ indexed: 2 * ROWS, joined: 0 });
+
+    const c = openDevice('c');
+    peerAcknowledged(c, null, 'p1');
+    const between = insertThenUpdate(c);
+    peerAcknowledged(c, maxSeq(c), 'p1');
+    peerAcknowledged(c, between, 'p2');
+    // p2 may hold a cursor between an insert and its update: nothing is joined across it.
+    expect(fold(c)).toEqual({ indexed: 2 * ROWS, joined: 0 });
+
+    const d = openDevice('d');
+    peerAcknowledged(d, null, 'p1');
+    insertThenUpdate(d);
+    const position = maxSeq(d);
+    for (let i = 0; i < 5; i++) d.update(todos).set({ title: `later ${i}` }).where(eq(todos.id, 'r000')).run();
+    peerAcknowledged(d, position, 'p1');
+    // Up to the position every row's two entries join; the five later ones stay apart.
+    expect(fold(d)).toEqual({ indexed: ROWS + 5, joined: ROWS });
+    expect(count(d, `seq > ${position}`)).toBe(5);
+  });
+
+  it('keeps the entries on either side of a delete apart, and each incarnation its causal length', () => {
+    const a = openDevice('a');
+    a.insert(todos).values({ id: 'k', title: 'one' }).run();
+    a.update(todos).set({ done: 1 }).where(eq(todos.id, 'k')).run();
+    a.delete(todos).where(eq(todos.id, 'k')).run();
+    a.insert(todos).values({ id: 'k', title: 'two' }).run();
+    a.update(todos).set({ score: 2.5 }).where(eq(todos.id, 'k')).run();
+    const before = getOplogEntriesSince(a).entries;
+    expect(fold(a)).toEqual({ indexed: 2, joined: 2 });
+    expect(a.$connection.prepare('SELECT cl, length(more) FROM ahenk_oplog ORDER BY seq').values()).toEqual([
+      [1n, 20n],
+      [2n, null],
+      [3n, 20n],
+    ]);
+    expect(canonical(getOplogEntriesSince(a).entries)).toEqual(canonical(before));
+    a.delete(todos).where(eq(todos.id, 'k')).run();
+    expect(a.$connection.prepare('SELECT max(cl) FROM ahenk_oplog').value()).toBe(4n);
+  });
+
+  it('gives merge the same decisions as the separate entries did', () => {
+    const joined = openDevice('a');
+    // The twin opens with a peer that acknowledged nothing, so its opening fold joins nothing.
+    peerAcknowledged(joined, null);
+    const between = insertThenUpdate(joined);
+    const separate = twinOf(joined);
+    joined.$connection.prepare('DELETE FROM ahenk_cursors').run();
+    const last = maxSeq(joined);
+    // Remote writes stamped between the inserts and the last updates: they lose on `done` (updated
+    // later here) and win on `title` (set only by the insert).
+    const stamp = formatHlc(BigInt(between) + (BigInt(last) - BigInt(between)) / 2n);
+    const entries = ['r045', 'r047', 'r049'].flatMap((pk) => [
+      delta({ table: 'todos', pk, hlc: stamp, device: 'peer', cl: 1, values: { done: 99n } }),
+      delta({ table: 'todos', pk, hlc: stamp, device: 'peer', cl: 1, values: { title: 'remote' } }),
+    ]);
+    const early = formatHlc(packHlc(1_000, 0));
+    entries.push(delta({ table: 'todos', pk: 'r030', hlc: early, device: 'peer', cl: 1, values: { score: 9.5 } }));
+    expect(merge(joined, entries)).toEqual(merge(separate, entries));
+    expect(count(joined)).toBeLessThan(count(separate));
+    expect(dump(joined, 'todos')).toEqual(dump(separate, 'todos'));
+    const rows = dump(joined, 'todos') as Record<string, unknown>[];
+    const r049 = rows.find((r) => r['id'] === 'r049')!;
+    expect([r049['title'], Number(r049['done'])]).toEqual(['remote', 50]);
+    expect(rows.find((r) => r['id'] === 'r030')!['score']).toBe(15);
+    expect(canonical(getOplogEntriesSince(joined).entries)).toEqual(canonical(getOplogEntriesSince(separate).entries));
+    separate.$connection.close();
+  });
+});
