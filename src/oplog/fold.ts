@@ -5,11 +5,13 @@
  */
 import type { SqliteConnection } from '../sqlite/index.ts';
 import { ixOf } from './log-index.ts';
+import { packKeySql } from './log-key.ts';
 
 /** Indexes every entry logged since the last fold; returns how many it indexed. */
 export function foldOplog(raw: SqliteConnection): number {
   const folded = raw.prepare('SELECT folded FROM ahenk_clock WHERE id = 0').value() as bigint;
-  const { changes } = raw.prepare(`UPDATE ahenk_oplog SET ix = ${ixOf('cl')} WHERE seq > ? AND ix IS NULL`).run(folded);
+  // An entry going into the history index (causal length 1) takes its key's packed form there (log-key.ts).
+  const { changes } = raw.prepare(`UPDATE ahenk_oplog SET ix = ${ixOf('cl')}, pk = CASE WHEN cl > 1 THEN pk ELSE ${packKeySql('pk')} END WHERE seq > ? AND ix IS NULL`).run(folded);
   raw.prepare('UPDATE ahenk_clock SET folded = (SELECT coalesce(max(seq), 0) FROM ahenk_oplog) WHERE id = 0').run();
   return Number(changes);
 }
