@@ -11,6 +11,7 @@ import { BLOB_KEY_MESSAGE } from '../../src/capture/triggers.ts';
 import { foldOplog } from '../../src/oplog/fold.ts';
 import { isCanonicalUuid, keyFromLog, keyTextSql, packKey, packKeySql, PACKED_KEY_BYTES } from '../../src/oplog/log-key.ts';
 import { SYSTEM_MIGRATIONS_TABLE } from '../../src/database/initialize.ts';
+import { defaultAdapter } from '../../src/sqlite/index.ts';
 import { caught, openDevice, openRaw } from '../helpers/db.ts';
 import { schema, todos } from '../helpers/schema.ts';
 
@@ -139,8 +140,11 @@ describe('keys in the log', () => {
   });
 
   // Debian 12's sqlite3 is 3.40, before unhex (3.41): the triggers must not need it.
-  const shell = spawnSync('sqlite3', ['-version'], { encoding: 'utf8' });
-  it.skipIf(shell.status !== 0)('an older sqlite3 shell writes rows with UUID keys whose history is packed', () => {
+  // On sqlite-wasm a path opens as an in-memory image: another process never sees its writes.
+  const shellReason =
+    defaultAdapter() === 'sqlite-wasm' ? 'sqlite-wasm opens a path as an in-memory image' : spawnSync('sqlite3', ['-version']).status !== 0 ? 'the sqlite3 shell is not installed' : undefined;
+  if (shellReason) console.warn(`skipping the sqlite3 shell test: ${shellReason}`);
+  it.skipIf(shellReason !== undefined)('an older sqlite3 shell writes rows with UUID keys whose history is packed', () => {
     const a = openDevice('a');
     a.insert(todos).values({ id: UUID, title: 'app' }).run();
     foldOplog(a.$connection);
