@@ -55,8 +55,9 @@ function exportFrom(raw: SqliteConnection, from: bigint, limit: number | undefin
 }
 
 /**
- * A scanned log row: table id (negated for a packed key, which then comes as its hex), key, stamp as hex, site, op, causal length, the mask's two 31-bit
- * halves; then, for a log row with extra clock groups, those as hex.
+ * A scanned log row: table id (negated for a packed key, which then comes as its hex), key, stamp
+ * as hex, site, op, causal length, the mask's two 31-bit halves; then, for a log row with extra
+ * clock groups, those as hex.
  */
 type LogRow = [tbl: number, pk: string, hlc: string, site: number, op: number, cl: number, lo: number, hi: number, more?: string];
 

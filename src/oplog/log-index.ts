@@ -31,10 +31,10 @@ export function ixOfCl(cl: number): 0 | 1 {
 }
 
 /**
- * A query over every indexed entry of the rows whose keys (text) are in the JSON array bound to
- * each `?keys`: `select` (up to its WHERE) run against each index, where a key takes the form that
- * index holds it in (log-key.ts: packed in the history index). Parameters: table id and keys, twice.
- * `pk` comes out as the log holds it (keyFromLog turns it back into text).
+ * A query over every indexed entry of some rows of one table: `select` (up to its WHERE) run
+ * against each index, the keys (a JSON array of their texts) asked in the form that index holds
+ * them in (log-key.ts: packed in the history index). Parameters: table id, keys, table id, keys.
+ * `pk` comes out as the log holds it (keyFromLog or keyTextSql turn it back into text).
  */
 export function overBothIndexesByKeys(select: string): string {
   return (
