@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { compactOplog, getOplogEntriesSince, initializeDatabase, merge } from '../../src/index.ts';
+import { buildOplogEntry, compactOplog, getDeviceId, getOplogEntriesSince, initializeDatabase, localApply, merge } from '../../src/index.ts';
 import { BLOB_KEY_MESSAGE } from '../../src/capture/triggers.ts';
 import { foldOplog } from '../../src/oplog/fold.ts';
 import { isCanonicalUuid, keyFromLog, keyTextSql, packKey, packKeySql, PACKED_KEY_BYTES } from '../../src/oplog/log-key.ts';
@@ -130,6 +130,18 @@ describe('keys in the log', () => {
     merge(b, getOplogEntriesSince(a).entries);
     expect(merge(b, old).applied).toBe(0);
     expect(b.$connection.prepare('SELECT title FROM todos WHERE id = ?').value(id)).toBe('new');
+  });
+
+  it('the manual path logs and reads a UUID key in the same forms', () => {
+    const a = openDevice('a');
+    const me = getDeviceId(a.$connection);
+    localApply(a, buildOplogEntry(me, 'todos', 'insert', { id: UUID, title: 'manual' }));
+    localApply(a, buildOplogEntry(me, 'todos', 'update', { id: UUID, title: 'edited' }));
+    expect(logKeys(a).map((r) => [r.kind, r.ix])).toEqual([['blob', 0], ['blob', 0]]);
+    localApply(a, buildOplogEntry(me, 'todos', 'delete', { id: UUID }));
+    localApply(a, buildOplogEntry(me, 'todos', 'insert', { id: UUID, title: 'back' }));
+    expect(getOplogEntriesSince(a).entries.map((e) => [e.pk, e.cl, e.groups[0]!.values.title])).toEqual([[UUID, 3, 'back']]);
+    expect(logKeys(a).slice(2).map((r) => [r.kind, r.ix])).toEqual([['text', 1], ['text', 1]]);
   });
 
   it('the triggers refuse a blob key, which no peer could take and the log could mistake for a packed one', () => {
