@@ -1,12 +1,10 @@
 // better-sqlite3 loads the copy built for this Node (AHENK_BETTER_SQLITE3_ENTRY): the bare
 // specifier, and files of the installed package that a tool (vitest) resolved to a path itself.
-import { realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const entry = process.env.AHENK_BETTER_SQLITE3_ENTRY;
-// The real path: Node resolves a symlinked node_modules (a git worktree's) to where it really is.
-const installed = pathToFileURL(realpathSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'better-sqlite3'))).href + '/';
+const installed = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'better-sqlite3')).href + '/';
 const built = entry === undefined ? undefined : pathToFileURL(dirname(dirname(entry))).href + '/';
 
 export async function resolve(specifier, context, next) {
