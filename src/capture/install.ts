@@ -16,6 +16,7 @@ import type { CaptureTarget } from '../oplog/catalog.ts';
 import { foldOplog } from '../oplog/fold.ts';
 import { ALL_COLUMNS, bitOf, captureTriggerSql } from './triggers.ts';
 import { CL_INDEXED, HISTORY_INDEXED, ixOfCl } from '../oplog/log-index.ts';
+import { logKeyOf, packKeySql } from '../oplog/log-key.ts';
 
 export interface CaptureInstallReport {
   /** Tables whose triggers were created or re-created. */
@@ -111,7 +112,7 @@ function backfillAddedColumns(raw: SqliteConnection, target: CaptureTarget, adde
   const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.update}, ?, ?, ?)`);
   for (const row of rows) {
     const cl = clOf.value(target.id, String(row.pk)) as bigint;
-    insert.run(target.id, String(row.pk), cl, row.mask, ixOfCl(Number(cl)));
+    insert.run(target.id, logKeyOf(String(row.pk), cl), cl, row.mask, ixOfCl(Number(cl)));
   }
   return rows.length;
 }
@@ -137,11 +138,11 @@ function backfill(raw: SqliteConnection, target: CaptureTarget): number {
     .prepare(
       `SELECT t.${pk} AS pk FROM ${quoteIdent(target.name)} AS t
        WHERE NOT EXISTS (SELECT 1 FROM ahenk_oplog o WHERE o.tbl = ? AND o.pk = t.${pk} AND o.${CL_INDEXED})
-         AND NOT EXISTS (SELECT 1 FROM ahenk_oplog o WHERE o.tbl = ? AND o.pk = t.${pk} AND o.${HISTORY_INDEXED})`,
+         AND NOT EXISTS (SELECT 1 FROM ahenk_oplog o WHERE o.tbl = ? AND o.pk = ${packKeySql(`t.${pk}`)} AND o.${HISTORY_INDEXED})`,
     )
     .values(target.id, target.id)
     .map(([key]) => key as string);
   const insert = raw.prepare(`INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ?, ?, ${OP.insert}, 1, ?, ${ixOfCl(1)})`);
-  for (const key of missing) insert.run(target.id, String(key), ALL_COLUMNS);
+  for (const key of missing) insert.run(target.id, logKeyOf(String(key), 1), ALL_COLUMNS);
   return missing.length;
 }

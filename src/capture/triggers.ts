@@ -26,6 +26,12 @@ const NOT_APPLYING = 'NOT EXISTS (SELECT 1 FROM ahenk_apply_guard)';
  */
 export const CAUSAL_LENGTH_LIMIT_MESSAGE = `ahenk: this row's key was deleted at the causal length limit (${MAX_CAUSAL_LENGTH}); it cannot be inserted again, use a new key`;
 
+/**
+ * The write a trigger refuses rather than log a blob key: no peer could take it (an entry's key is
+ * text), and the log keeps blobs for packed UUIDs alone (oplog/log-key.ts), so it never mistakes
+ * one for the other. A text key column holds a blob only if the app binds one.
+ */
+export const BLOB_KEY_MESSAGE = "ahenk: a synced table's key must be text (or a number), not a blob";
 
 /**
  * An insert sets every column, including columns added to the table after it was logged (their
@@ -48,8 +54,10 @@ export function captureTriggerSql(target: CaptureTarget): string[] {
   // the one the write logs, f(m); at the bound the write fails instead (the statement is undone).
   const fromRowCl = (ref: 'NEW' | 'OLD', f: (m: string) => string) =>
     `(SELECT CASE WHEN m >= ${MAX_CAUSAL_LENGTH} THEN RAISE(ABORT, '${CAUSAL_LENGTH_LIMIT_MESSAGE.replaceAll("'", "''")}') ELSE ${f('m')} END FROM (SELECT max(cl) AS m FROM ahenk_oplog WHERE tbl = ${target.id} AND pk = ${ref}.${pk} AND ${CL_INDEXED}))`;
+  // The key as the trigger logs it: text, as it is (the fold packs it later; oplog/log-key.ts).
+  const logKey = (ref: 'NEW' | 'OLD') => `CASE WHEN typeof(${ref}.${pk}) = 'blob' THEN RAISE(ABORT, '${BLOB_KEY_MESSAGE.replaceAll("'", "''")}') ELSE ${ref}.${pk} END`;
   const append = (ref: 'NEW' | 'OLD', op: number, cl: string, cols: string, ix: 'NULL' | '1') =>
-    `INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ${target.id}, ${ref}.${pk}, ${op}, ${cl}, ${cols}, ${ix});`;
+    `INSERT INTO ahenk_oplog (seq, tbl, pk, op, cl, cols, ix) VALUES (${NEXT_SEQ_SQL}, ${target.id}, ${logKey(ref)}, ${op}, ${cl}, ${cols}, ${ix});`;
   // Alive is the next odd causal length at or above the indexed ones; deleted the even one after it.
   // Below the (even) bound both stay within it; at it, both would pass it.
   const aliveCl = (ref: 'NEW' | 'OLD') => fromRowCl(ref, (m) => `(coalesce(${m}, 0) | 1)`);

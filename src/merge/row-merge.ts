@@ -8,7 +8,8 @@ import { quoteIdent, type SqliteConnection, type SqliteStatement } from '../sqli
 import { packHlc } from '../clock/timestamp.ts';
 import type { CapturedTable } from '../oplog/catalog.ts';
 import { OP } from '../oplog/format.ts';
-import { ixOfCl, overBothIndexes } from '../oplog/log-index.ts';
+import { ixOfCl, overBothIndexesByKeys } from '../oplog/log-index.ts';
+import { keyFromLog, logKeyOf } from '../oplog/log-key.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { compareCellClocks, type CellClock } from '../oplog/register-order.ts';
 import { decodeClockGroups, encodeClockGroups, GROUP_BYTES, writeClockGroup, type ClockGroup } from '../oplog/clock-groups.ts';
@@ -91,11 +92,11 @@ export class RowMerger {
   /** Local causal length and cell clocks of the given rows of one table (absent rows: none). */
   loadHistories(table: CapturedTable, pks: readonly string[]): Map<string, LocalRow> {
     const histories = new Map<string, LocalRow>();
-    const query = this.raw.cached(overBothIndexes("SELECT pk, printf('%016x', coalesce(hlc, seq)), site, cl, cols, more FROM ahenk_oplog", 'tbl = ? AND pk IN (SELECT value FROM json_each(?))'),
-    );
+    const query = this.raw.cached(overBothIndexesByKeys("SELECT pk, printf('%016x', coalesce(hlc, seq)), site, cl, cols, more FROM ahenk_oplog"));
     for (let start = 0; start < pks.length; start += HISTORY_CHUNK) {
       const chunk = JSON.stringify(pks.slice(start, start + HISTORY_CHUNK));
-      for (const [pk, hlc, site, bigCl, cols, more] of query.iterateValues(table.id, chunk, table.id, chunk) as IterableIterator<[string, string, bigint, bigint, bigint, Uint8Array | null]>) {
+      for (const [logKey, hlc, site, bigCl, cols, more] of query.iterateValues(table.id, chunk, table.id, chunk) as IterableIterator<[string | Uint8Array, string, bigint, bigint, bigint, Uint8Array | null]>) {
+        const pk = keyFromLog(logKey);
         const cl = Number(bigCl);
         let row = histories.get(pk);
         if (!row) histories.set(pk, (row = { cl: 0, cells: new Map() }));
@@ -348,7 +349,7 @@ export class RowMerger {
 
   private queueLog(hlc: string, site: number, tbl: number, pk: string, op: number, cl: number, mask: bigint | number, more: Uint8Array | null): void {
     this.seq += 1n;
-    this.pendingLog.push(this.seq, BigInt(`0x${hlc}`), site, tbl, pk, op, cl, mask, more, ixOfCl(cl));
+    this.pendingLog.push(this.seq, BigInt(`0x${hlc}`), site, tbl, logKeyOf(pk, cl), op, cl, mask, more, ixOfCl(cl));
     if (this.pendingLog.length === LOG_BATCH * LOG_COLUMNS) this.flushLog();
   }
 

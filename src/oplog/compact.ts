@@ -19,7 +19,8 @@ import type { SqliteConnection } from '../sqlite/index.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { decodeClockGroups } from './clock-groups.ts';
 import { foldOplog } from './fold.ts';
-import { overBothIndexes } from './log-index.ts';
+import { overBothIndexesByKeys } from './log-index.ts';
+import { keyTextSql } from './log-key.ts';
 
 export interface CompactionOptions {
   /** Examine every row, not only those written since the last compaction. @default false */
@@ -61,13 +62,14 @@ function compactIn(raw: SqliteConnection, full: boolean, maxEntries: number | un
     maxEntries === undefined ? undefined : (raw.prepare('SELECT seq FROM ahenk_oplog WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?').value(since, maxEntries - 1) as bigint | undefined);
   const top = windowEnd ?? last;
   const touched = new Map<number, string[]>();
-  for (const [tbl, pk] of raw.prepare('SELECT DISTINCT tbl, pk FROM ahenk_oplog WHERE seq > ? AND seq <= ?', { integers: 'number' }).iterateValues(since, top) as IterableIterator<[number, string]>) {
+  // Keys as text: a row's entries may hold its key in either form (log-key.ts).
+  for (const [tbl, pk] of raw.prepare(`SELECT DISTINCT tbl, ${keyTextSql('pk')} FROM ahenk_oplog WHERE seq > ? AND seq <= ?`, { integers: 'number' }).iterateValues(since, top) as IterableIterator<[number, string]>) {
     let keys = touched.get(tbl);
     if (!keys) touched.set(tbl, (keys = []));
     keys.push(pk);
   }
   const entriesOf = raw
-    .prepare(`${overBothIndexes('SELECT pk, seq, cl, cols, more FROM ahenk_oplog', 'tbl = ? AND pk IN (SELECT value FROM json_each(?))')} ORDER BY pk, seq DESC`);
+    .prepare(`SELECT ${keyTextSql('pk')} AS key, seq, cl, cols, more FROM (${overBothIndexesByKeys('SELECT pk, seq, cl, cols, more FROM ahenk_oplog')}) ORDER BY key, seq DESC`);
   const drop = raw.prepare('DELETE FROM ahenk_oplog WHERE seq IN (SELECT value FROM json_each(?))');
   let rows = 0;
   let removed = joined;

@@ -11,6 +11,7 @@ import { SiteTable } from './sites.ts';
 import { bytesFromHex, forEachClockGroup } from './clock-groups.ts';
 import { fromSqlite, setOwn, type SqlValue } from '../sqlite/values.ts';
 import { LOW_BITS, TableScan, WANTED, type RowStates } from './export-rows.ts';
+import { uuidOfHex } from './log-key.ts';
 
 export interface OplogExport {
   /** Row deltas, one per row and incarnation, rows in the order of their oldest surviving write, table by table. */
@@ -54,8 +55,9 @@ function exportFrom(raw: SqliteConnection, from: bigint, limit: number | undefin
 }
 
 /**
- * A scanned log row: table id, key, stamp as hex, site, op, causal length, the mask's two 31-bit
- * halves; then, for a log row with extra clock groups, those as hex.
+ * A scanned log row: table id (negated for a packed key, which then comes as its hex), key, stamp
+ * as hex, site, op, causal length, the mask's two 31-bit halves; then, for a log row with extra
+ * clock groups, those as hex.
  */
 type LogRow = [tbl: number, pk: string, hlc: string, site: number, op: number, cl: number, lo: number, hi: number, more?: string];
 
@@ -77,7 +79,9 @@ const WHOLE_TABLE_MIN_KEYS = 5000;
  * local write) leaves the last field out.
  */
 function scanLog(raw: SqliteConnection, from: bigint, upTo: bigint, scans: ReadonlyMap<number, TableScan>): void {
-  const fields = `tbl, pk, printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647`;
+  // A packed key (log-key.ts) comes as its hex with the table id negated (ids are positive): JSON
+  // holds no blob, and the UUID's dashes cost less in JS than in SQL.
+  const fields = `iif(typeof(pk) = 'blob', -tbl, tbl), iif(typeof(pk) = 'blob', hex(pk), pk), printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647`;
   const columns = `CASE WHEN more IS NULL THEN json_array(${fields}) ELSE json_array(${fields}, hex(more)) END`;
   const window = `SELECT seq, hlc, site, tbl, op, cl, cols, pk, more FROM ahenk_oplog WHERE seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ${SCAN_CHUNK}`;
   // The chunk's lowest seq comes with it: the next chunk ends just below.
@@ -87,7 +91,13 @@ function scanLog(raw: SqliteConnection, from: bigint, upTo: bigint, scans: Reado
   for (let top = upTo; top > from; ) {
     const [json, lowest] = scanChunk.values(from, top)[0] as [string, bigint | null];
     const rows = JSON.parse(json) as LogRow[];
-    for (const [tbl, pk, hlc, site, op, cl, lo, hi, more] of rows) {
+    for (const [tblOrPacked, logKey, hlc, site, op, cl, lo, hi, more] of rows) {
+      let tbl = tblOrPacked;
+      let pk = logKey;
+      if (tbl < 0) {
+        tbl = -tbl;
+        pk = uuidOfHex(logKey);
+      }
       if (tbl !== lastTbl) {
         scan = scans.get(tbl);
         lastTbl = tbl;

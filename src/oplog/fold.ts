@@ -21,6 +21,7 @@
 import type { SqliteConnection } from '../sqlite/index.ts';
 import { encodeClockGroups, type ClockGroup } from './clock-groups.ts';
 import { ixOf } from './log-index.ts';
+import { keyTextSql, packKeySql } from './log-key.ts';
 
 /** Log rows per rewrite statement (json_each keeps the statement texts fixed). */
 const CHUNK = 500;
@@ -36,7 +37,8 @@ export interface FoldReport {
 export function foldOplog(raw: SqliteConnection): FoldReport {
   const folded = raw.prepare('SELECT folded FROM ahenk_clock WHERE id = 0').value() as bigint;
   const joined = joinLocalEntries(raw, folded);
-  const { changes } = raw.prepare(`UPDATE ahenk_oplog SET ix = ${ixOf('cl')} WHERE seq > ? AND ix IS NULL`).run(folded);
+  // An entry going into the history index (causal length 1) takes its key's packed form there (log-key.ts).
+  const { changes } = raw.prepare(`UPDATE ahenk_oplog SET ix = ${ixOf('cl')}, pk = CASE WHEN cl > 1 THEN pk ELSE ${packKeySql('pk')} END WHERE seq > ? AND ix IS NULL`).run(folded);
   raw.prepare('UPDATE ahenk_clock SET folded = (SELECT coalesce(max(seq), 0) FROM ahenk_oplog) WHERE id = 0').run();
   return { indexed: Number(changes), joined };
 }
@@ -58,7 +60,8 @@ function joinLocalEntries(raw: SqliteConnection, folded: bigint): number {
   const horizon = joinHorizon(raw);
   if (horizon !== undefined && horizon <= folded) return 0;
   const tables = new Map<bigint, Map<string, Run[]>>();
-  const tail = raw.prepare('SELECT tbl, pk, seq, cols, ix IS NULL AND (? IS NULL OR seq <= ?) FROM ahenk_oplog WHERE seq > ? ORDER BY seq');
+  // Keys as text: merged entries in the tail hold a UUID key packed (log-key.ts), local ones as text.
+  const tail = raw.prepare(`SELECT tbl, ${keyTextSql('pk')}, seq, cols, ix IS NULL AND (? IS NULL OR seq <= ?) FROM ahenk_oplog WHERE seq > ? ORDER BY seq`);
   for (const [tbl, pk, seq, cols, candidate] of tail.iterateValues(horizon ?? null, horizon ?? null, folded) as IterableIterator<[bigint, string, bigint, bigint, bigint]>) {
     let rows = tables.get(tbl);
     if (!rows) tables.set(tbl, (rows = new Map()));

@@ -45,6 +45,8 @@ export const ahenkTables = sqliteTable('ahenk_tables', {
  * ever deleted are in. ix = 0 (ahenk_oplog_history) holds the rest, for merge's history lookups.
  * `more` holds further clock groups of a row that merge logged (src/merge/clock-groups.ts): the
  * cells a peer's row brings in with several stamps take one log row, not one per stamp.
+ * `pk` is the row's key as text, except in entries of ahenk_oplog_history (ix = 0) whose key is a
+ * canonical lower-case UUID: those hold its 16 bytes (src/oplog/log-key.ts).
  */
 export const ahenkOplog = sqliteTable(
   'ahenk_oplog',

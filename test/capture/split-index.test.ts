@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { compactOplog, getOplogEntriesSince, initializeDatabase, merge, type OplogEntry } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { foldOplog } from '../../src/oplog/fold.ts';
+import { keyTextSql } from '../../src/oplog/log-key.ts';
 import { seededRandom } from '../../bench/data.ts';
 import { dump, openDevice, tempDir } from '../helpers/db.ts';
 import { canonical, delta, writesOf } from '../helpers/entries.ts';
@@ -37,20 +38,23 @@ function triplets(): { r: Dev; x: Dev; l: Dev; t0: number } {
   return { r, x: copy('x'), l: copy('l'), t0 };
 }
 
-const rowCls = (db: Dev) => db.$connection.prepare('SELECT tbl, pk, max(cl) AS cl FROM ahenk_oplog GROUP BY tbl, pk ORDER BY tbl, pk').all();
+/** Each row's causal length, by its key's text (one database may hold a row's key packed where another, compacted, has only its text). */
+const rowCls = (db: Dev) => db.$connection.prepare(`SELECT tbl, ${keyTextSql('pk')} AS pk, max(cl) AS cl FROM ahenk_oplog GROUP BY 1, 2 ORDER BY 1, 2`).all();
 
 function causalRun(seed: number, steps: number): void {
   const { r, x, l, t0 } = triplets();
   const random = seededRandom(seed);
   const pick = <V,>(xs: readonly V[]): V => xs[Math.floor(random() * xs.length)]!;
-  const key = () => `k${Math.floor(random() * 4)}`;
+  // Two plain keys and two UUIDs, one canonical (packed in the history index) and one in upper case.
+  const key = () => ['k0', 'k1', 'f47ac10b-58cc-4372-a567-0e02b2c3d479', 'F47AC10B-58CC-4372-A567-0E02B2C3D479'][Math.floor(random() * 4)]!;
   const trail: string[] = [];
   let counter = 0;
   for (let step = 0; step < steps; step++) {
     if (step === 25) {
-      // A database from before migration 0001: everything folded sits in the causal-length index.
+      // A database from before migration 0001: everything folded sits in the causal-length index,
+      // keys as text (migration 0005 packs keys of the history index only).
       foldOplog(l.$connection);
-      l.$connection.exec('UPDATE ahenk_oplog SET ix = 1 WHERE ix = 0');
+      l.$connection.exec(`UPDATE ahenk_oplog SET ix = 1, pk = ${keyTextSql('pk')} WHERE ix = 0`);
       trail.push('legacy');
     }
     const roll = random();
@@ -124,7 +128,7 @@ describe('causal lengths with the split oplog indexes', () => {
       a.insert(todos).values({ id: 'r', title: 'one' }).run();
       merge(a, [delta({ table: 'todos', pk: 'p', op: 'insert', hlc: formatHlc(packHlc(Date.now() - 5000, 0)), device: 'peer', cl: 1, values: { title: 'peer' } })]);
       foldOplog(a.$connection);
-      a.$connection.exec('UPDATE ahenk_oplog SET ix = 1 WHERE ix = 0');
+      a.$connection.exec(`UPDATE ahenk_oplog SET ix = 1, pk = ${keyTextSql('pk')} WHERE ix = 0`);
       for (const id of ['r', 'p']) {
         a.delete(todos).where(eq(todos.id, id)).run();
         a.insert(todos).values({ id, title: 'again' }).run();

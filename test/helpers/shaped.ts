@@ -7,6 +7,7 @@ import { integer, text } from 'drizzle-orm/sqlite-core';
 import { expect } from 'vitest';
 import { defineSyncedTable, getOplogEntriesSince, initializeDatabase, type OplogEntry } from '../../src/index.ts';
 import { foldOplog } from '../../src/oplog/fold.ts';
+import { keyTextSql, packKeySql } from '../../src/oplog/log-key.ts';
 import { openConnection } from '../../src/sqlite/index.ts';
 import { openDevice, tempDir } from './db.ts';
 import { todos } from './schema.ts';
@@ -83,10 +84,14 @@ export function checkSplitIndex(db: Db, legacy = false): void {
   expect(raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE ix IS NULL').value()).toBe(0n);
   expect(raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE ix = 0 AND cl > 1').value()).toBe(0n);
   if (!legacy) expect(raw.prepare('SELECT count(*) FROM ahenk_oplog WHERE ix = 1 AND cl = 1').value()).toBe(0n);
+  // Key forms (src/oplog/log-key.ts): a canonical UUID key is packed in the history index, and only there.
+  expect(raw.prepare(`SELECT count(*) FROM ahenk_oplog WHERE typeof(pk) = 'blob' AND (ix != 0 OR length(pk) != 16)`).value()).toBe(0n);
+  expect(raw.prepare(`SELECT count(*) FROM ahenk_oplog WHERE ix = 0 AND ${packKeySql('pk')} IS NOT pk`).value()).toBe(0n);
+  // A row's entries by its key's text, whichever form each holds it in; the triggers read the text.
   const wrong = raw
     .prepare(
-      `SELECT tbl, pk, max(cl) AS row_cl, coalesce((SELECT max(cl) FROM ahenk_oplog i WHERE i.tbl = o.tbl AND i.pk = o.pk AND i.ix = 1), 1) AS trigger_cl
-       FROM ahenk_oplog o GROUP BY tbl, pk HAVING row_cl != trigger_cl`,
+      `SELECT tbl, k, max(cl) AS row_cl, coalesce((SELECT max(cl) FROM ahenk_oplog i WHERE i.tbl = o.tbl AND i.pk = o.k AND i.ix = 1), 1) AS trigger_cl
+       FROM (SELECT tbl, ${keyTextSql('pk')} AS k, cl FROM ahenk_oplog) o GROUP BY tbl, k HAVING row_cl != trigger_cl`,
     )
     .all();
   expect(wrong).toEqual([]);

@@ -9,7 +9,8 @@ import { getOplogEntriesSince, merge, type OplogEntry, type SqlValue } from '../
 import { dump, openDevice } from '../helpers/db.ts';
 
 const DEVICES = 3;
-const keys = fc.constantFrom('k0', 'k1', 'k2', 'k3');
+// Canonical UUIDs are packed in the log's history index, an upper-case one is not: rows converge either way.
+const keys = fc.constantFrom('k0', 'k1', 'f47ac10b-58cc-4372-a567-0e02b2c3d479', 'F47AC10B-58CC-4372-A567-0E02B2C3D479');
 const anyValue = fc.oneof(
   fc.constant(null),
   fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),

@@ -40,7 +40,8 @@ const DEVICES = ['p1', 'p2', 'p3'] as const;
 /** One peer entry without its stamp; stamps are given later, unique per entry. */
 const rawEntry = fc.record({
   table: fc.constantFrom('todos', 'wide', 'w31', 'slim'),
-  pk: fc.constantFrom('k0', 'k1', 'k2', 'k3', 'k4'),
+  // Plain keys, canonical UUIDs (packed in the log's history index) and a UUID in upper case (kept as text).
+  pk: fc.constantFrom('k0', 'k1', '0190c3a4-7b1e-7c2d-8e3f-4a5b6c7d8e9f', 'f47ac10b-58cc-4372-a567-0e02b2c3d479', 'F47AC10B-58CC-4372-A567-0E02B2C3D479'),
   cl: fc.integer({ min: 1, max: 5 }),
   insert: fc.boolean(),
   device: fc.constantFrom(...DEVICES),

@@ -7,6 +7,8 @@
  */
 import { MAX_PACKED } from '../../clock/timestamp.ts';
 import { ENTRY_LIMITS, type CellGroup, type OplogEntry } from '../../oplog/entry.ts';
+// The log packs the same keys (only the exact lower-case hyphenated form: anything else must come back byte for byte as sent).
+import { isCanonicalUuid } from '../../oplog/log-key.ts';
 import { setOwn, utf8ByteLength, type SqlValue } from '../../sqlite/values.ts';
 import { malformed } from './errors.ts';
 import { WireReader, WireWriter } from './wire.ts';
@@ -26,12 +28,6 @@ const MIN_INT64 = -(1n << 63n);
 
 /** Bit of the flags byte saying the key follows as a 16-byte UUID rather than a string. */
 export const UUID_KEY_FLAG = 0x80;
-const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** Only the exact lower-case hyphenated form: anything else must come back byte for byte as sent. */
-export function isCanonicalUuid(value: string): boolean {
-  return value.length === 36 && CANONICAL_UUID.test(value);
-}
 
 /** The flag bits an entry may carry; any other is refused. */
 const KNOWN_ENTRY_FLAGS = UUID_KEY_FLAG;

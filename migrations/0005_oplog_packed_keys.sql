@@ -1,0 +1,2 @@
+-- The history index holds a canonical lower-case UUID key as its 16 bytes (src/oplog/log-key.ts): a log written before keeps it as text there.
+UPDATE `ahenk_oplog` SET `pk` = unhex(replace(`pk`, '-', '')) WHERE `ix` = 0 AND typeof(`pk`) = 'text' AND length(`pk`) = 36 AND `pk` GLOB '[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]-[0-9a-f][0-9a-f][0-9a-f][0-9a-f]-[0-9a-f][0-9a-f][0-9a-f][0-9a-f]-[0-9a-f][0-9a-f][0-9a-f][0-9a-f]-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]';

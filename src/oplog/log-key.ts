@@ -1,0 +1,88 @@
+/**
+ * How ahenk_oplog holds a row's key. A key is text (an integer key is stored as its text by the
+ * column's TEXT affinity; a blob key is refused by the triggers, see capture/triggers.ts). In an
+ * entry of the history index (ix = 0, log-index.ts), a key that is a canonical lower-case UUID
+ * (8-4-4-4-12 lower-case hex digits, exactly 36 characters) is held as its 16 bytes instead: 20
+ * bytes less in the log row and again in the index entry, for most rows of most apps.
+ *
+ * The rule, for every reader: a blob in `pk` is always a packed UUID (no other blob ever gets
+ * there), and it stands for exactly one text, so a key that only looks like a UUID (upper case,
+ * braces, no dashes) stays text and round-trips as it was.
+ *
+ * Everything else keeps the text: entries of the causal-length index (ix = 1: deletes and
+ * re-inserted rows, few) and local writes not folded yet (ix NULL). So the triggers, which only
+ * append and read the causal-length index, never pack a key: they need no function that an older
+ * SQLite (the Debian 12 sqlite3 shell is 3.40; `unhex` came in 3.41) lacks. The fold packs, on
+ * Ahenk's own connection, whose SQLite (3.41 or later in every adapter) has `unhex`.
+ */
+import { DatabaseError } from '../errors.ts';
+
+/** Bytes of a packed key. */
+export const PACKED_KEY_BYTES = 16;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Whether `key` is a canonical lower-case UUID, the only text that is packed. */
+export function isCanonicalUuid(key: string): boolean {
+  return key.length === 36 && UUID.test(key);
+}
+
+/** GLOB is case-sensitive: 32 lower-case hex digits in the 8-4-4-4-12 form. */
+const HEX = '[0-9a-f]';
+const UUID_GLOB = [8, 4, 4, 4, 12].map((n) => HEX.repeat(n)).join('-');
+
+/** SQL: the history index's form of the key `expr` (text in, packed blob or the same text out). */
+export function packKeySql(expr: string): string {
+  return `(CASE WHEN typeof(${expr}) = 'text' AND length(${expr}) = 36 AND ${expr} GLOB '${UUID_GLOB}' THEN unhex(replace(${expr}, '-', '')) ELSE ${expr} END)`;
+}
+
+/** SQL: the key's text, whichever form the log holds it in. */
+export function keyTextSql(expr: string): string {
+  return `(CASE WHEN typeof(${expr}) = 'blob' THEN lower(hex(substr(${expr}, 1, 4)) || '-' || hex(substr(${expr}, 5, 2)) || '-' || hex(substr(${expr}, 7, 2)) || '-' || hex(substr(${expr}, 9, 2)) || '-' || hex(substr(${expr}, 11, 6))) ELSE ${expr} END)`;
+}
+
+/** The form a log row of causal length `cl` holds `key` in: packed in the history index (cl 1), else text. */
+export function logKeyOf(key: string, cl: number | bigint): string | Uint8Array {
+  return cl > 1 ? key : packKey(key);
+}
+
+/** The key's packed form when it is a canonical UUID, else the text itself. */
+export function packKey(key: string): string | Uint8Array {
+  if (!isCanonicalUuid(key)) return key;
+  const bytes = new Uint8Array(PACKED_KEY_BYTES);
+  let at = 0;
+  for (let i = 0; i < 36; i += 2) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) i++;
+    bytes[at++] = (nibble(key.charCodeAt(i)) << 4) | nibble(key.charCodeAt(i + 1));
+  }
+  return bytes;
+}
+
+/** A key as the log holds it, back to its text. */
+export function keyFromLog(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value instanceof Uint8Array && value.byteLength === PACKED_KEY_BYTES) return uuidOfBytes(value);
+  // Neither the triggers nor merge ever log anything else: a log that holds it is not this format.
+  throw new DatabaseError(`ahenk_oplog holds a key that is neither text nor a packed UUID (${value instanceof Uint8Array ? `${value.byteLength}-byte blob` : typeof value})`);
+}
+
+/** The hex of 32 packed digits (upper or lower case, as SQLite's hex() gives them) as a canonical UUID. */
+export function uuidOfHex(hex: string): string {
+  const h = hex.toLowerCase();
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+const BYTE_HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function uuidOfBytes(b: Uint8Array): string {
+  const x = BYTE_HEX;
+  return (
+    x[b[0]!]! + x[b[1]!]! + x[b[2]!]! + x[b[3]!]! + '-' + x[b[4]!]! + x[b[5]!]! + '-' + x[b[6]!]! + x[b[7]!]! + '-' +
+    x[b[8]!]! + x[b[9]!]! + '-' + x[b[10]!]! + x[b[11]!]! + x[b[12]!]! + x[b[13]!]! + x[b[14]!]! + x[b[15]!]!
+  );
+}
+
+/** The value of a lower-case hex digit (only called on text the UUID pattern accepted). */
+function nibble(code: number): number {
+  return code <= 57 ? code - 48 : code - 87;
+}
