@@ -128,4 +128,24 @@ describe('the fold joins a row\'s local entries', () => {
     expect(canonical(getOplogEntriesSince(joined).entries)).toEqual(canonical(getOplogEntriesSince(separate).entries));
     separate.$connection.close();
   });
+
+  it('joins the local writes logged after a merged row of the same row and keeps that row apart (a UUID key, which merge may log packed)', () => {
+    const a = openDevice('a');
+    const key = '0192f1a2-7b3c-7d4e-8f50-123456789abc';
+    a.insert(todos).values({ id: key, title: 'mine' }).run();
+    const afterInsert = maxSeq(a);
+    // Merge folds first (the insert alone: nothing to join), then logs the peer's winning title.
+    merge(a, [delta({ table: 'todos', pk: key, hlc: formatHlc(afterInsert + 1n), device: 'peer', cl: 1, values: { title: 'theirs' } })]);
+    a.update(todos).set({ done: 7 }).where(eq(todos.id, key)).run();
+    a.update(todos).set({ score: 0.5 }).where(eq(todos.id, key)).run();
+    const before = getOplogEntriesSince(a).entries;
+    // The tail: the merged row, then two local updates: those two join, the merged row stays before them.
+    expect(fold(a)).toEqual({ indexed: 1, joined: 1 });
+    expect(count(a)).toBe(3);
+    expect(canonical(getOplogEntriesSince(a).entries)).toEqual(canonical(before));
+    const b = openDevice('b');
+    merge(b, getOplogEntriesSince(a).entries);
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+    expect((dump(b, 'todos')[0] as Record<string, unknown>)['title']).toBe('theirs');
+  });
 });
