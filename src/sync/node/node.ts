@@ -304,7 +304,7 @@ export class SyncNode extends SyncNodeEmitter {
           setImmediate(step);
           return;
         }
-        if (removed > 0) this.#config.log(`compacted the oplog: dropped ${removed} superseded entries of ${rows} rows`);
+        if (removed > 0) this.#config.log(`compacted the oplog: ${removed} log rows fewer (superseded or joined) for ${rows} rows`);
       } catch (error) {
         this.emit('error', { error: error instanceof Error ? error : new Error(String(error)) });
       }
