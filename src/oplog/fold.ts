@@ -19,7 +19,7 @@
  * unindexed local write: a delete or a merged row of the same key in between stays between.
  */
 import type { SqliteConnection } from '../sqlite/index.ts';
-import { encodeClockGroups, type ClockGroup } from './clock-groups.ts';
+import { GROUP_BYTES, writeClockGroup } from './clock-groups.ts';
 import { ixOf } from './log-index.ts';
 import { keyTextSql, packKeySql } from './log-key.ts';
 
@@ -43,11 +43,8 @@ export function foldOplog(raw: SqliteConnection): FoldReport {
   return { indexed: Number(changes), joined };
 }
 
-/** A run of one row's unindexed local entries in the tail, oldest first, with no other entry of the row between. */
-interface Run {
-  seqs: bigint[];
-  masks: bigint[];
-}
+/** Log rows per read of the tail (one JSON text of about 70 bytes a row). */
+const SCAN_CHUNK = 20_000;
 
 /** The highest seq the fold may join up to: every known peer acknowledged it (undefined: no peer). */
 function joinHorizon(raw: SqliteConnection): bigint | undefined {
@@ -55,51 +52,109 @@ function joinHorizon(raw: SqliteConnection): bigint | undefined {
   return peers === 0n ? undefined : (lowest ?? 0n);
 }
 
-/** Joins each row's unindexed local entries after `folded` (see above); returns the log rows it removed. */
+const MAX_SEQ = 2n ** 63n - 1n;
+
+/**
+ * A tail log row as the join reads it: its seq as decimal text (a local row's stamp), table, key, the mask's two
+ * 31-bit halves (-1 and -1 for an insert's "every column") and whether it may join.
+ */
+type TailRow = [seq: string, tbl: number, pk: string, lo: number, hi: number, candidate: 0 | 1];
+
+/**
+ * Joins each row's runs of unindexed local entries after `folded` (see above); returns the log
+ * rows it removed. The tail is read in chunks of JSON (one parse per chunk, no BigInt per row);
+ * each entry points at the previous one of its run, so a run is walked from its newest entry.
+ */
 function joinLocalEntries(raw: SqliteConnection, folded: bigint): number {
   const horizon = joinHorizon(raw);
   if (horizon !== undefined && horizon <= folded) return 0;
-  const tables = new Map<bigint, Map<string, Run[]>>();
   // Keys as text: merged entries in the tail hold a UUID key packed (log-key.ts), local ones as text.
-  const tail = raw.prepare(`SELECT tbl, ${keyTextSql('pk')}, seq, cols, ix IS NULL AND (? IS NULL OR seq <= ?) FROM ahenk_oplog WHERE seq > ? ORDER BY seq`);
-  for (const [tbl, pk, seq, cols, candidate] of tail.iterateValues(horizon ?? null, horizon ?? null, folded) as IterableIterator<[bigint, string, bigint, bigint, bigint]>) {
-    let rows = tables.get(tbl);
-    if (!rows) tables.set(tbl, (rows = new Map()));
-    let runs = rows.get(pk);
-    if (!runs) rows.set(pk, (runs = [{ seqs: [], masks: [] }]));
-    if (candidate === 1n) {
-      const run = runs[runs.length - 1]!;
-      run.seqs.push(seq);
-      run.masks.push(cols);
-    } else if ((horizon === undefined || seq <= horizon) && runs[runs.length - 1]!.seqs.length > 0) {
-      // An indexed entry (a delete, a merged row) keeps the entries before it apart from those
-      // after it. Entries past the horizon come after every candidate and stay as they are.
-      runs.push({ seqs: [], masks: [] });
+  const fields = `CAST(seq AS TEXT), tbl, ${keyTextSql('pk')}, CASE WHEN cols = -1 THEN -1 ELSE cols & 2147483647 END, CASE WHEN cols = -1 THEN -1 ELSE (cols >> 31) & 2147483647 END, ix IS NULL AND seq <= ?`;
+  const read = raw.prepare(`SELECT json_group_array(json_array(${fields})), max(seq) FROM (SELECT seq, tbl, pk, cols, ix FROM ahenk_oplog WHERE seq > ? ORDER BY seq LIMIT ${SCAN_CHUNK})`);
+  const horizonText = horizon?.toString();
+  const seqs: string[] = [];
+  const los: number[] = [];
+  const his: number[] = [];
+  /** Index of the previous entry of the same run, or -1. */
+  const previous: number[] = [];
+  /** Whether a newer entry of the same run follows. */
+  const followed: boolean[] = [];
+  /** Per table: the key's last entry while its run is open, -1 once an indexed entry closed it. */
+  const open = new Map<number, Map<string, number>>();
+  for (let from = folded; ; ) {
+    const [json, last] = read.values(horizon ?? MAX_SEQ, from)[0] as [string, bigint | null];
+    const rows = JSON.parse(json) as TailRow[];
+    for (const [seq, tbl, pk, lo, hi, candidate] of rows) {
+      let keys = open.get(tbl);
+      if (!keys) open.set(tbl, (keys = new Map()));
+      if (candidate === 1) {
+        const i = seqs.length;
+        seqs.push(seq);
+        los.push(lo);
+        his.push(hi);
+        const before = keys.get(pk);
+        if (before !== undefined && before >= 0) {
+          previous.push(before);
+          followed[before] = true;
+        } else previous.push(-1);
+        followed.push(false);
+        keys.set(pk, i);
+      } else if (horizonText === undefined || atOrBelow(seq, horizonText)) {
+        // An indexed entry (a delete, a merged row) keeps the entries before it apart from those
+        // after it. Entries past the horizon come after every candidate and stay as they are.
+        keys.set(pk, -1);
+      }
     }
+    if (rows.length < SCAN_CHUNK || last === null) break;
+    from = last;
   }
-  const dead: bigint[] = [];
-  const rewrites: [bigint, Uint8Array][] = [];
-  for (const rows of tables.values()) {
-    for (const row of rows.values()) for (const run of row) joinRun(run, dead, rewrites);
+  const dead: string[] = [];
+  const rewrites: string[] = [];
+  const group = new Uint8Array(GROUP_BYTES);
+  for (let newest = 0; newest < seqs.length; newest++) {
+    if (followed[newest] || previous[newest]! < 0) continue;
+    // Columns set by a newer entry of the run: 31-bit halves, and "every column".
+    let coveredLo = los[newest]!;
+    let coveredHi = his[newest]!;
+    let more = '';
+    for (let i = previous[newest]!; i >= 0; i = previous[i]!) {
+      dead.push(seqs[i]!);
+      if (coveredLo === -1) continue;
+      const lo = los[i]!;
+      const hi = his[i]!;
+      const all = lo === -1;
+      const groupLo = (all ? ~coveredLo : lo & ~coveredLo) & 0x7fffffff;
+      const groupHi = (all ? ~coveredHi : hi & ~coveredHi) & 0x7fffffff;
+      if (all) {
+        coveredLo = -1;
+        coveredHi = -1;
+      } else {
+        coveredLo |= lo;
+        coveredHi |= hi;
+      }
+      if (groupLo === 0 && groupHi === 0 && !all) continue;
+      // The u64 mask: bits 0-30 and 31-61, and for an insert 62-63 too ("columns added later").
+      writeClockGroup(group, 0, BigInt(seqs[i]!).toString(16).padStart(16, '0'), 0, (groupHi >>> 1) | (all ? 0xc0000000 : 0), groupLo | ((groupHi & 1) << 31));
+      more += hexOf(group);
+    }
+    if (more !== '') rewrites.push(`[${seqs[newest]!},"${more}"]`);
   }
   const drop = raw.prepare('DELETE FROM ahenk_oplog WHERE seq IN (SELECT value FROM json_each(?))');
   for (let start = 0; start < dead.length; start += CHUNK) drop.run(`[${dead.slice(start, start + CHUNK).join(',')}]`);
-  const setMore = raw.prepare('UPDATE ahenk_oplog SET more = ? WHERE seq = ?');
-  for (const [seq, more] of rewrites) setMore.run(more, seq);
+  const setMore = raw.prepare('UPDATE ahenk_oplog SET more = unhex(j.value ->> 1) FROM json_each(?) AS j WHERE ahenk_oplog.seq = j.value ->> 0');
+  for (let start = 0; start < rewrites.length; start += CHUNK) setMore.run(`[${rewrites.slice(start, start + CHUNK).join(',')}]`);
   return dead.length;
 }
 
-/** Joins one run into its newest entry: the older ones become clock groups with the columns no newer one set. */
-function joinRun(run: Run, dead: bigint[], rewrites: [bigint, Uint8Array][]): void {
-  const n = run.seqs.length;
-  if (n < 2) return;
-  let covered = run.masks[n - 1]!;
-  const groups: ClockGroup[] = [];
-  for (let i = n - 2; i >= 0; i--) {
-    dead.push(run.seqs[i]!);
-    const mask = run.masks[i]! & ~covered;
-    covered |= run.masks[i]!;
-    if (mask !== 0n) groups.push({ hlc: run.seqs[i]!.toString(16).padStart(16, '0'), site: 0, mask });
-  }
-  if (groups.length > 0) rewrites.push([run.seqs[n - 1]!, encodeClockGroups(groups)]);
+/** Whether decimal `a` is at most decimal `b` (non-negative, no leading zeros). */
+function atOrBelow(a: string, b: string): boolean {
+  return a.length !== b.length ? a.length < b.length : a <= b;
+}
+
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
+function hexOf(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) out += HEX_BYTE[b]!;
+  return out;
 }
