@@ -5,8 +5,13 @@ import { join } from 'node:path';
 import { compactOplog, getOplogEntriesSince, initializeDatabase, merge, type OplogEntry } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { seededRandom } from '../../bench/data.ts';
+import { defaultAdapter } from '../../src/sqlite/index.ts';
 import { dump, openDevice, peerAcknowledged, tempDir } from '../helpers/db.ts';
 import { schema, todos } from '../helpers/schema.ts';
+
+// A twin is a VACUUM INTO copy opened again: sqlite-wasm opens a path as an in-memory image, so it has no copy to open.
+const twinsUnavailable = defaultAdapter() === 'sqlite-wasm' ? 'sqlite-wasm opens a path as an in-memory image' : undefined;
+if (twinsUnavailable) console.warn(`skipping the twin tests: ${twinsUnavailable}`);
 
 type Device = ReturnType<typeof openDevice>;
 const logSize = (db: Device) => Number(db.$connection.prepare('SELECT count(*) FROM ahenk_oplog').value());
@@ -67,7 +72,7 @@ describe('compactOplog', () => {
     expect(dump(c, 'todos')).toEqual(dump(a, 'todos'));
   });
 
-  it('joins each row\'s local entries up to the acknowledged position: nothing lost from any cursor, exact from there on', () => {
+  it.skipIf(twinsUnavailable !== undefined)('joins each row\'s local entries up to the acknowledged position: nothing lost from any cursor, exact from there on', () => {
     const reference = openDevice('a');
     peerAcknowledged(reference, null);
     // No merge, so nothing folds before the copy's compaction: the whole log is the fold's tail.

@@ -8,9 +8,14 @@ import { describe, expect, it } from 'vitest';
 import { getOplogEntriesSince, initializeDatabase, merge } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import { foldOplog } from '../../src/oplog/fold.ts';
+import { defaultAdapter } from '../../src/sqlite/index.ts';
 import { dump, openDevice, peerAcknowledged, tempDir } from '../helpers/db.ts';
 import { canonical, delta, holdsAllOf } from '../helpers/entries.ts';
 import { schema, todos } from '../helpers/schema.ts';
+
+// A twin is a VACUUM INTO copy opened again: sqlite-wasm opens a path as an in-memory image, so it has no copy to open.
+const twinsUnavailable = defaultAdapter() === 'sqlite-wasm' ? 'sqlite-wasm opens a path as an in-memory image' : undefined;
+if (twinsUnavailable) console.warn(`skipping the twin tests: ${twinsUnavailable}`);
 
 type Device = ReturnType<typeof openDevice>;
 const ROWS = 50;
@@ -101,7 +106,7 @@ describe('the fold joins a row\'s local entries', () => {
     expect(a.$connection.prepare('SELECT max(cl) FROM ahenk_oplog').value()).toBe(4n);
   });
 
-  it('gives merge the same decisions as the separate entries did', () => {
+  it.skipIf(twinsUnavailable !== undefined)('gives merge the same decisions as the separate entries did', () => {
     const joined = openDevice('a');
     // The twin opens with a peer that acknowledged nothing, so its opening fold joins nothing.
     peerAcknowledged(joined, null);
