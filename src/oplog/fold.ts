@@ -35,10 +35,10 @@ export interface FoldReport {
 /** Joins and indexes every entry logged since the last fold. */
 export function foldOplog(raw: SqliteConnection): FoldReport {
   const folded = raw.prepare('SELECT folded FROM ahenk_clock WHERE id = 0').value() as bigint;
-  const joined = joinLocalEntries(raw, folded);
+  const { joined, rewritten } = joinLocalEntries(raw, folded);
   const { changes } = raw.prepare(`UPDATE ahenk_oplog SET ix = ${ixOf('cl')} WHERE seq > ? AND ix IS NULL`).run(folded);
   raw.prepare('UPDATE ahenk_clock SET folded = (SELECT coalesce(max(seq), 0) FROM ahenk_oplog) WHERE id = 0').run();
-  return { indexed: Number(changes), joined };
+  return { indexed: Number(changes) + rewritten, joined };
 }
 
 /** Log rows per read of the tail (one JSON text of about 70 bytes a row). */
@@ -60,12 +60,12 @@ type TailRow = [seq: string, tbl: number, pk: string, lo: number, hi: number, ca
 
 /**
  * Joins each row's runs of unindexed local entries after `folded` (see above); returns the log
- * rows it removed. The tail is read in chunks of JSON (one parse per chunk, no BigInt per row);
+ * rows it removed and the joined rows it indexed. The tail is read in chunks of JSON (one parse per chunk, no BigInt per row);
  * each entry points at the previous one of its run, so a run is walked from its newest entry.
  */
-function joinLocalEntries(raw: SqliteConnection, folded: bigint): number {
+function joinLocalEntries(raw: SqliteConnection, folded: bigint): { joined: number; rewritten: number } {
   const horizon = joinHorizon(raw);
-  if (horizon !== undefined && horizon <= folded) return 0;
+  if (horizon !== undefined && horizon <= folded) return { joined: 0, rewritten: 0 };
   const fields = `CAST(seq AS TEXT), tbl, pk, CASE WHEN cols = -1 THEN -1 ELSE cols & 2147483647 END, CASE WHEN cols = -1 THEN -1 ELSE (cols >> 31) & 2147483647 END, ix IS NULL AND seq <= ?`;
   const read = raw.prepare(`SELECT json_group_array(json_array(${fields})), max(seq) FROM (SELECT seq, tbl, pk, cols, ix FROM ahenk_oplog WHERE seq > ? ORDER BY seq LIMIT ${SCAN_CHUNK})`);
   const horizonText = horizon?.toString();
@@ -138,9 +138,11 @@ function joinLocalEntries(raw: SqliteConnection, folded: bigint): number {
   }
   const drop = raw.prepare('DELETE FROM ahenk_oplog WHERE seq IN (SELECT value FROM json_each(?))');
   for (let start = 0; start < dead.length; start += CHUNK) drop.run(`[${dead.slice(start, start + CHUNK).join(',')}]`);
-  const setMore = raw.prepare('UPDATE ahenk_oplog SET more = unhex(j.value ->> 1) FROM json_each(?) AS j WHERE ahenk_oplog.seq = j.value ->> 0');
-  for (let start = 0; start < rewrites.length; start += CHUNK) setMore.run(`[${rewrites.slice(start, start + CHUNK).join(',')}]`);
-  return dead.length;
+  // A joined row is indexed in the same write that gives it its groups.
+  const setMore = raw.prepare(`UPDATE ahenk_oplog SET more = unhex(j.value ->> 1), ix = ${ixOf('cl')} FROM json_each(?) AS j WHERE ahenk_oplog.seq = j.value ->> 0`);
+  let rewritten = 0;
+  for (let start = 0; start < rewrites.length; start += CHUNK) rewritten += Number(setMore.run(`[${rewrites.slice(start, start + CHUNK).join(',')}]`).changes);
+  return { joined: dead.length, rewritten };
 }
 
 /** Whether decimal `a` is at most decimal `b` (non-negative, no leading zeros). */
