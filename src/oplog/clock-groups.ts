@@ -3,7 +3,10 @@
  * writes (an insert and a later update, cells from two devices); its first group lives in the
  * row's own (hlc, site, cols) columns and the others in `more`, so one log row (and one index
  * entry) records the row whatever the number of stamps. Groups of one row share its causal
- * length and op, and their masks are disjoint. Triggers never write `more`.
+ * length and op, and their masks are disjoint. Triggers never write `more`; the fold writes it
+ * when it joins a row's local entries into one log row (fold.ts): there the row's stamp is its seq
+ * (hlc NULL), the groups are older local writes (site 0) and an insert's group has every bit but
+ * the newer groups' columns, 62 and 63 included ("columns added later").
  *
  * Encoding: GROUP_BYTES per group, big-endian: stamp (u64), site (u32), column mask (u64).
  */
