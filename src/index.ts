@@ -135,6 +135,7 @@ export {
 export { createRelayNode, joinRelay, RelayNode, type AdmittedPeer, type JoinRelayOptions, type RelayConfig, type RelayLimits, type RelayStats } from './sync/relay/index.ts';
 // The session, channels and protocol constants are under `ahenk/transport` (src/transport.ts).
 export {
+  FrameTimeoutError,
   FrameTooLargeError,
   ProtocolError,
   RemoteError,

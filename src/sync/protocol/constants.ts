@@ -93,6 +93,22 @@ export const MAX_SCHEMA_VERSION = 2 ** 31 - 1;
 /** A peer that opened the stream must say hello promptly; a silent one holds a stream for nothing. */
 export const HELLO_TIMEOUT_MS = 10_000;
 
+/**
+ * Once the first byte of a frame (its length prefix included) has arrived, the rest must follow
+ * within FRAME_BASE_TIMEOUT_MS plus the bytes received so far at FRAME_MIN_BYTES_PER_SECOND: a
+ * frame of n bytes takes at most base + n / rate in all (a 64 MiB frame about 68 minutes), and a
+ * peer that dribbles (a byte a second, or a prefix alone) is cut after about the base time. Only
+ * the time spent waiting for the peer's bytes counts, not the time we spend applying the frames
+ * before. The base is the hello's: a stalled link or a relay's hiccup of some seconds passes.
+ */
+export const FRAME_BASE_TIMEOUT_MS = 10_000;
+
+/**
+ * 16 KiB/s (128 kbit/s) is a bad mobile link (EDGE, a congested 3G cell): slower than any link we
+ * expect to sync over, yet a peer must spend this much real bandwidth to keep a frame open.
+ */
+export const FRAME_MIN_BYTES_PER_SECOND = 16 * 1024;
+
 /** Stopping a live session waits this long for the peer's acks and DONE before resetting the stream. */
 export const STOP_TIMEOUT_MS = 2_000;
 

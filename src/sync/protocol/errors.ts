@@ -27,7 +27,7 @@ export type ProtocolErrorCode =
    * cursor. Not sent to the peer (there is no stream left to send it on).
    */
   | 'PROTOCOL_CONNECTION_LOST'
-  /** The peer did not say hello (or finish stopping) in time. */
+  /** The peer did not say hello (or finish stopping, or finish a frame it began) in time. */
   | 'PROTOCOL_TIMEOUT'
   /** Something failed on this side (the database, most likely); the peer is told and may retry later. */
   | 'PROTOCOL_INTERNAL'
@@ -72,6 +72,26 @@ export class FrameTooLargeError extends ProtocolError {
     this.name = 'FrameTooLargeError';
     this.size = size;
     this.limit = limit;
+  }
+}
+
+/**
+ * A frame the peer began did not arrive in time (FRAME_BASE_TIMEOUT_MS plus its bytes at
+ * FRAME_MIN_BYTES_PER_SECOND): a peer that dribbles cannot hold a stream.
+ */
+export class FrameTimeoutError extends ProtocolError {
+  /** Bytes of the frame received (its prefix included) and the payload length it announced, if its prefix was whole. */
+  readonly receivedBytes: number;
+  readonly announcedBytes: number | undefined;
+  readonly waitedMs: number;
+
+  constructor(receivedBytes: number, announcedBytes: number | undefined, waitedMs: number) {
+    const of = announcedBytes === undefined ? 'a length prefix still incomplete' : `a frame of ${announcedBytes} bytes`;
+    super('PROTOCOL_TIMEOUT', `${of} stalled: ${receivedBytes} bytes in ${Math.round(waitedMs)} ms, slower than the minimum rate`);
+    this.name = 'FrameTimeoutError';
+    this.receivedBytes = receivedBytes;
+    this.announcedBytes = announcedBytes;
+    this.waitedMs = waitedMs;
   }
 }
 

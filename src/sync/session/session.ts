@@ -6,7 +6,7 @@
  * sender keeps pushing new writes after catch-up until the session is stopped.
  */
 import { DEFAULT_BATCH_SIZE, DEFAULT_WINDOW, DRIFT_NOTICE_INTERVAL_MS, HELLO_TIMEOUT_MS, LINGER_TIMEOUT_MS, MAX_BATCH_SIZE, MAX_DEVICE_ID_BYTES, MAX_WINDOW, PEER_POSITION_SAVE_MS, PROTOCOL_MAJOR, PROTOCOL_MINOR, STOP_TIMEOUT_MS } from '../protocol/constants.ts';
-import { connectionLost, ProtocolError, RemoteError } from '../protocol/errors.ts';
+import { connectionLost, FrameTimeoutError, ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { framedSize } from '../protocol/framing.ts';
 import { encodeMessage } from '../protocol/messages.ts';
 import type { FrameChannel } from './channel.ts';
@@ -334,9 +334,10 @@ class SyncSession {
     } else {
       this.log(reason.message);
     }
-    // Let the peer read our last frames and close its side, then make sure the stream is gone.
+    // Let the peer read our last frames and close its side, then make sure the stream is gone. A
+    // peer that stalled inside a frame is still sending it: its stream is reset once told.
     const closed = await settleWithin(this.channel.close(), LINGER_TIMEOUT_MS);
-    if (!closed || !(await settleWithin(reading, LINGER_TIMEOUT_MS))) this.channel.abort(reason);
+    if (!closed || error instanceof FrameTimeoutError || !(await settleWithin(reading, LINGER_TIMEOUT_MS))) this.channel.abort(reason);
   }
 
   private reportCaughtUp(): void {
