@@ -30,7 +30,9 @@ async function hostBelow(peerId: string): Promise<Libp2p> {
     const privateKey = await generateKeyPair('Ed25519');
     if (peerIdFromPrivateKey(privateKey).toString() >= peerId) continue;
     const host = await createLibp2p({ privateKey, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], connectionGater: { denyDialMultiaddr: () => false } });
-    stops.push(() => host.stop());
+    stops.push(async () => {
+      await host.stop();
+    });
     return host;
   }
 }

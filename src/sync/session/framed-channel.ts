@@ -71,20 +71,21 @@ export function createFramedChannel(bytes: ByteChannel, options: FramedChannelOp
       return {
         async *[Symbol.asyncIterator]() {
           const decoder = new FrameDecoder(maxFrameBytes);
-          const clock = new FrameClock(timing);
+          const clock = new FrameClock(timing, decoder);
           const source = bytes.read()[Symbol.asyncIterator]();
           let ended = false;
           try {
             for (;;) {
-              const next = await clock.next(source, decoder);
+              const next = await clock.next(source);
               if (next.done === true) break;
               const frames = decoder.push(next.value);
-              clock.pushed(frames.length, decoder);
+              clock.pushed(frames.length);
               for (const frame of frames) yield frame;
             }
             ended = true;
             decoder.finish();
           } finally {
+            clock.stop();
             // As for-await would; not awaited, as after a timeout the source's read is still pending.
             if (!ended) source.return?.().catch(() => undefined);
           }
