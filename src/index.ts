@@ -47,7 +47,7 @@ export { getOplogEntriesSince } from './database/exchange.ts';
 export type { ExportOptions, OplogExport } from './oplog/export.ts';
 export { merge, retryQuarantined, type MergeOptions, type MergeResult, type QuarantinedEntry, type RetryOptions, type RetryResult } from './merge/merge.ts';
 export { countQuarantined, QUARANTINE_LIMITS, QuarantineFullError, type QuarantineReason } from './merge/quarantine.ts';
-export { getClockDrift, type ClockDriftReport, type HeldForDrift } from './merge/drift.ts';
+export { getClockDrift, type ClockDriftReport, type HeldForDrift, type PeerDriftNotice } from './merge/drift.ts';
 export { ENTRY_LIMITS, type CellGroup, type OplogEntry, type OpType } from './oplog/entry.ts';
 export {
   checkResolver,
