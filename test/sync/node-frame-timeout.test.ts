@@ -24,11 +24,14 @@ afterEach(async () => {
   await Promise.all(stops.splice(0).map((stop) => stop()));
 });
 
-/** A host whose id sorts below `peerId`, so that node never opens /ahenk/sync towards it (the lower id opens). */
-async function hostBelow(peerId: string): Promise<Libp2p> {
+/**
+ * A bare host whose id sorts below `peerId` (`below`), so that node never opens /ahenk/sync towards
+ * it, or above it, so that node is the one that opens (the lower id opens).
+ */
+async function hostBeside(peerId: string, below: boolean): Promise<Libp2p> {
   for (;;) {
     const privateKey = await generateKeyPair('Ed25519');
-    if (peerIdFromPrivateKey(privateKey).toString() >= peerId) continue;
+    if (peerIdFromPrivateKey(privateKey).toString() < peerId !== below) continue;
     const host = await createLibp2p({ privateKey, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], connectionGater: { denyDialMultiaddr: () => false } });
     stops.push(async () => {
       await host.stop();
@@ -42,7 +45,7 @@ describe('a peer that dribbles a frame', () => {
     const owner = openDevice('owner');
     const node: SyncNode = await createSyncNode(owner, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnect: false});
     stops.push(() => node.stop());
-    const slow = await hostBelow(node.peerId);
+    const slow = await hostBeside(node.peerId, true);
     const slowId = slow.peerId.toString();
     await authorizePeers(owner, [slowId]);
     const errors: SyncErrorEvent[] = [];
@@ -88,5 +91,52 @@ describe('a peer that dribbles a frame', () => {
     expect(reported).toMatchObject({ code: 'PROTOCOL_TIMEOUT', announcedBytes: 500 });
     expect(stream.status).not.toBe('open');
     console.log(`cut ${Math.round(cutAfter)} ms after the frame's first byte, ${sent} bytes dribbled`);
+  });
+
+  it('leaves the node that opens sessions backing off before it opens the next one, not spinning', { timeout: 40_000 }, async () => {
+    const owner = openDevice('owner');
+    const node: SyncNode = await createSyncNode(owner, { listenAddresses: ['/ip4/127.0.0.1/tcp/0'] });
+    stops.push(() => node.stop());
+    const slow = await hostBeside(node.peerId, false);
+    const slowId = slow.peerId.toString();
+    await authorizePeers(owner, [slowId]);
+    const errors: SyncErrorEvent[] = [];
+    node.on('error', (e) => errors.push(e));
+    // Every session the node opens is answered with a hello and a HAVE, then a frame dribbled a byte every 500 ms.
+    const opened: number[] = [];
+    const closed: number[] = [];
+    await slow.handle(SYNC_PROTOCOL, (stream) => {
+      opened.push(performance.now());
+      const bytes = byteChannelOf(stream);
+      void (async () => {
+        try {
+          for await (const _ of bytes.read());
+        } catch {
+          // Reset.
+        }
+        closed.push(performance.now());
+      })();
+      void (async () => {
+        await bytes.write(encodeFrame(encodeMessage({ type: 'hello', major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, schemaVersion: 0, deviceId: slowId, live: true, window: 16 })));
+        await bytes.write(encodeFrame(encodeMessage({ type: 'have', cursor: '' })));
+        await bytes.write(encodeFramePrefix(500));
+        while (stream.status === 'open' && stream.writeStatus === 'writable') {
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          await bytes.write(new Uint8Array([7])).catch(() => undefined);
+        }
+      })().catch(() => undefined);
+    });
+    await slow.dial(multiaddr(node.getMultiaddrs()[0]!));
+
+    await new Promise((resolve) => setTimeout(resolve, 2 * FRAME_BASE_TIMEOUT_MS + 2_500));
+    const timeouts = errors.filter((e) => e.peerId === slowId && e.error instanceof FrameTimeoutError);
+    // Each session is cut after about the base time, and the next opens only after the backoff's
+    // delay (1 s less 20% jitter at least): two or three sessions in 22.5 s, never a loop. (The
+    // node's own batch, sent in each session, counts as progress, so the delay starts at 1 s again.)
+    expect(timeouts.length).toBeGreaterThanOrEqual(1);
+    expect(opened.length).toBeGreaterThanOrEqual(2);
+    expect(opened.length).toBeLessThanOrEqual(3);
+    expect(opened[1]! - closed[0]!).toBeGreaterThanOrEqual(700);
+    console.log(`sessions opened at ${opened.map((t) => Math.round(t - opened[0]!)).join(', ')} ms; closed at ${closed.map((t) => Math.round(t - opened[0]!)).join(', ')} ms`);
   });
 });
