@@ -161,10 +161,11 @@ describe('frame deadline', () => {
     expect(got).toEqual([10, 1000]);
   });
 
-  it('refuses timings that are not positive', () => {
+  it('refuses timings that are not positive finite numbers', () => {
     const bytes = scriptedBytes();
     expect(() => createFramedChannel(bytes.channel, { frameBaseTimeoutMs: 0 })).toThrow(RangeError);
     expect(() => createFramedChannel(bytes.channel, { frameMinBytesPerSecond: Number.NaN })).toThrow(RangeError);
+    expect(() => createFramedChannel(bytes.channel, { frameBaseTimeoutMs: Number.POSITIVE_INFINITY })).toThrow(RangeError);
   });
 
   it('leaves a stream that is silent between frames alone', async () => {

@@ -19,6 +19,9 @@ export interface FrameTiming {
 /** After the timer finds the time spent, one more turn lets bytes that came while the event loop was busy be read first. */
 const nextTurn: (callback: () => void) => void = typeof setImmediate === 'function' ? (callback) => setImmediate(callback) : (callback) => setTimeout(callback, 0);
 
+/** setTimeout's largest delay (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class FrameClock {
   /** Time spent waiting for the peer since the frame under way began, not counting the wait in progress. */
   private waitedMs = 0;
@@ -84,7 +87,8 @@ export class FrameClock {
   }
 
   private arm(ms: number): void {
-    this.timer = setTimeout(() => this.check(), Math.max(0, ms));
+    // A longer delay than setTimeout takes would fire at once: a long wait is looked at again.
+    this.timer = setTimeout(() => this.check(), Math.min(Math.max(0, ms), MAX_TIMER_MS));
   }
 
   private check(): void {

@@ -39,7 +39,7 @@ const COALESCE_BYTES = 64 * 1024;
 export function createFramedChannel(bytes: ByteChannel, options: FramedChannelOptions = {}): FrameChannel {
   const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
   const timing = { baseMs: options.frameBaseTimeoutMs ?? FRAME_BASE_TIMEOUT_MS, minBytesPerSecond: options.frameMinBytesPerSecond ?? FRAME_MIN_BYTES_PER_SECOND };
-  if (!(timing.baseMs > 0) || !(timing.minBytesPerSecond > 0)) throw new RangeError('createFramedChannel: frame timing must be positive');
+  if (!isPositive(timing.baseMs) || !isPositive(timing.minBytesPerSecond)) throw new RangeError('createFramedChannel: frame timing must be positive finite numbers');
   let iterated = false;
   // Writes of two concurrent send() calls must not interleave prefix and payload.
   let writing: Promise<void> = Promise.resolve();
@@ -100,4 +100,8 @@ export function createFramedChannel(bytes: ByteChannel, options: FramedChannelOp
       bytes.abort(reason);
     },
   };
+}
+
+function isPositive(n: number): boolean {
+  return Number.isFinite(n) && n > 0;
 }
