@@ -3,6 +3,8 @@
  * plus its bytes at a minimum rate, counted only while we wait for the peer. Over a scripted byte
  * stream with small timings; test/sync/node-frame-timeout.test.ts runs the defaults over libp2p.
  */
+import { once } from 'node:events';
+import { createServer, connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createFramedChannel, FrameTimeoutError, type ByteChannel } from '../../src/transport.ts';
 import { encodeFrame, encodeFramePrefix } from '../../src/sync/protocol/index.ts';
@@ -159,6 +161,43 @@ describe('frame deadline', () => {
       if (got.length === 1) await sleep(1000);
     }
     expect(got).toEqual([10, 1000]);
+  });
+
+  it('reads bytes that arrived while the event loop was blocked before it judges the frame late', async () => {
+    // A real socket on 127.0.0.1: its bytes come in the event loop's I/O phase, after the timers.
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    const writer = connect((server.address() as { port: number }).port, '127.0.0.1');
+    await once(writer, 'connect');
+    const [reader] = await accepted;
+    try {
+      const bytes: ByteChannel = {
+        write: async () => {},
+        read: () => reader as AsyncIterable<Uint8Array>,
+        close: async () => {},
+        abort: (reason) => reader.destroy(reason),
+      };
+      const reading = readAll(createFramedChannel(bytes, { frameBaseTimeoutMs: 300 }).frames());
+      const frame = encodeFrame(new Uint8Array(1000).fill(9));
+      writer.write(frame.subarray(0, 10));
+      await sleep(250);
+      // The rest goes out now, then this process is busy past the frame's deadline (300 ms): when
+      // it is free again the deadline's timer runs before the socket is read.
+      writer.write(frame.subarray(10));
+      const until = performance.now() + 400;
+      while (performance.now() < until);
+      await sleep(50);
+      writer.end();
+      const result = await reading;
+      expect(result.error).toBeUndefined();
+      expect(result.frames.map((f) => f.byteLength)).toEqual([1000]);
+    } finally {
+      writer.destroy();
+      reader.destroy();
+      server.close();
+    }
   });
 
   it('refuses timings that are not positive finite numbers', () => {
