@@ -6,6 +6,7 @@
  * sender keeps pushing new writes after catch-up until the session is stopped.
  */
 import { DEFAULT_BATCH_SIZE, DEFAULT_WINDOW, DRIFT_NOTICE_INTERVAL_MS, HELLO_TIMEOUT_MS, LINGER_TIMEOUT_MS, MAX_BATCH_SIZE, MAX_DEVICE_ID_BYTES, MAX_WINDOW, PEER_POSITION_SAVE_MS, PROTOCOL_MAJOR, PROTOCOL_MINOR, STOP_TIMEOUT_MS } from '../protocol/constants.ts';
+import { StorageError } from '../../errors.ts';
 import { connectionLost, ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { framedSize } from '../protocol/framing.ts';
 import { encodeMessage } from '../protocol/messages.ts';
@@ -326,10 +327,12 @@ class SyncSession {
       return;
     }
     if (ending === 'tell') {
-      const code = error instanceof ProtocolError ? error.code : 'PROTOCOL_INTERNAL';
+      const code = error instanceof ProtocolError ? error.code : error instanceof StorageError ? 'PROTOCOL_STORAGE' : 'PROTOCOL_INTERNAL';
       this.log(`refusing peer${this.receiver.remoteId ? ` ${this.receiver.remoteId}` : ''}: ${code}: ${reason.message}`);
       this.outbox.clear(reason);
-      const frame = encodeMessage({ type: 'error', code, message: reason.message });
+      // The peer learns what kind of trouble, not where this device keeps its files.
+      const told = error instanceof StorageError ? `this device cannot write its database now (${error.code}); try again later` : reason.message;
+      const frame = encodeMessage({ type: 'error', code, message: told });
       await settleWithin(this.channel.send(frame, AbortSignal.timeout(LINGER_TIMEOUT_MS)), LINGER_TIMEOUT_MS);
     } else {
       this.log(reason.message);
