@@ -1,0 +1,113 @@
+/**
+ * A sync node whose database lives on a filesystem that fills up mid-sync (a tmpfs of a few MiB
+ * mounted by the test, nearly filled with a ballast file): the node reports a StorageError
+ * (DISK_FULL, naming the file) as an `error` event and in its log, its peer hears PROTOCOL_STORAGE,
+ * nothing of a failed group is applied, the sessions are retried with a growing delay rather than
+ * every second, and once the ballast is deleted every row arrives without a restart.
+ *
+ * Needs root (to mount); skipped with the reason otherwise. The mount is removed in afterAll.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmdirSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { getDeviceId, StorageError } from '../../src/index.ts';
+import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
+import { RemoteError } from '../../src/sync/protocol/errors.ts';
+import { openDevice } from '../helpers/db.ts';
+import { authorizePeers, waitFor } from '../net/fixtures.ts';
+import { addTodos } from './helpers.ts';
+
+const ROWS = 8000;
+const SMALL_FS = '16m';
+
+/** A small tmpfs of our own, or why there is none. */
+function mountSmallFilesystem(): { dir: string } | { skip: string } {
+  if (process.getuid?.() !== 0) return { skip: 'not root: cannot mount a small filesystem' };
+  const dir = mkdtempSync(join(tmpdir(), 'ahenk-small-fs-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${SMALL_FS}`, 'tmpfs', dir], { stdio: 'pipe' });
+    return { dir };
+  } catch (error) {
+    rmdirSync(dir);
+    return { skip: `mount -t tmpfs failed: ${(error as Error).message.split('\n')[0]}` };
+  }
+}
+
+const fs = mountSmallFilesystem();
+const skip = 'skip' in fs ? fs.skip : undefined;
+if (skip !== undefined) console.warn(`node-disk-full.test.ts skipped: ${skip}`);
+
+const nodes: SyncNode[] = [];
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
+});
+afterAll(() => {
+  if ('dir' in fs) {
+    execFileSync('umount', [fs.dir]);
+    rmdirSync(fs.dir);
+  }
+});
+
+describe.skipIf(skip !== undefined)(`a sync node on a small filesystem that fills up${skip === undefined ? '' : ` (skipped: ${skip})`}`, () => {
+  it('reports DISK_FULL, backs off, applies no part of a group, and finishes by itself once space returns', async () => {
+    const dir = (fs as { dir: string }).dir;
+    const a = openDevice('a');
+    const b = openDevice('b', dir);
+    await authorizePeers(a, [getDeviceId(b)]);
+    await authorizePeers(b, [getDeviceId(a)]);
+    addTodos(a, 'r', ROWS, { title: 'x'.repeat(300) });
+    // Leave b about 1 MiB: far less than the rows need.
+    const free = (): number => {
+      const s = statfsSync(dir);
+      return s.bavail * s.bsize;
+    };
+    const ballast = join(dir, 'ballast');
+    writeFileSync(ballast, Buffer.alloc(free() - 1024 * 1024));
+
+    const logs: string[] = [];
+    const config = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnectInitialDelayMs: 300, reconnectMaxDelayMs: 2400 };
+    const logsA: string[] = [];
+    const na = await createSyncNode(a, { ...config, log: (line) => logsA.push(line) });
+    const nb = await createSyncNode(b, { ...config, log: (line) => logs.push(line) });
+    nodes.push(na, nb);
+    const errorsA: Error[] = [];
+    const errorsB: Error[] = [];
+    na.on('error', (e) => errorsA.push(e.error));
+    nb.on('error', (e) => errorsB.push(e.error));
+    const starts: number[] = [];
+    nb.on('sync:start', () => starts.push(performance.now()));
+
+    await nb.dial(na.getMultiaddrs()[0]!);
+    await waitFor(() => errorsB.some((e) => e instanceof StorageError), 20_000, "b's DISK_FULL");
+    const full = errorsB.find((e) => e instanceof StorageError) as StorageError;
+    expect(full).toMatchObject({ code: 'DISK_FULL', database: b.path, sqliteCode: 'SQLITE_FULL' });
+    await waitFor(() => errorsA.some((e) => e instanceof RemoteError), 5_000, "a's error event");
+    expect(errorsA.filter((e) => e instanceof RemoteError).map((e) => (e as RemoteError).remoteCode)).toContain('PROTOCOL_STORAGE');
+    expect(logs.some((line) => line.includes('DISK_FULL') && line.includes(b.path))).toBe(true);
+
+    // While the disk stays full: a few sessions, each after a longer wait (300 ms doubling to 2.4 s, ±20%).
+    await new Promise((resolve) => setTimeout(resolve, 7_000));
+    const tries = starts.length;
+    expect(tries).toBeGreaterThanOrEqual(3);
+    expect(tries).toBeLessThanOrEqual(8);
+    // The side that opens the sessions (the lower peer id) says why it waits, and how long: longer each time.
+    const delays = [...logs, ...logsA].flatMap((line) => /database cannot be written now; trying again in ([\d.]+) s/.exec(line)?.[1] ?? []).map(Number);
+    expect(delays.length).toBeGreaterThanOrEqual(3);
+    expect(delays[1]!).toBeGreaterThan(delays[0]!);
+    expect(delays[2]!).toBeGreaterThan(delays[1]!);
+
+    // Nothing half-applied: every row b holds has its log entry, and the cursor covers exactly those.
+    const rows = (): number => Number(b.$connection.prepare('SELECT count(*) FROM todos').value());
+    const held = rows();
+    expect(held).toBeLessThan(ROWS);
+    expect(Number(b.$connection.prepare('SELECT count(DISTINCT pk) FROM ahenk_oplog WHERE tbl = (SELECT id FROM ahenk_tables WHERE name = ?)').value('todos'))).toBe(held);
+
+    // Space returns: the node finishes on its own, without a restart or a dial.
+    unlinkSync(ballast);
+    await waitFor(() => rows() === ROWS, 20_000, 'every row on b once space returned');
+    expect(b.$connection.pragma('integrity_check')).toBe('ok');
+    console.log(`disk full: ${tries} sessions in the 7 s the disk stayed full (delays ${delays.join(', ')} s), ${held} of ${ROWS} rows before space returned`);
+  }, 60_000);
+});
