@@ -1,14 +1,16 @@
 /**
- * A sync node whose database lives on a filesystem that fills up mid-sync (a tmpfs of a few MiB
- * mounted by the test, nearly filled with a ballast file): the node reports a StorageError
- * (DISK_FULL, naming the file) as an `error` event and in its log, its peer hears PROTOCOL_STORAGE,
- * nothing of a failed group is applied, the sessions are retried with a growing delay rather than
- * every second, and once the ballast is deleted every row arrives without a restart.
+ * Real filesystems under a sync. A node whose database lives on a filesystem that fills up mid-sync
+ * (a tmpfs of a few MiB mounted by the test, nearly filled with a ballast file): the node reports a
+ * StorageError (DISK_FULL, naming the file) as an `error` event and in its log, its peer hears
+ * PROTOCOL_STORAGE, nothing of a failed group is applied, the sessions are retried with a growing
+ * delay rather than every second, and once the ballast is deleted every row arrives without a
+ * restart. And a database on an ext4 image that the kernel turns read-only after an error, as a
+ * failing disk does (errors=remount-ro): DISK_IO_ERROR, nothing half-applied.
  *
- * Needs root (to mount); skipped with the reason otherwise. The mount is removed in afterAll.
+ * Needs root (to mount); skipped with the reason otherwise. Mounts are removed in afterAll.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmdirSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -17,7 +19,8 @@ import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
 import { RemoteError } from '../../src/sync/protocol/errors.ts';
 import { openDevice } from '../helpers/db.ts';
 import { authorizePeers, waitFor } from '../net/fixtures.ts';
-import { addTodos } from './helpers.ts';
+import { addTodos, idOf } from './helpers.ts';
+import { createMemoryChannelPair, runSyncSession } from '../../src/transport.ts';
 
 const ROWS = 8000;
 const SMALL_FS = '16m';
@@ -39,6 +42,39 @@ const fs = mountSmallFilesystem();
 const skip = 'skip' in fs ? fs.skip : undefined;
 if (skip !== undefined) console.warn(`node-disk-full.test.ts skipped: ${skip}`);
 
+/**
+ * An 16 MiB ext4 image loop-mounted with errors=remount-ro, and the file that makes the kernel act
+ * on a filesystem error (the fs turns read-only at once), or why there is none.
+ */
+function mountExt4(): { dir: string; image: string; trigger: string } | { skip: string } {
+  if (process.getuid?.() !== 0) return { skip: 'not root: cannot mount a filesystem' };
+  const dir = mkdtempSync(join(tmpdir(), 'ahenk-ext4-'));
+  const image = `${dir}.img`;
+  try {
+    writeFileSync(image, '');
+    execFileSync('truncate', ['-s', '16M', image]);
+    execFileSync('mkfs.ext4', ['-q', '-F', image], { stdio: 'pipe' });
+    execFileSync('mount', ['-o', 'loop,errors=remount-ro', image, dir], { stdio: 'pipe' });
+  } catch (error) {
+    rmSync(image, { force: true });
+    rmdirSync(dir);
+    return { skip: `an ext4 image could not be mounted: ${(error as Error).message.split('\n')[0]}` };
+  }
+  const device = readFileSync('/proc/mounts', 'utf8').split('\n').find((line) => line.split(' ')[1] === dir)?.split(' ')[0] ?? '';
+  const trigger = `/sys/fs/ext4/${device.replace('/dev/', '')}/trigger_fs_error`;
+  if (!existsSync(trigger)) {
+    execFileSync('umount', [dir]);
+    rmSync(image, { force: true });
+    rmdirSync(dir);
+    return { skip: `the kernel has no ${trigger}` };
+  }
+  return { dir, image, trigger };
+}
+
+const ext4 = mountExt4();
+const skipExt4 = 'skip' in ext4 ? ext4.skip : undefined;
+if (skipExt4 !== undefined) console.warn(`node-disk-full.test.ts, read-only ext4 skipped: ${skipExt4}`);
+
 const nodes: SyncNode[] = [];
 afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.stop()));
@@ -47,6 +83,11 @@ afterAll(() => {
   if ('dir' in fs) {
     execFileSync('umount', [fs.dir]);
     rmdirSync(fs.dir);
+  }
+  if ('dir' in ext4) {
+    execFileSync('umount', [ext4.dir]);
+    rmSync(ext4.image, { force: true });
+    rmdirSync(ext4.dir);
   }
 });
 
@@ -58,13 +99,13 @@ describe.skipIf(skip !== undefined)(`a sync node on a small filesystem that fill
     await authorizePeers(a, [getDeviceId(b)]);
     await authorizePeers(b, [getDeviceId(a)]);
     addTodos(a, 'r', ROWS, { title: 'x'.repeat(300) });
-    // Leave b about 1 MiB: far less than the rows need.
+    // Leave b about 3 MiB: less than the rows need (with their log, indexes and the WAL).
     const free = (): number => {
       const s = statfsSync(dir);
       return s.bavail * s.bsize;
     };
     const ballast = join(dir, 'ballast');
-    writeFileSync(ballast, Buffer.alloc(free() - 1024 * 1024));
+    writeFileSync(ballast, Buffer.alloc(free() - 3 * 1024 * 1024));
 
     const logs: string[] = [];
     const config = { listenAddresses: ['/ip4/127.0.0.1/tcp/0'], reconnectInitialDelayMs: 300, reconnectMaxDelayMs: 2400 };
@@ -102,6 +143,10 @@ describe.skipIf(skip !== undefined)(`a sync node on a small filesystem that fill
     const rows = (): number => Number(b.$connection.prepare('SELECT count(*) FROM todos').value());
     const held = rows();
     expect(held).toBeLessThan(ROWS);
+    // Groups that fitted committed with their cursor, which covers exactly the rows b holds.
+    expect(held).toBeGreaterThan(0);
+    const cursor = b.$connection.prepare('SELECT received FROM ahenk_cursors WHERE peer_id = ?').value(na.peerId) as string;
+    expect(Number(a.$connection.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq <= ? AND tbl = (SELECT id FROM ahenk_tables WHERE name = ?)').value(cursor, 'todos'))).toBe(held);
     expect(Number(b.$connection.prepare('SELECT count(DISTINCT pk) FROM ahenk_oplog WHERE tbl = (SELECT id FROM ahenk_tables WHERE name = ?)').value('todos'))).toBe(held);
 
     // Space returns: the node finishes on its own, without a restart or a dial.
@@ -110,4 +155,38 @@ describe.skipIf(skip !== undefined)(`a sync node on a small filesystem that fill
     expect(b.$connection.pragma('integrity_check')).toBe('ok');
     console.log(`disk full: ${tries} sessions in the 7 s the disk stayed full (delays ${delays.join(', ')} s), ${held} of ${ROWS} rows before space returned`);
   }, 60_000);
+});
+
+describe.skipIf(skipExt4 !== undefined)(`a sync into a database whose filesystem turns read-only after an error${skipExt4 === undefined ? '' : ` (skipped: ${skipExt4})`}`, () => {
+  it('stops with DISK_IO_ERROR naming the database, tells the peer PROTOCOL_STORAGE, and applies nothing of the failed group', async () => {
+    const { dir, trigger } = ext4 as { dir: string; trigger: string };
+    const a = openDevice('a');
+    const b = openDevice('b', dir);
+    addTodos(a, 'r', 1000);
+    const sync = async () => {
+      const [ca, cb] = createMemoryChannelPair();
+      return Promise.allSettled([
+        runSyncSession(a, ca, { localDeviceId: idOf(a), expectedRemoteDeviceId: idOf(b) }),
+        runSyncSession(b, cb, { localDeviceId: idOf(b), expectedRemoteDeviceId: idOf(a) }),
+      ]);
+    };
+    const first = await sync();
+    expect(first.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    addTodos(a, 's', 3000);
+    // What a failing disk does with errors=remount-ro: the kernel turns the filesystem read-only.
+    writeFileSync(trigger, 'ahenk test');
+    expect(readFileSync('/proc/mounts', 'utf8')).toMatch(new RegExp(`${dir} ext4 [^ ]*emergency_ro`));
+
+    const [ra, rb] = await sync();
+    expect(rb.status).toBe('rejected');
+    const error = (rb as PromiseRejectedResult).reason as StorageError;
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ code: 'DISK_IO_ERROR', database: b.path });
+    expect(error.sqliteCode).toMatch(/^SQLITE_IOERR/);
+    expect(((ra as PromiseRejectedResult).reason as RemoteError).remoteCode).toBe('PROTOCOL_STORAGE');
+    // b still reads what it had: the rows of the first sync, each with its log entry, none of the second.
+    expect(Number(b.$connection.prepare('SELECT count(*) FROM todos').value())).toBe(1000);
+    expect(Number(b.$connection.prepare("SELECT count(*) FROM todos WHERE id LIKE 's-%'").value())).toBe(0);
+    expect(Number(b.$connection.prepare('SELECT count(DISTINCT pk) FROM ahenk_oplog WHERE tbl = (SELECT id FROM ahenk_tables WHERE name = ?)').value('todos'))).toBe(1000);
+  }, 30_000);
 });
