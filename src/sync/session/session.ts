@@ -5,7 +5,7 @@
  * batch and stores the sender's cursor in one transaction and acknowledges it. With `live`, the
  * sender keeps pushing new writes after catch-up until the session is stopped.
  */
-import { DEFAULT_BATCH_SIZE, DEFAULT_WINDOW, DRIFT_NOTICE_INTERVAL_MS, HELLO_TIMEOUT_MS, LINGER_TIMEOUT_MS, MAX_BATCH_SIZE, PEER_REASON_GRACE_MS, MAX_DEVICE_ID_BYTES, MAX_WINDOW, PEER_POSITION_SAVE_MS, PROTOCOL_MAJOR, PROTOCOL_MINOR, STOP_TIMEOUT_MS } from '../protocol/constants.ts';
+import { DEFAULT_BATCH_SIZE, DEFAULT_WINDOW, DRIFT_NOTICE_INTERVAL_MS, HELLO_TIMEOUT_MS, LINGER_TIMEOUT_MS, MAX_BATCH_SIZE, MAX_DEVICE_ID_BYTES, MAX_WINDOW, PEER_POSITION_SAVE_MS, PEER_REASON_GRACE_MS, PROTOCOL_MAJOR, PROTOCOL_MINOR, STOP_TIMEOUT_MS } from '../protocol/constants.ts';
 import { StorageError } from '../../errors.ts';
 import { connectionLost, ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { framedSize } from '../protocol/framing.ts';
