@@ -4,17 +4,18 @@
  * StorageError (DISK_FULL, naming the file) as an `error` event and in its log, its peer hears
  * PROTOCOL_STORAGE, nothing of a failed group is applied, the sessions are retried with a growing
  * delay rather than every second, and once the ballast is deleted every row arrives without a
- * restart. And a database on an ext4 image that the kernel turns read-only after an error, as a
- * failing disk does (errors=remount-ro): DISK_IO_ERROR, nothing half-applied.
+ * restart. A new database on the full filesystem: DISK_FULL and no file left behind. And a
+ * database on an ext4 image that the kernel turns read-only after an error, as a failing disk does
+ * (errors=remount-ro): DISK_IO_ERROR, nothing half-applied.
  *
  * Needs root (to mount); skipped with the reason otherwise. Mounts are removed in afterAll.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { getDeviceId, StorageError } from '../../src/index.ts';
+import { getDeviceId, initializeDatabase, StorageError } from '../../src/index.ts';
 import { createSyncNode, type SyncNode } from '../../src/sync/node/index.ts';
 import { RemoteError } from '../../src/sync/protocol/errors.ts';
 import { openDevice } from '../helpers/db.ts';
@@ -155,6 +156,27 @@ describe.skipIf(skip !== undefined)(`a sync node on a small filesystem that fill
     expect(b.$connection.pragma('integrity_check')).toBe('ok');
     console.log(`disk full: ${tries} sessions in the 7 s the disk stayed full (delays ${delays.join(', ')} s), ${held} of ${ROWS} rows before space returned`);
   }, 60_000);
+
+  it('initializeDatabase of a new file on a full filesystem raises DISK_FULL, leaves no file behind, and succeeds once there is space', () => {
+    const dir = (fs as { dir: string }).dir;
+    const ballast = join(dir, 'ballast-full');
+    const s = statfsSync(dir);
+    writeFileSync(ballast, Buffer.alloc(s.bavail * s.bsize));
+    const path = join(dir, 'new.db');
+    let error: unknown;
+    try {
+      initializeDatabase(path);
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ code: 'DISK_FULL', database: path, operation: 'initializing the database' });
+    expect(readdirSync(dir).filter((name) => name.startsWith('new.db'))).toEqual([]);
+    unlinkSync(ballast);
+    const db = initializeDatabase(path);
+    expect(getDeviceId(db)).toMatch(/^12D3KooW/);
+    db.$connection.close();
+  });
 });
 
 describe.skipIf(skipExt4 !== undefined)(`a sync into a database whose filesystem turns read-only after an error${skipExt4 === undefined ? '' : ` (skipped: ${skipExt4})`}`, () => {
