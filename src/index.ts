@@ -10,6 +10,8 @@ export {
   MigrationsFolderError,
   ResolverError,
   SchemaError,
+  StorageError,
+  type StorageErrorCode,
 } from './errors.ts';
 export {
   defineSyncedTable,

@@ -64,7 +64,7 @@ export function merge(db: DatabaseHandle, entries: readonly unknown[], options: 
 export function mergeEntries(raw: SqliteConnection, entries: readonly unknown[], options: MergeOptions, fresh?: FreshRows): MergeResult {
   if (!Array.isArray(entries)) throw new InvalidEntryError(-1, 'merge expects an array of entries');
   const valid = entries.map((entry, index) => validateIndexedEntry(entry, index));
-  return raw.transaction(() => applyEntries(raw, valid, options, fresh));
+  return raw.withStorageErrors('merging entries', () => raw.transaction(() => applyEntries(raw, valid, options, fresh)));
 }
 
 /** Applies validated entries (each as the working copies of its groups); the caller owns the transaction. */
@@ -273,8 +273,10 @@ export function retryQuarantined(db: DatabaseHandle, options: RetryOptions = {})
   if (options.limit !== undefined) selection.limit = options.limit;
   if (options.afterId !== undefined) selection.afterId = options.afterId;
   if (options.upToId !== undefined) selection.upToId = options.upToId;
-  return raw.transaction(() => {
-    const { entries, lastId, scanned, unreadable } = takeQuarantined(raw, selection);
-    return { ...applyEntries(raw, entries, options), retried: entries.length, lastId, scanned, unreadable };
-  });
+  return raw.withStorageErrors('retrying held-back entries', () =>
+    raw.transaction(() => {
+      const { entries, lastId, scanned, unreadable } = takeQuarantined(raw, selection);
+      return { ...applyEntries(raw, entries, options), retried: entries.length, lastId, scanned, unreadable };
+    }),
+  );
 }

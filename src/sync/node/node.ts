@@ -7,6 +7,7 @@ import './polyfill.ts';
 import type { Connection, IdentifyResult, Libp2p, PeerId, PeerInfo } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import { StorageError } from '../../errors.ts';
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import { isOtherAuthorizedPeer, isRevokedPeer } from '../../auth/devices.ts';
 import { compactOplog } from '../../oplog/compact.ts';
@@ -27,7 +28,7 @@ import { assertIsolatedNetwork } from './mdns-guard.ts';
 import { planListenAddresses, type ListenPort } from './listen-port.ts';
 import { listKnownPeers, rememberPeer, type KnownPeer } from './peer-store.ts';
 import { Reachability } from './reachability.ts';
-import { SyncSessions } from './sessions.ts';
+import { isStorageFailure, SyncSessions } from './sessions.ts';
 import { HeldEntryRetry } from './held-retry.ts';
 
 export interface ConnectedPeer {
@@ -408,9 +409,12 @@ export class SyncNode extends SyncNodeEmitter {
     if (this.#stop.signal.aborted || error === undefined || !this.#isConnected(peerId) || !this.#sessions.isOpener(peerId)) return;
     // A session that failed while the connection stays up (a protocol error, a stream reset on
     // one of two connections) is opened again after a backoff rather than at once, in a loop.
-    this.#dialer.retries.schedule(key, () => {
+    const delay = this.#dialer.retries.schedule(key, () => {
       if (this.#isConnected(peerId) && this.#maySync(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
     });
+    if (delay !== undefined && isStorageFailure(error)) {
+      this.#config.log(`sync with ${peerId}: ${error instanceof StorageError ? 'this database' : "the peer's database"} cannot be written now; trying again in ${(delay / 1000).toFixed(1)} s`);
+    }
   }
 
   /** Peers we sync with: authorized, and only while this device is not revoked itself. */
@@ -466,7 +470,8 @@ export class SyncNode extends SyncNodeEmitter {
       if (!this.#maySync(peerId)) continue;
       const running = this.#sessions.caughtUp(peerId);
       if (running !== undefined) catchUps.push(running);
-      else if (force || this.#sessions.isOpener(peerId)) catchUps.push(this.#sessions.open(peerId, this.#stop.signal));
+      // The periodic sync leaves a peer whose failed session waits for its retry (its backoff) alone.
+      else if (force || (this.#sessions.isOpener(peerId) && !this.#dialer.retries.isPending(`session:${peerId}`))) catchUps.push(this.#sessions.open(peerId, this.#stop.signal));
     }
     return catchUps;
   }

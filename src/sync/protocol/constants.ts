@@ -120,6 +120,14 @@ export const STOP_TIMEOUT_MS = 2_000;
  */
 export const LINGER_TIMEOUT_MS = 5_000;
 
+/**
+ * When a send fails because the peer closed the stream, how long the reader may take to reach an
+ * ERROR frame the peer sent before closing: its reason (PROTOCOL_STORAGE, a refusal) is what the
+ * session reports, not the broken write. The frame is already buffered; a real cut fails the reader
+ * at once too, so this is waited for in full only when the reader is busy applying a group.
+ */
+export const PEER_REASON_GRACE_MS = 1_000;
+
 /** How often a session records how far the peer holds our log (one small write each): status is at most this stale while a session runs. */
 export const PEER_POSITION_SAVE_MS = 1_000;
 

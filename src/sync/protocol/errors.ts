@@ -31,6 +31,12 @@ export type ProtocolErrorCode =
   | 'PROTOCOL_TIMEOUT'
   /** Something failed on this side (the database, most likely); the peer is told and may retry later. */
   | 'PROTOCOL_INTERNAL'
+  /**
+   * This side cannot write its database now (a full disk, read-only media, an I/O error: a
+   * StorageError here): nothing of the batch was applied, the cursor stays before it, and the peer
+   * sends it again in a later session, waiting longer before each try.
+   */
+  | 'PROTOCOL_STORAGE'
   /** The peer is not on our device list (yet): it learns nothing more; it may be paired later. */
   | 'PROTOCOL_REFUSED'
   /** The peer's key is revoked on our device list: it will never sync again with that key. */
