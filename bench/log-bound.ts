@@ -41,6 +41,8 @@ export interface LogBoundResult {
   /** Log rows just before and just after each compaction: the peak and the floor. */
   logRowsBefore: number[];
   logRowsAfter: number[];
+  /** The synced file's pages (bytes, free pages included) after each compaction: reused, not grown. */
+  fileBytesAfter: number[];
   /** Log rows at the end, after the last compaction. */
   logRows: number;
   synced: { raw: FileSize; vacuumed: FileSize };
@@ -83,6 +85,7 @@ export function runLogBound(options: LogBoundOptions): LogBoundResult {
     };
     const logRowsBefore: number[] = [];
     const logRowsAfter: number[] = [];
+    const fileBytesAfter: number[] = [];
     let updateMs = 0;
     let compactMs = 0;
     const logRows = () => Number(synced.prepare('SELECT count(*) FROM ahenk_oplog').value());
@@ -92,6 +95,7 @@ export function runLogBound(options: LogBoundOptions): LogBoundResult {
       while (!compactOplog(synced, { maxEntries: COMPACT_SLICE_ENTRIES }).done);
       compactMs += performance.now() - started;
       logRowsAfter.push(logRows());
+      fileBytesAfter.push(Number(synced.pragma('page_count')) * Number(synced.pragma('page_size')));
       options.log?.(`log bound (${adapter}): ${logRowsBefore.length * compactEvery} updates, log ${logRowsBefore.at(-1)} -> ${logRowsAfter.at(-1)} rows`);
     };
     for (let done = 0; done < updates; ) {
@@ -123,6 +127,7 @@ export function runLogBound(options: LogBoundOptions): LogBoundResult {
       compactions: logRowsBefore.length,
       logRowsBefore,
       logRowsAfter,
+      fileBytesAfter,
       logRows: logRows(),
       synced: { raw: syncedRaw, vacuumed: sizeOf(synced) },
       plain: { raw: plainRaw, vacuumed: sizeOf(plain) },

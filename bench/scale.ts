@@ -87,6 +87,8 @@ function logPhases(result: LogBoundResult, adapter: AdapterName): PhaseResult[] 
   return lines;
 }
 
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+
 function logNote(result: LogBoundResult, adapter: AdapterName): string {
   const peak = Math.max(...result.logRowsBefore);
   const after = result.logRowsAfter;
@@ -94,7 +96,7 @@ function logNote(result: LogBoundResult, adapter: AdapterName): string {
   const log = objects.ahenk_oplog;
   const history = objects.ahenk_oplog_history;
   return (
-    `log (${adapter}): ${result.logRows} log rows for ${result.rows} rows at the end (${(result.logRows / result.rows).toFixed(2)} per row); after each of the ${result.compactions} compactions ${Math.min(...after)}-${Math.max(...after)}, at most ${peak} just before one; ` +
+    `log (${adapter}): ${result.logRows} log rows for ${result.rows} rows at the end (${(result.logRows / result.rows).toFixed(2)} per row); after each of the ${result.compactions} compactions ${Math.min(...after)}-${Math.max(...after)}, at most ${peak} just before one; the file (not vacuumed) after each compaction ${mib(Math.min(...result.fileBytesAfter))}-${mib(Math.max(...result.fileBytesAfter))}; ` +
     (log === undefined ? '' : `ahenk_oplog ${(log / 1024).toFixed(0)} KiB, ahenk_oplog_history ${((history ?? 0) / 1024).toFixed(0)} KiB after VACUUM; `) +
     `updates ${(result.updateMs / 1000).toFixed(1)} s on both tables, compaction ${(result.compactMs / 1000).toFixed(1)} s in all`
   );

@@ -23,7 +23,7 @@ describe('the log under many updates', () => {
     dirs.push(dir);
     const rows = 1000;
     const result = runLogBound({ rows, updates: 30_000, compactEvery: 10_000, adapter: defaultAdapter(), dir, seed: 8 });
-    console.log(`log bound: log rows before each compaction ${result.logRowsBefore.join(', ')}, after ${result.logRowsAfter.join(', ')}; file ${result.synced.vacuumed.fileBytes} bytes vacuumed against ${result.plain.vacuumed.fileBytes} plain`);
+    console.log(`log bound: log rows before each compaction ${result.logRowsBefore.join(', ')}, after ${result.logRowsAfter.join(', ')}; file after each ${result.fileBytesAfter.join(', ')}; file ${result.synced.vacuumed.fileBytes} bytes vacuumed against ${result.plain.vacuumed.fileBytes} plain`);
     expect(result.compactions).toBe(3);
     // Without compaction the log would hold the 1k inserts and all 30k updates.
     expect(result.logRowsBefore.at(-1)).toBeGreaterThan(10_000);
@@ -31,6 +31,8 @@ describe('the log under many updates', () => {
     // Steady state: the third compaction leaves about what the first did (random column sets).
     expect(result.logRowsAfter[2]!).toBeLessThan(result.logRowsAfter[0]! * 1.2);
     expect(result.synced.vacuumed.fileBytes).toBeLessThan(8 * result.plain.vacuumed.fileBytes);
+    // Unvacuumed, the file reuses the pages compaction frees: it does not grow from one interval to the next.
+    expect(result.fileBytesAfter[2]!).toBeLessThanOrEqual(result.fileBytesAfter[1]! * 1.1);
     // VACUUM gives back the pages of the compacted entries.
     expect(result.synced.vacuumed.fileBytes).toBeLessThan(result.synced.raw.fileBytes);
   }, 30_000);
