@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSynced, type SyncedDatabase } from '../../bench/databases.ts';
-import { randomTopology, runTopology } from '../../bench/topology.ts';
+import { canonicalExport, randomTopology, runTopology } from '../../bench/topology.ts';
 import { seededRandom } from '../../bench/data.ts';
 import { defaultAdapter } from '../../src/sqlite/index.ts';
 
@@ -57,7 +57,15 @@ describe('ten sync nodes', () => {
       `ten nodes (seed ${seed}, ${result.edges.length} edges): ${result.writes} writes in ${Math.round(result.writeMs)} ms, converged ${Math.round(result.convergeMs)} ms after the last write; ` +
         `${result.entries} entries in ${result.frameBytes} session frame bytes received over all nodes; ${result.rows} rows, ${result.exportEntries} exported entries`,
     );
-    // runTopology returns only once all ten tables and exports are identical; the run did real work.
+    // runTopology returns once all ten tables and exports are identical; the nodes are stopped now,
+    // and the ten databases still say so.
+    expect(opened).toHaveLength(10);
+    const table = (db: SyncedDatabase) => db.$connection.prepare('SELECT id, name, qty, rank, price, typeof(price) FROM items ORDER BY id').values();
+    for (const db of opened.slice(1)) {
+      expect(table(db)).toEqual(table(opened[0]!));
+      expect(canonicalExport(db.$connection)).toEqual(canonicalExport(opened[0]!.$connection));
+    }
+    expect(table(opened[0]!)).toHaveLength(result.rows);
     expect(result.writes).toBe(60 * 13);
     expect(result.exportEntries).toBeGreaterThan(0);
     expect(result.entries).toBeGreaterThan(0);
