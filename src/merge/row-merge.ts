@@ -28,6 +28,8 @@ export interface Incoming extends IndexedGroup, CellClock {}
 interface LocalRow {
   cl: number;
   cells: Map<string, CellClock>;
+  /** The stamp of the delete that ended the row's highest deleted incarnation. */
+  deleted?: CellClock;
 }
 
 const EMPTY: LocalRow = { cl: 0, cells: new Map() };
@@ -100,6 +102,10 @@ export class RowMerger {
         let row = histories.get(pk);
         if (!row) histories.set(pk, (row = { cl: 0, cells: new Map() }));
         if (cl > row.cl) row.cl = cl;
+        if (cl % 2 === 0) {
+          const clock = { cl, hlc, device: this.sites.device(Number(site)) };
+          if (row.deleted === undefined || compareCellClocks(clock, row.deleted) > 0) row.deleted = clock;
+        }
         this.holdCells(table, row, { cl, hlc, device: this.sites.device(Number(site)) }, cols);
         if (more) for (const group of decodeClockGroups(more)) this.holdCells(table, row, { cl, hlc: group.hlc, device: this.sites.device(group.site) }, group.mask);
       }
@@ -135,7 +141,14 @@ export class RowMerger {
     if (current.length === 0) return false;
 
     if (newCl % 2 === 0) {
-      if (newCl === local.cl) return false;
+      if (newCl === local.cl) {
+        // Two devices deleted the same incarnation: the table agrees already, but the delete's
+        // register must too, or the devices export different stamps for the row forever.
+        const latest = latestClock(current);
+        if (local.deleted !== undefined && compareCellClocks(latest, local.deleted) <= 0) return false;
+        this.appendLog(table, pk, OP.delete, [{ clock: latest, mask: 0n }]);
+        return true;
+      }
       this.raw.cached(`DELETE FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).run(pk);
       this.appendLog(table, pk, OP.delete, [{ clock: latestClock(current), mask: 0n }]);
       return true;

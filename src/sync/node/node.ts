@@ -16,7 +16,7 @@ import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { readIdentity, readRevocationNotice, recordRevocationNotice, type RevocationNotice } from '../../database/identity.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts';
-import { AUTHORIZATION_RECHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS, HOLE_PUNCH_WAIT_MS } from './constants.ts';
+import { AUTHORIZATION_RECHECK_MS, COMPACT_GROWTH_CHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS, HOLE_PUNCH_WAIT_MS } from './constants.ts';
 import { HolePunchWatch } from './hole-punch-watch.ts';
 import { dialAddress, PeerDialer, withPeer } from './dialer.ts';
 import { NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
@@ -167,7 +167,10 @@ export class SyncNode extends SyncNodeEmitter {
     if (ownListen.length === 0) throw new NodeConfigError(`could not listen on ${this.#config.listenAddresses.join(', ')}`);
     this.#every(AUTHORIZATION_RECHECK_MS, () => this.#dropRevokedPeers());
     if (!this.#config.live && this.#config.syncIntervalMs > 0) this.#every(this.#config.syncIntervalMs, () => this.#syncConnected(false));
-    if (this.#config.compactIntervalMs > 0) this.#every(this.#config.compactIntervalMs, () => this.#compact());
+    if (this.#config.compactIntervalMs > 0) {
+      this.#every(this.#config.compactIntervalMs, () => this.#compact());
+      if (this.#config.compactAfterEntries > 0) this.#every(COMPACT_GROWTH_CHECK_MS, () => this.#compactIfGrown());
+    }
     this.#held.start();
     this.#reachability.start();
     if (this.#revoked !== undefined) this.#config.log(`this device was revoked (${this.#revoked.by} said so): not syncing`);
@@ -312,6 +315,23 @@ export class SyncNode extends SyncNodeEmitter {
       this.#compacting = false;
     };
     step();
+  }
+
+  /** Compacts before the interval is up when the log grew by compactAfterEntries since the last run. */
+  #compactIfGrown(): void {
+    if (this.#compacting) return;
+    let grown: number;
+    try {
+      const threshold = this.#config.compactAfterEntries;
+      // Counting stops at the threshold: a seq range of the log's primary key, at most that many rows.
+      grown = Number(this.#raw.prepare('SELECT count(*) FROM (SELECT 1 FROM ahenk_oplog WHERE seq > (SELECT compacted FROM ahenk_clock WHERE id = 0) LIMIT ?)').value(threshold));
+      if (grown < threshold) return;
+    } catch (error) {
+      this.emit('error', { error: error instanceof Error ? error : new Error(String(error)) });
+      return;
+    }
+    this.#config.log(`the oplog grew by ${grown} entries since the last compaction: compacting now`);
+    this.#compact();
   }
 
   #every(ms: number, task: () => void): void {
