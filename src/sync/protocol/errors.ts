@@ -73,8 +73,9 @@ export class FrameTooLargeError extends ProtocolError {
   readonly size: number;
   readonly limit: number;
 
-  constructor(size: number, limit: number) {
-    super('PROTOCOL_FRAME_TOO_LARGE', `frame of ${size} bytes is larger than the limit of ${limit} bytes`);
+  /** `size` is a lower bound when `atLeast` (a length prefix longer than any allowed frame needs). */
+  constructor(size: number, limit: number, atLeast = false) {
+    super('PROTOCOL_FRAME_TOO_LARGE', `frame of ${atLeast ? 'at least ' : ''}${size} bytes is larger than the limit of ${limit} bytes${atLeast ? ' (its length prefix runs past the longest one allowed)' : ''}`);
     this.name = 'FrameTooLargeError';
     this.size = size;
     this.limit = limit;

@@ -98,7 +98,8 @@ export class FrameDecoder {
           this.skip(index);
           return value;
         }
-        if (index >= MAX_PREFIX_BYTES) throw new FrameTooLargeError(value, this.maxFrameBytes);
+        // A continuation bit on the last allowed byte: the length is at least the next byte's worth.
+        if (index >= MAX_PREFIX_BYTES) throw new FrameTooLargeError(value + scale * 0x80, this.maxFrameBytes, true);
         scale *= 0x80;
       }
     }
