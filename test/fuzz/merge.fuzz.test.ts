@@ -7,7 +7,7 @@
  * AHENK_FUZZ_RUNS=100000 for the long mode.
  */
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { getDeviceId, getOplogEntriesSince, merge, type OplogEntry } from '../../src/index.ts';
 import { decodeMessage, encodeMessage } from '../../src/sync/protocol/index.ts';
 import { openDevice } from '../helpers/db.ts';
@@ -68,7 +68,6 @@ const entry = fc.oneof(
 describe('merge under fuzzing', () => {
   const db = openDevice('merge-fuzz');
   const seen = { applied: 0, refused: 0, codes: new Map<string, number>() };
-  afterAll(() => db.$client.close());
 
   it('applies or refuses with a typed error, and a refusal changes nothing', () => {
     const runs = fuzzRuns(1000);
@@ -103,6 +102,5 @@ describe('merge under fuzzing', () => {
     const decoded = decodeMessage(frame, { sender });
     const fresh = openDevice('merge-fuzz-peer');
     expect(() => merge(fresh, decoded.type === 'batch' ? decoded.entries : [], { now: () => NOW })).not.toThrow();
-    fresh.$client.close();
   });
 });
