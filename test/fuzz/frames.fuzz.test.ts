@@ -81,8 +81,8 @@ describe('the frame decoder and decodeMessage under fuzzing', () => {
     for (const seed of SEEDS) expect(() => decodeMessage(seed, { sender: SENDER })).not.toThrow();
   });
 
-  it('mutated frames: decoded or refused with a typed error, never a crash or a hang', () => {
-    const runs = fuzzRuns(3000);
+  const runs = fuzzRuns(3000);
+  it('mutated frames: decoded or refused with a typed error, never a crash or a hang', { timeout: Math.max(30_000, runs * 2) }, () => {
     const before = heapUsed();
     const seen = { decoded: 0, refused: 0, codes: new Map<string, number>() };
     fc.assert(
@@ -116,7 +116,7 @@ describe('the frame decoder and decodeMessage under fuzzing', () => {
     expect(grown).toBeLessThan(256 * 1024 * 1024);
   });
 
-  it('random bytes: decoded or refused with a typed error', () => {
+  it('random bytes: decoded or refused with a typed error', { timeout: Math.max(30_000, runs * 2) }, () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), fc.array(fc.nat(), { maxLength: 5 }), (bytes, cuts) => {
         refusedOrDone(() => decodeMessage(bytes, { sender: SENDER, extensions: true }));
@@ -126,7 +126,7 @@ describe('the frame decoder and decodeMessage under fuzzing', () => {
           decoder.finish();
         });
       }),
-      { seed: 1206, numRuns: fuzzRuns(2000) },
+      { seed: 1206, numRuns: runs },
     );
   });
 });

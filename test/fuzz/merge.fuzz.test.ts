@@ -69,8 +69,8 @@ describe('merge under fuzzing', () => {
   const db = openDevice('merge-fuzz');
   const seen = { applied: 0, refused: 0, codes: new Map<string, number>() };
 
-  it('applies or refuses with a typed error, and a refusal changes nothing', () => {
-    const runs = fuzzRuns(1000);
+  const runs = fuzzRuns(1000);
+  it('applies or refuses with a typed error, and a refusal changes nothing', { timeout: Math.max(30_000, runs * 10) }, () => {
     const before = heapUsed();
     fc.assert(
       fc.property(fc.oneof(fc.array(entry, { maxLength: 6 }), fc.sparseArray(entry, { maxLength: 6 })), (entries) => {
