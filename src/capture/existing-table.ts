@@ -6,10 +6,9 @@
  */
 import { SchemaError } from '../errors.ts';
 import { quoteIdent, type SqliteConnection } from '../sqlite/index.ts';
-import { MAX_SYNCED_COLUMNS, type SyncedTableMeta } from '../schema/synced-table.ts';
+import { MAX_SYNCED_COLUMNS, RESERVED_PREFIX, type SyncedTableMeta } from '../schema/synced-table.ts';
+import { tableExists } from '../oplog/catalog.ts';
 import { installCapture, type CaptureInstallReport } from './install.ts';
-
-const RESERVED_PREFIX = 'ahenk_';
 
 /** A user table of the database and whether it is synced. */
 export interface TableListing {
@@ -45,9 +44,10 @@ export function describeExistingTable(raw: SqliteConnection, name: string): Sync
     const where = column === undefined ? `table "${name}"` : `column "${name}"."${column}"`;
     throw new SchemaError(name, column, `${where} ${why}`);
   };
-  if (raw.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) === undefined) fail(undefined, 'does not exist in this database');
+  if (!tableExists(raw, name)) fail(undefined, 'does not exist in this database');
   if (name.toLowerCase().startsWith(RESERVED_PREFIX) || name.toLowerCase().startsWith('sqlite_')) fail(undefined, 'is an internal table');
-  const info = raw.prepare('SELECT name, type, "notnull" AS nn, dflt_value AS dflt, pk FROM pragma_table_xinfo(?)').all(name) as {
+  // Generated columns (hidden 2 or 3) are computed, never synced: left out here, as capture leaves them out.
+  const info = raw.prepare('SELECT name, type, "notnull" AS nn, dflt_value AS dflt, pk FROM pragma_table_xinfo(?) WHERE hidden NOT IN (2, 3)').all(name) as {
     name: string;
     type: string;
     nn: bigint;
@@ -66,11 +66,8 @@ export function describeExistingTable(raw: SqliteConnection, name: string): Sync
   for (const index of raw.prepare(`SELECT name, "unique" AS isUnique, origin FROM pragma_index_list(?)`).all(name) as { name: string; isUnique: bigint; origin: string }[]) {
     if (index.isUnique === 1n && index.origin !== 'pk') fail(undefined, `has a unique index or constraint "${index.name}"; only the primary key may be unique`);
   }
-  // pragma_table_xinfo lists generated columns too (hidden 2 or 3): they are computed, never synced.
-  const generated = new Set((raw.prepare('SELECT name FROM pragma_table_xinfo(?) WHERE hidden IN (2, 3)').all(name) as { name: string }[]).map((c) => c.name));
   const columns: string[] = [];
   for (const column of info) {
-    if (generated.has(column.name)) continue;
     if (column.name.toLowerCase().startsWith(RESERVED_PREFIX)) fail(column.name, `uses the reserved prefix "${RESERVED_PREFIX}"`);
     if (column.pk > 0n) continue;
     if (column.nn === 1n && column.dflt === null) {
@@ -78,11 +75,15 @@ export function describeExistingTable(raw: SqliteConnection, name: string): Sync
     }
     columns.push(column.name);
   }
-  const live = columns;
-  if (live.length > MAX_SYNCED_COLUMNS) fail(undefined, `has ${live.length} columns; at most ${MAX_SYNCED_COLUMNS} can be synced`);
+  if (columns.length > MAX_SYNCED_COLUMNS) fail(undefined, `has ${columns.length} columns; at most ${MAX_SYNCED_COLUMNS} can be synced`);
   const badKeys = raw.prepare(`SELECT count(*) FROM ${quoteIdent(name)} WHERE typeof(${quoteIdent(pk.name)}) != 'text'`).value() as bigint;
   if (badKeys > 0n) fail(pk.name, `holds ${badKeys} rows whose key is not text (NULL or a number); give them text keys first`);
-  return { name, pkColumn: pk.name, columns: live, resolvers: {} };
+  return { name, pkColumn: pk.name, columns, resolvers: {} };
+}
+
+/** Whether the table is registered as synced. */
+export function isSyncedTable(raw: SqliteConnection, name: string): boolean {
+  return raw.prepare('SELECT 1 FROM ahenk_tables WHERE name = ?').get(name) !== undefined;
 }
 
 /** Makes an existing table synced (last writer wins per column) and logs its rows; see above. */

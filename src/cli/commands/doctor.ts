@@ -4,7 +4,9 @@
  * some things (it re-installs missing triggers); then opens it and checks accounts, the device list,
  * the quarantine, clock drift, the daemon and the peers.
  */
+import { countTriggers } from '../../capture/install.ts';
 import { triggerNames } from '../../oplog/format.ts';
+import { tableExists } from '../../oplog/catalog.ts';
 import { getClockDrift } from '../../merge/drift.ts';
 import { getSchemaVersion, KNOWN_SCHEMA_VERSION } from '../../database/initialize.ts';
 import { getDeviceId, readRevocationNotice } from '../../database/identity.ts';
@@ -42,18 +44,15 @@ export const doctorCommand: CommandSpec = {
       const quick = probe.prepare('PRAGMA quick_check').values().map(([line]) => String(line));
       if (quick.length === 1 && quick[0] === 'ok') add('file', 'ok', 'SQLite finds the file sound (quick_check)');
       else add('file', 'problem', `SQLite finds the file damaged: ${quick.slice(0, 3).join('; ')}; restore a backup, or let another device send everything again to a new database (ahenk join)`);
-      const tables = probe.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ahenk_tables'").get() === undefined
+      const tables = !tableExists(probe, 'ahenk_tables')
         ? []
         : (probe.prepare('SELECT name FROM ahenk_tables ORDER BY id').all() as { name: string }[]).map((r) => r.name);
       for (const name of tables) {
-        const exists = probe.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
-        if (!exists) {
+        if (!tableExists(probe, name)) {
           add('tables', 'warning', `synced table ${name} is registered but not in this file: apply the app's migrations (its writes from peers wait in the quarantine meanwhile)`);
           continue;
         }
-        const expected = Object.values(triggerNames(name));
-        const present = probe.prepare(`SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (${expected.map(() => '?').join(', ')})`).value(name, ...expected);
-        if (Number(present) !== expected.length) add('capture', 'warning', `the capture triggers of ${name} were missing (a table rebuild by a migration drops them); opening the database re-installed them and logged rows that had no log entry; updates made while they were missing sync only once those rows change again`);
+        if (countTriggers(probe, name) !== Object.keys(triggerNames(name)).length) add('capture', 'warning', `the capture triggers of ${name} were missing (a table rebuild by a migration drops them); opening the database re-installed them and logged rows that had no log entry; updates made while they were missing sync only once those rows change again`);
       }
       if (tables.length > 0 && !findings.some((f) => f.check === 'capture')) add('capture', 'ok', `capture triggers in place on ${tables.length} synced tables`);
     } finally {

@@ -1,5 +1,5 @@
 /** `ahenk tables [add <name>]`: which tables of the database sync, and making an existing one sync. */
-import { listTables, syncExistingTable } from '../../capture/existing-table.ts';
+import { isSyncedTable, listTables, syncExistingTable } from '../../capture/existing-table.ts';
 import { SchemaError } from '../../errors.ts';
 import { DB_OPTION, flag, JSON_OPTION, withDatabase } from '../context.ts';
 import { CommandFailedError } from '../errors.ts';
@@ -20,8 +20,7 @@ const addCommand: CommandSpec = {
   run: (context) =>
     withDatabase(context, async (db) => {
       const name = context.args[0] ?? '';
-      const before = listTables(db.$connection).find((t) => t.name === name);
-      if (before?.synced) {
+      if (isSyncedTable(db.$connection, name)) {
         if (flag(context, 'json')) return writeJson(context.io.stdout, { table: name, synced: true, alreadySynced: true, backfilled: 0 });
         return writeLine(context.io.stdout, `${name} is synced already.`);
       }
