@@ -4,7 +4,8 @@
  * `AHENK_BENCH_ROWS=2000 AHENK_BENCH_RUNS=1 npm run bench` is a quick smoke run. The foundation
  * suite measures both SQLite adapters (AHENK_BENCH_ADAPTERS=better-sqlite3 or =node:sqlite keeps
  * one), the sync suite the default one (AHENK_SQLITE); on a Node that cannot open them all the
- * bench runs again under Node 22 (adapters.ts).
+ * bench runs again under Node 22 (adapters.ts). The scale suite (scale.ts) measures the log's size
+ * on both adapters and ten sync nodes on the default one; its sizes have their own variables.
  */
 import { defaultAdapter, type AdapterName } from '../src/sqlite/index.ts';
 import { benchAdapters, rerunIfAdaptersMissing } from './adapters.ts';
@@ -24,6 +25,7 @@ interface SuiteConfig {
 const SUITES: Record<string, (config: SuiteConfig) => Promise<SuiteResult>> = {
   foundation: runFoundation,
   sync: async (config) => (await import('./sync.ts')).runSync(config),
+  scale: async (config) => (await import('./scale.ts')).runScale(config),
 };
 
 async function main(): Promise<void> {
@@ -34,8 +36,8 @@ async function main(): Promise<void> {
   if (unknown.length > 0) throw new Error(`unknown suite ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`);
   const names = wanted.length > 0 ? wanted : Object.keys(SUITES);
   const adapters = benchAdapters();
-  const needed = new Set<AdapterName>(names.includes('foundation') ? adapters : []);
-  if (names.includes('sync')) needed.add(defaultAdapter());
+  const needed = new Set<AdapterName>(names.includes('foundation') || names.includes('scale') ? adapters : []);
+  if (names.includes('sync') || names.includes('scale')) needed.add(defaultAdapter());
   const rerunStatus = await rerunIfAdaptersMissing([...needed]);
   if (rerunStatus !== undefined) {
     process.exitCode = rerunStatus;

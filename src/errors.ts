@@ -105,3 +105,40 @@ export type AuthErrorCode =
   | 'PEER_ID_TAKEN'
   | 'PEER_ID_REVOKED'
   | 'INVALID_INPUT';
+
+/**
+ * What SQLite refused when it could not write (or read) the database file: `DISK_FULL` (SQLITE_FULL:
+ * no space left, or the file's size cap), `DISK_READ_ONLY` (SQLITE_READONLY*: the file, its folder
+ * or its filesystem is read-only, or the connection is query-only), `DISK_IO_ERROR` (SQLITE_IOERR*,
+ * SQLITE_CANTOPEN: the operating system failed a read or write, e.g. a filesystem remounted
+ * read-only after an error).
+ */
+export type StorageErrorCode = 'DISK_FULL' | 'DISK_READ_ONLY' | 'DISK_IO_ERROR';
+
+/**
+ * Ahenk's own work on the database (applying a sync batch, saving a cursor, compaction, pairing, a
+ * migration) stopped because SQLite could not write the file. Nothing of that work was applied (its
+ * transaction rolled back); sync tries again, with a growing delay, and goes on once the file can be
+ * written again. `database` is the file's path, `operation` what Ahenk was doing, `sqliteCode`
+ * SQLite's own code (e.g. 'SQLITE_FULL', 'SQLITE_IOERR_WRITE').
+ */
+export class StorageError extends AhenkError {
+  declare readonly code: StorageErrorCode;
+  readonly database: string;
+  readonly operation: string;
+  readonly sqliteCode: string;
+
+  constructor(code: StorageErrorCode, database: string, operation: string, sqliteCode: string, options?: { cause?: unknown }) {
+    super(code, `${operation}: ${STORAGE_PROBLEMS[code]} (${sqliteCode}, database ${database}); nothing of it was applied`, options);
+    this.name = 'StorageError';
+    this.database = database;
+    this.operation = operation;
+    this.sqliteCode = sqliteCode;
+  }
+}
+
+const STORAGE_PROBLEMS: Record<StorageErrorCode, string> = {
+  DISK_FULL: 'the disk is full',
+  DISK_READ_ONLY: 'the database is read-only',
+  DISK_IO_ERROR: 'the disk failed a read or write',
+};

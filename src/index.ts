@@ -10,6 +10,8 @@ export {
   MigrationsFolderError,
   ResolverError,
   SchemaError,
+  StorageError,
+  type StorageErrorCode,
 } from './errors.ts';
 export {
   defineSyncedTable,
@@ -47,7 +49,7 @@ export { getOplogEntriesSince } from './database/exchange.ts';
 export type { ExportOptions, OplogExport } from './oplog/export.ts';
 export { merge, retryQuarantined, type MergeOptions, type MergeResult, type QuarantinedEntry, type RetryOptions, type RetryResult } from './merge/merge.ts';
 export { countQuarantined, QUARANTINE_LIMITS, QuarantineFullError, type QuarantineReason } from './merge/quarantine.ts';
-export { getClockDrift, type ClockDriftReport, type HeldForDrift } from './merge/drift.ts';
+export { getClockDrift, type ClockDriftReport, type HeldForDrift, type PeerDriftNotice } from './merge/drift.ts';
 export { ENTRY_LIMITS, type CellGroup, type OplogEntry, type OpType } from './oplog/entry.ts';
 export {
   checkResolver,
@@ -135,6 +137,7 @@ export {
 export { createRelayNode, joinRelay, RelayNode, type AdmittedPeer, type JoinRelayOptions, type RelayConfig, type RelayLimits, type RelayStats } from './sync/relay/index.ts';
 // The session, channels and protocol constants are under `ahenk/transport` (src/transport.ts).
 export {
+  FrameTimeoutError,
   FrameTooLargeError,
   ProtocolError,
   RemoteError,

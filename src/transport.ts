@@ -22,6 +22,9 @@ export {
 export {
   DEFAULT_BATCH_SIZE,
   DEFAULT_WINDOW,
+  FRAME_BASE_TIMEOUT_MS,
+  FRAME_MIN_BYTES_PER_SECOND,
+  FrameTimeoutError,
   FrameTooLargeError,
   HELLO_TIMEOUT_MS,
   LINGER_TIMEOUT_MS,

@@ -41,6 +41,11 @@ describe('npm run bench', () => {
         AHENK_BENCH_BIG_ROWS: '300',
         AHENK_BENCH_BIG_RUNS: '1',
         AHENK_BENCH_LIVE_WRITES: '5',
+        AHENK_BENCH_LOG_ROWS: '300',
+        AHENK_BENCH_LOG_UPDATES: '3000',
+        AHENK_BENCH_LOG_COMPACT_EVERY: '1000',
+        AHENK_BENCH_NODES: '3',
+        AHENK_BENCH_TOPOLOGY_ROUNDS: '20',
       },
     });
     expect(run.status, run.stderr).toBe(0);
@@ -48,6 +53,8 @@ describe('npm run bench', () => {
     expect(run.stdout).toContain('## foundation: 300 rows');
     expect(run.stdout).toContain('compactOplog after those');
     expect(run.stdout).toMatch(/## sync/);
+    expect(run.stdout).toMatch(/## scale/);
+    expect(run.stdout).toMatch(/topology \(.*\): 3 nodes.*every table and export identical/);
     // Every table row of the report carries a figure, not an empty cell.
     const rows = run.stdout.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| phase') && !line.startsWith('| figure'));
     expect(rows.length).toBeGreaterThan(20);

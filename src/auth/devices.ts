@@ -66,7 +66,8 @@ export function authorizeDevice(db: DatabaseHandle, input: AuthorizeDeviceInput)
   const type = normalizeDeviceType(input.deviceType);
   const user = requireUser(db, input.userId);
   const orm = authDb(db);
-  return connectionOf(db)
+  const raw = connectionOf(db);
+  return raw.withStorageErrors('authorizing a device', () => raw
     .transaction(() => {
       // The list is synced, so one key may have several records (two devices recorded it): a
       // revoked one wins, then another user's, then any record of this user.
@@ -77,7 +78,7 @@ export function authorizeDevice(db: DatabaseHandle, input: AuthorizeDeviceInput)
       const other = records.find((d) => d.userId !== user.id);
       if (other !== undefined) return alreadyKnown(other, user.id);
       return records[0] ?? insertDevice(db, { userId: user.id, deviceType: type, pushToken: null, peerId });
-    });
+    }));
 }
 
 /**
@@ -89,14 +90,15 @@ export function authorizeDevice(db: DatabaseHandle, input: AuthorizeDeviceInput)
 export function revokeDevice(db: DatabaseHandle, deviceId: string, now: number = Date.now()): Device {
   const id = requireString(deviceId, 'Device id');
   const orm = authDb(db);
-  return connectionOf(db)
+  const raw = connectionOf(db);
+  return raw.withStorageErrors('revoking a device', () => raw
     .transaction(() => {
       orm.update(ahenkDevices).set({ revokedAt: now }).where(and(eq(ahenkDevices.id, id), isNull(ahenkDevices.revokedAt))).run();
       const device = orm.select().from(ahenkDevices).where(eq(ahenkDevices.id, id)).get();
       if (device === undefined) throw new AuthError('DEVICE_NOT_FOUND', 'Device not found');
       if (device.peerId !== null) orm.insert(ahenkRevocations).values({ peerId: device.peerId, revokedAt: device.revokedAt ?? now }).onConflictDoNothing().run();
       return device;
-    });
+    }));
 }
 
 /** Whether the key was ever revoked, by any device (ahenk_revocations, or a revoked record of it). */

@@ -15,6 +15,16 @@ import { holdIdentity, type DeviceIdentity } from '../database/identity.ts';
 import { DatabaseError, DeviceKeyError } from '../errors.ts';
 import type { SqliteConnection } from '../sqlite/index.ts';
 
+/**
+ * WebCrypto's key types, named through `crypto.subtle` so the package builds without the DOM lib
+ * (tsconfig.build.json has Node's typings only; in a browser these are the DOM's own types).
+ */
+type CryptoKey = Parameters<typeof crypto.subtle.sign>[1];
+interface CryptoKeyPair {
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+}
+
 const STORE_DATABASE = 'ahenk-device-keys';
 const STORE = 'keys';
 /** An Ed25519 private key as PKCS#8 (RFC 8410) is this prefix and the 32-byte seed. */
@@ -145,12 +155,17 @@ function isStoredKey(value: unknown): value is StoredKey {
   return (
     typeof record === 'object' &&
     record !== null &&
-    record.privateKey instanceof CryptoKey &&
+    isCryptoKey(record.privateKey) &&
     record.privateKey.algorithm.name === 'Ed25519' &&
     record.privateKey.type === 'private' &&
     record.publicKey instanceof Uint8Array &&
     record.publicKey.length === 32
   );
+}
+
+function isCryptoKey(value: unknown): value is CryptoKey {
+  const constructor = (globalThis as { CryptoKey?: abstract new () => unknown }).CryptoKey;
+  return constructor !== undefined && value instanceof constructor;
 }
 
 /** The parts of IndexedDB this file uses (the Node type check has no DOM library). */

@@ -9,7 +9,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
-import { PAIRING_LIMITS } from '../auth/pairing/challenge.ts';
+import { PAIRING_LIMITS } from '../auth/pairing/signed-code.ts';
 import { PairingError } from '../auth/pairing/errors.ts';
 import type { AhenkDatabase } from '../database/initialize.ts';
 import { normalizeDeviceType } from '../auth/validate.ts';

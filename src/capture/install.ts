@@ -122,7 +122,8 @@ function nextTableId(raw: SqliteConnection): number {
   return row.id;
 }
 
-function countTriggers(raw: SqliteConnection, table: string): number {
+/** How many of a synced table's capture triggers exist (4 when capture is in place). */
+export function countTriggers(raw: SqliteConnection, table: string): number {
   const names = Object.values(triggerNames(table));
   const row = raw
     .prepare(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?, ?, ?)`, { integers: 'number' })

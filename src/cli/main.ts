@@ -18,6 +18,8 @@ import { startCommand } from './commands/start.ts';
 import { statusCommand } from './commands/status.ts';
 import { stopCommand } from './commands/stop.ts';
 import { syncCommand } from './commands/sync.ts';
+import { tablesCommand } from './commands/tables.ts';
+import { doctorCommand } from './commands/doctor.ts';
 import { CommandFailedError, EXIT, UsageError } from './errors.ts';
 import { writeLine, type CliIo } from './io.ts';
 import { buildProgram, type CommandSpec } from './spec.ts';
@@ -31,7 +33,7 @@ export const COMMANDS: CommandSpec = {
   description:
     'Ahenk keeps the SQLite databases of one person\'s devices in sync, peer to peer. ' +
     'Every command takes the database with --db <path> (or $AHENK_DB).',
-  commands: [initCommand, statusCommand, deviceCommand, peerCommand, startCommand, stopCommand, syncCommand, logsCommand, pairCommand, joinCommand, acceptCommand, resetIdentityCommand, relayCommand],
+  commands: [initCommand, statusCommand, deviceCommand, peerCommand, startCommand, stopCommand, syncCommand, logsCommand, tablesCommand, doctorCommand, pairCommand, joinCommand, acceptCommand, resetIdentityCommand, relayCommand],
 };
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

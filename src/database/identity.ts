@@ -147,7 +147,7 @@ export interface RevocationNotice {
  */
 export function recordRevocationNotice(raw: SqliteConnection, notice: RevocationNotice): void {
   const deviceId = getDeviceId(raw);
-  raw.prepare('INSERT OR IGNORE INTO ahenk_meta (key, value) VALUES (?, ?)').run(REVOKED, JSON.stringify({ deviceId, by: notice.by, at: notice.at }));
+  raw.withStorageErrors('recording a revocation notice', () => raw.prepare('INSERT OR IGNORE INTO ahenk_meta (key, value) VALUES (?, ?)').run(REVOKED, JSON.stringify({ deviceId, by: notice.by, at: notice.at })));
 }
 
 /** The notice recorded for the current identity, if any. */

@@ -12,9 +12,9 @@ import type { Resolver } from '../schema/resolvers.ts';
 import { syncedTablesOf } from '../schema/synced-table.ts';
 import { SYSTEM_SYNCED_TABLES } from '../schema/system.ts';
 import {
+  applyMigrations,
   connectionOf,
   drizzleOverPort,
-  migrateOverPort,
   openConnection,
   type AdapterName,
   type DatabaseHandle,
@@ -86,17 +86,24 @@ export function initializeDatabase<TSchema extends Record<string, unknown> = Rec
     if (typeof target === 'string') raw.exec('PRAGMA cache_size = -16000; PRAGMA synchronous = NORMAL');
     const db = drizzleOverPort(raw, options.schema ? { schema: options.schema } : {}) as AhenkDatabase<TSchema>;
     refuseNewerSchema(raw);
-    migrateOverPort(db, { migrations: systemMigrations(), migrationsTable: SYSTEM_MIGRATIONS_TABLE });
-    raw.transaction(() => {
-      ensureIdentity(raw);
-      raw.prepare('INSERT OR IGNORE INTO ahenk_clock (id, hlc) VALUES (0, 0)').run();
-    });
-    migrateDatabase(db, options);
+    // One transaction from the system tables to the last capture trigger: a full disk or read-only
+    // media anywhere leaves the file as it was, and the next open does it all again.
+    raw.withStorageErrors('initializing the database', () =>
+      raw.transaction(() => {
+        applyMigrations(raw, { migrations: systemMigrations() }, SYSTEM_MIGRATIONS_TABLE);
+        ensureIdentity(raw);
+        raw.prepare('INSERT OR IGNORE INTO ahenk_clock (id, hlc) VALUES (0, 0)').run();
+        migrateDatabase(db, options);
+      }),
+    );
     return db;
   } catch (error) {
     // A connection the app opened stays the app's: it may migrate and try again.
     if (typeof target === 'string') raw.close();
     removeCreated();
+    // The pragmas above write too (WAL mode on a new file).
+    const storage = raw.storageError(error, 'initializing the database');
+    if (storage !== undefined) throw storage;
     if (error instanceof Error && error.name.endsWith('Error') && 'code' in error) throw error;
     const name = typeof target === 'string' ? JSON.stringify(target) : raw.adapter;
     throw new DatabaseError(`initializeDatabase(${name}): ${(error as Error).message}`, { cause: error });
@@ -131,14 +138,20 @@ export interface MigrateOptions {
 
 /**
  * Runs the app's drizzle-kit migrations, then re-checks capture for every synced table (a table
- * rebuild drops its triggers) and applies quarantined entries the new schema can now take.
+ * rebuild drops its triggers) and applies quarantined entries the new schema can now take, all in
+ * one transaction: a failure anywhere (a full disk, read-only media: a StorageError) leaves the
+ * database as it was, and a second call does it all again.
  */
 export function migrateDatabase(db: DatabaseHandle, options: MigrateOptions = {}): CaptureInstallReport {
   const raw = connectionOf(db);
   if (options.migrationsFolder !== undefined && options.migrations !== undefined) throw new TypeError('migrateDatabase: give migrationsFolder or migrations, not both');
   if (options.migrationsFolder !== undefined) checkMigrationsFolder(options.migrationsFolder);
-  if (options.migrationsFolder !== undefined) migrateOverPort(drizzleOverPort(raw), { migrationsFolder: options.migrationsFolder });
-  if (options.migrations !== undefined) migrateOverPort(drizzleOverPort(raw), { migrations: options.migrations });
+  return raw.withStorageErrors('migrating the database', () => raw.transaction(() => migrateIn(raw, options)));
+}
+
+function migrateIn(raw: SqliteConnection, options: MigrateOptions): CaptureInstallReport {
+  if (options.migrationsFolder !== undefined) applyMigrations(raw, { migrationsFolder: options.migrationsFolder });
+  if (options.migrations !== undefined) applyMigrations(raw, { migrations: options.migrations });
   const tables = options.schema ? syncedTablesOf(options.schema) : [];
   const customResolvers = tables.flatMap((t) => Object.values(t.resolvers)).filter((r): r is Resolver => typeof r === 'object');
   registerResolvers(raw, customResolvers);

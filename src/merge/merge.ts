@@ -15,7 +15,7 @@ import { refreshCapture } from '../capture/install.ts';
 import { withoutCapture } from '../oplog/guard.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
-import { ENTRY_LIMITS, entryOf, validateIndexedEntry, type OplogEntry } from '../oplog/entry.ts';
+import { ENTRY_LIMITS, entryOf, validateIndexedEntry, type IndexedGroup, type OplogEntry } from '../oplog/entry.ts';
 import { QuarantineWriter, takeQuarantined, type QuarantineReason, type QuarantineSelection } from './quarantine.ts';
 import { customResolversOf } from './registry.ts';
 import { lookupResolver, type Resolver } from '../schema/resolvers.ts';
@@ -63,8 +63,10 @@ export function merge(db: DatabaseHandle, entries: readonly unknown[], options: 
  */
 export function mergeEntries(raw: SqliteConnection, entries: readonly unknown[], options: MergeOptions, fresh?: FreshRows): MergeResult {
   if (!Array.isArray(entries)) throw new InvalidEntryError(-1, 'merge expects an array of entries');
-  const valid = entries.map((entry, index) => validateIndexedEntry(entry, index));
-  return raw.transaction(() => applyEntries(raw, valid, options, fresh));
+  // A plain loop, not map: map skips an array's holes, which must be refused like any non-entry.
+  const valid = new Array<IndexedGroup[]>(entries.length);
+  for (let index = 0; index < entries.length; index++) valid[index] = validateIndexedEntry(entries[index], index);
+  return raw.withStorageErrors('merging entries', () => raw.transaction(() => applyEntries(raw, valid, options, fresh)));
 }
 
 /** Applies validated entries (each as the working copies of its groups); the caller owns the transaction. */
@@ -139,7 +141,7 @@ export function applyEntries(raw: SqliteConnection, entries: readonly (readonly 
       for (const row of rowsOf.order()) {
         const pk = keys[row]!;
         const incoming = groups[row]!;
-        let changed: boolean;
+        let changed: number;
         try {
           changed = merger.applyRow(table, pk, incoming, histories.get(pk));
         } catch (error) {
@@ -150,11 +152,11 @@ export function applyEntries(raw: SqliteConnection, entries: readonly (readonly 
           }
           throw error;
         }
-        // A row's groups arrive entry by entry: count the entries.
+        // A row's groups arrive entry by entry: count the entries, applied those that changed something.
         let count = 1;
         for (let i = 1; i < incoming.length; i++) if (incoming[i]!.index !== incoming[i - 1]!.index) count++;
-        if (changed) result.applied += count;
-        else result.unchanged += count;
+        result.applied += changed;
+        result.unchanged += count - changed;
       }
     }
     merger.flush();
@@ -273,8 +275,10 @@ export function retryQuarantined(db: DatabaseHandle, options: RetryOptions = {})
   if (options.limit !== undefined) selection.limit = options.limit;
   if (options.afterId !== undefined) selection.afterId = options.afterId;
   if (options.upToId !== undefined) selection.upToId = options.upToId;
-  return raw.transaction(() => {
-    const { entries, lastId, scanned, unreadable } = takeQuarantined(raw, selection);
-    return { ...applyEntries(raw, entries, options), retried: entries.length, lastId, scanned, unreadable };
-  });
+  return raw.withStorageErrors('retrying held-back entries', () =>
+    raw.transaction(() => {
+      const { entries, lastId, scanned, unreadable } = takeQuarantined(raw, selection);
+      return { ...applyEntries(raw, entries, options), retried: entries.length, lastId, scanned, unreadable };
+    }),
+  );
 }

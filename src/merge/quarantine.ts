@@ -30,14 +30,25 @@ export const QUARANTINE_LIMITS = {
 
 /** Holding an entry would take the quarantine over QUARANTINE_LIMITS: the batch is not applied. */
 export class QuarantineFullError extends AhenkError {
+  /**
+   * @param entries entries held before this merge (what stays held: the refused batch is undone)
+   * @param bytes their bytes
+   * @param entryBytes the refused entry's bytes
+   * @param batchEntries entries this merge had held before the refused one (undone with it)
+   * @param batchBytes their bytes
+   */
   constructor(
     readonly entries: number,
     readonly bytes: number,
     readonly entryBytes: number,
+    readonly batchEntries = 0,
+    readonly batchBytes = 0,
   ) {
     super(
       'QUARANTINE_FULL',
-      `the quarantine is full (${entries} entries, ${bytes} bytes held; limits ${QUARANTINE_LIMITS.entries} entries, ${QUARANTINE_LIMITS.bytes} bytes): an entry of ${entryBytes} bytes was refused with its batch, which the peer sends again later`,
+      `the quarantine is full (${entries} entries, ${bytes} bytes held; limits ${QUARANTINE_LIMITS.entries} entries, ${QUARANTINE_LIMITS.bytes} bytes): ` +
+        (batchEntries > 0 ? `this batch would hold ${batchEntries} more (${batchBytes} bytes) and ` : '') +
+        `an entry of ${entryBytes} bytes; the batch was refused whole, and the peer sends it again later`,
     );
     this.name = 'QuarantineFullError';
   }
@@ -46,6 +57,8 @@ export class QuarantineFullError extends AhenkError {
 /** Writes held entries within the bounds; one per merge, so the totals are read once. */
 export class QuarantineWriter {
   #totals: { entries: number; bytes: number } | undefined;
+  /** What this merge held so far (undone with it if the quarantine fills up). */
+  #added = { entries: 0, bytes: 0 };
 
   constructor(private readonly raw: SqliteConnection) {}
 
@@ -53,7 +66,8 @@ export class QuarantineWriter {
     const bytes = encodeHeldEntry(entry);
     const totals = (this.#totals ??= quarantineTotals(this.raw));
     if (totals.entries + 1 > QUARANTINE_LIMITS.entries || totals.bytes + bytes.length > QUARANTINE_LIMITS.bytes) {
-      throw new QuarantineFullError(totals.entries, totals.bytes, bytes.length);
+      const added = this.#added;
+      throw new QuarantineFullError(totals.entries - added.entries, totals.bytes - added.bytes, bytes.length, added.entries, added.bytes);
     }
     // An entry held for its stamp has one group (merge holds each such group on its own).
     const hlc = reason === 'clock-drift' ? parseHlc(entry.groups[0]!.hlc) : null;
@@ -62,6 +76,8 @@ export class QuarantineWriter {
       .run(entry.table, `${reason}: ${message}`, bytes, receivedAt, bytes.length, hlc, entry.groups[0]?.device ?? null);
     totals.entries += 1;
     totals.bytes += bytes.length;
+    this.#added.entries += 1;
+    this.#added.bytes += bytes.length;
   }
 }
 

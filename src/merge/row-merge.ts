@@ -29,6 +29,8 @@ export interface Incoming extends IndexedGroup, CellClock {}
 interface LocalRow {
   cl: number;
   cells: Map<string, CellClock>;
+  /** The stamp of the delete that ended the row's highest deleted incarnation. */
+  deleted?: CellClock;
 }
 
 const EMPTY: LocalRow = { cl: 0, cells: new Map() };
@@ -101,6 +103,10 @@ export class RowMerger {
         let row = histories.get(pk);
         if (!row) histories.set(pk, (row = { cl: 0, cells: new Map() }));
         if (cl > row.cl) row.cl = cl;
+        if (cl % 2 === 0) {
+          const clock = { cl, hlc, device: this.sites.device(Number(site)) };
+          if (row.deleted === undefined || compareCellClocks(clock, row.deleted) > 0) row.deleted = clock;
+        }
         this.holdCells(table, row, { cl, hlc, device: this.sites.device(Number(site)) }, cols);
         if (more) for (const group of decodeClockGroups(more)) this.holdCells(table, row, { cl, hlc: group.hlc, device: this.sites.device(group.site) }, group.mask);
       }
@@ -122,7 +128,11 @@ export class RowMerger {
   }
 
   /** Returns whether the row (or its metadata) changed. */
-  applyRow(table: CapturedTable, pk: string, incoming: readonly Incoming[], local: LocalRow = EMPTY): boolean {
+  /**
+   * Applies a row's incoming entries; returns how many of them changed something (a cell they won,
+   * the row's incarnation or its delete stamp): a duplicate or a loser changed nothing.
+   */
+  applyRow(table: CapturedTable, pk: string, incoming: readonly Incoming[], local: LocalRow = EMPTY): number {
     let newCl = local.cl;
     for (const e of incoming) if (e.cl > newCl) newCl = e.cl;
     // Entries of an incarnation older than the row's are stale, whether they come alone or not.
@@ -133,18 +143,26 @@ export class RowMerger {
         break;
       }
     }
-    if (current.length === 0) return false;
+    if (current.length === 0) return 0;
 
     if (newCl % 2 === 0) {
-      if (newCl === local.cl) return false;
+      if (newCl === local.cl) {
+        // Two devices deleted the same incarnation: the table agrees already, but the delete's
+        // register must too, or the devices export different stamps for the row forever.
+        const latest = latestClock(current);
+        if (local.deleted !== undefined && compareCellClocks(latest, local.deleted) <= 0) return 0;
+        this.appendLog(table, pk, OP.delete, [{ clock: latest, mask: 0n }]);
+        return 1;
+      }
       this.raw.cached(`DELETE FROM ${quoteIdent(table.name)} WHERE ${quoteIdent(table.pkColumn)} = ?`).run(pk);
       this.appendLog(table, pk, OP.delete, [{ clock: latestClock(current), mask: 0n }]);
-      return true;
+      return 1;
     }
     const reborn = newCl > local.cl;
-    if (reborn && this.applyNewRow(table, pk, current)) return true;
+    if (reborn && this.applyNewRow(table, pk, current)) return entriesIn(current);
 
-    const winners = new Map<string, { value: SqlValue; clock: CellClock }>();
+    // `by`: the incoming entry that set the cell (a resolver's join may keep the held stamp).
+    const winners = new Map<string, { value: SqlValue; clock: CellClock; by: number }>();
     let liveRow: Map<string, SqlValue> | undefined;
     for (const clock of current) {
       for (const column in clock.values) {
@@ -154,7 +172,7 @@ export class RowMerger {
         const resolverName = table.resolvers.get(column);
         const resolver = resolverName === undefined ? undefined : lookupResolver(resolverName, this.custom);
         if (!held) {
-          winners.set(column, { value, clock });
+          winners.set(column, { value, clock, by: clock.index });
         } else if (resolver) {
           liveRow ??= won ? undefined : this.readRow(table, pk);
           const mine = won ? won.value : (liveRow?.get(column) ?? null);
@@ -167,13 +185,13 @@ export class RowMerger {
             continue;
           }
           const later = compareCellClocks(clock, held) > 0 ? clock : held;
-          if (!sqlValuesEqual(joined, mine) || later !== held) winners.set(column, { value: joined, clock: later });
+          if (!sqlValuesEqual(joined, mine) || later !== held) winners.set(column, { value: joined, clock: later, by: clock.index });
         } else if (compareCellClocks(clock, held) > 0) {
-          winners.set(column, { value, clock });
+          winners.set(column, { value, clock, by: clock.index });
         }
       }
     }
-    if (!reborn && winners.size === 0) return false;
+    if (!reborn && winners.size === 0) return 0;
     this.writeRow(table, pk, winners, reborn);
 
     // Winners from one entry share its clock object, so grouping by identity needs no key strings.
@@ -181,7 +199,10 @@ export class RowMerger {
     for (const [column, { clock }] of winners) groups.set(clock, (groups.get(clock) ?? 0n) | columnBit(table, column));
     if (reborn && groups.size === 0) groups.set(latestClock(current), 0n);
     this.appendLog(table, pk, reborn ? OP.insert : OP.update, Array.from(groups, ([clock, mask]) => ({ clock, mask })));
-    return true;
+    if (winners.size === 0) return 1;
+    const by = new Set<number>();
+    for (const winner of winners.values()) by.add(winner.by);
+    return by.size;
   }
 
   /**
@@ -391,4 +412,11 @@ function columnBit(table: CapturedTable, column: string): bigint {
   let bits = bitCache.get(table);
   if (!bits) bitCache.set(table, (bits = new Map(table.columns.map((c, i) => [c, 1n << BigInt(i)]))));
   return bits.get(column)!;
+}
+
+/** The entries a row's groups came from (groups arrive in batch order, an entry's together). */
+function entriesIn(groups: readonly Incoming[]): number {
+  let count = groups.length === 0 ? 0 : 1;
+  for (let i = 1; i < groups.length; i++) if (groups[i]!.index !== groups[i - 1]!.index) count++;
+  return count;
 }

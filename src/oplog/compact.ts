@@ -50,7 +50,7 @@ export function compactOplog(db: DatabaseHandle, options: CompactionOptions = {}
   if (maxEntries !== undefined && (!Number.isSafeInteger(maxEntries) || maxEntries < 1)) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
   // A full run starts from the log's first entry every time: in slices it would never get past the first.
   if (maxEntries !== undefined && options.full === true) throw new RangeError('full and maxEntries do not go together: a full run in slices would start over at every call');
-  return raw.transaction(() => compactIn(raw, options.full === true, maxEntries));
+  return raw.withStorageErrors('compacting the log', () => raw.transaction(() => compactIn(raw, options.full === true, maxEntries)));
 }
 
 function compactIn(raw: SqliteConnection, full: boolean, maxEntries: number | undefined): CompactionReport {

@@ -94,6 +94,16 @@ export function entryOf(groups: readonly IndexedGroup[]): OplogEntry {
  * only, each read once, so what was checked is what is used.
  */
 export function validateIndexedEntry(value: unknown, index: number): IndexedGroup[] {
+  try {
+    return readIndexedEntry(value, index);
+  } catch (error) {
+    // A getter or a proxy in the entry threw while it was read: the entry is bad, not merge.
+    if (error instanceof InvalidEntryError) throw error;
+    throw new InvalidEntryError(index, `reading it threw: ${error instanceof Error ? error.message.slice(0, 200) : typeof error}`);
+  }
+}
+
+function readIndexedEntry(value: unknown, index: number): IndexedGroup[] {
   if (!isRecord(value)) return failEntry(index, 'not an object');
   const table = own(value, 'table');
   const pk = own(value, 'pk');
@@ -125,10 +135,9 @@ export function validateIndexedEntry(value: unknown, index: number): IndexedGrou
     if (cells > ENTRY_LIMITS.columns) failEntry(index, `the groups set more than ${ENTRY_LIMITS.columns} columns`);
     if (deleted && keys.length > 0) failEntry(index, 'a deleted incarnation carries no values');
     if (keys.length === 0 && count > 1) failEntry(index, `group ${g} sets no column; only a lone group may carry a stamp alone`);
-    // Merge reads values with for...in, which also walks a prototype's enumerable keys: an object
-    // with a prototype of its own is copied to its own keys, so only checked values are used.
-    const proto = Object.getPrototypeOf(values) as unknown;
-    const own_ = (proto === Object.prototype || proto === null ? values : copyOwn(values, keys)) as Record<string, unknown>;
+    // Each value is read once, into a copy of its own: a getter or a proxy cannot show merge a value
+    // other than the one checked here, and merge's for...in sees no prototype's keys.
+    const own_ = copyOwn(values, keys, index);
     for (const key of keys) {
       if (key.length === 0 || key.length > ENTRY_LIMITS.identifierLength) failEntry(index, 'a column name is empty or too long');
       if (taken !== undefined) {
@@ -161,9 +170,23 @@ function own(object: Record<string, unknown>, key: string): unknown {
   return Object.hasOwn(object, key) ? object[key] : undefined;
 }
 
-/** The object's own keys in a plain object (Object.fromEntries defines "__proto__" as a column). */
-function copyOwn(values: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(keys.map((key) => [key, values[key]]));
+/**
+ * The object's own values in a plain object, each read once ("__proto__" defined as a column, not
+ * set as the prototype). A getter that throws refuses the entry.
+ */
+function copyOwn(values: Record<string, unknown>, keys: readonly string[], index: number): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  for (const key of keys) {
+    let value: unknown;
+    try {
+      value = values[key];
+    } catch (error) {
+      failEntry(index, `reading column "${key.slice(0, 64)}" threw: ${error instanceof Error ? error.message.slice(0, 200) : typeof error}`);
+    }
+    if (key === '__proto__') Object.defineProperty(copy, key, { value, enumerable: true, writable: true, configurable: true });
+    else copy[key] = value;
+  }
+  return copy;
 }
 
 function failEntry(index: number, why: string): never {

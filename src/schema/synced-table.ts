@@ -18,7 +18,8 @@ import { isResolverSpec, type ResolverSpec } from './resolvers.ts';
 
 /** Oplog column masks are 62-bit integers (SQLite integers are signed 64-bit). */
 export const MAX_SYNCED_COLUMNS = 62;
-const RESERVED_PREFIX = 'ahenk_';
+/** Names Ahenk keeps for its own tables and columns. */
+export const RESERVED_PREFIX = 'ahenk_';
 
 export interface SyncedTableOptions<TColumnName extends string = string> {
   /** Per-column merge rule; columns not named use last-write-wins (`'lww'`). */

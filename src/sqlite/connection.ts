@@ -3,7 +3,9 @@
  * connection (cached statements and the slots other rooms register: capture catalog, resolvers,
  * the oplog watcher). One object per open connection, so no state is keyed by a driver's handle.
  */
+import { StorageError } from '../errors.ts';
 import type { AdapterName, SqliteDriver, SqliteStatement, SqlValue, StatementOptions } from './port.ts';
+import { storageFailureOf } from './result-codes.ts';
 
 export type TransactionMode = 'immediate' | 'deferred' | 'exclusive';
 
@@ -100,6 +102,33 @@ export class SqliteConnection {
 
   isSqliteError(error: unknown): boolean {
     return this.driver.isSqliteError(error);
+  }
+
+  /** SQLite's result code of one of this connection's errors, by name ('SQLITE_FULL'); undefined for other errors. */
+  sqliteCode(error: unknown): string | undefined {
+    return this.driver.sqliteCode(error);
+  }
+
+  /**
+   * The StorageError that a SQLite error of this connection is when it refused to write or read
+   * the file (full disk, read-only media, I/O error); undefined for any other error.
+   */
+  storageError(error: unknown, operation: string): StorageError | undefined {
+    const sqliteCode = this.driver.sqliteCode(error);
+    const code = sqliteCode === undefined ? undefined : storageFailureOf(sqliteCode);
+    return code === undefined ? undefined : new StorageError(code, this.path, operation, sqliteCode!, { cause: error });
+  }
+
+  /**
+   * Runs Ahenk's own statements (not the app's): a full disk, read-only media or an I/O error
+   * comes out as a StorageError naming the database and `operation`, not the driver's own error.
+   */
+  withStorageErrors<T>(operation: string, body: () => T): T {
+    try {
+      return body();
+    } catch (error) {
+      throw this.storageError(error, operation) ?? error;
+    }
   }
 
   /** The state a room keeps for this connection, made on first use. */

@@ -1,5 +1,5 @@
 export { ConnectionSlot, SqliteConnection, type TransactionMode } from './connection.ts';
-export { drizzleOverPort, migrateOverPort, type PortDatabase, type PortMigrationConfig } from './drizzle/index.ts';
+export { applyMigrations, drizzleOverPort, migrateOverPort, type PortDatabase, type PortMigrationConfig } from './drizzle/index.ts';
 export { ADAPTERS, checkAdapter, defaultAdapter, isNotADatabaseError, isSqliteError, openConnection, type OpenOptions, type SqliteTarget } from './open.ts';
 export type { AdapterName, DriverConnection, SqliteDriver, SqliteStatement, SqlParams, SqlRow, SqlRunResult, SqlValue, StatementOptions } from './port.ts';
 export { connectionOf, type DatabaseHandle } from './handle.ts';

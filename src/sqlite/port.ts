@@ -68,4 +68,9 @@ export interface SqliteDriver {
   isConstraintError(error: unknown): boolean;
   /** Whether the error came from SQLite itself (as opposed to a bug or a bad argument). */
   isSqliteError(error: unknown): boolean;
+  /**
+   * SQLite's result code of an error of this driver, by name ('SQLITE_FULL', 'SQLITE_IOERR_WRITE';
+   * the primary name where the driver gives only a number it does not name), else undefined.
+   */
+  sqliteCode(error: unknown): string | undefined;
 }

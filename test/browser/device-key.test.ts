@@ -144,14 +144,20 @@ describe.skipIf(chromiumMissing !== undefined)("the page's device key (non-extra
     await expectNonExtractableKeyOf(page, deviceId);
   });
 
-  it('moves the key bytes of an older page database into IndexedDB, deletes them from ahenk_meta, and syncs with a Node device over Noise with it', { timeout: 180_000 }, async () => {
+  /** A fresh page whose database holds a Node-made key as raw bytes in ahenk_meta (the format before keys moved out). */
+  async function pageWithOldFormatKey() {
     const context = await chromium.newContext();
     stops.push(() => context.close());
     const page = await openFixturePage(context, chromium.origin());
-    // An older database: its key as raw bytes in ahenk_meta, nothing in IndexedDB.
     const oldKey = await generateKeyPair('Ed25519');
     const oldId = peerIdFromPrivateKey(oldKey).toString();
     await callPage(page, 'plantOldFormatKey', oldId, Buffer.from(oldKey.raw).toString('base64'));
+    return { page, oldKey, oldId };
+  }
+
+  it('moves the key bytes of an older page database into IndexedDB, deletes them from ahenk_meta, and syncs with a Node device over Noise with it', { timeout: 180_000 }, async () => {
+    // An older database: its key as raw bytes in ahenk_meta, nothing in IndexedDB.
+    const { page, oldId } = await pageWithOldFormatKey();
     await deleteStoredKey(page);
     expect(await storedKey(page, [1])).toBeNull();
     expect(await callPage<string[]>(page, 'metaKeys')).toContain('device_private_key');
@@ -194,13 +200,8 @@ describe.skipIf(chromiumMissing !== undefined)("the page's device key (non-extra
   });
 
   it('moves the key again when a tab died after storing it in IndexedDB and before deleting the bytes', { timeout: 120_000 }, async () => {
-    const context = await chromium.newContext();
-    stops.push(() => context.close());
-    const page = await openFixturePage(context, chromium.origin());
-    const oldKey = await generateKeyPair('Ed25519');
-    const oldId = peerIdFromPrivateKey(oldKey).toString();
     // The state such a tab leaves: the bytes still in ahenk_meta, and the same key already in IndexedDB.
-    await callPage(page, 'plantOldFormatKey', oldId, Buffer.from(oldKey.raw).toString('base64'));
+    const { page, oldKey, oldId } = await pageWithOldFormatKey();
     await putStoredKey(page, Array.from(oldKey.raw.subarray(0, 32)), Array.from(oldKey.raw.subarray(32)));
 
     await page.reload();

@@ -21,7 +21,7 @@ describe('ahenk init', () => {
     const deviceId = /Device id: (\S+)/.exec(first.stdout)?.[1];
     expect(deviceId).toMatch(/^12D3KooW/);
     const again = await cli(['init', '--json'], { env: { AHENK_DB: db } });
-    expect(JSON.parse(again.stdout)).toEqual({ database: db, deviceId });
+    expect(JSON.parse(again.stdout)).toEqual({ database: db, deviceId, tables: [] });
   });
 
   it('registers the account with the password from AHENK_PASSWORD and lists this device', async () => {

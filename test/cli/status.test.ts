@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/main.ts';
 import { getDeviceId, recordRevocationNotice } from '../../src/database/identity.ts';
 import { initializeDatabase } from '../../src/index.ts';
+import { recordPeerDriftNotice } from '../../src/merge/drift.ts';
 import { openConnection } from '../../src/sqlite/index.ts';
 import { authorizePeers } from '../net/fixtures.ts';
 import { appDatabase, cli, LOOPBACK, spawnCli, tempDir, type CliProcess } from './helpers.ts';
@@ -204,6 +205,27 @@ describe('ahenk status and reset-identity on a revoked device', () => {
     expect(after.revoked).toBeNull();
     // Its data is still there.
     expect((await cli(['status', '--db', phone])).stdout).toMatch(/Oplog entries: +[1-9]/);
+  });
+
+  it("shows a peer's drift notice (which peer, how many, how far, when) while it holds, and not once it lapsed", async () => {
+    const dir = tempDir();
+    const path = appDatabase(dir, 'a');
+    const db = initializeDatabase(path);
+    const peer = '12D3KooWStatusDriftPeerStatusDriftPeerStatusDri';
+    const lapsed = '12D3KooWLapsedDriftPeerLapsedDriftPeerLapsedDr';
+    const at = Date.now() - 60_000;
+    recordPeerDriftNotice(db, peer, { held: 12, aheadMs: 3 * 3_600_000 }, at);
+    recordPeerDriftNotice(db, lapsed, { held: 1, aheadMs: 30_000 }, at);
+    db.$connection.close();
+
+    const json = JSON.parse((await cli(['status', '--db', path, '--json'])).stdout) as { clockDrift: { ownAhead: boolean; heldByPeers: unknown[] } };
+    expect(json.clockDrift.ownAhead).toBe(false);
+    expect(json.clockDrift.heldByPeers).toEqual([{ peerId: peer, held: 12, aheadMs: 3 * 3_600_000, at, until: at + 3 * 3_600_000 }]);
+    const text = (await cli(['status', '--db', path])).stdout;
+    expect(text).toContain(
+      `Clock drift:    ${peer} holds back 12 of this device's writes, stamped up to 180 min ahead of its clock (told ${new Date(at).toISOString()}; until ${new Date(at + 3 * 3_600_000).toISOString()} at the latest)`,
+    );
+    expect(text).not.toContain(lapsed);
   });
 
   it('asks before giving a device that was not revoked a new key', async () => {

@@ -174,7 +174,7 @@ describe('the quarantine is bounded', () => {
     const error = fails(() => merge(b, batch, { now }));
     expect(error).toBeInstanceOf(QuarantineFullError);
     expect(error.code).toBe('QUARANTINE_FULL');
-    expect(error.message).toMatch(/quarantine is full .* sends again later/);
+    expect(error.message).toMatch(/quarantine is full .* sends it again later/);
     expect(b.$connection.prepare(`SELECT count(*) FROM todos`).value()).toBe(0n);
     expect(countQuarantined(b)).toBe(1);
     // Room again: the same batch applies.

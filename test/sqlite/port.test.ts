@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { text } from 'drizzle-orm/sqlite-core';
-import { defineSyncedTable, getOplogEntriesSince, initializeDatabase, merge } from '../../src/index.ts';
+import { defineSyncedTable, getOplogEntriesSince, initializeDatabase, merge, StorageError } from '../../src/index.ts';
 import { defaultAdapter, openConnection, type SqliteConnection } from '../../src/sqlite/index.ts';
 import { openRaw, tempDir } from '../helpers/db.ts';
 
@@ -91,6 +91,45 @@ describe(`the storage port on ${defaultAdapter()}`, () => {
     expect(c.isSqliteError(syntax)).toBe(true);
     expect(c.isConstraintError(syntax)).toBe(false);
     expect(c.isSqliteError(new Error('UNIQUE constraint failed: t.id'))).toBe(false);
+  });
+
+  it('names a full disk, read-only media and an I/O error as StorageErrors, and nothing else', () => {
+    const path = join(tempDir(), 'full.db');
+    const c = openRaw(path);
+    c.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (id TEXT PRIMARY KEY, b BLOB)');
+    // A cap on the file's pages is SQLite's own stand-in for a full disk: the same SQLITE_FULL.
+    c.exec(`PRAGMA max_page_count = ${Number(c.pragma('page_count')) + 4}`);
+    const caught = (body: () => void): unknown => {
+      try {
+        body();
+      } catch (error) {
+        return error;
+      }
+      throw new Error('expected a throw');
+    };
+    const full = caught(() => c.prepare('INSERT INTO t VALUES (?, zeroblob(100000))').run('a'));
+    expect(c.sqliteCode(full)).toBe('SQLITE_FULL');
+    const disk = c.storageError(full, 'saving a test row');
+    expect(disk).toBeInstanceOf(StorageError);
+    expect(disk).toMatchObject({ name: 'StorageError', code: 'DISK_FULL', database: path, operation: 'saving a test row', sqliteCode: 'SQLITE_FULL', cause: full });
+    expect(disk!.message).toContain(path);
+    expect(() => c.withStorageErrors('saving a test row', () => c.prepare('INSERT INTO t VALUES (?, zeroblob(100000))').run('b'))).toThrow(expect.objectContaining({ code: 'DISK_FULL' }));
+    c.exec('PRAGMA query_only = ON');
+    const readOnly = caught(() => c.prepare('INSERT INTO t VALUES (?, NULL)').run('c'));
+    expect(c.sqliteCode(readOnly)).toMatch(/^SQLITE_READONLY/);
+    expect(c.storageError(readOnly, 'x')?.code).toBe('DISK_READ_ONLY');
+    c.exec('PRAGMA query_only = OFF');
+    // Neither a constraint, a syntax error nor a plain Error is a storage failure; they pass through unchanged.
+    c.prepare('INSERT INTO t VALUES (?, NULL)').run('d');
+    const constraint = caught(() => c.prepare('INSERT INTO t VALUES (?, NULL)').run('d'));
+    expect(c.sqliteCode(constraint)).toMatch(/^SQLITE_CONSTRAINT/);
+    expect(c.storageError(constraint, 'x')).toBeUndefined();
+    expect(c.storageError(caught(() => c.prepare('SELEC 1')), 'x')).toBeUndefined();
+    expect(c.sqliteCode(new Error('SQLITE_FULL'))).toBeUndefined();
+    const plain = new Error('not SQLite');
+    expect(caught(() => c.withStorageErrors('x', () => { throw plain; }))).toBe(plain);
+    expect(c.prepare('SELECT id FROM t ORDER BY id').values().flat()).toEqual(['d']);
+    c.close();
   });
 
   it('reads and sets pragmas, and knows its file', () => {

@@ -15,6 +15,7 @@ import { RETRY_SLICE_ENTRIES } from '../../src/sync/node/constants.ts';
 import { SyncNodeEmitter, type ClockDriftEvent } from '../../src/sync/node/events.ts';
 import { HeldEntryRetry } from '../../src/sync/node/held-retry.ts';
 import { openDevice } from '../helpers/db.ts';
+import { tabTurn } from './helpers.ts';
 import { todosWithExtra } from '../helpers/schema.ts';
 import { waitFor } from '../net/fixtures.ts';
 
@@ -123,15 +124,7 @@ describe('HeldEntryRetry', () => {
     merge(b, [ahead('due', T + 10_000)], { now: () => wall, maxDriftMs: 1_000 });
     expect(countQuarantined(b)).toBe(1);
     const connection = b.$connection;
-    let waiters: (() => void)[] = [];
-    const turn = {
-      free: () => !connection.inTransaction,
-      wait: (signal: AbortSignal) =>
-        new Promise<void>((resolve, reject) => {
-          waiters.push(resolve);
-          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-        }),
-    };
+    const { turn, waiting, wake } = tabTurn(connection);
     const retry = new HeldEntryRetry(connection, config, new SyncNodeEmitter(), stop.signal, turn);
     try {
       // The "tab": a transaction left open across awaits, then rolled back.
@@ -143,10 +136,8 @@ describe('HeldEntryRetry', () => {
       connection.exec('ROLLBACK');
       // Nothing was applied in the tab's transaction (its rollback took nothing of sync's with it).
       expect(lines.filter((line) => line.startsWith('applied'))).toEqual([]);
-      expect(waiters).toHaveLength(1);
-      const woken = waiters;
-      waiters = [];
-      for (const wake of woken) wake();
+      expect(waiting()).toBe(1);
+      wake();
       await waitFor(() => countQuarantined(b) === 0, 5_000, 'the held entry applied after the rollback');
       expect(connection.prepare(`SELECT title FROM todos WHERE id = 'due'`).value()).toBe('due');
       expect(connection.prepare(`SELECT count(*) FROM todos WHERE id = 'tab'`).value()).toBe(0n);

@@ -1,6 +1,7 @@
 /** Shared helpers of the sync session tests: devices, sessions over memory pairs, frame spies. */
 import { getDeviceId } from '../../src/index.ts';
-import { createMemoryChannelPair, runSyncSession, type FrameChannel, type SyncSessionOptions, type SyncSessionResult } from '../../src/transport.ts';
+import { createMemoryChannelPair, runSyncSession, type DatabaseTurn, type FrameChannel, type SyncSessionOptions, type SyncSessionResult } from '../../src/transport.ts';
+import type { SqliteConnection } from '../../src/sqlite/index.ts';
 import { decodeMessage, type SyncMessage } from '../../src/sync/protocol/index.ts';
 import { openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
@@ -79,4 +80,22 @@ export function sniffer(extensions = false): (frame: Uint8Array) => SyncMessage 
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A browser tab's turn on a shared connection, for Node tests: free when no transaction is open on
+ * `connection`; `waiting()` counts the waits, `wake()` ends them (as the leader does when a tab's
+ * transaction ends).
+ */
+export function tabTurn(connection: SqliteConnection): { turn: DatabaseTurn; waiting: () => number; wake: () => void } {
+  const waiters: (() => void)[] = [];
+  const turn: DatabaseTurn = {
+    free: () => !connection.inTransaction,
+    wait: (signal) =>
+      new Promise<void>((resolve, reject) => {
+        waiters.push(resolve);
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      }),
+  };
+  return { turn, waiting: () => waiters.length, wake: () => waiters.splice(0).forEach((wake) => wake()) };
 }

@@ -3,7 +3,9 @@
  * back because their stamps are too far ahead become visible on the running node once their stamps
  * are inside the allowance, without reopening; drift is reported as `clock:drift` (which peer, how
  * far, which way), an `error` event, a log line and in `ahenk status`; a device whose own stamps
- * ran ahead is told, and the documented way out (retryQuarantined with a wider allowance) works.
+ * ran ahead is told, and so is a device whose peer holds its writes (clockDrift().heldByPeers and
+ * `ahenk status`, until the notice lapses), and the documented way out (retryQuarantined with a
+ * wider allowance) works.
  *
  * The clock a device stamps with is moved by lifting its ahenk_clock row, as a fast wall clock
  * leaves it: its triggers stamp above that row. The receiving node's allowance is shrunk to a
@@ -42,7 +44,7 @@ function runAhead(db: Device, aheadMs: number): number {
 const rowIds = (db: Device): string[] => dump(db, 'todos').map((row) => (row as { id: string }).id);
 
 describe('a running node and clock drift', () => {
-  it('applies writes held back for their stamps once they are inside the allowance, without reopening, and says so', async () => {
+  it('applies writes held back for their stamps once they are inside the allowance, without reopening, and says so; the sender shows the notice until it lapses', async () => {
     const [a, b] = await pairedDevices();
     const idA = getDeviceId(a);
     const logB: string[] = [];
@@ -66,7 +68,18 @@ describe('a running node and clock drift', () => {
     expect(event.dueAt).toBeGreaterThanOrEqual(stampMs - 1_000);
     expect(errors.some((e) => e.peerId === idA && e.error.name === 'ClockDriftError')).toBe(true);
     expect(logB.some((line) => line.includes('clock drift') && line.includes(idA))).toBe(true);
+    const toldAt = Date.now();
     expect(await told).toMatchObject({ direction: 'local-ahead', peerId: getDeviceId(b) });
+    // What B told is part of A's clockDrift() (A's own stamps check sees nothing), until it cannot hold.
+    await waitFor(() => na.clockDrift().heldByPeers.length > 0, 5_000, "B's notice in A's clockDrift()");
+    const notice = na.clockDrift().heldByPeers[0]!;
+    expect(na.clockDrift().ownAhead).toBe(false);
+    expect(notice).toMatchObject({ peerId: getDeviceId(b) });
+    expect(notice.held).toBeGreaterThan(0);
+    expect(notice.aheadMs).toBeGreaterThan(1_000);
+    expect(notice.aheadMs).toBeLessThanOrEqual(5_000 + 20);
+    expect(Math.abs(notice.at - toldAt)).toBeLessThan(2_000);
+    expect(notice.until).toBe(notice.at + notice.aheadMs);
     // Held, not applied: B's table does not have them yet, and status says why.
     const dueAt = stampMs + 19 - 1_000;
     expect(Date.now()).toBeLessThan(dueAt);
@@ -79,6 +92,9 @@ describe('a running node and clock drift', () => {
     expect(late).toBeLessThan(2_500);
     expect(getClockDrift(b).held).toEqual([]);
     expect(logB.some((line) => line.startsWith('applied ') && line.includes('held-back entries'))).toBe(true);
+    // B holds nothing any more; A stops showing its notice once the stamps reached B's clock.
+    await waitFor(() => na.clockDrift().heldByPeers.length === 0, 10_000, "B's notice to be cleared on A");
+    expect(Date.now()).toBeGreaterThanOrEqual(notice.until);
   }, 40_000);
 
   it('tells a device whose own stamps ran a day ahead, and its peer which device and how far; a wider allowance lets the peer take them now', async () => {
@@ -110,6 +126,16 @@ describe('a running node and clock drift', () => {
     expect(statusB).toMatch(new RegExp(`Clock drift: +\\d+ writes of ${idA} held back, stamped up to 14\\d\\d(\\.\\d)? min ahead`));
     const statusA = await cliStatus(a.path);
     expect(statusA).toMatch(/Clock drift: +this device's stamps run 14\d\d(\.\d)? min ahead of its clock/);
+    // And what B told A (its DRIFT), in text and in JSON.
+    const idB = getDeviceId(b);
+    await waitFor(() => na.clockDrift().heldByPeers.some((n) => n.peerId === idB), 10_000, "B's notice on A");
+    expect(await cliStatus(a.path)).toMatch(new RegExp(`Clock drift: +${idB} holds back \\d+ of this device's writes, stamped up to 14\\d\\d(\\.\\d)? min ahead of its clock \\(told 20`));
+    const json = await cli(['status', '--db', a.path, '--json']);
+    const told = (JSON.parse(json.stdout) as { clockDrift: { heldByPeers: { peerId: string; held: number; aheadMs: number; at: number; until: number }[] } }).clockDrift.heldByPeers;
+    expect(told).toEqual([expect.objectContaining({ peerId: idB })]);
+    expect(told[0]!.held).toBeGreaterThanOrEqual(5);
+    expect(told[0]!.aheadMs).toBeGreaterThan(DAY - 60_000);
+    expect(told[0]!.until - told[0]!.at).toBe(told[0]!.aheadMs);
 
     // The way out on the peer (docs/decisions.md, "Clock drift"): accept them now with a wider allowance.
     const taken = retryQuarantined(b, { maxDriftMs: 2 * DAY });

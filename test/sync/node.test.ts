@@ -138,6 +138,18 @@ describe('createSyncNode on 127.0.0.1', () => {
     expect(b.select().from(todos).where(eq(todos.id, 'busy')).get()?.title).toBe('v20');
   });
 
+  it('compacts as soon as the log grew by compactAfterEntries, long before the interval', async () => {
+    const [a] = await pairedDevices();
+    a.insert(todos).values({ id: 'busy', title: 'v0' }).run();
+    for (let i = 1; i <= 20; i++) a.update(todos).set({ title: `v${i}` }).where(eq(todos.id, 'busy')).run();
+    const logRows = () => a.$connection.prepare("SELECT count(*) FROM ahenk_oplog WHERE tbl = (SELECT id FROM ahenk_tables WHERE name = 'todos')", { integers: 'number' }).value() as number;
+    const messages: string[] = [];
+    // The interval is the default ten minutes: only the growth check can run it within the test.
+    await start(a, { compactAfterEntries: 15, log: (m) => messages.push(m) });
+    await waitFor(() => logRows() === 2, 5_000, 'compaction on growth');
+    expect(messages.some((m) => m.includes('grew by 15 entries since the last compaction'))).toBe(true);
+  });
+
   it('createSwarm is the same function', () => {
     expect(createSwarm).toBe(createSyncNode);
   });

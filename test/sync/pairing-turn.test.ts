@@ -6,28 +6,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { acceptInvitation, InviteeWorkflow, NewDeviceWorkflow, registerUser } from '../../src/index.ts';
-import { takeTurn, type DatabaseTurn } from '../../src/sync/session/turn.ts';
+import { takeTurn } from '../../src/sync/session/turn.ts';
 import { openDevice } from '../helpers/db.ts';
 import { waitFor } from '../net/fixtures.ts';
-import { idOf } from './helpers.ts';
+import { idOf, tabTurn } from './helpers.ts';
 import { authorizer, node } from './pairing-fixtures.ts';
-
-type Db = ReturnType<typeof openDevice>;
-
-/** A turn on `db`'s connection that is free when no transaction is open there; `wake()` ends every wait. */
-function tabTurn(db: Db) {
-  const connection = db.$connection;
-  const waiters: (() => void)[] = [];
-  const turn: DatabaseTurn = {
-    free: () => !connection.inTransaction,
-    wait: (signal) =>
-      new Promise<void>((resolve, reject) => {
-        waiters.push(resolve);
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-      }),
-  };
-  return { turn, waiting: () => waiters.length, wake: () => waiters.splice(0).forEach((wake) => wake()) };
-}
 
 describe('pairing on a shared connection', () => {
   it('an invitee records the pairing only once the tab that holds a transaction open has ended it', async () => {
@@ -36,7 +19,7 @@ describe('pairing on a shared connection', () => {
     const nodeA = await node(a);
     const p = openDevice('p');
     const nodeP = await node(p);
-    const { turn, waiting, wake } = tabTurn(p);
+    const { turn, waiting, wake } = tabTurn(p.$connection);
     const pairingNode = {
       peerId: nodeP.peerId,
       libp2p: nodeP.libp2p,
@@ -68,15 +51,7 @@ describe('pairing on a shared connection', () => {
     const b = openDevice('b');
     const nodeB = await node(b);
     const connection = b.$connection;
-    let waiters: (() => void)[] = [];
-    const turn: DatabaseTurn = {
-      free: () => !connection.inTransaction,
-      wait: (signal) =>
-        new Promise<void>((resolve, reject) => {
-          waiters.push(resolve);
-          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-        }),
-    };
+    const { turn, waiting, wake } = tabTurn(connection);
     const pairingNode = {
       peerId: nodeB.peerId,
       libp2p: nodeB.libp2p,
@@ -89,11 +64,10 @@ describe('pairing on a shared connection', () => {
     connection.prepare(`INSERT INTO todos (id, title, done) VALUES ('tab', 'in the open transaction', 0)`).run();
     let settled = false;
     const pairing = new NewDeviceWorkflow(b, pairingNode, { deviceType: 'phone' }).respondToChallenge(qr).finally(() => (settled = true));
-    await waitFor(() => waiters.length > 0 || settled, 20_000, 'the pairing at the point of recording');
+    await waitFor(() => waiting() > 0 || settled, 20_000, 'the pairing at the point of recording');
     // The tab rolls back, then its turn ends.
     connection.exec('ROLLBACK');
-    for (const wake of waiters.splice(0)) wake();
-    waiters = [];
+    wake();
     const result = await pairing;
     expect(result.userId).toBe(user.id);
     // What the pairing recorded outlived the tab's rollback; the tab's own row did not.

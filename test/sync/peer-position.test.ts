@@ -6,9 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { storedPeerStatuses } from '../../src/sync/node/peer-store.ts';
 import { openDevice } from '../helpers/db.ts';
 import { authorizePeers, waitFor } from '../net/fixtures.ts';
-import type { DatabaseTurn } from '../../src/sync/session/turn.ts';
 import { createMemoryChannelPair, runSyncSession } from '../../src/transport.ts';
-import { addTodos, idOf, syncPair, type Device } from './helpers.ts';
+import { addTodos, idOf, syncPair, tabTurn, type Device } from './helpers.ts';
 
 function acked(db: Device, peer: Device): bigint | null | undefined {
   return db.$connection.prepare('SELECT acked FROM ahenk_cursors WHERE peer_id = ?').value(idOf(peer)) as bigint | null | undefined;
@@ -66,15 +65,7 @@ describe('the peer position a session records', () => {
     const b = openDevice('b');
     addTodos(a, 'a', 250);
     const connection = a.$connection;
-    let waiters: (() => void)[] = [];
-    const turn: DatabaseTurn = {
-      free: () => !connection.inTransaction,
-      wait: (signal) =>
-        new Promise<void>((resolve, reject) => {
-          waiters.push(resolve);
-          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-        }),
-    };
+    const { turn, waiting, wake } = tabTurn(connection);
     // The "tab" begins its transaction on a's connection as soon as a's last window has gone out:
     // the acknowledgements, the catch-up and the session's end all come while it is open.
     let begun = false;
@@ -95,8 +86,7 @@ describe('the peer position a session records', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(begun).toBe(true);
     connection.exec('ROLLBACK');
-    for (const wake of waiters.splice(0)) wake();
-    waiters = [];
+    wake();
     await sessions;
     expect(acked(a, b)).toBe(maxSeq(a));
   });

@@ -82,12 +82,13 @@ export async function planPairing(db: DatabaseHandle, input: AnswerInput): Promi
  */
 export function commitPairing(db: DatabaseHandle, plan: PairingPlan): void {
   const orm = authDb(db);
-  connectionOf(db)
+  const raw = connectionOf(db);
+  raw.withStorageErrors('recording a paired device', () => raw
     .transaction(() => {
       for (const record of plan.additions) {
         if (!listedFor(db, record.peerId!, record.userId)) orm.insert(ahenkDevices).values({ ...record, pushToken: null }).run();
       }
-    });
+    }));
 }
 
 /**
@@ -130,7 +131,7 @@ export function nonceMatches(challenge: Pick<PairingChallenge, 'nonce'>, nonce: 
 export function recordPairing(db: DatabaseHandle, accept: PairAccept): void {
   const orm = authDb(db);
   const raw = connectionOf(db);
-  raw
+  raw.withStorageErrors('recording the account and device list of a pairing', () => raw
     .transaction(() => withoutCapture(raw, () => {
       const { user } = accept;
       const clash = orm
@@ -154,5 +155,5 @@ export function recordPairing(db: DatabaseHandle, accept: PairAccept): void {
         // Locked out here at once; the authorizer's own revocation entries follow with the first sync.
         if (device.revokedAt !== null && device.peerId !== null) orm.insert(ahenkRevocations).values({ peerId: device.peerId, revokedAt: device.revokedAt }).onConflictDoNothing().run();
       }
-    }));
+    })));
 }

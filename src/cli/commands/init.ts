@@ -7,6 +7,7 @@ import { DB_OPTION, flag, JSON_OPTION, stringOption, withDatabase, type CliDatab
 import { AuthError } from '../../errors.ts';
 import { CommandFailedError, UsageError } from '../errors.ts';
 import { writeJson, writeLine } from '../io.ts';
+import { listTables } from '../../capture/existing-table.ts';
 import { readPassword } from '../prompt.ts';
 import type { CommandSpec } from '../spec.ts';
 
@@ -46,11 +47,24 @@ export const initCommand: CommandSpec = {
           user = await registerAccount(db, { userName, email, password, deviceId, deviceType });
         }
         const { stdout } = context.io;
+        // A database that already had tables: which sync (none until an app or tables add says so).
+        const tables = listTables(db.$connection);
         if (flag(context, 'json')) {
-          writeJson(stdout, { database: db.path, deviceId, ...(user ? { user: { id: user.id, userName: user.userName, email: user.email } } : {}) });
+          writeJson(stdout, {
+            database: db.path,
+            deviceId,
+            tables: tables.map((t) => ({ name: t.name, synced: t.synced })),
+            ...(user ? { user: { id: user.id, userName: user.userName, email: user.email } } : {}),
+          });
         } else {
           writeLine(stdout, `Database:  ${db.path}`);
           writeLine(stdout, `Device id: ${deviceId}`);
+          if (tables.length > 0) {
+            const synced = tables.filter((t) => t.synced).map((t) => t.name);
+            const not = tables.filter((t) => !t.synced).map((t) => t.name);
+            writeLine(stdout, `Synced tables: ${synced.length > 0 ? synced.join(', ') : 'none yet'}`);
+            if (not.length > 0) writeLine(stdout, `Not synced:    ${not.join(', ')} (ahenk tables says which can; ahenk tables add <name> makes one sync)`);
+          }
           if (user) writeLine(stdout, `Registered ${user.userName} <${user.email}> (user ${user.id}); this device is on its device list.`);
         }
       },

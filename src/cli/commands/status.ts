@@ -98,6 +98,12 @@ export function clockDriftLines(drift: ClockDriftReport): string[] {
     const when = held.aheadMs > drift.maxDriftMs ? `until ${new Date(held.dueAt).toISOString()}` : 'due now: applied by the running node or the next open';
     lines.push(`Clock drift:    ${held.entries} writes of ${held.device} held back, stamped up to ${minutes(held.aheadMs)} ahead of this device's clock; ${when}`);
   }
+  for (const told of drift.heldByPeers) {
+    lines.push(
+      `Clock drift:    ${told.peerId} holds back ${told.held} of this device's writes, stamped up to ${minutes(told.aheadMs)} ahead of its clock ` +
+        `(told ${new Date(told.at).toISOString()}; until ${new Date(told.until).toISOString()} at the latest): this device's clock runs ahead, or that one's behind (docs/decisions.md, "Clock drift")`,
+    );
+  }
   return lines;
 }
 

@@ -43,6 +43,10 @@ class BetterSqlite3Driver implements SqliteDriver {
     return this.isSqliteError(error) && String((error as { code?: unknown }).code).startsWith('SQLITE_CONSTRAINT');
   }
 
+  sqliteCode(error: unknown): string | undefined {
+    return this.isSqliteError(error) ? String((error as { code: string }).code) : undefined;
+  }
+
   isSqliteError(error: unknown): boolean {
     // By name too: a connection from another copy of the package throws that copy's class.
     return error instanceof Database.SqliteError || (error instanceof Error && error.name === 'SqliteError' && typeof (error as { code?: unknown }).code === 'string');

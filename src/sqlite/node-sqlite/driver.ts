@@ -3,6 +3,7 @@
  * loaded with process.getBuiltinModule, so importing Ahenk on a Node without it costs nothing
  * until this adapter is asked for.
  */
+import { primaryCodeName } from '../result-codes.ts';
 import type { SqliteDriver, SqliteStatement, SqlParams, StatementOptions } from '../port.ts';
 import { ModalStatement, type DriverStatement } from '../statement.ts';
 
@@ -73,6 +74,11 @@ class NodeSqliteDriver implements SqliteDriver {
   isConstraintError(error: unknown): boolean {
     // The primary result code is the low byte of the extended one; 19 is SQLITE_CONSTRAINT.
     return this.isSqliteError(error) && ((error as { errcode: number }).errcode & 0xff) === 19;
+  }
+
+  sqliteCode(error: unknown): string | undefined {
+    // node:sqlite gives the extended code as a number only: named by its primary code.
+    return this.isSqliteError(error) ? primaryCodeName((error as { errcode: number }).errcode) : undefined;
   }
 
   isSqliteError(error: unknown): boolean {

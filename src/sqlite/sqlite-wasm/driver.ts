@@ -8,6 +8,7 @@
  * The module loads asynchronously (it compiles its wasm), once per realm: `loadSqliteWasm()` first,
  * then every open is synchronous, as the port is.
  */
+import { primaryCodeName } from '../result-codes.ts';
 import type { Database, PreparedStatement, Sqlite3Static } from '@sqlite.org/sqlite-wasm';
 import type { SqliteDriver, SqliteStatement, SqlParams, SqlRow, SqlRunResult, SqlValue, StatementOptions } from '../port.ts';
 
@@ -274,6 +275,12 @@ class SqliteWasmDriver implements SqliteDriver {
   isConstraintError(error: unknown): boolean {
     // The primary result code is the low byte of the extended one; 19 is SQLITE_CONSTRAINT.
     return this.isSqliteError(error) && ((error as { resultCode: number }).resultCode & 0xff) === 19;
+  }
+
+  sqliteCode(error: unknown): string | undefined {
+    if (!this.isSqliteError(error)) return undefined;
+    const { code, resultCode } = error as { code?: unknown; resultCode: number };
+    return typeof code === 'string' ? code : primaryCodeName(resultCode);
   }
 
   isSqliteError(error: unknown): boolean {

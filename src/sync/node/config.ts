@@ -4,6 +4,7 @@
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import {
+  COMPACT_AFTER_ENTRIES,
   COMPACT_INTERVAL_MS,
   DEFAULT_LISTEN_ADDRESSES,
   MDNS_INTERVAL_MS,
@@ -95,6 +96,12 @@ export interface P2PConfig {
    * @default 600000 (10 minutes)
    */
   compactIntervalMs?: number;
+  /**
+   * Also compact as soon as this many entries were logged since the last compaction (checked every
+   * 2 s); 0: only every `compactIntervalMs`. No compaction at all when `compactIntervalMs` is 0.
+   * @default 100000
+   */
+  compactAfterEntries?: number;
   /** Entries per batch the session sends; the session's default when absent. */
   batchSize?: number;
   /** Dial known peers again after a disconnect or failed dial, with exponential backoff. @default true */
@@ -130,6 +137,7 @@ export interface ResolvedConfig {
   live: boolean;
   syncIntervalMs: number;
   compactIntervalMs: number;
+  compactAfterEntries: number;
   batchSize: number | undefined;
   reconnect: boolean;
   reconnectInitialDelayMs: number;
@@ -168,6 +176,7 @@ export function resolveConfig(config: P2PConfig = {}): ResolvedConfig {
     live: config.live ?? true,
     syncIntervalMs: nonNegative('syncIntervalMs', config.syncIntervalMs ?? 0),
     compactIntervalMs: nonNegative('compactIntervalMs', config.compactIntervalMs ?? COMPACT_INTERVAL_MS),
+    compactAfterEntries: nonNegativeInteger('compactAfterEntries', config.compactAfterEntries ?? COMPACT_AFTER_ENTRIES),
     batchSize: config.batchSize === undefined ? undefined : positive('batchSize', config.batchSize),
     reconnect: config.reconnect ?? true,
     reconnectInitialDelayMs: positive('reconnectInitialDelayMs', config.reconnectInitialDelayMs ?? RECONNECT_INITIAL_DELAY_MS),
@@ -202,6 +211,11 @@ function positive(field: string, value: number): number {
 }
 
 /** `value` when it is a finite number >= 0; a NodeConfigError naming `field` otherwise (the relay's config uses it too). */
+function nonNegativeInteger(field: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new NodeConfigError(`${field} must be zero or a positive integer, got ${value}`);
+  return value;
+}
+
 export function nonNegative(field: string, value: number): number {
   if (!Number.isFinite(value) || value < 0) throw new NodeConfigError(`${field} must be zero or a positive number, got ${value}`);
   return value;

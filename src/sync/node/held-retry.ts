@@ -5,13 +5,15 @@
  * after each catch-up, and all held entries are retried once the database's schema has changed.
  * Work is done in slices of RETRY_SLICE_ENTRIES with the event loop free in between. Drift is
  * reported as `clock:drift` events, an `error` event (ClockDriftError) and a log line: for peers
- * whose writes are held, and for this device when its own stamps run ahead of its wall clock.
+ * whose writes are held, and for this device when its own stamps run ahead of its wall clock. A
+ * peer's word that it holds ours (DRIFT) is recorded in the database, where getClockDrift and
+ * `ahenk status` find it until it no longer holds, and dropped (and said) at the next look after.
  * Given a DatabaseTurn (a browser's tabs share the connection), each slice waits for its turn, as
  * a session's group does: applied inside a tab's open transaction, it would go with its ROLLBACK.
  */
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import { ClockDriftError } from '../../clock/errors.ts';
-import { getClockDrift } from '../../merge/drift.ts';
+import { getClockDrift, prunePeerDriftNotices, recordPeerDriftNotice } from '../../merge/drift.ts';
 import { retryQuarantined } from '../../merge/merge.ts';
 import { earliestHeldStamp } from '../../merge/quarantine.ts';
 import { hlcMs } from '../../clock/timestamp.ts';
@@ -101,6 +103,14 @@ export class HeldEntryRetry {
   reported(peerId: string, report: { held: number; aheadMs: number }): void {
     if (this.#stopSignal.aborted) return;
     const now = this.#config.now();
+    this.#whenFree(() => {
+      try {
+        recordPeerDriftNotice(this.#raw, peerId, report, this.#config.now());
+      } catch (error) {
+        // A busy database: the event and the log line below still tell it; the peer tells again.
+        this.#config.log(`could not record ${peerId}'s drift notice: ${(error as Error).message}`);
+      }
+    });
     const key = `reported:${peerId}`;
     const last = this.#reports.get(key) ?? { at: Number.NEGATIVE_INFINITY, held: 0 };
     last.held += report.held;
@@ -150,6 +160,7 @@ export class HeldEntryRetry {
         return;
       }
       try {
+        if (afterId === 0) this.#pruneNotices();
         const result = retryQuarantined(this.#raw, {
           now: this.#config.now,
           maxDriftMs: this.#config.maxDriftMs,
@@ -225,6 +236,24 @@ export class HeldEntryRetry {
         `see docs/decisions.md, "Clock drift", for the way out`,
     );
     this.#events.emit('clock:drift', { direction: 'local-ahead', aheadMs: report.ownAheadMs, maxDriftMs: report.maxDriftMs, held: 0, dueAt });
+  }
+
+  /** Drops the peers' drift notices that no longer hold, saying so. */
+  #pruneNotices(): void {
+    for (const notice of prunePeerDriftNotices(this.#raw, this.#config.now())) {
+      this.#config.log(`clock drift: ${notice.peerId} no longer holds this device's writes back (it held them until ${new Date(notice.until).toISOString()} at the latest)`);
+    }
+  }
+
+  /** Runs `write` now, or where the connection is shared, in the next turn (inside a tab's transaction it would go with its ROLLBACK). */
+  #whenFree(write: () => void): void {
+    if (this.#turn === undefined || this.#turn.free()) return write();
+    this.#turn.wait(this.#stopSignal).then(
+      () => {
+        if (!this.#stopSignal.aborted) this.#whenFree(write);
+      },
+      () => {},
+    );
   }
 
   #currentSchemaVersion(): number {

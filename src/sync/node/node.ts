@@ -7,6 +7,7 @@ import './polyfill.ts';
 import type { Connection, IdentifyResult, Libp2p, PeerId, PeerInfo } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import { StorageError } from '../../errors.ts';
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import { isOtherAuthorizedPeer, isRevokedPeer } from '../../auth/devices.ts';
 import { compactOplog } from '../../oplog/compact.ts';
@@ -15,7 +16,7 @@ import { connectionOf, type DatabaseHandle } from '../../sqlite/index.ts';
 import { readIdentity, readRevocationNotice, recordRevocationNotice, type RevocationNotice } from '../../database/identity.ts';
 import { SYNC_PROTOCOL } from '../protocol/index.ts';
 import { resolveConfig, type P2PConfig, type ResolvedConfig } from './config.ts';
-import { AUTHORIZATION_RECHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS, HOLE_PUNCH_WAIT_MS } from './constants.ts';
+import { AUTHORIZATION_RECHECK_MS, COMPACT_GROWTH_CHECK_MS, COMPACT_SLICE_ENTRIES, DIAL_TIMEOUT_MS, HOLE_PUNCH_WAIT_MS } from './constants.ts';
 import { HolePunchWatch } from './hole-punch-watch.ts';
 import { dialAddress, PeerDialer, withPeer } from './dialer.ts';
 import { NodeConfigError, NodeStoppedError, UnauthorizedPeerError } from './errors.ts';
@@ -27,7 +28,7 @@ import { assertIsolatedNetwork } from './mdns-guard.ts';
 import { planListenAddresses, type ListenPort } from './listen-port.ts';
 import { listKnownPeers, rememberPeer, type KnownPeer } from './peer-store.ts';
 import { Reachability } from './reachability.ts';
-import { SyncSessions } from './sessions.ts';
+import { isStorageFailure, SyncSessions } from './sessions.ts';
 import { HeldEntryRetry } from './held-retry.ts';
 
 export interface ConnectedPeer {
@@ -166,7 +167,10 @@ export class SyncNode extends SyncNodeEmitter {
     if (ownListen.length === 0) throw new NodeConfigError(`could not listen on ${this.#config.listenAddresses.join(', ')}`);
     this.#every(AUTHORIZATION_RECHECK_MS, () => this.#dropRevokedPeers());
     if (!this.#config.live && this.#config.syncIntervalMs > 0) this.#every(this.#config.syncIntervalMs, () => this.#syncConnected(false));
-    if (this.#config.compactIntervalMs > 0) this.#every(this.#config.compactIntervalMs, () => this.#compact());
+    if (this.#config.compactIntervalMs > 0) {
+      this.#every(this.#config.compactIntervalMs, () => this.#compact());
+      if (this.#config.compactAfterEntries > 0) this.#every(COMPACT_GROWTH_CHECK_MS, () => this.#compactIfGrown());
+    }
     this.#held.start();
     this.#reachability.start();
     if (this.#revoked !== undefined) this.#config.log(`this device was revoked (${this.#revoked.by} said so): not syncing`);
@@ -313,6 +317,23 @@ export class SyncNode extends SyncNodeEmitter {
     step();
   }
 
+  /** Compacts before the interval is up when the log grew by compactAfterEntries since the last run. */
+  #compactIfGrown(): void {
+    if (this.#compacting) return;
+    let grown: number;
+    try {
+      const threshold = this.#config.compactAfterEntries;
+      // Counting stops at the threshold: a seq range of the log's primary key, at most that many rows.
+      grown = Number(this.#raw.prepare('SELECT count(*) FROM (SELECT 1 FROM ahenk_oplog WHERE seq > (SELECT compacted FROM ahenk_clock WHERE id = 0) LIMIT ?)').value(threshold));
+      if (grown < threshold) return;
+    } catch (error) {
+      this.emit('error', { error: error instanceof Error ? error : new Error(String(error)) });
+      return;
+    }
+    this.#config.log(`the oplog grew by ${grown} entries since the last compaction: compacting now`);
+    this.#compact();
+  }
+
   #every(ms: number, task: () => void): void {
     const interval = setInterval(task, ms);
     // The node's sockets keep the process alive while it runs; its housekeeping need not.
@@ -408,9 +429,12 @@ export class SyncNode extends SyncNodeEmitter {
     if (this.#stop.signal.aborted || error === undefined || !this.#isConnected(peerId) || !this.#sessions.isOpener(peerId)) return;
     // A session that failed while the connection stays up (a protocol error, a stream reset on
     // one of two connections) is opened again after a backoff rather than at once, in a loop.
-    this.#dialer.retries.schedule(key, () => {
+    const delay = this.#dialer.retries.schedule(key, () => {
       if (this.#isConnected(peerId) && this.#maySync(peerId)) void this.#sessions.open(peerId, this.#stop.signal);
     });
+    if (delay !== undefined && isStorageFailure(error)) {
+      this.#config.log(`sync with ${peerId}: ${error instanceof StorageError ? 'this database' : "the peer's database"} cannot be written now; trying again in ${(delay / 1000).toFixed(1)} s`);
+    }
   }
 
   /** Peers we sync with: authorized, and only while this device is not revoked itself. */
@@ -466,7 +490,8 @@ export class SyncNode extends SyncNodeEmitter {
       if (!this.#maySync(peerId)) continue;
       const running = this.#sessions.caughtUp(peerId);
       if (running !== undefined) catchUps.push(running);
-      else if (force || this.#sessions.isOpener(peerId)) catchUps.push(this.#sessions.open(peerId, this.#stop.signal));
+      // The periodic sync leaves a peer whose failed session waits for its retry (its backoff) alone.
+      else if (force || (this.#sessions.isOpener(peerId) && !this.#dialer.retries.isPending(`session:${peerId}`))) catchUps.push(this.#sessions.open(peerId, this.#stop.signal));
     }
     return catchUps;
   }

@@ -62,7 +62,7 @@ const ADDRESS_ORDER = 'ORDER BY last_ok IS NULL, last_ok DESC, learned_at DESC, 
  * MAX_ADDRESSES_PER_PEER per peer, dropping the stalest.
  */
 export function rememberPeer(raw: SqliteConnection, peerId: string, addresses: readonly string[], now = Date.now()): void {
-  raw.transaction(() => {
+  raw.withStorageErrors('remembering a peer', () => raw.transaction(() => {
     touchPeer(raw, peerId, now);
     const learn = raw.prepare(
       `INSERT INTO ahenk_peer_addresses (peer_id, address, learned_at) VALUES (?, ?, ?)
@@ -71,12 +71,12 @@ export function rememberPeer(raw: SqliteConnection, peerId: string, addresses: r
     // The first of the list is the most recent: it gets the latest time.
     addresses.slice(0, MAX_ADDRESSES_PER_PEER).forEach((address, i) => learn.run(peerId, address, now - i));
     prune(raw, peerId);
-  });
+  }));
 }
 
 /** A connection to `peerId` through `address` just opened: it is the freshest, with no failures. */
 export function recordAddressWorked(raw: SqliteConnection, peerId: string, address: string, now = Date.now()): void {
-  raw.transaction(() => {
+  raw.withStorageErrors("recording a peer's address", () => raw.transaction(() => {
     touchPeer(raw, peerId, now);
     raw
       .prepare(
@@ -85,19 +85,19 @@ export function recordAddressWorked(raw: SqliteConnection, peerId: string, addre
       )
       .run(peerId, address, now, now);
     prune(raw, peerId);
-  });
+  }));
 }
 
 /** A dial of a remembered address failed: counted, so that dialPlan backs it off. */
 export function recordAddressFailed(raw: SqliteConnection, peerId: string, address: string, error: string, now = Date.now()): void {
-  raw
+  raw.withStorageErrors('recording a failed dial', () => raw
     .prepare('UPDATE ahenk_peer_addresses SET failures = failures + 1, last_failure = ?, last_error = ? WHERE peer_id = ? AND address = ?')
-    .run(now, error.slice(0, MAX_DIAL_ERROR_LENGTH), peerId, address);
+    .run(now, error.slice(0, MAX_DIAL_ERROR_LENGTH), peerId, address));
 }
 
 /** After a network change every address deserves a fresh try: failures are forgotten (the last error stays). */
 export function forgetAddressFailures(raw: SqliteConnection): void {
-  raw.prepare('UPDATE ahenk_peer_addresses SET failures = 0 WHERE failures > 0').run();
+  raw.withStorageErrors('forgetting failed dials', () => raw.prepare('UPDATE ahenk_peer_addresses SET failures = 0 WHERE failures > 0').run());
 }
 
 /** Entries each way in a sync session (so far, or in all). */
@@ -107,13 +107,13 @@ export interface SyncCounts {
 }
 
 export function recordPeerSync(raw: SqliteConnection, peerId: string, counts: SyncCounts, now = Date.now()): void {
-  raw
+  raw.withStorageErrors('recording a sync with a peer', () => raw
     .prepare(
       `INSERT INTO ahenk_peers (peer_id, last_seen, last_sync, last_sent, last_received) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (peer_id) DO UPDATE SET last_seen = excluded.last_seen, last_sync = excluded.last_sync,
          last_sent = excluded.last_sent, last_received = excluded.last_received`,
     )
-    .run(peerId, now, now, counts.sent, counts.received);
+    .run(peerId, now, now, counts.sent, counts.received));
 }
 
 /** What the database says of one peer: `ahenk status` without a daemon, and the daemon's answer beneath its live view. */

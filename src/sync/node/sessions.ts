@@ -7,6 +7,7 @@
 import './polyfill.ts';
 import type { Connection, Libp2p, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
+import { AhenkError, StorageError } from '../../errors.ts';
 import type { SqliteConnection } from '../../sqlite/index.ts';
 import type { DatabaseHandle } from '../../sqlite/index.ts';
 import { isRevokedPeer } from '../../auth/devices.ts';
@@ -346,9 +347,12 @@ export class SyncSessions {
           // says when it is not.
           this.#host.config.log(`sync with ${session.peerId} cut: ${error.message}`);
         } else if (!expected) {
-          this.#host.config.log(`sync with ${session.peerId} failed: ${error.message}`);
+          this.#host.config.log(`sync with ${session.peerId} failed${error instanceof AhenkError ? ` (${error.code})` : ''}: ${error.message}`);
           this.#host.events.emit('error', { error, peerId: session.peerId });
         }
+        // A database that cannot be written (here or on the peer) fails every session alike until
+        // it can: the batches its sender pushed are no progress, and the retries wait longer each time.
+        if (isStorageFailure(error)) session.progressed = false;
         this.#ended(session, expected ? undefined : error);
       },
     );
@@ -373,6 +377,11 @@ function sessionSizing(batchSize: number | undefined, dataLimit: bigint | undefi
   const fitting = dataLimit === undefined ? Infinity : Number(dataLimit / LIMITED_BYTES_PER_ENTRY_BUDGET);
   if (fitting >= wanted) return { ...(batchSize === undefined ? {} : { batchSize }), ...(window === undefined ? {} : { window }) };
   return { batchSize: Math.max(1, fitting), window: Math.min(LIMITED_WINDOW, window ?? LIMITED_WINDOW) };
+}
+
+/** This side's database could not be written (StorageError), or the peer said so of its own (PROTOCOL_STORAGE). */
+export function isStorageFailure(error: Error | undefined): boolean {
+  return error instanceof StorageError || (error instanceof RemoteError && error.remoteCode === 'PROTOCOL_STORAGE');
 }
 
 function isConnectionLost(error: Error): boolean {

@@ -93,6 +93,22 @@ export const MAX_SCHEMA_VERSION = 2 ** 31 - 1;
 /** A peer that opened the stream must say hello promptly; a silent one holds a stream for nothing. */
 export const HELLO_TIMEOUT_MS = 10_000;
 
+/**
+ * Once the first byte of a frame (its length prefix included) has arrived, the rest must follow
+ * within FRAME_BASE_TIMEOUT_MS plus the bytes received so far at FRAME_MIN_BYTES_PER_SECOND: a
+ * frame of n bytes takes at most base + n / rate in all (a 64 MiB frame about 68 minutes), and a
+ * peer that dribbles (a byte a second, or a prefix alone) is cut after about the base time. Only
+ * the time spent waiting for the peer's bytes counts, not the time we spend applying the frames
+ * before. The base is the hello's: a stalled link or a relay's hiccup of some seconds passes.
+ */
+export const FRAME_BASE_TIMEOUT_MS = 10_000;
+
+/**
+ * 16 KiB/s (128 kbit/s) is a bad mobile link (EDGE, a congested 3G cell): slower than any link we
+ * expect to sync over, yet a peer must spend this much real bandwidth to keep a frame open.
+ */
+export const FRAME_MIN_BYTES_PER_SECOND = 16 * 1024;
+
 /** Stopping a live session waits this long for the peer's acks and DONE before resetting the stream. */
 export const STOP_TIMEOUT_MS = 2_000;
 
@@ -103,6 +119,14 @@ export const STOP_TIMEOUT_MS = 2_000;
  * loaded cores), and a 1 s wait reset streams that were about to close cleanly.
  */
 export const LINGER_TIMEOUT_MS = 5_000;
+
+/**
+ * When a send fails because the peer closed the stream, how long the reader may take to reach an
+ * ERROR frame the peer sent before closing: its reason (PROTOCOL_STORAGE, a refusal) is what the
+ * session reports, not the broken write. The frame is already buffered; a real cut fails the reader
+ * at once too, so this is waited for in full only when the reader is busy applying a group.
+ */
+export const PEER_REASON_GRACE_MS = 1_000;
 
 /** How often a session records how far the peer holds our log (one small write each): status is at most this stale while a session runs. */
 export const PEER_POSITION_SAVE_MS = 1_000;

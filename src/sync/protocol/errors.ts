@@ -27,10 +27,16 @@ export type ProtocolErrorCode =
    * cursor. Not sent to the peer (there is no stream left to send it on).
    */
   | 'PROTOCOL_CONNECTION_LOST'
-  /** The peer did not say hello (or finish stopping) in time. */
+  /** The peer did not say hello (or finish stopping, or finish a frame it began) in time. */
   | 'PROTOCOL_TIMEOUT'
   /** Something failed on this side (the database, most likely); the peer is told and may retry later. */
   | 'PROTOCOL_INTERNAL'
+  /**
+   * This side cannot write its database now (a full disk, read-only media, an I/O error: a
+   * StorageError here): nothing of the batch was applied, the cursor stays before it, and the peer
+   * sends it again in a later session, waiting longer before each try.
+   */
+  | 'PROTOCOL_STORAGE'
   /** The peer is not on our device list (yet): it learns nothing more; it may be paired later. */
   | 'PROTOCOL_REFUSED'
   /** The peer's key is revoked on our device list: it will never sync again with that key. */
@@ -67,11 +73,32 @@ export class FrameTooLargeError extends ProtocolError {
   readonly size: number;
   readonly limit: number;
 
-  constructor(size: number, limit: number) {
-    super('PROTOCOL_FRAME_TOO_LARGE', `frame of ${size} bytes is larger than the limit of ${limit} bytes`);
+  /** `size` is a lower bound when `atLeast` (a length prefix longer than any allowed frame needs). */
+  constructor(size: number, limit: number, atLeast = false) {
+    super('PROTOCOL_FRAME_TOO_LARGE', `frame of ${atLeast ? 'at least ' : ''}${size} bytes is larger than the limit of ${limit} bytes${atLeast ? ' (its length prefix runs past the longest one allowed)' : ''}`);
     this.name = 'FrameTooLargeError';
     this.size = size;
     this.limit = limit;
+  }
+}
+
+/**
+ * A frame the peer began did not arrive in time (FRAME_BASE_TIMEOUT_MS plus its bytes at
+ * FRAME_MIN_BYTES_PER_SECOND): a peer that dribbles cannot hold a stream.
+ */
+export class FrameTimeoutError extends ProtocolError {
+  /** Bytes of the frame received (its prefix included) and the payload length it announced, if its prefix was whole. */
+  readonly receivedBytes: number;
+  readonly announcedBytes: number | undefined;
+  readonly waitedMs: number;
+
+  constructor(receivedBytes: number, announcedBytes: number | undefined, waitedMs: number) {
+    const of = announcedBytes === undefined ? 'a length prefix still incomplete' : `a frame of ${announcedBytes} bytes`;
+    super('PROTOCOL_TIMEOUT', `${of} stalled: ${receivedBytes} bytes in ${Math.round(waitedMs)} ms, slower than the minimum rate`);
+    this.name = 'FrameTimeoutError';
+    this.receivedBytes = receivedBytes;
+    this.announcedBytes = announcedBytes;
+    this.waitedMs = waitedMs;
   }
 }
 

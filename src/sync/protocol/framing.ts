@@ -47,6 +47,16 @@ export class FrameDecoder {
 
   constructor(private readonly maxFrameBytes: number = MAX_FRAME_BYTES) {}
 
+  /** Bytes of the frame under way that have arrived (its length prefix included); 0 between frames. */
+  get partialBytes(): number {
+    return this.buffered + (this.expected === undefined ? 0 : varintSize(this.expected));
+  }
+
+  /** The payload length the frame under way announced, once its whole prefix has arrived. */
+  get announcedBytes(): number | undefined {
+    return this.expected;
+  }
+
   /** Adds received bytes and returns every frame they complete. */
   push(chunk: Uint8Array): Uint8Array[] {
     if (chunk.byteLength > 0) {
@@ -88,7 +98,8 @@ export class FrameDecoder {
           this.skip(index);
           return value;
         }
-        if (index >= MAX_PREFIX_BYTES) throw new FrameTooLargeError(value, this.maxFrameBytes);
+        // A continuation bit on the last allowed byte: the length is at least the next byte's worth.
+        if (index >= MAX_PREFIX_BYTES) throw new FrameTooLargeError(value + scale * 0x80, this.maxFrameBytes, true);
         scale *= 0x80;
       }
     }

@@ -2,6 +2,8 @@
 export {
   DEFAULT_BATCH_SIZE,
   DEFAULT_WINDOW,
+  FRAME_BASE_TIMEOUT_MS,
+  FRAME_MIN_BYTES_PER_SECOND,
   HELLO_TIMEOUT_MS,
   LINGER_TIMEOUT_MS,
   LIVE_POLL_INTERVAL_MS,
@@ -21,6 +23,7 @@ export {
   TARGET_BATCH_BYTES,
 } from './constants.ts';
 export {
+  FrameTimeoutError,
   FrameTooLargeError,
   ProtocolError,
   RemoteError,

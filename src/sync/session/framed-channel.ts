@@ -3,9 +3,10 @@
  * libp2p node wraps its stream as a ByteChannel (src/sync/node/byte-stream.ts has that shape) and
  * passes it here; the session never sees bytes that are not whole frames.
  */
-import { MAX_FRAME_BYTES } from '../protocol/constants.ts';
+import { FRAME_BASE_TIMEOUT_MS, FRAME_MIN_BYTES_PER_SECOND, MAX_FRAME_BYTES } from '../protocol/constants.ts';
 import { encodeFramePrefix, FrameDecoder } from '../protocol/framing.ts';
 import type { FrameChannel } from './channel.ts';
+import { FrameClock } from './frame-clock.ts';
 
 /** A bidirectional byte stream with backpressure. */
 export interface ByteChannel {
@@ -22,6 +23,14 @@ export interface ByteChannel {
 export interface FramedChannelOptions {
   /** Largest incoming frame accepted; a longer length prefix fails the read at once. @default MAX_FRAME_BYTES */
   maxFrameBytes?: number;
+  /**
+   * Once a frame's first byte has arrived, the frame may take this long plus its bytes at
+   * `frameMinBytesPerSecond` (time we spend not reading does not count); a slower frame fails the
+   * read with FrameTimeoutError (PROTOCOL_TIMEOUT). @default FRAME_BASE_TIMEOUT_MS
+   */
+  frameBaseTimeoutMs?: number;
+  /** @default FRAME_MIN_BYTES_PER_SECOND */
+  frameMinBytesPerSecond?: number;
 }
 
 /** Below this size prefix and payload are copied into one write; above it the copy costs more than a second write. */
@@ -29,6 +38,8 @@ const COALESCE_BYTES = 64 * 1024;
 
 export function createFramedChannel(bytes: ByteChannel, options: FramedChannelOptions = {}): FrameChannel {
   const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+  const timing = { baseMs: options.frameBaseTimeoutMs ?? FRAME_BASE_TIMEOUT_MS, minBytesPerSecond: options.frameMinBytesPerSecond ?? FRAME_MIN_BYTES_PER_SECOND };
+  if (!isPositive(timing.baseMs) || !isPositive(timing.minBytesPerSecond)) throw new RangeError('createFramedChannel: frame timing must be positive finite numbers');
   let iterated = false;
   // Writes of two concurrent send() calls must not interleave prefix and payload.
   let writing: Promise<void> = Promise.resolve();
@@ -60,10 +71,24 @@ export function createFramedChannel(bytes: ByteChannel, options: FramedChannelOp
       return {
         async *[Symbol.asyncIterator]() {
           const decoder = new FrameDecoder(maxFrameBytes);
-          for await (const chunk of bytes.read()) {
-            for (const frame of decoder.push(chunk)) yield frame;
+          const clock = new FrameClock(timing, decoder);
+          const source = bytes.read()[Symbol.asyncIterator]();
+          let ended = false;
+          try {
+            for (;;) {
+              const next = await clock.next(source);
+              if (next.done === true) break;
+              const frames = decoder.push(next.value);
+              clock.pushed(frames.length);
+              for (const frame of frames) yield frame;
+            }
+            ended = true;
+            decoder.finish();
+          } finally {
+            clock.stop();
+            // As for-await would; not awaited, as after a timeout the source's read is still pending.
+            if (!ended) source.return?.().catch(() => undefined);
           }
-          decoder.finish();
         },
       };
     },
@@ -75,4 +100,8 @@ export function createFramedChannel(bytes: ByteChannel, options: FramedChannelOp
       bytes.abort(reason);
     },
   };
+}
+
+function isPositive(n: number): boolean {
+  return Number.isFinite(n) && n > 0;
 }

@@ -5,8 +5,9 @@
  * batch and stores the sender's cursor in one transaction and acknowledges it. With `live`, the
  * sender keeps pushing new writes after catch-up until the session is stopped.
  */
-import { DEFAULT_BATCH_SIZE, DEFAULT_WINDOW, DRIFT_NOTICE_INTERVAL_MS, HELLO_TIMEOUT_MS, LINGER_TIMEOUT_MS, MAX_BATCH_SIZE, MAX_DEVICE_ID_BYTES, MAX_WINDOW, PEER_POSITION_SAVE_MS, PROTOCOL_MAJOR, PROTOCOL_MINOR, STOP_TIMEOUT_MS } from '../protocol/constants.ts';
-import { connectionLost, ProtocolError, RemoteError } from '../protocol/errors.ts';
+import { DEFAULT_BATCH_SIZE, DEFAULT_WINDOW, DRIFT_NOTICE_INTERVAL_MS, HELLO_TIMEOUT_MS, LINGER_TIMEOUT_MS, MAX_BATCH_SIZE, MAX_DEVICE_ID_BYTES, MAX_WINDOW, PEER_POSITION_SAVE_MS, PEER_REASON_GRACE_MS, PROTOCOL_MAJOR, PROTOCOL_MINOR, STOP_TIMEOUT_MS } from '../protocol/constants.ts';
+import { StorageError } from '../../errors.ts';
+import { connectionLost, FrameTimeoutError, ProtocolError, RemoteError } from '../protocol/errors.ts';
 import { framedSize } from '../protocol/framing.ts';
 import { encodeMessage } from '../protocol/messages.ts';
 import type { FrameChannel } from './channel.ts';
@@ -113,6 +114,8 @@ class SyncSession {
   /** A save waits for its turn on a shared connection. */
   private positionWaiting = false;
   private driftNotice: { at: number; held: number; aheadMs: number } | undefined;
+  /** The reader's run, once started: a failed send waits a moment for the reason it may bring. */
+  private reading: Promise<void> | undefined;
 
   constructor(
     private readonly store: SyncStore,
@@ -121,7 +124,7 @@ class SyncSession {
     batchSize: number,
     private readonly window: number,
   ) {
-    this.outbox = new Outbox(channel, this.ended.signal, (error) => this.fail(error instanceof ProtocolError ? error : connectionLost(error), 'reset'));
+    this.outbox = new Outbox(channel, this.ended.signal, (error) => this.sendFailed(error instanceof ProtocolError ? error : connectionLost(error)));
     const given = options.turn;
     const turn: SessionTurn | undefined = given === undefined ? undefined : { free: () => given.free(), wait: () => given.wait(this.ended.signal) };
     this.sender = new Sender(this.store, batchSize, {
@@ -177,6 +180,7 @@ class SyncSession {
       stopTimer = setTimeout(() => this.fail(new ProtocolError('PROTOCOL_TIMEOUT', `peer did not finish within ${STOP_TIMEOUT_MS} ms of stopping`), 'reset'), STOP_TIMEOUT_MS);
     });
     const reading = this.receiver.read(this.channel.frames(), () => this.failure !== undefined || this.finished);
+    this.reading = reading;
     // A frame we refuse, or a local failure (the database), is told to the peer; a broken transport is reset.
     reading.catch((error: unknown) => {
       if (!(error instanceof TransportFailure)) return this.fail(error, 'tell');
@@ -312,6 +316,17 @@ class SyncSession {
     this.outbox.push(frame).catch(() => undefined);
   }
 
+  /**
+   * A send failed: the stream broke, or the peer closed it after saying why in an ERROR frame that
+   * the reader has yet to reach. The peer's reason wins when the reader gets to it in time.
+   */
+  private sendFailed(error: ProtocolError): void {
+    if (this.failure !== undefined || this.finished) return;
+    const reading = this.reading;
+    if (reading === undefined) return this.fail(error, 'reset');
+    void settleWithin(reading, PEER_REASON_GRACE_MS).then(() => this.fail(error, 'reset'));
+  }
+
   private fail(error: unknown, ending: Ending): void {
     if (this.failure !== undefined || this.finished) return;
     this.failure = { error, ending: error instanceof RemoteError ? 'close' : ending };
@@ -326,17 +341,20 @@ class SyncSession {
       return;
     }
     if (ending === 'tell') {
-      const code = error instanceof ProtocolError ? error.code : 'PROTOCOL_INTERNAL';
+      const code = error instanceof ProtocolError ? error.code : error instanceof StorageError ? 'PROTOCOL_STORAGE' : 'PROTOCOL_INTERNAL';
       this.log(`refusing peer${this.receiver.remoteId ? ` ${this.receiver.remoteId}` : ''}: ${code}: ${reason.message}`);
       this.outbox.clear(reason);
-      const frame = encodeMessage({ type: 'error', code, message: reason.message });
+      // The peer learns what kind of trouble, not where this device keeps its files.
+      const told = error instanceof StorageError ? `this device cannot write its database now (${error.code}); try again later` : reason.message;
+      const frame = encodeMessage({ type: 'error', code, message: told });
       await settleWithin(this.channel.send(frame, AbortSignal.timeout(LINGER_TIMEOUT_MS)), LINGER_TIMEOUT_MS);
     } else {
       this.log(reason.message);
     }
-    // Let the peer read our last frames and close its side, then make sure the stream is gone.
+    // Let the peer read our last frames and close its side, then make sure the stream is gone. A
+    // peer that stalled inside a frame is still sending it: its stream is reset once told.
     const closed = await settleWithin(this.channel.close(), LINGER_TIMEOUT_MS);
-    if (!closed || !(await settleWithin(reading, LINGER_TIMEOUT_MS))) this.channel.abort(reason);
+    if (!closed || error instanceof FrameTimeoutError || !(await settleWithin(reading, LINGER_TIMEOUT_MS))) this.channel.abort(reason);
   }
 
   private reportCaughtUp(): void {

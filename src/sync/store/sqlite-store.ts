@@ -114,7 +114,7 @@ export class SqliteSyncStore implements SyncStore {
   }
 
   exportWindow(from: bigint, limit: number): ExportWindow {
-    const window = getOplogEntriesSince(this.raw, from.toString(), { limit });
+    const window = this.raw.withStorageErrors('reading the log for a peer', () => getOplogEntriesSince(this.raw, from.toString(), { limit }));
     return { entries: window.entries, next: parseCursor(window.cursor) };
   }
 
@@ -127,7 +127,7 @@ export class SqliteSyncStore implements SyncStore {
   }
 
   savePeerPosition(peerId: string, position: bigint): void {
-    this.savePositionStmt.run(peerId, position);
+    this.raw.withStorageErrors(`saving the position of peer ${peerId}`, () => this.savePositionStmt.run(peerId, position));
   }
 
   /**
@@ -169,7 +169,8 @@ export class SqliteSyncStore implements SyncStore {
       return group;
     } catch (error) {
       this.fresh = undefined;
-      throw error;
+      // A full disk or read-only media: the group and its cursor rolled back together.
+      throw this.raw.storageError(error, `applying sync batches from ${peerId}`) ?? error;
     } finally {
       restoreCheckpoints();
       restoreCache();
