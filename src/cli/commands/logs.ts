@@ -181,7 +181,9 @@ async function follow(path: string, fd: number, offset: number, show: Printer, s
         continue; // between the rename and the new file: wait for the daemon's next write to create it
       }
       if (!moved) continue;
-      // Rotated: what the daemon wrote to the old file before it moved was drained above.
+      // Rotated: the daemon writes nothing more to the old file, but may have written to it since
+      // the drain above; read it to its end, then the new file from its start.
+      drain();
       const next = openSync(path, 'r');
       if (current !== fd) closeSync(current);
       current = next;
