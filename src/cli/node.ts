@@ -99,6 +99,15 @@ const LEVEL_OF_EVENT: ReadonlyMap<string, LogLevel> = new Map([
   ['log', 'debug'],
   ['sync:progress', 'debug'],
 ]);
+/** Keys pino writes itself: pino does not guard them, so a field of the same name would be a second key that wins on parse. */
+const PINO_KEYS = new Set(['level', 'time', 'msg', 'pid', 'hostname']);
+
+/** An event's fields with any of pino's own keys renamed (`level` becomes `field_level`). */
+function loggableFields(fields: Fields): Fields {
+  if (!Object.keys(fields).some((key) => PINO_KEYS.has(key))) return fields;
+  return Object.fromEntries(Object.entries(fields).map(([key, value]) => [PINO_KEYS.has(key) ? `field_${key}` : key, value]));
+}
+
 /** The daemon's log gets a progress line at most this often (and the last one of a session). */
 const LOGGED_PROGRESS_INTERVAL_MS = 1000;
 
@@ -128,7 +137,7 @@ export class EventLog {
   }
 
   line(event: string, fields: Fields, text: string): void {
-    if (this.#logger !== undefined) return this.#logger[LEVEL_OF_EVENT.get(event) ?? 'info']({ event, ...fields }, text);
+    if (this.#logger !== undefined) return this.#logger[LEVEL_OF_EVENT.get(event) ?? 'info']({ event, ...loggableFields(fields) }, text);
     const time = new Date().toISOString();
     this.#clearBar();
     if (this.#json) writeLine(this.#io.stdout, JSON.stringify({ time, event, ...fields }));

@@ -62,6 +62,17 @@ describe('the rotating log file', () => {
     expect(numbersIn(path)).toEqual([4]);
   });
 
+  it('an event field named like one of pino\'s keys (level, time, msg, pid) cannot overwrite it', () => {
+    const path = join(tempDir(), 'a.db.ahenk.log');
+    const file = new RotatingLogFile(path, { maxBytes: 1 << 20, files: 1 });
+    const log = new EventLog({ stdout: { write: () => {} }, stderr: { write: () => {} }, env: {}, cwd: '/' }, false, createDaemonLogger(file, 'info'));
+    log.line('peer:disconnect', { level: 'fatal', time: 'bogus', msg: 'forged', pid: 1 }, 'the real text');
+    file.close();
+    const line = JSON.parse(readFileSync(path, 'utf8').trim()) as Record<string, unknown>;
+    expect(line).toMatchObject({ level: 'info', msg: 'the real text', pid: process.pid, field_level: 'fatal', field_time: 'bogus', field_msg: 'forged', field_pid: 1 });
+    expect(line.time).not.toBe('bogus');
+  });
+
   it('logs the node\'s events at their levels, with the text as the message', () => {
     const path = join(tempDir(), 'a.db.ahenk.log');
     const file = new RotatingLogFile(path, { maxBytes: 1 << 20, files: 1 });
