@@ -4,7 +4,7 @@
  * (an older `.1` becomes `.2`, and so on; the oldest beyond the kept count is removed) and a new one
  * is started. A line is never split between two files.
  */
-import { closeSync, fstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { UsageError } from './errors.ts';
 
@@ -46,7 +46,7 @@ export class RotatingLogFile {
   constructor(path: string, options: LogFileOptions) {
     this.path = path;
     this.#options = options;
-    this.#fd = openSync(path, 'a', 0o600);
+    this.#fd = openOwnerOnly(path);
   }
 
   write(line: string): void {
@@ -85,7 +85,7 @@ export class RotatingLogFile {
       moved = true;
     }
     if (!moved) return;
-    const fd = openSync(this.path, 'a', 0o600);
+    const fd = openOwnerOnly(this.path);
     closeSync(this.#fd);
     this.#fd = fd;
   }
@@ -101,10 +101,18 @@ export class RotatingLogFile {
       }
     }
     renameSync(this.path, rotatedLogFile(this.path, 1));
-    const fd = openSync(this.path, 'a', 0o600);
+    const fd = openOwnerOnly(this.path);
     closeSync(this.#fd);
     this.#fd = fd;
   }
+}
+
+/** The log names peers and addresses: only its owner reads it, also when an older file was looser (a mode applies only at creation). */
+function openOwnerOnly(path: string): number {
+  const fd = openSync(path, 'a', 0o600);
+  const stat = fstatSync(fd);
+  if (stat.isFile() && (stat.mode & 0o077) !== 0) fchmodSync(fd, 0o600);
+  return fd;
 }
 
 /** A pino logger writing to `file`: ISO times, level names rather than numbers, the daemon's pid. */

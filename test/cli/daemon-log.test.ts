@@ -31,11 +31,13 @@ function numbersIn(path: string): number[] {
 describe('the rotating log file', () => {
   it('rotates before passing its size, keeps the asked number of old files, and never splits a line', () => {
     const path = join(tempDir(), 'a.db.ahenk.log');
+    writeFileSync(path, '', { mode: 0o644 }); // an older log, readable by all: only its owner's from now on
     const file = new RotatingLogFile(path, { maxBytes: 4096, files: 2 });
     for (let i = 0; i < 200; i++) file.write(lineOf(i));
     file.close();
     for (const name of [path, `${path}.1`, `${path}.2`]) expect(statSync(name).size).toBeLessThanOrEqual(4096);
     expect(existsSync(`${path}.3`)).toBe(false);
+    for (const name of [path, `${path}.1`, `${path}.2`]) expect(statSync(name).mode & 0o777).toBe(0o600);
     // Oldest to newest, the kept files hold the last lines written, each whole and in order.
     const kept = [...numbersIn(`${path}.2`), ...numbersIn(`${path}.1`), ...numbersIn(path)];
     expect(kept.at(-1)).toBe(199);
