@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openConnection } from '../src/sqlite/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -240,6 +241,39 @@ describe('the packed package on plain Node', () => {
     const written = readdirSync(join(appDir, 'drizzle')).filter((f) => f.endsWith('.sql'));
     expect(written, result.stdout + result.stderr).toHaveLength(1);
     expect(readFileSync(join(appDir, 'drizzle', written[0]!), 'utf8')).toMatch(/CREATE TABLE `todos`/);
+  });
+
+  it("README's Use section, followed step by step in a fresh folder: drizzle-kit with its drizzle.config.ts, strict NodeNext TypeScript, then plain node", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const use = readme.slice(readme.indexOf('\n## Use\n'), readme.indexOf('\n### ', readme.indexOf('\n## Use\n')));
+    // Every install step is named: the package, its peer, and drizzle-kit as a dev dependency.
+    expect(use).toContain('npm install ahenk drizzle-orm');
+    expect(use).toMatch(/npm install --save-dev drizzle-kit/);
+    const blocks = [...use.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks).toHaveLength(3);
+    const [schemaTs, configTs, appTs] = blocks as [string, string, string];
+    expect(configTs).toContain("out: './drizzle'");
+    expect(appTs).toContain("migrationsFolder: './drizzle'");
+    const dir = join(appDir, 'readme-use');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ private: true, type: 'module' }));
+    writeFileSync(join(dir, 'schema.ts'), schemaTs);
+    writeFileSync(join(dir, 'drizzle.config.ts'), configTs);
+    writeFileSync(join(dir, 'app.ts'), appTs);
+    const generated = run(process.execPath, [DRIZZLE_KIT, 'generate'], dir);
+    expectSuccess(generated);
+    expect(readdirSync(join(dir, 'drizzle')).filter((f) => f.endsWith('.sql')), generated.stdout + generated.stderr).toHaveLength(1);
+    const { noEmit: _noEmit, ...options } = CONSUMER_TSCONFIG.compilerOptions;
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...options, outDir: '.' }, files: ['app.ts', 'schema.ts'] }));
+    expectSuccess(run(TSC, ['-p', join(dir, 'tsconfig.json')], dir));
+    const ran = run(process.execPath, ['app.js'], dir);
+    expectSuccess(ran);
+    const db = openConnection(join(dir, 'laptop.db'), { readOnly: true });
+    try {
+      expect(db.prepare('SELECT title FROM todos').all()).toEqual([{ title: 'Buy milk' }]);
+    } finally {
+      db.close();
+    }
   });
 
   it('a strict TypeScript consumer type-checks against the declarations', () => {

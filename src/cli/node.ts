@@ -2,11 +2,13 @@
  * What start, pair and join share: the network flags, starting a sync node from them, and one
  * output line per node event.
  */
+import type { Logger } from 'pino';
 import { ListenPortInUseError, NodeConfigError } from '../sync/node/errors.ts';
 import { createSyncNode, type SyncNode } from '../sync/node/node.ts';
 import type { P2PConfig } from '../sync/node/config.ts';
 import type { CliDatabase } from './context.ts';
 import { flag, stringOption, stringsOption } from './context.ts';
+import type { LogLevel } from './daemon-log.ts';
 import { CommandFailedError, UsageError } from './errors.ts';
 import { writeLine, type CliIo } from './io.ts';
 import { ProgressTracker, progressFields, renderProgressLine } from './progress.ts';
@@ -86,21 +88,48 @@ type Fields = Record<string, string | number | boolean | null | string[]>;
 const REDRAW_INTERVAL_MS = 100;
 const CLEAR_LINE = '\r\u001b[K';
 
+/** Events the daemon logs above `info`: what a person should look at. Everything else is `info`. */
+const LEVEL_OF_EVENT: ReadonlyMap<string, LogLevel> = new Map([
+  ['error', 'error'],
+  ['warning', 'warn'],
+  ['peer:unreachable', 'warn'],
+  ['peer:direct-failed', 'warn'],
+  ['device:revoked', 'warn'],
+  ['clock:drift', 'warn'],
+  ['log', 'debug'],
+  ['sync:progress', 'debug'],
+]);
+/** Keys pino writes itself: pino does not guard them, so a field of the same name would be a second key that wins on parse. */
+const PINO_KEYS = new Set(['level', 'time', 'msg', 'pid', 'hostname']);
+
+/** An event's fields with any of pino's own keys renamed (`level` becomes `field_level`). */
+function loggableFields(fields: Fields): Fields {
+  if (!Object.keys(fields).some((key) => PINO_KEYS.has(key))) return fields;
+  return Object.fromEntries(Object.entries(fields).map(([key, value]) => [PINO_KEYS.has(key) ? `field_${key}` : key, value]));
+}
+
+/** The daemon's log gets a progress line at most this often (and the last one of a session). */
+const LOGGED_PROGRESS_INTERVAL_MS = 1000;
+
 /**
  * One line per event: `<ISO time> <text>`, or one JSON object per line with --json. Progress is a
  * bar redrawn in place at a terminal (cleared before the next line), a JSON line with --json, and
- * nothing in a plain pipe (a log file gains nothing from hundreds of progress lines).
+ * nothing in a plain pipe (a log file gains nothing from hundreds of progress lines). Given a pino
+ * logger (the daemon), every line goes to it instead, at its event's level, with the text as the
+ * message.
  */
 export class EventLog {
   readonly #io: CliIo;
   readonly #json: boolean;
+  readonly #logger: Logger | undefined;
   readonly #tracker = new ProgressTracker();
   #barShown = false;
   #lastDraw = -Infinity;
 
-  constructor(io: CliIo, json: boolean) {
+  constructor(io: CliIo, json: boolean, logger?: Logger) {
     this.#io = io;
     this.#json = json;
+    this.#logger = logger;
   }
 
   get json(): boolean {
@@ -108,6 +137,7 @@ export class EventLog {
   }
 
   line(event: string, fields: Fields, text: string): void {
+    if (this.#logger !== undefined) return this.#logger[LEVEL_OF_EVENT.get(event) ?? 'info']({ event, ...loggableFields(fields) }, text);
     const time = new Date().toISOString();
     this.#clearBar();
     if (this.#json) writeLine(this.#io.stdout, JSON.stringify({ time, event, ...fields }));
@@ -126,6 +156,7 @@ export class EventLog {
 
   /** A result line of a command: `text` as it is, or a JSON object with --json. */
   message(event: string, fields: Fields, text: string): void {
+    if (this.#logger !== undefined) return this.line(event, fields, text);
     this.#clearBar();
     if (this.#json) writeLine(this.#io.stdout, JSON.stringify({ time: new Date().toISOString(), event, ...fields }));
     else writeLine(this.#io.stdout, text);
@@ -133,6 +164,7 @@ export class EventLog {
 
   /** Shows the node's sync progress; returns a function that stops (and clears the bar). */
   showProgress(node: SyncNode): () => void {
+    if (this.#logger !== undefined) return this.#logProgress(node, this.#logger);
     const tty = this.#io.stdout.isTTY === true;
     if (!this.#json && !tty) return () => {};
     const off = node.on('sync:progress', (event) => {
@@ -149,6 +181,22 @@ export class EventLog {
       off();
       this.#clearBar();
     };
+  }
+
+  /** The daemon's log: a progress line a second at most (at debug level), and each session's last. */
+  #logProgress(node: SyncNode, logger: Logger): () => void {
+    if (!logger.isLevelEnabled('debug')) return () => {};
+    const lastLogged = new Map<string, number>();
+    return node.on('sync:progress', (event) => {
+      const state = this.#tracker.update(event);
+      const key = `${state.direction} ${state.peerId}`;
+      const now = performance.now();
+      const last = state.totalEntries !== undefined && state.entries >= state.totalEntries;
+      if (!last && now - (lastLogged.get(key) ?? -Infinity) < LOGGED_PROGRESS_INTERVAL_MS) return;
+      if (last) lastLogged.delete(key);
+      else lastLogged.set(key, now);
+      this.line('sync:progress', progressFields(state), renderProgressLine(state, 200));
+    });
   }
 
   #clearBar(): void {

@@ -62,7 +62,11 @@ function readTyped(stdin: Reader & Required<Pick<Reader, 'setRawMode' | 'on' | '
   stdin.resume?.();
   return new Promise((resolve, reject) => {
     let typed = '';
+    // In raw mode Ctrl-C arrives as a byte, but a SIGTERM (or a SIGINT sent with kill) aborts io.signal:
+    // that cancels the prompt too, instead of leaving the command waiting for a key.
+    const onAbort = (): void => finish(new UsageError('cancelled', EXIT.interrupted));
     const finish = (error?: Error): void => {
+      io.signal?.removeEventListener('abort', onAbort);
       stdin.off('data', onData);
       stdin.setRawMode(false);
       stdin.pause?.();
@@ -82,5 +86,7 @@ function readTyped(stdin: Reader & Required<Pick<Reader, 'setRawMode' | 'on' | '
       }
     };
     stdin.on('data', onData);
+    if (io.signal?.aborted) onAbort();
+    else io.signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -78,7 +78,9 @@ describe('ahenk start --detach, logs, stop', () => {
     expect(started.stdout).toContain(`${db}.ahenk.log`);
     expect(started.stdout).toMatch(/^Listening on \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/m);
     expect(alive(pid)).toBe(true);
-    expect(readFileSync(`${db}.ahenk.log`, 'utf8')).toMatch(/^\S+ started 12D3KooW\S+$/m);
+    // The daemon's log is pino's JSON lines: level by name, ISO time, pid, the event, the text as msg.
+    const first = readFileSync(`${db}.ahenk.log`, 'utf8').split('\n').find((l) => l.includes('"start"'))!;
+    expect(JSON.parse(first)).toMatchObject({ level: 'info', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), pid, event: 'start', msg: expect.stringMatching(/^started 12D3KooW/) });
 
     // A second node on the same database would be the same device twice: refused, detached or not.
     const again = await cli(['start', '--detach', '--db', db, ...LOOPBACK]);
@@ -95,7 +97,9 @@ describe('ahenk start --detach, logs, stop', () => {
 
     const logs = await cli(['logs', '--db', db, '--lines', '1']);
     expect(logs.code).toBe(0);
-    expect(logs.stdout).toMatch(/^\S+ listening on \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+\n$/);
+    expect(logs.stdout).toMatch(/^\S+ INFO  listening on \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+\n$/);
+    const raw = await cli(['logs', '--db', db, '--lines', '1', '--json']);
+    expect(JSON.parse(raw.stdout)).toMatchObject({ level: 'info', event: 'listen', msg: expect.stringMatching(/^listening on /) });
 
     // Follow the log while the daemon stops: its last lines arrive, then the signal ends logs with 0.
     const quit = new AbortController();
@@ -104,7 +108,7 @@ describe('ahenk start --detach, logs, stop', () => {
     expect(stopped).toEqual({ code: 0, stdout: `Stopped the daemon for ${db} (pid ${pid}).\n`, stderr: '' });
     const followed = await following;
     expect(followed.code).toBe(0);
-    expect(followed.stdout).toMatch(/^\S+ stopping\n\S+ stopped\n$/);
+    expect(followed.stdout).toMatch(/^\S+ INFO  stopping\n\S+ INFO  stopped\n$/);
 
     expect(alive(pid)).toBe(false);
     expect(existsSync(`${db}.ahenk.pid`)).toBe(false);
@@ -149,9 +153,11 @@ describe('ahenk start --detach, logs, stop', () => {
     expect(report.pid).toBe(pidIn(db));
     expect(alive(report.pid)).toBe(true);
     expect(report.addresses).toEqual([expect.stringMatching(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)]);
-    // The daemon logs in the format it was asked for.
     const lines = readFileSync(report.logFile, 'utf8').trim().split('\n').filter((l) => l.startsWith('{'));
-    expect(JSON.parse(lines[0]!)).toMatchObject({ event: 'start', deviceId: report.deviceId });
+    const objects = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    // The failed daemon said why in the log too, as its last word; the second one started.
+    expect(objects[0]).toMatchObject({ level: 'fatal', event: 'fatal', msg: expect.stringContaining('--listen: "localhost:80" is not a valid multiaddr') });
+    expect(objects.find((o) => o.event === 'start')).toMatchObject({ level: 'info', deviceId: report.deviceId });
 
     // Stopped with a plain kill, the daemon still removes its own pid file.
     process.kill(report.pid, 'SIGTERM');

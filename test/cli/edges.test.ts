@@ -3,7 +3,8 @@
  * node running, a signal stops a command waiting on a pipe, a file that is not an Ahenk database is
  * left alone, errors stay one line, and Ctrl-C at a prompt is a cancel.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -99,6 +100,51 @@ describe('CLI edges', () => {
       expect(start.stderr).not.toContain('faultTolerance');
     } finally {
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('SIGTERM stops init while it waits for a password typed at a real terminal (raw mode), and leaves no file', async (context) => {
+    const db = join(tempDir(), 'a.db');
+    const command = `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} init --db ${JSON.stringify(db)} --user ayse --email ayse@example.test`;
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.AHENK_PASSWORD;
+    // util-linux script gives the command a pseudo-terminal, so stdin is a TTY and the prompt goes raw.
+    const terminal = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env });
+    const exited = new Promise<number | null>((resolve) => terminal.once('exit', (code) => resolve(code)));
+    let shown = '';
+    terminal.stdout.on('data', (chunk: Buffer) => (shown += chunk.toString('utf8')));
+    terminal.once('error', () => undefined);
+    try {
+      const prompted = await Promise.race([
+        new Promise<boolean>((resolve) => {
+          const check = setInterval(() => {
+            if (shown.includes('Password:')) {
+              clearInterval(check);
+              resolve(true);
+            }
+          }, 50);
+          setTimeout(() => (clearInterval(check), resolve(false)), 15_000);
+        }),
+        exited.then(() => false),
+      ]);
+      if (!prompted) {
+        context.skip(`no pseudo-terminal here (script printed: ${JSON.stringify(shown)})`);
+        return;
+      }
+      const ahenk = Number(execFileSync('pgrep', ['-P', String(terminal.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+      expect(ahenk).toBeGreaterThan(0);
+      process.kill(ahenk, 'SIGTERM');
+      const outcome = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 5000))]);
+      expect(outcome).toBe(EXIT.interrupted);
+      expect(existsSync(db)).toBe(false);
+    } finally {
+      terminal.kill('SIGKILL');
+      try {
+        execFileSync('pkill', ['-KILL', '-P', String(terminal.pid)]);
+      } catch {
+        // nothing left to end
+      }
+      await exited;
     }
   });
 

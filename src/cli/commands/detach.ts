@@ -4,11 +4,13 @@
  * listen addresses (or its error) rather than a pid that may die a moment later.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { databasePath, flag, stringsOption, withDatabase } from '../context.ts';
+import { databasePath, flag, stringOption, stringsOption, withDatabase } from '../context.ts';
 import { CommandFailedError, EXIT } from '../errors.ts';
+import { rotatedLogFile } from '../daemon-log.ts';
 import { writeJson, writeLine } from '../io.ts';
+import { parseLogLine, prettyLogLine } from '../log-format.ts';
 import type { CommandContext } from '../spec.ts';
 import { DAEMON_ENV, daemonFiles, readDaemon, refuseIfDaemonRunning, removePidFile, type DaemonFiles } from './daemon-files.ts';
 
@@ -28,8 +30,9 @@ export async function startDetached(context: CommandContext): Promise<number> {
   if (stale.pid === undefined) rmSync(files.pidFile, { force: true });
   else if (!stale.running) removePidFile(files, stale.pid);
 
-  const offset = existsSync(files.logFile) ? statSync(files.logFile).size : 0;
+  // The child's stderr (anything before its logger, a crash) goes to the log as well.
   const log = openSync(files.logFile, 'a', 0o600);
+  const since = logPosition(files.logFile);
   let child;
   try {
     child = spawn(process.execPath, [BIN, ...childArgs(context, files.database)], {
@@ -60,7 +63,7 @@ export async function startDetached(context: CommandContext): Promise<number> {
   const { signal } = context.io;
   while (started === undefined && exitCode === undefined && Date.now() < deadline && !signal?.aborted) {
     await sleep(POLL_MS);
-    started = findStart(readFrom(files.logFile, offset));
+    started = findStart(readSince(files.logFile, since));
   }
   if (started === undefined && signal?.aborted) {
     // Ctrl-C while waiting: the daemon is in its own process group and did not get it; take it down too.
@@ -72,14 +75,14 @@ export async function startDetached(context: CommandContext): Promise<number> {
     // The daemon failed (its error is in the log) or hangs: either way it is not running for the user.
     if (exitCode === undefined) child.kill('SIGTERM');
     removePidFile(files, pid);
-    const output = readFrom(files.logFile, offset).trimEnd();
-    if (output !== '') writeLine(context.io.stderr, output);
+    const output = readSince(files.logFile, since).split('\n').filter((line) => line !== '');
+    for (const line of output) writeLine(context.io.stderr, prettyLogLine(parseLogLine(line), false));
     if (exitCode !== undefined) return exitCode === 0 ? EXIT.failure : exitCode;
     throw new CommandFailedError(`the daemon did not report a start within ${START_TIMEOUT_MS / 1000} s; stopped it (log: ${files.logFile})`);
   }
   // The listen lines follow the start line in the same tick; one more read picks up any not yet seen.
   await sleep(POLL_MS);
-  started = findStart(readFrom(files.logFile, offset)) ?? started;
+  started = findStart(readSince(files.logFile, since)) ?? started;
   child.unref();
   report(context, files, pid, started);
   return EXIT.ok;
@@ -89,7 +92,11 @@ export async function startDetached(context: CommandContext): Promise<number> {
 function childArgs(context: CommandContext, database: string): string[] {
   const args = ['start', '--db', database];
   for (const name of ['listen', 'peer', 'relay']) for (const value of stringsOption(context, name)) args.push(`--${name}`, value);
-  for (const name of ['mdns', 'verbose', 'json']) if (flag(context, name)) args.push(`--${name}`);
+  for (const [name, option] of [['port', 'port'], ['logLevel', 'log-level'], ['logMaxSize', 'log-max-size'], ['logFiles', 'log-files']] as const) {
+    const value = stringOption(context, name);
+    if (value !== undefined) args.push(`--${option}`, value);
+  }
+  for (const name of ['mdns', 'verbose']) if (flag(context, name)) args.push(`--${name}`);
   return args;
 }
 
@@ -98,25 +105,17 @@ interface Started {
   addresses: string[];
 }
 
-/** The start event in either log format: text (`<time> started <id>`, `<time> listening on <addr>`) or JSON lines. */
+/** The daemon's start line in its JSON log: its device id and listen addresses. */
 function findStart(text: string): Started | undefined {
   const lines = text.split('\n');
   lines.pop(); // the last piece is an unfinished line (or empty)
-  const at = lines.findIndex((l) => /^\S+ started \S+$/.test(l) || parseJson(l)?.event === 'start');
-  if (at < 0) return undefined;
-  const first = lines[at]!;
-  const json = parseJson(first);
-  if (json !== undefined) {
+  for (const line of lines) {
+    const json = parseJson(line);
+    if (json?.event !== 'start') continue;
     const addresses = Array.isArray(json.addresses) ? json.addresses.filter((a): a is string => typeof a === 'string') : [];
     return { deviceId: typeof json.deviceId === 'string' ? json.deviceId : undefined, addresses };
   }
-  const addresses: string[] = [];
-  for (const line of lines.slice(at + 1)) {
-    const match = /^\S+ listening on (\S+)$/.exec(line);
-    if (match === null) break;
-    addresses.push(match[1]!);
-  }
-  return { deviceId: /^\S+ started (\S+)$/.exec(first)?.[1], addresses };
+  return undefined;
 }
 
 function parseJson(line: string): Record<string, unknown> | undefined {
@@ -140,7 +139,33 @@ function report(context: CommandContext, files: DaemonFiles, pid: number, starte
   writeLine(stdout, `Stop it with: ahenk stop --db ${files.database}`);
 }
 
-/** The log's text from byte `offset` on (what this daemon wrote, not earlier runs). */
+/** Where the log ended when the daemon was started: its file and size. */
+interface LogPosition {
+  ino: number | undefined;
+  size: number;
+}
+
+function logPosition(path: string): LogPosition {
+  try {
+    const stat = statSync(path);
+    return { ino: stat.ino, size: stat.size };
+  } catch {
+    return { ino: undefined, size: 0 };
+  }
+}
+
+/**
+ * What the daemon wrote to its log since `since`. The daemon rotates the log itself, possibly with
+ * its first line: then the rest of the file it started in is `.1`, followed by the new file.
+ */
+function readSince(path: string, since: LogPosition): string {
+  const now = logPosition(path);
+  if (now.ino === since.ino) return readFrom(path, since.size);
+  const older = rotatedLogFile(path, 1);
+  return (logPosition(older).ino === since.ino ? readFrom(older, since.size) : '') + readFrom(path, 0);
+}
+
+/** The file's text from byte `offset` on; nothing when it cannot be read. */
 function readFrom(path: string, offset: number): string {
   let fd;
   try {
