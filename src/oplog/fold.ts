@@ -33,14 +33,84 @@ export interface FoldReport {
   joined: number;
 }
 
-/** Joins and indexes every entry logged since the last fold. */
-export function foldOplog(raw: SqliteConnection): FoldReport {
+/**
+ * Joins and indexes every entry logged since the last fold. `pairsInSql: false` sends every run
+ * through the general join in JS (tests compare both ways).
+ */
+export function foldOplog(raw: SqliteConnection, { pairsInSql = true }: { pairsInSql?: boolean } = {}): FoldReport {
   const folded = raw.prepare('SELECT folded FROM ahenk_clock WHERE id = 0').value() as bigint;
-  const { joined, rewritten } = joinLocalEntries(raw, folded);
+  let joined = 0;
+  let rewritten = 0;
+  const horizon = joinHorizon(raw);
+  if (horizon === undefined || horizon > folded) {
+    const runs = findRuns(raw, folded, pairsInSql ? (horizon ?? MAX_SEQ) : -1n);
+    if (runs.pairs > 0) {
+      const pairs = joinPairs(raw, folded);
+      joined += pairs.joined;
+      rewritten += pairs.rewritten;
+    }
+    if (runs.others > 0) {
+      const others = joinLocalEntries(raw, folded, horizon);
+      joined += others.joined;
+      rewritten += others.rewritten;
+    }
+  }
   // An entry going into the history index (causal length 1) takes its key's packed form there (log-key.ts).
   const { changes } = raw.prepare(`UPDATE ahenk_oplog SET ix = ${ixOf('cl')}, pk = CASE WHEN cl > 1 THEN pk ELSE ${packKeySql('pk')} END WHERE seq > ? AND ix IS NULL`).run(folded);
   raw.prepare('UPDATE ahenk_clock SET folded = (SELECT coalesce(max(seq), 0) FROM ahenk_oplog) WHERE id = 0').run();
   return { indexed: Number(changes) + rewritten, joined };
+}
+
+/**
+ * The keys of the tail with at least two unindexed local entries, in two temp tables the join
+ * reads: `ahenk_fold_pairs`, the common case done in SQL alone (exactly two log rows in the tail,
+ * both unindexed, the newer at or below the horizon: an insert and one update, or two updates),
+ * and `ahenk_fold_keys`, every other such key, for the general join in JS. One GROUP BY over the
+ * tail; a key the log holds packed (a merged entry) is grouped by its text, so a merged or deleted
+ * entry of a key keeps it out of the pairs. A pair keeps the sum of its two masks, from which the
+ * join gets the older one's (masks are at most 62 bits or -1, so the sum cannot overflow).
+ */
+function findRuns(raw: SqliteConnection, folded: bigint, horizon: bigint): { pairs: number; others: number } {
+  raw.exec(`CREATE TEMP TABLE IF NOT EXISTS ahenk_fold_runs(tbl INTEGER NOT NULL, pk TEXT NOT NULL, newest INTEGER NOT NULL, oldest INTEGER NOT NULL, masks INTEGER NOT NULL, pair INTEGER NOT NULL);
+    CREATE TEMP TABLE IF NOT EXISTS ahenk_fold_pairs(newest INTEGER PRIMARY KEY, oldest INTEGER NOT NULL, masks INTEGER NOT NULL);
+    CREATE TEMP TABLE IF NOT EXISTS ahenk_fold_keys(tbl INTEGER NOT NULL, pk TEXT NOT NULL, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;
+    DELETE FROM temp.ahenk_fold_runs; DELETE FROM temp.ahenk_fold_pairs; DELETE FROM temp.ahenk_fold_keys;`);
+  raw
+    .prepare(
+      `INSERT INTO temp.ahenk_fold_runs SELECT tbl, key, max(seq), min(seq), sum(cols), count(*) = 2 AND count(ix) = 0 AND max(seq) <= ?
+      FROM (SELECT tbl, CASE WHEN typeof(pk) = 'blob' THEN ${keyTextSql('pk')} ELSE pk END AS key, seq, ix, cols FROM ahenk_oplog WHERE seq > ?)
+      GROUP BY tbl, key HAVING count(*) - count(ix) > 1`,
+    )
+    .run(horizon, folded);
+  const pairs = raw.prepare('INSERT INTO temp.ahenk_fold_pairs SELECT newest, oldest, masks FROM temp.ahenk_fold_runs WHERE pair').run().changes;
+  const others = raw.prepare('INSERT INTO temp.ahenk_fold_keys SELECT tbl, pk FROM temp.ahenk_fold_runs WHERE NOT pair').run().changes;
+  return { pairs: Number(pairs), others: Number(others) };
+}
+
+/** The 20-byte clock group of an older local entry `seq` (site 0) with the 64-bit mask `mask` (SQL). */
+function groupSql(seq: string, mask: string): string {
+  return `unhex(printf('%016x00000000%016x', ${seq}, ${mask}))`;
+}
+
+/**
+ * Joins the pairs findRuns found, in two statements over the tail: the newer entry takes the older
+ * one's columns that it does not set itself as a clock group (an insert's group: every bit but the
+ * newer entry's columns, "columns added later" included) and goes into its index, its key packed
+ * there; the older entry goes. A group with no column left (the newer entry is an insert, or an
+ * update setting every column the older one did) is superseded and not kept.
+ */
+function joinPairs(raw: SqliteConnection, folded: bigint): { joined: number; rewritten: number } {
+  const older = '(p.masks - cols)';
+  const rewritten = raw
+    .prepare(
+      `UPDATE ahenk_oplog SET ix = ${ixOf('cl')}, pk = CASE WHEN cl > 1 THEN pk ELSE ${packKeySql('pk')} END,
+        more = CASE WHEN cols = -1 THEN NULL WHEN ${older} = -1 THEN ${groupSql('p.oldest', '~cols')}
+          WHEN ${older} & ~cols = 0 THEN NULL ELSE ${groupSql('p.oldest', `${older} & ~cols`)} END
+      FROM temp.ahenk_fold_pairs AS p WHERE ahenk_oplog.seq > ? AND ahenk_oplog.seq = p.newest`,
+    )
+    .run(folded).changes;
+  const joined = raw.prepare('DELETE FROM ahenk_oplog WHERE seq > ? AND seq IN (SELECT oldest FROM temp.ahenk_fold_pairs)').run(folded).changes;
+  return { joined: Number(joined), rewritten: Number(rewritten) };
 }
 
 /** Log rows per read of the tail (one JSON text of about 70 bytes a row). */
@@ -65,12 +135,10 @@ type TailRow = [seq: string, tbl: number, pk: string, lo: number, hi: number, ca
  * rows it removed and the joined rows it indexed. The tail is read in chunks of JSON (one parse per chunk, no BigInt per row);
  * each entry points at the previous one of its run, so a run is walked from its newest entry.
  */
-function joinLocalEntries(raw: SqliteConnection, folded: bigint): { joined: number; rewritten: number } {
-  const horizon = joinHorizon(raw);
-  if (horizon !== undefined && horizon <= folded) return { joined: 0, rewritten: 0 };
+function joinLocalEntries(raw: SqliteConnection, folded: bigint, horizon: bigint | undefined): { joined: number; rewritten: number } {
   // Keys as text: merged entries in the tail hold a UUID key packed (log-key.ts), local ones as text.
   const fields = `CAST(seq AS TEXT), tbl, ${keyTextSql('pk')}, CASE WHEN cols = -1 THEN -1 ELSE cols & 2147483647 END, CASE WHEN cols = -1 THEN -1 ELSE (cols >> 31) & 2147483647 END, ix IS NULL AND seq <= ?`;
-  const read = raw.prepare(`SELECT json_group_array(json_array(${fields})), max(seq) FROM (SELECT seq, tbl, pk, cols, ix FROM ahenk_oplog WHERE seq > ? ORDER BY seq LIMIT ${SCAN_CHUNK})`);
+  const read = raw.prepare(`SELECT json_group_array(json_array(${fields})), max(seq) FROM (SELECT seq, tbl, pk, cols, ix FROM ahenk_oplog AS o WHERE seq > ? AND EXISTS (SELECT 1 FROM temp.ahenk_fold_keys AS k WHERE k.tbl = o.tbl AND k.pk = ${keyTextSql('o.pk')}) ORDER BY seq LIMIT ${SCAN_CHUNK})`);
   const horizonText = horizon?.toString();
   const seqs: string[] = [];
   const los: number[] = [];
