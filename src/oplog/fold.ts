@@ -54,6 +54,8 @@ export function foldOplog(raw: SqliteConnection, { pairsInSql = true }: { pairsI
       joined += others.joined;
       rewritten += others.rewritten;
     }
+    // The temp tables hold a row per joined key until emptied (their memory, not the file's).
+    raw.exec('DELETE FROM temp.ahenk_fold_runs; DELETE FROM temp.ahenk_fold_pairs; DELETE FROM temp.ahenk_fold_keys;');
   }
   // An entry going into the history index (causal length 1) takes its key's packed form there (log-key.ts).
   const { changes } = raw.prepare(`UPDATE ahenk_oplog SET ix = ${ixOf('cl')}, pk = CASE WHEN cl > 1 THEN pk ELSE ${packKeySql('pk')} END WHERE seq > ? AND ix IS NULL`).run(folded);
