@@ -23,6 +23,7 @@ export const PHASE_KEYS = [
   'delete',
   'insertOther',
   'export',
+  'exportFolded',
   'merge',
   'size',
   'sizeFolded',
@@ -141,6 +142,16 @@ export async function runPhases(dir: string, adapter: AdapterName, work: Workloa
       samples.insert.synced[insertIndex]! + samples.update.synced[updateIndex]! + foldMs,
     );
     pair('sizeFolded', () => vacuumedSize(plain, `${plainPath}.vacuumed`), () => vacuumedSize(raw, `${syncedPath}.vacuumed`));
+    await yieldToEventLoop();
+
+    // What a device that syncs has: its log folded (merge, compaction and opening fold it).
+    pair(
+      'exportFolded',
+      () => timeMs(() => void p.selectAll.all()),
+      () => timeMs(() => void (entries = getOplogEntriesSince(db).entries)),
+    );
+    if (entries.length < n) throw new Error(`export after the fold returned ${entries.length} entries for ${n} rows`);
+    entries = [];
     await yieldToEventLoop();
 
     pair('delete', () => timeMs(() => deleteAll(plain, p.delete, rows, deleteOrder)), () => timeMs(() => deleteAll(raw, s.delete, rows, deleteOrder)));

@@ -30,6 +30,7 @@ const PHASES: Record<PhaseKey, Omit<PhaseResult, 'plain' | 'synced'>> = {
   delete: { phase: 'delete (after the fold)', unit: 'ms', goal: 2.5, reference: '-' },
   insertOther: { phase: 'insert, second connection without Ahenk', unit: 'ms', reference: '-' },
   export: { phase: 'export all changes vs SELECT *', unit: 'ms', goal: 3, reference: '~20x' },
+  exportFolded: { phase: 'export as above, after the fold', unit: 'ms', goal: 3, reference: '-' },
   merge: { phase: 'merge into empty db vs upsert', unit: 'ms', goal: 3, reference: '10.5x' },
   size: { phase: 'size after insert+update, VACUUMed (MiB)', unit: 'bytes', goal: 2, reference: '2.6x' },
   sizeFolded: { phase: 'size as above, after the fold (MiB)', unit: 'bytes', goal: 2, reference: '2.6x' },
