@@ -9,7 +9,7 @@ import { packHlc } from '../clock/timestamp.ts';
 import type { CapturedTable } from '../oplog/catalog.ts';
 import { OP } from '../oplog/format.ts';
 import { ixOfCl, overBothIndexesByKeys } from '../oplog/log-index.ts';
-import { keyFromLog, logKeyOf } from '../oplog/log-key.ts';
+import { historyKeyLists, keyFromLog, logKeyOf } from '../oplog/log-key.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { compareCellClocks, type CellClock } from '../oplog/register-order.ts';
 import { decodeClockGroups, encodeClockGroups, GROUP_BYTES, writeClockGroup, type ClockGroup } from '../oplog/clock-groups.ts';
@@ -96,8 +96,9 @@ export class RowMerger {
     const histories = new Map<string, LocalRow>();
     const query = this.raw.cached(overBothIndexesByKeys("SELECT pk, printf('%016x', coalesce(hlc, seq)), site, cl, cols, more FROM ahenk_oplog"));
     for (let start = 0; start < pks.length; start += HISTORY_CHUNK) {
-      const chunk = JSON.stringify(pks.slice(start, start + HISTORY_CHUNK));
-      for (const [logKey, hlc, site, bigCl, cols, more] of query.iterateValues(table.id, chunk, table.id, chunk) as IterableIterator<[string | Uint8Array, string, bigint, bigint, bigint, Uint8Array | null]>) {
+      const keys = pks.slice(start, start + HISTORY_CHUNK);
+      const { packed, text } = historyKeyLists(keys);
+      for (const [logKey, hlc, site, bigCl, cols, more] of query.iterateValues(table.id, JSON.stringify(keys), table.id, packed, text) as IterableIterator<[string | Uint8Array, string, bigint, bigint, bigint, Uint8Array | null]>) {
         const pk = keyFromLog(logKey);
         const cl = Number(bigCl);
         let row = histories.get(pk);

@@ -20,7 +20,7 @@ import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 import { decodeClockGroups } from './clock-groups.ts';
 import { foldOplog } from './fold.ts';
 import { overBothIndexesByKeys } from './log-index.ts';
-import { keyTextSql } from './log-key.ts';
+import { historyKeyLists, keyTextSql } from './log-key.ts';
 
 export interface CompactionOptions {
   /** Examine every row, not only those written since the last compaction. @default false */
@@ -83,8 +83,9 @@ function compactIn(raw: SqliteConnection, full: boolean, maxEntries: number | un
     for (let start = 0; start < keys.length; start += CHUNK) {
       let current: string | undefined;
       let history: LogEntry[] = [];
-      const chunk = JSON.stringify(keys.slice(start, start + CHUNK));
-      for (const [pk, seq, cl, cols, more] of entriesOf.iterateValues(tbl, chunk, tbl, chunk) as IterableIterator<[string, bigint, bigint, bigint, Uint8Array | null]>) {
+      const slice = keys.slice(start, start + CHUNK);
+      const { packed, text } = historyKeyLists(slice);
+      for (const [pk, seq, cl, cols, more] of entriesOf.iterateValues(tbl, JSON.stringify(slice), tbl, packed, text) as IterableIterator<[string, bigint, bigint, bigint, Uint8Array | null]>) {
         if (pk !== current) {
           supersededIn(history, dead);
           history = [];

@@ -12,7 +12,6 @@
  * Compaction never drops a row's newest entry, which carries its highest causal length, so the
  * first index keeps what it is for.
  */
-import { packKeySql } from './log-key.ts';
 
 /** The condition of ahenk_oplog_row, as its definition spells it (the planner matches it literally). */
 export const CL_INDEXED = 'ix = 1';
@@ -32,14 +31,15 @@ export function ixOfCl(cl: number): 0 | 1 {
 
 /**
  * A query over every indexed entry of some rows of one table: `select` (up to its WHERE) run
- * against each index, the keys (a JSON array of their texts) asked in the form that index holds
- * them in (log-key.ts: packed in the history index). Parameters: table id, keys, table id, keys.
+ * against each index, the keys asked in the form that index holds them in (log-key.ts: packed in
+ * the history index). Parameters: table id, the keys (a JSON array of their texts), table id, and
+ * the keys as log-key.ts historyKeyLists gives them (the UUIDs' hex, the other keys).
  * `pk` comes out as the log holds it (keyFromLog or keyTextSql turn it back into text).
  */
 export function overBothIndexesByKeys(select: string): string {
   return (
     `${select} WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND ${CL_INDEXED} UNION ALL ` +
-    `${select} WHERE tbl = ? AND pk IN (SELECT ${packKeySql('value')} FROM json_each(?)) AND ${HISTORY_INDEXED}`
+    `${select} WHERE tbl = ? AND pk IN (SELECT unhex(value) FROM json_each(?) UNION ALL SELECT value FROM json_each(?)) AND ${HISTORY_INDEXED}`
   );
 }
 

@@ -20,11 +20,36 @@ import { DatabaseError } from '../errors.ts';
 /** Bytes of a packed key. */
 export const PACKED_KEY_BYTES = 16;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** By character code: 1 for a lower-case hex digit (merge checks every key it logs: no RegExp). */
+const LOWER_HEX = new Uint8Array(128);
+for (const c of '0123456789abcdef') LOWER_HEX[c.charCodeAt(0)] = 1;
+const DASH = 45;
 
 /** Whether `key` is a canonical lower-case UUID, the only text that is packed. */
 export function isCanonicalUuid(key: string): boolean {
-  return key.length === 36 && UUID.test(key);
+  if (key.length !== 36) return false;
+  for (let i = 0; i < 36; i++) {
+    const code = key.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (code !== DASH) return false;
+    } else if (code >= 128 || LOWER_HEX[code] === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * The two lists a lookup of `keys` in the history index binds (log-index.ts
+ * overBothIndexesByKeys), as JSON: the canonical UUIDs as their 32 hex digits (SQL unhexes them),
+ * every other key as it is. Done here rather than in SQL, where the pattern test per key cost more.
+ */
+export function historyKeyLists(keys: readonly string[]): { packed: string; text: string } {
+  const packed: string[] = [];
+  const text: string[] = [];
+  for (const key of keys) {
+    if (isCanonicalUuid(key)) packed.push(key.slice(0, 8) + key.slice(9, 13) + key.slice(14, 18) + key.slice(19, 23) + key.slice(24));
+    else text.push(key);
+  }
+  return { packed: JSON.stringify(packed), text: JSON.stringify(text) };
 }
 
 /** GLOB is case-sensitive: 32 lower-case hex digits in the 8-4-4-4-12 form. */
