@@ -66,7 +66,7 @@ describe('npm run bench', () => {
     const expected = phasesOf('UUIDv7', adapters[0]!);
     expect(expected).toContain('insert');
     expect(expected).toContain('merge into empty db vs upsert');
-    expect(expected.length).toBe(13);
+    expect(expected.length).toBe(14);
     for (const keys of ['UUIDv4', 'UUIDv7']) for (const adapter of adapters) expect(phasesOf(keys, adapter), `${keys} on ${adapter}`).toEqual(expected);
     if (adapters.length > 1) expect(run.stdout).toContain('node:sqlite / better-sqlite3 (same keys)');
     expect(run.stdout).toContain('UUIDv4 / UUIDv7 (same adapter)');

@@ -55,7 +55,7 @@ function exportFrom(raw: SqliteConnection, from: bigint, limit: number | undefin
 }
 
 /**
- * A scanned log row: table id (negated for a packed key, which then comes as its hex), key, stamp
+ * A scanned log row: table id (plus PACKED_MARK for a packed key, which then comes as its hex), key, stamp
  * as hex, site, op, causal length, the mask's two 31-bit halves; then, for a log row with extra
  * clock groups, those as hex.
  */
@@ -68,6 +68,9 @@ const VALUE_CHUNK = 1000;
 /** From this many rows wanted, reading the whole table can beat looking each one up. */
 const WHOLE_TABLE_MIN_KEYS = 5000;
 
+/** Added to a scanned row's table id when its key is packed: far above any table id (see scanLog). */
+const PACKED_MARK = 2 ** 40;
+
 /**
  * Reads the log window (from, upTo] once, newest first, every table's rows together; rows of a
  * table the catalog does not know (dropped since) are skipped. Stamps come out as the hex text
@@ -79,9 +82,9 @@ const WHOLE_TABLE_MIN_KEYS = 5000;
  * local write) leaves the last field out.
  */
 function scanLog(raw: SqliteConnection, from: bigint, upTo: bigint, scans: ReadonlyMap<number, TableScan>): void {
-  // A packed key (log-key.ts) comes as its hex with the table id negated (ids are positive): JSON
-  // holds no blob, and the UUID's dashes cost less in JS than in SQL.
-  const fields = `iif(typeof(pk) = 'blob', -tbl, tbl), iif(typeof(pk) = 'blob', hex(pk), pk), printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647`;
+  // A packed key (log-key.ts) comes as its hex, its table id raised by PACKED_MARK (ids are small,
+  // and -1 is a system table's): JSON holds no blob, and the UUID's dashes cost less in JS than in SQL.
+  const fields = `iif(typeof(pk) = 'blob', tbl + ${PACKED_MARK}, tbl), iif(typeof(pk) = 'blob', hex(pk), pk), printf('%016x', coalesce(hlc, seq)), site, op, cl, cols & 2147483647, (cols >> ${LOW_BITS}) & 2147483647`;
   const columns = `CASE WHEN more IS NULL THEN json_array(${fields}) ELSE json_array(${fields}, hex(more)) END`;
   const window = `SELECT seq, hlc, site, tbl, op, cl, cols, pk, more FROM ahenk_oplog WHERE seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ${SCAN_CHUNK}`;
   // The chunk's lowest seq comes with it: the next chunk ends just below.
@@ -94,8 +97,8 @@ function scanLog(raw: SqliteConnection, from: bigint, upTo: bigint, scans: Reado
     for (const [tblOrPacked, logKey, hlc, site, op, cl, lo, hi, more] of rows) {
       let tbl = tblOrPacked;
       let pk = logKey;
-      if (tbl < 0) {
-        tbl = -tbl;
+      if (tbl >= PACKED_MARK / 2) {
+        tbl -= PACKED_MARK;
         pk = uuidOfHex(logKey);
       }
       if (tbl !== lastTbl) {
