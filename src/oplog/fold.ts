@@ -42,7 +42,10 @@ export function foldOplog(raw: SqliteConnection, { pairsInSql = true }: { pairsI
   let joined = 0;
   let rewritten = 0;
   const horizon = joinHorizon(raw);
-  if (horizon === undefined || horizon > folded) {
+  // Merge folds before every batch, and then the tail mostly holds the last batch's merged rows
+  // (indexed already): without two unindexed rows there is nothing to join, and no need to sort.
+  const unindexed = raw.cached('SELECT count(*) FROM (SELECT 1 FROM ahenk_oplog WHERE seq > ? AND ix IS NULL LIMIT 2)', { integers: 'number' }).value(folded) as number;
+  if (unindexed === 2 && (horizon === undefined || horizon > folded)) {
     const runs = findRuns(raw, folded, pairsInSql ? (horizon ?? MAX_SEQ) : -1n);
     if (runs.pairs > 0) {
       const pairs = joinPairs(raw, folded);
