@@ -12,6 +12,7 @@ import { defaultAdapter } from '../../src/sqlite/index.ts';
 import { dump, openDevice, peerAcknowledged, tempDir } from '../helpers/db.ts';
 import { canonical, delta, holdsAllOf } from '../helpers/entries.ts';
 import { schema, todos } from '../helpers/schema.ts';
+import { seededRandom } from '../../bench/data.ts';
 
 // A twin is a VACUUM INTO copy opened again: sqlite-wasm opens a path as an in-memory image, so it has no copy to open.
 const twinsUnavailable = defaultAdapter() === 'sqlite-wasm' ? 'sqlite-wasm opens a path as an in-memory image' : undefined;
@@ -163,7 +164,7 @@ describe.skipIf(twinsUnavailable !== undefined)('the fold\'s two ways of joining
   // must leave the same log: the same workload folded each way on twin copies.
   for (const seed of [1, 2, 3, 4, 5, 6]) {
     it(`seed ${seed}: pairs joined in SQL leave the log the general join leaves`, () => {
-      const random = mulberry32(seed);
+      const random = seededRandom(seed);
       const a = openDevice('a');
       const keys = Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? `0192f1a2-7b3c-7d4e-8f50-${String(i).padStart(12, '0')}` : `key-${i}`));
       const alive = new Set<string>();
@@ -211,14 +212,3 @@ describe.skipIf(twinsUnavailable !== undefined)('the fold\'s two ways of joining
     });
   }
 });
-
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
