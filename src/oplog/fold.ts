@@ -1,6 +1,6 @@
 /**
  * Folding: puts the local inserts and updates that triggers appended unindexed into the (tbl, pk)
- * indexes (log-index.ts), in one statement over the log's tail. Merge folds before it looks rows up, so a write pays
+ * indexes (log-index.ts), in bulk over the log's tail. Merge folds before it looks rows up, so a write pays
  * for the index only when a peer's change actually needs it, and then in bulk.
  *
  * Before it indexes them, the fold joins a row's unindexed local entries (an insert and its later
@@ -8,7 +8,8 @@
  * merge logs a row (clock-groups.ts): the newest entry keeps its own columns (a local row's stamp
  * is its seq), the older ones go to `more`, each with only the columns no newer one set again (a
  * group that keeps none is superseded and goes). One log row and one index entry per row instead
- * of one per write.
+ * of one per write. A key with exactly two such entries (an insert and one update, the common
+ * case) is joined in SQL alone (findRuns, joinPairs); longer runs go through joinLocalEntries in JS.
  *
  * A joined row sits at its newest entry's seq, so an export from a cursor between the joined
  * entries would send the older cells again (harmless for merge: same stamps, nothing changes, but
@@ -136,8 +137,8 @@ const MAX_SEQ = 2n ** 63n - 1n;
 type TailRow = [seq: string, tbl: number, pk: string, lo: number, hi: number, candidate: 0 | 1];
 
 /**
- * Joins each row's runs of unindexed local entries after `folded` (see above); returns the log
- * rows it removed and the joined rows it indexed. The tail is read in chunks of JSON (one parse per chunk, no BigInt per row);
+ * Joins each row's runs of unindexed local entries after `folded` (see above), for the keys
+ * findRuns left in ahenk_fold_keys; returns the log rows it removed and the joined rows it indexed. The tail is read in chunks of JSON (one parse per chunk, no BigInt per row);
  * each entry points at the previous one of its run, so a run is walked from its newest entry.
  */
 function joinLocalEntries(raw: SqliteConnection, folded: bigint, horizon: bigint | undefined): { joined: number; rewritten: number } {
