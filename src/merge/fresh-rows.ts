@@ -27,8 +27,7 @@ export class FreshRows {
   mayHaveHistory(raw: SqliteConnection, table: CapturedTable, pks: readonly string[]): readonly string[] {
     let hashes = this.tables.get(table.id);
     if (hashes === undefined) {
-      const held = raw.cached(`SELECT EXISTS (${overBothIndexes('SELECT 1 FROM ahenk_oplog', 'tbl = ?')})`).value(table.id, table.id);
-      hashes = Number(held) === 0 ? new KeyHashes() : null;
+      hashes = logHoldsTable(raw, table) ? null : new KeyHashes();
       this.tables.set(table.id, hashes);
     }
     if (hashes === null) return pks;
@@ -37,6 +36,15 @@ export class FreshRows {
     if (hashes.full) this.tables.set(table.id, null);
     return lookup;
   }
+}
+
+/**
+ * Whether the log indexes any entry of `table`. When it does not, no row of the table has history
+ * to look up: after the fold every entry is indexed, so call it after the fold, inside the merge's
+ * transaction (one lookup in each partial index).
+ */
+export function logHoldsTable(raw: SqliteConnection, table: CapturedTable): boolean {
+  return Number(raw.cached(`SELECT EXISTS (${overBothIndexes('SELECT 1 FROM ahenk_oplog', 'tbl = ?')})`).value(table.id, table.id)) !== 0;
 }
 
 class KeyHashes {

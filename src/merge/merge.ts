@@ -21,7 +21,7 @@ import { customResolversOf } from './registry.ts';
 import { lookupResolver, type Resolver } from '../schema/resolvers.ts';
 import { RowMerger, type Incoming } from './row-merge.ts';
 import { RowGroups } from './row-groups.ts';
-import type { FreshRows } from './fresh-rows.ts';
+import { logHoldsTable, type FreshRows } from './fresh-rows.ts';
 import { shapeOf } from './shape.ts';
 import { APPEND_ONLY_TABLES } from '../schema/system.ts';
 
@@ -137,7 +137,9 @@ export function applyEntries(raw: SqliteConnection, entries: readonly (readonly 
   withoutCapture(raw, () => {
     for (const [table, rowsOf] of byTable) {
       const { keys, groups } = rowsOf;
-      const histories = merger.loadHistories(table, fresh === undefined ? keys : fresh.mayHaveHistory(raw, table, keys));
+      // A table the log holds nothing of (a first sync into it) has no history to look up.
+      const lookup = fresh !== undefined ? fresh.mayHaveHistory(raw, table, keys) : logHoldsTable(raw, table) ? keys : [];
+      const histories = merger.loadHistories(table, lookup);
       for (const row of rowsOf.order()) {
         const pk = keys[row]!;
         const incoming = groups[row]!;
