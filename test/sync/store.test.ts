@@ -76,7 +76,7 @@ describe('SqliteSyncStore.applyBatch', () => {
     expect(statSync(a.path).size).toBeGreaterThan(fileBefore + 4_000_000);
   });
 
-  it('merges several batches in one transaction with the cursor of the last, and starts no batch after the time budget', () => {
+  it('merges several batches in one transaction with the cursor of the last, and starts no run of batches after the time budget', () => {
     const a = openDevice('a');
     const connection = a.$connection;
     const store = new SqliteSyncStore(connection);
@@ -93,16 +93,34 @@ describe('SqliteSyncStore.applyBatch', () => {
     expect(commits).toBe(1);
     expect(store.loadCursor('peer-x')).toBe('30');
     expect(connection.prepare("SELECT count(*) FROM todos WHERE id IN ('r1', 'r2', 'r3')").value()).toBe(3n);
-    // With the budget spent, one batch still goes in, with its own cursor.
-    const budgeted = store.applyBatches('peer-x', [batch('r4', '40'), batch('r5', '50')], 0);
+    // The three merged in one call: the first batch's result carries the log rows it appended.
+    const [first, ...rest] = group.applied;
+    expect(connection.prepare('SELECT count(*) FROM ahenk_oplog WHERE seq > ? AND seq <= ?').value(first!.before, first!.after)).toBe(3n);
+    for (const other of rest) expect(other.after).toBe(other.before);
+    // With the budget spent, the first run of batches still goes in, with its cursor. Batches join
+    // a run up to 8192 entries: two of 5000 are two runs, so the second is left for the next group.
+    const big = (from: number, cursor: string) => ({
+      entries: Array.from({ length: 5000 }, (_, i) => ({ table: 'todos', pk: `b${from + i}`, cl: 1, groups: [{ hlc, device: 'peer-x', values: { title: 't' } }] })),
+      cursor,
+    });
+    const budgeted = store.applyBatches('peer-x', [big(0, '40'), big(5000, '50')], 0);
     expect(budgeted.applied).toHaveLength(1);
     expect(store.loadCursor('peer-x')).toBe('40');
-    expect(connection.prepare("SELECT count(*) FROM todos WHERE id IN ('r4', 'r5')").value()).toBe(1n);
+    expect(connection.prepare("SELECT count(*) FROM todos WHERE id LIKE 'b%'").value()).toBe(5000n);
     // A batch merge refuses: the ones before it commit with their cursor, it and the rest do not.
     const refusing = store.applyBatches('peer-x', [batch('r6', '60'), batch('k'.repeat(5000), '70'), batch('r8', '80')], Number.POSITIVE_INFINITY);
     expect(refusing.applied).toHaveLength(1);
     expect(refusing.refused).toMatchObject({ code: 'PROTOCOL_ENTRY_REJECTED' });
     expect(store.loadCursor('peer-x')).toBe('60');
     expect(connection.prepare("SELECT count(*) FROM todos WHERE id IN ('r6', 'r8')").value()).toBe(1n);
+    // Entries held back are counted against the batch that brought them, though the run merged together.
+    const unknown = { table: 'not_here', pk: 'x', cl: 1, groups: [{ hlc, device: 'peer-x', values: { title: 'x' } }] };
+    const holding = store.applyBatches('peer-x', [batch('r9', '90'), { entries: [unknown, unknown], cursor: '91' }, batch('r10', '92')], Number.POSITIVE_INFINITY);
+    expect(holding.applied.map((b) => [b.quarantined, b.quarantineReasons])).toEqual([
+      [0, []],
+      [2, ['unknown-table']],
+      [0, []],
+    ]);
+    expect(store.loadCursor('peer-x')).toBe('92');
   });
 });

@@ -48,6 +48,28 @@ const GROUP_CACHE_KIB = 64 * 1024;
  */
 const GROUP_CHECKPOINT_PAGES = 10_000;
 
+/**
+ * Consecutive batches of a group merge in one call up to this many entries: merge writes a call's
+ * rows in key order (merge/row-groups.ts), so with keys in random order (UUIDv4) the rows of eight
+ * batches of 1000 land in one sweep over the table instead of eight. Probe, 100,000 rows into an
+ * empty database in groups of eight batches: 0.95-0.99 s merged batch by batch, 0.81-0.84 s merged
+ * together.
+ */
+const MERGE_RUN_ENTRIES = 8192;
+
+/** The batches from `start` that merge in one call: at least one, then while the run stays within MERGE_RUN_ENTRIES. */
+function mergeRun(batches: readonly ReceivedBatch[], start: number): readonly ReceivedBatch[] {
+  let end = start + 1;
+  let entries = batches[start]!.entries.length;
+  while (end < batches.length && entries + batches[end]!.entries.length <= MERGE_RUN_ENTRIES) entries += batches[end++]!.entries.length;
+  return batches.slice(start, end);
+}
+
+/** A merge failure that refuses the batch (the entry's fault, or a full quarantine) rather than stop the session. */
+function isRefusal(error: unknown): boolean {
+  return error instanceof InvalidEntryError || error instanceof QuarantineFullError;
+}
+
 export class SqliteSyncStore implements SyncStore {
   private readonly watcher: OplogWatcher;
   private readonly maxSeqStmt: SqliteStatement;
@@ -188,34 +210,61 @@ export class SqliteSyncStore implements SyncStore {
   private applyGroup(peerId: string, batches: readonly ReceivedBatch[], budgetMs: number, started: number, fresh: FreshRows | undefined): AppliedGroup {
     const applied: AppliedBatch[] = [];
     let cursor = '';
-    for (const batch of batches) {
+    const refuse = (error: unknown): AppliedGroup => {
+      if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
+      // A full quarantine is this side's condition, not the entry's fault: the peer sends the
+      // batch again in a later session, from the cursor saved here.
+      const code = error instanceof QuarantineFullError ? 'PROTOCOL_INTERNAL' : 'PROTOCOL_ENTRY_REJECTED';
+      return { applied, refused: new ProtocolError(code, `batch refused, nothing applied: ${(error as Error).message}`, { cause: error }) };
+    };
+    for (let start = 0; start < batches.length; ) {
       if (applied.length > 0 && performance.now() - started >= budgetMs) break;
+      const run = mergeRun(batches, start);
       try {
-        applied.push(this.raw.transaction(() => this.mergeBatch(batch.entries, fresh)));
+        applied.push(...this.raw.transaction(() => this.mergeBatches(run, fresh)));
+        for (const batch of run) if (batch.cursor !== '') cursor = batch.cursor;
       } catch (error) {
-        if (!(error instanceof InvalidEntryError || error instanceof QuarantineFullError)) throw error;
-        if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
-        // A full quarantine is this side's condition, not the entry's fault: the peer sends the
-        // batch again in a later session, from the cursor saved here.
-        const code = error instanceof QuarantineFullError ? 'PROTOCOL_INTERNAL' : 'PROTOCOL_ENTRY_REJECTED';
-        return { applied, refused: new ProtocolError(code, `batch refused, nothing applied: ${error.message}`, { cause: error }) };
+        if (!isRefusal(error)) throw error;
+        // One batch of the run is refused: merged one by one, those before it are applied.
+        for (const batch of run) {
+          try {
+            applied.push(...this.raw.transaction(() => this.mergeBatches([batch], fresh)));
+          } catch (single) {
+            if (!isRefusal(single)) throw single;
+            return refuse(single);
+          }
+          if (batch.cursor !== '') cursor = batch.cursor;
+        }
       }
-      if (batch.cursor !== '') cursor = batch.cursor;
+      start += run.length;
     }
     if (cursor !== '') this.saveCursorStmt.run(peerId, cursor);
     return { applied };
   }
 
-  private mergeBatch(entries: readonly OplogEntry[], fresh?: FreshRows): AppliedBatch {
+  /**
+   * Merges consecutive batches in one call, with one result per batch: the first carries the log
+   * rows the call appended, each the entries held back of its own.
+   */
+  private mergeBatches(run: readonly ReceivedBatch[], fresh?: FreshRows): AppliedBatch[] {
+    const entries = run.length === 1 ? run[0]!.entries : run.flatMap((batch) => batch.entries);
     const before = this.maxSeq();
     const result = entries.length > 0 ? mergeEntries(this.raw, entries, this.mergeOptions, fresh) : undefined;
     if (result !== undefined && result.errors.length > 0) this.noteDrift(entries, result);
     const after = this.maxSeq();
     const onlyMerged = after === before || (this.localRowsStmt.value(before, after) as number) === 0;
     const held = result?.quarantined ?? [];
-    const applied: AppliedBatch = { before, after, onlyMerged, quarantined: held.length, quarantineReasons: [...new Set(held.map((q) => q.reason))] };
-    if (result !== undefined && result.errors.length > 0) applied.heldForDrift = { held: result.errors.length, aheadMs: Math.max(...result.errors.map((e) => e.aheadMs)) };
-    return applied;
+    const out: AppliedBatch[] = [];
+    let offset = 0;
+    for (const [i, batch] of run.entries()) {
+      const end = offset + batch.entries.length;
+      const mine = held.filter((q) => q.index >= offset && q.index < end);
+      const appended = i === 0 ? { before, after, onlyMerged } : { before: after, after, onlyMerged: true };
+      out.push({ ...appended, quarantined: mine.length, quarantineReasons: [...new Set(mine.map((q) => q.reason))] });
+      offset = end;
+    }
+    if (result !== undefined && result.errors.length > 0) out[0]!.heldForDrift = { held: result.errors.length, aheadMs: Math.max(...result.errors.map((e) => e.aheadMs)) };
+    return out;
   }
 
   /** Keeps the furthest-ahead write merge held for its stamp (errors and clock-drift holds pair up in order). */
