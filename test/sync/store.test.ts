@@ -122,5 +122,13 @@ describe('SqliteSyncStore.applyBatch', () => {
       [0, []],
     ]);
     expect(store.loadCursor('peer-x')).toBe('92');
+    // A hole in a batch of a run is refused as merge refuses it alone, not skipped.
+    const holey = new Array(2);
+    holey[0] = batch('r12', '').entries[0];
+    const withHole = store.applyBatches('peer-x', [batch('r11', '100'), { entries: holey, cursor: '101' }], Number.POSITIVE_INFINITY);
+    expect(withHole.applied).toHaveLength(1);
+    expect(withHole.refused).toMatchObject({ code: 'PROTOCOL_ENTRY_REJECTED' });
+    expect(store.loadCursor('peer-x')).toBe('100');
+    expect(connection.prepare("SELECT count(*) FROM todos WHERE id IN ('r11', 'r12')").value()).toBe(1n);
   });
 });

@@ -65,6 +65,13 @@ function mergeRun(batches: readonly ReceivedBatch[], start: number): readonly Re
   return batches.slice(start, end);
 }
 
+/** The entries of a run, in order. A plain loop: flatMap would drop an array's holes, which merge must refuse. */
+function joined(run: readonly ReceivedBatch[]): OplogEntry[] {
+  const entries: OplogEntry[] = [];
+  for (const batch of run) for (let i = 0; i < batch.entries.length; i++) entries.push(batch.entries[i]!);
+  return entries;
+}
+
 /** A merge failure that refuses the batch (the entry's fault, or a full quarantine) rather than stop the session. */
 function isRefusal(error: unknown): boolean {
   return error instanceof InvalidEntryError || error instanceof QuarantineFullError;
@@ -247,7 +254,7 @@ export class SqliteSyncStore implements SyncStore {
    * rows the call appended, each the entries held back of its own.
    */
   private mergeBatches(run: readonly ReceivedBatch[], fresh?: FreshRows): AppliedBatch[] {
-    const entries = run.length === 1 ? run[0]!.entries : run.flatMap((batch) => batch.entries);
+    const entries = run.length === 1 ? run[0]!.entries : joined(run);
     const before = this.maxSeq();
     const result = entries.length > 0 ? mergeEntries(this.raw, entries, this.mergeOptions, fresh) : undefined;
     if (result !== undefined && result.errors.length > 0) this.noteDrift(entries, result);
