@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { SqliteSyncStore } from '../../src/sync/store/index.ts';
+import { merge } from '../../src/index.ts';
 import { formatHlc, packHlc } from '../../src/clock/index.ts';
 import type { SqlParams } from '../../src/sqlite/index.ts';
 import { todos } from '../helpers/schema.ts';
@@ -57,6 +58,18 @@ describe('the history lookup of an initial sync', () => {
     expect(titleOf(b, 'r2999')).toBe('first');
     expect(titleOf(b, 'r5000')).toBe('older');
     expect(b.$connection.prepare('SELECT count(*) FROM todos').value()).toBe(3301n);
+  });
+
+  it('merge() looks nothing up in a table the log holds nothing of, and every row once it holds some', () => {
+    const b = openDevice('b');
+    const looked = watchLookups(b);
+    merge(b, batch(keys(0, 20), 'first', 10, '').entries);
+    expect(looked).toEqual([]);
+    // The log holds the table now: a second delivery meets its history, and an older write loses.
+    merge(b, batch(['r3', 'r40'], 'older', 5, '').entries);
+    expect(looked.sort()).toEqual(['r3', 'r40']);
+    expect(titleOf(b, 'r3')).toBe('first');
+    expect(titleOf(b, 'r40')).toBe('older');
   });
 
   it('looks rows up again once another writer wrote the log between two groups', () => {
