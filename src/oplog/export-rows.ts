@@ -194,6 +194,17 @@ export class Survivors {
     for (let s = this.count - 1; s >= 0; s--) order[start[rank[slots[s]!]!]!++] = s;
     return order;
   }
+
+  /** The survivors in slot order, each row's oldest first: a counting sort by slot. */
+  bySlot(slotCount: number): Int32Array {
+    const slots = this.slot;
+    const start = new Int32Array(slotCount + 1);
+    for (let s = 0; s < this.count; s++) start[slots[s]! + 1]! += 1;
+    for (let slot = 0; slot < slotCount; slot++) start[slot + 1]! += start[slot]!;
+    const order = new Int32Array(this.count);
+    for (let s = this.count - 1; s >= 0; s--) order[start[slots[s]!]!++] = s;
+    return order;
+  }
 }
 
 function grown<T extends Float64Array | Int32Array | Uint8Array>(array: T, size: number): T {

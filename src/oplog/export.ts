@@ -135,15 +135,17 @@ function preloadLargeWindows(raw: SqliteConnection, from: bigint, upTo: bigint, 
 }
 
 /** The table's key and live columns, in that order (RowStates.values). */
-function selectValues(table: CapturedTable): string {
+export function selectValues(table: CapturedTable): string {
   return `SELECT ${quoteIdent(table.pkColumn)}${table.liveColumns.map((c) => `, ${quoteIdent(c)}`).join('')} FROM ${quoteIdent(table.name)}`;
 }
 
 /**
  * The entries of one table's survivors. Survivors of one row come out side by side, oldest
- * first: they join into one entry, a group per surviving log row (or clock group of one).
+ * first: they join into one entry, a group per surviving log row (or clock group of one). Rows
+ * come in the order of their oldest survivor ('written'), or of their slots ('key': a snapshot
+ * gives slots in key order).
  */
-function buildEntries(raw: SqliteConnection, scan: TableScan, sites: SiteTable, out: OplogEntry[]): void {
+export function buildEntries(raw: SqliteConnection, scan: TableScan, sites: SiteTable, out: OplogEntry[], order: 'written' | 'key' = 'written'): void {
   const { table, states, survivors, bits } = scan;
   readValues(raw, table, states);
   const names = table.liveColumns.map((name) => ({ name, proto: name === '__proto__' }));
@@ -153,7 +155,7 @@ function buildEntries(raw: SqliteConnection, scan: TableScan, sites: SiteTable, 
   let currentBare = false;
   let lastSite = -1;
   let lastDevice = '';
-  for (const s of survivors.rowByRow(states.count)) {
+  for (const s of order === 'key' ? survivors.bySlot(states.count) : survivors.rowByRow(states.count)) {
     const cl = survivors.cl[s]!;
     const slot = survivors.slot[s]!;
     const pk = states.keys[slot]!;
