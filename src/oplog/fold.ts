@@ -74,7 +74,9 @@ export function foldOplog(raw: SqliteConnection, { pairsInSql = true }: { pairsI
  * and `ahenk_fold_keys`, every other such key, for the general join in JS. One GROUP BY over the
  * tail; a key the log holds packed (a merged entry) is grouped by its text, so a merged or deleted
  * entry of a key keeps it out of the pairs. A pair keeps the sum of its two masks, from which the
- * join gets the older one's (masks are at most 62 bits or -1, so the sum cannot overflow).
+ * join gets the older one's, taken as min + max: a sum of every row of a longer run overflows
+ * (four updates of a 62-column table's last column), min + max of masks of at most 62 bits (or -1)
+ * cannot.
  */
 function findRuns(raw: SqliteConnection, folded: bigint, horizon: bigint): { pairs: number; others: number } {
   raw.exec(`CREATE TEMP TABLE IF NOT EXISTS ahenk_fold_runs(tbl INTEGER NOT NULL, pk TEXT NOT NULL, newest INTEGER NOT NULL, oldest INTEGER NOT NULL, masks INTEGER NOT NULL, pair INTEGER NOT NULL);
@@ -83,7 +85,7 @@ function findRuns(raw: SqliteConnection, folded: bigint, horizon: bigint): { pai
     DELETE FROM temp.ahenk_fold_runs; DELETE FROM temp.ahenk_fold_pairs; DELETE FROM temp.ahenk_fold_keys;`);
   raw
     .prepare(
-      `INSERT INTO temp.ahenk_fold_runs SELECT tbl, key, max(seq), min(seq), sum(cols), count(*) = 2 AND count(ix) = 0 AND max(seq) <= ?
+      `INSERT INTO temp.ahenk_fold_runs SELECT tbl, key, max(seq), min(seq), min(cols) + max(cols), count(*) = 2 AND count(ix) = 0 AND max(seq) <= ?
       FROM (SELECT tbl, CASE WHEN typeof(pk) = 'blob' THEN ${keyTextSql('pk')} ELSE pk END AS key, seq, ix, cols FROM ahenk_oplog WHERE seq > ?)
       GROUP BY tbl, key HAVING count(*) - count(ix) > 1`,
     )

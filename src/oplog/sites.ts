@@ -2,6 +2,7 @@
 import type { SqliteConnection } from '../sqlite/index.ts';
 import { DatabaseError } from '../errors.ts';
 import { decodeClockGroups, encodeClockGroups } from './clock-groups.ts';
+import { foldOplog } from './fold.ts';
 
 export const LOCAL_SITE = 0;
 
@@ -50,6 +51,9 @@ export class SiteTable {
  * author of every new local write, becomes `newDevice`. Returns the old device's new site.
  */
 export function moveLocalSite(raw: SqliteConnection, newDevice: string): number {
+  // The old device's writes not folded yet get its site and stamps below, but stay unindexed: the
+  // fold would join them as local writes, in groups of site 0 (the new device). Fold them first.
+  foldOplog(raw);
   const sites = new SiteTable(raw);
   const oldDevice = sites.device(LOCAL_SITE);
   raw.prepare('UPDATE ahenk_sites SET device = ? WHERE id = ?').run(newDevice, LOCAL_SITE);
