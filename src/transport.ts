@@ -14,6 +14,7 @@ export {
   type FramedChannelOptions,
   type MemoryChannelOptions,
   type ReceivedBatch,
+  type SnapshotWindow,
   type SyncProgress,
   type SyncSessionOptions,
   type SyncSessionResult,

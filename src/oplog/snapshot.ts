@@ -22,8 +22,8 @@ import type { OplogEntry } from './entry.ts';
 import { buildEntries, selectValues } from './export.ts';
 import { LOW_BITS, TableScan } from './export-rows.ts';
 import { foldOplog } from './fold.ts';
-import { CL_INDEXED, overBothIndexesByKeys } from './log-index.ts';
-import { historyKeyLists, keyFromLog } from './log-key.ts';
+import { CL_INDEXED, HISTORY_INDEXED } from './log-index.ts';
+import { isCanonicalUuid, keyFromLog } from './log-key.ts';
 import { SiteTable } from './sites.ts';
 
 /** Where a snapshot stands: the table (by id) and, within it, the phase and the last key sent. */
@@ -128,16 +128,44 @@ function tombstoneKeys(raw: SqliteConnection, table: CapturedTable, after: strin
 /** Columns of a history row: as the export's scan reads them (mask halves, stamp as hex). */
 const HISTORY_COLUMNS = `seq, pk, printf('%016x', coalesce(hlc, seq)) AS hlc, site, op, cl, cols & 2147483647 AS lo, (cols >> ${LOW_BITS}) & 2147483647 AS hi, more`;
 
-/** Every log row of the keys, newest first: indexed ones by key, then what the fold has not reached. */
+/** The least and greatest key of a JSON list, compared as the log's index compares them (BINARY). */
+const KEY_RANGE = 'BETWEEN (SELECT min(value) FROM json_each(?)) AND (SELECT max(value) FROM json_each(?))';
+
+/**
+ * Every log row of the keys, newest first. A window's keys are a stretch of the table in key
+ * order, so the indexes are read as ranges, not probed key by key: the causal-length index and the
+ * history index's text keys between the least and greatest key, the history index's packed UUIDs
+ * between the least and greatest UUID (packed, they sort as their text does), and what the fold
+ * has not reached. A range can hold keys that are not in the window (rows deleted since, or a key
+ * column whose collation orders keys otherwise than the log's index): those are skipped.
+ */
 function visitHistories(raw: SqliteConnection, table: CapturedTable, keys: readonly string[], scan: TableScan): void {
-  const indexed = overBothIndexesByKeys(`SELECT ${HISTORY_COLUMNS} FROM ahenk_oplog`);
-  const tail = `SELECT ${HISTORY_COLUMNS} FROM ahenk_oplog WHERE seq > (SELECT folded FROM ahenk_clock WHERE id = 0) AND ix IS NULL AND tbl = ? AND pk IN (SELECT value FROM json_each(?))`;
-  const query = raw.cached(`SELECT pk, hlc, site, op, cl, lo, hi, more FROM (${indexed} UNION ALL ${tail}) ORDER BY seq DESC`, { integers: 'number' });
+  const from = `SELECT ${HISTORY_COLUMNS} FROM ahenk_oplog WHERE tbl = ?`;
+  const union = [
+    `${from} AND pk ${KEY_RANGE} AND ${CL_INDEXED}`,
+    `${from} AND pk ${KEY_RANGE} AND typeof(pk) = 'text' AND ${HISTORY_INDEXED}`,
+    `${from} AND pk BETWEEN unhex(?) AND unhex(?) AND ${HISTORY_INDEXED}`,
+    `${from} AND seq > (SELECT folded FROM ahenk_clock WHERE id = 0) AND ix IS NULL AND pk ${KEY_RANGE}`,
+  ].join(' UNION ALL ');
+  const query = raw.cached(`SELECT pk, hlc, site, op, cl, lo, hi, more FROM (${union}) ORDER BY seq DESC`, { integers: 'number' });
   const json = JSON.stringify(keys);
-  const { packed, text } = historyKeyLists(keys);
-  const rows = query.iterateValues(table.id, json, table.id, packed, text, table.id, json) as IterableIterator<[string | Uint8Array, string, number, number, number, number, number, Uint8Array | null]>;
+  // Canonical UUIDs are ASCII: compared as JS strings they sort as their bytes do.
+  let least: string | undefined;
+  let greatest: string | undefined;
+  for (const key of keys) {
+    if (!isCanonicalUuid(key)) continue;
+    if (least === undefined || key < least) least = key;
+    if (greatest === undefined || key > greatest) greatest = key;
+  }
+  const packed = (key: string | undefined) => (key === undefined ? null : key.replaceAll('-', ''));
+  const id = table.id;
+  const rows = query.iterateValues(id, json, json, id, json, json, id, packed(least), packed(greatest), id, json, json) as IterableIterator<
+    [string | Uint8Array, string, number, number, number, number, number, Uint8Array | null]
+  >;
+  const { slots } = scan.states;
   for (const [logKey, hlc, site, op, cl, lo, hi, more] of rows) {
     const pk = keyFromLog(logKey);
+    if (!slots.has(pk)) continue;
     scan.visit(pk, hlc, site, op, cl, lo, hi);
     if (more !== null) forEachClockGroup(more, (groupHlc, groupSite, groupLo, groupHi) => scan.visit(pk, groupHlc, groupSite, op, cl, groupLo, groupHi));
   }

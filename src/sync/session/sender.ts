@@ -30,9 +30,18 @@ export class EchoRanges {
   }
 }
 
+/**
+ * A peer that holds nothing gets a snapshot when our log holds at least this many rows: below it
+ * an initial sync takes a fraction of a second either way, and windows resume after a cut where a
+ * snapshot starts over (docs/decisions.md, "A snapshot for a peer that holds nothing").
+ */
+export const SNAPSHOT_MIN_ROWS = 10_000;
+
 export interface SenderHooks {
   /** This side's device id, as its HELLO says: BATCH frames name it by reference (docs/protocol.md). */
   readonly localDeviceId: string;
+  /** The peer's device id, from its HELLO (a snapshot is begun once per peer: SyncStore.beginSnapshot). */
+  remoteDeviceId(): string;
   /** Queues a frame on the outbox. */
   push(frame: Uint8Array): void;
   /** True once the session stops sending new data (live stop, failure). */
@@ -98,6 +107,16 @@ export class Sender {
   async drain(from: bigint): Promise<bigint> {
     let pos = from;
     let backlog = this.store.rowsAfter(pos);
+    if (pos === 0n && backlog >= SNAPSHOT_MIN_ROWS && this.store.beginSnapshot !== undefined && this.store.snapshotWindow !== undefined) {
+      // A peer that holds nothing of our log gets a snapshot, then the log after it.
+      const position = this.store.beginSnapshot(this.hooks.remoteDeviceId());
+      if (position !== undefined) {
+        const reached = await this.sendSnapshot(position, backlog);
+        if (reached === undefined) return pos;
+        pos = reached;
+        backlog = this.store.rowsAfter(pos);
+      }
+    }
     let unsentCursor: string | undefined;
     for (;;) {
       while (this.inFlight >= this.window && !this.hooks.stopping()) await this.hooks.acked();
@@ -149,6 +168,47 @@ export class Sender {
       this.hooks.onBatch(0, frame.byteLength, 0);
     }
     return pos;
+  }
+
+  /**
+   * Sends a snapshot of everything we hold, in key order (SyncStore.snapshotWindow), and returns
+   * the log position it covers, or undefined if the session stopped first. Only the last window's
+   * last frame carries a cursor, so the peer's cursor does not move until it has the whole
+   * snapshot: a cut leaves it empty (and the store then sends windows: beginSnapshot). Key order is what makes the peer's
+   * writes cheap: with random keys, windows of the log in write order each land all over its
+   * tables (docs/decisions.md, "A snapshot for a peer that holds nothing").
+   */
+  private async sendSnapshot(position: bigint, backlog: number): Promise<bigint | undefined> {
+    let at: unknown;
+    let sent = 0;
+    for (;;) {
+      while (this.inFlight >= this.window && !this.hooks.stopping()) await this.hooks.acked();
+      const turn = this.hooks.turn;
+      if (turn !== undefined) while (!this.hooks.stopping() && !turn.free()) await turn.wait();
+      if (this.hooks.stopping()) return undefined;
+      const window = this.store.snapshotWindow!(at, this.batchSize);
+      const last = window.next === undefined;
+      sent += window.entries.length;
+      // Entries and log rows differ (a row's history is one entry): the count is a progress estimate until the last window.
+      const remaining = last ? this.store.rowsAfter(position) : Math.max(1, backlog - sent);
+      const cursor = last ? position.toString() : '';
+      if (window.entries.length === 0) {
+        // Only a last window can be empty (the others are full): it still carries the cursor.
+        if (!last) throw new Error('an empty snapshot window before the last');
+        const frame = encodeMessage({ type: 'batch', batch: this.lastBatch + 1, cursor, remaining, entries: [] });
+        this.queue(frame, position);
+        this.hooks.onBatch(0, frame.byteLength, remaining);
+        return position;
+      }
+      const frames = encodeBatchFrames(window.entries, { firstBatch: this.lastBatch + 1, cursor, remaining, sender: this.hooks.localDeviceId });
+      for (const [i, { frame, entries }] of frames.entries()) {
+        while (this.inFlight >= this.window) await this.hooks.acked();
+        this.queue(frame, last && i === frames.length - 1 ? position : undefined);
+        this.hooks.onBatch(entries, frame.byteLength, remaining);
+      }
+      if (last) return position;
+      at = window.next;
+    }
   }
 
   /** Resolves once every queued batch is acknowledged (or the session stops). */

@@ -130,6 +130,7 @@ class SyncSession {
     this.sender = new Sender(this.store, batchSize, {
       ...(turn === undefined ? {} : { turn }),
       localDeviceId: options.localDeviceId,
+      remoteDeviceId: () => this.receiver.remoteId,
       push: (frame) => this.push(frame),
       stopping: () => this.stopRequested.signal.aborted || this.ended.signal.aborted,
       acked: () => this.acks.wait(this.ended.signal),

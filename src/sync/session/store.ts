@@ -45,6 +45,13 @@ export interface ExportWindow {
   next: bigint;
 }
 
+/** A window of a snapshot (SyncStore.snapshotWindow): entries in key order, and where the next one starts. */
+export interface SnapshotWindow {
+  entries: OplogEntry[];
+  /** Opaque to the session: passed back for the next window. Undefined once the snapshot is whole. */
+  next: unknown;
+}
+
 export interface SyncStore {
   /** The Ahenk schema version this database is at (announced in hello). */
   schemaVersion(): number;
@@ -69,6 +76,19 @@ export interface SyncStore {
   rowsBetween(from: bigint, to: bigint, cap: number): number;
   /** What a peer at position `from` lacks, about `limit` log rows of it. */
   exportWindow(from: bigint, limit: number): ExportWindow;
+  /**
+   * Starts a snapshot for `peerId`, which holds nothing of our log: returns the log position that
+   * the peer holds once it has every window, or undefined when it should get the log in windows
+   * instead. A snapshot cut short starts over (its windows move no cursor), so a store sends a
+   * peer windows, which resume, once a snapshot for it has begun. Optional, with snapshotWindow:
+   * without them, a peer that holds nothing gets the log in windows like any other.
+   */
+  beginSnapshot?(peerId: string): bigint | undefined;
+  /**
+   * About `limit` entries of everything the database holds, in key order table by table, from
+   * `at` (undefined: the start; else a window's `next`).
+   */
+  snapshotWindow?(at: unknown, limit: number): SnapshotWindow;
   /** Resolves with the log's position once it is beyond `after`, whichever process wrote; rejects on abort. */
   waitBeyond(after: bigint, signal: AbortSignal): Promise<bigint>;
   /** The session's own apply appended rows: waiters check now rather than at the next poll. */

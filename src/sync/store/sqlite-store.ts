@@ -9,11 +9,14 @@ import { getSchemaVersion } from '../../database/initialize.ts';
 import { FreshRows } from '../../merge/fresh-rows.ts';
 import { mergeEntries, type MergeOptions, type MergeResult } from '../../merge/merge.ts';
 import { QuarantineFullError } from '../../merge/quarantine.ts';
+import { refreshCapture } from '../../capture/install.ts';
+import { loadCatalog } from '../../oplog/catalog.ts';
 import { parseCursor } from '../../oplog/cursor.ts';
+import { beginSnapshot, exportSnapshotWindow, type SnapshotPosition } from '../../oplog/snapshot.ts';
 import type { OplogEntry } from '../../oplog/entry.ts';
-import type { SqliteConnection, SqliteStatement } from '../../sqlite/index.ts';
+import { ConnectionSlot, type SqliteConnection, type SqliteStatement } from '../../sqlite/index.ts';
 import { ProtocolError } from '../protocol/errors.ts';
-import type { AppliedBatch, AppliedGroup, ExportWindow, ReceivedBatch, SyncStore } from '../session/store.ts';
+import type { AppliedBatch, AppliedGroup, ExportWindow, ReceivedBatch, SnapshotWindow, SyncStore } from '../session/store.ts';
 import { OplogWatcher } from './watcher.ts';
 
 /** Writes of a batch held back because their stamps were too far ahead of this device's clock. */
@@ -76,6 +79,14 @@ function joined(run: readonly ReceivedBatch[]): OplogEntry[] {
 function isRefusal(error: unknown): boolean {
   return error instanceof InvalidEntryError || error instanceof QuarantineFullError;
 }
+
+/**
+ * Peers a snapshot has begun for on this connection (while it is open: one record per paired
+ * device at most). A snapshot that is cut starts over next time, which a connection that is always
+ * cut at the same size (a relay's data limit on each circuit) would never get through; so a peer
+ * gets one snapshot, and after a cut the log in windows, which resume where they stopped.
+ */
+const snapshotsBegun = new ConnectionSlot<Set<string>>('peers a snapshot has begun for');
 
 export class SqliteSyncStore implements SyncStore {
   private readonly watcher: OplogWatcher;
@@ -145,6 +156,25 @@ export class SqliteSyncStore implements SyncStore {
   exportWindow(from: bigint, limit: number): ExportWindow {
     const window = this.raw.withStorageErrors('reading the log for a peer', () => getOplogEntriesSince(this.raw, from.toString(), { limit }));
     return { entries: window.entries, next: parseCursor(window.cursor) };
+  }
+
+  beginSnapshot(peerId: string): bigint | undefined {
+    const begun = this.raw.slot(snapshotsBegun, () => new Set<string>());
+    if (begun.has(peerId)) return undefined;
+    begun.add(peerId);
+    return this.raw.withStorageErrors('starting a snapshot for a peer', () => {
+      if (loadCatalog(this.raw).stale) refreshCapture(this.raw);
+      return beginSnapshot(this.raw);
+    });
+  }
+
+  snapshotWindow(at: unknown, limit: number): SnapshotWindow {
+    // `at` is a window's own `next`, handed back by the session unchanged.
+    const window = this.raw.withStorageErrors('reading a snapshot for a peer', () => {
+      if (loadCatalog(this.raw).stale) refreshCapture(this.raw);
+      return exportSnapshotWindow(this.raw, at as SnapshotPosition | undefined, limit);
+    });
+    return { entries: window.entries, next: window.next };
   }
 
   waitBeyond(after: bigint, signal: AbortSignal): Promise<bigint> {
