@@ -31,8 +31,11 @@ export interface SnapshotPosition {
   readonly table: number;
   /** Past the table's rows, in its deleted rows. */
   readonly tombstones: boolean;
-  /** The last key sent in this table and phase; undefined at its start. */
-  readonly after: string | undefined;
+  /**
+   * The last key sent in this table and phase, as the table holds it (text, or a number where the
+   * key column's affinity made one of '123'); undefined at its start.
+   */
+  readonly after: string | number | bigint | undefined;
 }
 
 export interface SnapshotWindow {
@@ -71,10 +74,10 @@ function windowFrom(raw: SqliteConnection, at: SnapshotPosition | undefined, lim
     const { table: id } = position;
     const table = ids.includes(id) ? catalog.byId.get(id)! : undefined;
     const wanted = limit - entries.length;
-    const keys = table !== undefined && tableExists(raw, table.name) ? stretch(raw, table, position, wanted, sites, entries) : undefined;
-    if (keys !== undefined && keys.length === wanted) {
-      position = { table: id, tombstones: position.tombstones, after: keys[keys.length - 1] };
-    } else if (keys !== undefined && !position.tombstones) {
+    const read = table !== undefined && tableExists(raw, table.name) ? stretch(raw, table, position, wanted, sites, entries) : undefined;
+    if (read !== undefined && read.count === wanted) {
+      position = { table: id, tombstones: position.tombstones, after: read.last };
+    } else if (read !== undefined && !position.tombstones) {
       position = { table: id, tombstones: true, after: undefined };
     } else {
       const following = ids.find((other) => other > id);
@@ -86,37 +89,48 @@ function windowFrom(raw: SqliteConnection, at: SnapshotPosition | undefined, lim
 
 /**
  * The entries of up to `count` rows (or deleted rows) of `table` after `at.after`, in key order,
- * appended to `out`. Returns the keys read: fewer than `count` when the phase is done.
+ * appended to `out`. Returns how many keys it read (fewer than `count` when the phase is done) and
+ * the last one, as the table holds it.
  */
-function stretch(raw: SqliteConnection, table: CapturedTable, at: SnapshotPosition, count: number, sites: SiteTable, out: OplogEntry[]): string[] {
+function stretch(raw: SqliteConnection, table: CapturedTable, at: SnapshotPosition, count: number, sites: SiteTable, out: OplogEntry[]): { count: number; last: SnapshotPosition['after'] } {
   const scan = new TableScan(table);
   let keys: string[];
+  let last: SnapshotPosition['after'];
   if (!at.tombstones) {
     const pk = quoteIdent(table.pkColumn);
     const select = selectValues(table);
     const rows = (
       at.after === undefined ? raw.cached(`${select} ORDER BY ${pk} LIMIT ?`).values(count) : raw.cached(`${select} WHERE ${pk} > ? ORDER BY ${pk} LIMIT ?`).values(at.after, count)
     ) as unknown[][];
+    last = rows.at(-1)?.[0] as SnapshotPosition['after'];
+    // The log holds every key as text (its pk column's affinity): a key column of another
+    // affinity may give a number, whose history is under its text.
+    for (const row of rows) if (typeof row[0] !== 'string') row[0] = String(row[0]);
     scan.states.preload(rows);
     keys = rows.map((row) => row[0] as string);
   } else {
     keys = tombstoneKeys(raw, table, at.after, count);
+    last = keys.at(-1);
     for (const key of keys) scan.states.add(key);
   }
-  if (keys.length === 0) return keys;
-  visitHistories(raw, table, keys, scan);
-  if (scan.survivors.count > 0) buildEntries(raw, scan, sites, out, 'key');
-  return keys;
+  if (keys.length > 0) {
+    visitHistories(raw, table, keys, scan);
+    if (scan.survivors.count > 0) buildEntries(raw, scan, sites, out, 'key');
+  }
+  return { count: keys.length, last };
 }
 
 /**
  * Keys of the table's causal-length index (deletes and re-inserted rows) that the table no longer
  * holds, after `after`, in key order. Deletes go into that index at once (never the unfolded tail).
  */
-function tombstoneKeys(raw: SqliteConnection, table: CapturedTable, after: string | undefined, count: number): string[] {
+function tombstoneKeys(raw: SqliteConnection, table: CapturedTable, after: SnapshotPosition['after'], count: number): string[] {
   const t = quoteIdent(table.name);
   const pk = quoteIdent(table.pkColumn);
-  const gone = `tbl = ? AND ${CL_INDEXED} AND NOT EXISTS (SELECT 1 FROM ${t} WHERE ${t}.${pk} = ahenk_oplog.pk)`;
+  // Compared as the log compares keys (BINARY): under a key column's own collation (NOCASE, say)
+  // a deleted 'B-2' would count as present while the table holds 'b-2'. The first test finds the
+  // row by the key's index, the second makes it the same key.
+  const gone = `tbl = ? AND ${CL_INDEXED} AND NOT EXISTS (SELECT 1 FROM ${t} WHERE ${t}.${pk} = ahenk_oplog.pk AND ${t}.${pk} = ahenk_oplog.pk COLLATE BINARY)`;
   const rows = (
     after === undefined
       ? raw.cached(`SELECT DISTINCT pk FROM ahenk_oplog WHERE ${gone} ORDER BY pk LIMIT ?`).values(table.id, count)

@@ -11,7 +11,7 @@ import { SNAPSHOT_MIN_ROWS } from '../../src/sync/session/sender.ts';
 import type { SyncMessage } from '../../src/sync/protocol/index.ts';
 import { dump, openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
-import { idOf, spy, syncPair, type Device } from './helpers.ts';
+import { delay, idOf, spy, syncPair, tabTurn, type Device } from './helpers.ts';
 
 const ROWS = SNAPSHOT_MIN_ROWS + 2000;
 
@@ -123,5 +123,50 @@ describe('a snapshot for a peer that holds nothing', () => {
     expect(resent).toBeLessThan(ROWS - 1000);
     expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
     expect(cursorOf(b, a)).toBe(maxSeq(a).toString());
+  });
+
+  it('is not sent back by the device that just received it (its log, filled by merging, is echo)', async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    fill(a);
+    const fromB = { sent: [] as SyncMessage[], received: [] as SyncMessage[] };
+    await syncPair(a, b, { wrap: (channel, side) => (side === 'b' ? spy(channel, fromB) : channel) });
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
+    expect(batchesOf(fromB.sent).flatMap((m) => m.entries)).toEqual([]);
+  });
+
+  it('begins only once a tab\'s open transaction has ended: a write after its rollback still reaches the peer', async () => {
+    const a = openDevice('a');
+    const b = openDevice('b');
+    const sorted = fill(a).sort();
+    // The clock a minute ahead of the wall (as after merging a peer's stamp): new stamps count up by one from the log's last.
+    a.$connection.prepare('UPDATE ahenk_clock SET hlc = ? WHERE id = 0').run(BigInt(Date.now() + 60_000) << 16n);
+    // A tab's transaction on the shared connection, open across awaits, with writes it will roll back.
+    a.$connection.exec('BEGIN');
+    for (let i = 0; i < 5; i++) a.insert(todos).values({ id: `ghost-${i}`, title: 'rolled back' }).run();
+    const { turn, wake } = tabTurn(a.$connection);
+    let wrote = false;
+    const [ca, cb] = createMemoryChannelPair();
+    const sessions = Promise.all([
+      runSyncSession(a, ca, {
+        localDeviceId: idOf(a),
+        expectedRemoteDeviceId: idOf(b),
+        batchSize: 500,
+        turn,
+        onProgress: (p) => {
+          if (wrote || p.direction !== 'send' || p.entries < 3000) return;
+          wrote = true;
+          a.update(todos).set({ title: 'written during the snapshot' }).where(eq(todos.id, sorted[0]!)).run();
+        },
+      }),
+      runSyncSession(b, cb, { localDeviceId: idOf(b), expectedRemoteDeviceId: idOf(a), batchSize: 500 }),
+    ]);
+    await delay(300);
+    a.$connection.exec('ROLLBACK');
+    wake();
+    await sessions;
+    expect(wrote).toBe(true);
+    await syncPair(a, b);
+    expect(dump(b, 'todos')).toEqual(dump(a, 'todos'));
   });
 });

@@ -67,7 +67,9 @@ export class Sender {
   /** Most batches unacknowledged at once during the session (observability, tests). */
   peakInFlight = 0;
   window = 1;
-  /** Batches in flight that carry a cursor, oldest first: an ack of one moves the peer's position there. */
+  /** drain has run in this session (a snapshot is offered on the first only). */
+  private drained = false;
+    /** Batches in flight that carry a cursor, oldest first: an ack of one moves the peer's position there. */
   private readonly cursors: { batch: number; position: bigint }[] = [];
 
   constructor(
@@ -107,8 +109,17 @@ export class Sender {
   async drain(from: bigint): Promise<bigint> {
     let pos = from;
     let backlog = this.store.rowsAfter(pos);
-    if (pos === 0n && backlog >= SNAPSHOT_MIN_ROWS && this.store.beginSnapshot !== undefined && this.store.snapshotWindow !== undefined) {
-      // A peer that holds nothing of our log gets a snapshot, then the log after it.
+    // Only a session's first drain: a later one from 0 finds our log filled by merging the peer's
+    // batches (an empty device's first session), which the windows skip as echo and a snapshot
+    // would send back whole.
+    const first = this.drained === false;
+    this.drained = true;
+    if (first && pos === 0n && backlog >= SNAPSHOT_MIN_ROWS && this.store.beginSnapshot !== undefined && this.store.snapshotWindow !== undefined) {
+      // A peer that holds nothing of our log gets a snapshot, then the log after it. Its position
+      // is read with the connection free (a tab's open transaction may still roll back its rows).
+      const turn = this.hooks.turn;
+      if (turn !== undefined) while (!this.hooks.stopping() && !turn.free()) await turn.wait();
+      if (this.hooks.stopping()) return pos;
       const position = this.store.beginSnapshot(this.hooks.remoteDeviceId());
       if (position !== undefined) {
         const reached = await this.sendSnapshot(position, backlog);

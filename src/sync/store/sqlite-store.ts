@@ -161,11 +161,13 @@ export class SqliteSyncStore implements SyncStore {
   beginSnapshot(peerId: string): bigint | undefined {
     const begun = this.raw.slot(snapshotsBegun, () => new Set<string>());
     if (begun.has(peerId)) return undefined;
-    begun.add(peerId);
-    return this.raw.withStorageErrors('starting a snapshot for a peer', () => {
+    const position = this.raw.withStorageErrors('starting a snapshot for a peer', () => {
       if (loadCatalog(this.raw).stale) refreshCapture(this.raw);
       return beginSnapshot(this.raw);
     });
+    // Marked once begun: a fold that failed (the write lock busy) leaves the next session a snapshot.
+    begun.add(peerId);
+    return position;
   }
 
   snapshotWindow(at: unknown, limit: number): SnapshotWindow {
