@@ -15,6 +15,7 @@
  * position the snapshot began at (`beginSnapshot`), which the peer then reads as usual; a row sent
  * twice merges to the same state.
  */
+import { DatabaseError } from '../errors.ts';
 import { quoteIdent, type SqliteConnection } from '../sqlite/index.ts';
 import { loadCatalog, tableExists, type CapturedTable } from './catalog.ts';
 import { forEachClockGroup } from './clock-groups.ts';
@@ -76,6 +77,9 @@ function windowFrom(raw: SqliteConnection, at: SnapshotPosition | undefined, lim
     const wanted = limit - entries.length;
     const read = table !== undefined && tableExists(raw, table.name) ? stretch(raw, table, position, wanted, sites, entries) : undefined;
     if (read !== undefined && read.count === wanted) {
+      // A key a driver cannot give back exactly (node:sqlite ends text at a NUL) would be read
+      // again and again: fail rather than loop.
+      if (read.last === position.after) throw new DatabaseError(`the snapshot of ${table!.name} does not move past a key its driver cannot read back exactly`);
       position = { table: id, tombstones: position.tombstones, after: read.last };
     } else if (read !== undefined && !position.tombstones) {
       position = { table: id, tombstones: true, after: undefined };

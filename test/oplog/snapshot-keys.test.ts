@@ -9,9 +9,12 @@ import { integer, text } from 'drizzle-orm/sqlite-core';
 import { describe, expect, it } from 'vitest';
 import { defineSyncedTable, getOplogEntriesSince, initializeDatabase, merge, type OplogEntry } from '../../src/index.ts';
 import { beginSnapshot, exportSnapshotWindow, type SnapshotPosition } from '../../src/oplog/snapshot.ts';
-import { openConnection } from '../../src/sqlite/index.ts';
+import { defaultAdapter, openConnection } from '../../src/sqlite/index.ts';
 import { dump, tempDir } from '../helpers/db.ts';
 import { canonical } from '../helpers/entries.ts';
+
+const nulKeysExact = defaultAdapter() !== 'node:sqlite';
+if (!nulKeysExact) console.warn('a key with a NUL inside is left out of the key tests: node:sqlite reads text only up to a NUL');
 
 const notes = defineSyncedTable('notes', { id: text('id').primaryKey(), body: text('body'), n: integer('n') });
 const NOCASE = 'CREATE TABLE notes (id text PRIMARY KEY NOT NULL COLLATE NOCASE, body text, n integer)';
@@ -43,11 +46,12 @@ describe('a snapshot over keys that are not plain', () => {
     it(`gives what an export from the start gives, key column ${name}`, () => {
       const a = open('a', ddl);
       try {
-        const ids = ['B-2', 'a-1', 'c-3', '', '123', 'a\u0000z', 'ABCDEF01-2345-4678-9abc-def012345678', 'zz'];
+        // node:sqlite gives text back only up to a NUL: a key with one is not exact there (see the guard test).
+        const ids = ['B-2', 'a-1', 'c-3', '', '123', ...(nulKeysExact ? ['a\u0000z'] : []), 'ABCDEF01-2345-4678-9abc-def012345678', 'zz'];
         for (const [i, id] of ids.entries()) a.insert(notes).values({ id, body: `b${i}`, n: i }).run();
         a.delete(notes).where(eq(notes.id, 'B-2')).run();
         a.insert(notes).values({ id: 'b-2', body: 'again' }).run();
-        a.update(notes).set({ body: 'updated' }).where(eq(notes.id, 'a\u0000z')).run();
+        a.update(notes).set({ body: 'updated' }).where(eq(notes.id, nulKeysExact ? 'a\u0000z' : 'zz')).run();
         for (const limit of [1, 2, 1000]) expect(canonical(snapshot(a, limit)), `windows of ${limit}`).toEqual(canonical(getOplogEntriesSince(a).entries));
       } finally {
         a.$connection.close();
@@ -81,6 +85,17 @@ describe('a snapshot over keys that are not plain', () => {
       for (const id of ['123', 'abc', '7']) a.insert(notes).values({ id, body: `row ${id}` }).run();
       expect(a.$connection.prepare("SELECT typeof(id) FROM notes WHERE body = 'row 123'").value()).toBe('integer');
       for (const limit of [1, 10]) expect(snapshot(a, limit).map((e) => e.pk).sort()).toEqual(['123', '7', 'abc']);
+    } finally {
+      a.$connection.close();
+    }
+  });
+
+  it('with a NUL inside a key: exact where the driver reads it back whole, an error (not a loop) on node:sqlite', () => {
+    const a = open('a', BINARY);
+    try {
+      for (const id of ['a\u0000z', 'b']) a.insert(notes).values({ id, body: id }).run();
+      if (nulKeysExact) expect(canonical(snapshot(a, 1))).toEqual(canonical(getOplogEntriesSince(a).entries));
+      else expect(() => snapshot(a, 1)).toThrow(/does not move past a key/);
     } finally {
       a.$connection.close();
     }
