@@ -99,3 +99,21 @@ export function tabTurn(connection: SqliteConnection): { turn: DatabaseTurn; wai
   };
   return { turn, waiting: () => waiters.length, wake: () => waiters.splice(0).forEach((wake) => wake()) };
 }
+
+/** A channel whose reader sees `frames` frames, then the connection drops (aborted under it). */
+export function cutAfter(channel: FrameChannel, frames: number): FrameChannel {
+  let seen = 0;
+  return {
+    send: (frame, signal) => channel.send(frame, signal),
+    close: () => channel.close(),
+    abort: (reason) => channel.abort(reason),
+    frames: () => ({
+      async *[Symbol.asyncIterator]() {
+        for await (const frame of channel.frames()) {
+          if (++seen === frames) channel.abort(new Error('connection cut'));
+          yield frame;
+        }
+      },
+    }),
+  };
+}

@@ -6,7 +6,7 @@ import { OplogWatcher } from '../../src/sync/store/index.ts';
 import { decodeMessage, PROTOCOL_MAJOR, PROTOCOL_MINOR } from '../../src/sync/protocol/index.ts';
 import { dump, openDevice, openRaw } from '../helpers/db.ts';
 import { counters, todos } from '../helpers/schema.ts';
-import { addTodos, delay, idOf, spy, syncPair, type Device } from './helpers.ts';
+import { addTodos, cutAfter, delay, idOf, spy, syncPair, type Device } from './helpers.ts';
 
 function cursorOf(db: Device, peer: Device): string | undefined {
   return db.$connection.prepare('SELECT received FROM ahenk_cursors WHERE peer_id = ?').value(idOf(peer)) as string | undefined;
@@ -73,21 +73,7 @@ describe('sync session over a memory pair', () => {
     const seen = { sent: [] as ReturnType<typeof decodeMessage>[], received: [] as ReturnType<typeof decodeMessage>[] };
     const [ca, cb] = createMemoryChannelPair();
     // B's reader sees 8 frames (hello, have, batches...), then the connection drops.
-    let frames = 0;
-    const cut: FrameChannel = {
-      ...cb,
-      send: (f, s) => cb.send(f, s),
-      close: () => cb.close(),
-      abort: (r) => cb.abort(r),
-      frames: () => ({
-        async *[Symbol.asyncIterator]() {
-          for await (const frame of cb.frames()) {
-            if (++frames === 8) cb.abort(new Error('connection cut'));
-            yield frame;
-          }
-        },
-      }),
-    };
+    const cut = cutAfter(cb, 8);
     const results = await Promise.allSettled([
       runSyncSession(a, spy(ca, seen), { localDeviceId: idOf(a), batchSize: 100 }),
       runSyncSession(b, cut, { localDeviceId: idOf(b), batchSize: 100 }),

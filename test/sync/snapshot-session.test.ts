@@ -6,12 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { createMemoryChannelPair, runSyncSession, type FrameChannel } from '../../src/transport.ts';
+import { createMemoryChannelPair, runSyncSession } from '../../src/transport.ts';
 import { SNAPSHOT_MIN_ROWS } from '../../src/sync/session/sender.ts';
 import type { SyncMessage } from '../../src/sync/protocol/index.ts';
 import { dump, openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
-import { delay, idOf, spy, syncPair, tabTurn, type Device } from './helpers.ts';
+import { cutAfter, delay, idOf, spy, syncPair, tabTurn, type Device } from './helpers.ts';
 
 const ROWS = SNAPSHOT_MIN_ROWS + 2000;
 
@@ -76,23 +76,6 @@ describe('a snapshot for a peer that holds nothing', () => {
     const a = openDevice('a');
     const b = openDevice('b');
     fill(a);
-    const cutAfter = (channel: FrameChannel, frames: number): FrameChannel => {
-      let seen = 0;
-      return {
-        ...channel,
-        send: (f, s) => channel.send(f, s),
-        close: () => channel.close(),
-        abort: (r) => channel.abort(r),
-        frames: () => ({
-          async *[Symbol.asyncIterator]() {
-            for await (const frame of channel.frames()) {
-              if (++seen === frames) channel.abort(new Error('connection cut'));
-              yield frame;
-            }
-          },
-        }),
-      };
-    };
     const cutSession = async (frames: number, seen: { sent: SyncMessage[]; received: SyncMessage[] }) => {
       const [ca, cb] = createMemoryChannelPair();
       const results = await Promise.allSettled([
