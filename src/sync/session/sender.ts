@@ -69,7 +69,7 @@ export class Sender {
   window = 1;
   /** drain has run in this session (a snapshot is offered on the first only). */
   private drained = false;
-    /** Batches in flight that carry a cursor, oldest first: an ack of one moves the peer's position there. */
+  /** Batches in flight that carry a cursor, oldest first: an ack of one moves the peer's position there. */
   private readonly cursors: { batch: number; position: bigint }[] = [];
 
   constructor(
@@ -185,9 +185,9 @@ export class Sender {
    * Sends a snapshot of everything we hold, in key order (SyncStore.snapshotWindow), and returns
    * the log position it covers, or undefined if the session stopped first. Only the last window's
    * last frame carries a cursor, so the peer's cursor does not move until it has the whole
-   * snapshot: a cut leaves it empty (and the store then sends windows: beginSnapshot). Key order is what makes the peer's
-   * writes cheap: with random keys, windows of the log in write order each land all over its
-   * tables (docs/decisions.md, "A snapshot for a peer that holds nothing").
+   * snapshot: a cut leaves it empty (and the store then sends windows: beginSnapshot). Key order
+   * is what makes the peer's writes cheap: with random keys, windows of the log in write order
+   * each land all over its tables (docs/decisions.md, "A snapshot for a peer that holds nothing").
    */
   private async sendSnapshot(position: bigint, backlog: number): Promise<bigint | undefined> {
     let at: unknown;
