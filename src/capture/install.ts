@@ -10,7 +10,7 @@ import { DatabaseError } from '../errors.ts';
 import { resolverName } from '../schema/resolvers.ts';
 import type { SyncedTableMeta } from '../schema/synced-table.ts';
 import { SYSTEM_TABLE_IDS } from '../schema/system.ts';
-import { invalidateCatalog, liveColumnsOf, primaryKeyOf, resolversOf, tableExists } from '../oplog/catalog.ts';
+import { invalidateCatalog, liveColumnsOf, loadCatalog, primaryKeyOf, resolversOf, tableExists } from '../oplog/catalog.ts';
 import { NEXT_SEQ_SQL, OP, triggerNames } from '../oplog/format.ts';
 import type { CaptureTarget } from '../oplog/catalog.ts';
 import { foldOplog } from '../oplog/fold.ts';
@@ -33,6 +33,14 @@ export function installCapture(raw: SqliteConnection, tables: readonly SyncedTab
   // This connection's own writes to ahenk_tables move neither schema_version nor data_version.
   invalidateCatalog(raw);
   return report;
+}
+
+/**
+ * refreshCapture when another connection changed a synced table since capture was installed (the
+ * catalog says it is stale): what export, snapshot and merge do before they read or write the log.
+ */
+export function refreshCaptureIfStale(raw: SqliteConnection): void {
+  if (loadCatalog(raw).stale) refreshCapture(raw);
 }
 
 /** Re-checks every table already registered in this database (what the daemon and CLI do). */

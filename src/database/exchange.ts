@@ -2,8 +2,7 @@
  * getOplogEntriesSince, the public export: capture is brought up to date first (another connection
  * may have altered a synced table), then the log is read.
  */
-import { refreshCapture } from '../capture/install.ts';
-import { loadCatalog } from '../oplog/catalog.ts';
+import { refreshCaptureIfStale } from '../capture/install.ts';
 import { parseCursor } from '../oplog/cursor.ts';
 import { exportOplog, type ExportOptions, type OplogExport } from '../oplog/export.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
@@ -11,6 +10,6 @@ import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
 export function getOplogEntriesSince(db: DatabaseHandle, since?: string, options: ExportOptions = {}): OplogExport {
   const raw = connectionOf(db);
   const from = parseCursor(since);
-  if (loadCatalog(raw).stale) refreshCapture(raw);
+  refreshCaptureIfStale(raw);
   return exportOplog(raw, from, options);
 }

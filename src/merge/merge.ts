@@ -11,7 +11,7 @@ import { DEFAULT_MAX_DRIFT_MS } from '../clock/hybrid-logical-clock.ts';
 import { ClockDriftError } from '../clock/errors.ts';
 import { loadCatalog, type CapturedTable } from '../oplog/catalog.ts';
 import { foldOplog } from '../oplog/fold.ts';
-import { refreshCapture } from '../capture/install.ts';
+import { refreshCaptureIfStale } from '../capture/install.ts';
 import { withoutCapture } from '../oplog/guard.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
@@ -75,7 +75,7 @@ export function applyEntries(raw: SqliteConnection, entries: readonly (readonly 
   if (entries.length === 0) return result;
   const wallMs = Math.floor((options.now ?? Date.now)());
   const maxDriftMs = options.maxDriftMs ?? DEFAULT_MAX_DRIFT_MS;
-  if (loadCatalog(raw).stale) refreshCapture(raw);
+  refreshCaptureIfStale(raw);
   foldOplog(raw);
   const catalog = loadCatalog(raw);
   const custom = customResolversOf(raw);

@@ -117,9 +117,7 @@ export class Sender {
     if (first && pos === 0n && backlog >= SNAPSHOT_MIN_ROWS && this.store.beginSnapshot !== undefined && this.store.snapshotWindow !== undefined) {
       // A peer that holds nothing of our log gets a snapshot, then the log after it. Its position
       // is read with the connection free (a tab's open transaction may still roll back its rows).
-      const turn = this.hooks.turn;
-      if (turn !== undefined) while (!this.hooks.stopping() && !turn.free()) await turn.wait();
-      if (this.hooks.stopping()) return pos;
+      if (!(await this.readyToExport())) return pos;
       const position = this.store.beginSnapshot(this.hooks.remoteDeviceId());
       if (position !== undefined) {
         const reached = await this.sendSnapshot(position, backlog);
@@ -130,10 +128,7 @@ export class Sender {
     }
     let unsentCursor: string | undefined;
     for (;;) {
-      while (this.inFlight >= this.window && !this.hooks.stopping()) await this.hooks.acked();
-      const turn = this.hooks.turn;
-      if (turn !== undefined) while (!this.hooks.stopping() && !turn.free()) await turn.wait();
-      if (this.hooks.stopping()) return pos;
+      if (!(await this.readyToExport())) return pos;
       // From here to the window's frames being queued, nothing waits: the export sees the connection as checked.
       let limit = this.batchSize;
       const echo = this.echo.next(pos);
@@ -193,10 +188,7 @@ export class Sender {
     let at: unknown;
     let sent = 0;
     for (;;) {
-      while (this.inFlight >= this.window && !this.hooks.stopping()) await this.hooks.acked();
-      const turn = this.hooks.turn;
-      if (turn !== undefined) while (!this.hooks.stopping() && !turn.free()) await turn.wait();
-      if (this.hooks.stopping()) return undefined;
+      if (!(await this.readyToExport())) return undefined;
       const window = this.store.snapshotWindow!(at, this.batchSize);
       const last = window.next === undefined;
       sent += window.entries.length;
@@ -220,6 +212,18 @@ export class Sender {
       if (last) return position;
       at = window.next;
     }
+  }
+
+  /**
+   * Waits until the peer's window has room and the connection is ours (a tab's transaction may
+   * still roll back its rows); false if the session stops first. Nothing may wait between this and
+   * the export it guards.
+   */
+  private async readyToExport(): Promise<boolean> {
+    while (this.inFlight >= this.window && !this.hooks.stopping()) await this.hooks.acked();
+    const turn = this.hooks.turn;
+    if (turn !== undefined) while (!this.hooks.stopping() && !turn.free()) await turn.wait();
+    return !this.hooks.stopping();
   }
 
   /** Resolves once every queued batch is acknowledged (or the session stops). */

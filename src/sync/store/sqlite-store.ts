@@ -9,8 +9,7 @@ import { getSchemaVersion } from '../../database/initialize.ts';
 import { FreshRows } from '../../merge/fresh-rows.ts';
 import { mergeEntries, type MergeOptions, type MergeResult } from '../../merge/merge.ts';
 import { QuarantineFullError } from '../../merge/quarantine.ts';
-import { refreshCapture } from '../../capture/install.ts';
-import { loadCatalog } from '../../oplog/catalog.ts';
+import { refreshCaptureIfStale } from '../../capture/install.ts';
 import { parseCursor } from '../../oplog/cursor.ts';
 import { beginSnapshot, exportSnapshotWindow, type SnapshotPosition } from '../../oplog/snapshot.ts';
 import type { OplogEntry } from '../../oplog/entry.ts';
@@ -162,7 +161,7 @@ export class SqliteSyncStore implements SyncStore {
     const begun = this.raw.slot(snapshotsBegun, () => new Set<string>());
     if (begun.has(peerId)) return undefined;
     const position = this.raw.withStorageErrors('starting a snapshot for a peer', () => {
-      if (loadCatalog(this.raw).stale) refreshCapture(this.raw);
+      refreshCaptureIfStale(this.raw);
       return beginSnapshot(this.raw);
     });
     // Marked once begun: a fold that failed (the write lock busy) leaves the next session a snapshot.
@@ -173,7 +172,7 @@ export class SqliteSyncStore implements SyncStore {
   snapshotWindow(at: unknown, limit: number): SnapshotWindow {
     // `at` is a window's own `next`, handed back by the session unchanged.
     const window = this.raw.withStorageErrors('reading a snapshot for a peer', () => {
-      if (loadCatalog(this.raw).stale) refreshCapture(this.raw);
+      refreshCaptureIfStale(this.raw);
       return exportSnapshotWindow(this.raw, at as SnapshotPosition | undefined, limit);
     });
     return { entries: window.entries, next: window.next };
