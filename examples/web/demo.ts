@@ -91,7 +91,6 @@ and the page shows it. A reload keeps the todos and the pairing. Ctrl-C stops th
 await offerPairing(true);
 
 async function stop(): Promise<void> {
-  if (stopping) return;
   stopping = true;
   terminal?.close();
   await shortOffer?.close();
@@ -101,4 +100,10 @@ async function stop(): Promise<void> {
   db.$connection.close();
   console.log('stopped');
 }
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop().then(() => process.exit(0), (error: unknown) => (console.error(error), process.exit(1))));
+// `on`, not `once`: a signal can come twice (Ctrl-C reaches the whole process group, and tsx relays
+// it to this process when it misses our acknowledgement), and a second one with no listener left
+// would end the process in the middle of stopping. Every signal waits for the one stop.
+let stopped: Promise<void> | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => void (stopped ??= stop()).then(() => process.exit(0), (error: unknown) => (console.error(error), process.exit(1))));
+}
