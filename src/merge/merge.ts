@@ -15,7 +15,7 @@ import { refreshCaptureIfStale } from '../capture/install.ts';
 import { withoutCapture } from '../oplog/guard.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { connectionOf, type DatabaseHandle } from '../sqlite/index.ts';
-import { ENTRY_LIMITS, entryOf, validateIndexedEntry, type IndexedGroup, type OplogEntry } from '../oplog/entry.ts';
+import { checkedGroups, ENTRY_LIMITS, entryOf, validateIndexedEntry, type IndexedGroup, type OplogEntry } from '../oplog/entry.ts';
 import { QuarantineWriter, takeQuarantined, type QuarantineReason, type QuarantineSelection } from './quarantine.ts';
 import { customResolversOf } from './registry.ts';
 import { lookupResolver, type Resolver } from '../schema/resolvers.ts';
@@ -67,6 +67,16 @@ export function mergeEntries(raw: SqliteConnection, entries: readonly unknown[],
   const valid = new Array<IndexedGroup[]>(entries.length);
   for (let index = 0; index < entries.length; index++) valid[index] = validateIndexedEntry(entries[index], index);
   return raw.withStorageErrors('merging entries', () => raw.transaction(() => applyEntries(raw, valid, options, fresh)));
+}
+
+/**
+ * mergeEntries for entries the wire decoder made (sync/protocol/entries.ts reads every field
+ * bounded and typed, as validateIndexedEntry would check it): applied without a second check.
+ */
+export function mergeDecodedEntries(raw: SqliteConnection, entries: readonly OplogEntry[], options: MergeOptions, fresh?: FreshRows): MergeResult {
+  const checked = new Array<IndexedGroup[]>(entries.length);
+  for (let index = 0; index < entries.length; index++) checked[index] = checkedGroups(entries[index]!, index);
+  return raw.withStorageErrors('merging entries', () => raw.transaction(() => applyEntries(raw, checked, options, fresh)));
 }
 
 /** Applies validated entries (each as the working copies of its groups); the caller owns the transaction. */

@@ -90,6 +90,20 @@ export function entryOf(groups: readonly IndexedGroup[]): OplogEntry {
 }
 
 /**
+ * The working copies of an entry already checked as validateIndexedEntry checks it (the wire
+ * decoder bounds and types every field as it reads it): no second pass over its values.
+ */
+export function checkedGroups(entry: OplogEntry, index: number): IndexedGroup[] {
+  const { table, pk, cl, groups } = entry;
+  const out = new Array<IndexedGroup>(groups.length);
+  for (let g = 0; g < groups.length; g++) {
+    const { hlc, device, values } = groups[g]!;
+    out[g] = { table, pk, cl, hlc, device, values, index, mask: -1 };
+  }
+  return out;
+}
+
+/**
  * validateEntry for merge: the entry's groups as working copies, at least one. Own properties
  * only, each read once, so what was checked is what is used.
  */

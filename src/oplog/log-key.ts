@@ -91,20 +91,32 @@ export function keyFromLog(value: unknown): string {
   throw new DatabaseError(`ahenk_oplog holds a key that is neither text nor a packed UUID (${value instanceof Uint8Array ? `${value.byteLength}-byte blob` : typeof value})`);
 }
 
+/**
+ * The character codes of the UUID being made, hyphens in place: the key comes out as one flat
+ * string (a hex string cut and joined again costs several strings a key, and the joined one is
+ * copied again when it is first hashed or compared).
+ */
+const uuidCodes: number[] = Array.from('00000000-0000-0000-0000-000000000000', (c) => c.charCodeAt(0));
+/** Where the i-th of a UUID's 32 hex digits goes in its 36-character form. */
+const UUID_DIGIT_AT = Array.from({ length: 32 }, (_, i) => i + (i >= 8 ? 1 : 0) + (i >= 12 ? 1 : 0) + (i >= 16 ? 1 : 0) + (i >= 20 ? 1 : 0));
+/** The character code of each lower-case hex digit. */
+export const HEX_CODE = Uint8Array.from('0123456789abcdef', (digit) => digit.charCodeAt(0));
+
 /** The hex of 32 packed digits (upper or lower case, as SQLite's hex() gives them) as a canonical UUID. */
 export function uuidOfHex(hex: string): string {
-  const h = hex.toLowerCase();
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  // `| 0x20` lowers A-F and leaves the digits as they are.
+  for (let i = 0; i < 32; i++) uuidCodes[UUID_DIGIT_AT[i]!] = hex.charCodeAt(i) | 0x20;
+  return String.fromCharCode.apply(null, uuidCodes);
 }
 
-const BYTE_HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
-function uuidOfBytes(b: Uint8Array): string {
-  const x = BYTE_HEX;
-  return (
-    x[b[0]!]! + x[b[1]!]! + x[b[2]!]! + x[b[3]!]! + '-' + x[b[4]!]! + x[b[5]!]! + '-' + x[b[6]!]! + x[b[7]!]! + '-' +
-    x[b[8]!]! + x[b[9]!]! + '-' + x[b[10]!]! + x[b[11]!]! + x[b[12]!]! + x[b[13]!]! + x[b[14]!]! + x[b[15]!]!
-  );
+/** The 16 bytes of `bytes` from `offset` (a packed key, or a key on the wire) as a canonical UUID. */
+export function uuidOfBytes(bytes: Uint8Array, offset = 0): string {
+  for (let i = 0; i < 16; i++) {
+    const byte = bytes[offset + i]!;
+    uuidCodes[UUID_DIGIT_AT[2 * i]!] = HEX_CODE[byte >> 4]!;
+    uuidCodes[UUID_DIGIT_AT[2 * i + 1]!] = HEX_CODE[byte & 15]!;
+  }
+  return String.fromCharCode.apply(null, uuidCodes);
 }
 
 /** The value of a lower-case hex digit (only called on text the UUID pattern accepted). */

@@ -1,14 +1,17 @@
 /**
  * Fuzzing the wire (issue 12, item 10): valid frames of every message kind, flipped, truncated,
  * extended, spliced and chunked, and plain random bytes, go through FrameDecoder and decodeMessage.
- * Whatever comes in, the only failure is an AhenkError with a code, and no case hangs. A batch that
+ * Whatever comes in, the only failure is an AhenkError with a code, and no case hangs; a batch the
+ * decoder marks as checked (merged without merge's own validation) passes that validation. A batch that
  * still decodes goes on to merge (test/fuzz/merge.fuzz.test.ts covers merge on its own).
  * Seeded; AHENK_FUZZ_RUNS=100000 for the long mode.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { OplogEntry } from '../../src/index.ts';
-import { decodeMessage, encodeFrame, encodeMessage, FrameDecoder, PROTOCOL_MAJOR, PROTOCOL_MINOR } from '../../src/sync/protocol/index.ts';
+import { decodeMessage, encodeFrame, encodeMessage, FrameDecoder, PROTOCOL_MAJOR, PROTOCOL_MINOR, type SyncMessage } from '../../src/sync/protocol/index.ts';
+import { isDecodedEntries } from '../../src/sync/protocol/entries.ts';
+import { checkedGroups, validateIndexedEntry } from '../../src/oplog/entry.ts';
 import { fuzzRuns, heapUsed, refusedOrDone } from './helpers.ts';
 
 const SENDER = '12D3KooWSender';
@@ -84,7 +87,7 @@ describe('the frame decoder and decodeMessage under fuzzing', () => {
   const runs = fuzzRuns(3000);
   it('mutated frames: decoded or refused with a typed error, never a crash or a hang', { timeout: Math.max(30_000, runs * 2) }, () => {
     const before = heapUsed();
-    const seen = { decoded: 0, refused: 0, codes: new Map<string, number>() };
+    const seen = { decoded: 0, refused: 0, marked: 0, codes: new Map<string, number>() };
     fc.assert(
       fc.property(
         fc.nat(SEEDS.length - 1),
@@ -93,7 +96,13 @@ describe('the frame decoder and decodeMessage under fuzzing', () => {
         fc.boolean(),
         (seedIndex, steps, cuts, extensions) => {
           const payload = mutate(SEEDS[seedIndex]!, steps);
-          const error = refusedOrDone(() => decodeMessage(payload, { sender: SENDER, extensions }));
+          let message: SyncMessage | undefined;
+          const error = refusedOrDone(() => (message = decodeMessage(payload, { sender: SENDER, extensions })));
+          // A batch the decoder marks as checked skips merge's own validation: it must pass it.
+          if (message?.type === 'batch' && isDecodedEntries(message.entries)) {
+            message.entries.forEach((entry, index) => expect(checkedGroups(entry, index)).toEqual(validateIndexedEntry(entry, index)));
+            seen.marked++;
+          }
           if (error) seen.codes.set(error.code, (seen.codes.get(error.code) ?? 0) + 1);
           if (error) seen.refused++;
           else seen.decoded++;
@@ -109,10 +118,11 @@ describe('the frame decoder and decodeMessage under fuzzing', () => {
       { seed: 1205, numRuns: runs },
     );
     const grown = heapUsed() - before;
-    console.log(`frames fuzzed: ${runs} cases, ${seen.decoded} decoded, ${seen.refused} refused (${[...seen.codes].map(([c, n]) => `${c} ${n}`).join(', ')}), heap ${(grown / 1e6).toFixed(1)} MB more`);
+    console.log(`frames fuzzed: ${runs} cases, ${seen.decoded} decoded (${seen.marked} batches marked checked), ${seen.refused} refused (${[...seen.codes].map(([c, n]) => `${c} ${n}`).join(', ')}), heap ${(grown / 1e6).toFixed(1)} MB more`);
     // Mutations both survive and fail, or the fuzzer is not exploring.
     expect(seen.decoded).toBeGreaterThan(0);
     expect(seen.refused).toBeGreaterThan(0);
+    expect(seen.marked).toBeGreaterThan(0);
     expect(grown).toBeLessThan(256 * 1024 * 1024);
   });
 

@@ -2,7 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import superjson from 'superjson';
 import { eq } from 'drizzle-orm';
-import { getDeviceId, getOplogEntriesSince, type OplogEntry, type SqlValue } from '../../src/index.ts';
+import { getDeviceId, getOplogEntriesSince, InvalidEntryError, type OplogEntry, type SqlValue } from '../../src/index.ts';
+import { validateIndexedEntry } from '../../src/oplog/entry.ts';
+import { isDecodedEntries } from '../../src/sync/protocol/entries.ts';
 import { openDevice } from '../helpers/db.ts';
 import { todos } from '../helpers/schema.ts';
 import {
@@ -137,6 +139,56 @@ describe('entry codec', () => {
     expect(Object.getPrototypeOf(out.values)).toBe(Object.prototype);
     expect(Object.getOwnPropertyDescriptor(out.values, '__proto__')?.value).toBe(2n ** 62n + 1n);
     expect(Object.is(out.values.z, -0)).toBe(true);
+  });
+
+  it('reads stamps and integers the same on both sides of the 7-byte varint (number or BigInt), and refuses stamps outside 0..2^63-1 on either', () => {
+    // A stamp delta or an integer whose zigzag takes at most 7 varint bytes (below 2^48) is read as a number.
+    const edges = [2n ** 47n - 1n, 2n ** 47n, 2n ** 48n - 1n, 2n ** 48n, 2n ** 52n, 2n ** 53n + 1n];
+    const integers = [0n, 1n, -1n, ...edges, ...edges.map((e) => -e), -(2n ** 63n), 2n ** 63n - 1n];
+    const stamps = [42n, 41n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 32n - 1n, ...edges.map((e) => 2n ** 40n + e), 2n ** 40n, 2n ** 63n - 1n, 0n, 2n ** 62n, 2n ** 31n];
+    const entries = stamps.map((stamp, i) => one({ pk: `k${i}`, hlc: stamp.toString(16).padStart(16, '0'), values: { v: integers[i % integers.length]! } }));
+    const decoded = decode(batch(entries)) as BatchMessage;
+    sameEntries(decoded.entries, entries);
+    // One group before the bound, then one just past it: a small delta (number path) and a large one (BigInt path).
+    const near = one({ pk: 'a', hlc: '7fffffffffffff00' });
+    for (const past of ['8000000000000001', '8001000000000000']) refuseEntry(() => decode(batch([near, one({ pk: 'b', hlc: past })])), /entry #1: hlc out of range/);
+    // Below zero (no encoder writes it): a batch at cursor 0 whose one entry's stamp is the delta -1
+    // (zigzag 1: number path) or -2^62 (zigzag 2^63 - 1, nine varint bytes: BigInt path).
+    const entryAt = (stamp: number[]) => new Uint8Array([MESSAGE_TYPE.batch, 1, 0, 0, 1, 0x00, 0, 1, 0x74, 1, 0x70, 1, 1, ...stamp, 0, 1, 0x64, 0]);
+    expect((decode(entryAt([0x02])) as BatchMessage).entries[0]!.groups[0]!.hlc).toBe('0000000000000001');
+    refuseEntry(() => decode(entryAt([0x01])), /entry #0: hlc out of range/);
+    refuseEntry(() => decode(entryAt([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])), /entry #0: hlc out of range/);
+  });
+
+  it('marks a decoded batch as checked only when every entry passes merge\'s validation (text within its character limits too)', () => {
+    const validates = (entries: readonly OplogEntry[]) => entries.every((entry, index) => (validateIndexedEntry(entry, index), true));
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 20 }), (entries) => {
+        const decoded = (decode(batch(entries)) as BatchMessage).entries;
+        expect(isDecodedEntries(decoded)).toBe(true);
+        expect(validates(decoded)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+    // Within the wire's byte limits (3 per character) but past merge's character limits: not marked,
+    // so merge validates such a batch and refuses it, as it refuses the same entry handed to it directly.
+    const long = (n: number) => 'é'.repeat(n);
+    const cases: [OplogEntry, boolean][] = [
+      [one({ table: long(256), values: { [long(256)]: 1n }, device: long(256), pk: long(4096) }), true],
+      [one({ table: long(257) }), false],
+      [one({ values: { [long(257)]: 1n } }), false],
+      [one({ device: long(257) }), false],
+      [one({ pk: long(4097) }), false],
+    ];
+    for (const [e, within] of cases) {
+      const decoded = (decode(batch([e])) as BatchMessage).entries;
+      expect(isDecodedEntries(decoded)).toBe(within);
+      if (within) expect(validates(decoded)).toBe(true);
+      else expect(() => validateIndexedEntry(decoded[0], 0)).toThrow(InvalidEntryError);
+    }
+    // Only the decoder's own arrays: a copy is validated by merge.
+    const decoded = (decode(batch([one()])) as BatchMessage).entries;
+    expect(isDecodedEntries([...decoded])).toBe(false);
   });
 
   it('splits a window into frames by size and only the last one carries the cursor', () => {

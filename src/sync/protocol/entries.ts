@@ -8,7 +8,7 @@
 import { MAX_PACKED } from '../../clock/timestamp.ts';
 import { ENTRY_LIMITS, type CellGroup, type OplogEntry } from '../../oplog/entry.ts';
 // The log packs the same keys (only the exact lower-case hyphenated form: anything else must come back byte for byte as sent).
-import { isCanonicalUuid } from '../../oplog/log-key.ts';
+import { HEX_CODE, isCanonicalUuid } from '../../oplog/log-key.ts';
 import { setOwn, utf8ByteLength, type SqlValue } from '../../sqlite/values.ts';
 import { malformed } from './errors.ts';
 import { WireReader, WireWriter } from './wire.ts';
@@ -43,7 +43,9 @@ export class EntryEncoder {
   private readonly tables = new Map<string, number>();
   private readonly columns = new Map<string, number>();
   private readonly devices = new Map<string, number>();
-  private previousHlc: bigint;
+  /** The previous stamp as two 32-bit halves: most deltas are then written with no BigInt. */
+  private previousHi: number;
+  private previousLo: number;
   /** Where the frame's first stamp was written, to write it again from another base (rebased()). */
   private first: { at: number; end: number; hlc: bigint } | undefined;
   count = 0;
@@ -55,7 +57,8 @@ export class EntryEncoder {
   ) {
     // Reference 1 is the sender whatever it is called; '' (no sender given) matches no valid entry.
     this.devices.set(sender, 0);
-    this.previousHlc = base;
+    this.previousHi = Number(base >> 32n);
+    this.previousLo = Number(base & 0xffffffffn);
   }
 
   write(entry: OplogEntry): void {
@@ -70,15 +73,23 @@ export class EntryEncoder {
     const groups = entry.groups;
     w.varint(groups.length);
     for (const group of groups) {
-      const hlc = BigInt(`0x${group.hlc}`);
-      if (this.first === undefined) {
-        const at = w.length;
-        w.zigzag(hlc - this.previousHlc);
-        this.first = { at, end: w.length, hlc };
+      const text = group.hlc;
+      const hi = text.length === 16 ? hexHalf(text, 0) : -1;
+      const lo = hi < 0 ? -1 : hexHalf(text, 8);
+      const at = w.length;
+      if (lo >= 0 && Math.abs(hi - this.previousHi) < 2 ** 19) {
+        // Below 2^52 in magnitude: exact as a number, and so is its zigzag.
+        const delta = (hi - this.previousHi) * 0x100000000 + (lo - this.previousLo);
+        w.varint(delta >= 0 ? delta * 2 : -delta * 2 - 1);
+        this.previousHi = hi;
+        this.previousLo = lo;
       } else {
-        w.zigzag(hlc - this.previousHlc);
+        const hlc = BigInt(`0x${text}`);
+        w.zigzag(hlc - ((BigInt(this.previousHi) << 32n) | BigInt(this.previousLo)));
+        this.previousHi = Number(hlc >> 32n);
+        this.previousLo = Number(hlc & 0xffffffffn);
       }
-      this.previousHlc = hlc;
+      if (this.first === undefined) this.first = { at, end: w.length, hlc: BigInt(`0x${text}`) };
       this.ref(this.devices, group.device);
       const values = group.values;
       const names = Object.keys(values);
@@ -186,8 +197,24 @@ export function splitEntry(entry: OplogEntry, budget: number): OplogEntry[] {
   return parts;
 }
 
+/** The arrays of entries readEntries made, which nothing else can add to (see isDecodedEntries). */
+const decodedArrays = new WeakSet<readonly OplogEntry[]>();
+
 /**
- * Reads `count` entries; every field is bounded and typed here, and merge validates them again.
+ * Whether `entries` is an array readEntries returned: every field of it was bounded and typed as
+ * merge's own check would (merge/merge.ts mergeDecodedEntries trusts that).
+ */
+export function isDecodedEntries(entries: readonly OplogEntry[]): boolean {
+  return decodedArrays.has(entries);
+}
+
+/**
+ * Reads `count` entries; every field is bounded and typed here as merge's validation checks it
+ * (names non-empty, a causal length within ENTRY_LIMITS, a deleted incarnation one group without
+ * cells, only a lone group without cells, no column twice, at most ENTRY_LIMITS.columns cells,
+ * stamps of 16 lower-case hex digits below 2^63, values of SQLite's storage classes within their
+ * limits), text lengths in UTF-8 bytes; the array is marked decoded (isDecodedEntries) when its
+ * names and keys are also within merge's limits in characters.
  * `sender` is the peer's device id from its HELLO (device reference 1), `base` the frame's cursor.
  */
 export function readEntries(r: WireReader, count: number, sender: string | undefined, base: bigint): OplogEntry[] {
@@ -195,8 +222,14 @@ export function readEntries(r: WireReader, count: number, sender: string | undef
   const columns: string[] = [];
   // Reference 1 is the sender; a decoder that was not told who it is refuses it.
   const devices: string[] = [sender ?? ''];
-  let previousHlc = base;
+  // The previous stamp as two 32-bit halves (a stamp is below 2^63): a delta that fits in a number
+  // (almost all) takes no BigInt.
+  let hi = Number(base >> 32n);
+  let lo = Number(base & 0xffffffffn);
   const entries: OplogEntry[] = new Array<OplogEntry>(count);
+  // The byte limits above let through text longer in characters than merge's limits (a UTF-16 unit
+  // takes up to 3 bytes); such an array is not marked decoded, so merge checks it and refuses it.
+  let withinMergeLimits = true;
   // Field names for errors are built only when one is thrown (see WireReader.context).
   let i = 0;
   let column: string | undefined;
@@ -210,6 +243,7 @@ export function readEntries(r: WireReader, count: number, sender: string | undef
       if ((flags & ~KNOWN_ENTRY_FLAGS) !== 0) throw malformed(`${where()}: unknown flags ${flags}`);
       const table = readRef(r, tables, 'table name', WIRE_LIMITS.identifierBytes);
       const pk = flags & UUID_KEY_FLAG ? r.uuid('pk') : r.string('pk', WIRE_LIMITS.pkBytes);
+      if (pk.length > ENTRY_LIMITS.pkLength) withinMergeLimits = false;
       // Bounded as merge bounds it: a higher one would be refused by every peer once stored.
       const cl = r.varint('causal length', ENTRY_LIMITS.causalLength);
       if (cl < 1) throw malformed(`${where()}: causal length must be positive`);
@@ -222,9 +256,19 @@ export function readEntries(r: WireReader, count: number, sender: string | undef
       const seen = groupCount > 1 ? new Set<string>() : undefined;
       for (let g = 0; g < groupCount; g++) {
         column = undefined;
-        const hlc = previousHlc + r.zigzag('hlc');
-        if (hlc < 0n || hlc > MAX_PACKED) throw malformed(`${where()}: hlc out of range`);
-        previousHlc = hlc;
+        const delta = r.zigzagSmall('hlc');
+        if (delta !== undefined) {
+          const low = lo + delta;
+          const carry = Math.floor(low / 0x100000000);
+          lo = low - carry * 0x100000000;
+          hi += carry;
+          if (hi < 0 || hi > 0x7fffffff) throw malformed(`${where()}: hlc out of range`);
+        } else {
+          const hlc = (BigInt(hi) << 32n) + BigInt(lo) + r.zigzag('hlc');
+          if (hlc < 0n || hlc > MAX_PACKED) throw malformed(`${where()}: hlc out of range`);
+          hi = Number(hlc >> 32n);
+          lo = Number(hlc & 0xffffffffn);
+        }
         const device = readRef(r, devices, 'device', WIRE_LIMITS.deviceBytes);
         if (device === '') throw malformed(`${where()}: device reference 1 names the sender, which this decoder was not told`);
         const columnCount = r.varint('column count', deleted ? 0 : ENTRY_LIMITS.columns - cells);
@@ -239,14 +283,44 @@ export function readEntries(r: WireReader, count: number, sender: string | undef
           seen?.add(name);
           setOwn(values, name, readValue(r, 'value'));
         }
-        groups[g] = { hlc: hlc.toString(16).padStart(16, '0'), device, values };
+        groups[g] = { hlc: stampText(hi, lo), device, values };
       }
       entries[i] = { table, pk, cl, groups };
     }
   } finally {
     r.context = previous;
   }
+  const longest = (names: readonly string[]) => names.reduce((most, name) => Math.max(most, name.length), 0);
+  if (withinMergeLimits && longest(tables) <= ENTRY_LIMITS.identifierLength && longest(columns) <= ENTRY_LIMITS.identifierLength && longest(devices) <= ENTRY_LIMITS.deviceLength) decodedArrays.add(entries);
   return entries;
+}
+
+/** The 32-bit half of a stamp's text at [from, from + 8), or -1 unless those are 8 lower-case hex digits. */
+function hexHalf(text: string, from: number): number {
+  let half = 0;
+  for (let i = from; i < from + 8; i++) {
+    const code = text.charCodeAt(i);
+    const digit = code >= 48 && code <= 57 ? code - 48 : code >= 97 && code <= 102 ? code - 87 : -1;
+    if (digit < 0) return -1;
+    half = half * 16 + digit;
+  }
+  return half;
+}
+
+/** stampText's character codes. */
+const stampCodes: number[] = new Array<number>(16).fill(0);
+
+/** A stamp from its two 32-bit halves as its 16 lower-case hex digits, one flat string. */
+function stampText(hi: number, lo: number): string {
+  let high = hi;
+  let low = lo;
+  for (let i = 7; i >= 0; i--) {
+    stampCodes[i] = HEX_CODE[high & 15]!;
+    stampCodes[i + 8] = HEX_CODE[low & 15]!;
+    high >>>= 4;
+    low >>>= 4;
+  }
+  return String.fromCharCode.apply(null, stampCodes);
 }
 
 function readRef(r: WireReader, dictionary: string[], what: string, maxBytes: number): string {
@@ -264,6 +338,8 @@ function readValue(r: WireReader, what: string): SqlValue {
     case VALUE_TAG.null:
       return null;
     case VALUE_TAG.integer: {
+      const small = r.zigzagSmall(what);
+      if (small !== undefined) return BigInt(small);
       const value = r.zigzag(what);
       if (value > MAX_INT64 || value < MIN_INT64) throw malformed(`${described(r, what)}: integer beyond 64 bits`);
       return value;

@@ -3,6 +3,7 @@
  * length-prefixed UTF-8 and bytes, little-endian float64. The reader checks every length against
  * the bytes that are left and against the caller's limit before it allocates anything.
  */
+import { uuidOfBytes } from '../../oplog/log-key.ts';
 import { malformed } from './errors.ts';
 
 const encoder = new TextEncoder();
@@ -11,10 +12,11 @@ const fatalDecoder = new TextDecoder('utf-8', { fatal: true });
 /** Hex digit values by character code (lower-case only: callers pass canonical UUIDs). */
 const HEX_VALUE = new Uint8Array(128);
 for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
-/** Each byte's two lower-case hex digits. */
-const HEX_PAIR = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 /** ASCII strings up to this many bytes are made with one String.fromCharCode call (far cheaper than TextDecoder for short ones). */
 const ASCII_BY_CHAR_CODES = 4096;
+
+/** Signed values below this in magnitude have a zigzag below 2^53 (WireWriter.zigzag). */
+const SMALL_MAGNITUDE = 2n ** 51n;
 
 export class WireWriter {
   private buffer: Uint8Array;
@@ -79,6 +81,11 @@ export class WireWriter {
 
   /** Signed 64-bit integer, zigzag-encoded so small magnitudes take few bytes. */
   zigzag(value: bigint): void {
+    // Most magnitudes are small: their zigzag is exact as a number, with no BigInt made.
+    if (value < SMALL_MAGNITUDE && value > -SMALL_MAGNITUDE) {
+      const n = Number(value);
+      return this.varint(n >= 0 ? n * 2 : -n * 2 - 1);
+    }
     this.varintBig(value >= 0n ? value << 1n : (-value << 1n) - 1n);
   }
 
@@ -132,9 +139,9 @@ export class WireWriter {
   }
 }
 
-/** Node's Buffer where there is one: its native hex and latin1 decoding are the fastest there. A browser has none. */
+/** Node's Buffer where there is one: its native latin1 decoding is the fastest there. A browser has none. */
 interface NativeBytes {
-  toString(encoding: 'hex' | 'latin1', start: number, end: number): string;
+  toString(encoding: 'latin1', start: number, end: number): string;
 }
 type BufferFrom = (buffer: ArrayBufferLike, byteOffset: number, length: number) => NativeBytes;
 
@@ -225,6 +232,31 @@ export class WireReader {
     return (z & 1n) === 0n ? z >> 1n : -(z >> 1n) - 1n;
   }
 
+  /**
+   * zigzag() as a plain number when the varint takes at most 7 bytes (a magnitude below 2^48, what
+   * stamp deltas and most integers are): no BigInt. Otherwise undefined, with nothing read, and the
+   * caller reads it with zigzag().
+   */
+  zigzagSmall(what: string): number | undefined {
+    const data = this.data;
+    const start = this.offset;
+    let z = 0;
+    let scale = 1;
+    for (let i = 0; i < 7; i++) {
+      const at = start + i;
+      if (at >= data.byteLength) throw malformed(`frame ends before ${this.label(what)}`);
+      const byte = data[at]!;
+      z += (byte & 0x7f) * scale;
+      if (byte < 0x80) {
+        if (byte === 0 && i > 0) throw malformed(`${this.label(what)}: varint is not minimal`);
+        this.offset = at + 1;
+        return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+      }
+      scale *= 0x80;
+    }
+    return undefined;
+  }
+
   f64(what: string): number {
     if (this.remaining < 8) throw malformed(`frame ends inside ${this.label(what)}`);
     const value = this.view.getFloat64(this.offset, true);
@@ -235,19 +267,9 @@ export class WireReader {
   /** 16 bytes read back as the canonical lower-case UUID string. */
   uuid(what: string): string {
     if (this.remaining < 16) throw malformed(`frame ends inside ${this.label(what)}`);
-    const b = this.data;
-    const o = this.offset;
+    const at = this.offset;
     this.offset += 16;
-    if (this.native !== undefined) {
-      const hex = this.native.toString('hex', o, o + 16);
-      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-    }
-    let out = '';
-    for (let i = 0; i < 16; i++) {
-      if (i === 4 || i === 6 || i === 8 || i === 10) out += '-';
-      out += HEX_PAIR[b[o + i]!]!;
-    }
-    return out;
+    return uuidOfBytes(this.data, at);
   }
 
   /** A length-prefixed byte string, copied out so it does not pin the frame in memory. */

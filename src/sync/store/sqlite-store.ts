@@ -7,13 +7,14 @@ import { InvalidEntryError } from '../../errors.ts';
 import { getOplogEntriesSince } from '../../database/exchange.ts';
 import { getSchemaVersion } from '../../database/initialize.ts';
 import { FreshRows } from '../../merge/fresh-rows.ts';
-import { mergeEntries, type MergeOptions, type MergeResult } from '../../merge/merge.ts';
+import { mergeDecodedEntries, mergeEntries, type MergeOptions, type MergeResult } from '../../merge/merge.ts';
 import { QuarantineFullError } from '../../merge/quarantine.ts';
 import { refreshCaptureIfStale } from '../../capture/install.ts';
 import { parseCursor } from '../../oplog/cursor.ts';
 import { beginSnapshot, exportSnapshotWindow, type SnapshotPosition } from '../../oplog/snapshot.ts';
 import type { OplogEntry } from '../../oplog/entry.ts';
 import { ConnectionSlot, type SqliteConnection, type SqliteStatement } from '../../sqlite/index.ts';
+import { isDecodedEntries } from '../protocol/entries.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import type { AppliedBatch, AppliedGroup, ExportWindow, ReceivedBatch, SnapshotWindow, SyncStore } from '../session/store.ts';
 import { OplogWatcher } from './watcher.ts';
@@ -287,7 +288,10 @@ export class SqliteSyncStore implements SyncStore {
   private mergeBatches(run: readonly ReceivedBatch[], fresh?: FreshRows): AppliedBatch[] {
     const entries = run.length === 1 ? run[0]!.entries : joined(run);
     const before = this.maxSeq();
-    const result = entries.length > 0 ? mergeEntries(this.raw, entries, this.mergeOptions, fresh) : undefined;
+    // Entries straight from the wire decoder were checked as they were read; anything else (a
+    // caller's own SyncStore use) is validated by merge.
+    const decoded = run.every((batch) => isDecodedEntries(batch.entries));
+    const result = entries.length === 0 ? undefined : (decoded ? mergeDecodedEntries : mergeEntries)(this.raw, entries, this.mergeOptions, fresh);
     if (result !== undefined && result.errors.length > 0) this.noteDrift(entries, result);
     const after = this.maxSeq();
     const onlyMerged = after === before || (this.localRowsStmt.value(before, after) as number) === 0;
