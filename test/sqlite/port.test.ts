@@ -29,6 +29,16 @@ describe(`the storage port on ${defaultAdapter()}`, () => {
     expect(c.prepare('SELECT n FROM t WHERE id = ?', { integers: 'number' }).value('c')).toBe(7);
   });
 
+  it('reads text back exactly as it was written: a leading U+FEFF kept, empty text empty, in every kind of read', () => {
+    const c = memory();
+    const texts = ['\uFEFFk', 'k', '\uFEFF', '', 'a\uFEFFb', 'ünï \u{1F600}'];
+    texts.forEach((text, i) => c.prepare('INSERT INTO t (id, n) VALUES (?, ?)').run(text, BigInt(i)));
+    expect(c.prepare('SELECT id FROM t ORDER BY n').values().map(([id]) => id)).toEqual(texts);
+    expect(c.prepare('SELECT id FROM t ORDER BY n').all().map((row) => row.id)).toEqual(texts);
+    expect(c.prepare('SELECT id FROM t WHERE n = 0').value()).toBe('\uFEFFk');
+    expect(c.prepare('SELECT length(id) AS n FROM t WHERE id = ?').value('\uFEFFk')).toBe(2n);
+  });
+
   it('gives rows as objects, as arrays (duplicate names kept), one by one, and the first value', () => {
     const c = memory();
     const insert = c.prepare('INSERT INTO t (id, n) VALUES (?, ?)');

@@ -48,6 +48,8 @@ function plainError(sqlite3: Sqlite3Static, error: unknown): unknown {
   return error;
 }
 
+/** Text as SQLite holds it: a leading U+FEFF kept, invalid UTF-8 replaced (as sqlite-wasm's own reader does). */
+const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
 const SQLITE_ROW = 100;
 const SQLITE_DONE = 101;
 const INTEGER = 1;
@@ -125,8 +127,16 @@ class WasmStatement implements SqliteStatement {
       }
       case FLOAT:
         return capi.sqlite3_column_double(this.pointer, i);
-      case TEXT:
-        return capi.sqlite3_column_text(this.pointer, i) ?? '';
+      case TEXT: {
+        // Decoded here rather than by sqlite3_column_text, whose decoder drops a leading U+FEFF: a
+        // key '\uFEFFk' would read back as 'k' (another row) and leave the device as that.
+        const at = Number(capi.sqlite3_column_blob(this.pointer, i));
+        const n = capi.sqlite3_column_bytes(this.pointer, i);
+        if (n === 0) return '';
+        const bytes = wasm.heap8u().subarray(at, at + n);
+        // TextDecoder refuses a view of shared memory (a build whose heap is a SharedArrayBuffer).
+        return textDecoder.decode(bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice());
+      }
       case BLOB: {
         const n = capi.sqlite3_column_bytes(this.pointer, i);
         if (n === 0) return new Uint8Array(0);

@@ -7,7 +7,9 @@ import { uuidOfBytes } from '../../oplog/log-key.ts';
 import { malformed } from './errors.ts';
 
 const encoder = new TextEncoder();
-const fatalDecoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a text that begins with U+FEFF keeps it (by default the decoder drops it, and the
+// keys '\uFEFFk' and 'k' would arrive as one row).
+const fatalDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Hex digit values by character code (lower-case only: callers pass canonical UUIDs). */
 const HEX_VALUE = new Uint8Array(128);
