@@ -50,6 +50,21 @@ export function parseHlc(text: string): PackedHlc {
   return BigInt(`0x${text}`);
 }
 
+/**
+ * Half of a stamp's text as a number, without a BigInt: the 32 bits written by its 8 hex digits
+ * from `from` (0 or 8), or -1 unless those are 8 lower-case hex digits.
+ */
+export function hlcHalf(text: string, from: 0 | 8): number {
+  let half = 0;
+  for (let i = from; i < from + 8; i++) {
+    const code = text.charCodeAt(i);
+    const digit = code >= 48 && code <= 57 ? code - 48 : code >= 97 && code <= 102 ? code - 87 : -1;
+    if (digit < 0) return -1;
+    half = half * 16 + digit;
+  }
+  return half;
+}
+
 /** The milliseconds of a valid HLC string, without a BigInt: its first 12 hex digits. */
 export function hlcTextMs(text: string): number {
   return parseInt(text.slice(0, 12), 16);

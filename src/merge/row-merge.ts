@@ -5,11 +5,11 @@
  * instead of one per row.
  */
 import { quoteIdent, type SqliteConnection, type SqliteStatement } from '../sqlite/index.ts';
-import { packHlc } from '../clock/timestamp.ts';
+import { hlcHalf, packHlc } from '../clock/timestamp.ts';
 import type { CapturedTable } from '../oplog/catalog.ts';
 import { OP } from '../oplog/format.ts';
 import { ixOfCl, overBothIndexesByKeys } from '../oplog/log-index.ts';
-import { historyKeyLists, keyFromLog, logKeyOf } from '../oplog/log-key.ts';
+import { historyKeyLists, isCanonicalUuid, keyFromLog } from '../oplog/log-key.ts';
 import { InvalidEntryError } from '../errors.ts';
 import { compareCellClocks, type CellClock } from '../oplog/register-order.ts';
 import { decodeClockGroups, encodeClockGroups, GROUP_BYTES, writeClockGroup, type ClockGroup } from '../oplog/clock-groups.ts';
@@ -53,7 +53,14 @@ interface NewRows {
 
 /** Log rows per INSERT statement (10 parameters each; SQLite allows 32766 per statement). */
 const LOG_BATCH = 64;
-const LOG_COLUMNS = 10;
+/**
+ * One log row of flushLog: seq; the stamp from its high and low 32 bits; site, table; the key,
+ * packed (log-key.ts) when the flag says it is a UUID of a first incarnation, else as it is (the
+ * key is bound twice, for either branch); op, causal length, mask, more, ix.
+ */
+const LOG_ROW_VALUES = "(?, (? << 32) | ?, ?, ?, iif(?, unhex(?, '-'), ?), ?, ?, ?, ?, ?)";
+/** Parameters per LOG_ROW_VALUES. */
+const LOG_COLUMNS = 13;
 
 /** Cells of a row that one write stamped. */
 interface Stamped {
@@ -371,7 +378,10 @@ export class RowMerger {
 
   private queueLog(hlc: string, site: number, tbl: number, pk: string, op: number, cl: number, mask: bigint | number, more: Uint8Array | null): void {
     this.seq += 1n;
-    this.pendingLog.push(this.seq, BigInt(`0x${hlc}`), site, tbl, logKeyOf(pk, cl), op, cl, mask, more, ixOfCl(cl));
+    // The stamp as its two halves and a UUID key as text to pack: SQL joins and unhexes them (see
+    // flushLog), so a log row costs no BigInt and no 16-byte array here.
+    const packed = cl === 1 && isCanonicalUuid(pk) ? 1 : 0;
+    this.pendingLog.push(this.seq, hlcHalf(hlc, 0), hlcHalf(hlc, 8), site, tbl, packed, pk, pk, op, cl, mask, more, ixOfCl(cl));
     if (this.pendingLog.length === LOG_BATCH * LOG_COLUMNS) this.flushLog();
   }
 
@@ -384,7 +394,7 @@ export class RowMerger {
   private flushLog(): void {
     const rows = this.pendingLog.length / LOG_COLUMNS;
     if (rows === 0) return;
-    this.raw.cached(`INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, more, ix) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`).run(
+    this.raw.cached(`INSERT INTO ahenk_oplog (seq, hlc, site, tbl, pk, op, cl, cols, more, ix) VALUES ${Array(rows).fill(LOG_ROW_VALUES).join(', ')}`).run(
       ...this.pendingLog,
     );
     this.pendingLog.length = 0;

@@ -5,7 +5,7 @@
  * index), HLC stamps are deltas from the previous stamp, and every value carries a storage-class
  * tag, so INTEGER/REAL/TEXT/BLOB/NULL come out exactly as they went in.
  */
-import { MAX_PACKED } from '../../clock/timestamp.ts';
+import { hlcHalf, MAX_PACKED } from '../../clock/timestamp.ts';
 import { ENTRY_LIMITS, type CellGroup, type OplogEntry } from '../../oplog/entry.ts';
 // The log packs the same keys (only the exact lower-case hyphenated form: anything else must come back byte for byte as sent).
 import { HEX_CODE, isCanonicalUuid } from '../../oplog/log-key.ts';
@@ -74,8 +74,8 @@ export class EntryEncoder {
     w.varint(groups.length);
     for (const group of groups) {
       const text = group.hlc;
-      const hi = text.length === 16 ? hexHalf(text, 0) : -1;
-      const lo = hi < 0 ? -1 : hexHalf(text, 8);
+      const hi = text.length === 16 ? hlcHalf(text, 0) : -1;
+      const lo = hi < 0 ? -1 : hlcHalf(text, 8);
       const at = w.length;
       if (lo >= 0 && Math.abs(hi - this.previousHi) < 2 ** 19) {
         // Below 2^52 in magnitude: exact as a number, and so is its zigzag.
@@ -293,18 +293,6 @@ export function readEntries(r: WireReader, count: number, sender: string | undef
   const longest = (names: readonly string[]) => names.reduce((most, name) => Math.max(most, name.length), 0);
   if (withinMergeLimits && longest(tables) <= ENTRY_LIMITS.identifierLength && longest(columns) <= ENTRY_LIMITS.identifierLength && longest(devices) <= ENTRY_LIMITS.deviceLength) decodedArrays.add(entries);
   return entries;
-}
-
-/** The 32-bit half of a stamp's text at [from, from + 8), or -1 unless those are 8 lower-case hex digits. */
-function hexHalf(text: string, from: number): number {
-  let half = 0;
-  for (let i = from; i < from + 8; i++) {
-    const code = text.charCodeAt(i);
-    const digit = code >= 48 && code <= 57 ? code - 48 : code >= 97 && code <= 102 ? code - 87 : -1;
-    if (digit < 0) return -1;
-    half = half * 16 + digit;
-  }
-  return half;
 }
 
 /** stampText's character codes. */
