@@ -380,8 +380,13 @@ export class RowMerger {
     this.seq += 1n;
     // The stamp as its two halves and a UUID key as text to pack: SQL joins and unhexes them (see
     // flushLog), so a log row costs no BigInt and no 16-byte array here.
+    const hi = hlcHalf(hlc, 0);
+    const lo = hlcHalf(hlc, 8);
+    // Every stamp merge takes was checked (isHlcString); one from a damaged log row that is logged
+    // again must fail as parseHlc would, not be written as another number.
+    if (hi < 0 || hi > 0x7fffffff || lo < 0 || hlc.length !== 16) throw new RangeError(`not an HLC timestamp: ${JSON.stringify(hlc.slice(0, 40))}`);
     const packed = cl === 1 && isCanonicalUuid(pk) ? 1 : 0;
-    this.pendingLog.push(this.seq, hlcHalf(hlc, 0), hlcHalf(hlc, 8), site, tbl, packed, pk, pk, op, cl, mask, more, ixOfCl(cl));
+    this.pendingLog.push(this.seq, hi, lo, site, tbl, packed, pk, pk, op, cl, mask, more, ixOfCl(cl));
     if (this.pendingLog.length === LOG_BATCH * LOG_COLUMNS) this.flushLog();
   }
 

@@ -129,13 +129,9 @@ class WasmStatement implements SqliteStatement {
         return capi.sqlite3_column_double(this.pointer, i);
       case TEXT: {
         // Decoded here rather than by sqlite3_column_text, whose decoder drops a leading U+FEFF: a
-        // key '\uFEFFk' would read back as 'k' (another row) and leave the device as that.
+        // key '\uFEFFk' would read back as 'k', another row.
         const at = Number(capi.sqlite3_column_blob(this.pointer, i));
-        const n = capi.sqlite3_column_bytes(this.pointer, i);
-        if (n === 0) return '';
-        const bytes = wasm.heap8u().subarray(at, at + n);
-        // TextDecoder refuses a view of shared memory (a build whose heap is a SharedArrayBuffer).
-        return textDecoder.decode(bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice());
+        return this.utf8(at, capi.sqlite3_column_bytes(this.pointer, i));
       }
       case BLOB: {
         const n = capi.sqlite3_column_bytes(this.pointer, i);
@@ -148,11 +144,23 @@ class WasmStatement implements SqliteStatement {
     }
   }
 
+  /** `length` bytes of UTF-8 at `at` in the WASM heap, as SQLite holds them (textDecoder). */
+  private utf8(at: number, length: number): string {
+    if (length === 0) return '';
+    const bytes = this.sqlite3.wasm.heap8u().subarray(at, at + length);
+    // TextDecoder refuses a view of shared memory (a build whose heap is a SharedArrayBuffer).
+    return textDecoder.decode(bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice());
+  }
+
   private columnNames(): string[] {
     if (this.names === undefined) {
-      const { capi } = this.sqlite3;
+      const { capi, wasm } = this.sqlite3;
       const n = capi.sqlite3_column_count(this.pointer);
-      this.names = Array.from({ length: n }, (_, i) => capi.sqlite3_column_name(this.pointer, i) ?? '');
+      // From the raw pointer, as for text values (see column()): capi's string keeps no leading U+FEFF.
+      this.names = Array.from({ length: n }, (_, i) => {
+        const at = Number(wasm.exports.sqlite3_column_name(this.pointer, i));
+        return at === 0 ? '' : this.utf8(at, wasm.cstrlen(at) ?? 0);
+      });
     }
     return this.names;
   }
