@@ -51,7 +51,7 @@ interface NewRows {
   indexes: number[];
 }
 
-/** Log rows per INSERT statement (10 parameters each; SQLite allows 32766 per statement). */
+/** Log rows per INSERT statement (LOG_COLUMNS parameters each; SQLite allows 32766 per statement). */
 const LOG_BATCH = 64;
 /**
  * One log row of flushLog: seq; the stamp from its high and low 32 bits; site, table; the key,
