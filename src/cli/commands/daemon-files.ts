@@ -39,6 +39,26 @@ export function readDaemon(files: DaemonFiles): DaemonState {
 }
 
 /**
+ * Whether the process `pid` has finished exiting: gone, or a zombie (exited, not yet reaped). A
+ * process in the middle of exiting already shows an empty command line (isDaemonProcess says no)
+ * while it still holds its files and sockets. Without /proc, the first test is all there is.
+ */
+export function hasExited(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return true;
+  }
+  try {
+    // The state is the field after the command name in parentheses (which may itself hold spaces).
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return true;
+  }
+}
+
+/**
  * A pid can be reused after a daemon died without cleaning up: on Linux, the command line must still
  * be `... start --db <database> ...`, so a stale file never makes stop signal an unrelated process.
  * A zombie (exited, not yet reaped) has an empty command line and counts as gone.

@@ -4,7 +4,7 @@ import { DB_OPTION, databasePath, secondsOption } from '../context.ts';
 import { CommandFailedError, EXIT } from '../errors.ts';
 import { writeLine } from '../io.ts';
 import type { CommandSpec } from '../spec.ts';
-import { daemonFiles, isDaemonProcess, readDaemon, removePidFile } from './daemon-files.ts';
+import { daemonFiles, hasExited, isDaemonProcess, readDaemon, removePidFile } from './daemon-files.ts';
 
 /** A node closes its connections and its database within a second here; ten leaves room for a slow disk. */
 const STOP_TIMEOUT_MS = 10_000;
@@ -33,7 +33,8 @@ export const stopCommand: CommandSpec = {
       throw new CommandFailedError(`cannot signal the daemon (pid ${pid}): ${(error as Error).message}`, undefined, { cause: error });
     }
     const deadline = Date.now() + timeoutMs;
-    while (isDaemonProcess(pid, files.database)) {
+    // Until the daemon has exited entirely: its command line empties while it is still exiting.
+    while (isDaemonProcess(pid, files.database) || !hasExited(pid)) {
       if (Date.now() >= deadline) {
         throw new CommandFailedError(`the daemon (pid ${pid}) has not exited within ${timeoutMs / 1000} s; it may still be stopping (kill -KILL ${pid} forces it)`);
       }
