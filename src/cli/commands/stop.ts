@@ -33,8 +33,9 @@ export const stopCommand: CommandSpec = {
       throw new CommandFailedError(`cannot signal the daemon (pid ${pid}): ${(error as Error).message}`, undefined, { cause: error });
     }
     const deadline = Date.now() + timeoutMs;
-    // Until the daemon has exited entirely: its command line empties while it is still exiting.
-    while (isDaemonProcess(pid, files.database) || !hasExited(pid)) {
+    // Until the daemon has exited entirely (its command line empties while it is still exiting, so
+    // isDaemonProcess, which picked the pid above, cannot tell).
+    while (!hasExited(pid)) {
       if (Date.now() >= deadline) {
         throw new CommandFailedError(`the daemon (pid ${pid}) has not exited within ${timeoutMs / 1000} s; it may still be stopping (kill -KILL ${pid} forces it)`);
       }
